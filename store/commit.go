@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// tx is one write inside a (possibly shared) bbolt transaction. It collects
+// the events to publish once the transaction is durable.
+type tx struct {
+	*bolt.Tx
+	origin any
+	events []Event
+}
+
+func (t *tx) emit(ev Event) {
+	ev.Origin = t.origin
+	t.events = append(t.events, ev)
+}
+
+type writeReq struct {
+	fn     func(*tx) error
+	origin any
+	events []Event
+	done   chan error
+}
+
+var errRetrySingly = errors.New("retry writes one by one")
+
+// update runs fn in a read-write transaction and returns once it is
+// committed to disk (or failed). fn may run more than once (when another
+// write in its batch fails, each is retried alone), so it must only act on
+// the transaction and on variables it sets afresh each time.
+func (s *Store) update(ctx context.Context, fn func(*tx) error) error {
+	r := &writeReq{fn: fn, origin: originOf(ctx), done: make(chan error, 1)}
+	select {
+	case s.writes <- r:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the write will be attempted; wait for its outcome even if
+	// ctx ends, so a caller never mistakes a committed write for a failed one.
+	return <-r.done
+}
+
+// committer is the store's single writer. It takes the first queued write,
+// then every write queued behind it (up to MaxBatch), and commits them in one
+// transaction: one fsync for the lot. Writes that arrive while it syncs wait
+// for the next batch, so under load batches grow by themselves and with one
+// writer there is no added delay.
+func (s *Store) committer() {
+	defer s.wg.Done()
+	batch := make([]*writeReq, 0, s.opts.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-s.writes:
+			batch = append(batch, r)
+		case <-s.quit:
+			s.drainClosed()
+			return
+		}
+		if !s.opts.NoGroupCommit {
+		fill:
+			for len(batch) < s.opts.MaxBatch {
+				select {
+				case r := <-s.writes:
+					batch = append(batch, r)
+				default:
+					break fill
+				}
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// drainClosed fails the writes still queued at Close.
+func (s *Store) drainClosed() {
+	for {
+		select {
+		case r := <-s.writes:
+			r.done <- ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+func (s *Store) commitBatch(batch []*writeReq) {
+	start := nowFunc()
+	var failed *writeReq
+	var failErr error
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		for _, r := range batch {
+			t := &tx{Tx: btx, origin: r.origin}
+			if err := r.fn(t); err != nil {
+				if len(batch) == 1 {
+					return err
+				}
+				failed, failErr = r, err
+				return errRetrySingly
+			}
+			r.events = t.events
+		}
+		return nil
+	})
+	if errors.Is(err, errRetrySingly) {
+		// One write failed: the transaction rolled back. Commit the others
+		// alone so one bad request cannot fail its neighbours.
+		for _, r := range batch {
+			if r == failed {
+				r.done <- failErr
+				continue
+			}
+			s.commitBatch([]*writeReq{r})
+		}
+		return
+	}
+	s.observeCommit(nowFunc().Sub(start), len(batch))
+	for _, r := range batch {
+		if err == nil {
+			s.hub.publish(r.events)
+		}
+		r.done <- err
+	}
+}
+
+// view runs fn in a read-only transaction.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return s.db.View(fn)
+}
+
+type originKey struct{}
+
+// WithOrigin returns a context that marks the writes made with it as coming
+// from origin (an IMAP session, say). Events carry it, so a front-end can
+// skip echoing a change back to the session that made it.
+func WithOrigin(ctx context.Context, origin any) context.Context {
+	return context.WithValue(ctx, originKey{}, origin)
+}
+
+func originOf(ctx context.Context) any {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Value(originKey{})
+}

@@ -1,0 +1,146 @@
+package store
+
+import "sync"
+
+// EventKind says what changed in a mailbox.
+type EventKind int
+
+const (
+	// EventAdded: Messages were added (delivery, APPEND, COPY, MOVE).
+	EventAdded EventKind = iota + 1
+	// EventFlags: the flags of Messages changed.
+	EventFlags
+	// EventExpunged: UIDs were removed.
+	EventExpunged
+	// EventMailboxDeleted: the mailbox is gone; watchers should let go.
+	EventMailboxDeleted
+)
+
+// Event is one committed change to one mailbox.
+type Event struct {
+	Kind    EventKind
+	Mailbox MailboxID
+	// ModSeq is the mailbox's modification sequence after the change.
+	ModSeq uint64
+	// Messages holds the added messages, or the new state of the messages
+	// whose flags changed, in UID order.
+	Messages []Message
+	// UIDs holds the expunged UIDs, ascending.
+	UIDs []UID
+	// Origin is what the writer passed with WithOrigin, or nil.
+	Origin any
+}
+
+// hub fans committed events out to the watchers of each mailbox.
+type hub struct {
+	mu       sync.RWMutex
+	watchers map[MailboxID]map[*watcher]struct{}
+}
+
+type watcher struct {
+	mu      sync.Mutex
+	fn      func(Event)
+	loading bool    // snapshot not taken yet: buffer
+	pending []Event // buffered while loading
+	since   uint64  // events at or below this ModSeq are in the snapshot
+	closed  bool
+}
+
+func newHub() *hub {
+	return &hub{watchers: make(map[MailboxID]map[*watcher]struct{})}
+}
+
+func (h *hub) add(mbx MailboxID, w *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ws := h.watchers[mbx]
+	if ws == nil {
+		ws = make(map[*watcher]struct{})
+		h.watchers[mbx] = ws
+	}
+	ws[w] = struct{}{}
+}
+
+func (h *hub) remove(mbx MailboxID, w *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ws := h.watchers[mbx]; ws != nil {
+		delete(ws, w)
+		if len(ws) == 0 {
+			delete(h.watchers, mbx)
+		}
+	}
+}
+
+// publish runs on the committer, after the commit, in commit order.
+func (h *hub) publish(events []Event) {
+	if len(events) == 0 {
+		return
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, ev := range events {
+		for w := range h.watchers[ev.Mailbox] {
+			w.deliver(ev)
+		}
+	}
+}
+
+func (w *watcher) deliver(ev Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	if w.loading {
+		w.pending = append(w.pending, ev)
+		return
+	}
+	if ev.ModSeq <= w.since {
+		return
+	}
+	w.fn(ev)
+}
+
+// Snapshot is the state of a mailbox at the moment a watch began.
+type Snapshot struct {
+	Mailbox Mailbox
+	// UIDs of the messages, ascending: UIDs[i] has sequence number i+1.
+	UIDs []UID
+}
+
+// Watch reports every change committed to mailbox id after the returned
+// snapshot, in commit order, by calling fn. Together, the snapshot and the
+// events are exact: no change is missed or counted twice.
+//
+// fn runs on the store's committer goroutine: it must be quick, must not
+// block, and must not call the store's write methods (it would deadlock).
+// Typically it updates an in-memory view under its own lock and wakes a
+// session. Call the returned stop function to end the watch.
+func (s *Store) Watch(id MailboxID, fn func(Event)) (*Snapshot, func(), error) {
+	w := &watcher{fn: fn, loading: true}
+	s.hub.add(id, w)
+	snap, err := s.snapshot(id)
+	if err != nil {
+		s.hub.remove(id, w)
+		return nil, nil, err
+	}
+	w.mu.Lock()
+	w.since = snap.Mailbox.ModSeq
+	w.loading = false
+	pending := w.pending
+	w.pending = nil
+	for _, ev := range pending {
+		if ev.ModSeq > w.since {
+			w.fn(ev)
+		}
+	}
+	w.mu.Unlock()
+	stop := func() {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		s.hub.remove(id, w)
+	}
+	return snap, stop, nil
+}
