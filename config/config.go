@@ -1,0 +1,477 @@
+// Package config owns Petrel's configuration: the TOML file, its embedded
+// defaults, the PETREL_… environment variables that override it, and the
+// checks that refuse a bad value at start with the file, line and reason.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+//go:embed default.toml
+var defaultTOML string
+
+// Default returns the text of the embedded default configuration.
+func Default() string { return defaultTOML }
+
+// Config is Petrel's whole configuration. The toml tags are a contract:
+// users' files and outside tests rely on them.
+type Config struct {
+	Hostname string   `toml:"hostname"`
+	Domains  []string `toml:"domains"`
+	DataDir  string   `toml:"data_dir"`
+	Listen   Listen   `toml:"listen"`
+	TLS      TLS      `toml:"tls"`
+	DNS      DNS      `toml:"dns"`
+	SMTP     SMTP     `toml:"smtp"`
+	Auth     Auth     `toml:"auth"`
+	IMAP     IMAP     `toml:"imap"`
+	POP3     POP3     `toml:"pop3"`
+	Queue    Queue    `toml:"queue"`
+	HTTP     HTTP     `toml:"http"`
+	Log      Log      `toml:"log"`
+}
+
+// Listen holds listener addresses; "" means that listener is off.
+type Listen struct {
+	SMTP        string `toml:"smtp"`
+	Submission  string `toml:"submission"`
+	Submissions string `toml:"submissions"`
+	IMAP        string `toml:"imap"`
+	IMAPS       string `toml:"imaps"`
+	POP3        string `toml:"pop3"`
+	POP3S       string `toml:"pop3s"`
+	HTTP        string `toml:"http"`
+}
+
+type TLS struct {
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+type DNS struct {
+	Resolver string `toml:"resolver"`
+}
+
+type SMTP struct {
+	MaxMessageSize      int64    `toml:"max_message_size"`
+	MaxRecipients       int      `toml:"max_recipients"`
+	MaxLineLength       int      `toml:"max_line_length"`
+	CommandTimeout      Duration `toml:"command_timeout"`
+	DataTimeout         Duration `toml:"data_timeout"`
+	MaxConnections      int      `toml:"max_connections"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+	MaxErrors           int      `toml:"max_errors"`
+	PlusSeparator       string   `toml:"plus_separator"`
+}
+
+type Auth struct {
+	FailDelay       Duration `toml:"fail_delay"`
+	MaxFailDelay    Duration `toml:"max_fail_delay"`
+	LockoutFailures int      `toml:"lockout_failures"`
+	LockoutTime     Duration `toml:"lockout_time"`
+}
+
+type IMAP struct {
+	AutoLogout Duration `toml:"autologout"`
+}
+
+type POP3 struct {
+	IdleTimeout Duration `toml:"idle_timeout"`
+}
+
+type Queue struct {
+	Retry                []Duration `toml:"retry"`
+	MaxAge               Duration   `toml:"max_age"`
+	DelayWarning         Duration   `toml:"delay_warning"`
+	RelayHost            string     `toml:"relay_host"`
+	RelayUser            string     `toml:"relay_user"`
+	RelayPassword        string     `toml:"relay_password"`
+	FallbackRelay        string     `toml:"fallback_relay"`
+	ConnectionsPerDomain int        `toml:"connections_per_domain"`
+	MaxConnections       int        `toml:"max_connections"`
+}
+
+type HTTP struct {
+	AdminToken string `toml:"admin_token"`
+}
+
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Duration is a time.Duration written as "30s", "5m", "4h" in TOML.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write it like \"30s\", \"5m\" or \"4h\")", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// DevPorts are the listeners of `petrel serve --dev`: every service on a
+// port above 1024, so no privileges are needed.
+var DevPorts = Listen{
+	SMTP: ":2525", Submission: ":5870", Submissions: ":4650",
+	IMAP: ":1430", IMAPS: ":9930", POP3: ":1100", POP3S: ":9950", HTTP: ":8080",
+}
+
+// Load builds the configuration: the embedded default, then the file at
+// path (if not ""), then PETREL_… variables from env (os.Environ() form),
+// then --dev's ports. It returns one error that names the file, line and
+// what to do.
+func Load(path string, env []string, dev bool) (*Config, error) {
+	var c Config
+	if _, err := toml.Decode(defaultTOML, &c); err != nil {
+		return nil, fmt.Errorf("embedded default configuration: %w", err)
+	}
+	if path != "" {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w (give an existing file with --config, or leave --config out to run on the embedded default)", err)
+		}
+		// A file names the listeners it wants; the others are off.
+		c.Listen = Listen{}
+		md, err := toml.Decode(string(text), &c)
+		if err != nil {
+			return nil, fileError(path, string(text), err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			key := und[0].String()
+			return nil, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, keyLine(string(text), und[0]), key)
+		}
+	}
+	if err := applyEnv(&c, env); err != nil {
+		return nil, err
+	}
+	if dev {
+		c.Listen = devListen(c.Listen)
+	}
+	if err := c.fill(); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		where := "config"
+		if path != "" {
+			where = path
+		}
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return &c, nil
+}
+
+// devListen moves each listener that is on to its --dev port, keeping the
+// host it binds.
+func devListen(l Listen) Listen {
+	move := func(addr, dev string) string {
+		if addr == "" {
+			return ""
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return dev
+		}
+		return net.JoinHostPort(host, strings.TrimPrefix(dev, ":"))
+	}
+	return Listen{
+		SMTP: move(l.SMTP, DevPorts.SMTP), Submission: move(l.Submission, DevPorts.Submission),
+		Submissions: move(l.Submissions, DevPorts.Submissions), IMAP: move(l.IMAP, DevPorts.IMAP),
+		IMAPS: move(l.IMAPS, DevPorts.IMAPS), POP3: move(l.POP3, DevPorts.POP3),
+		POP3S: move(l.POP3S, DevPorts.POP3S), HTTP: move(l.HTTP, DevPorts.HTTP),
+	}
+}
+
+// fill derives what the defaults leave open: the hostname and the domains.
+func (c *Config) fill() error {
+	if c.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		c.Hostname = h
+	}
+	c.Hostname = strings.ToLower(strings.TrimSuffix(c.Hostname, "."))
+	if len(c.Domains) == 0 {
+		c.Domains = []string{"localhost"}
+		if c.Hostname != "localhost" {
+			c.Domains = append(c.Domains, c.Hostname)
+		}
+	}
+	for i, d := range c.Domains {
+		c.Domains[i] = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
+	}
+	return nil
+}
+
+// Validate checks every value and says what is wrong and how to fix it.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if !validDomain(c.Hostname) {
+		bad("hostname %q is not a valid host name (set hostname = \"mx.example.com\")", c.Hostname)
+	}
+	for _, d := range c.Domains {
+		if !validDomain(d) {
+			bad("domains: %q is not a valid domain (write domains = [\"example.com\"])", d)
+		}
+	}
+	if c.DataDir == "" {
+		bad("data_dir is empty (set data_dir = \"/var/lib/petrel\")")
+	}
+	for _, l := range c.Listeners() {
+		if l.Addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(l.Addr); err != nil {
+			bad("listen.%s = %q: want \"host:port\" or \":port\" (e.g. \":25\")", l.Name, l.Addr)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			bad("listen.%s = %q: %q is not a port number", l.Name, l.Addr, port)
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls: set both cert and key, or neither for a self-signed certificate")
+	}
+	if c.DNS.Resolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNS.Resolver); err != nil {
+			bad("dns.resolver = %q: want \"host:port\", e.g. \"127.0.0.1:53\"", c.DNS.Resolver)
+		}
+	}
+	positive := map[string]int64{
+		"smtp.max_message_size": c.SMTP.MaxMessageSize, "smtp.max_recipients": int64(c.SMTP.MaxRecipients),
+		"smtp.max_connections": int64(c.SMTP.MaxConnections), "smtp.max_connections_per_ip": int64(c.SMTP.MaxConnectionsPerIP),
+		"smtp.max_errors": int64(c.SMTP.MaxErrors), "queue.connections_per_domain": int64(c.Queue.ConnectionsPerDomain),
+		"queue.max_connections": int64(c.Queue.MaxConnections), "auth.lockout_failures": int64(c.Auth.LockoutFailures),
+	}
+	for _, k := range sortedKeys(positive) {
+		if positive[k] <= 0 {
+			bad("%s = %d: must be more than 0", k, positive[k])
+		}
+	}
+	if c.SMTP.MaxLineLength < 1000 {
+		bad("smtp.max_line_length = %d: RFC 5321 needs at least 1000", c.SMTP.MaxLineLength)
+	}
+	durations := map[string]time.Duration{
+		"smtp.command_timeout": c.SMTP.CommandTimeout.Duration, "smtp.data_timeout": c.SMTP.DataTimeout.Duration,
+		"imap.autologout": c.IMAP.AutoLogout.Duration, "pop3.idle_timeout": c.POP3.IdleTimeout.Duration,
+		"queue.max_age": c.Queue.MaxAge.Duration, "auth.lockout_time": c.Auth.LockoutTime.Duration,
+	}
+	for _, k := range sortedKeys(durations) {
+		if durations[k] <= 0 {
+			bad("%s must be a positive duration, like \"5m\"", k)
+		}
+	}
+	if len(c.Queue.Retry) == 0 {
+		bad("queue.retry is empty: give at least one interval, e.g. [\"5m\"]")
+	}
+	for i, d := range c.Queue.Retry {
+		if d.Duration <= 0 {
+			bad("queue.retry[%d] must be a positive duration", i)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level = %q: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format = %q: use text or json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// Listener is one named listen address.
+type Listener struct{ Name, Addr string }
+
+// Listeners lists the listen addresses by their config names.
+func (c *Config) Listeners() []Listener {
+	l := c.Listen
+	return []Listener{
+		{"smtp", l.SMTP}, {"submission", l.Submission}, {"submissions", l.Submissions},
+		{"imap", l.IMAP}, {"imaps", l.IMAPS}, {"pop3", l.POP3}, {"pop3s", l.POP3S}, {"http", l.HTTP},
+	}
+}
+
+// IsLocalDomain reports whether mail for domain is delivered here.
+func (c *Config) IsLocalDomain(domain string) bool {
+	d := strings.ToLower(strings.TrimSuffix(domain, "."))
+	for _, x := range c.Domains {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+func validDomain(d string) bool {
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r > 127) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func fileError(path, text string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s:%d: %s", path, pe.Position.Line, pe.Message)
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// keyLine finds the line where key k is set, for error messages.
+func keyLine(text string, k toml.Key) int {
+	last := k[len(k)-1]
+	for i, line := range strings.Split(text, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, last) && strings.HasPrefix(strings.TrimSpace(t[len(last):]), "=") {
+			return i + 1
+		}
+		if t == "["+k.String()+"]" {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// EnvVars lists every PETREL_… variable and the key it sets, in file order.
+func EnvVars() [][2]string {
+	var out [][2]string
+	walk(reflect.ValueOf(&Config{}).Elem(), "", func(key string, _ reflect.Value) {
+		out = append(out, [2]string{envName(key), key})
+	})
+	return out
+}
+
+func envName(key string) string {
+	return "PETREL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// applyEnv sets keys from PETREL_… variables. Lists are comma-separated.
+func applyEnv(c *Config, env []string) error {
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "PETREL_") {
+			vars[k] = v
+		}
+	}
+	if len(vars) == 0 {
+		return nil
+	}
+	known := map[string]bool{}
+	var errs []error
+	walk(reflect.ValueOf(c).Elem(), "", func(key string, f reflect.Value) {
+		name := envName(key)
+		known[name] = true
+		v, ok := vars[name]
+		if !ok {
+			return
+		}
+		if err := setFromString(f, v); err != nil {
+			errs = append(errs, fmt.Errorf("environment %s=%q: %w", name, v, err))
+		}
+	})
+	for name := range vars {
+		if !known[name] && name != "PETREL_CONFIG" {
+			errs = append(errs, fmt.Errorf("environment %s: unknown setting (see `petrel config env` for the names)", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func walk(v reflect.Value, prefix string, fn func(key string, f reflect.Value)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("toml")
+		if tag == "" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(Duration{}) {
+			walk(f, key, fn)
+			continue
+		}
+		fn(key, f)
+	}
+}
+
+func setFromString(f reflect.Value, s string) error {
+	switch p := f.Addr().Interface().(type) {
+	case *string:
+		*p = s
+	case *[]string:
+		*p = nil
+		for _, x := range strings.Split(s, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				*p = append(*p, x)
+			}
+		}
+	case *int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("not a whole number")
+		}
+		*p = n
+	case *int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a whole number")
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not true or false")
+		}
+		*p = b
+	case *Duration:
+		return p.UnmarshalText([]byte(s))
+	case *[]Duration:
+		*p = nil
+		for _, x := range strings.Split(s, ",") {
+			var d Duration
+			if err := d.UnmarshalText([]byte(strings.TrimSpace(x))); err != nil {
+				return err
+			}
+			*p = append(*p, d)
+		}
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
