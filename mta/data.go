@@ -1,0 +1,130 @@
+package mta
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// maxHops is the Received header count past which a message is taken to
+// be looping (RFC 5321 6.3 suggests 100).
+const maxHops = 100
+
+func slogLevel(n int) slog.Level { return slog.Level(n) }
+
+// readMessage reads DATA (already dot-unstuffed by go-smtp) and turns bare
+// LF line ends into CRLF, as stored messages and IMAP need. A message over
+// max yields go-smtp's 552 error.
+func readMessage(r io.Reader, max int64) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(16 << 10)
+	_, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if err != nil {
+		if errors.Is(err, smtp.ErrDataTooLarge) {
+			return nil, smtp.ErrDataTooLarge
+		}
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return nil, se
+		}
+		return nil, fmt.Errorf("read message: %w", err)
+	}
+	if int64(buf.Len()) > max {
+		return nil, smtp.ErrDataTooLarge
+	}
+	return normalizeCRLF(buf.Bytes()), nil
+}
+
+// normalizeCRLF makes every line end CRLF. It returns b itself when it
+// already is (the common case).
+func normalizeCRLF(b []byte) []byte {
+	bare := 0
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			bare++
+		}
+	}
+	if bare == 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b)+bare)
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// headerBlock returns the header of msg, up to and without the blank line.
+func headerBlock(msg []byte) []byte {
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		return msg[:i+2]
+	}
+	if bytes.HasPrefix(msg, []byte("\r\n")) {
+		return nil
+	}
+	return msg
+}
+
+// countReceived counts Received header fields.
+func countReceived(msg []byte) int {
+	h := headerBlock(msg)
+	n := 0
+	for len(h) > 0 {
+		line := h
+		if i := bytes.IndexByte(h, '\n'); i >= 0 {
+			line, h = h[:i+1], h[i+1:]
+		} else {
+			h = nil
+		}
+		if len(line) > 9 && bytes.EqualFold(line[:9], []byte("received:")) {
+			n++
+		}
+	}
+	return n
+}
+
+// hasField reports whether the header has a field of that name.
+func hasField(h []byte, name string) bool {
+	n := []byte(name + ":")
+	for len(h) > 0 {
+		line := h
+		if i := bytes.IndexByte(h, '\n'); i >= 0 {
+			line, h = h[:i+1], h[i+1:]
+		} else {
+			h = nil
+		}
+		if len(line) >= len(n) && bytes.EqualFold(line[:len(n)], n) {
+			return true
+		}
+	}
+	return false
+}
+
+// completeHeader adds the Date and Message-ID a submitting client left
+// out (RFC 6409 8.2 and 8.3).
+func completeHeader(msg []byte, hostname string, now time.Time) []byte {
+	h := headerBlock(msg)
+	var add []byte
+	if !hasField(h, "Date") {
+		add = append(add, "Date: "+now.Format(time.RFC1123Z)+"\r\n"...)
+	}
+	if !hasField(h, "Message-ID") {
+		add = append(add, "Message-ID: <"+newID()+"@"+hostname+">\r\n"...)
+	}
+	if len(add) == 0 {
+		return msg
+	}
+	if len(h) == 0 && !bytes.HasPrefix(msg, []byte("\r\n")) {
+		// No header at all: the fields become the header.
+		add = append(add, "\r\n"...)
+	}
+	return append(add, msg...)
+}

@@ -1,0 +1,223 @@
+package mta
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"petrel/authlimit"
+	"petrel/store"
+)
+
+// Queue takes messages for remote recipients. Enqueue returns once the
+// message is durably queued.
+type Queue interface {
+	Enqueue(ctx context.Context, from string, rcpts []string, msg []byte) (id string, err error)
+}
+
+// CheckInput is what the incoming-mail checker is told of a message.
+type CheckInput struct {
+	RemoteIP net.IP
+	Helo     string
+	MailFrom string
+	Message  []byte
+}
+
+// CheckResult is the checker's verdict on a message from port 25.
+type CheckResult struct {
+	// Header is prepended to the stored message (Authentication-Results).
+	Header []byte
+	// Message, when not nil, replaces the input message (with forged
+	// Authentication-Results headers removed, say).
+	Message []byte
+	Reject  bool   // refuse with 550 5.7.1 Reason
+	Junk    bool   // deliver to the Junk mailbox
+	Reason  string // for the reply and the log
+	Summary string // one line for the log, e.g. "spf=pass dkim=none dmarc=none"
+}
+
+// Checker verifies incoming mail (SPF, DKIM, DMARC).
+type Checker interface {
+	Check(ctx context.Context, in CheckInput) (*CheckResult, error)
+}
+
+// Signer DKIM-signs outgoing mail of a domain; it returns msg unchanged
+// when it has no key for the domain.
+type Signer interface {
+	Sign(domain string, msg []byte) ([]byte, error)
+}
+
+// PTRResolver looks up reverse DNS names; *net.Resolver is one.
+type PTRResolver interface {
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
+}
+
+// Options configure an MTA. Store and IsLocalDomain are required.
+type Options struct {
+	Hostname      string
+	IsLocalDomain func(domain string) bool
+	Store         *store.Store
+	Queue         Queue       // nil: remote recipients are refused
+	Checker       Checker     // nil: incoming mail is not verified
+	Signer        Signer      // nil: outgoing mail is not signed
+	Resolver      PTRResolver // nil: no reverse lookups
+	TLSConfig     *tls.Config
+	Logger        *slog.Logger
+	AuthLimiter   *authlimit.Limiter // nil: a default one
+
+	MaxMessageBytes int64         // 0 = 50 MiB
+	MaxRecipients   int           // 0 = 1000
+	MaxLineLength   int           // 0 = 4096
+	CommandTimeout  time.Duration // 0 = 5 min
+	DataTimeout     time.Duration // 0 = 10 min
+	MaxErrors       int           // 0 = 20
+	PlusSeparator   string        // "" = no plus-addressing
+
+	// Now is the clock for Received dates (tests); nil = time.Now.
+	Now func() time.Time
+}
+
+// MTA serves SMTP listeners. It is safe for concurrent use.
+type MTA struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	servers []*smtp.Server
+}
+
+// New returns an MTA; call ServeSMTP and ServeSubmission with listeners.
+func New(opts Options) *MTA {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = 50 << 20
+	}
+	if opts.MaxRecipients <= 0 {
+		opts.MaxRecipients = 1000
+	}
+	if opts.MaxLineLength <= 0 {
+		opts.MaxLineLength = 4096
+	}
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = 5 * time.Minute
+	}
+	if opts.DataTimeout <= 0 {
+		opts.DataTimeout = 10 * time.Minute
+	}
+	if opts.MaxErrors <= 0 {
+		opts.MaxErrors = 20
+	}
+	if opts.AuthLimiter == nil {
+		opts.AuthLimiter = authlimit.New(authlimit.Options{})
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &MTA{opts: opts, log: opts.Logger}
+}
+
+// kind is what a listener is for.
+type kind int
+
+const (
+	kindMX         kind = iota // port 25: mail from other servers
+	kindSubmission             // 587/465: authenticated users
+)
+
+func (k kind) String() string {
+	if k == kindMX {
+		return "smtp"
+	}
+	return "submission"
+}
+
+func (m *MTA) newServer(k kind) *smtp.Server {
+	s := smtp.NewServer(&backend{mta: m, kind: k})
+	s.Domain = m.opts.Hostname
+	s.TLSConfig = m.opts.TLSConfig
+	s.MaxMessageBytes = m.opts.MaxMessageBytes
+	s.MaxRecipients = m.opts.MaxRecipients
+	s.MaxLineLength = m.opts.MaxLineLength
+	s.ReadTimeout = max(m.opts.CommandTimeout, m.opts.DataTimeout)
+	s.WriteTimeout = m.opts.CommandTimeout
+	s.EnableSMTPUTF8 = true
+	s.ErrorLog = slogAdapter{m.log.With("listener", k.String())}
+	// Submission offers AUTH; whether it may be used on this connection
+	// (TLS, or loopback) is decided per session in AuthMechanisms.
+	s.AllowInsecureAuth = k == kindSubmission
+	m.mu.Lock()
+	m.servers = append(m.servers, s)
+	m.mu.Unlock()
+	return s
+}
+
+// ServeSMTP serves port 25 (MX) on l until Shutdown.
+func (m *MTA) ServeSMTP(l net.Listener) error {
+	return m.newServer(kindMX).Serve(l)
+}
+
+// ServeSubmission serves message submission (RFC 6409) on l: a plain
+// listener offers STARTTLS (port 587), a tls.Listener is implicit TLS (465).
+func (m *MTA) ServeSubmission(l net.Listener) error {
+	return m.newServer(kindSubmission).Serve(l)
+}
+
+// Shutdown stops accepting connections and waits (until ctx ends) for the
+// transactions in flight to finish, then closes what is left.
+func (m *MTA) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	servers := append([]*smtp.Server(nil), m.servers...)
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(ctx); err != nil {
+				s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// RejectBusy writes SMTP's "too busy" reply on a connection refused by a
+// connection limit (netlimit's reject function).
+func RejectBusy(c net.Conn) {
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "421 4.7.0 Too many connections, try again later\r\n")
+}
+
+type backend struct {
+	mta  *MTA
+	kind kind
+}
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s := newSession(b.mta, b.kind, c)
+	if b.kind == kindSubmission {
+		return &submissionSession{session: s}, nil
+	}
+	return s, nil
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...interface{}) {
+	a.l.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+
+func (a slogAdapter) Println(v ...interface{}) {
+	a.l.Warn(strings.TrimSpace(fmt.Sprintln(v...)))
+}

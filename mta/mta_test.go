@@ -1,0 +1,373 @@
+package mta
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// The session from issue 2, as a person types it into telnet.
+func TestTextbookSession(t *testing.T) {
+	ts := newTestServer(t)
+	d := dial(t, ts.smtpAddr)
+	code, greet := d.read()
+	if code != 220 || !strings.HasPrefix(greet, "mx.hamburger.edu ESMTP") {
+		t.Fatalf("greeting %d %q", code, greet)
+	}
+	d.expect("HELO crepes.fr", 250)
+	d.expect("MAIL FROM: <alice@crepes.fr>", 250)
+	d.expect("RCPT TO: <bob@hamburger.edu>", 250)
+	d.expect("DATA", 354)
+	d.tp.PrintfLine("Do you like ketchup?")
+	d.tp.PrintfLine("How about pickles?")
+	code, msg := d.send(".")
+	if code != 250 {
+		t.Fatalf("end of data: %d %s", code, msg)
+	}
+	d.expect("QUIT", 221)
+
+	_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
+	if len(msgs) != 1 {
+		t.Fatalf("bob has %d messages", len(msgs))
+	}
+	got := string(msgs[0])
+	want := regexp.MustCompile(`^Return-Path: <alice@crepes\.fr>\r\n` +
+		`Delivered-To: bob@hamburger\.edu\r\n` +
+		`Received: from crepes\.fr \(localhost \[127\.0\.0\.1\]\)\r\n` +
+		`\tby mx\.hamburger\.edu with ESMTP id [a-z2-7]+\r\n` +
+		`\tfor <bob@hamburger\.edu>; \w{3}, \d{2} \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\r\n` +
+		`Do you like ketchup\?\r\nHow about pickles\?\r\n$`)
+	if !want.MatchString(got) {
+		t.Errorf("stored message:\n%s", got)
+	}
+}
+
+func TestEHLOExtensions(t *testing.T) {
+	ts := newTestServer(t)
+	d := dial(t, ts.smtpAddr)
+	d.read()
+	msg := d.expect("EHLO client.example", 250)
+	for _, ext := range []string{"PIPELINING", "SIZE 52428800", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "STARTTLS"} {
+		if !strings.Contains(msg, ext) {
+			t.Errorf("EHLO lacks %s:\n%s", ext, msg)
+		}
+	}
+	if strings.Contains(msg, "AUTH") {
+		t.Errorf("port 25 offers AUTH:\n%s", msg)
+	}
+	d.startTLS(ts.clientTLS)
+	d.expect("EHLO client.example", 250)
+	d.expect("MAIL FROM:<x@crepes.fr>", 250)
+	d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+	d.expect("DATA", 354)
+	d.tp.PrintfLine("Subject: over TLS\r\n\r\nhi\r\n.")
+	d.read()
+	_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
+	if len(msgs) != 1 || !regexp.MustCompile(`with ESMTPS id \w+\r\n\t\(using TLS1\.[23] with cipher \w+\)`).Match(msgs[0]) {
+		t.Errorf("Received over TLS:\n%s", msgs)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	ts := newTestServer(t, func(o *Options) { o.MaxRecipients = 3; o.MaxMessageBytes = 1000 })
+	cases := []struct {
+		name  string
+		lines []string // all but the last must get 2xx/3xx
+		code  int
+		ec    string
+	}{
+		{"unknown local user", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<nobody@hamburger.edu>"}, 550, "5.1.1"},
+		{"relay", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<victim@gmail.com>"}, 554, "5.7.1"},
+		{"relay from a local sender", []string{"MAIL FROM:<bob@hamburger.edu>", "RCPT TO:<victim@gmail.com>"}, 554, "5.7.1"},
+		{"percent hack", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<victim%gmail.com@hamburger.edu>"}, 550, "5.1.1"},
+		{"source route", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<@hamburger.edu:victim@gmail.com>"}, 554, "5.7.1"},
+		{"quoted local part", []string{"MAIL FROM:<a@crepes.fr>", `RCPT TO:<"victim@gmail.com"@hamburger.edu>`}, 501, "5.1.3"},
+		{"double at", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<victim@gmail.com@hamburger.edu>"}, 501, ""},
+		{"bang path", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<gmail.com!victim@hamburger.edu>"}, 550, "5.1.1"},
+		{"ip literal", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<victim@[192.0.2.1]>"}, 554, "5.7.1"},
+		{"trailing dot remote", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<victim@gmail.com.>"}, 554, "5.7.1"},
+		{"too many recipients", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<bob@hamburger.edu>", "RCPT TO:<bob@hamburger.edu>", "RCPT TO:<bob@hamburger.edu>", "RCPT TO:<bob@hamburger.edu>"}, 452, ""},
+		{"declared size", []string{"MAIL FROM:<a@crepes.fr> SIZE=5000"}, 552, ""},
+		{"rcpt before mail", []string{"RCPT TO:<bob@hamburger.edu>"}, 502, ""},
+		{"data before rcpt", []string{"MAIL FROM:<a@crepes.fr>", "DATA"}, 502, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := dial(t, ts.smtpAddr)
+			d.read()
+			d.expect("EHLO crepes.fr", 250)
+			for i, l := range c.lines {
+				code, msg := d.send(l)
+				if i < len(c.lines)-1 {
+					if code >= 400 {
+						t.Fatalf("%q: %d %s", l, code, msg)
+					}
+					continue
+				}
+				if code != c.code || !strings.HasPrefix(msg, c.ec) {
+					t.Errorf("%q: got %d %s, want %d %s", l, code, msg, c.code, c.ec)
+				}
+			}
+		})
+	}
+	t.Run("null sender and trailing dot local", func(t *testing.T) {
+		d := dial(t, ts.smtpAddr)
+		d.read()
+		d.expect("HELO crepes.fr", 250)
+		d.expect("MAIL FROM:<>", 250)
+		d.expect("RCPT TO:<bob@hamburger.edu.>", 250)
+		d.expect("RCPT TO:<Bob+lists@Hamburger.EDU>", 250)
+	})
+	t.Run("message too big", func(t *testing.T) {
+		d := dial(t, ts.smtpAddr)
+		d.read()
+		d.expect("HELO crepes.fr", 250)
+		d.expect("MAIL FROM:<a@crepes.fr>", 250)
+		d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+		d.expect("DATA", 354)
+		for i := 0; i < 30; i++ {
+			d.tp.PrintfLine("%s", strings.Repeat("x", 70))
+		}
+		code, _ := d.send(".")
+		if code != 552 {
+			t.Errorf("oversized DATA: %d, want 552", code)
+		}
+		d.expect("NOOP", 250) // the session goes on
+	})
+	t.Run("line too long", func(t *testing.T) {
+		d := dial(t, ts.smtpAddr)
+		d.read()
+		code, _ := d.send("HELO " + strings.Repeat("a", 5000))
+		if code != 500 {
+			t.Errorf("long line: %d, want 500", code)
+		}
+	})
+	if got := len(ts.queue.all()); got != 0 {
+		t.Errorf("an unauthenticated client got %d messages queued", got)
+	}
+}
+
+func TestTooManyErrorsCloses(t *testing.T) {
+	ts := newTestServer(t, func(o *Options) { o.MaxErrors = 3 })
+	d := dial(t, ts.smtpAddr)
+	d.read()
+	d.expect("HELO crepes.fr", 250)
+	d.expect("MAIL FROM:<a@crepes.fr>", 250)
+	for i := 0; i < 3; i++ {
+		d.expect("RCPT TO:<nobody@hamburger.edu>", 550)
+	}
+	d.expect("RCPT TO:<nobody@hamburger.edu>", 421)
+	buf := make([]byte, 10)
+	if _, err := d.conn.Read(buf); err == nil {
+		t.Errorf("connection still open after too many errors")
+	}
+}
+
+func TestLargeMessageByteExact(t *testing.T) {
+	ts := newTestServer(t)
+	// 10 MiB of base64 lines, with dots at line starts to exercise stuffing.
+	raw := make([]byte, 15<<19)
+	rand.Read(raw)
+	var body bytes.Buffer
+	body.WriteString("From: alice@crepes.fr\r\nSubject: big\r\n\r\n")
+	enc := base64.StdEncoding.EncodeToString(raw)
+	for i := 0; i < len(enc); i += 76 {
+		if (i/76)%50 == 0 {
+			body.WriteString(".")
+		}
+		body.WriteString(enc[i:min(i+76, len(enc))])
+		body.WriteString("\r\n")
+	}
+	if body.Len() < 10<<20 {
+		t.Fatalf("test message is only %d bytes", body.Len())
+	}
+	if err := sendPlain(t, ts.smtpAddr, "alice@crepes.fr", []string{"bob@hamburger.edu"}, bytes.NewReader(body.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	i := bytes.Index(msgs[0], []byte("From: alice@crepes.fr"))
+	if i < 0 || !bytes.Equal(msgs[0][i:], body.Bytes()) {
+		t.Errorf("stored bytes differ from those sent (len %d vs %d)", len(msgs[0][max(i, 0):]), body.Len())
+	}
+}
+
+func TestConcurrentDeliveries(t *testing.T) {
+	ts := newTestServer(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := fmt.Sprintf("Subject: n%d\r\n\r\nmessage %d\r\n", i, i)
+			errs <- sendPlain(t, ts.smtpAddr, "alice@crepes.fr", []string{"bob@hamburger.edu", "alice@hamburger.edu"}, strings.NewReader(msg))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for _, who := range []string{"bob@hamburger.edu", "alice@hamburger.edu"} {
+		mb, msgs := inbox(t, ts.store, who)
+		if len(msgs) != 50 || mb.Messages != 50 {
+			t.Errorf("%s has %d messages (%d counted), want 50", who, len(msgs), mb.Messages)
+		}
+		seen := map[string]bool{}
+		for _, m := range msgs {
+			seen[regexp.MustCompile(`message \d+`).FindString(string(m))] = true
+		}
+		if len(seen) != 50 {
+			t.Errorf("%s: %d distinct messages", who, len(seen))
+		}
+	}
+}
+
+func TestSubmission(t *testing.T) {
+	ts := newTestServer(t)
+	t.Run("auth required", func(t *testing.T) {
+		d := dial(t, ts.subAddr)
+		d.read()
+		d.expect("EHLO laptop", 250)
+		msg := d.expect("MAIL FROM:<bob@hamburger.edu>", 530)
+		if !strings.HasPrefix(msg, "5.7.0") {
+			t.Errorf("530 without 5.7.0: %s", msg)
+		}
+	})
+	send := func(t *testing.T, user, pass, from string, to []string, body string) error {
+		c, err := smtp.DialStartTLS(ts.subAddr, ts.clientTLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
+			return err
+		}
+		return c.SendMail(from, to, strings.NewReader(body))
+	}
+	t.Run("wrong password", func(t *testing.T) {
+		err := send(t, "bob@hamburger.edu", "nope", "bob@hamburger.edu", []string{"alice@hamburger.edu"}, "x\r\n")
+		if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 535 {
+			t.Errorf("wrong password: %v", err)
+		}
+	})
+	t.Run("spoofed sender", func(t *testing.T) {
+		err := send(t, "bob@hamburger.edu", "secret", "alice@hamburger.edu", []string{"x@example.net"}, "x\r\n")
+		if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 550 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 1}) {
+			t.Errorf("spoofed MAIL FROM: %v", err)
+		}
+	})
+	t.Run("local and remote", func(t *testing.T) {
+		err := send(t, "bob@hamburger.edu", "secret", "bob@hamburger.edu",
+			[]string{"alice@hamburger.edu", "friend@example.net"}, "Subject: hello\r\n\r\nHi!\r\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := ts.queue.all()
+		if len(q) != 1 || q[0].from != "bob@hamburger.edu" || len(q[0].rcpts) != 1 || q[0].rcpts[0] != "friend@example.net" {
+			t.Fatalf("queued %+v", q)
+		}
+		m := string(q[0].msg)
+		for _, want := range []string{"with ESMTPSA id", "for <friend@example.net>", "\r\nDate: ", "\r\nMessage-ID: <", "@mx.hamburger.edu>", "Subject: hello\r\n\r\nHi!\r\n"} {
+			if !strings.Contains(m, want) {
+				t.Errorf("queued message lacks %q:\n%s", want, m)
+			}
+		}
+		_, msgs := inbox(t, ts.store, "alice@hamburger.edu")
+		if len(msgs) != 1 || !strings.Contains(string(msgs[0]), "Subject: hello") {
+			t.Errorf("local copy: %q", msgs)
+		}
+	})
+	t.Run("auth login", func(t *testing.T) {
+		d := dial(t, ts.subAddr)
+		d.read()
+		d.expect("EHLO laptop", 250)
+		d.expect("AUTH LOGIN", 334)
+		d.expect(base64.StdEncoding.EncodeToString([]byte("bob@hamburger.edu")), 334)
+		d.expect(base64.StdEncoding.EncodeToString([]byte("secret")), 235)
+		d.expect("MAIL FROM:<bob@hamburger.edu>", 250)
+	})
+}
+
+// From a non-loopback address, a plaintext connection is not offered AUTH
+// and may not use it before STARTTLS.
+func TestNoPlaintextAuthOverNetwork(t *testing.T) {
+	ip := nonLoopbackIP(t)
+	ts := newTestServer(t)
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	go ts.mta.ServeSubmission(l)
+	d := dial(t, l.Addr().String())
+	d.read()
+	msg := d.expect("EHLO laptop", 250)
+	if strings.Contains(msg, "AUTH") {
+		t.Errorf("AUTH offered in clear over the network:\n%s", msg)
+	}
+	code, _ := d.send("AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00bob@hamburger.edu\x00secret")))
+	if code != 538 {
+		t.Errorf("plaintext AUTH over the network: %d, want 538", code)
+	}
+	d.startTLS(ts.clientTLS)
+	msg = d.expect("EHLO laptop", 250)
+	if !strings.Contains(msg, "AUTH PLAIN LOGIN") {
+		t.Errorf("AUTH not offered after STARTTLS:\n%s", msg)
+	}
+	d.expect("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00bob@hamburger.edu\x00secret")), 235)
+}
+
+func nonLoopbackIP(t *testing.T) string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			return ipn.IP.String()
+		}
+	}
+	t.Skip("no non-loopback address on this machine")
+	return ""
+}
+
+func TestLoopDetection(t *testing.T) {
+	ts := newTestServer(t)
+	var b strings.Builder
+	for i := 0; i < 101; i++ {
+		fmt.Fprintf(&b, "Received: from hop%d by hop%d; Wed, 25 Nov 2026 10:00:00 +0000\r\n", i, i+1)
+	}
+	b.WriteString("Subject: loop\r\n\r\nround and round\r\n")
+	err := sendPlain(t, ts.smtpAddr, "a@crepes.fr", []string{"bob@hamburger.edu"}, strings.NewReader(b.String()))
+	if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 554 || se.EnhancedCode != (smtp.EnhancedCode{5, 4, 6}) {
+		t.Errorf("looping message: %v, want 554 5.4.6", err)
+	}
+}
+
+func TestQueueFailureIsTemporary(t *testing.T) {
+	ts := newTestServer(t)
+	ts.queue.err = fmt.Errorf("disk full")
+	c, err := smtp.DialStartTLS(ts.subAddr, ts.clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "bob@hamburger.edu", "secret")); err != nil {
+		t.Fatal(err)
+	}
+	err = c.SendMail("bob@hamburger.edu", []string{"x@example.net"}, strings.NewReader("x\r\n"))
+	if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 451 {
+		t.Errorf("queue failure: %v, want 451", err)
+	}
+}

@@ -1,0 +1,89 @@
+package mta
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// received holds what one hop's Received header says (RFC 5321 4.4).
+type received struct {
+	helo     string
+	ip       net.IP
+	rdns     string
+	by       string
+	id       string
+	esmtp    bool
+	auth     bool
+	tlsState *tls.ConnectionState
+}
+
+// header renders the Received header field, folded, with CRLF:
+//
+//	Received: from crepes.fr (localhost [127.0.0.1])
+//		by mx.example.com with ESMTPS id abc123
+//		(using TLS1.3 with cipher TLS_AES_128_GCM_SHA256)
+//		for <bob@hamburger.edu>; Wed, 25 Nov 2026 10:00:00 +0000
+//
+// The protocol keyword follows RFC 3848: ESMTP, plus S with TLS and A
+// with authentication.
+func (r *received) header(rcpt string, now time.Time) []byte {
+	var b strings.Builder
+	b.Grow(256)
+	helo := sanitize(r.helo)
+	if helo == "" {
+		helo = "unknown"
+	}
+	ip := "unknown"
+	if r.ip != nil {
+		ip = r.ip.String()
+		if r.ip.To4() == nil {
+			ip = "IPv6:" + ip
+		}
+	}
+	rdns := sanitize(r.rdns)
+	if rdns == "" {
+		rdns = "unknown"
+	}
+	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n\tby %s with %s id %s", helo, rdns, ip, r.by, r.protocol(), r.id)
+	if r.tlsState != nil {
+		fmt.Fprintf(&b, "\r\n\t(using %s with cipher %s)",
+			strings.ReplaceAll(tls.VersionName(r.tlsState.Version), " ", ""), tls.CipherSuiteName(r.tlsState.CipherSuite))
+	}
+	if rcpt != "" {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", sanitize(rcpt))
+	}
+	fmt.Fprintf(&b, "; %s\r\n", now.Format(time.RFC1123Z))
+	return []byte(b.String())
+}
+
+func (r *received) protocol() string {
+	p := "SMTP"
+	if r.esmtp {
+		p = "ESMTP"
+	}
+	if r.tlsState != nil {
+		p += "S"
+	}
+	if r.auth {
+		p += "A"
+	}
+	return p
+}
+
+// sanitize keeps client-chosen text (HELO, addresses) from breaking the
+// header: no line breaks, no parentheses or other structure, bounded length.
+func sanitize(s string) string {
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20, r == 0x7f, r == '(', r == ')', r == ';', r == '<', r == '>', r == '[', r == ']':
+			return '_'
+		}
+		return r
+	}, s)
+}

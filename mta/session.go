@@ -1,0 +1,421 @@
+package mta
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"petrel/store"
+)
+
+// session is one SMTP connection's state between HELO and QUIT.
+type session struct {
+	m    *MTA
+	kind kind
+	conn *smtp.Conn
+
+	remoteIP net.IP
+	rdns     string // reverse name, "" until looked up
+	account  *store.Account
+
+	// The transaction in progress.
+	from    string
+	hasFrom bool
+	local   []localRcpt
+	remote  []string
+	started time.Time
+
+	errors int
+}
+
+type localRcpt struct {
+	addr    string // as the client gave it, for Received "for" and Delivered-To
+	account *store.Account
+	mailbox string
+}
+
+func newSession(m *MTA, k kind, c *smtp.Conn) *session {
+	s := &session{m: m, kind: k, conn: c}
+	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		s.remoteIP = ta.IP
+	}
+	return s
+}
+
+func (s *session) isTLS() bool {
+	_, ok := s.conn.TLSConnectionState()
+	return ok
+}
+
+func (s *session) isLoopback() bool {
+	return s.remoteIP != nil && s.remoteIP.IsLoopback()
+}
+
+// fail counts an error reply; past MaxErrors the connection is closed
+// right after the reply is written (RFC 5321 leaves the number open;
+// Postfix's smtpd_hard_error_limit is 20).
+func (s *session) fail(err *smtp.SMTPError) error {
+	s.errors++
+	if s.errors > s.m.opts.MaxErrors {
+		conn := s.conn.Conn()
+		time.AfterFunc(200*time.Millisecond, func() { conn.Close() })
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
+	}
+	return err
+}
+
+func smtpErr(code int, ec smtp.EnhancedCode, format string, a ...any) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: fmt.Sprintf(format, a...)}
+}
+
+func (s *session) Reset() {
+	s.from, s.hasFrom = "", false
+	s.local, s.remote = nil, nil
+}
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.Reset()
+	if s.kind == kindSubmission && s.account == nil {
+		return s.fail(smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required"))
+	}
+	if from != "" {
+		if _, _, err := splitAddress(from); err != nil {
+			return s.fail(smtpErr(553, smtp.EnhancedCode{5, 1, 7}, "Bad sender address syntax: %v", err))
+		}
+	}
+	if s.kind == kindSubmission && !s.mayUseSender(from) {
+		return s.fail(smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Sender address <%s> is not yours; send as <%s>", from, s.account.Address))
+	}
+	if opts != nil && opts.Size > s.m.opts.MaxMessageBytes {
+		return s.fail(smtpErr(552, smtp.EnhancedCode{5, 3, 4}, "Message too big for system"))
+	}
+	s.from, s.hasFrom = from, true
+	s.started = time.Now()
+	return nil
+}
+
+// mayUseSender is the anti-spoofing rule of submission: an authenticated
+// user sends only as its own address (or a +tag form of it).
+func (s *session) mayUseSender(from string) bool {
+	if from == "" {
+		return false
+	}
+	addr, err := store.NormalizeAddress(from)
+	if err != nil {
+		return false
+	}
+	if addr == s.account.Address {
+		return true
+	}
+	return s.stripPlus(addr) == s.account.Address
+}
+
+func (s *session) stripPlus(addr string) string {
+	sep := s.m.opts.PlusSeparator
+	if sep == "" {
+		return addr
+	}
+	local, domain, _ := strings.Cut(addr, "@")
+	if i := strings.Index(local, sep); i > 0 {
+		return local[:i] + "@" + domain
+	}
+	return addr
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if !s.hasFrom {
+		return s.fail(smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Need MAIL before RCPT"))
+	}
+	local, domain, err := splitAddress(to)
+	if err != nil {
+		return s.fail(smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
+	}
+	if domain != "" && s.m.opts.IsLocalDomain(domain) {
+		addr := strings.ToLower(local + "@" + domain)
+		acct, err := s.m.opts.Store.AccountByAddress(addr)
+		if errors.Is(err, store.ErrNoAccount) {
+			acct, err = s.m.opts.Store.AccountByAddress(s.stripPlus(addr))
+		}
+		if errors.Is(err, store.ErrNoAccount) {
+			return s.fail(smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "<%s>: no such user here", to))
+		}
+		if err != nil {
+			s.m.log.Error("recipient lookup", "rcpt", to, "err", err)
+			return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary failure looking up <%s>, try again later", to)
+		}
+		s.local = append(s.local, localRcpt{addr: to, account: acct})
+		return nil
+	}
+	// Not ours: relay only for an authenticated user.
+	if s.account == nil {
+		return s.fail(smtpErr(554, smtp.EnhancedCode{5, 7, 1}, "<%s>: Relay access denied", to))
+	}
+	if s.m.opts.Queue == nil {
+		return s.fail(smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "<%s>: this server does not send mail to other domains", to))
+	}
+	s.remote = append(s.remote, to)
+	return nil
+}
+
+// splitAddress splits an addr-spec into local part and domain (lower-cased,
+// trailing dot removed). Addresses that smuggle a second route (more than
+// one unquoted '@') are refused; '%' and '!' stay in the local part, where
+// they match no account, so neither relays.
+func splitAddress(addr string) (local, domain string, err error) {
+	if len(addr) > 320 {
+		return "", "", errors.New("address too long")
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 {
+		// RFC 5321 4.5.1: "postmaster" alone is a local address.
+		if strings.EqualFold(addr, "postmaster") {
+			return "postmaster", "", nil
+		}
+		return "", "", errors.New("want local@domain")
+	}
+	local, domain = addr[:at], strings.ToLower(strings.TrimSuffix(addr[at+1:], "."))
+	if !strings.HasPrefix(local, `"`) && strings.Contains(local, "@") {
+		return "", "", errors.New("more than one @")
+	}
+	if domain == "" {
+		return "", "", errors.New("empty domain")
+	}
+	return local, domain, nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	if !s.hasFrom || len(s.local)+len(s.remote) == 0 {
+		return s.fail(smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Need RCPT before DATA"))
+	}
+	id := newID()
+	start := s.started
+	msg, err := readMessage(r, s.m.opts.MaxMessageBytes)
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			s.logTransaction(id, start, 0, se.Code, se.Message)
+			return se
+		}
+		s.logTransaction(id, start, 0, 451, err.Error())
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message, try again")
+	}
+	code, ec, text := s.accept(id, msg)
+	s.logTransaction(id, start, len(msg), code, text)
+	if code >= 400 {
+		return s.fail(&smtp.SMTPError{Code: code, EnhancedCode: ec, Message: text})
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: ec, Message: text}
+}
+
+// accept checks, stores and queues one message. It returns the reply.
+func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.m.opts.DataTimeout)
+	defer cancel()
+	if n := countReceived(msg); n > maxHops {
+		return 554, smtp.EnhancedCode{5, 4, 6}, fmt.Sprintf("Too many hops (%d Received headers): mail loop?", n)
+	}
+	var authHeader []byte
+	junk := false
+	if s.kind == kindMX && s.m.opts.Checker != nil {
+		res, err := s.m.opts.Checker.Check(ctx, CheckInput{RemoteIP: s.remoteIP, Helo: s.conn.Hostname(), MailFrom: s.from, Message: msg})
+		if err != nil {
+			s.m.log.Warn("message check failed", "id", id, "err", err)
+		} else {
+			if res.Reject {
+				return 550, smtp.EnhancedCode{5, 7, 1}, res.Reason
+			}
+			if res.Message != nil {
+				msg = res.Message
+			}
+			authHeader, junk = res.Header, res.Junk
+		}
+	}
+	if s.kind == kindSubmission {
+		msg = completeHeader(msg, s.m.opts.Hostname, s.m.opts.Now())
+		if s.m.opts.Signer != nil {
+			if _, domain, err := splitAddress(s.from); err == nil {
+				signed, err := s.m.opts.Signer.Sign(domain, msg)
+				if err != nil {
+					s.m.log.Error("dkim sign", "id", id, "domain", domain, "err", err)
+				} else {
+					msg = signed
+				}
+			}
+		}
+	}
+	rcv := s.receivedInfo(id)
+	// Remote recipients: queued with this hop's Received header.
+	if len(s.remote) > 0 {
+		for_ := ""
+		if len(s.remote) == 1 {
+			for_ = s.remote[0]
+		}
+		out := make([]byte, 0, len(msg)+512)
+		out = append(out, rcv.header(for_, s.m.opts.Now())...)
+		out = append(out, msg...)
+		qid, err := s.m.opts.Queue.Enqueue(ctx, s.from, s.remote, out)
+		if err != nil {
+			s.m.log.Error("enqueue", "id", id, "err", err)
+			return 451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, try again later"
+		}
+		s.m.log.Info("queued", "id", id, "queue_id", qid, "rcpts", len(s.remote))
+	}
+	if len(s.local) > 0 {
+		now := s.m.opts.Now()
+		d := &store.Delivery{Body: msg, Date: now}
+		for _, lr := range s.local {
+			var p bytes.Buffer
+			fmt.Fprintf(&p, "Return-Path: <%s>\r\n", s.from)
+			fmt.Fprintf(&p, "Delivered-To: %s\r\n", lr.account.Address)
+			p.Write(rcv.header(lr.addr, now))
+			p.Write(authHeader)
+			tg := store.Target{Account: lr.account.ID, Prefix: p.Bytes()}
+			if junk {
+				tg.Mailbox = "Junk"
+			}
+			d.Targets = append(d.Targets, tg)
+		}
+		if _, err := s.m.opts.Store.Deliver(ctx, d); err != nil {
+			s.m.log.Error("deliver", "id", id, "err", err)
+			return 451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, try again later"
+		}
+	}
+	return 250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as " + id
+}
+
+func (s *session) receivedInfo(id string) *received {
+	r := &received{
+		helo:     s.conn.Hostname(),
+		ip:       s.remoteIP,
+		rdns:     s.reverseName(),
+		by:       s.m.opts.Hostname,
+		id:       id,
+		esmtp:    true,
+		auth:     s.account != nil,
+		tlsState: nil,
+	}
+	if st, ok := s.conn.TLSConnectionState(); ok {
+		r.tlsState = &st
+	}
+	return r
+}
+
+// reverseName looks up (once per session) the client's reverse DNS name.
+func (s *session) reverseName() string {
+	if s.rdns != "" {
+		return s.rdns
+	}
+	s.rdns = "unknown"
+	switch {
+	case s.remoteIP == nil:
+	case s.remoteIP.IsLoopback():
+		s.rdns = "localhost"
+	case s.m.opts.Resolver != nil:
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if names, err := s.m.opts.Resolver.LookupAddr(ctx, s.remoteIP.String()); err == nil && len(names) > 0 {
+			s.rdns = strings.TrimSuffix(names[0], ".")
+		}
+	}
+	return s.rdns
+}
+
+// logTransaction writes the one log line per SMTP transaction.
+func (s *session) logTransaction(id string, start time.Time, size, code int, text string) {
+	var tlsv string
+	if st, ok := s.conn.TLSConnectionState(); ok {
+		tlsv = tls.VersionName(st.Version)
+	}
+	user := ""
+	if s.account != nil {
+		user = s.account.Address
+	}
+	rcpts := make([]string, 0, len(s.local)+len(s.remote))
+	for _, l := range s.local {
+		rcpts = append(rcpts, l.addr)
+	}
+	rcpts = append(rcpts, s.remote...)
+	level := 0 // info
+	if code >= 400 {
+		level = 4 // warn
+	}
+	s.m.log.Log(context.Background(), slogLevel(level), "smtp transaction",
+		"id", id, "listener", s.kind.String(), "client", s.remoteIP.String(), "helo", s.conn.Hostname(),
+		"tls", tlsv, "user", user, "from", s.from, "rcpts", rcpts, "size", size,
+		"code", code, "reply", text, "ms", time.Since(start).Milliseconds())
+}
+
+func newID() string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// submissionSession adds AUTH to a session (ports 587 and 465).
+type submissionSession struct {
+	*session
+}
+
+var _ smtp.AuthSession = (*submissionSession)(nil)
+
+// AuthMechanisms offers PLAIN and LOGIN only over TLS, or from loopback:
+// never a password in clear text over the network.
+func (s *submissionSession) AuthMechanisms() []string {
+	if s.isTLS() || s.isLoopback() {
+		return []string{sasl.Plain, sasl.Login}
+	}
+	return nil
+}
+
+func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
+	if !s.isTLS() && !s.isLoopback() {
+		return nil, smtpErr(538, smtp.EnhancedCode{5, 7, 11}, "Encryption required: STARTTLS first")
+	}
+	check := func(username, password string) error {
+		ip := s.remoteIP.String()
+		lim := s.m.opts.AuthLimiter
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := lim.Wait(ctx, ip); err != nil {
+			return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins from your address, try again later")
+		}
+		acct, err := s.m.opts.Store.Authenticate(username, password)
+		if err != nil {
+			lim.Failed(ip)
+			s.m.log.Warn("auth failed", "listener", s.kind.String(), "client", ip, "user", username)
+			return s.fail(smtp.ErrAuthFailed)
+		}
+		lim.Succeeded(ip)
+		s.account = acct
+		return nil
+	}
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && !strings.EqualFold(identity, username) {
+				return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "Authorization identity must match the user")
+			}
+			return check(username, password)
+		}), nil
+	case sasl.Login:
+		return newLoginServer(check), nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (s *submissionSession) Mail(from string, opts *smtp.MailOptions) error {
+	return s.session.Mail(from, opts)
+}
