@@ -1,0 +1,117 @@
+package web
+
+import (
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options configure the handler returned by New.
+type Options struct {
+	// Hostname is the mail host's name, the server name given to clients.
+	Hostname string
+	// Domains lists the local domains now (called on every request, so a
+	// reloaded configuration takes effect at once).
+	Domains func() []string
+	// Gatherer is what /metrics serves (Metrics.Registry()); nil turns
+	// /metrics off.
+	Gatherer prometheus.Gatherer
+	// Ready says whether the server can take mail (store open, listeners
+	// up); nil means always ready.
+	Ready func() error
+	// AdminToken, when set, is the Bearer token that /metrics and /admin/
+	// require. When empty, /metrics is public and /admin/ is off: nothing
+	// beyond the public endpoints is ever served without a token.
+	AdminToken string
+	// MTASTS is the policy served at /.well-known/mta-sts.txt; nil turns
+	// MTA-STS off.
+	MTASTS *MTASTSPolicy
+	// Services are the client-facing services advertised by autoconfig and
+	// autodiscover; nil means DefaultServices (the standard ports).
+	Services []Service
+	// Admin, if set, is served under /admin/ behind the admin token.
+	Admin http.Handler
+	// Logger receives request errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns the handler for the HTTP listener.
+//
+// Public, needing no token: /.well-known/autoconfig/mail/config-v1.1.xml,
+// /mail/config-v1.1.xml, /autodiscover/autodiscover.xml (and
+// /autodiscover.xml), /.well-known/mta-sts.txt, /healthz and /readyz.
+// Behind the token: /metrics (public only when no token is set) and /admin/.
+func New(opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Domains == nil {
+		opts.Domains = func() []string { return nil }
+	}
+	if opts.Services == nil {
+		opts.Services = DefaultServices
+	}
+	h := &handler{opts: opts, log: opts.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", h.autoconfig)
+	mux.HandleFunc("GET /mail/config-v1.1.xml", h.autoconfig)
+	mux.HandleFunc("POST /autodiscover/autodiscover.xml", h.autodiscover)
+	mux.HandleFunc("POST /autodiscover.xml", h.autodiscover)
+	// Outlook probes case variants (Autodiscover/Autodiscover.xml).
+	mux.HandleFunc("POST /Autodiscover/Autodiscover.xml", h.autodiscover)
+	mux.HandleFunc("GET /.well-known/mta-sts.txt", h.mtaSTS)
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	if opts.Gatherer != nil {
+		metrics := promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{opts.Logger}})
+		if opts.AdminToken != "" {
+			metrics = h.requireToken(metrics)
+		}
+		mux.Handle("GET /metrics", metrics)
+	}
+	if opts.Admin != nil && opts.AdminToken != "" {
+		mux.Handle("/admin/", h.requireToken(opts.Admin))
+	}
+	return securityHeaders(mux)
+}
+
+type handler struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// requireToken serves next only to requests bearing the admin token
+// (RFC 6750 2.1), compared in constant time.
+func (h *handler) requireToken(next http.Handler) http.Handler {
+	want := []byte(h.opts.AdminToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		scheme, token, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") ||
+			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="petrel"`)
+			http.Error(w, "admin token required", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// slogPrinter adapts a slog.Logger to promhttp's Println-style logger.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) {
+	p.log.Error("serving metrics", "error", strings.TrimSpace(fmtArgs(v)))
+}
