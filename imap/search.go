@@ -1,0 +1,259 @@
+package imap
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"petrel/store"
+)
+
+// Search serves SEARCH and UID SEARCH with every RFC 9051 key, ESEARCH
+// results (MIN, MAX, COUNT, ALL) and SEARCHRES (SAVE). Flags, sizes and
+// dates come from the metadata; header and body keys read each message in
+// its own short read transaction and match decoded text (searchtext.go).
+func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	s.touch()
+	v, err := s.selected()
+	if err != nil {
+		return nil, err
+	}
+	uids := v.uids
+	v.staticCriteria(criteria)
+	content := needsContent(criteria)
+	st := s.srv.opts.Store
+
+	var seqs []uint32
+	var found []store.UID
+	for start := 0; start < len(uids); start += fetchBatch {
+		batch := uids[start:min(start+fetchBatch, len(uids))]
+		metas, err := st.Messages(v.m.id, batch)
+		if err != nil {
+			return nil, clientError(err, "search")
+		}
+		j := 0 // metas skips expunged UIDs; walk both lists together
+		for i, uid := range batch {
+			if j >= len(metas) || metas[j].UID != uid {
+				continue
+			}
+			mc := msgCtx{seq: uint32(start + i + 1), meta: &metas[j]}
+			j++
+			ok := false
+			if content {
+				err := st.ReadContent(v.m.id, uid, func(c *store.Content, root *store.Part) error {
+					mc.c, mc.root = c, root
+					ok = match(criteria, &mc)
+					return nil
+				})
+				if errors.Is(err, store.ErrNoMessage) {
+					continue
+				}
+				if err != nil {
+					return nil, clientError(err, "search")
+				}
+			} else {
+				ok = match(criteria, &mc)
+			}
+			if ok {
+				seqs = append(seqs, mc.seq)
+				found = append(found, uid)
+			}
+		}
+	}
+
+	data := &imap.SearchData{Count: uint32(len(found))}
+	if kind == imapserver.NumKindUID {
+		data.All = uidSet(found)
+		if len(found) > 0 {
+			data.Min, data.Max = uint32(found[0]), uint32(found[len(found)-1])
+		}
+	} else {
+		data.All = seqSet(seqs)
+		if len(seqs) > 0 {
+			data.Min, data.Max = seqs[0], seqs[len(seqs)-1]
+		}
+	}
+	if options.ReturnSave {
+		v.m.mu.Lock()
+		v.searchRes = found
+		v.m.mu.Unlock()
+	}
+	return data, nil
+}
+
+// staticCriteria resolves "*" and "$" against the client's view, so that
+// matching is a plain membership test.
+func (v *view) staticCriteria(c *imap.SearchCriteria) {
+	n := uint32(len(v.uids))
+	var last imap.UID
+	if n > 0 {
+		last = imap.UID(v.uids[n-1])
+	}
+	var seqs []imap.SeqSet
+	for _, set := range c.SeqNum {
+		set = slices.Clone(set)
+		for i := range set {
+			if set[i].Start == 0 {
+				set[i].Start = n
+			}
+			if set[i].Stop == 0 {
+				set[i].Stop = n
+			}
+		}
+		seqs = append(seqs, set)
+	}
+	c.SeqNum = seqs
+	for k, set := range c.UID {
+		if imap.IsSearchRes(set) {
+			v.m.mu.Lock()
+			c.UID[k] = uidSet(v.searchRes)
+			v.m.mu.Unlock()
+			if c.UID[k] == nil {
+				c.UID[k] = imap.UIDSet{} // matches nothing
+			}
+			continue
+		}
+		set = slices.Clone(set)
+		for i := range set {
+			if set[i].Start == 0 {
+				set[i].Start = last
+			}
+			if set[i].Stop == 0 {
+				set[i].Stop = last
+			}
+		}
+		c.UID[k] = set
+	}
+	for i := range c.Not {
+		v.staticCriteria(&c.Not[i])
+	}
+	for i := range c.Or {
+		v.staticCriteria(&c.Or[i][0])
+		v.staticCriteria(&c.Or[i][1])
+	}
+}
+
+func needsContent(c *imap.SearchCriteria) bool {
+	if len(c.Header) > 0 || len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		return true
+	}
+	for i := range c.Not {
+		if needsContent(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if needsContent(&c.Or[i][0]) || needsContent(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// match evaluates the criteria (an AND of every key given) on one message.
+func match(c *imap.SearchCriteria, m *msgCtx) bool {
+	for _, set := range c.SeqNum {
+		if !inSeqSet(set, m.seq) {
+			return false
+		}
+	}
+	for _, set := range c.UID {
+		if !inUIDSet(set, imap.UID(m.meta.UID)) {
+			return false
+		}
+	}
+	if !c.Since.IsZero() || !c.Before.IsZero() {
+		d := dateOnly(m.meta.InternalDate.UTC())
+		if !c.Since.IsZero() && d.Before(dateOnly(c.Since)) {
+			return false
+		}
+		if !c.Before.IsZero() && !d.Before(dateOnly(c.Before)) {
+			return false
+		}
+	}
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		d := dateOnly(m.sentDate())
+		if !c.SentSince.IsZero() && d.Before(dateOnly(c.SentSince)) {
+			return false
+		}
+		if !c.SentBefore.IsZero() && !d.Before(dateOnly(c.SentBefore)) {
+			return false
+		}
+	}
+	for _, f := range c.Flag {
+		if !hasFlag(m.meta, f) {
+			return false
+		}
+	}
+	for _, f := range c.NotFlag {
+		if hasFlag(m.meta, f) {
+			return false
+		}
+	}
+	if c.Larger > 0 && m.meta.Size <= c.Larger {
+		return false
+	}
+	if c.Smaller > 0 && m.meta.Size >= c.Smaller {
+		return false
+	}
+	for _, h := range c.Header {
+		if !m.headerContains(h.Key, h.Value) {
+			return false
+		}
+	}
+	for _, b := range c.Body {
+		if !m.bodyContains(b) {
+			return false
+		}
+	}
+	for _, t := range c.Text {
+		if !m.headerContains("", t) && !m.bodyContains(t) {
+			return false
+		}
+	}
+	for i := range c.Not {
+		if match(&c.Not[i], m) {
+			return false
+		}
+	}
+	for i := range c.Or {
+		if !match(&c.Or[i][0], m) && !match(&c.Or[i][1], m) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasFlag: \Recent is never set (Petrel does not keep it).
+func hasFlag(m *store.Message, f imap.Flag) bool {
+	return m.Has(string(f))
+}
+
+func inSeqSet(set imap.SeqSet, n uint32) bool {
+	for _, r := range set {
+		lo, hi := min(r.Start, r.Stop), max(r.Start, r.Stop)
+		if n >= lo && n <= hi {
+			return true
+		}
+	}
+	return false
+}
+
+func inUIDSet(set imap.UIDSet, n imap.UID) bool {
+	for _, r := range set {
+		lo, hi := min(r.Start, r.Stop), max(r.Start, r.Stop)
+		if n >= lo && n <= hi {
+			return true
+		}
+	}
+	return false
+}
+
+// dateOnly drops the time of day (RFC 9051 6.4.4: dates disregard time and
+// timezone).
+func dateOnly(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}

@@ -1,0 +1,157 @@
+package imap
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"petrel/store"
+)
+
+// msgCtx is one message being searched. c and root are valid only inside
+// the read transaction; the decoded text is computed at most once.
+type msgCtx struct {
+	seq  uint32
+	meta *store.Message
+	c    *store.Content
+	root *store.Part
+
+	fields   []headerField
+	parsed   bool
+	body     string
+	bodyDone bool
+}
+
+type headerField struct {
+	name  string // as written
+	value string // unfolded, encoded-words decoded, lower case
+}
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
+
+// parseHeader splits a header block into unfolded fields. It never fails:
+// a line without a colon is a field with an empty value.
+func parseHeader(hdr []byte) []headerField {
+	var out []headerField
+	for len(hdr) > 0 {
+		line := hdr
+		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
+			line = hdr[:i+1]
+		}
+		hdr = hdr[len(line):]
+		t := bytes.TrimRight(line, "\r\n")
+		if len(t) == 0 {
+			break
+		}
+		if (t[0] == ' ' || t[0] == '\t') && len(out) > 0 {
+			out[len(out)-1].value += " " + strings.TrimSpace(string(t))
+			continue
+		}
+		name, value, _ := strings.Cut(string(t), ":")
+		out = append(out, headerField{name: strings.TrimSpace(name), value: strings.TrimSpace(value)})
+	}
+	for i := range out {
+		v := out[i].value
+		if d, err := wordDecoder.DecodeHeader(v); err == nil {
+			v = d
+		}
+		out[i].value = strings.ToLower(v)
+	}
+	return out
+}
+
+// headerContains reports whether a field named name (any field when name
+// is "") contains s, case-insensitively after decoding. An empty s matches
+// any message that has the field (RFC 9051 6.4.4 HEADER).
+func (m *msgCtx) headerContains(name, s string) bool {
+	if !m.parsed {
+		m.parsed = true
+		if m.c != nil && m.root != nil {
+			m.fields = parseHeader(m.c.Slice(0, m.root.BodyStart))
+		}
+	}
+	s = strings.ToLower(s)
+	for _, f := range m.fields {
+		if name != "" && !strings.EqualFold(f.name, name) {
+			continue
+		}
+		if strings.Contains(f.value, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// bodyContains searches the decoded text of the message's text parts.
+func (m *msgCtx) bodyContains(s string) bool {
+	if !m.bodyDone {
+		m.bodyDone = true
+		if m.c != nil && m.root != nil {
+			var b strings.Builder
+			appendText(&b, m.c, m.root, 0)
+			m.body = strings.ToLower(b.String())
+		}
+	}
+	return strings.Contains(m.body, strings.ToLower(s))
+}
+
+// appendText writes the decoded text of p's text/* leaves.
+func appendText(b *strings.Builder, c *store.Content, p *store.Part, depth int) {
+	if depth > 64 {
+		return
+	}
+	switch {
+	case isMultipart(p):
+		for _, ch := range p.Parts {
+			appendText(b, c, ch, depth+1)
+		}
+	case isMessage(p):
+		appendText(b, c, p.Parts[0], depth+1)
+	case p.Type == "text":
+		raw := c.Slice(p.BodyStart, p.Size())
+		dec, err := decodeCTE(raw, p.Encoding)
+		if err != nil {
+			dec = raw
+		}
+		b.WriteString(toUTF8(dec, p.Params["charset"]))
+		b.WriteByte('\n')
+	}
+}
+
+func (m *msgCtx) sentDate() time.Time {
+	if m.root != nil && m.root.Envelope != nil && !m.root.Envelope.Date.IsZero() {
+		return m.root.Envelope.Date
+	}
+	return m.meta.InternalDate.UTC()
+}
+
+// toUTF8 converts text in the charsets mail mostly uses without pulling in
+// golang.org/x/text: UTF-8 and ASCII as they are, ISO-8859-1 and
+// Windows-1252 byte by byte. Others are matched as they are.
+func toUTF8(b []byte, charset string) string {
+	switch strings.ToLower(charset) {
+	case "iso-8859-1", "latin1", "iso_8859-1", "windows-1252", "cp1252":
+		var sb strings.Builder
+		sb.Grow(len(b))
+		for _, c := range b {
+			sb.WriteRune(rune(c))
+		}
+		return sb.String()
+	}
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// charsetReader lets the encoded-word decoder handle the same charsets.
+func charsetReader(charset string, r io.Reader) (io.Reader, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return strings.NewReader(toUTF8(b, charset)), nil
+}

@@ -1,0 +1,178 @@
+package imap
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-sasl"
+
+	"petrel/store"
+)
+
+// session is one IMAP connection. imapserver calls its methods from the
+// connection's goroutine, one command at a time (IDLE included).
+type session struct {
+	srv  *Server
+	conn *imapserver.Conn
+	ctx  context.Context
+	log  *slog.Logger
+
+	timer *time.Timer // autologout
+	once  sync.Once
+
+	acct *store.Account
+	view *view // selected mailbox, or nil
+}
+
+var (
+	_ imapserver.SessionIMAP4rev2      = (*session)(nil)
+	_ imapserver.SessionSASL           = (*session)(nil)
+	_ imapserver.SessionUnauthenticate = (*session)(nil)
+	_ imapserver.SessionAppendLimit    = (*session)(nil)
+	_ imapserver.SessionNamespace      = (*session)(nil)
+	_ imapserver.SessionMove           = (*session)(nil)
+)
+
+// touch restarts the autologout timer: the client did something.
+func (s *session) touch() { s.timer.Reset(s.srv.opts.AutoLogout) }
+
+func (s *session) autoLogout() {
+	s.log.Info("autologout", "after", s.srv.opts.AutoLogout)
+	s.conn.Bye("Autologout; idle for too long")
+}
+
+func (s *session) Close() error {
+	s.once.Do(func() {
+		s.timer.Stop()
+		if s.view != nil {
+			s.view.close()
+			s.view = nil
+		}
+		s.srv.sessions.Done()
+	})
+	return nil
+}
+
+// Login checks a password against the store. The password is never logged.
+func (s *session) Login(username, password string) error {
+	s.touch()
+	acct, err := s.srv.opts.Store.Authenticate(username, password)
+	if errors.Is(err, store.ErrAuthFailed) {
+		s.log.Info("login failed", "user", username)
+		return imapserver.ErrAuthFailed
+	}
+	if err != nil {
+		return err
+	}
+	s.acct = acct
+	s.log = s.log.With("user", acct.Address)
+	s.log.Info("login")
+	return nil
+}
+
+func (s *session) AuthenticateMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *session) Authenticate(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported SASL mechanism"}
+	}
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if identity != "" && identity != username {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthorizationFailed, Text: "Acting as another user is not supported"}
+		}
+		return s.Login(username, password)
+	}), nil
+}
+
+func (s *session) Unauthenticate() error {
+	s.touch()
+	s.unselect()
+	s.acct = nil
+	return nil
+}
+
+func (s *session) AppendLimit() uint32 { return s.srv.opts.AppendLimit }
+
+func (s *session) Namespace() (*imap.NamespaceData, error) {
+	s.touch()
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: store.Separator}}}, nil
+}
+
+func (s *session) unselect() {
+	if s.view != nil {
+		s.view.close()
+		s.view = nil
+	}
+}
+
+func (s *session) Unselect() error {
+	s.touch()
+	s.unselect()
+	return nil
+}
+
+// Poll runs after every successful command.
+func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	s.touch()
+	if s.view == nil {
+		return nil
+	}
+	return s.view.poll(w, allowExpunge)
+}
+
+// Idle reports changes as they are committed until the client says DONE.
+// With no mailbox selected there is nothing to report, but the command
+// still waits for DONE.
+func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	s.touch()
+	v := s.view
+	if v == nil {
+		<-stop
+		return nil
+	}
+	if err := v.poll(w, true); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-v.wake:
+			if err := v.poll(w, true); err != nil {
+				return err
+			}
+		case <-stop:
+			return nil
+		}
+	}
+}
+
+// writeCtx marks the session's writes so their flag changes are not echoed
+// back to it.
+func (s *session) writeCtx() context.Context {
+	if s.view == nil {
+		return s.ctx
+	}
+	return store.WithOrigin(s.ctx, s.view)
+}
+
+func (s *session) selected() (*view, error) {
+	if s.view == nil {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "No mailbox selected"}
+	}
+	return s.view, nil
+}
+
+func (s *session) writable() (*view, error) {
+	v, err := s.selected()
+	if err != nil {
+		return nil, err
+	}
+	if v.readOnly {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only (EXAMINE)"}
+	}
+	return v, nil
+}

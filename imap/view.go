@@ -1,0 +1,233 @@
+package imap
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/emersion/go-imap/v2"
+
+	"petrel/store"
+)
+
+// errOverflow ends a session that fell too far behind its mailbox.
+var errOverflow = &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Too many changes while you were away; please reconnect"}
+
+// view is one session's picture of its selected mailbox (RFC 9051 2.3.1.2):
+// uids[i] is the message the client knows as sequence number i+1.
+//
+// uids is touched only by the session's goroutine (commands and IDLE never
+// run at once) and is never modified in place: it may be the very slice
+// the mailbox holds. pending, overflow and searchRes are guarded by m.mu.
+type view struct {
+	m        *mailbox
+	readOnly bool
+	uids     []store.UID
+	wake     chan struct{}
+
+	pending  []store.Event
+	overflow bool
+
+	searchRes []store.UID
+}
+
+func (m *mailbox) newView(readOnly bool) *view {
+	v := &view{m: m, readOnly: readOnly, wake: make(chan struct{}, 1)}
+	m.mu.Lock()
+	v.uids = m.uids
+	m.views[v] = struct{}{}
+	m.mu.Unlock()
+	return v
+}
+
+func (v *view) close() {
+	v.m.mu.Lock()
+	delete(v.m.views, v)
+	v.m.mu.Unlock()
+	v.m.srv.releaseMailbox(v.m)
+}
+
+// updateWriter is what poll writes to (*imapserver.UpdateWriter).
+type updateWriter interface {
+	WriteExpunge(seqNum uint32) error
+	WriteNumMessages(n uint32) error
+	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag) error
+}
+
+// poll reports queued changes to the client, in commit order. Without
+// allowExpunge it stops before the first expunge, which stays queued (RFC
+// 9051 7.5.1: no EXPUNGE after FETCH, STORE or SEARCH by sequence number).
+func (v *view) poll(w updateWriter, allowExpunge bool) error {
+	m := v.m
+	m.mu.Lock()
+	if v.overflow {
+		m.mu.Unlock()
+		return errOverflow
+	}
+	evs := v.pending
+	v.pending = nil
+	if !allowExpunge {
+		if i := slices.IndexFunc(evs, func(e store.Event) bool { return e.Kind == store.EventExpunged }); i >= 0 {
+			v.pending = evs[i:]
+			evs = evs[:i]
+		}
+	}
+	m.mu.Unlock()
+
+	announced := len(v.uids)
+	flushExists := func() error {
+		if len(v.uids) != announced {
+			announced = len(v.uids)
+			return w.WriteNumMessages(uint32(announced))
+		}
+		return nil
+	}
+	for _, ev := range evs {
+		switch ev.Kind {
+		case store.EventAdded:
+			nu := slices.Clip(v.uids)
+			for _, msg := range ev.Messages {
+				if len(nu) == 0 || msg.UID > nu[len(nu)-1] {
+					nu = append(nu, msg.UID)
+				}
+			}
+			v.uids = nu
+		case store.EventFlags:
+			if err := flushExists(); err != nil {
+				return err
+			}
+			for _, msg := range ev.Messages {
+				if i, ok := slices.BinarySearch(v.uids, msg.UID); ok {
+					if err := w.WriteMessageFlags(uint32(i+1), imap.UID(msg.UID), imapFlags(msg.Flags)); err != nil {
+						return err
+					}
+				}
+			}
+		case store.EventExpunged:
+			if err := flushExists(); err != nil {
+				return err
+			}
+			// Highest first, so each sequence number is valid when sent.
+			var seqs []uint32
+			for _, uid := range ev.UIDs {
+				if i, ok := slices.BinarySearch(v.uids, uid); ok {
+					seqs = append(seqs, uint32(i+1))
+				}
+			}
+			v.uids = without(v.uids, ev.UIDs)
+			announced = len(v.uids)
+			for i := len(seqs) - 1; i >= 0; i-- {
+				if err := w.WriteExpunge(seqs[i]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := flushExists(); err != nil {
+		return err
+	}
+	// Caught up: share the mailbox's slice instead of keeping a copy.
+	m.mu.Lock()
+	if len(v.pending) == 0 && !v.overflow {
+		v.uids = m.uids
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// resolve turns a sequence or UID set of the client's into indexes of
+// v.uids, ascending and unique. "*" and "$" (SEARCHRES) are handled here;
+// numbers the client does not know are ignored.
+func (v *view) resolve(set imap.NumSet) []int {
+	n := len(v.uids)
+	var idx []int
+	switch set := set.(type) {
+	case imap.SeqSet:
+		for _, r := range set {
+			start, stop := r.Start, r.Stop
+			if start == 0 {
+				start = uint32(n)
+			}
+			if stop == 0 {
+				stop = uint32(n)
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			if start < 1 {
+				start = 1
+			}
+			for s := start; s <= stop && s <= uint32(n); s++ {
+				idx = append(idx, int(s-1))
+			}
+		}
+	case imap.UIDSet:
+		if imap.IsSearchRes(set) {
+			v.m.mu.Lock()
+			res := v.searchRes
+			v.m.mu.Unlock()
+			for _, uid := range res {
+				if i, ok := slices.BinarySearch(v.uids, uid); ok {
+					idx = append(idx, i)
+				}
+			}
+			return idx
+		}
+		var last store.UID
+		if n > 0 {
+			last = v.uids[n-1]
+		}
+		for _, r := range set {
+			start, stop := store.UID(r.Start), store.UID(r.Stop)
+			if start == 0 {
+				start = last
+			}
+			if stop == 0 {
+				stop = last
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			i := sort.Search(n, func(i int) bool { return v.uids[i] >= start })
+			for ; i < n && v.uids[i] <= stop; i++ {
+				idx = append(idx, i)
+			}
+		}
+	}
+	if !slices.IsSorted(idx) {
+		slices.Sort(idx)
+	}
+	return slices.Compact(idx)
+}
+
+// uidsOf returns the UIDs at the given indexes.
+func (v *view) uidsOf(idx []int) []store.UID {
+	out := make([]store.UID, len(idx))
+	for k, i := range idx {
+		out[k] = v.uids[i]
+	}
+	return out
+}
+
+// seqOf is the client's sequence number of uid, or 0.
+func (v *view) seqOf(uid store.UID) uint32 {
+	if i, ok := slices.BinarySearch(v.uids, uid); ok {
+		return uint32(i + 1)
+	}
+	return 0
+}
+
+func imapFlags(flags []string) []imap.Flag {
+	out := make([]imap.Flag, len(flags))
+	for i, f := range flags {
+		out[i] = imap.Flag(f)
+	}
+	return out
+}
+
+func storeFlags(flags []imap.Flag) []string {
+	out := make([]string, 0, len(flags))
+	for _, f := range flags {
+		out = append(out, string(f))
+	}
+	return out
+}
