@@ -47,8 +47,11 @@ func formatHeader(authservID string, spf SPFOutcome, dkims []DKIMOutcome, dmarcs
 	}
 	for _, d := range dmarcs {
 		r := &authres.DMARCResult{Value: authres.ResultValue(d.Result), From: cleanValue(d.Domain)}
-		if d.Policy != "" {
+		switch {
+		case d.Result == "fail":
 			r.Reason = cleanValue("p=" + d.Policy + " applied=" + d.Applied)
+		case d.Result == "temperror" && d.Policy != "":
+			r.Reason = cleanValue("p=" + d.Policy)
 		}
 		results = append(results, r)
 	}

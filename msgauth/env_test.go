@@ -76,6 +76,8 @@ var zone = []string{
 	`_dmarc.pct0.example. TXT "v=DMARC1; p=reject; pct=0"`,
 	`pct0q.example. TXT "v=spf1 -all"`,
 	`_dmarc.pct0q.example. TXT "v=DMARC1; p=quarantine; pct=0"`,
+	`pct50.example. TXT "v=spf1 -all"`,
+	`_dmarc.pct50.example. TXT "v=DMARC1; p=reject; pct=50"`,
 	`org.example. TXT "v=spf1 -all"`,
 	`sub.org.example. TXT "v=spf1 -all"`,
 	`_dmarc.org.example. TXT "v=DMARC1; p=none; sp=reject"`,
