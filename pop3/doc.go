@@ -7,8 +7,9 @@
 //
 //   - A session's view is fixed at login: message numbers and sizes never
 //     change during it, and mail delivered meanwhile waits for the next one.
-//   - A size is the exact octet count of what RETR sends, before dot-stuffing
-//     (octets.go); a fuzz test holds it to net/textproto's DotWriter.
+//   - A size is the exact octet count of what RETR sends, before dot-stuffing:
+//     one dotWriter (dotstuff.go) both measures and sends, and a fuzz test
+//     holds its output to net/textproto's DotWriter.
 //   - A UIDL is the mailbox's UIDVALIDITY and the message's UID, so it is
 //     stable across sessions and restarts and never reused.
 //   - DELE only marks. Messages are removed by one store.Expunge in the

@@ -44,7 +44,7 @@ func (c *session) send(m *dropMsg, first string, top *topFilter) (bool, error) {
 	if err := c.reply("+OK %s", first); err != nil {
 		return false, err
 	}
-	dw := c.w.DotWriter()
+	dw := &dotWriter{w: c.w.W}
 	var out io.Writer = dw
 	if top != nil {
 		top.w = dw
