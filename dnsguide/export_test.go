@@ -1,0 +1,4 @@
+package dnsguide
+
+// ReverseIP exposes reverseIP to the fuzz test.
+var ReverseIP = reverseIP
