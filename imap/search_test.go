@@ -1,0 +1,193 @@
+package imap_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+func TestSearch(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t, nil)
+	day := func(s string) time.Time {
+		d, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Add(12 * time.Hour)
+	}
+	msgs := []struct {
+		date  string
+		flags []imap.Flag
+		body  string
+	}{
+		{"2024-01-10", nil, `From: Alice <alice@example.org>
+To: user@example.org
+Cc: Carol <carol@example.org>
+Subject: =?iso-8859-1?q?R=E9sum=E9_attached?=
+Date: Wed, 10 Jan 2024 09:00:00 +0000
+Content-Type: text/plain; charset=iso-8859-1
+Content-Transfer-Encoding: quoted-printable
+
+Un caf=E9 cr=E8me, s'il vous pla=EEt.
+`},
+		{"2024-02-20", []imap.Flag{imap.FlagSeen}, `From: Bob <bob@example.net>
+To: user@example.org
+Bcc: hidden@example.org
+Subject: Greetings
+Date: Tue, 20 Feb 2024 09:00:00 +0000
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: base64
+
+R3LDvMOfZSBhdXMgS8O2bG4h
+`},
+		{"2024-03-30", []imap.Flag{imap.FlagFlagged, "$Custom"}, `From: Alice <alice@example.org>
+To: team@example.org
+Subject: Meeting tomorrow
+Date: Sat, 30 Mar 2024 23:30:00 -0500
+X-Priority: 1
+
+The agenda is attached. ` + string(make([]byte, 0)) + `Padding padding padding padding padding padding padding padding.
+`},
+		{"2024-04-01", []imap.Flag{imap.FlagSeen, imap.FlagDeleted}, `From: Dave <dave@example.com>
+To: user@example.org
+Subject: html only
+Date: Mon, 01 Apr 2024 09:00:00 +0000
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary=b
+
+--b
+Content-Type: text/plain
+
+plain version
+--b
+Content-Type: text/html
+
+<b>secretword</b>
+--b--
+`},
+	}
+	var uids []imap.UID
+	for _, m := range msgs {
+		uids = append(uids, appendMsg(t, c, "INBOX", m.body, &imap.AppendOptions{Flags: m.flags, Time: day(m.date)}))
+	}
+	mustSelect(t, c, "INBOX")
+	u := func(i ...int) []imap.UID {
+		var out []imap.UID
+		for _, k := range i {
+			out = append(out, uids[k])
+		}
+		return out
+	}
+	size := func(i int) int64 { return int64(len(crlf(msgs[i].body))) }
+	bySize := func(keep func(int64) bool) []imap.UID {
+		var out []imap.UID
+		for i := range msgs {
+			if keep(size(i)) {
+				out = append(out, uids[i])
+			}
+		}
+		return out
+	}
+	hdr := func(k, v string) []imap.SearchCriteriaHeaderField {
+		return []imap.SearchCriteriaHeaderField{{Key: k, Value: v}}
+	}
+	tests := []struct {
+		name string
+		c    imap.SearchCriteria
+		want []imap.UID
+	}{
+		{"ALL", imap.SearchCriteria{}, u(0, 1, 2, 3)},
+		{"SUBJECT encoded-word, case-insensitive", imap.SearchCriteria{Header: hdr("Subject", "RÉSUMÉ")}, u(0)},
+		{"BODY quoted-printable latin1", imap.SearchCriteria{Body: []string{"CAFÉ CRÈME"}}, u(0)},
+		{"BODY raw QP not matched", imap.SearchCriteria{Body: []string{"caf=E9"}}, nil},
+		{"BODY base64 utf-8", imap.SearchCriteria{Body: []string{"grüße aus köln"}}, u(1)},
+		{"BODY html alternative", imap.SearchCriteria{Body: []string{"secretword"}}, u(3)},
+		{"BODY not in header", imap.SearchCriteria{Body: []string{"Meeting"}}, nil},
+		{"TEXT header", imap.SearchCriteria{Text: []string{"meeting"}}, u(2)},
+		{"TEXT body", imap.SearchCriteria{Text: []string{"agenda"}}, u(2)},
+		{"FROM", imap.SearchCriteria{Header: hdr("From", "ALICE@")}, u(0, 2)},
+		{"FROM display name", imap.SearchCriteria{Header: hdr("From", "bob")}, u(1)},
+		{"TO", imap.SearchCriteria{Header: hdr("To", "team@")}, u(2)},
+		{"CC", imap.SearchCriteria{Header: hdr("Cc", "carol")}, u(0)},
+		{"BCC", imap.SearchCriteria{Header: hdr("Bcc", "hidden")}, u(1)},
+		{"HEADER present", imap.SearchCriteria{Header: hdr("X-Priority", "")}, u(2)},
+		{"HEADER value", imap.SearchCriteria{Header: hdr("x-priority", "1")}, u(2)},
+		{"SEEN", imap.SearchCriteria{Flag: []imap.Flag{imap.FlagSeen}}, u(1, 3)},
+		{"UNSEEN", imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagSeen}}, u(0, 2)},
+		{"FLAGGED", imap.SearchCriteria{Flag: []imap.Flag{imap.FlagFlagged}}, u(2)},
+		{"DELETED", imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}}, u(3)},
+		{"KEYWORD", imap.SearchCriteria{Flag: []imap.Flag{"$custom"}}, u(2)},
+		{"UNKEYWORD", imap.SearchCriteria{NotFlag: []imap.Flag{"$Custom"}}, u(0, 1, 3)},
+		{"SINCE", imap.SearchCriteria{Since: day("2024-03-30")}, u(2, 3)},
+		{"BEFORE", imap.SearchCriteria{Before: day("2024-02-20")}, u(0)},
+		{"ON", imap.SearchCriteria{Since: day("2024-02-20"), Before: day("2024-02-21")}, u(1)},
+		{"SENTSINCE", imap.SearchCriteria{SentSince: day("2024-03-30")}, u(2, 3)},
+		{"SENTBEFORE", imap.SearchCriteria{SentBefore: day("2024-01-11")}, u(0)},
+		{"LARGER", imap.SearchCriteria{Larger: size(1)}, bySize(func(n int64) bool { return n > size(1) })},
+		{"SMALLER", imap.SearchCriteria{Smaller: size(2)}, bySize(func(n int64) bool { return n < size(2) })},
+		{"UID set", imap.SearchCriteria{UID: []imap.UIDSet{imap.UIDSetNum(uids[1], uids[3])}}, u(1, 3)},
+		{"UID star", imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: 0, Stop: 0}}}}, u(3)},
+		{"seq range", imap.SearchCriteria{SeqNum: []imap.SeqSet{{imap.SeqRange{Start: 2, Stop: 3}}}}, u(1, 2)},
+		{"seq star", imap.SearchCriteria{SeqNum: []imap.SeqSet{{imap.SeqRange{Start: 3, Stop: 0}}}}, u(2, 3)},
+		{"OR", imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{{Flag: []imap.Flag{imap.FlagFlagged}}, {Header: hdr("Subject", "greetings")}}}}, u(1, 2)},
+		{"NOT", imap.SearchCriteria{Not: []imap.SearchCriteria{{Header: hdr("From", "alice")}}}, u(1, 3)},
+		{"nested NOT OR AND", imap.SearchCriteria{
+			NotFlag: []imap.Flag{imap.FlagDeleted},
+			Not: []imap.SearchCriteria{{Or: [][2]imap.SearchCriteria{{
+				{Body: []string{"agenda"}},
+				{Flag: []imap.Flag{imap.FlagSeen}},
+			}}}},
+		}, u(0)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			crit := tc.c
+			data, err := c.UIDSearch(&crit, nil).Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := data.AllUIDs(); !slices.Equal(got, tc.want) {
+				t.Errorf("UID SEARCH got %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("ESEARCH MIN MAX COUNT", func(t *testing.T) {
+		data, err := c.UIDSearch(&imap.SearchCriteria{Header: hdr("To", "user@")}, &imap.SearchOptions{ReturnMin: true, ReturnMax: true, ReturnCount: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data.Min != uint32(uids[0]) || data.Max != uint32(uids[3]) || data.Count != 3 {
+			t.Errorf("ESEARCH min %d max %d count %d, want %d %d 3", data.Min, data.Max, data.Count, uids[0], uids[3])
+		}
+	})
+	t.Run("raw: CHARSET UTF-8, ESEARCH, SEARCHRES", func(t *testing.T) {
+		r := e.raw(t)
+		r.login(t)
+		r.cmd(t, "SELECT INBOX", "OK")
+		lit := "grüße"
+		r.send(t, fmt.Sprintf("a1 SEARCH CHARSET UTF-8 BODY {%d+}\r\n%s", len(lit), lit))
+		if out := r.until(t, "a1", "OK"); !strings.Contains(out, "* SEARCH 2\r\n") {
+			t.Errorf("SEARCH CHARSET UTF-8 BODY grüße:\n%s", out)
+		}
+		out := r.cmd(t, "UID SEARCH RETURN (MIN MAX COUNT ALL) FROM alice", "OK")
+		for _, want := range []string{"* ESEARCH (TAG \"t3\") UID ", fmt.Sprintf(" ALL %d,%d", uids[0], uids[2]),
+			fmt.Sprintf(" MIN %d", uids[0]), fmt.Sprintf(" MAX %d", uids[2]), " COUNT 2"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("ESEARCH lacks %q:\n%s", want, out)
+			}
+		}
+		r.cmd(t, "SEARCH RETURN (SAVE) SEEN", "OK")
+		if out := r.cmd(t, "FETCH $ (UID)", "OK"); !strings.Contains(out, fmt.Sprintf("* 2 FETCH (UID %d)", uids[1])) || !strings.Contains(out, fmt.Sprintf("* 4 FETCH (UID %d)", uids[3])) || strings.Count(out, "FETCH (") != 2 {
+			t.Errorf("FETCH $ after SEARCH RETURN (SAVE) SEEN:\n%s", out)
+		}
+		if out := r.cmd(t, "SEARCH $ FLAGGED", "OK"); !strings.Contains(out, "* SEARCH\r\n") {
+			t.Errorf("SEARCH $ FLAGGED (none):\n%s", out)
+		}
+	})
+}
