@@ -1,0 +1,27 @@
+// Package queue owns outbound mail: the persistent store-and-forward queue of
+// messages accepted for remote recipients, the scheduler that delivers them
+// over SMTP (or hands DSNs for local senders to a LocalDeliverer), retries on
+// a backoff schedule, and the delivery status notifications (RFC 3464) sent
+// back when a recipient fails or is delayed.
+//
+// Invariants, kept by every function in this package:
+//
+//   - The queue lives in its own bbolt file. Enqueue returns only after the
+//     message is committed with fsync: then, and only then, may the MTA say
+//     250.
+//   - A message is deleted only in the transaction that records its last
+//     recipient as finished (delivered or failed). A DSN for failed
+//     recipients is enqueued in that same transaction, so a crash loses
+//     neither the message nor its bounce. A crash between the peer's 250
+//     and our commit causes at most a duplicate delivery, never a loss.
+//   - The unit of work is one message and one destination domain: all the
+//     recipients of a message at one domain go in one SMTP transaction.
+//   - One scheduler goroutine (Run) decides what runs when: it wakes on a
+//     kick (new message, retry) or on a timer set at the earliest next
+//     attempt, and starts a bounded number of deliveries (per domain and in
+//     total). No goroutine sleeps waiting for a message's retry time.
+//   - No network I/O happens inside a bbolt transaction; bytes read from
+//     bbolt are copied before the transaction ends.
+//   - The queue sends the message bytes as given: the MTA adds our Received
+//     header before Enqueue.
+package queue
