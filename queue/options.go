@@ -57,7 +57,7 @@ type Options struct {
 
 	// RelayHost ("host:port") receives all outbound mail instead of the MX
 	// hosts (a smarthost), with AUTH PLAIN when RelayUser is set.
-	RelayHost               string
+	RelayHost                string
 	RelayUser, RelayPassword string
 	// FallbackRelay ("host:port") is tried when every MX host of a
 	// destination failed temporarily.

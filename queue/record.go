@@ -23,7 +23,7 @@ type Rcpt struct {
 	State       State     `json:"state"`
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"next,omitzero"`
-	LastReply   string    `json:"reply,omitempty"` // last reply or error, for list and DSNs
+	LastReply   string    `json:"reply,omitempty"`  // last reply or error, for list and DSNs
 	Status      string    `json:"status,omitempty"` // enhanced status code of LastReply, e.g. "5.1.1"
 	RemoteMTA   string    `json:"mta,omitempty"`
 }
