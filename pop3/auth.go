@@ -125,8 +125,9 @@ func (c *session) login(user, pass string) error {
 	acct, err := c.srv.opts.Store.Authenticate(user, pass)
 	if errors.Is(err, store.ErrAuthFailed) {
 		c.failures++
-		c.log.Info("pop3: login failed", "user", user, "failures", c.failures)
-		if err := c.pause(time.Duration(c.failures) * c.srv.opts.LoginDelay); err != nil {
+		delay := time.Duration(c.failures) * c.srv.opts.LoginDelay
+		c.log.Info("pop3: login failed", "user", user, "failures", c.failures, "delay", max(delay, 0))
+		if err := c.pause(delay); err != nil {
 			return err
 		}
 		if c.failures >= MaxLoginFailures {

@@ -12,6 +12,7 @@ type step struct{ send, want string }
 // arguments, each case on a fresh connection to a maildrop of three
 // messages (sizes 26, 28 and 30 octets).
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.deliver(t,
 		"Subject: one\r\n\r\nbody one\r\n",
@@ -97,6 +98,7 @@ func TestCommands(t *testing.T) {
 
 // TestMultiLine checks the multi-line replies: LIST, UIDL, RETR, CAPA.
 func TestMultiLine(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.deliver(t, "Subject: a\r\n\r\nA\r\n", "Subject: b\r\n\r\nBB\r\n")
 	c := e.login(t)
@@ -146,6 +148,7 @@ func TestMultiLine(t *testing.T) {
 // TestCapaBeforeLogin checks the AUTHORIZATION-state capabilities on a
 // plain loopback connection.
 func TestCapaBeforeLogin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.dial(t)
 	c.expect("CAPA", "+OK")
@@ -165,6 +168,7 @@ func TestCapaBeforeLogin(t *testing.T) {
 // TestPipelining sends every command in one write (RFC 2449 PIPELINING)
 // and checks the replies come back in order.
 func TestPipelining(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.deliver(t, "Subject: a\r\n\r\nA\r\n", "Subject: b\r\n\r\nBB\r\n")
 	c := e.dial(t)

@@ -15,6 +15,7 @@ import (
 // exact size of what RETR sends (after un-stuffing), and that it sends the
 // message with CRLF line ends whatever the store holds.
 func TestOctets(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		prefix string // per-recipient prefix (Received…)
@@ -83,6 +84,7 @@ func (c *client) raw() string {
 // TestOctetsLarge retrieves a 10 MiB message with dot lines and 8-bit
 // bytes and checks its size and digest.
 func TestOctetsLarge(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var body bytes.Buffer
 	body.WriteString("Subject: big\r\n\r\n")
@@ -110,6 +112,7 @@ func TestOctetsLarge(t *testing.T) {
 
 // TestTop checks TOP's header, blank line and body line count.
 func TestTop(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.deliver(t,
 		"H1: a\r\nH2: b\r\n\r\nl1\r\nl2\r\n.l3\r\nl4",
