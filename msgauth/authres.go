@@ -17,7 +17,7 @@ const maxPropLen = 200
 // authres.Format quotes but does not escape, so a CR, LF or quote from a
 // hostile HELO or d= tag would otherwise break out of the field.
 func formatHeader(authservID string, spf SPFOutcome, dkims []DKIMOutcome, dmarcs []DMARCOutcome) string {
-	id := cleanValue(authservID)
+	id := normID(authservID)
 	if id == "" {
 		id = "localhost"
 	}
@@ -25,9 +25,9 @@ func formatHeader(authservID string, spf SPFOutcome, dkims []DKIMOutcome, dmarcs
 
 	s := &authres.SPFResult{Value: authres.ResultValue(spf.Result)}
 	if spf.Identity == "helo" {
-		s.Helo = cleanValue(spf.Domain)
+		s.Helo = cleanToken(spf.Domain)
 	} else {
-		s.From = cleanValue(spf.Sender)
+		s.From = cleanToken(spf.Sender)
 	}
 	results = append(results, s)
 
@@ -35,7 +35,7 @@ func formatHeader(authservID string, spf SPFOutcome, dkims []DKIMOutcome, dmarcs
 		results = append(results, &authres.DKIMResult{Value: authres.ResultNone})
 	}
 	for _, k := range dkims {
-		r := &authres.DKIMResult{Value: authres.ResultValue(k.Result), Domain: cleanValue(k.Domain), Identifier: cleanValue(k.Identifier)}
+		r := &authres.DKIMResult{Value: authres.ResultValue(k.Result), Domain: cleanToken(k.Domain), Identifier: cleanToken(k.Identifier)}
 		if k.Err != nil {
 			r.Reason = cleanValue(k.Err.Error())
 		}
@@ -46,7 +46,7 @@ func formatHeader(authservID string, spf SPFOutcome, dkims []DKIMOutcome, dmarcs
 		results = append(results, &authres.DMARCResult{Value: authres.ResultNone})
 	}
 	for _, d := range dmarcs {
-		r := &authres.DMARCResult{Value: authres.ResultValue(d.Result), From: cleanValue(d.Domain)}
+		r := &authres.DMARCResult{Value: authres.ResultValue(d.Result), From: cleanToken(d.Domain)}
 		switch {
 		case d.Result == "fail":
 			r.Reason = cleanValue("p=" + d.Policy + " applied=" + d.Applied)
@@ -66,6 +66,18 @@ func formatHeader(authservID string, spf SPFOutcome, dkims []DKIMOutcome, dmarcs
 	}
 	b.WriteString("\r\n")
 	return b.String()
+}
+
+// normID is the form of an authserv-id we write and compare: a clean token
+// without trailing dots.
+func normID(s string) string {
+	return strings.TrimRight(cleanToken(s), ".")
+}
+
+// cleanToken is cleanValue without white space, for the authserv-id and
+// property values (domains and addresses), which never contain any.
+func cleanToken(s string) string {
+	return strings.Join(strings.Fields(cleanValue(s)), "")
 }
 
 // cleanValue keeps the printable ASCII of s except the characters that

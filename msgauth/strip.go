@@ -11,14 +11,14 @@ import (
 // authserv-ids, and every other byte of the message, are kept as they were.
 // When nothing is removed msg itself is returned.
 func StripAuthResults(msg []byte, authservID string) []byte {
-	id := strings.TrimSuffix(authservID, ".")
+	id := normID(authservID)
 	if id == "" {
 		return msg
 	}
 	fields, _ := scanHeader(msg)
 	var drop []field
 	for _, f := range fields {
-		if f.is("Authentication-Results") && strings.EqualFold(strings.TrimSuffix(authservIDOf(f.value(msg)), "."), id) {
+		if f.is("Authentication-Results") && strings.EqualFold(strings.TrimRight(authservIDOf(f.value(msg)), "."), id) {
 			drop = append(drop, f)
 		}
 	}
