@@ -152,6 +152,9 @@ func TestTextbookForgery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got, want := forged.Summary(), "spf=fail dkim=none dmarc=fail(crepes.fr) action=reject"; got != want {
+		t.Errorf("Summary = %q, want %q", got, want)
+	}
 	if genuine.Action != msgauth.Accept || genuine.DMARC[0].Result != "pass" {
 		t.Errorf("genuine: Action %v DMARC %+v, want Accept and pass", genuine.Action, genuine.DMARC)
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Key files live in one directory, one file per key, named
@@ -77,6 +78,13 @@ func GenerateKey(dir, domain, selector, algo string) (dnsRecord string, err erro
 		return "", err
 	}
 	return zoneLine(sel, d, rec), nil
+}
+
+// DefaultSelector is the selector for a key made at t when the operator
+// names none: "petrel" and the year and month, so a yearly or monthly
+// rotation gets a fresh name and the old key can stay published meanwhile.
+func DefaultSelector(t time.Time) string {
+	return fmt.Sprintf("petrel%04d%02d", t.Year(), int(t.Month()))
 }
 
 // writeNewFile writes data to dir/name durably and atomically, failing if

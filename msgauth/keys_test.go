@@ -41,6 +41,10 @@ func TestGenerateSignVerify(t *testing.T) {
 			if got, ok := s.DNSRecord("round.trip.example"); !ok || got != rec {
 				t.Errorf("DNSRecord = %q, %v; want GenerateKey's %q", got, ok, rec)
 			}
+			if krs := s.KeyRecords("round.trip.example"); len(krs) != 1 || krs[0].Selector != "s2026" ||
+				!strings.HasPrefix(krs[0].TXT, "v=DKIM1; k="+algo+"; p=") || strings.Contains(krs[0].TXT, `"`) {
+				t.Errorf("KeyRecords = %+v", krs)
+			}
 
 			z := startDNS(t)
 			z.Add(t, rec, `round.trip.example. TXT "v=spf1 -all"`, `_dmarc.round.trip.example. TXT "v=DMARC1; p=reject"`)

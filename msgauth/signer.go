@@ -185,6 +185,31 @@ func (s *Signer) DNSRecord(domain string) (string, bool) {
 	return strings.Join(lines, "\n"), true
 }
 
+// KeyRecord is one key's DNS record in parts: the owner name is
+// Selector + "._domainkey." + the domain, the TXT value is TXT (unquoted).
+type KeyRecord struct {
+	Selector string
+	TXT      string
+}
+
+// KeyRecords returns the records of domain's keys, sorted by selector (the
+// form petrel/dnsguide wants: dnsguide.DKIMRecord(r.Selector, r.TXT)).
+func (s *Signer) KeyRecords(domain string) []KeyRecord {
+	d, ok := normalizeDomain(domain)
+	if !ok || s == nil {
+		return nil
+	}
+	var out []KeyRecord
+	for _, k := range s.keys[d] {
+		txt, err := txtRecord(k.key.Public())
+		if err != nil {
+			continue // loadKey already refused unsupported keys
+		}
+		out = append(out, KeyRecord{Selector: k.selector, TXT: txt})
+	}
+	return out
+}
+
 // Domains returns the domains the Signer has keys for, sorted.
 func (s *Signer) Domains() []string {
 	if s == nil {

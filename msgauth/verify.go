@@ -146,6 +146,27 @@ func (v *Verdict) Stamp(msg []byte) []byte {
 	return append(out, stripped...)
 }
 
+// Summary is one line for logs, e.g.
+// "spf=pass dkim=pass(example.com) dmarc=pass(example.com) action=accept".
+func (v *Verdict) Summary() string {
+	var b strings.Builder
+	b.WriteString("spf=" + v.SPF.Result)
+	if len(v.DKIM) == 0 {
+		b.WriteString(" dkim=none")
+	}
+	for _, k := range v.DKIM {
+		b.WriteString(" dkim=" + k.Result + "(" + k.Domain + ")")
+	}
+	if len(v.DMARC) == 0 {
+		b.WriteString(" dmarc=none")
+	}
+	for _, d := range v.DMARC {
+		b.WriteString(" dmarc=" + d.Result + "(" + d.Domain + ")")
+	}
+	b.WriteString(" action=" + v.Action.String())
+	return b.String()
+}
+
 // LogValue makes a Verdict log as a compact group.
 func (v *Verdict) LogValue() slog.Value {
 	dkims := make([]string, len(v.DKIM))
