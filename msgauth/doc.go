@@ -20,9 +20,11 @@
 //   - resolver.go, cache.go: the DNS interface, the cache and the budget.
 //   - verify.go: Verify, which runs SPF, DKIM and the DMARC record lookup
 //     concurrently and then evaluates DMARC and the local policy.
-//   - spf.go, dkim.go, dmarc.go: one check each.
+//   - spf.go, dkim.go, dmarc.go: one check each; domain.go: domain
+//     normalization, organizational domains and alignment.
 //   - policy.go: Policy and Action, what a result means for delivery.
 //   - authres.go, strip.go: writing our Authentication-Results header and
-//     removing forged ones (RFC 8601 section 5).
+//     removing forged ones (RFC 8601 section 5); header.go: the header
+//     field scanner both use.
 //   - keys.go, signer.go: DKIM key generation, storage and signing.
 package msgauth
