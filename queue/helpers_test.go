@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -167,6 +168,7 @@ func serve(t *testing.T, p *peer, ln net.Listener, mod ...func(*smtp.Server)) *p
 	p.srv.Domain = "peer.test"
 	p.srv.AllowInsecureAuth = true
 	p.srv.EnableSMTPUTF8 = true
+	p.srv.ErrorLog = log.New(io.Discard, "", 0)
 	for _, m := range mod {
 		m(p.srv)
 	}

@@ -32,15 +32,21 @@ func Start(t testing.TB, records ...string) *Server {
 	for _, r := range records {
 		s.Add(t, r)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("dnsmxtest: %v", err)
-	}
-	s.Addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		pc.Close()
-		t.Fatalf("dnsmxtest: %v", err)
+	var pc net.PacketConn
+	var ln net.Listener
+	for try := 0; ln == nil; try++ {
+		// The TCP port of the same number may be taken: try again.
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatalf("dnsmxtest: %v", err)
+		}
+		s.Addr = pc.LocalAddr().String()
+		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+			pc.Close()
+			if try == 20 {
+				t.Fatalf("dnsmxtest: %v", err)
+			}
+		}
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: s}
 	tcp := &dns.Server{Listener: ln, Handler: s}
