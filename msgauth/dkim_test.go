@@ -55,3 +55,26 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestDKIMSignatureLimit: a message with many signatures costs at most five
+// verifications (and key lookups).
+func TestDKIMSignatureLimit(t *testing.T) {
+	e := newEnv(t)
+	msg := simpleMessage("alice@example.com")
+	for range 4 { // two keys each time: eight signatures
+		var err error
+		if msg, err = e.signer.Sign("example.com", msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := bytes.Count(msg, []byte("DKIM-Signature:")); n != 8 {
+		t.Fatalf("message has %d signatures, want 8", n)
+	}
+	v, err := e.v.Verify(context.Background(), msgauthInput(goodIP, "x.example", "alice@example.com", msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.DKIM) != 5 || v.DKIM[0].Result != "pass" {
+		t.Errorf("got %d DKIM results (first %+v), want 5 starting with a pass", len(v.DKIM), v.DKIM[0])
+	}
+}

@@ -82,6 +82,7 @@ var zone = []string{
 	`sub.org.example. TXT "v=spf1 -all"`,
 	`_dmarc.org.example. TXT "v=DMARC1; p=none; sp=reject"`,
 	`other.example. A 192.0.2.99`,
+	`spf6.example. TXT "v=spf1 ip6:2001:db8::/32 -all"`,
 	`badrec.example. TXT "v=spf1 -all"`,
 	`_dmarc.badrec.example. TXT "v=DMARC1; p=discard"`,
 }

@@ -31,6 +31,8 @@ func TestSPF(t *testing.T) {
 		{"case and angle brackets", goodIP, "x.example", "<Alice@SPF-Pass.Example>", "pass", "mailfrom", "spf-pass.example"},
 		{"null sender uses helo pass", goodIP, "spf-pass.example", "", "pass", "helo", "spf-pass.example"},
 		{"null sender uses helo fail", badIP, "spf-pass.example", "", "fail", "helo", "spf-pass.example"},
+		{"ipv6 pass", "2001:db8::25", "x.example", "a@spf6.example", "pass", "mailfrom", "spf6.example"},
+		{"ipv6 fail", "2001:db9::25", "x.example", "a@spf6.example", "fail", "mailfrom", "spf6.example"},
 		{"null sender ip literal helo", badIP, "[198.51.100.7]", "", "none", "helo", ""},
 	}
 	for _, tt := range tests {
