@@ -93,7 +93,7 @@ func (p Policy) decide(spf SPFOutcome, dmarcs []DMARCOutcome) (Action, string) {
 			}
 		case "quarantine":
 			if p.QuarantineToJunk {
-				raise(Quarantine, "DMARC fail for "+d.Domain+" (p=quarantine)")
+				raise(Quarantine, "DMARC fail for "+d.Domain+" (p="+d.Policy+", applied quarantine)")
 			}
 		}
 	}

@@ -30,7 +30,8 @@ type Options struct {
 	// Policy applies to every message unless DomainPolicy has an entry for
 	// one of its recipient domains. The zero Policy means DefaultPolicy().
 	Policy Policy
-	// DomainPolicy overrides Policy per local recipient domain (lower case).
+	// DomainPolicy overrides Policy per local recipient domain; as for
+	// Policy, a zero entry means DefaultPolicy().
 	DomainPolicy map[string]Policy
 	// Logger gets one line per message at Info and the details at Debug; nil
 	// means slog.Default().
@@ -85,6 +86,9 @@ func NewVerifier(opts Options) *Verifier {
 		v.policy = DefaultPolicy()
 	}
 	for d, p := range opts.DomainPolicy {
+		if p == (Policy{}) {
+			p = DefaultPolicy()
+		}
 		v.domainPolicy[strings.ToLower(strings.TrimSuffix(d, "."))] = p
 	}
 	if v.log == nil {
