@@ -3,10 +3,10 @@ package imap_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -137,11 +137,6 @@ func simpleMsg(subject, body string) string {
 		"\nDate: Mon, 02 Jan 2006 15:04:05 +0000\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@example.org>\n\n" + body + "\n"
 }
 
-// reopen closes the server environment's store and opens the same file
-// again, as a restart does.
-func reopenPath(t testing.TB, st *store.Store) string {
-	return filepath.Clean(st.Path())
-}
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -152,4 +147,21 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// exportCert returns the PEM of the env's server certificate, for outside
+// clients that must trust it.
+func exportCert(t testing.TB, e *env) []byte {
+	t.Helper()
+	var cert *tls.Certificate
+	var err error
+	if e.serverTLS.GetCertificate != nil {
+		cert, err = e.serverTLS.GetCertificate(&tls.ClientHelloInfo{ServerName: "localhost"})
+	} else if len(e.serverTLS.Certificates) > 0 {
+		cert = &e.serverTLS.Certificates[0]
+	}
+	if err != nil || cert == nil {
+		t.Fatalf("server certificate: %v", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
 }
