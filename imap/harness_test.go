@@ -137,7 +137,6 @@ func simpleMsg(subject, body string) string {
 		"\nDate: Mon, 02 Jan 2006 15:04:05 +0000\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@example.org>\n\n" + body + "\n"
 }
 
-
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)

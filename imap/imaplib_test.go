@@ -83,7 +83,7 @@ func TestPythonImaplibThunderbirdSession(t *testing.T) {
 	if !slices.Contains(out.CapsBeforeTLS, "STARTTLS") || !slices.Contains(out.Caps, "IDLE") || !slices.Contains(out.Caps, "IMAP4rev1") {
 		t.Errorf("capabilities: before TLS %v, after login %v", out.CapsBeforeTLS, out.Caps)
 	}
-	if len(out.List) != 6 || !strings.Contains(strings.Join(out.List, "\n"), `(\HasNoChildren \Sent) "/" Sent`) {
+	if len(out.List) != 6 || !strings.Contains(strings.Join(out.List, "\n"), `(\HasNoChildren \Sent) "/" "Sent"`) {
 		t.Errorf("LIST: %q", out.List)
 	}
 	if out.Exists != 2 || len(out.Flags) != 2 || !slices.Equal(out.Flags["1"], []string{`\Seen`}) || !slices.Equal(out.Flags["2"], []string{"$Label1", `\Flagged`}) {
