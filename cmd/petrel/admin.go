@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"petrel/config"
+	"petrel/store"
+)
+
+// adminEnv is what admin operations act on: the running server's objects
+// when called through the control socket, or ones opened for the command
+// when the server is stopped.
+type adminEnv struct {
+	cfg   *config.Config
+	store *store.Store
+	log   *slog.Logger
+	extra adminExtras // queue, DKIM, …: wired where they exist
+}
+
+// adminExtras are the admin hooks of the optional subsystems.
+type adminExtras struct {
+	queue queueAdmin
+}
+
+// op is one admin command. password is what the CLI read from the user.
+type op struct {
+	needsPassword bool
+	needsStore    bool
+	minArgs       int
+	usage         string
+	run           func(ctx context.Context, env *adminEnv, args []string, password string, out io.Writer) error
+}
+
+var ops = map[string]op{
+	"user add":    {needsPassword: true, needsStore: true, minArgs: 1, usage: "user add ADDRESS", run: userAdd},
+	"user passwd": {needsPassword: true, needsStore: true, minArgs: 1, usage: "user passwd ADDRESS", run: userPasswd},
+	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS", run: userDel},
+	"user list":   {needsStore: true, usage: "user list", run: userList},
+	"backup":      {needsStore: true, minArgs: 1, usage: "backup FILE", run: backup},
+}
+
+// lookupOp finds the op named by the first one or two words of args.
+func lookupOp(args []string) (string, op, []string, error) {
+	if len(args) >= 2 {
+		if o, ok := ops[args[0]+" "+args[1]]; ok {
+			return args[0] + " " + args[1], o, args[2:], nil
+		}
+	}
+	if o, ok := ops[args[0]]; ok {
+		return args[0], o, args[1:], nil
+	}
+	var subs []string
+	for name := range ops {
+		if strings.HasPrefix(name, args[0]+" ") {
+			subs = append(subs, strings.TrimPrefix(name, args[0]+" "))
+		}
+	}
+	if len(subs) > 0 {
+		return "", op{}, nil, usagef("%s: unknown subcommand %q (want one of: %s)", args[0], strings.Join(args[1:min(2, len(args))], ""), strings.Join(slices.Sorted(slices.Values(subs)), ", "))
+	}
+	return "", op{}, nil, usagef("unknown command %q", args[0])
+}
+
+// runOp runs an admin command against env (server side or offline).
+func runOp(ctx context.Context, env *adminEnv, args []string, password string, out io.Writer) error {
+	if len(args) == 0 {
+		return usagef("no command")
+	}
+	_, o, rest, err := lookupOp(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) < o.minArgs {
+		return usagef("usage: petrel %s", o.usage)
+	}
+	return o.run(ctx, env, rest, password, out)
+}
+
+// admin is the CLI side of an admin command: read what must be read from
+// the user, then run it through the server, or offline when none runs.
+func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	name, o, rest, err := lookupOp(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) < o.minArgs {
+		return usagef("usage: petrel %s", o.usage)
+	}
+	cfg, err := config.Load(g.config, os.Environ(), false)
+	if err != nil {
+		return err
+	}
+	if name == "backup" {
+		// The server writes the file: make the path absolute first.
+		if abs, err := filepath.Abs(rest[0]); err == nil {
+			args = []string{"backup", abs}
+		}
+	}
+	var password string
+	if o.needsPassword {
+		password, err = readPassword(stdin, stderr, rest[0])
+		if err != nil {
+			return err
+		}
+	}
+	err = callControl(ctx, cfg.DataDir, controlRequest{Args: args, Password: password}, stdout)
+	if !errors.Is(err, errNoServer) {
+		return err
+	}
+	// No server: act on the files directly.
+	env := &adminEnv{cfg: cfg, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if o.needsStore {
+		st, err := openStore(cfg, env.log)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		env.store = st
+	}
+	closeExtras, err := openExtrasOffline(cfg, env)
+	if err != nil {
+		return err
+	}
+	defer closeExtras()
+	return runOp(ctx, env, args, password, stdout)
+}
+
+func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, Timeout: 2 * time.Second})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("%w: a petrel server is using %s but its control socket %s does not answer; stop it or check its permissions", err, cfg.DataDir, controlPath(cfg.DataDir))
+	}
+	return st, err
+}
+
+// readPassword reads a new password: from a prompt (twice) on a terminal,
+// else the first line of stdin.
+func readPassword(stdin io.Reader, stderr io.Writer, who string) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(stderr, "Password for %s: ", who)
+		p1, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(stderr, "Again: ")
+		p2, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(p1) != string(p2) {
+			return "", errors.New("the passwords differ; nothing changed")
+		}
+		if len(p1) == 0 {
+			return "", errors.New("empty password; nothing changed")
+		}
+		return string(p1), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && (err != io.EOF || line == "") {
+		return "", errors.New("no password on standard input (give it as the first line, e.g. `echo pw | petrel user add …`)")
+	}
+	p := strings.TrimRight(line, "\r\n")
+	if p == "" {
+		return "", errors.New("empty password on standard input; nothing changed")
+	}
+	return p, nil
+}
+
+func userAdd(ctx context.Context, env *adminEnv, args []string, password string, out io.Writer) error {
+	addr, err := store.NormalizeAddress(args[0])
+	if err != nil {
+		return err
+	}
+	if _, domain, _ := strings.Cut(addr, "@"); !env.cfg.IsLocalDomain(domain) {
+		return fmt.Errorf("%s is not in a local domain (domains = %v); add %q to domains in the config first", addr, env.cfg.Domains, domain)
+	}
+	a, err := env.store.CreateAccount(ctx, addr, password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "added %s\n", a.Address)
+	return nil
+}
+
+func userPasswd(ctx context.Context, env *adminEnv, args []string, password string, out io.Writer) error {
+	if err := env.store.SetPassword(ctx, args[0], password); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "password changed for %s\n", strings.ToLower(args[0]))
+	return nil
+}
+
+func userDel(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
+	if err := env.store.DeleteAccount(ctx, args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "deleted %s and all its mail\n", strings.ToLower(args[0]))
+	return nil
+}
+
+func userList(ctx context.Context, env *adminEnv, _ []string, _ string, out io.Writer) error {
+	accts, err := env.store.Accounts()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tMESSAGES\tSIZE\tCREATED")
+	for _, a := range accts {
+		var n uint32
+		var size int64
+		mbs, _ := env.store.Mailboxes(a.ID)
+		for _, m := range mbs {
+			n += m.Messages
+			size += m.Size
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", a.Address, n, humanSize(size), a.Created.Format("2006-01-02"))
+	}
+	return tw.Flush()
+}
+
+func backup(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
+	path := args[0]
+	f, err := os.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	n, err := env.store.Backup(ctx, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(path+".tmp", path)
+	}
+	if err != nil {
+		os.Remove(path + ".tmp")
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(out, "wrote %s (%s): a consistent copy of the mail store; restore by stopping petrel and copying it to %s\n",
+		path, humanSize(n), filepath.Join(env.cfg.DataDir, "mail.db"))
+	return nil
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

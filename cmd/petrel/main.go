@@ -1,0 +1,132 @@
+// Command petrel is the Petrel mail host: `petrel serve` runs SMTP,
+// submission, IMAP, POP3 and the queue on one store; the other commands
+// administer it, through the running server's control socket when there is
+// one, or on the files directly when it is stopped.
+//
+// This file only dispatches; serve.go wires the server together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `petrel: a complete mail host in one binary
+
+Usage:
+  petrel serve [--config FILE] [--dev]     run the mail server
+  petrel user add|passwd|del ADDRESS       manage accounts (password from a prompt or stdin)
+  petrel user list
+  petrel queue list|show ID|retry [ID]|delete ID|bounce ID
+  petrel dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]
+  petrel dns DOMAIN | petrel dns check DOMAIN
+  petrel alias add ADDRESS TARGET… | alias del ADDRESS | alias list
+  petrel backup FILE                       consistent snapshot of the mail store
+  petrel import mbox|maildir ADDRESS PATH [--mailbox NAME]
+  petrel export ADDRESS DIR
+  petrel config default|env|check          print the default config, its PETREL_ variables, or check yours
+  petrel health                            exit 0 if the running server answers /healthz
+  petrel version
+
+Every command takes --config FILE (or PETREL_CONFIG); without it, the embedded
+default configuration is used (data in ./petrel-data).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(os.Stderr, "petrel: %v\n(run `petrel help` for usage)\n", err)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "petrel: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// globalFlags are accepted by every command, anywhere on the line.
+type globalFlags struct {
+	config   string
+	dev      bool
+	mailbox  string
+	algo     string
+	selector string
+}
+
+// parseArgs separates flags from positional arguments, wherever they stand
+// (`petrel user add bob@example.com --config x.toml` works).
+func parseArgs(args []string) (globalFlags, []string, error) {
+	var g globalFlags
+	fs := flag.NewFlagSet("petrel", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&g.config, "config", os.Getenv("PETREL_CONFIG"), "configuration file")
+	fs.BoolVar(&g.dev, "dev", false, "high ports and a test account")
+	fs.StringVar(&g.mailbox, "mailbox", "", "mailbox to import into")
+	fs.StringVar(&g.algo, "algo", "ed25519", "DKIM key algorithm")
+	fs.StringVar(&g.selector, "selector", "", "DKIM selector")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return g, nil, usagef("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			pos = append(pos, args[1:]...)
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	return g, pos, nil
+}
+
+func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	g, args, err := parseArgs(argv)
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "version":
+		fmt.Fprintf(stdout, "petrel %s\n", version)
+		return nil
+	case "serve":
+		if len(args) > 1 {
+			return usagef("serve takes no arguments, got %q", strings.Join(args[1:], " "))
+		}
+		return serve(ctx, g, stdout, stderr)
+	case "config":
+		return configCmd(g, args[1:], stdout)
+	case "health":
+		return health(ctx, g, stdout)
+	}
+	return admin(ctx, g, args, stdin, stdout, stderr)
+}

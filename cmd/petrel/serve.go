@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"petrel/config"
+	"petrel/mta"
+	"petrel/netlimit"
+	"petrel/store"
+	"petrel/tlsconf"
+)
+
+// shutdownGrace bounds how long transactions in flight may take to finish
+// after SIGTERM.
+const shutdownGrace = 20 * time.Second
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// server is everything `petrel serve` runs.
+type server struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	store *store.Store
+	tls   *tls.Config
+	lns   map[string]net.Listener
+	mta   *mta.MTA
+	http  *http.Server
+
+	wg sync.WaitGroup
+}
+
+func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(g.config, os.Environ(), g.dev)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir %s: %w (set data_dir to a directory petrel may write)", cfg.DataDir, err)
+	}
+	s := &server{cfg: cfg, log: log, lns: map[string]net.Listener{}}
+	defer s.closeListeners()
+	// Bind every listener before anything else, so a port problem is
+	// reported at once, in one line, with the fix.
+	for _, l := range cfg.Listeners() {
+		if l.Addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			return bindError(l, err)
+		}
+		s.lns[l.Name] = ln
+	}
+	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)
+		}
+		return err
+	}
+	defer s.store.Close()
+	var created bool
+	s.tls, created, err = tlsconf.Load(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("made a self-signed TLS certificate; set [tls] cert and key for a real one", "dir", filepath.Join(cfg.DataDir, "tls"), "hostname", cfg.Hostname)
+	}
+	if g.dev {
+		if err := devAccount(ctx, s.store, cfg, stdout); err != nil {
+			return err
+		}
+	}
+	if err := s.start(ctx); err != nil {
+		return err
+	}
+	log.Info("petrel started", "version", version, "hostname", cfg.Hostname, "domains", cfg.Domains, "data_dir", cfg.DataDir)
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	s.shutdown(sctx)
+	log.Info("stopped")
+	return nil
+}
+
+// bindError explains a failed bind in one line, with the fix.
+func bindError(l config.Listener, err error) error {
+	switch {
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("listen.%s %s: permission denied: ports below 1024 need privileges; run as root, or `sudo setcap cap_net_bind_service=+ep %s`, or use `petrel serve --dev` for high ports", l.Name, l.Addr, exePath())
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen.%s %s: address already in use: another program listens there (see `ss -ltnp`); stop it, or change listen.%s", l.Name, l.Addr, l.Name)
+	}
+	return fmt.Errorf("listen.%s %s: %w", l.Name, l.Addr, err)
+}
+
+func exePath() string {
+	p, err := os.Executable()
+	if err != nil {
+		return "petrel"
+	}
+	return p
+}
+
+func (s *server) closeListeners() {
+	for _, l := range s.lns {
+		l.Close()
+	}
+}
+
+// start wires the subsystems and starts serving.
+func (s *server) start(ctx context.Context) error {
+	cfg := s.cfg
+	s.mta = mta.New(mta.Options{
+		Hostname:        cfg.Hostname,
+		IsLocalDomain:   cfg.IsLocalDomain,
+		Store:           s.store,
+		TLSConfig:       s.tls,
+		Logger:          s.log.With("svc", "smtp"),
+		MaxMessageBytes: cfg.SMTP.MaxMessageSize,
+		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		MaxLineLength:   cfg.SMTP.MaxLineLength,
+		CommandTimeout:  cfg.SMTP.CommandTimeout.Duration,
+		DataTimeout:     cfg.SMTP.DataTimeout.Duration,
+		MaxErrors:       cfg.SMTP.MaxErrors,
+		PlusSeparator:   cfg.SMTP.PlusSeparator,
+	})
+	limits := netlimit.Limits{Total: cfg.SMTP.MaxConnections, PerIP: cfg.SMTP.MaxConnectionsPerIP}
+	s.goServe("smtp", func(l net.Listener) error {
+		return s.mta.ServeSMTP(netlimit.Wrap(l, limits, mta.RejectBusy))
+	})
+	s.goServe("submission", func(l net.Listener) error {
+		return s.mta.ServeSubmission(netlimit.Wrap(l, limits, mta.RejectBusy))
+	})
+	s.goServe("submissions", func(l net.Listener) error {
+		return s.mta.ServeSubmission(tls.NewListener(netlimit.Wrap(l, limits, mta.RejectBusy), s.tls))
+	})
+	s.goServe("http", func(l net.Listener) error {
+		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		err := s.http.Serve(l)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	})
+	// The control socket, for the CLI while we run.
+	sock := controlPath(cfg.DataDir)
+	os.Remove(sock) // stale: we hold the store's lock, so no other server uses it
+	cl, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w", sock, err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		cl.Close()
+		return fmt.Errorf("control socket %s: %w", sock, err)
+	}
+	env := &adminEnv{cfg: cfg, store: s.store, log: s.log}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		serveControl(ctx, cl, env, s.log.With("svc", "control"))
+		os.Remove(sock)
+	}()
+	return nil
+}
+
+// goServe runs serve on the named listener, if it is configured.
+func (s *server) goServe(name string, serve func(net.Listener) error) {
+	l, ok := s.lns[name]
+	if !ok {
+		return
+	}
+	s.log.Info("listening", "listener", name, "addr", l.Addr().String())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("listener stopped", "listener", name, "err", err)
+		}
+	}()
+}
+
+// shutdown stops accepting, lets transactions in flight finish (bounded
+// by ctx), then returns; the store is closed by serve.
+func (s *server) shutdown(ctx context.Context) {
+	s.closeListeners()
+	var wg sync.WaitGroup
+	stop := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	if s.mta != nil {
+		stop(func() { s.mta.Shutdown(ctx) })
+	}
+	if s.http != nil {
+		stop(func() { s.http.Shutdown(ctx) })
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("shutdown grace period over; closing what is left")
+	}
+}
+
+func (s *server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// devAccount makes, on the first start with --dev, a test account with a
+// random password, and prints both.
+func devAccount(ctx context.Context, st *store.Store, cfg *config.Config, out io.Writer) error {
+	accts, err := st.Accounts()
+	if err != nil || len(accts) > 0 {
+		return err
+	}
+	b := make([]byte, 12)
+	rand.Read(b)
+	pw := base64.RawURLEncoding.EncodeToString(b)
+	addr := "test@" + cfg.Domains[0]
+	if _, err := st.CreateAccount(ctx, addr, pw); err != nil {
+		return fmt.Errorf("dev account: %w", err)
+	}
+	fmt.Fprintf(out, "petrel --dev: created test account %s with password %s\n", addr, pw)
+	fmt.Fprintf(out, "  SMTP localhost:2525, submission 5870, IMAP 1430, POP3 1100 (STARTTLS), IMAPS 9930, POP3S 9950, submissions 4650\n")
+	return nil
+}
