@@ -83,6 +83,11 @@ type Options struct {
 
 	// Now is the clock for Received dates (tests); nil = time.Now.
 	Now func() time.Time
+
+	// Hooks for metrics; any may be nil.
+	OnTransaction func(result string)      // "accepted", "rejected", "tempfail"
+	OnDelivered   func(n int, bytes int64) // n local copies stored
+	OnAuthFailure func()
 }
 
 // MTA serves SMTP listeners. It is safe for concurrent use.

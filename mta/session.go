@@ -214,6 +214,16 @@ func (s *session) Data(r io.Reader) error {
 	}
 	code, ec, text := s.accept(id, msg)
 	s.logTransaction(id, start, len(msg), code, text)
+	if f := s.m.opts.OnTransaction; f != nil {
+		switch {
+		case code < 400:
+			f("accepted")
+		case code < 500:
+			f("tempfail")
+		default:
+			f("rejected")
+		}
+	}
 	if code >= 400 {
 		return s.fail(&smtp.SMTPError{Code: code, EnhancedCode: ec, Message: text})
 	}
@@ -291,6 +301,9 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 		if _, err := s.m.opts.Store.Deliver(ctx, d); err != nil {
 			s.m.log.Error("deliver", "id", id, "err", err)
 			return 451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, try again later"
+		}
+		if f := s.m.opts.OnDelivered; f != nil {
+			f(len(d.Targets), int64(len(msg)*len(d.Targets)))
 		}
 	}
 	return 250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as " + id
@@ -395,6 +408,9 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 		acct, err := s.m.opts.Store.Authenticate(username, password)
 		if err != nil {
 			lim.Failed(ip)
+			if f := s.m.opts.OnAuthFailure; f != nil {
+				f()
+			}
 			s.m.log.Warn("auth failed", "listener", s.kind.String(), "client", ip, "user", username)
 			return s.fail(smtp.ErrAuthFailed)
 		}
