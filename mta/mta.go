@@ -29,6 +29,8 @@ type CheckInput struct {
 	Helo     string
 	MailFrom string
 	Message  []byte
+	// RcptDomains are the domains of the accepted recipients.
+	RcptDomains []string
 }
 
 // CheckResult is the checker's verdict on a message from port 25.

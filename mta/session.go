@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -240,7 +241,13 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 	var authHeader []byte
 	junk := false
 	if s.kind == kindMX && s.m.opts.Checker != nil {
-		res, err := s.m.opts.Checker.Check(ctx, CheckInput{RemoteIP: s.remoteIP, Helo: s.conn.Hostname(), MailFrom: s.from, Message: msg})
+		var domains []string
+		for _, lr := range s.local {
+			if _, d, err := splitAddress(lr.addr); err == nil && !slices.Contains(domains, d) {
+				domains = append(domains, d)
+			}
+		}
+		res, err := s.m.opts.Checker.Check(ctx, CheckInput{RemoteIP: s.remoteIP, Helo: s.conn.Hostname(), MailFrom: s.from, Message: msg, RcptDomains: domains})
 		if err != nil {
 			s.m.log.Warn("message check failed", "id", id, "err", err)
 		} else {
