@@ -44,7 +44,7 @@ func zone(t *testing.T) *dnsmxtest.Server {
 
 func TestLookupMX(t *testing.T) {
 	srv := zone(t)
-	r, err := dnsmx.New(srv.Addr, dnsmx.WithTimeout(200*time.Millisecond), dnsmx.WithAttempts(1))
+	r, err := dnsmx.New(srv.Addr, dnsmx.WithTimeout(time.Second), dnsmx.WithAttempts(1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -233,7 +233,7 @@ type env struct {
 // newEnv opens a queue with a fast schedule; mod adjusts its options.
 func newEnv(t *testing.T, port int, dns *dnsmxtest.Server, mod ...func(*queue.Options)) *env {
 	t.Helper()
-	r, err := dnsmx.New(dns.Addr, dnsmx.WithTimeout(300*time.Millisecond), dnsmx.WithAttempts(1))
+	r, err := dnsmx.New(dns.Addr, dnsmx.WithTimeout(2*time.Second), dnsmx.WithAttempts(1))
 	if err != nil {
 		t.Fatal(err)
 	}
