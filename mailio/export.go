@@ -139,7 +139,9 @@ func (k *keywordTable) letters(flags []string) string {
 	for _, f := range flags {
 		found := false
 		for _, mf := range maildirFlags {
-			if strings.EqualFold(mf.flag, f) {
+			// Dovecot reads 'P' as nothing and keeps $Forwarded as a
+			// keyword, so it is written as one (import takes both).
+			if mf.letter != 'P' && strings.EqualFold(mf.flag, f) {
 				out = append(out, mf.letter)
 				found = true
 			}
