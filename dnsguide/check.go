@@ -29,10 +29,10 @@ type Status string
 
 // The verdicts.
 const (
-	OK      Status = "ok"
-	Missing Status = "missing"
-	Wrong   Status = "wrong"
-	Failed  Status = "failed" // the lookup itself failed (timeout, SERVFAIL)
+	StatusOK      Status = "ok"
+	StatusMissing Status = "missing"
+	StatusWrong   Status = "wrong"
+	StatusFailed  Status = "failed" // the lookup itself failed (timeout, SERVFAIL)
 )
 
 // Finding is what Check found for one record.
@@ -60,7 +60,7 @@ func Check(ctx context.Context, r Resolver, domain, hostname string, ips []net.I
 	for _, rec := range Records(domain, hostname, ips, dkim) {
 		f := c.check(rec)
 		f.Record = rec
-		if f.Status != OK && f.Fix == "" {
+		if f.Status != StatusOK && f.Fix == "" {
 			f.Fix = "publish " + rec.String()
 		}
 		out = append(out, f)
@@ -106,9 +106,9 @@ func (c *checker) check(rec Record) Finding {
 func lookupFailure(name string, err error) Finding {
 	var de *net.DNSError
 	if errors.As(err, &de) && de.IsNotFound {
-		return Finding{Status: Missing, Detail: "not published"}
+		return Finding{Status: StatusMissing, Detail: "not published"}
 	}
-	return Finding{Status: Failed, Detail: fmt.Sprintf("lookup failed: %v", err), Fix: "check the resolver and the domain's name servers, then run the check again"}
+	return Finding{Status: StatusFailed, Detail: fmt.Sprintf("lookup failed: %v", err), Fix: "check the resolver and the domain's name servers, then run the check again"}
 }
 
 func sameName(a, b string) bool { return strings.EqualFold(fqdn(a), fqdn(b)) }
@@ -121,17 +121,17 @@ func (c *checker) mx() Finding {
 	var hosts []string
 	for _, mx := range mxs {
 		if mx.Host == "." || mx.Host == "" {
-			return Finding{Status: Wrong, Detail: "is a null MX (RFC 7505): the domain refuses all mail", Fix: "replace it with " + c.domain + " IN MX 10 " + c.host}
+			return Finding{Status: StatusWrong, Detail: "is a null MX (RFC 7505): the domain refuses all mail", Fix: "replace it with " + c.domain + " IN MX 10 " + c.host}
 		}
 		if sameName(mx.Host, c.host) {
-			return Finding{Status: OK, Detail: fmt.Sprintf("%d %s", mx.Pref, mx.Host)}
+			return Finding{Status: StatusOK, Detail: fmt.Sprintf("%d %s", mx.Pref, mx.Host)}
 		}
 		hosts = append(hosts, fmt.Sprintf("%d %s", mx.Pref, mx.Host))
 	}
 	if len(hosts) == 0 {
-		return Finding{Status: Missing, Detail: "not published"}
+		return Finding{Status: StatusMissing, Detail: "not published"}
 	}
-	return Finding{Status: Wrong, Detail: "points at " + strings.Join(hosts, ", "), Fix: "replace it with " + c.domain + " IN MX 10 " + c.host}
+	return Finding{Status: StatusWrong, Detail: "points at " + strings.Join(hosts, ", "), Fix: "replace it with " + c.domain + " IN MX 10 " + c.host}
 }
 
 func (c *checker) hostIPs() ([]net.IP, error) {
@@ -155,16 +155,16 @@ func (c *checker) address(rec Record) Finding {
 	var same []string
 	for _, ip := range got {
 		if ip.Equal(want) {
-			return Finding{Status: OK, Detail: ip.String()}
+			return Finding{Status: StatusOK, Detail: ip.String()}
 		}
 		if (ip.To4() != nil) == (want.To4() != nil) {
 			same = append(same, ip.String())
 		}
 	}
 	if len(same) == 0 {
-		return Finding{Status: Missing, Detail: "not published"}
+		return Finding{Status: StatusMissing, Detail: "not published"}
 	}
-	return Finding{Status: Wrong, Detail: "is " + strings.Join(same, ", "), Fix: "replace it with " + rec.String()}
+	return Finding{Status: StatusWrong, Detail: "is " + strings.Join(same, ", "), Fix: "replace it with " + rec.String()}
 }
 
 func (c *checker) ptr(rec Record) Finding {
@@ -172,23 +172,23 @@ func (c *checker) ptr(rec Record) Finding {
 	names, err := c.r.LookupAddr(c.ctx, ip)
 	if err != nil {
 		f := lookupFailure(rec.Name, err)
-		if f.Status == Missing {
+		if f.Status == StatusMissing {
 			f.Fix = "ask your hosting provider to set the reverse DNS of " + ip + " to " + c.host
 		}
 		return f
 	}
 	for _, n := range names {
 		if sameName(n, c.host) {
-			return Finding{Status: OK, Detail: n}
+			return Finding{Status: StatusOK, Detail: n}
 		}
 	}
-	return Finding{Status: Wrong, Detail: "is " + strings.Join(names, ", "), Fix: "ask your hosting provider to set the reverse DNS of " + ip + " to " + c.host}
+	return Finding{Status: StatusWrong, Detail: "is " + strings.Join(names, ", "), Fix: "ask your hosting provider to set the reverse DNS of " + ip + " to " + c.host}
 }
 
 // alias accepts a CNAME to the host, or addresses that are the host's.
 func (c *checker) alias(rec Record) Finding {
 	if cname, err := c.r.LookupCNAME(c.ctx, rec.Name); err == nil && sameName(cname, c.host) {
-		return Finding{Status: OK, Detail: "-> " + cname}
+		return Finding{Status: StatusOK, Detail: "-> " + cname}
 	}
 	addrs, err := c.r.LookupIPAddr(c.ctx, rec.Name)
 	if err != nil {
@@ -202,9 +202,9 @@ func (c *checker) alias(rec Record) Finding {
 		}
 	}
 	if len(addrs) > 0 && len(other) == 0 {
-		return Finding{Status: OK, Detail: "has the mail host's addresses"}
+		return Finding{Status: StatusOK, Detail: "has the mail host's addresses"}
 	}
-	return Finding{Status: Wrong, Detail: "points at " + strings.Join(other, ", ") + ", not " + c.host, Fix: "replace it with " + rec.String()}
+	return Finding{Status: StatusWrong, Detail: "points at " + strings.Join(other, ", ") + ", not " + c.host, Fix: "replace it with " + rec.String()}
 }
 
 func (c *checker) srv(rec Record) Finding {
@@ -219,14 +219,14 @@ func (c *checker) srv(rec Record) Finding {
 	var found []string
 	for _, s := range srvs {
 		if sameName(s.Target, target) && int(s.Port) == port {
-			return Finding{Status: OK, Detail: fmt.Sprintf("%d %d %d %s", s.Priority, s.Weight, s.Port, s.Target)}
+			return Finding{Status: StatusOK, Detail: fmt.Sprintf("%d %d %d %s", s.Priority, s.Weight, s.Port, s.Target)}
 		}
 		found = append(found, fmt.Sprintf("%d %d %d %s", s.Priority, s.Weight, s.Port, s.Target))
 	}
 	if len(found) == 0 {
-		return Finding{Status: Missing, Detail: "not published"}
+		return Finding{Status: StatusMissing, Detail: "not published"}
 	}
-	return Finding{Status: Wrong, Detail: "is " + strings.Join(found, ", "), Fix: "replace it with " + rec.String()}
+	return Finding{Status: StatusWrong, Detail: "is " + strings.Join(found, ", "), Fix: "replace it with " + rec.String()}
 }
 
 // txts returns the TXT records at name that start with prefix
@@ -257,16 +257,16 @@ func (c *checker) spf(rec Record) Finding {
 	}
 	switch {
 	case len(recs) == 0:
-		return Finding{Status: Missing, Detail: "not published"}
+		return Finding{Status: StatusMissing, Detail: "not published"}
 	case len(recs) > 1:
-		return Finding{Status: Wrong, Detail: fmt.Sprintf("%d SPF records (RFC 7208 3.2 makes that a permanent error)", len(recs)), Fix: "keep only " + rec.String()}
+		return Finding{Status: StatusWrong, Detail: fmt.Sprintf("%d SPF records (RFC 7208 3.2 makes that a permanent error)", len(recs)), Fix: "keep only " + rec.String()}
 	}
 	domain := strings.TrimSuffix(c.domain, ".")
 	for _, ip := range c.ips {
 		res, err := spf.CheckHostWithSender(ip, strings.TrimSuffix(c.host, "."), "postmaster@"+domain,
 			spf.WithResolver(c.r), spf.WithContext(c.ctx))
 		if res == spf.TempError {
-			return Finding{Status: Failed, Detail: fmt.Sprintf("%q: evaluating it failed: %v", recs[0], err), Fix: "check the resolver and run the check again"}
+			return Finding{Status: StatusFailed, Detail: fmt.Sprintf("%q: evaluating it failed: %v", recs[0], err), Fix: "check the resolver and run the check again"}
 		}
 		if res != spf.Pass {
 			fix := "replace it with " + rec.String()
@@ -274,10 +274,10 @@ func (c *checker) spf(rec Record) Finding {
 				// Our suggestion, failing: "mx" finds the MX hosts' addresses.
 				fix = "fix the MX and A/AAAA records: " + rec.Value + " allows the addresses of the MX hosts"
 			}
-			return Finding{Status: Wrong, Detail: fmt.Sprintf("%q gives %s for %s", recs[0], res, ip), Fix: fix}
+			return Finding{Status: StatusWrong, Detail: fmt.Sprintf("%q gives %s for %s", recs[0], res, ip), Fix: fix}
 		}
 	}
-	return Finding{Status: OK, Detail: fmt.Sprintf("%q", recs[0])}
+	return Finding{Status: StatusOK, Detail: fmt.Sprintf("%q", recs[0])}
 }
 
 func (c *checker) dkim(rec Record) Finding {
@@ -288,13 +288,13 @@ func (c *checker) dkim(rec Record) Finding {
 	want := dkimKey(rec.Value)
 	for _, t := range all {
 		if k := dkimKey(t); k != "" && k == want {
-			return Finding{Status: OK, Detail: "key matches"}
+			return Finding{Status: StatusOK, Detail: "key matches"}
 		}
 	}
 	if len(all) == 0 {
-		return Finding{Status: Missing, Detail: "not published"}
+		return Finding{Status: StatusMissing, Detail: "not published"}
 	}
-	return Finding{Status: Wrong, Detail: "has a different key than the one Petrel signs with", Fix: "replace it with " + rec.String()}
+	return Finding{Status: StatusWrong, Detail: "has a different key than the one Petrel signs with", Fix: "replace it with " + rec.String()}
 }
 
 // dkimKey returns the p= tag of a DKIM key record (RFC 6376 3.6.1),
@@ -325,10 +325,10 @@ func (c *checker) txt(rec Record) Finding {
 		return *f
 	}
 	if len(recs) == 0 {
-		return Finding{Status: Missing, Detail: "not published"}
+		return Finding{Status: StatusMissing, Detail: "not published"}
 	}
 	if len(recs) > 1 {
-		return Finding{Status: Wrong, Detail: fmt.Sprintf("%d %s records; receivers ignore them all", len(recs), prefix), Fix: "keep only " + rec.String()}
+		return Finding{Status: StatusWrong, Detail: fmt.Sprintf("%d %s records; receivers ignore them all", len(recs), prefix), Fix: "keep only " + rec.String()}
 	}
 	valid := true
 	switch {
@@ -340,7 +340,7 @@ func (c *checker) txt(rec Record) Finding {
 		valid = tlsrptRUA.MatchString(recs[0])
 	}
 	if !valid {
-		return Finding{Status: Wrong, Detail: fmt.Sprintf("%q is not a valid %s record", recs[0], prefix), Fix: "replace it with " + rec.String()}
+		return Finding{Status: StatusWrong, Detail: fmt.Sprintf("%q is not a valid %s record", recs[0], prefix), Fix: "replace it with " + rec.String()}
 	}
-	return Finding{Status: OK, Detail: fmt.Sprintf("%q", recs[0])}
+	return Finding{Status: StatusOK, Detail: fmt.Sprintf("%q", recs[0])}
 }

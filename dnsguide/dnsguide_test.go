@@ -99,7 +99,7 @@ func TestCheckAllRight(t *testing.T) {
 		t.Fatalf("%d findings for %d records", len(fs), len(records()))
 	}
 	for _, f := range fs {
-		if f.Status != dnsguide.OK {
+		if f.Status != dnsguide.StatusOK {
 			t.Errorf("%s", f)
 		}
 		if strings.Contains(f.String(), "\n") {
@@ -121,31 +121,31 @@ func TestCheckFindings(t *testing.T) {
 		status   dnsguide.Status
 		fix      string // the fix must contain this
 	}{
-		{name: "no MX", drop: "\tMX\t", also: spfTXT, record: "MX example.com.", status: dnsguide.Missing, fix: "example.com.\t3600\tIN\tMX\t10 mx.example.com."},
-		{name: "MX elsewhere", drop: "\tMX\t", also: spfTXT, add: []string{"example.com. 60 IN MX 10 mail.provider.net."}, record: "MX example.com.", status: dnsguide.Wrong, fix: "replace it with example.com. IN MX 10 mx.example.com."},
-		{name: "null MX", drop: "\tMX\t", also: spfTXT, add: []string{"example.com. 60 IN MX 0 ."}, record: "MX example.com.", status: dnsguide.Wrong, fix: "MX 10 mx.example.com."},
-		{name: "A wrong", drop: "\tA\t", also: spfTXT, add: []string{"mx.example.com. 60 IN A 198.51.100.7"}, record: "A mx.example.com.", status: dnsguide.Wrong, fix: "192.0.2.10"},
-		{name: "AAAA missing", drop: "\tAAAA\t", also: spfTXT, record: "AAAA mx.example.com.", status: dnsguide.Missing, fix: "2001:db8::10"},
-		{name: "SPF right but the A record wrong", drop: "\tA\t", add: []string{"mx.example.com. 60 IN A 198.51.100.7"}, also: []string{"A mx.example.com."}, record: "TXT example.com.", status: dnsguide.Wrong, fix: "fix the MX and A/AAAA records"},
-		{name: "SPF missing", drop: "v=spf1", record: "TXT example.com.", status: dnsguide.Missing, fix: `"v=spf1 mx -all"`},
-		{name: "SPF refuses us", drop: "v=spf1", add: []string{`example.com. 60 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"`}, record: "TXT example.com.", status: dnsguide.Wrong, fix: `"v=spf1 mx -all"`},
-		{name: "SPF other form is right", drop: "v=spf1", add: []string{`example.com. 60 IN TXT "v=spf1 a:mx.example.com ~all"`}, record: "TXT example.com.", status: dnsguide.OK},
-		{name: "two SPF records", add: []string{`example.com. 60 IN TXT "v=spf1 -all"`}, record: "TXT example.com.", status: dnsguide.Wrong, fix: "keep only"},
-		{name: "DKIM old key", drop: "v=DKIM1", add: []string{`petrel1._domainkey.example.com. 60 IN TXT "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"`}, record: "TXT petrel1._domainkey.example.com.", status: dnsguide.Wrong, fix: dkimP[:40]},
-		{name: "DKIM missing", drop: "v=DKIM1", record: "TXT petrel1._domainkey.example.com.", status: dnsguide.Missing, fix: "petrel1._domainkey.example.com."},
-		{name: "DMARC missing", drop: "v=DMARC1", record: "TXT _dmarc.example.com.", status: dnsguide.Missing, fix: "v=DMARC1; p=quarantine"},
-		{name: "DMARC reject is right", drop: "v=DMARC1", add: []string{`_dmarc.example.com. 60 IN TXT "v=DMARC1; p=reject"`}, record: "TXT _dmarc.example.com.", status: dnsguide.OK},
-		{name: "DMARC without policy", drop: "v=DMARC1", add: []string{`_dmarc.example.com. 60 IN TXT "v=DMARC1; rua=mailto:x@example.com"`}, record: "TXT _dmarc.example.com.", status: dnsguide.Wrong, fix: "p=quarantine"},
-		{name: "MTA-STS bad id", drop: "v=STSv1", add: []string{`_mta-sts.example.com. 60 IN TXT "v=STSv1; id=not-valid!"`}, record: "TXT _mta-sts.example.com.", status: dnsguide.Wrong, fix: "v=STSv1; id="},
-		{name: "TLS-RPT missing", drop: "TLSRPTv1", record: "TXT _smtp._tls.example.com.", status: dnsguide.Missing, fix: "v=TLSRPTv1"},
-		{name: "autoconfig as A record is right", drop: "autoconfig.", add: []string{"autoconfig.example.com. 60 IN A 192.0.2.10"}, record: "CNAME autoconfig.example.com.", status: dnsguide.OK},
-		{name: "autoconfig elsewhere", drop: "autoconfig.", add: []string{"autoconfig.example.com. 60 IN CNAME web.example.net.", "web.example.net. 60 IN A 203.0.113.5"}, record: "CNAME autoconfig.example.com.", status: dnsguide.Wrong, fix: "autoconfig.example.com.\t3600\tIN\tCNAME\tmx.example.com."},
-		{name: "autodiscover missing", drop: "autodiscover.", record: "CNAME autodiscover.example.com.", status: dnsguide.Missing, fix: "CNAME\tmx.example.com."},
-		{name: "SRV wrong port", drop: "_imaps._tcp", add: []string{"_imaps._tcp.example.com. 60 IN SRV 0 1 1993 mx.example.com."}, record: "SRV _imaps._tcp.example.com.", status: dnsguide.Wrong, fix: "0 1 993 mx.example.com."},
-		{name: "SRV missing", drop: "_submissions._tcp", record: "SRV _submissions._tcp.example.com.", status: dnsguide.Missing, fix: "0 1 465 mx.example.com."},
-		{name: "PTR missing", drop: "\tPTR\t", also: []string{"PTR 0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."}, record: "PTR 10.2.0.192.in-addr.arpa.", status: dnsguide.Missing, fix: "reverse DNS of 192.0.2.10 to mx.example.com."},
-		{name: "PTR generic", drop: "10.2.0.192.in-addr.arpa", add: []string{"10.2.0.192.in-addr.arpa. 60 IN PTR static-10.hoster.net."}, record: "PTR 10.2.0.192.in-addr.arpa.", status: dnsguide.Wrong, fix: "reverse DNS of 192.0.2.10"},
-		{name: "SERVFAIL", servfail: []string{"_dmarc.example.com."}, record: "TXT _dmarc.example.com.", status: dnsguide.Failed, fix: "name servers"},
+		{name: "no MX", drop: "\tMX\t", also: spfTXT, record: "MX example.com.", status: dnsguide.StatusMissing, fix: "example.com.\t3600\tIN\tMX\t10 mx.example.com."},
+		{name: "MX elsewhere", drop: "\tMX\t", also: spfTXT, add: []string{"example.com. 60 IN MX 10 mail.provider.net."}, record: "MX example.com.", status: dnsguide.StatusWrong, fix: "replace it with example.com. IN MX 10 mx.example.com."},
+		{name: "null MX", drop: "\tMX\t", also: spfTXT, add: []string{"example.com. 60 IN MX 0 ."}, record: "MX example.com.", status: dnsguide.StatusWrong, fix: "MX 10 mx.example.com."},
+		{name: "A wrong", drop: "\tA\t", also: spfTXT, add: []string{"mx.example.com. 60 IN A 198.51.100.7"}, record: "A mx.example.com.", status: dnsguide.StatusWrong, fix: "192.0.2.10"},
+		{name: "AAAA missing", drop: "\tAAAA\t", also: spfTXT, record: "AAAA mx.example.com.", status: dnsguide.StatusMissing, fix: "2001:db8::10"},
+		{name: "SPF right but the A record wrong", drop: "\tA\t", add: []string{"mx.example.com. 60 IN A 198.51.100.7"}, also: []string{"A mx.example.com."}, record: "TXT example.com.", status: dnsguide.StatusWrong, fix: "fix the MX and A/AAAA records"},
+		{name: "SPF missing", drop: "v=spf1", record: "TXT example.com.", status: dnsguide.StatusMissing, fix: `"v=spf1 mx -all"`},
+		{name: "SPF refuses us", drop: "v=spf1", add: []string{`example.com. 60 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"`}, record: "TXT example.com.", status: dnsguide.StatusWrong, fix: `"v=spf1 mx -all"`},
+		{name: "SPF other form is right", drop: "v=spf1", add: []string{`example.com. 60 IN TXT "v=spf1 a:mx.example.com ~all"`}, record: "TXT example.com.", status: dnsguide.StatusOK},
+		{name: "two SPF records", add: []string{`example.com. 60 IN TXT "v=spf1 -all"`}, record: "TXT example.com.", status: dnsguide.StatusWrong, fix: "keep only"},
+		{name: "DKIM old key", drop: "v=DKIM1", add: []string{`petrel1._domainkey.example.com. 60 IN TXT "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"`}, record: "TXT petrel1._domainkey.example.com.", status: dnsguide.StatusWrong, fix: dkimP[:40]},
+		{name: "DKIM missing", drop: "v=DKIM1", record: "TXT petrel1._domainkey.example.com.", status: dnsguide.StatusMissing, fix: "petrel1._domainkey.example.com."},
+		{name: "DMARC missing", drop: "v=DMARC1", record: "TXT _dmarc.example.com.", status: dnsguide.StatusMissing, fix: "v=DMARC1; p=quarantine"},
+		{name: "DMARC reject is right", drop: "v=DMARC1", add: []string{`_dmarc.example.com. 60 IN TXT "v=DMARC1; p=reject"`}, record: "TXT _dmarc.example.com.", status: dnsguide.StatusOK},
+		{name: "DMARC without policy", drop: "v=DMARC1", add: []string{`_dmarc.example.com. 60 IN TXT "v=DMARC1; rua=mailto:x@example.com"`}, record: "TXT _dmarc.example.com.", status: dnsguide.StatusWrong, fix: "p=quarantine"},
+		{name: "MTA-STS bad id", drop: "v=STSv1", add: []string{`_mta-sts.example.com. 60 IN TXT "v=STSv1; id=not-valid!"`}, record: "TXT _mta-sts.example.com.", status: dnsguide.StatusWrong, fix: "v=STSv1; id="},
+		{name: "TLS-RPT missing", drop: "TLSRPTv1", record: "TXT _smtp._tls.example.com.", status: dnsguide.StatusMissing, fix: "v=TLSRPTv1"},
+		{name: "autoconfig as A record is right", drop: "autoconfig.", add: []string{"autoconfig.example.com. 60 IN A 192.0.2.10"}, record: "CNAME autoconfig.example.com.", status: dnsguide.StatusOK},
+		{name: "autoconfig elsewhere", drop: "autoconfig.", add: []string{"autoconfig.example.com. 60 IN CNAME web.example.net.", "web.example.net. 60 IN A 203.0.113.5"}, record: "CNAME autoconfig.example.com.", status: dnsguide.StatusWrong, fix: "autoconfig.example.com.\t3600\tIN\tCNAME\tmx.example.com."},
+		{name: "autodiscover missing", drop: "autodiscover.", record: "CNAME autodiscover.example.com.", status: dnsguide.StatusMissing, fix: "CNAME\tmx.example.com."},
+		{name: "SRV wrong port", drop: "_imaps._tcp", add: []string{"_imaps._tcp.example.com. 60 IN SRV 0 1 1993 mx.example.com."}, record: "SRV _imaps._tcp.example.com.", status: dnsguide.StatusWrong, fix: "0 1 993 mx.example.com."},
+		{name: "SRV missing", drop: "_submissions._tcp", record: "SRV _submissions._tcp.example.com.", status: dnsguide.StatusMissing, fix: "0 1 465 mx.example.com."},
+		{name: "PTR missing", drop: "\tPTR\t", also: []string{"PTR 0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."}, record: "PTR 10.2.0.192.in-addr.arpa.", status: dnsguide.StatusMissing, fix: "reverse DNS of 192.0.2.10 to mx.example.com."},
+		{name: "PTR generic", drop: "10.2.0.192.in-addr.arpa", add: []string{"10.2.0.192.in-addr.arpa. 60 IN PTR static-10.hoster.net."}, record: "PTR 10.2.0.192.in-addr.arpa.", status: dnsguide.StatusWrong, fix: "reverse DNS of 192.0.2.10"},
+		{name: "SERVFAIL", servfail: []string{"_dmarc.example.com."}, record: "TXT _dmarc.example.com.", status: dnsguide.StatusFailed, fix: "name servers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,7 +160,7 @@ func TestCheckFindings(t *testing.T) {
 			var found bool
 			for _, f := range dnsguide.Check(ctx(t), r, domain, hostname, ips, dkim) {
 				if f.Record.Type+" "+f.Record.Name != tt.record {
-					if f.Status != dnsguide.OK && !slices.Contains(tt.also, f.Record.Type+" "+f.Record.Name) {
+					if f.Status != dnsguide.StatusOK && !slices.Contains(tt.also, f.Record.Type+" "+f.Record.Name) {
 						t.Errorf("unrelated finding: %s", f)
 					}
 					continue
@@ -169,7 +169,7 @@ func TestCheckFindings(t *testing.T) {
 				if f.Status != tt.status {
 					t.Errorf("status %s, want %s: %s", f.Status, tt.status, f)
 				}
-				if tt.status == dnsguide.OK && f.Fix != "" {
+				if tt.status == dnsguide.StatusOK && f.Fix != "" {
 					t.Errorf("fix for a right record: %s", f)
 				}
 				if !strings.Contains(f.Fix, tt.fix) {
@@ -188,7 +188,7 @@ func TestCheckFindings(t *testing.T) {
 func TestCheckNothingPublished(t *testing.T) {
 	r := startZone(t, "")
 	for _, f := range dnsguide.Check(ctx(t), r, domain, hostname, ips, dkim) {
-		if f.Status != dnsguide.Missing || f.Fix == "" {
+		if f.Status != dnsguide.StatusMissing || f.Fix == "" {
 			t.Errorf("%s", f)
 		}
 	}
