@@ -1,0 +1,250 @@
+package imap_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"petrel/store"
+)
+
+// benchMessages is the size of the big mailbox: PETREL_BENCH_MESSAGES,
+// default 100,000.
+func benchMessages() int {
+	if n, err := strconv.Atoi(os.Getenv("PETREL_BENCH_MESSAGES")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}
+
+// fillInbox delivers n small messages, one in a hundred containing the
+// word "kumquat", from 32 goroutines so the store batches commits.
+func fillInbox(tb testing.TB, e *env, n int) {
+	tb.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				word := "apple"
+				if i%100 == 0 {
+					word = "kumquat"
+				}
+				body := fmt.Sprintf("From: Sender %d <s%d@example.net>\r\nTo: user@example.org\r\nSubject: Message number %d\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\nMessage-ID: <%d@example.net>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello, this is message %d about an %s.\r\nIt has a couple of lines of text.\r\n", i%97, i%97, i, i, i, word)
+				_, err := e.st.Deliver(context.Background(), &store.Delivery{Body: []byte(body), Targets: []store.Target{{Account: e.acct.ID}}})
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		tb.Fatal(err)
+	}
+}
+
+// peakHeap samples HeapInuse while f runs.
+func peakHeap(f func()) (peak uint64) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var ms runtime.MemStats
+	go func() {
+		defer close(done)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak {
+				peak = m.HeapInuse
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(stop)
+	<-done
+	runtime.ReadMemStats(&ms)
+	return max(peak, ms.HeapInuse)
+}
+
+// BenchmarkBigMailbox times SELECT, UID FETCH 1:* (UID FLAGS),
+// FETCH 1:* (ENVELOPE) and SEARCH BODY on one big INBOX, and reports the
+// peak heap of the process (server and client) during each.
+//
+//	go test -run XXX -bench BigMailbox -benchtime 3x ./imap/
+func BenchmarkBigMailbox(b *testing.B) {
+	n := benchMessages()
+	e := newEnv(b)
+	start := time.Now()
+	fillInbox(b, e, n)
+	b.Logf("delivered %d messages in %v", n, time.Since(start))
+	c := e.client(b, nil)
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	b.Logf("heap in use after filling: %d KiB", base.HeapInuse>>10)
+
+	report := func(b *testing.B, peak uint64) {
+		b.ReportMetric(float64(peak>>20), "peak-heap-MiB")
+	}
+	b.Run("SELECT", func(b *testing.B) {
+		var peak uint64
+		for i := 0; i < b.N; i++ {
+			peak = max(peak, peakHeap(func() {
+				d := mustSelect(b, c, "INBOX")
+				if d.NumMessages != uint32(n) {
+					b.Fatalf("EXISTS %d", d.NumMessages)
+				}
+			}))
+			// Unselect so that the next SELECT loads the mailbox again.
+			if err := c.Unselect().Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, peak)
+	})
+	mustSelect(b, c, "INBOX")
+	b.Run("UID_FETCH_1:*_UID_FLAGS", func(b *testing.B) {
+		var peak uint64
+		for i := 0; i < b.N; i++ {
+			peak = max(peak, peakHeap(func() {
+				cmd := c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true})
+				k := 0
+				for cmd.Next() != nil {
+					k++
+				}
+				if err := cmd.Close(); err != nil || k != n {
+					b.Fatalf("fetched %d: %v", k, err)
+				}
+			}))
+		}
+		report(b, peak)
+	})
+	b.Run("FETCH_1:*_ENVELOPE", func(b *testing.B) {
+		var peak uint64
+		for i := 0; i < b.N; i++ {
+			peak = max(peak, peakHeap(func() {
+				cmd := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{Envelope: true})
+				k := 0
+				for m := cmd.Next(); m != nil; m = cmd.Next() {
+					for m.Next() != nil {
+					}
+					k++
+				}
+				if err := cmd.Close(); err != nil || k != n {
+					b.Fatalf("fetched %d: %v", k, err)
+				}
+			}))
+		}
+		report(b, peak)
+	})
+	b.Run("SEARCH_BODY", func(b *testing.B) {
+		var peak uint64
+		for i := 0; i < b.N; i++ {
+			peak = max(peak, peakHeap(func() {
+				d, err := c.UIDSearch(&imap.SearchCriteria{Body: []string{"kumquat"}}, nil).Wait()
+				if err != nil || len(d.AllUIDs()) != (n+99)/100 {
+					b.Fatalf("search: %v %v", len(d.AllUIDs()), err)
+				}
+			}))
+		}
+		report(b, peak)
+	})
+}
+
+// TestIdleConnectionMemory opens many authenticated connections idling on
+// INBOX and reports the server's memory per connection. The clients are
+// bare sockets, so what is measured is the server's side (plus a socket).
+// PETREL_IDLE_CONNS sets the count (default 200 in tests; the benchmark
+// note uses 1000).
+func TestIdleConnectionMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens many connections")
+	}
+	n := 200
+	if v, err := strconv.Atoi(os.Getenv("PETREL_IDLE_CONNS")); err == nil && v > 0 {
+		n = v
+	}
+	e := newEnv(t)
+	for i := 0; i < 20; i++ {
+		e.deliver(t, simpleMsg("m", "b"))
+	}
+	e.client(t, nil) // a first login fills the store's password cache
+	idleOne := func() net.Conn {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		readUntil := func(prefix string) {
+			for {
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				l, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				if strings.HasPrefix(l, prefix) {
+					return
+				}
+			}
+		}
+		readUntil("* OK")
+		fmt.Fprintf(c, "a LOGIN user@example.org secret\r\nb SELECT INBOX\r\nc IDLE\r\n")
+		readUntil("+ ")
+		c.SetReadDeadline(time.Time{})
+		return c
+	}
+	measure := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse + m.StackInuse
+	}
+	before := measure()
+	conns := make([]net.Conn, 0, n)
+	for i := 0; i < n; i++ {
+		conns = append(conns, idleOne())
+	}
+	after := measure()
+	per := float64(after-before) / float64(n)
+	t.Logf("%d idle IDLE connections: %.1f KiB each (heap+stacks, server side plus a bare client socket)", n, per/1024)
+	if per > 50*1024 {
+		t.Errorf("%.1f KiB per idle connection, target under 50 KiB", per/1024)
+	}
+	// They are alive: a delivery reaches every one of them.
+	e.deliver(t, simpleMsg("wake up", "all"))
+	for _, c := range conns[:min(len(conns), 20)] {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		l, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || l != "* 21 EXISTS\r\n" {
+			t.Fatalf("idle connection got %q, %v; want * 21 EXISTS", l, err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
