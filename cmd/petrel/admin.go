@@ -30,15 +30,11 @@ type adminEnv struct {
 	extra adminExtras // queue, DKIM, …: wired where they exist
 }
 
-// adminExtras are the admin hooks of the optional subsystems.
-type adminExtras struct {
-	queue queueAdmin
-}
-
 // op is one admin command. password is what the CLI read from the user.
 type op struct {
 	needsPassword bool
 	needsStore    bool
+	needsQueue    bool
 	minArgs       int
 	usage         string
 	run           func(ctx context.Context, env *adminEnv, args []string, password string, out io.Writer) error
@@ -50,6 +46,15 @@ var ops = map[string]op{
 	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS", run: userDel},
 	"user list":   {needsStore: true, usage: "user list", run: userList},
 	"backup":      {needsStore: true, minArgs: 1, usage: "backup FILE", run: backup},
+	// extras.go
+	"queue list":   {needsQueue: true, usage: "queue list", run: queueList},
+	"queue show":   {needsQueue: true, minArgs: 1, usage: "queue show ID", run: queueShow},
+	"queue retry":  {needsQueue: true, usage: "queue retry [ID]", run: queueRetry},
+	"queue delete": {needsQueue: true, minArgs: 1, usage: "queue delete ID", run: queueDelete},
+	"queue bounce": {needsQueue: true, minArgs: 1, usage: "queue bounce ID", run: queueBounce},
+	"dkim keygen":  {minArgs: 1, usage: "dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]", run: dkimKeygen},
+	"dns check":    {minArgs: 1, usage: "dns check DOMAIN", run: dnsCheck},
+	"dns":          {minArgs: 1, usage: "dns DOMAIN", run: dnsRecords},
 }
 
 // lookupOp finds the op named by the first one or two words of args.
@@ -103,6 +108,9 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	if err != nil {
 		return err
 	}
+	if name == "dkim keygen" {
+		args = []string{"dkim", "keygen", rest[0], g.algo, g.selector}
+	}
 	if name == "backup" {
 		// The server writes the file: make the path absolute first.
 		if abs, err := filepath.Abs(rest[0]); err == nil {
@@ -122,7 +130,7 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	}
 	// No server: act on the files directly.
 	env := &adminEnv{cfg: cfg, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	if o.needsStore {
+	if o.needsStore || o.needsQueue {
 		st, err := openStore(cfg, env.log)
 		if err != nil {
 			return err
@@ -130,7 +138,7 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 		defer st.Close()
 		env.store = st
 	}
-	closeExtras, err := openExtrasOffline(cfg, env)
+	closeExtras, err := openExtrasOffline(cfg, env, o)
 	if err != nil {
 		return err
 	}

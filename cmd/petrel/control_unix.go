@@ -7,4 +7,6 @@ import (
 
 var errConnRefused = syscall.ECONNREFUSED
 
-func isConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) }
+func isConnRefused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+}

@@ -17,11 +17,17 @@ import (
 	"syscall"
 	"time"
 
+	"petrel/authlimit"
 	"petrel/config"
+	"petrel/imap"
+	"petrel/msgauth"
 	"petrel/mta"
 	"petrel/netlimit"
+	"petrel/pop3"
+	"petrel/queue"
 	"petrel/store"
 	"petrel/tlsconf"
+	"petrel/web"
 )
 
 // shutdownGrace bounds how long transactions in flight may take to finish
@@ -40,13 +46,20 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 
 // server is everything `petrel serve` runs.
 type server struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	store *store.Store
-	tls   *tls.Config
-	lns   map[string]net.Listener
-	mta   *mta.MTA
-	http  *http.Server
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *store.Store
+	tls     *tls.Config
+	lns     map[string]net.Listener
+	mta     *mta.MTA
+	imap    *imap.Server
+	pop3    *pop3.Server
+	queue   *queue.Queue
+	signer  *signer
+	metrics *web.Metrics
+	http    *http.Server
+	ready   bool
+	readyMu sync.Mutex
 
 	wg sync.WaitGroup
 }
@@ -74,7 +87,8 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		}
 		s.lns[l.Name] = ln
 	}
-	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log})
+	s.metrics = web.NewMetrics()
+	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)
@@ -98,6 +112,11 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 	if err := s.start(ctx); err != nil {
 		return err
 	}
+	defer func() {
+		if s.queue != nil {
+			s.queue.Close()
+		}
+	}()
 	log.Info("petrel started", "version", version, "hostname", cfg.Hostname, "domains", cfg.Domains, "data_dir", cfg.DataDir)
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -136,12 +155,31 @@ func (s *server) closeListeners() {
 // start wires the subsystems and starts serving.
 func (s *server) start(ctx context.Context) error {
 	cfg := s.cfg
+	mxres, netres, err := newDNS(cfg)
+	if err != nil {
+		return err
+	}
+	if s.signer, err = newSigner(dkimDir(cfg)); err != nil {
+		return err
+	}
+	env := &adminEnv{cfg: cfg, store: s.store, log: s.log}
+	if s.queue, err = openQueue(cfg, s.store, mxres, env); err != nil {
+		return err
+	}
+	env.extra = adminExtras{queue: s.queue, signer: s.signer, resolver: netres}
+	verifier := msgauth.NewVerifier(msgauth.Options{Hostname: cfg.Hostname, Resolver: netres, Logger: s.log.With("svc", "msgauth")})
+	m := s.metrics
 	s.mta = mta.New(mta.Options{
 		Hostname:        cfg.Hostname,
 		IsLocalDomain:   cfg.IsLocalDomain,
 		Store:           s.store,
+		Queue:           s.queue,
+		Checker:         checker{verifier},
+		Signer:          s.signer,
+		Resolver:        netres,
 		TLSConfig:       s.tls,
 		Logger:          s.log.With("svc", "smtp"),
+		AuthLimiter:     authlimit.New(authlimit.Options{FailDelay: cfg.Auth.FailDelay.Duration, MaxFailDelay: cfg.Auth.MaxFailDelay.Duration, LockoutFailures: cfg.Auth.LockoutFailures, LockoutTime: cfg.Auth.LockoutTime.Duration}),
 		MaxMessageBytes: cfg.SMTP.MaxMessageSize,
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
 		MaxLineLength:   cfg.SMTP.MaxLineLength,
@@ -149,25 +187,74 @@ func (s *server) start(ctx context.Context) error {
 		DataTimeout:     cfg.SMTP.DataTimeout.Duration,
 		MaxErrors:       cfg.SMTP.MaxErrors,
 		PlusSeparator:   cfg.SMTP.PlusSeparator,
+		OnTransaction:   m.SMTPTransaction,
+		OnDelivered:     m.Delivered,
+		OnAuthFailure:   func() { m.AuthFailure("smtp") },
+	})
+	s.imap = imap.New(imap.Options{
+		Store:       s.store,
+		Logger:      s.log.With("svc", "imap"),
+		TLSConfig:   s.tls,
+		AutoLogout:  cfg.IMAP.AutoLogout.Duration,
+		AppendLimit: uint32(min(cfg.SMTP.MaxMessageSize, 1<<32-1)),
+	})
+	s.pop3 = pop3.New(pop3.Options{
+		Store:       s.store,
+		Logger:      s.log.With("svc", "pop3"),
+		TLSConfig:   s.tls,
+		Hostname:    cfg.Hostname,
+		IdleTimeout: cfg.POP3.IdleTimeout.Duration,
 	})
 	limits := netlimit.Limits{Total: cfg.SMTP.MaxConnections, PerIP: cfg.SMTP.MaxConnectionsPerIP}
+	limited := func(l net.Listener, proto string, reject func(net.Conn)) net.Listener {
+		return countConns(netlimit.Wrap(l, limits, reject), m, proto)
+	}
 	s.goServe("smtp", func(l net.Listener) error {
-		return s.mta.ServeSMTP(netlimit.Wrap(l, limits, mta.RejectBusy))
+		return s.mta.ServeSMTP(limited(l, "smtp", mta.RejectBusy))
 	})
 	s.goServe("submission", func(l net.Listener) error {
-		return s.mta.ServeSubmission(netlimit.Wrap(l, limits, mta.RejectBusy))
+		return s.mta.ServeSubmission(limited(l, "submission", mta.RejectBusy))
 	})
 	s.goServe("submissions", func(l net.Listener) error {
-		return s.mta.ServeSubmission(tls.NewListener(netlimit.Wrap(l, limits, mta.RejectBusy), s.tls))
+		return s.mta.ServeSubmission(tls.NewListener(limited(l, "submissions", mta.RejectBusy), s.tls))
+	})
+	s.goServe("imap", func(l net.Listener) error {
+		return s.imap.Serve(limited(l, "imap", rejectIMAP))
+	})
+	s.goServe("imaps", func(l net.Listener) error {
+		return s.imap.Serve(tls.NewListener(limited(l, "imaps", nil), s.tls))
+	})
+	s.goServe("pop3", func(l net.Listener) error {
+		return s.pop3.Serve(limited(l, "pop3", rejectPOP3))
+	})
+	s.goServe("pop3s", func(l net.Listener) error {
+		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
 	})
 	s.goServe("http", func(l net.Listener) error {
-		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		s.http = &http.Server{Handler: web.New(web.Options{
+			Hostname:   cfg.Hostname,
+			Domains:    func() []string { return cfg.Domains },
+			Gatherer:   m.Registry(),
+			Ready:      s.readyErr,
+			AdminToken: cfg.HTTP.AdminToken,
+			Logger:     s.log.With("svc", "http"),
+		}), ReadHeaderTimeout: 10 * time.Second}
 		err := s.http.Serve(l)
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
 		return err
 	})
+	// The queue's scheduler, and its size for /metrics.
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.queue.Run(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		watchQueue(ctx, s.queue, m)
+	}()
 	// The control socket, for the CLI while we run.
 	sock := controlPath(cfg.DataDir)
 	os.Remove(sock) // stale: we hold the store's lock, so no other server uses it
@@ -179,13 +266,24 @@ func (s *server) start(ctx context.Context) error {
 		cl.Close()
 		return fmt.Errorf("control socket %s: %w", sock, err)
 	}
-	env := &adminEnv{cfg: cfg, store: s.store, log: s.log}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		serveControl(ctx, cl, env, s.log.With("svc", "control"))
 		os.Remove(sock)
 	}()
+	s.readyMu.Lock()
+	s.ready = true
+	s.readyMu.Unlock()
+	return nil
+}
+
+func (s *server) readyErr() error {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if !s.ready {
+		return errors.New("starting or stopping")
+	}
 	return nil
 }
 
@@ -214,8 +312,17 @@ func (s *server) shutdown(ctx context.Context) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
+	s.readyMu.Lock()
+	s.ready = false
+	s.readyMu.Unlock()
 	if s.mta != nil {
 		stop(func() { s.mta.Shutdown(ctx) })
+	}
+	if s.imap != nil {
+		stop(func() { s.imap.Close() })
+	}
+	if s.pop3 != nil {
+		stop(func() { s.pop3.Shutdown(ctx) })
 	}
 	if s.http != nil {
 		stop(func() { s.http.Shutdown(ctx) })
@@ -228,14 +335,6 @@ func (s *server) shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		s.log.Warn("shutdown grace period over; closing what is left")
 	}
-}
-
-func (s *server) httpHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok\n")
-	})
-	return mux
 }
 
 // devAccount makes, on the first start with --dev, a test account with a
