@@ -100,6 +100,7 @@ type Queue struct {
 	RelayPassword        string     `toml:"relay_password"`
 	FallbackRelay        string     `toml:"fallback_relay"`
 	ConnectionsPerDomain int        `toml:"connections_per_domain"`
+	Port                 int        `toml:"port"`
 	MaxConnections       int        `toml:"max_connections"`
 }
 
@@ -257,7 +258,8 @@ func (c *Config) Validate() error {
 		"smtp.max_message_size": c.SMTP.MaxMessageSize, "smtp.max_recipients": int64(c.SMTP.MaxRecipients),
 		"smtp.max_connections": int64(c.SMTP.MaxConnections), "smtp.max_connections_per_ip": int64(c.SMTP.MaxConnectionsPerIP),
 		"smtp.max_errors": int64(c.SMTP.MaxErrors), "queue.connections_per_domain": int64(c.Queue.ConnectionsPerDomain),
-		"queue.max_connections": int64(c.Queue.MaxConnections), "auth.lockout_failures": int64(c.Auth.LockoutFailures),
+		"queue.max_connections": int64(c.Queue.MaxConnections), "queue.port": int64(c.Queue.Port),
+		"auth.lockout_failures": int64(c.Auth.LockoutFailures),
 	}
 	for _, k := range sortedKeys(positive) {
 		if positive[k] <= 0 {

@@ -58,23 +58,45 @@ type instance struct {
 	smtpAddr string
 	subAddr  string
 	httpAddr string
+	imapAddr string
 	cmd      *exec.Cmd
 	stderr   *syncBuffer
 }
 
 func newInstance(t testing.TB) *instance {
+	return newInstanceWith(t, instanceOpts{})
+}
+
+// instanceOpts place an instance; zero values give mx.hamburger.edu on
+// 127.0.0.1 with free ports.
+type instanceOpts struct {
+	hostname, domain string
+	smtpAddr         string // default: a free port on 127.0.0.1
+	imapAddr         string // default: off
+	extra            string // appended TOML (sections after [listen])
+}
+
+func newInstanceWith(t testing.TB, o instanceOpts) *instance {
 	t.Helper()
+	if o.hostname == "" {
+		o.hostname, o.domain = "mx.hamburger.edu", "hamburger.edu"
+	}
+	if o.smtpAddr == "" {
+		o.smtpAddr = freePort(t)
+	}
 	dir := t.TempDir()
-	in := &instance{t: t, dir: dir, smtpAddr: freePort(t), subAddr: freePort(t), httpAddr: freePort(t)}
+	in := &instance{t: t, dir: dir, smtpAddr: o.smtpAddr, subAddr: freePort(t), httpAddr: freePort(t), imapAddr: o.imapAddr}
 	in.config = filepath.Join(dir, "petrel.toml")
-	cfg := fmt.Sprintf(`hostname = "mx.hamburger.edu"
-domains = ["hamburger.edu"]
+	cfg := fmt.Sprintf(`hostname = %q
+domains = [%q]
 data_dir = %q
 [listen]
 smtp = %q
 submission = %q
 http = %q
-`, filepath.Join(dir, "data"), in.smtpAddr, in.subAddr, in.httpAddr)
+imap = %q
+%s
+`, o.hostname, o.domain, filepath.Join(dir, "data"), in.smtpAddr, in.subAddr, in.httpAddr, o.imapAddr, o.extra)
 	if err := os.WriteFile(in.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

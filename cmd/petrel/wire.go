@@ -125,6 +125,7 @@ func openQueue(cfg *config.Config, st *store.Store, res queue.MXResolver, env *a
 		RelayPassword: cfg.Queue.RelayPassword,
 		FallbackRelay: cfg.Queue.FallbackRelay,
 		PerDomain:     cfg.Queue.ConnectionsPerDomain,
+		Port:          cfg.Queue.Port,
 		Global:        cfg.Queue.MaxConnections,
 	})
 	if err != nil {
