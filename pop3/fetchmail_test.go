@@ -3,7 +3,6 @@ package pop3_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +19,6 @@ import (
 	"petrel/internal/testenv"
 	"petrel/pop3"
 	"petrel/store"
-	"petrel/tlsconf"
 )
 
 // maildrop returns n test messages, each with a unique Message-ID and a
@@ -186,19 +184,8 @@ func (s sinkSession) Data(r io.Reader) error {
 func TestFetchmail(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	certPEM, keyPEM, err := tlsconf.SelfSigned("localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, func(o *pop3.Options) { o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}} })
+	serverTLS, caFile := testCA(t)
+	e := newEnv(t, func(o *pop3.Options) { o.TLSConfig = serverTLS })
 	msgs := maildrop(300)
 	e.deliverAll(t, msgs[:290])
 
