@@ -25,8 +25,9 @@ type fetched struct {
 }
 
 // Fetch serves FETCH and UID FETCH. Metadata comes in batches; content,
-// when asked for, one message at a time in its own short read transaction,
-// and is written to the network only after that transaction ends.
+// when asked for, in groups of messages bounded in count and bytes, each in
+// one short read transaction, written to the network only after that
+// transaction ends.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	s.touch()
 	v, err := s.selected()
@@ -76,60 +77,113 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		if err != nil {
 			return clientError(err, "fetch")
 		}
-		for i := range metas {
-			meta := &metas[i]
-			var f fetched
-			if needContent {
-				f = readFetched(st, v.m.id, meta.UID, options)
-				if errors.Is(f.err, store.ErrNoMessage) {
-					continue // expunged since; the client hears of it later
-				}
-				if f.err != nil {
-					return f.err
+		if !needContent {
+			for i := range metas {
+				if err := writeFetch(w, v.seqOf(metas[i].UID), &metas[i], options, &fetched{}, seenNow[metas[i].UID]); err != nil {
+					return err
 				}
 			}
-			if err := writeFetch(w, v.seqOf(meta.UID), meta, options, &f, seenNow[meta.UID]); err != nil {
-				return err
-			}
+			continue
+		}
+		if err := s.fetchContent(w, v, metas, options, seenNow); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func readFetched(st *store.Store, mbx store.MailboxID, uid store.UID, options *imap.FetchOptions) fetched {
+// Content is read in groups of messages, one read transaction each, a
+// group ending at contentGroup messages or contentGroupBytes of copied
+// data; the group is written out after its transaction has ended.
+const (
+	contentGroup      = 256
+	contentGroupBytes = 1 << 20
+)
+
+var errGroupFull = errors.New("content group full")
+
+func (s *session) fetchContent(w *imapserver.FetchWriter, v *view, metas []store.Message, options *imap.FetchOptions, seenNow map[store.UID]bool) error {
+	st := s.srv.opts.Store
+	for len(metas) > 0 {
+		group := metas[:min(contentGroup, len(metas))]
+		uids := make([]store.UID, len(group))
+		for i := range group {
+			uids[i] = group[i].UID
+		}
+		got := make(map[store.UID]*fetched, len(group))
+		last := -1
+		size := 0
+		err := st.ReadContents(v.m.id, uids, func(uid store.UID, c *store.Content, root *store.Part) error {
+			f := extract(c, root, options)
+			got[uid] = &f
+			if i, ok := slices.BinarySearch(uids, uid); ok {
+				last = i
+			}
+			for _, b := range f.sections {
+				size += len(b)
+			}
+			for _, b := range f.binary {
+				size += len(b)
+			}
+			if f.err != nil {
+				return f.err
+			}
+			if size > contentGroupBytes {
+				return errGroupFull
+			}
+			return nil
+		})
+		consumed := len(group)
+		if errors.Is(err, errGroupFull) {
+			consumed = last + 1
+		} else if err != nil {
+			var ie *imap.Error
+			if errors.As(err, &ie) {
+				return err
+			}
+			return clientError(err, "fetch")
+		}
+		for i := range group[:consumed] {
+			f := got[group[i].UID]
+			if f == nil {
+				continue // expunged since; the client hears of it later
+			}
+			if err := writeFetch(w, v.seqOf(group[i].UID), &group[i], options, f, seenNow[group[i].UID]); err != nil {
+				return err
+			}
+		}
+		metas = metas[consumed:]
+	}
+	return nil
+}
+
+// extract copies out of the transaction what the reply needs.
+func extract(c *store.Content, root *store.Part, options *imap.FetchOptions) fetched {
 	var f fetched
-	err := st.ReadContent(mbx, uid, func(c *store.Content, root *store.Part) error {
-		if options.Envelope {
-			f.env = envelope(root.Envelope)
+	if options.Envelope {
+		f.env = envelope(root.Envelope)
+	}
+	if options.BodyStructure != nil {
+		f.bs = bodyStructure(root)
+	}
+	for _, sec := range options.BodySection {
+		f.sections = append(f.sections, bodySection(c, root, sec))
+	}
+	for _, sec := range options.BinarySection {
+		b, err := binarySection(c, root, sec.Part)
+		if err != nil {
+			f.err = err
+			return f
 		}
-		if options.BodyStructure != nil {
-			f.bs = bodyStructure(root)
+		f.binary = append(f.binary, partial(b, sec.Partial))
+	}
+	for _, sec := range options.BinarySectionSize {
+		b, err := binarySection(c, root, sec.Part)
+		if err != nil {
+			f.err = err
+			return f
 		}
-		for _, sec := range options.BodySection {
-			f.sections = append(f.sections, bodySection(c, root, sec))
-		}
-		for _, sec := range options.BinarySection {
-			b, err := binarySection(c, root, sec.Part)
-			if err != nil {
-				return err
-			}
-			f.binary = append(f.binary, partial(b, sec.Partial))
-		}
-		for _, sec := range options.BinarySectionSize {
-			b, err := binarySection(c, root, sec.Part)
-			if err != nil {
-				return err
-			}
-			f.binSize = append(f.binSize, uint32(min(len(b), 1<<32-1)))
-		}
-		return nil
-	})
-	if err != nil {
-		var ie *imap.Error
-		if !errors.As(err, &ie) && !errors.Is(err, store.ErrNoMessage) {
-			err = clientError(err, "fetch")
-		}
-		f.err = err
+		f.binSize = append(f.binSize, uint32(min(len(b), 1<<32-1)))
 	}
 	return f
 }

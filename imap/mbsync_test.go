@@ -129,9 +129,9 @@ Sync All
 		return ""
 	}
 	// Flag one, delete one, add one.
-	flagged := find("message 007")
+	flagged, deleted := find("message 007"), find("message 100")
 	must(t, os.Rename(flagged, flagged+"F"))
-	must(t, os.Remove(find("message 100")))
+	must(t, os.Remove(deleted))
 	newMsg := crlf(simpleMsg("written offline", "hello from the Maildir"))
 	must(t, os.WriteFile(filepath.Join(maildir, "INBOX", "new", "1700000000.offline.host"), []byte(newMsg), 0o600))
 

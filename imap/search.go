@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"errors"
 	"slices"
 	"time"
 
@@ -13,8 +12,9 @@ import (
 
 // Search serves SEARCH and UID SEARCH with every RFC 9051 key, ESEARCH
 // results (MIN, MAX, COUNT, ALL) and SEARCHRES (SAVE). Flags, sizes and
-// dates come from the metadata; header and body keys read each message in
-// its own short read transaction and match decoded text (searchtext.go).
+// dates come from the metadata; header and body keys read the messages in
+// groups, one short read transaction each, and match decoded text
+// (searchtext.go).
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	s.touch()
 	v, err := s.selected()
@@ -34,32 +34,36 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		if err != nil {
 			return nil, clientError(err, "search")
 		}
-		j := 0 // metas skips expunged UIDs; walk both lists together
+		pos := make(map[store.UID]int, len(metas)) // index in batch: seq = start+index+1
 		for i, uid := range batch {
-			if j >= len(metas) || metas[j].UID != uid {
-				continue
-			}
-			mc := msgCtx{seq: uint32(start + i + 1), meta: &metas[j]}
-			j++
-			ok := false
-			if content {
-				err := st.ReadContent(v.m.id, uid, func(c *store.Content, root *store.Part) error {
-					mc.c, mc.root = c, root
-					ok = match(criteria, &mc)
-					return nil
-				})
-				if errors.Is(err, store.ErrNoMessage) {
-					continue
-				}
-				if err != nil {
-					return nil, clientError(err, "search")
-				}
-			} else {
-				ok = match(criteria, &mc)
-			}
-			if ok {
+			pos[uid] = i
+		}
+		check := func(mc *msgCtx) {
+			if match(criteria, mc) {
 				seqs = append(seqs, mc.seq)
-				found = append(found, uid)
+				found = append(found, mc.meta.UID)
+			}
+		}
+		if !content {
+			for k := range metas {
+				check(&msgCtx{seq: uint32(start + pos[metas[k].UID] + 1), meta: &metas[k]})
+			}
+			continue
+		}
+		byUID := make(map[store.UID]*store.Message, len(metas))
+		for k := range metas {
+			byUID[metas[k].UID] = &metas[k]
+		}
+		for g := 0; g < len(batch); g += contentGroup {
+			group := batch[g:min(g+contentGroup, len(batch))]
+			err := st.ReadContents(v.m.id, group, func(uid store.UID, c *store.Content, root *store.Part) error {
+				if meta := byUID[uid]; meta != nil {
+					check(&msgCtx{seq: uint32(start + pos[uid] + 1), meta: meta, c: c, root: root})
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, clientError(err, "search")
 			}
 		}
 	}
