@@ -23,8 +23,16 @@ func TestSwaksToSmtpSink(t *testing.T) {
 		"sink.test. 300 IN MX 10 mx.sink.test.",
 		"mx.sink.test. 300 IN A 127.0.0.5",
 	)
-	dump := t.TempDir()
-	os.Chmod(dump, 0o777) // smtp-sink drops root privileges
+	// smtp-sink drops root privileges to nobody, who cannot enter t.TempDir
+	// (its parent is owner-only): the dump folder is made open to all.
+	dump, err := os.MkdirTemp("", "petrel-sink-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dump) })
+	if err := os.Chmod(dump, 0o777); err != nil {
+		t.Fatal(err)
+	}
 	sinkCmd := exec.Command(sink, "-u", "nobody", "-d", filepath.Join(dump, "msg."), "127.0.0.5:"+port, "10")
 	if err := sinkCmd.Start(); err != nil {
 		t.Fatal(err)

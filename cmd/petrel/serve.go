@@ -230,15 +230,16 @@ func (s *server) start(ctx context.Context) error {
 	s.goServe("pop3s", func(l net.Listener) error {
 		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
 	})
+	// Made before its goroutine starts, so that shutdown reads it safely.
+	s.http = &http.Server{Handler: web.New(web.Options{
+		Hostname:   cfg.Hostname,
+		Domains:    func() []string { return cfg.Domains },
+		Gatherer:   m.Registry(),
+		Ready:      s.readyErr,
+		AdminToken: cfg.HTTP.AdminToken,
+		Logger:     s.log.With("svc", "http"),
+	}), ReadHeaderTimeout: 10 * time.Second}
 	s.goServe("http", func(l net.Listener) error {
-		s.http = &http.Server{Handler: web.New(web.Options{
-			Hostname:   cfg.Hostname,
-			Domains:    func() []string { return cfg.Domains },
-			Gatherer:   m.Registry(),
-			Ready:      s.readyErr,
-			AdminToken: cfg.HTTP.AdminToken,
-			Logger:     s.log.With("svc", "http"),
-		}), ReadHeaderTimeout: 10 * time.Second}
 		err := s.http.Serve(l)
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
