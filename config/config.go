@@ -74,6 +74,7 @@ type SMTP struct {
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
 	MaxErrors           int      `toml:"max_errors"`
 	PlusSeparator       string   `toml:"plus_separator"`
+	SaveSent            bool     `toml:"save_sent"`
 }
 
 type Auth struct {

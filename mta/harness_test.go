@@ -171,11 +171,19 @@ func (d *dialog) startTLS(cfg *tls.Config) {
 
 func inbox(t testing.TB, s *store.Store, addr string) (*store.Mailbox, [][]byte) {
 	t.Helper()
+	mb, _, out := mailbox(t, s, addr, "INBOX")
+	return mb, out
+}
+
+// mailbox returns the named mailbox of addr, its messages' metadata and
+// their bytes.
+func mailbox(t testing.TB, s *store.Store, addr, name string) (*store.Mailbox, []store.Message, [][]byte) {
+	t.Helper()
 	a, err := s.AccountByAddress(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := s.MailboxByName(a.ID, "INBOX")
+	mb, err := s.MailboxByName(a.ID, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +199,7 @@ func inbox(t testing.TB, s *store.Store, addr string) (*store.Mailbox, [][]byte)
 		}
 		out = append(out, b)
 	}
-	return mb, out
+	return mb, msgs, out
 }
 
 var _ = bufio.NewReader

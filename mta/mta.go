@@ -82,6 +82,10 @@ type Options struct {
 	DataTimeout     time.Duration // 0 = 10 min
 	MaxErrors       int           // 0 = 20
 	PlusSeparator   string        // "" = no plus-addressing
+	// SaveSent files a copy of every message submitted on 587/465 in the
+	// sender's Sent mailbox, flagged \Seen, in the same commit as the local
+	// copies. Off by default: most clients APPEND their own copy.
+	SaveSent bool
 
 	// Now is the clock for Received dates (tests); nil = time.Now.
 	Now func() time.Time

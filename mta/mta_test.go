@@ -303,6 +303,57 @@ func TestSubmission(t *testing.T) {
 	})
 }
 
+// With SaveSent, a submitted message is filed, \Seen, in the sender's Sent
+// mailbox as it left (no Received, no Return-Path); without it, Sent stays
+// empty, as most clients APPEND their own copy.
+func TestSaveSent(t *testing.T) {
+	for _, save := range []bool{true, false} {
+		t.Run(fmt.Sprintf("save_sent=%v", save), func(t *testing.T) {
+			ts := newTestServer(t, func(o *Options) { o.SaveSent = save })
+			c, err := smtp.DialStartTLS(ts.subAddr, ts.clientTLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Auth(sasl.NewPlainClient("", "bob@hamburger.edu", "secret")); err != nil {
+				t.Fatal(err)
+			}
+			err = c.SendMail("bob@hamburger.edu", []string{"alice@hamburger.edu", "friend@example.net"},
+				strings.NewReader("Subject: keep a copy\r\n\r\nHi!\r\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, metas, msgs := mailbox(t, ts.store, "bob@hamburger.edu", "Sent")
+			if !save {
+				if len(msgs) != 0 {
+					t.Fatalf("save_sent off, yet Sent holds %d messages", len(msgs))
+				}
+				return
+			}
+			if len(msgs) != 1 {
+				t.Fatalf("Sent holds %d messages, want 1", len(msgs))
+			}
+			m := string(msgs[0])
+			for _, want := range []string{"Subject: keep a copy\r\n", "\r\nMessage-ID: <", "Hi!\r\n"} {
+				if !strings.Contains(m, want) {
+					t.Errorf("Sent copy lacks %q:\n%s", want, m)
+				}
+			}
+			for _, not := range []string{"Received:", "Return-Path:", "Delivered-To:"} {
+				if strings.Contains(m, not) {
+					t.Errorf("Sent copy has %q:\n%s", not, m)
+				}
+			}
+			if !metas[0].Has(`\Seen`) {
+				t.Errorf("Sent copy flags %v, want \\Seen", metas[0].Flags)
+			}
+			if _, in := inbox(t, ts.store, "alice@hamburger.edu"); len(in) != 1 {
+				t.Errorf("alice got %d messages, want 1", len(in))
+			}
+		})
+	}
+}
+
 // From a non-loopback address, a plaintext connection is not offered AUTH
 // and may not use it before STARTTLS.
 func TestNoPlaintextAuthOverNetwork(t *testing.T) {

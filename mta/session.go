@@ -290,9 +290,14 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 		}
 		s.m.log.Info("queued", "id", id, "queue_id", qid, "rcpts", len(s.remote))
 	}
-	if len(s.local) > 0 {
+	saveSent := s.kind == kindSubmission && s.m.opts.SaveSent && s.account != nil
+	if len(s.local) > 0 || saveSent {
 		now := s.m.opts.Now()
 		d := &store.Delivery{Body: msg, Date: now}
+		if saveSent {
+			// The sender's copy, as it left: no Received or Return-Path.
+			d.Targets = append(d.Targets, store.Target{Account: s.account.ID, Mailbox: "Sent", Flags: []string{`\Seen`}})
+		}
 		for _, lr := range s.local {
 			var p bytes.Buffer
 			fmt.Fprintf(&p, "Return-Path: <%s>\r\n", s.from)

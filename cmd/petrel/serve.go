@@ -187,6 +187,7 @@ func (s *server) start(ctx context.Context) error {
 		DataTimeout:     cfg.SMTP.DataTimeout.Duration,
 		MaxErrors:       cfg.SMTP.MaxErrors,
 		PlusSeparator:   cfg.SMTP.PlusSeparator,
+		SaveSent:        cfg.SMTP.SaveSent,
 		OnTransaction:   m.SMTPTransaction,
 		OnDelivered:     m.Delivered,
 		OnAuthFailure:   func() { m.AuthFailure("smtp") },
