@@ -35,40 +35,56 @@ var errRetrySingly = errors.New("retry writes one by one")
 // the transaction and on variables it sets afresh each time.
 func (s *Store) update(ctx context.Context, fn func(*tx) error) error {
 	r := &writeReq{fn: fn, origin: originOf(ctx), done: make(chan error, 1)}
-	select {
-	case s.writes <- r:
-	case <-s.quit:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.enqueue(ctx, r); err != nil {
+		return err
 	}
 	// Once queued the write will be attempted; wait for its outcome even if
 	// ctx ends, so a caller never mistakes a committed write for a failed one.
 	return <-r.done
 }
 
+// enqueue hands r to the committer, or fails with ErrClosed once Close has
+// begun. It holds closeMu for reading while it sends, so Close (which takes
+// it for writing) knows no send is in progress when it closes s.writes: a
+// write is either in the channel before it closes, and so committed before
+// the committer exits, or refused.
+func (s *Store) enqueue(ctx context.Context, r *writeReq) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	select {
+	case s.writes <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // committer is the store's single writer. It takes the first queued write,
 // then every write queued behind it (up to MaxBatch), and commits them in one
 // transaction: one fsync for the lot. Writes that arrive while it syncs wait
 // for the next batch, so under load batches grow by themselves and with one
-// writer there is no added delay.
+// writer there is no added delay. It returns when Close has closed s.writes
+// and every write queued before that is committed.
 func (s *Store) committer() {
 	defer s.wg.Done()
 	batch := make([]*writeReq, 0, s.opts.MaxBatch)
 	for {
-		batch = batch[:0]
-		select {
-		case r := <-s.writes:
-			batch = append(batch, r)
-		case <-s.quit:
-			s.drainClosed()
+		r, ok := <-s.writes
+		if !ok {
 			return
 		}
+		batch = append(batch[:0], r)
 		if !s.opts.NoGroupCommit {
 		fill:
 			for len(batch) < s.opts.MaxBatch {
 				select {
-				case r := <-s.writes:
+				case r, ok := <-s.writes:
+					if !ok {
+						break fill
+					}
 					batch = append(batch, r)
 				default:
 					break fill
@@ -76,18 +92,6 @@ func (s *Store) committer() {
 			}
 		}
 		s.commitBatch(batch)
-	}
-}
-
-// drainClosed fails the writes still queued at Close.
-func (s *Store) drainClosed() {
-	for {
-		select {
-		case r := <-s.writes:
-			r.done <- ErrClosed
-		default:
-			return
-		}
 	}
 }
 

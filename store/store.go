@@ -52,10 +52,14 @@ type Store struct {
 	log    *slog.Logger
 	opts   Options
 	hub    *hub
-	writes chan *writeReq
-	quit   chan struct{}
+	writes chan *writeReq // closed by Close, under closeMu
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	// closeMu is held for reading by every send on writes and for writing
+	// by Close, which sets closed and closes writes (see enqueue).
+	closeMu sync.RWMutex
+	closed  bool
 
 	auth *authCache
 }
@@ -112,7 +116,6 @@ func Open(path string, opts Options) (*Store, error) {
 		opts:   opts,
 		hub:    newHub(),
 		writes: make(chan *writeReq, opts.MaxBatch),
-		quit:   make(chan struct{}),
 		auth:   newAuthCache(),
 	}
 	s.wg.Add(1)
@@ -120,12 +123,16 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close stops the committer after the writes already queued and closes the
-// file. Writes after Close fail with ErrClosed.
+// Close stops the committer after committing the writes already queued and
+// closes the file. Writes that begin after Close has begun fail with
+// ErrClosed; none is left waiting.
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
-		close(s.quit)
+		s.closeMu.Lock()
+		s.closed = true
+		close(s.writes)
+		s.closeMu.Unlock()
 		s.wg.Wait()
 		err = s.db.Close()
 	})
