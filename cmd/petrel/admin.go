@@ -36,6 +36,7 @@ type op struct {
 	needsStore    bool
 	needsQueue    bool
 	minArgs       int
+	maxArgs       int // that the CLI takes; 0 = no limit
 	usage         string
 	run           func(ctx context.Context, env *adminEnv, args []string, password string, out io.Writer) error
 }
@@ -46,6 +47,10 @@ var ops = map[string]op{
 	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS", run: userDel},
 	"user list":   {needsStore: true, usage: "user list", run: userList},
 	"backup":      {needsStore: true, minArgs: 1, usage: "backup FILE", run: backup},
+	// importcmd.go
+	"import mbox":    {needsStore: true, minArgs: 2, maxArgs: 2, usage: "import mbox|maildir ADDRESS PATH [--mailbox NAME]", run: importCmd("mbox")},
+	"import maildir": {needsStore: true, minArgs: 2, maxArgs: 2, usage: "import mbox|maildir ADDRESS PATH [--mailbox NAME]", run: importCmd("maildir")},
+	"export":         {needsStore: true, minArgs: 2, maxArgs: 2, usage: "export ADDRESS DIR", run: exportCmd},
 	// extras.go
 	"queue list":   {needsQueue: true, usage: "queue list", run: queueList},
 	"queue show":   {needsQueue: true, minArgs: 1, usage: "queue show ID", run: queueShow},
@@ -72,6 +77,9 @@ func lookupOp(args []string) (string, op, []string, error) {
 		if strings.HasPrefix(name, args[0]+" ") {
 			subs = append(subs, strings.TrimPrefix(name, args[0]+" "))
 		}
+	}
+	if len(subs) > 0 && len(args) == 1 {
+		return "", op{}, nil, usagef("%s needs a subcommand: one of %s", args[0], strings.Join(slices.Sorted(slices.Values(subs)), ", "))
 	}
 	if len(subs) > 0 {
 		return "", op{}, nil, usagef("%s: unknown subcommand %q (want one of: %s)", args[0], strings.Join(args[1:min(2, len(args))], ""), strings.Join(slices.Sorted(slices.Values(subs)), ", "))
@@ -101,8 +109,11 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	if err != nil {
 		return err
 	}
-	if len(rest) < o.minArgs {
+	if len(rest) < o.minArgs || o.maxArgs > 0 && len(rest) > o.maxArgs {
 		return usagef("usage: petrel %s", o.usage)
+	}
+	if g.mailbox != "" && !strings.HasPrefix(name, "import ") {
+		return usagef("--mailbox is for petrel import (%s takes no --mailbox)", name)
 	}
 	cfg, err := config.Load(g.config, os.Environ(), false)
 	if err != nil {
@@ -111,11 +122,28 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	if name == "dkim keygen" {
 		args = []string{"dkim", "keygen", rest[0], g.algo, g.selector}
 	}
-	if name == "backup" {
-		// The server writes the file: make the path absolute first.
+	// The server reads and writes files in its own working directory:
+	// make paths absolute first.
+	switch name {
+	case "backup":
 		if abs, err := filepath.Abs(rest[0]); err == nil {
 			args = []string{"backup", abs}
 		}
+	case "import mbox", "import maildir":
+		abs, err := filepath.Abs(rest[1])
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := checkImportPath(args[1], abs); err != nil {
+			return err
+		}
+		args = []string{"import", args[1], rest[0], abs, g.mailbox}
+	case "export":
+		abs, err := filepath.Abs(rest[1])
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		args = []string{"export", rest[0], abs}
 	}
 	var password string
 	if o.needsPassword {
@@ -124,7 +152,11 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 			return err
 		}
 	}
-	err = callControl(ctx, cfg.DataDir, controlRequest{Args: args, Password: password}, stdout)
+	// Import and export report progress, drawn on stderr.
+	bar := newProgressBar(stderr, strings.Fields(name)[0])
+	defer bar.end()
+	out := progressOut{w: stdout, bar: bar}
+	err = callControl(ctx, cfg.DataDir, controlRequest{Args: args, Password: password}, out)
 	if !errors.Is(err, errNoServer) {
 		return err
 	}
@@ -143,7 +175,7 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 		return err
 	}
 	defer closeExtras()
-	return runOp(ctx, env, args, password, stdout)
+	return runOp(ctx, env, args, password, out)
 }
 
 func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {

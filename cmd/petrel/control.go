@@ -21,7 +21,10 @@ import (
 // Unix socket in data_dir, owner-only. One request per connection:
 //
 //	client: {"args":["user","add","bob@example.com"],"password":"…"}\n
-//	server: "o <line of output>\n"…  then "ok\n" or "err <message>\n"
+//	server: "o <line of output>\n" or "p <done> <total>\n" (progress)…
+//	        then "ok\n" or "err <message>\n"
+//
+// A command whose client hangs up (the user interrupted it) is cancelled.
 const controlSocketName = "control.sock"
 
 type controlRequest struct {
@@ -66,6 +69,14 @@ func handleControl(ctx context.Context, c net.Conn, env *adminEnv, log *slog.Log
 		return
 	}
 	log.Info("control command", "args", strings.Join(req.Args, " "))
+	// The client sends nothing more: a read returns when it hangs up.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		var b [1]byte
+		c.Read(b[:])
+		cancel()
+	}()
 	w := &prefixWriter{w: c, prefix: "o "}
 	err = runOp(ctx, env, req.Args, req.Password, w)
 	w.Flush()
@@ -99,6 +110,9 @@ func callControl(ctx context.Context, dataDir string, req controlRequest, out io
 	r := bufio.NewReader(c)
 	for {
 		line, err := r.ReadString('\n')
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", ctx.Err())
+		}
 		if err != nil {
 			return fmt.Errorf("control socket: the server closed the connection (%v)", err)
 		}
@@ -106,6 +120,13 @@ func callControl(ctx context.Context, dataDir string, req controlRequest, out io
 		switch {
 		case strings.HasPrefix(line, "o "):
 			fmt.Fprintln(out, line[2:])
+		case strings.HasPrefix(line, "p "):
+			var done, total int
+			if _, err := fmt.Sscanf(line, "p %d %d", &done, &total); err == nil {
+				if ps, ok := out.(progressSink); ok {
+					ps.Progress(done, total)
+				}
+			}
 		case line == "ok":
 			return nil
 		case strings.HasPrefix(line, "err "):
@@ -139,6 +160,13 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		p.buf = p.buf[i+1:]
 	}
 	return len(b), nil
+}
+
+// Progress sends a progress report ("p <done> <total>") to the client.
+func (p *prefixWriter) Progress(done, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "p %d %d\n", done, total)
 }
 
 func (p *prefixWriter) Flush() {
