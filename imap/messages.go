@@ -55,8 +55,14 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 // Expunge removes \Deleted messages (all, or those of uids for UID
 // EXPUNGE). The EXPUNGE replies come from the Poll that follows the
 // command; after CLOSE there is none, as RFC 9051 6.4.1 wants.
-func (s *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+//
+// CLOSE on a mailbox opened with EXAMINE deselects it without expunging
+// and succeeds (RFC 9051 6.4.1, RFC 3501 6.4.2); EXPUNGE there is refused.
+func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
 	s.touch()
+	if s.view != nil && s.view.readOnly && uids == nil && isCloseWriter(w) {
+		return nil // CLOSE after EXAMINE
+	}
 	v, err := s.writable()
 	if err != nil {
 		return err
@@ -70,6 +76,14 @@ func (s *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	}
 	_, err = s.srv.opts.Store.ExpungeDeleted(s.writeCtx(), v.m.id, within)
 	return clientError(err, "expunge")
+}
+
+// isCloseWriter tells CLOSE from EXPUNGE: imapserver calls Expunge for
+// both, and for CLOSE (which must send no EXPUNGE responses) with a zero
+// ExpungeWriter, not bound to the connection. TestCloseExpungesUnselectDoesNot
+// notices if a go-imap upgrade changes that.
+func isCloseWriter(w *imapserver.ExpungeWriter) bool {
+	return w == nil || *w == (imapserver.ExpungeWriter{})
 }
 
 func (s *session) destination(name string) (*store.Mailbox, error) {

@@ -113,15 +113,32 @@ func TestCloseExpungesUnselectDoesNot(t *testing.T) {
 		t.Errorf("after UNSELECT: %d messages, want 4", mb.Messages)
 	}
 
-	// EXAMINE then CLOSE: read-only, nothing is expunged.
+	// EXAMINE then CLOSE: read-only, so CLOSE deselects without expunging
+	// and succeeds (RFC 9051 6.4.1); EXPUNGE there is refused.
 	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.UnselectAndExpunge().Wait(); err == nil {
-		if mb, _ := e.st.MailboxByName(e.acct.ID, "INBOX"); mb.Messages != 4 {
-			t.Errorf("CLOSE after EXAMINE expunged: %d messages", mb.Messages)
-		}
+	if _, err := c.Expunge().Collect(); !isCode(err, imap.ResponseCodeCannot) {
+		t.Errorf("EXPUNGE after EXAMINE: %v, want NO [CANNOT]", err)
 	}
+	if err := c.UnselectAndExpunge().Wait(); err != nil {
+		t.Fatalf("CLOSE after EXAMINE: %v, want OK", err)
+	}
+	if mb, _ := e.st.MailboxByName(e.acct.ID, "INBOX"); mb.Messages != 4 {
+		t.Errorf("CLOSE after EXAMINE expunged: %d messages, want 4", mb.Messages)
+	}
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.State(); st != imap.ConnStateAuthenticated {
+		t.Errorf("after CLOSE of an EXAMINEd mailbox the client is in state %v, want authenticated", st)
+	}
+	// The server agrees: nothing is selected any more.
+	r := e.raw(t)
+	r.login(t)
+	r.cmd(t, "EXAMINE INBOX", "OK")
+	r.cmd(t, "CLOSE", "OK")
+	r.cmd(t, "FETCH 1 (UID)", "BAD")
 
 	var rec recorder
 	c2 := e.client(t, rec.handler())
