@@ -60,6 +60,20 @@ func TestCompareDovecot(t *testing.T) {
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "passwd"), []byte("alice@example.org:{PLAIN}secret\n"), 0o644)
+	// Dovecot refuses to serve mail as root: the maildrop belongs to
+	// nobody, and so does the mail process.
+	mailUID, mailGID := os.Getuid(), os.Getgid()
+	if mailUID == 0 {
+		mailUID, mailGID = 65534, 65534
+		filepath.WalkDir(filepath.Join(dir, "Maildir"), func(p string, _ os.DirEntry, err error) error {
+			if err == nil {
+				err = os.Chown(p, mailUID, mailGID)
+			}
+			return err
+		})
+		os.MkdirAll(filepath.Join(dir, "home"), 0o755)
+		os.Chown(filepath.Join(dir, "home"), mailUID, mailGID)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,14 +96,14 @@ passdb {
 }
 userdb {
   driver = static
-  args = uid=0 gid=0 home=%[1]s/home
+  args = uid=%[3]d gid=%[4]d home=%[1]s/home
 }
 service pop3-login {
   inet_listener pop3 {
     port = %[2]d
   }
 }
-`, dir, port)
+`, dir, port, mailUID, mailGID)
 	confPath := filepath.Join(dir, "dovecot.conf")
 	os.WriteFile(confPath, []byte(conf), 0o644)
 	cmd := exec.Command(dovecot, "-F", "-c", confPath)

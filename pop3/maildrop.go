@@ -37,7 +37,7 @@ func openMaildrop(st *store.Store, acct uint64) (*maildrop, error) {
 	d := &maildrop{mbx: mbx.ID, uidValidity: mbx.UIDValidity, msgs: make([]dropMsg, 0, len(list))}
 	for _, m := range list {
 		var size int64
-		err := st.ReadContent(mbx.ID, m.UID, func(c *store.Content, _ *store.Part) error {
+		err := st.ReadRaw(mbx.ID, m.UID, func(c *store.Content) error {
 			size = octets(c.Prefix, c.Body)
 			return nil
 		})

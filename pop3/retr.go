@@ -26,7 +26,7 @@ func (c *session) send(m *dropMsg, first string, top *topFilter) (bool, error) {
 	var off, total int64
 	read := func() (int, error) {
 		var n int
-		err := c.srv.opts.Store.ReadContent(c.drop.mbx, m.uid, func(ct *store.Content, _ *store.Part) error {
+		err := c.srv.opts.Store.ReadRaw(c.drop.mbx, m.uid, func(ct *store.Content) error {
 			total = ct.Size()
 			n, _ = ct.ReadAt(c.buf, off) // io.EOF at the end is expected
 			return nil

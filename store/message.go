@@ -450,6 +450,20 @@ func (s *Store) ReadContent(mbx MailboxID, uid UID, fn func(c *Content, structur
 	})
 }
 
+// ReadRaw is ReadContent for readers that need only the bytes (POP3's
+// RETR and its octet counts): it skips decoding the stored structure,
+// which otherwise costs more than the read itself. The same rules hold:
+// c is valid only during fn.
+func (s *Store) ReadRaw(mbx MailboxID, uid UID, fn func(c *Content) error) error {
+	return s.view(func(t *bolt.Tx) error {
+		_, c, err := contentTx(t, mbx, uid)
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	})
+}
+
 // Structure returns a message's MIME structure and envelope.
 func (s *Store) Structure(mbx MailboxID, uid UID) (*Part, error) {
 	var out *Part
