@@ -70,6 +70,9 @@ func (q *Queue) attempt(ctx context.Context, u unit) time.Time {
 			}
 		}
 	}
+	if f := q.opts.OnAttempt; f != nil && len(res) > 0 {
+		f(attemptResult(res))
+	}
 
 	next, counts, err := q.record(u, res)
 	args := []any{"id", u.id, "domain", u.domain, "from", it.From, "host", info.host, "tls", info.tls,
@@ -84,6 +87,21 @@ func (q *Queue) attempt(ctx context.Context, u unit) time.Time {
 	}
 	q.log.Info("delivery attempt", args...)
 	return next
+}
+
+// attemptResult sums up one attempt's outcomes for Options.OnAttempt: a
+// deferral outweighs a refusal, which outweighs acceptance.
+func attemptResult(res map[string]outcome) string {
+	result := AttemptDelivered
+	for _, o := range res {
+		switch o.state {
+		case Pending:
+			return AttemptTemporary
+		case Failed:
+			result = AttemptPermanent
+		}
+	}
+	return result
 }
 
 func all(rcpts []string, o outcome) map[string]outcome {

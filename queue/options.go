@@ -72,7 +72,21 @@ type Options struct {
 
 	PerDomain int // concurrent deliveries per destination domain; 0 means 20
 	Global    int // concurrent deliveries in all; 0 means 100
+
+	// OnAttempt, if set, is told the result of every delivery attempt,
+	// once per attempt per destination domain (all the MX hosts tried for
+	// it, or the local deliveries): AttemptDelivered, AttemptTemporary or
+	// AttemptPermanent. It is called before the outcome is recorded, on
+	// the delivery's goroutine, and must not block (it is for metrics).
+	OnAttempt func(result string)
 }
+
+// The results OnAttempt is given.
+const (
+	AttemptDelivered = "delivered" // every recipient accepted the message
+	AttemptTemporary = "temporary" // some recipient deferred; it will be retried
+	AttemptPermanent = "permanent" // none deferred, some refused for good
+)
 
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
