@@ -29,6 +29,18 @@ type Options struct {
 	AutoLogout time.Duration
 	// AppendLimit is the largest message APPEND accepts; 0 means 50 MiB.
 	AppendLimit uint32
+	// AuthLimiter, if set, delays and locks out logins from addresses that
+	// keep failing (*authlimit.Limiter is one). OnAuthFailure, if set, is
+	// called after every failed login (metrics).
+	AuthLimiter   AuthLimiter
+	OnAuthFailure func()
+}
+
+// AuthLimiter throttles logins per client address.
+type AuthLimiter interface {
+	Wait(ctx context.Context, ip string) error // before checking a password
+	Failed(ip string)
+	Succeeded(ip string)
 }
 
 const (

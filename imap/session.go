@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -61,18 +62,45 @@ func (s *session) Close() error {
 // Login checks a password against the store. The password is never logged.
 func (s *session) Login(username, password string) error {
 	s.touch()
+	lim, ip := s.srv.opts.AuthLimiter, remoteIP(s.conn.NetConn().RemoteAddr())
+	if lim != nil {
+		if err := lim.Wait(s.ctx, ip); err != nil {
+			s.log.Info("login refused", "user", username, "err", err)
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Too many failed logins from your address, try again later"}
+		}
+	}
 	acct, err := s.srv.opts.Store.Authenticate(username, password)
 	if errors.Is(err, store.ErrAuthFailed) {
 		s.log.Info("login failed", "user", username)
+		if lim != nil {
+			lim.Failed(ip)
+		}
+		if f := s.srv.opts.OnAuthFailure; f != nil {
+			f()
+		}
 		return imapserver.ErrAuthFailed
 	}
 	if err != nil {
 		return err
 	}
+	if lim != nil {
+		lim.Succeeded(ip)
+	}
 	s.acct = acct
 	s.log = s.log.With("user", acct.Address)
 	s.log.Info("login")
 	return nil
+}
+
+// remoteIP is the client's address without the port, as AuthLimiter keys it.
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
 }
 
 func (s *session) AuthenticateMechanisms() []string { return []string{sasl.Plain} }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -122,8 +123,24 @@ func decodePlain(resp string) (user, pass string, err error) {
 // login checks the password, locks the maildrop and enters TRANSACTION.
 // Each failure on a connection waits longer than the last.
 func (c *session) login(user, pass string) error {
+	lim, ip := c.srv.opts.AuthLimiter, c.remoteIP()
+	if lim != nil {
+		if err := lim.Wait(c.ctx, ip); err != nil {
+			if c.ctx.Err() != nil {
+				return c.ctx.Err()
+			}
+			c.log.Info("pop3: login refused", "user", user, "err", err)
+			return c.reply("-ERR [SYS/TEMP] too many failed logins from your address, try again later")
+		}
+	}
 	acct, err := c.srv.opts.Store.Authenticate(user, pass)
 	if errors.Is(err, store.ErrAuthFailed) {
+		if lim != nil {
+			lim.Failed(ip)
+		}
+		if f := c.srv.opts.OnAuthFailure; f != nil {
+			f()
+		}
 		c.failures++
 		delay := time.Duration(c.failures) * c.srv.opts.LoginDelay
 		c.log.Info("pop3: login failed", "user", user, "failures", c.failures, "delay", max(delay, 0))
@@ -139,6 +156,9 @@ func (c *session) login(user, pass string) error {
 	if err != nil {
 		c.log.Error("pop3: login", "user", user, "err", err)
 		return c.reply("-ERR [SYS/TEMP] cannot check password now")
+	}
+	if lim != nil {
+		lim.Succeeded(ip)
 	}
 	if !c.srv.lock(acct.ID, c) {
 		c.log.Info("pop3: maildrop in use", "user", acct.Address)
@@ -156,6 +176,20 @@ func (c *session) login(user, pass string) error {
 	n, size := drop.stat()
 	c.log.Info("pop3: login", "messages", n, "tls", c.isTLS)
 	return c.reply("+OK maildrop has %s (%d octets)", plural(n, "message"), size)
+}
+
+// remoteIP is the client's address without the port, as AuthLimiter keys it.
+func (c *session) remoteIP() string {
+	c.mu.Lock()
+	a := c.conn.RemoteAddr()
+	c.mu.Unlock()
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
 }
 
 // pause waits d, or less if the server shuts down.

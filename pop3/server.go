@@ -32,6 +32,18 @@ type Options struct {
 	// connection is closed after MaxLoginFailures. 0 means one second,
 	// a negative value means no pause (tests).
 	LoginDelay time.Duration
+	// AuthLimiter, if set, delays and locks out logins from addresses that
+	// keep failing, across connections (*authlimit.Limiter is one).
+	// OnAuthFailure, if set, is called after every failed login (metrics).
+	AuthLimiter   AuthLimiter
+	OnAuthFailure func()
+}
+
+// AuthLimiter throttles logins per client address.
+type AuthLimiter interface {
+	Wait(ctx context.Context, ip string) error // before checking a password
+	Failed(ip string)
+	Succeeded(ip string)
 }
 
 // MaxLoginFailures is how many failed logins a connection gets.
