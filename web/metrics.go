@@ -63,7 +63,7 @@ func NewMetrics() *Metrics {
 		}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "petrel_delivery_attempts_total",
-			Help: "Outbound delivery attempts, by result (delivered, deferred, bounced).",
+			Help: "Outbound delivery attempts, one per destination domain, by result (delivered, temporary, permanent).",
 		}, []string{"result"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "petrel_auth_failures_total",
@@ -138,7 +138,8 @@ func (m *Metrics) SetQueue(size int, oldest time.Duration) {
 }
 
 // DeliveryAttempt counts one outbound delivery attempt that ended with
-// result (delivered, deferred or bounced).
+// result (delivered, temporary or permanent). Its signature matches
+// queue.Options.OnAttempt.
 func (m *Metrics) DeliveryAttempt(result string) {
 	if m == nil {
 		return

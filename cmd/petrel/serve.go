@@ -163,12 +163,15 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 	env := &adminEnv{cfg: cfg, store: s.store, log: s.log}
-	if s.queue, err = openQueue(cfg, s.store, mxres, env); err != nil {
+	m := s.metrics
+	if s.queue, err = openQueue(cfg, s.store, mxres, env, func(o *queue.Options) { o.OnAttempt = m.DeliveryAttempt }); err != nil {
 		return err
 	}
 	env.extra = adminExtras{queue: s.queue, signer: s.signer, resolver: netres}
 	verifier := msgauth.NewVerifier(msgauth.Options{Hostname: cfg.Hostname, Resolver: netres, Logger: s.log.With("svc", "msgauth")})
-	m := s.metrics
+	// One limiter for SMTP, IMAP and POP3: failures on one protocol slow
+	// down guessing on the others from the same address.
+	authLimiter := authlimit.New(authlimit.Options{FailDelay: cfg.Auth.FailDelay.Duration, MaxFailDelay: cfg.Auth.MaxFailDelay.Duration, LockoutFailures: cfg.Auth.LockoutFailures, LockoutTime: cfg.Auth.LockoutTime.Duration})
 	s.mta = mta.New(mta.Options{
 		Hostname:        cfg.Hostname,
 		IsLocalDomain:   cfg.IsLocalDomain,
@@ -179,7 +182,7 @@ func (s *server) start(ctx context.Context) error {
 		Resolver:        netres,
 		TLSConfig:       s.tls,
 		Logger:          s.log.With("svc", "smtp"),
-		AuthLimiter:     authlimit.New(authlimit.Options{FailDelay: cfg.Auth.FailDelay.Duration, MaxFailDelay: cfg.Auth.MaxFailDelay.Duration, LockoutFailures: cfg.Auth.LockoutFailures, LockoutTime: cfg.Auth.LockoutTime.Duration}),
+		AuthLimiter:     authLimiter,
 		MaxMessageBytes: cfg.SMTP.MaxMessageSize,
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
 		MaxLineLength:   cfg.SMTP.MaxLineLength,
@@ -198,6 +201,9 @@ func (s *server) start(ctx context.Context) error {
 		TLSConfig:   s.tls,
 		AutoLogout:  cfg.IMAP.AutoLogout.Duration,
 		AppendLimit: uint32(min(cfg.SMTP.MaxMessageSize, 1<<32-1)),
+
+		AuthLimiter:   authLimiter,
+		OnAuthFailure: func() { m.AuthFailure("imap") },
 	})
 	s.pop3 = pop3.New(pop3.Options{
 		Store:       s.store,
@@ -205,6 +211,9 @@ func (s *server) start(ctx context.Context) error {
 		TLSConfig:   s.tls,
 		Hostname:    cfg.Hostname,
 		IdleTimeout: cfg.POP3.IdleTimeout.Duration,
+
+		AuthLimiter:   authLimiter,
+		OnAuthFailure: func() { m.AuthFailure("pop3") },
 	})
 	limits := netlimit.Limits{Total: cfg.SMTP.MaxConnections, PerIP: cfg.SMTP.MaxConnectionsPerIP}
 	limited := func(l net.Listener, proto string, reject func(net.Conn)) net.Listener {

@@ -105,12 +105,14 @@ func (l localDeliverer) DeliverLocal(ctx context.Context, from, rcpt string, msg
 
 func queuePath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "queue.db") }
 
-func openQueue(cfg *config.Config, st *store.Store, res queue.MXResolver, env *adminEnv) (*queue.Queue, error) {
+// openQueue opens the queue as cfg says; mods set what the config does
+// not (the server's metrics hooks).
+func openQueue(cfg *config.Config, st *store.Store, res queue.MXResolver, env *adminEnv, mods ...func(*queue.Options)) (*queue.Queue, error) {
 	var retry []time.Duration
 	for _, d := range cfg.Queue.Retry {
 		retry = append(retry, d.Duration)
 	}
-	q, err := queue.Open(queue.Options{
+	opts := queue.Options{
 		Path:          queuePath(cfg),
 		Hostname:      cfg.Hostname,
 		Resolver:      res,
@@ -127,7 +129,11 @@ func openQueue(cfg *config.Config, st *store.Store, res queue.MXResolver, env *a
 		PerDomain:     cfg.Queue.ConnectionsPerDomain,
 		Port:          cfg.Queue.Port,
 		Global:        cfg.Queue.MaxConnections,
-	})
+	}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	q, err := queue.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("queue %s: %w", queuePath(cfg), err)
 	}
