@@ -1,8 +1,10 @@
 package imap
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -69,9 +71,39 @@ func (s *session) Create(name string, options *imap.CreateOptions) error {
 	return clientError(err, "create")
 }
 
+// Delete deletes a mailbox and its messages (RFC 9051 6.3.4). If it has
+// children they stay, and its name stays in LIST as a \Noselect level of
+// the hierarchy for as long as they exist (see List). Deleting such a
+// level is an error while it has children; once the last child is gone,
+// so is the name.
 func (s *session) Delete(name string) error {
 	s.touch()
-	return clientError(s.srv.opts.Store.DeleteMailbox(s.ctx, s.acct.ID, name), "delete")
+	err := s.srv.opts.Store.DeleteMailbox(s.ctx, s.acct.ID, name)
+	if errors.Is(err, store.ErrNoMailbox) {
+		has, herr := s.hasChildren(name)
+		if herr != nil {
+			return clientError(herr, "delete")
+		}
+		if has {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeHasChildren,
+				Text: "Name is not a mailbox and has inferior hierarchical names"}
+		}
+	}
+	return clientError(err, "delete")
+}
+
+// hasChildren reports whether any mailbox is below name in the hierarchy.
+func (s *session) hasChildren(name string) (bool, error) {
+	n, err := store.NormalizeMailboxName(name)
+	if err != nil {
+		return false, nil
+	}
+	mbs, err := s.srv.opts.Store.Mailboxes(s.acct.ID)
+	if err != nil {
+		return false, fmt.Errorf("list mailboxes: %w", err)
+	}
+	p := n + string(store.Separator)
+	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, p) }), nil
 }
 
 func (s *session) Rename(oldName, newName string, _ *imap.RenameOptions) error {
@@ -101,6 +133,27 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	if err != nil {
 		return clientError(err, "list")
 	}
+	// Levels of the hierarchy that are no mailbox: the parents left by
+	// DELETE of a mailbox with children. They are listed \Noselect, or
+	// \NonExistent to an IMAP4rev2 client (RFC 9051 7.3.1: it implies
+	// \Noselect, and such names are returned only where "%" asks for
+	// levels of hierarchy, RFC 9051 6.3.9).
+	isMailbox := make(map[string]bool, len(mbs))
+	for _, mb := range mbs {
+		isMailbox[mb.Name] = true
+	}
+	listed := maps.Clone(isMailbox)
+	for _, mb := range mbs {
+		for i, r := range mb.Name {
+			if r != store.Separator {
+				continue
+			}
+			if parent := mb.Name[:i]; !listed[parent] {
+				listed[parent] = true
+				mbs = append(mbs, store.Mailbox{Name: parent})
+			}
+		}
+	}
 	// INBOX first, as clients expect; the rest by name.
 	slices.SortStableFunc(mbs, func(a, b store.Mailbox) int {
 		if (a.Name == "INBOX") != (b.Name == "INBOX") {
@@ -115,10 +168,27 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		p := name + string(store.Separator)
 		return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, p) })
 	}
+	rev2 := s.conn.EnabledCaps().Has(imap.CapIMAP4rev2)
 	for _, mb := range mbs {
-		if !slices.ContainsFunc(patterns, func(p string) bool {
-			return imapserver.MatchList(mb.Name, store.Separator, ref, p)
-		}) {
+		matches := func(p string) bool { return imapserver.MatchList(mb.Name, store.Separator, ref, p) }
+		if !slices.ContainsFunc(patterns, matches) {
+			continue
+		}
+		if !isMailbox[mb.Name] {
+			if options.SelectSubscribed || options.SelectSpecialUse {
+				continue
+			}
+			attr := imap.MailboxAttrNoSelect
+			if rev2 {
+				attr = imap.MailboxAttrNonExistent
+				if !slices.ContainsFunc(patterns, func(p string) bool { return strings.HasSuffix(p, "%") && matches(p) }) {
+					continue
+				}
+			}
+			data := &imap.ListData{Delim: store.Separator, Mailbox: mb.Name, Attrs: []imap.MailboxAttr{attr, imap.MailboxAttrHasChildren}}
+			if err := w.WriteList(data); err != nil {
+				return err
+			}
 			continue
 		}
 		if options.SelectSubscribed && !mb.Subscribed {

@@ -92,11 +92,12 @@ func TestMailboxes(t *testing.T) {
 		t.Errorf("INBOX rename: INBOX %v, Old Inbox %v (%v)", in, old, err)
 	}
 
-	// DELETE keeps children; INBOX cannot be deleted.
+	// DELETE keeps children, and the parent's name as \Noselect
+	// (TestDeleteMailboxWithChildren); INBOX cannot be deleted.
 	if err := c.Delete("Jobs/Old").Wait(); err != nil {
 		t.Errorf("DELETE Jobs/Old: %v", err)
 	}
-	if all = listNames(t, c, "*", nil); all["Jobs/Old/2024/Q1"] == nil || all["Jobs/Old"] != nil {
+	if all = listNames(t, c, "*", nil); all["Jobs/Old/2024/Q1"] == nil || all["Jobs/Old"] == nil || !slices.Contains(all["Jobs/Old"].Attrs, imap.MailboxAttrNoSelect) {
 		t.Errorf("after DELETE parent: %v", keys(all))
 	}
 	if err := c.Delete("INBOX").Wait(); err == nil {
@@ -150,4 +151,96 @@ func keys(m map[string]*imap.ListData) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestDeleteMailboxWithChildren: RFC 9051 6.3.4 / RFC 3501 6.3.4. DELETE of
+// a mailbox with children removes its messages and leaves its name as a
+// \Noselect level of the hierarchy (\NonExistent for IMAP4rev2) while the
+// children exist; deleting that name then is NO; once the last child is
+// deleted the name is gone too.
+func TestDeleteMailboxWithChildren(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t, nil)
+	if err := c.Create("Projects/2026", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	appendMsg(t, c, "Projects", simpleMsg("plan", "p"), nil)
+	appendMsg(t, c, "Projects", simpleMsg("budget", "b"), nil)
+	appendMsg(t, c, "Projects/2026", simpleMsg("q1", "q"), nil)
+	before, err := e.st.MailboxByName(e.acct.ID, "Projects")
+	if err != nil || before.Messages != 2 {
+		t.Fatalf("Projects before DELETE: %+v %v", before, err)
+	}
+	// Someone has it selected: they see its messages go.
+	var rec recorder
+	c2 := e.client(t, rec.handler())
+	mustSelect(t, c2, "Projects")
+
+	if err := c.Delete("Projects").Wait(); err != nil {
+		t.Fatalf("DELETE Projects (has children): %v", err)
+	}
+	if _, err := e.st.MailboxByID(before.ID); err == nil {
+		t.Errorf("DELETE Projects kept the mailbox and its messages")
+	}
+	if err := c2.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, exp, _ := rec.snapshot(); len(exp) != 2 {
+		t.Errorf("session that had Projects selected saw %d EXPUNGEs, want 2", len(exp))
+	}
+
+	// rev1: \Noselect under both "*" and "%".
+	for _, pat := range []string{"*", "%"} {
+		d := listNames(t, c, pat, nil)["Projects"]
+		if d == nil || !slices.Contains(d.Attrs, imap.MailboxAttrNoSelect) || !slices.Contains(d.Attrs, imap.MailboxAttrHasChildren) {
+			t.Errorf("LIST %q after DELETE: Projects is %+v, want \\Noselect \\HasChildren", pat, d)
+		}
+	}
+	if d := listNames(t, c, "*", nil)["Projects/2026"]; d == nil || slices.Contains(d.Attrs, imap.MailboxAttrNoSelect) {
+		t.Errorf("child after DELETE of its parent: %+v", d)
+	}
+	if su := listNames(t, c, "*", &imap.ListOptions{SelectSubscribed: true}); su["Projects"] != nil {
+		t.Errorf("LIST (SUBSCRIBED) shows the deleted parent: %+v", su["Projects"])
+	}
+	if ls, err := c.List("", "Projects", &imap.ListOptions{ReturnStatus: &imap.StatusOptions{NumMessages: true}}).Collect(); err != nil || len(ls) != 1 || ls[0].Status != nil {
+		t.Errorf("LIST RETURN (STATUS) of a \\Noselect name: %+v %v, want it listed without STATUS", ls, err)
+	}
+	if _, err := c.Select("Projects", nil).Wait(); err == nil {
+		t.Errorf("SELECT of a \\Noselect name succeeded")
+	}
+	if _, err := c.Status("Projects", &imap.StatusOptions{NumMessages: true}).Wait(); err == nil {
+		t.Errorf("STATUS of a \\Noselect name succeeded")
+	}
+	// Deleting a \Noselect name that has children is an error.
+	if err := c.Delete("Projects").Wait(); !isCode(err, imap.ResponseCodeHasChildren) {
+		t.Errorf("DELETE of \\Noselect Projects with a child: %v, want NO [HASCHILDREN]", err)
+	}
+
+	// rev2: \NonExistent, only where "%" asks for levels of hierarchy.
+	r := e.raw(t)
+	r.login(t)
+	r.cmd(t, "ENABLE IMAP4rev2", "OK")
+	if out := r.cmd(t, `LIST "" "%"`, "OK"); !strings.Contains(out, `* LIST (\NonExistent \HasChildren) "/" "Projects"`+"\r\n") {
+		t.Errorf("rev2 LIST %%:\n%s", out)
+	}
+	if out := r.cmd(t, `LIST "" "*"`, "OK"); strings.Contains(out, `"/" "Projects"`+"\r\n") || !strings.Contains(out, `"/" "Projects/2026"`) {
+		t.Errorf("rev2 LIST * (a \\NonExistent name matched only by the pattern is not returned):\n%s", out)
+	}
+
+	// Its last child gone, the name goes too; then it can be created anew.
+	if err := c.Delete("Projects/2026").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if all := listNames(t, c, "*", nil); all["Projects"] != nil || all["Projects/2026"] != nil {
+		t.Errorf("after deleting the last child: %v", keys(all))
+	}
+	if err := c.Delete("Projects").Wait(); !isCode(err, imap.ResponseCodeNonExistent) {
+		t.Errorf("DELETE Projects with no children left: %v, want NO [NONEXISTENT]", err)
+	}
+	if err := c.Create("Projects", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if d := mustSelect(t, c, "Projects"); d.NumMessages != 0 || d.UIDValidity == before.UIDValidity {
+		t.Errorf("re-created Projects: %d messages, UIDVALIDITY %d (old %d)", d.NumMessages, d.UIDValidity, before.UIDValidity)
+	}
 }
