@@ -48,7 +48,28 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if options.ReadOnly {
 		data.PermanentFlags = []imap.Flag{}
 	}
+	if s.conn.EnabledCaps().Has(imap.CapIMAP4rev2) {
+		// RFC 9051 6.3.2: SELECT returns the mailbox's LIST response.
+		has, err := s.hasChildren(mb.Name)
+		if err != nil {
+			return nil, clientError(err, "select")
+		}
+		data.List = &imap.ListData{Delim: store.Separator, Mailbox: mb.Name, Attrs: mailboxAttrs(mb, has)}
+	}
 	return data, nil
+}
+
+// mailboxAttrs are the attributes LIST shows for a mailbox (before
+// \Subscribed, which is shown on request).
+func mailboxAttrs(mb *store.Mailbox, hasChildren bool) []imap.MailboxAttr {
+	attrs := []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}
+	if hasChildren {
+		attrs[0] = imap.MailboxAttrHasChildren
+	}
+	if mb.SpecialUse != "" {
+		attrs = append(attrs, imap.MailboxAttr(mb.SpecialUse))
+	}
+	return attrs
 }
 
 func (s *session) Create(name string, options *imap.CreateOptions) error {
@@ -197,15 +218,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		if options.SelectSpecialUse && mb.SpecialUse == "" {
 			continue
 		}
-		data := &imap.ListData{Delim: store.Separator, Mailbox: mb.Name}
-		if hasChildren(mb.Name) {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-		} else {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
-		}
-		if mb.SpecialUse != "" {
-			data.Attrs = append(data.Attrs, imap.MailboxAttr(mb.SpecialUse))
-		}
+		data := &imap.ListData{Delim: store.Separator, Mailbox: mb.Name, Attrs: mailboxAttrs(&mb, hasChildren(mb.Name))}
 		if mb.Subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
 		}
