@@ -115,7 +115,7 @@ func relayTarget(hostport string) target {
 // transaction runs one SMTP transaction with t. A nil *hostError means
 // every recipient has its answer in the map.
 func (q *Queue) transaction(ctx context.Context, t target, from string, rcpts []string, body []byte) (map[string]outcome, string, *hostError) {
-	c, tlsMode, herr := q.connect(ctx, t)
+	c, conn, tlsMode, herr := q.connect(ctx, t)
 	if herr != nil {
 		return nil, tlsMode, herr
 	}
@@ -152,18 +152,30 @@ func (q *Queue) transaction(ctx context.Context, t target, from string, rcpts []
 		return nil, tlsMode, &hostError{outcome: outcome{state: Failed, status: "5.6.7", mta: t.name,
 			reply: "5.6.7 " + t.name + " does not support SMTPUTF8, required by a non-ASCII address"}}
 	}
-	// BODY=8BITMIME is added by go-smtp whenever the server offers it. A
-	// server without 8BITMIME gets 8-bit bytes as they are, as Postfix
+	// A server without 8BITMIME gets 8-bit bytes as they are, as Postfix
 	// and most MTAs do rather than downgrade a signed message.
-	opts := &smtp.MailOptions{Size: int64(len(body)), UTF8: hasUTF8 && (needUTF8 || headerNeedsUTF8(body))}
-	if err := c.Mail(from, opts); err != nil {
+	env := envelope{from: from, rcpts: rcpts, body: body,
+		utf8: hasUTF8 && (needUTF8 || headerNeedsUTF8(body))}
+	var x exchange
+	if ok, _ := c.Extension("PIPELINING"); ok {
+		x = pipelined(ctx, c, conn, env, q.opts.CommandTimeout, q.opts.DataTimeout)
+	} else {
+		x = stepwise(c, env)
+	}
+	if x.mail != nil {
+		if _, _, _, ok := smtpReply(x.mail); !ok {
+			return nil, tlsMode, fail(x.mail, false)
+		}
 		// A 5xx to MAIL refuses the sender: another MX would too.
-		return nil, tlsMode, fail(err, true)
+		return nil, tlsMode, fail(x.mail, true)
 	}
 	res := make(map[string]outcome, len(rcpts))
 	var accepted []string
-	for _, r := range rcpts {
-		err := c.Rcpt(r, nil)
+	for i, r := range rcpts {
+		if i >= len(x.rcpt) {
+			return nil, tlsMode, fail(x.broken, false)
+		}
+		err := x.rcpt[i]
 		if err == nil {
 			accepted = append(accepted, r)
 			continue
@@ -179,29 +191,19 @@ func (q *Queue) transaction(ctx context.Context, t target, from string, rcpts []
 		c.Quit()
 		return res, tlsMode, nil
 	}
-	w, err := c.Data()
-	if err != nil {
-		if _, _, _, ok := smtpReply(err); !ok {
-			return nil, tlsMode, fail(err, false)
-		}
-		o := classify(err, "")
-		o.mta = t.name
-		for _, r := range accepted {
-			res[r] = o
-		}
-		return res, tlsMode, nil
+	// The reply to DATA, else the one after the body, decides for every
+	// accepted recipient.
+	final := x.data
+	if final == nil {
+		final = x.final
 	}
-	if _, err := w.Write(body); err != nil {
-		return nil, tlsMode, fail(err, false)
-	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		if _, _, _, ok := smtpReply(err); !ok {
+	if final != nil {
+		if _, _, _, ok := smtpReply(final); !ok {
 			// The final reply was lost: retry, accepting a possible
 			// duplicate (RFC 5321 section 6.1 prefers it to a loss).
-			return nil, tlsMode, fail(err, false)
+			return nil, tlsMode, fail(final, false)
 		}
-		o := classify(err, "")
+		o := classify(final, "")
 		o.mta = t.name
 		for _, r := range accepted {
 			res[r] = o
@@ -209,7 +211,7 @@ func (q *Queue) transaction(ctx context.Context, t target, from string, rcpts []
 		return res, tlsMode, nil
 	}
 	ok := outcome{state: Delivered, status: "2.0.0", mta: t.name,
-		reply: "250 " + oneLine(resp.StatusText)}
+		reply: "250 " + oneLine(x.finalText)}
 	for _, r := range accepted {
 		res[r] = ok
 	}
@@ -222,7 +224,7 @@ func (q *Queue) transaction(ctx context.Context, t target, from string, rcpts []
 // unverified on a new connection (opportunistic TLS, RFC 7435); plain only
 // when the server offers no STARTTLS. A configured relay gets verified TLS
 // or nothing.
-func (q *Queue) connect(ctx context.Context, t target) (*smtp.Client, string, *hostError) {
+func (q *Queue) connect(ctx context.Context, t target) (*smtp.Client, net.Conn, string, *hostError) {
 	herr := func(err error) *hostError {
 		o := outcome{state: Pending, status: "4.4.1", reply: "4.4.1 " + t.name + " [" + t.addr + "]: " + err.Error(), mta: t.name}
 		if code, enh, msg, ok := smtpReply(err); ok {
@@ -236,14 +238,14 @@ func (q *Queue) connect(ctx context.Context, t target) (*smtp.Client, string, *h
 	for _, verify := range []bool{true, false} {
 		conn, starttls, err := q.greet(ctx, t)
 		if err != nil {
-			return nil, "none", herr(err)
+			return nil, nil, "none", herr(err)
 		}
 		if !starttls {
-			c, err := q.client(ctx, conn, "")
+			c, raw, err := q.client(ctx, conn, "")
 			if err != nil {
-				return nil, "none", herr(err)
+				return nil, nil, "none", herr(err)
 			}
-			return c, "none", nil
+			return c, raw, "none", nil
 		}
 		cfg := &tls.Config{}
 		if q.opts.TLSConfig != nil {
@@ -252,20 +254,20 @@ func (q *Queue) connect(ctx context.Context, t target) (*smtp.Client, string, *h
 		cfg.ServerName = t.name
 		cfg.MinVersion = tls.VersionTLS12
 		cfg.InsecureSkipVerify = !verify
-		c, err := q.client(ctx, conn, "STARTTLS", cfg)
+		c, raw, err := q.client(ctx, conn, "STARTTLS", cfg)
 		if err == nil {
 			mode := "verified"
 			if !verify {
 				mode = "unverified"
 			}
-			return c, mode, nil
+			return c, raw, mode, nil
 		}
 		var verr *tls.CertificateVerificationError
 		if !verify || t.relay || !errors.As(err, &verr) {
-			return nil, "none", herr(fmt.Errorf("STARTTLS: %w", err))
+			return nil, nil, "none", herr(fmt.Errorf("STARTTLS: %w", err))
 		}
 	}
-	return nil, "none", herr(errors.New("unreachable"))
+	return nil, nil, "none", herr(errors.New("unreachable"))
 }
 
 // greet dials t, reads the greeting and sends EHLO, and reports whether
@@ -312,7 +314,9 @@ func (q *Queue) greet(ctx context.Context, t target) (net.Conn, bool, error) {
 // client makes the go-smtp client on conn after greet. With STARTTLS it
 // sends the command and does the handshake first. go-smtp wants to read a
 // greeting, so it is given a synthetic one: the real one was read by greet.
-func (q *Queue) client(ctx context.Context, conn net.Conn, cmd string, cfg ...*tls.Config) (*smtp.Client, error) {
+// It also returns the connection under the client (TLS, when upgraded),
+// for the pipelined transaction.
+func (q *Queue) client(ctx context.Context, conn net.Conn, cmd string, cfg ...*tls.Config) (*smtp.Client, net.Conn, error) {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer func() { stop() }()
 	if cmd == "STARTTLS" {
@@ -326,12 +330,12 @@ func (q *Queue) client(ctx context.Context, conn net.Conn, cmd string, cfg ...*t
 		}
 		if err != nil {
 			conn.Close()
-			return nil, replyErr(err, "STARTTLS")
+			return nil, nil, replyErr(err, "STARTTLS")
 		}
 		tc := tls.Client(conn, cfg[0])
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		conn.SetDeadline(time.Time{})
 		conn = tc
@@ -341,9 +345,9 @@ func (q *Queue) client(ctx context.Context, conn net.Conn, cmd string, cfg ...*t
 	c.SubmissionTimeout = q.opts.DataTimeout
 	if err := c.Hello(q.opts.Hostname); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("EHLO: %w", err)
+		return nil, nil, fmt.Errorf("EHLO: %w", err)
 	}
-	return c, nil
+	return c, conn, nil
 }
 
 // buffered returns conn, reading first what r has buffered already.
