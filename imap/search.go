@@ -81,11 +81,29 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 	}
 	if options.ReturnSave {
+		saved := savedResult(found, options)
 		v.m.mu.Lock()
-		v.searchRes = found
+		v.searchRes = saved
 		v.m.mu.Unlock()
 	}
 	return data, nil
+}
+
+// savedResult is what SAVE keeps of the matches (ascending UIDs): with MIN
+// and/or MAX but neither ALL nor COUNT, only the messages those return
+// (RFC 5182 2.4); otherwise all of them.
+func savedResult(found []store.UID, options *imap.SearchOptions) []store.UID {
+	if len(found) == 0 || options.ReturnAll || options.ReturnCount || (!options.ReturnMin && !options.ReturnMax) {
+		return found
+	}
+	var saved []store.UID
+	if options.ReturnMin {
+		saved = append(saved, found[0])
+	}
+	if options.ReturnMax && (len(saved) == 0 || found[len(found)-1] != saved[0]) {
+		saved = append(saved, found[len(found)-1])
+	}
+	return saved
 }
 
 // staticCriteria resolves "*" and "$" against the client's view, so that

@@ -191,3 +191,110 @@ Content-Type: text/html
 		}
 	})
 }
+
+// TestSearchKeys: the flag keys (ANSWERED, DRAFT and their UN- forms),
+// the \Recent keys (NEW, OLD, RECENT: Petrel keeps no \Recent, so no
+// message is recent), and the sent-date keys, which compare the Date:
+// header's own date, disregarding time and timezone (RFC 9051 6.4.4), or
+// the internal date if there is no Date: header.
+func TestSearchKeys(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t, nil)
+	day := func(s string) time.Time {
+		d, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Add(12 * time.Hour)
+	}
+	msg := func(subject, date string) string {
+		if date != "" {
+			date = "Date: " + date + "\n"
+		}
+		return "From: a@example.org\nSubject: " + subject + "\n" + date + "\nbody\n"
+	}
+	appendMsg(t, c, "INBOX", msg("1", "Sat, 30 Mar 2024 23:30:00 -0500"), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagAnswered}, Time: day("2024-04-05")})
+	appendMsg(t, c, "INBOX", msg("2", "Mon, 01 Apr 2024 00:30:00 +0200"), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft, imap.FlagSeen}, Time: day("2024-04-05")})
+	appendMsg(t, c, "INBOX", msg("3", "Sun, 31 Mar 2024 12:00:00 +0000"), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered}, Time: day("2024-04-05")})
+	appendMsg(t, c, "INBOX", msg("4", ""), &imap.AppendOptions{Time: day("2024-03-29")})
+	r := e.raw(t)
+	r.login(t)
+	m5 := crlf(msg("5", "Tue, 02 Apr 2024 08:00:00 +0000"))
+	r.send(t, fmt.Sprintf("a1 APPEND INBOX (\\Recent) {%d+}\r\n%s", len(m5), m5)) // \Recent cannot be set
+	r.until(t, "a1", "OK")
+	r.cmd(t, "SELECT INBOX", "OK")
+
+	tests := []struct{ key, want string }{
+		{"ANSWERED", "1 3"},
+		{"UNANSWERED", "2 4 5"},
+		{"DRAFT", "2"},
+		{"UNDRAFT", "1 3 4 5"},
+		{"RECENT", ""},
+		{"NEW", ""},
+		{"OLD", "1 2 3 4 5"},
+		{"NOT OLD", ""},
+		{"SENTON 30-Mar-2024", "1"}, // 31 Mar in UTC
+		{"SENTON 31-Mar-2024", "3"},
+		{"SENTON 1-Apr-2024", "2"},  // 31 Mar in UTC
+		{"SENTON 29-Mar-2024", "4"}, // no Date: the internal date
+		{"SENTBEFORE 31-Mar-2024", "1 4"},
+		{"SENTSINCE 1-Apr-2024", "2 5"},
+		{"SENTSINCE 31-Mar-2024 SENTBEFORE 1-Apr-2024", "3"},
+		{"NOT SENTON 31-Mar-2024", "1 2 4 5"},
+		{"OR DRAFT SENTON 29-Mar-2024", "2 4"},
+		{"ANSWERED SENTSINCE 31-Mar-2024", "3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			want := "* SEARCH\r\n"
+			if tc.want != "" {
+				want = "* SEARCH " + tc.want + "\r\n"
+			}
+			if out := r.cmd(t, "SEARCH "+tc.key, "OK"); !strings.Contains(out, want) {
+				t.Errorf("SEARCH %s: got\n%s\nwant %q", tc.key, out, want)
+			}
+		})
+	}
+}
+
+// TestSearchSaveMinMax: RFC 5182 2.4. SAVE with MIN and/or MAX but neither
+// ALL nor COUNT saves only the messages MIN/MAX return; with ALL or COUNT
+// it saves every match.
+func TestSearchSaveMinMax(t *testing.T) {
+	e := newEnv(t)
+	for i := 1; i <= 5; i++ {
+		e.deliver(t, simpleMsg(fmt.Sprintf("m%d", i), "x"))
+	}
+	r := e.raw(t)
+	r.login(t)
+	r.cmd(t, "SELECT INBOX", "OK")
+	r.cmd(t, "STORE 1,3 +FLAGS.SILENT (\\Seen)", "OK") // unseen: 2 4 5
+	tests := []struct{ search, saved string }{
+		{"SEARCH RETURN (SAVE MIN) UNSEEN", "2"},
+		{"SEARCH RETURN (SAVE MAX) UNSEEN", "5"},
+		{"SEARCH RETURN (SAVE MIN MAX) UNSEEN", "2 5"},
+		{"SEARCH RETURN (SAVE MIN COUNT) UNSEEN", "2 4 5"},
+		{"SEARCH RETURN (SAVE MAX ALL) UNSEEN", "2 4 5"},
+		{"SEARCH RETURN (SAVE) UNSEEN", "2 4 5"},
+		{"UID SEARCH RETURN (SAVE MAX) UNSEEN", "5"},
+		{"UID SEARCH RETURN (SAVE MIN) UID 3:*", "3"},
+		{"SEARCH RETURN (SAVE MIN MAX) SUBJECT m4", "4"},
+		{"SEARCH RETURN (SAVE MIN) SUBJECT nothing", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.search, func(t *testing.T) {
+			r.cmd(t, tc.search, "OK")
+			want := "* SEARCH\r\n"
+			if tc.saved != "" {
+				want = "* SEARCH " + tc.saved + "\r\n"
+			}
+			if out := r.cmd(t, "SEARCH $", "OK"); !strings.Contains(out, want) {
+				t.Errorf("after %s, $ is\n%s\nwant %q", tc.search, out, want)
+			}
+		})
+	}
+	// MIN and MAX are still reported as they were.
+	if out := r.cmd(t, "SEARCH RETURN (SAVE MIN MAX) UNSEEN", "OK"); !strings.Contains(out, " MIN 2 MAX 5\r\n") {
+		t.Errorf("ESEARCH with SAVE MIN MAX:\n%s", out)
+	}
+}
