@@ -24,8 +24,8 @@ type Options struct {
 	// listeners (imaps) come already wrapped by the caller.
 	TLSConfig *tls.Config
 	// AutoLogout ends a session that sends nothing for this long; 0 means
-	// 30 minutes, the minimum RFC 9051 5.4 allows. An IDLE client renews
-	// its IDLE before that (RFC 2177 recommends every 29 minutes).
+	// 30 minutes, the minimum RFC 9051 5.4 allows. The clock stops while
+	// the client is in IDLE (which RFC 2177 clients renew every 29 minutes).
 	AutoLogout time.Duration
 	// AppendLimit is the largest message APPEND accepts; 0 means 50 MiB.
 	AppendLimit uint32

@@ -23,8 +23,10 @@ type session struct {
 	ctx  context.Context
 	log  *slog.Logger
 
-	timer *time.Timer // autologout
-	once  sync.Once
+	timer   *time.Timer // autologout
+	timerMu sync.Mutex  // guards closed, so a late touch cannot rearm timer
+	closed  bool
+	once    sync.Once
 
 	acct *store.Account
 	view *view // selected mailbox, or nil
@@ -40,7 +42,13 @@ var (
 )
 
 // touch restarts the autologout timer: the client did something.
-func (s *session) touch() { s.timer.Reset(s.srv.opts.AutoLogout) }
+func (s *session) touch() {
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	if !s.closed {
+		s.timer.Reset(s.srv.opts.AutoLogout)
+	}
+}
 
 func (s *session) autoLogout() {
 	s.log.Info("autologout", "after", s.srv.opts.AutoLogout)
@@ -49,7 +57,10 @@ func (s *session) autoLogout() {
 
 func (s *session) Close() error {
 	s.once.Do(func() {
+		s.timerMu.Lock()
+		s.closed = true
 		s.timer.Stop()
+		s.timerMu.Unlock()
 		if s.view != nil {
 			s.view.close()
 			s.view = nil
@@ -156,8 +167,14 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // Idle reports changes as they are committed until the client says DONE.
 // With no mailbox selected there is nothing to report, but the command
 // still waits for DONE.
+//
+// A client in IDLE is not idle: the autologout clock stops until DONE and
+// starts again then. Clients renew IDLE every 29 minutes at most (RFC
+// 2177); for one that does not, go-imap ends the IDLE after 35 minutes
+// without DONE (its read deadline), and the clock runs again.
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	s.touch()
+	s.timer.Stop()
+	defer s.touch()
 	v := s.view
 	if v == nil {
 		<-stop
