@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// The README's first command on a fresh machine: `petrel serve --dev` in
+// an empty folder, with no config, prints a test account that can log in
+// over IMAP on port 1430; a second start keeps it and prints none. SIGINT
+// (Ctrl-C) stops the server cleanly.
+func TestDevFirstStart(t *testing.T) {
+	for _, port := range []int{2525, 1430} {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			t.Skipf("port %d is taken on this machine; --dev needs it", port)
+		}
+	}
+	dir := t.TempDir()
+	account := regexp.MustCompile(`created test account (\S+@\S+) with password (\S+)`)
+
+	run := func() (out string, stop func() string) {
+		cmd := exec.Command(petrelBin, "serve", "--dev")
+		cmd.Dir = dir
+		cmd.Env = withoutPetrelVars(os.Environ())
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs := &syncBuffer{}
+		cmd.Stderr = logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+		})
+		printed := &syncBuffer{}
+		go io.Copy(printed, stdout)
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(logs.String(), "petrel started") {
+			if time.Now().After(deadline) {
+				t.Fatalf("petrel serve --dev did not start:\n%s", logs)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// The account line went out before "petrel started"; give the
+		// pipe's copy a moment to catch up.
+		for i := 0; i < 20 && !account.MatchString(printed.String()); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+		return printed.String(), func() string {
+			cmd.Process.Signal(syscall.SIGINT)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("petrel serve --dev exited with %v after SIGINT:\n%s", err, logs)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("petrel serve --dev did not stop on SIGINT")
+			}
+			return logs.String()
+		}
+	}
+
+	out, stop := run()
+	m := account.FindStringSubmatch(out)
+	if m == nil {
+		stop()
+		t.Fatalf("first start printed no test account:\n%s", out)
+	}
+	addr, password := m[1], m[2]
+	c, err := imapclient.DialStartTLS("127.0.0.1:1430", &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login(addr, password).Wait(); err != nil {
+		t.Errorf("login as the printed test account %s: %v", addr, err)
+	}
+	c.Logout().Wait()
+	c.Close()
+	if logs := stop(); !strings.Contains(logs, "stopped") {
+		t.Errorf("no clean stop after SIGINT:\n%s", logs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "petrel-data")); err != nil {
+		t.Errorf("data not in ./petrel-data: %v", err)
+	}
+
+	out, stop = run()
+	stop()
+	if account.MatchString(out) {
+		t.Errorf("second start made another test account:\n%s", out)
+	}
+}
+
+// A port below 1024 without the privilege to bind it: one line that says
+// what is wrong and the three fixes, and exit status 1.
+func TestPrivilegedPortRefused(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		t.Skip("no ip_unprivileged_port_start here")
+	}
+	if start, _ := strconv.Atoi(strings.TrimSpace(string(b))); start <= 25 {
+		t.Skipf("any user may bind port 25 here (ip_unprivileged_port_start = %d)", start)
+	}
+	dir, err := os.MkdirTemp("", "petrel-noroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	cfg := filepath.Join(dir, "petrel.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("hostname = \"mx.example.com\"\ndata_dir = %q\n[listen]\nsmtp = \"127.0.0.1:25\"\n", filepath.Join(dir, "data"))), 0o644)
+	cmd := exec.Command(petrelBin, "serve", "--config", cfg)
+	cmd.Env = withoutPetrelVars(os.Environ())
+	if os.Getuid() == 0 {
+		// As root anything binds: run as nobody, as a user would.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		os.Chmod(filepath.Dir(petrelBin), 0o755)
+	}
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("serve on port 25 without privilege: %v\n%s", err, out)
+	}
+	var last string
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		last = sc.Text()
+	}
+	for _, want := range []string{"listen.smtp 127.0.0.1:25: permission denied", "root", "setcap cap_net_bind_service=+ep", "--dev"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("error line lacks %q: %q", want, last)
+		}
+	}
+}
+
+// withoutPetrelVars drops PETREL_… variables, so that a developer's
+// environment cannot change what the test runs.
+func withoutPetrelVars(env []string) []string {
+	var out []string
+	for _, e := range env {
+		if !strings.HasPrefix(e, "PETREL_") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
