@@ -16,6 +16,7 @@ import (
 func TestIdleOutlastsAutoLogout(t *testing.T) {
 	const autoLogout = 300 * time.Millisecond
 	e := newEnv(t, func(o *pimap.Options) { o.AutoLogout = autoLogout })
+	e.client(t, nil) // fills the password cache: LOGIN below is quick even on a busy machine
 	r := e.raw(t)
 	r.login(t)
 
