@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,13 +138,15 @@ var DevPorts = Listen{
 
 // Load builds the configuration: the embedded default, then the file at
 // path (if not ""), then PETREL_… variables from env (os.Environ() form),
-// then --dev's ports. It returns one error that names the file, line and
-// what to do.
+// then --dev's ports. A refused value is reported where it was set: the
+// file and line ("petrel.toml:12: …") or the variable ("environment
+// PETREL_…: …"), with the reason and what to do.
 func Load(path string, env []string, dev bool) (*Config, error) {
 	var c Config
 	if _, err := toml.Decode(defaultTOML, &c); err != nil {
 		return nil, fmt.Errorf("embedded default configuration: %w", err)
 	}
+	var lines map[string]int
 	if path != "" {
 		text, err := os.ReadFile(path)
 		if err != nil {
@@ -155,12 +158,14 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 		if err != nil {
 			return nil, fileError(path, string(text), err)
 		}
+		lines = keyLines(string(text))
 		if und := md.Undecoded(); len(und) > 0 {
 			key := und[0].String()
-			return nil, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, keyLine(string(text), und[0]), key)
+			return nil, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, lineOf(lines, key), key)
 		}
 	}
-	if err := applyEnv(&c, env); err != nil {
+	fromEnv, err := applyEnv(&c, env)
+	if err != nil {
 		return nil, err
 	}
 	if dev {
@@ -170,13 +175,46 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 		return nil, err
 	}
 	if err := c.Validate(); err != nil {
-		where := "config"
-		if path != "" {
-			where = path
-		}
-		return nil, fmt.Errorf("%s: %w", where, err)
+		return nil, locate(err, path, lines, fromEnv)
 	}
 	return &c, nil
+}
+
+// A ValueError is a value Validate refuses. Key is the key it is set by
+// ("smtp.max_recipients"), so that Load can say where that was.
+type ValueError struct {
+	Key string
+	Msg string // what is wrong and what to do, beginning with the key
+}
+
+func (e *ValueError) Error() string { return e.Msg }
+
+// locate puts before each error of Validate where its key was set: the
+// variable that set it, else the line of the file, else the file (or
+// "config" for the embedded default).
+func locate(err error, path string, lines map[string]int, fromEnv map[string]string) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	base := "config"
+	if path != "" {
+		base = path
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		where := base
+		var ve *ValueError
+		if errors.As(e, &ve) {
+			if name, ok := fromEnv[ve.Key]; ok {
+				where = "environment " + name
+			} else if n := lineOf(lines, ve.Key); n > 0 {
+				where = fmt.Sprintf("%s:%d", path, n)
+			}
+		}
+		out[i] = fmt.Errorf("%s: %w", where, e)
+	}
+	return errors.Join(out...)
 }
 
 // devListen moves each listener that is on to its --dev port, keeping the
@@ -222,37 +260,46 @@ func (c *Config) fill() error {
 	return nil
 }
 
-// Validate checks every value and says what is wrong and how to fix it.
+// Validate checks every value and says what is wrong and how to fix it:
+// the errors it joins are *ValueError.
 func (c *Config) Validate() error {
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if !validDomain(c.Hostname) {
-		bad("hostname %q is not a valid host name (set hostname = \"mx.example.com\")", c.Hostname)
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, &ValueError{Key: key, Msg: fmt.Sprintf(format, a...)})
+	}
+	badHost := !validDomain(c.Hostname)
+	if badHost {
+		bad("hostname", "hostname %q is not a valid host name (set hostname = \"mx.example.com\")", c.Hostname)
 	}
 	for _, d := range c.Domains {
-		if !validDomain(d) {
-			bad("domains: %q is not a valid domain (write domains = [\"example.com\"])", d)
+		// The hostname is a domain by default: say once that it is bad.
+		if !validDomain(d) && !(badHost && d == c.Hostname) {
+			bad("domains", "domains: %q is not a valid domain (write domains = [\"example.com\"])", d)
 		}
 	}
 	if c.DataDir == "" {
-		bad("data_dir is empty (set data_dir = \"/var/lib/petrel\")")
+		bad("data_dir", "data_dir is empty (set data_dir = \"/var/lib/petrel\")")
 	}
 	for _, l := range c.Listeners() {
 		if l.Addr == "" {
 			continue
 		}
 		if _, port, err := net.SplitHostPort(l.Addr); err != nil {
-			bad("listen.%s = %q: want \"host:port\" or \":port\" (e.g. \":25\")", l.Name, l.Addr)
+			bad("listen."+l.Name, "listen.%s = %q: want \"host:port\" or \":port\" (e.g. \":25\")", l.Name, l.Addr)
 		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-			bad("listen.%s = %q: %q is not a port number", l.Name, l.Addr, port)
+			bad("listen."+l.Name, "listen.%s = %q: %q is not a port number", l.Name, l.Addr, port)
 		}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		bad("tls: set both cert and key, or neither for a self-signed certificate")
+		key := "tls.cert"
+		if c.TLS.Cert == "" {
+			key = "tls.key"
+		}
+		bad(key, "tls: set both cert and key, or neither for a self-signed certificate")
 	}
 	if c.DNS.Resolver != "" {
 		if _, _, err := net.SplitHostPort(c.DNS.Resolver); err != nil {
-			bad("dns.resolver = %q: want \"host:port\", e.g. \"127.0.0.1:53\"", c.DNS.Resolver)
+			bad("dns.resolver", "dns.resolver = %q: want \"host:port\", e.g. \"127.0.0.1:53\"", c.DNS.Resolver)
 		}
 	}
 	positive := map[string]int64{
@@ -264,11 +311,11 @@ func (c *Config) Validate() error {
 	}
 	for _, k := range sortedKeys(positive) {
 		if positive[k] <= 0 {
-			bad("%s = %d: must be more than 0", k, positive[k])
+			bad(k, "%s = %d: must be more than 0", k, positive[k])
 		}
 	}
 	if c.SMTP.MaxLineLength < 1000 {
-		bad("smtp.max_line_length = %d: RFC 5321 needs at least 1000", c.SMTP.MaxLineLength)
+		bad("smtp.max_line_length", "smtp.max_line_length = %d: RFC 5321 needs at least 1000", c.SMTP.MaxLineLength)
 	}
 	durations := map[string]time.Duration{
 		"smtp.command_timeout": c.SMTP.CommandTimeout.Duration, "smtp.data_timeout": c.SMTP.DataTimeout.Duration,
@@ -277,26 +324,26 @@ func (c *Config) Validate() error {
 	}
 	for _, k := range sortedKeys(durations) {
 		if durations[k] <= 0 {
-			bad("%s must be a positive duration, like \"5m\"", k)
+			bad(k, "%s must be a positive duration, like \"5m\"", k)
 		}
 	}
 	if len(c.Queue.Retry) == 0 {
-		bad("queue.retry is empty: give at least one interval, e.g. [\"5m\"]")
+		bad("queue.retry", "queue.retry is empty: give at least one interval, e.g. [\"5m\"]")
 	}
 	for i, d := range c.Queue.Retry {
 		if d.Duration <= 0 {
-			bad("queue.retry[%d] must be a positive duration", i)
+			bad("queue.retry", "queue.retry[%d] must be a positive duration", i)
 		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("log.level = %q: use debug, info, warn or error", c.Log.Level)
+		bad("log.level", "log.level = %q: use debug, info, warn or error", c.Log.Level)
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		bad("log.format = %q: use text or json", c.Log.Format)
+		bad("log.format", "log.format = %q: use text or json", c.Log.Format)
 	}
 	return errors.Join(errs...)
 }
@@ -341,27 +388,18 @@ func validDomain(d string) bool {
 	return true
 }
 
+// tomlLineError is how the toml package words a value of the wrong type.
+var tomlLineError = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
 func fileError(path, text string, err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		return fmt.Errorf("%s:%d: %s", path, pe.Position.Line, pe.Message)
 	}
-	return fmt.Errorf("%s: %w", path, err)
-}
-
-// keyLine finds the line where key k is set, for error messages.
-func keyLine(text string, k toml.Key) int {
-	last := k[len(k)-1]
-	for i, line := range strings.Split(text, "\n") {
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, last) && strings.HasPrefix(strings.TrimSpace(t[len(last):]), "=") {
-			return i + 1
-		}
-		if t == "["+k.String()+"]" {
-			return i + 1
-		}
+	if m := tomlLineError.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("%s:%s: %s: %s", path, m[1], m[2], m[3])
 	}
-	return 0
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // EnvVars lists every PETREL_… variable and the key it sets, in file order.
@@ -377,8 +415,9 @@ func envName(key string) string {
 	return "PETREL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// applyEnv sets keys from PETREL_… variables. Lists are comma-separated.
-func applyEnv(c *Config, env []string) error {
+// applyEnv sets keys from PETREL_… variables (lists are comma-separated)
+// and returns the keys it set, with the variable that set each.
+func applyEnv(c *Config, env []string) (map[string]string, error) {
 	vars := map[string]string{}
 	for _, kv := range env {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "PETREL_") {
@@ -386,8 +425,9 @@ func applyEnv(c *Config, env []string) error {
 		}
 	}
 	if len(vars) == 0 {
-		return nil
+		return nil, nil
 	}
+	set := map[string]string{}
 	known := map[string]bool{}
 	var errs []error
 	walk(reflect.ValueOf(c).Elem(), "", func(key string, f reflect.Value) {
@@ -400,13 +440,14 @@ func applyEnv(c *Config, env []string) error {
 		if err := setFromString(f, v); err != nil {
 			errs = append(errs, fmt.Errorf("environment %s=%q: %w", name, v, err))
 		}
+		set[key] = name
 	})
 	for name := range vars {
 		if !known[name] && name != "PETREL_CONFIG" {
 			errs = append(errs, fmt.Errorf("environment %s: unknown setting (see `petrel config env` for the names)", name))
 		}
 	}
-	return errors.Join(errs...)
+	return set, errors.Join(errs...)
 }
 
 func walk(v reflect.Value, prefix string, fn func(key string, f reflect.Value)) {

@@ -3,9 +3,12 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 func writeFile(t *testing.T, text string) string {
@@ -88,6 +91,8 @@ func TestEnvOnly(t *testing.T) {
 	}
 }
 
+// A refused file or value names where it was set: the file and line of
+// the key, or the PETREL_ variable that set it.
 func TestBadConfig(t *testing.T) {
 	cases := []struct {
 		name, file string
@@ -96,15 +101,34 @@ func TestBadConfig(t *testing.T) {
 	}{
 		{"syntax", "hostname = \n", nil, "petrel.toml:1:"},
 		{"unknown key", "hostname = \"a.b\"\n[smtp]\nmax_recipents = 5\n", nil, `petrel.toml:3: unknown key "smtp.max_recipents"`},
-		{"wrong type", "[smtp]\nmax_recipients = \"ten\"\n", nil, "petrel.toml"},
-		{"bad duration", "[smtp]\ncommand_timeout = \"5 minutes\"\n", nil, "is not a duration"},
-		{"bad listen", "[listen]\nsmtp = \"25\"\n", nil, `listen.smtp = "25"`},
-		{"bad hostname", "hostname = \"mx example\"\n", nil, "is not a valid host name"},
-		{"half tls", "[tls]\ncert = \"/x.pem\"\n", nil, "set both cert and key"},
-		{"zero limit", "[smtp]\nmax_recipients = 0\n", nil, "smtp.max_recipients = 0"},
+		{"unknown table", "hostname = \"a.b\"\n\n[smtpp]\nmax_recipients = 5\n", nil, `petrel.toml:3: unknown key "smtpp"`},
+		{"wrong type", "[smtp]\nmax_recipients = \"ten\"\n", nil, `petrel.toml:2: smtp.max_recipients: incompatible types`},
+		{"bad duration", "[smtp]\ncommand_timeout = \"5 minutes\"\n", nil, `petrel.toml:2: "5 minutes" is not a duration`},
+		{"bad listen", "hostname = \"mx.example.com\"\n[listen]\nsmtp = \"25\"\n", nil, `petrel.toml:3: listen.smtp = "25": want`},
+		{"bad port", "[listen]\nsmtp = \":25\"\nimap = \":99999\"\n", nil, `petrel.toml:3: listen.imap = ":99999": "99999" is not a port number`},
+		{"bad hostname", "\n# the name\nhostname = \"mx example\"\n", nil, `petrel.toml:3: hostname "mx example" is not a valid host name`},
+		{"bad domain", "hostname = \"mx.example.com\"\ndomains = [\n  \"example.com\",\n  \"bad domain\",\n]\n", nil, `petrel.toml:2: domains: "bad domain" is not a valid domain`},
+		{"empty data_dir", "hostname = \"mx.example.com\"\ndata_dir = ''\n", nil, "petrel.toml:2: data_dir is empty"},
+		{"half tls", "[tls]\n\ncert = \"/x.pem\"\n", nil, "petrel.toml:3: tls: set both cert and key"},
+		{"half tls, key only", "[tls]\nkey = \"/x.pem\"\n", nil, "petrel.toml:2: tls: set both cert and key"},
+		{"resolver", "[dns]\nresolver = \"8.8.8.8\"\n", nil, `petrel.toml:2: dns.resolver = "8.8.8.8"`},
+		{"zero limit", "[smtp]\nmax_recipients = 0\n", nil, "petrel.toml:2: smtp.max_recipients = 0: must be more than 0"},
+		{"same key name in two tables", "[smtp]\nmax_connections = 10\n[queue]\nmax_connections = 0\n", nil, "petrel.toml:4: queue.max_connections = 0"},
+		{"dotted key", "hostname = \"mx.example.com\"\nsmtp.max_errors = 0\n", nil, "petrel.toml:2: smtp.max_errors = 0"},
+		{"inline table", "hostname = \"mx.example.com\"\nauth = { fail_delay = \"1s\", lockout_failures = 0 }\n", nil, "petrel.toml:2: auth.lockout_failures = 0"},
+		{"after a multi-line string", "[http]\nadmin_token = \"\"\"\nlockout_failures = 0\n\"\"\"\n[auth]\nlockout_failures = 0\n", nil, "petrel.toml:6: auth.lockout_failures = 0"},
+		{"line length", "[smtp]\nmax_line_length = 512\n", nil, "petrel.toml:2: smtp.max_line_length = 512"},
+		{"zero duration", "[imap]\nautologout = \"0s\"\n", nil, "petrel.toml:2: imap.autologout must be a positive duration"},
+		{"empty retry", "[queue]\nmax_age = \"1h\"\nretry = []\n", nil, "petrel.toml:3: queue.retry is empty"},
+		{"bad retry", "[queue]\nretry = [\n  \"1m\",\n  \"-5m\",\n]\n", nil, "petrel.toml:2: queue.retry[1] must be a positive duration"},
+		{"log level", "[log]\nformat = \"json\"\nlevel = \"loud\"\n", nil, `petrel.toml:3: log.level = "loud"`},
+		{"log format", "[log]\nformat = \"xml\"\n", nil, `petrel.toml:2: log.format = "xml"`},
 		{"bad env", "", []string{"PETREL_SMTP_MAX_RECIPIENTS=many"}, "PETREL_SMTP_MAX_RECIPIENTS"},
 		{"unknown env", "", []string{"PETREL_NOPE=1"}, "unknown setting"},
-		{"log level", "[log]\nlevel = \"loud\"\n", nil, "log.level"},
+		{"env value", "", []string{"PETREL_SMTP_MAX_RECIPIENTS=0"}, "environment PETREL_SMTP_MAX_RECIPIENTS: smtp.max_recipients = 0: must be more than 0"},
+		{"env over the file", "[log]\nlevel = \"info\"\n", []string{"PETREL_LOG_LEVEL=loud"}, `environment PETREL_LOG_LEVEL: log.level = "loud"`},
+		{"env listen", "", []string{"PETREL_LISTEN_SMTP=25"}, `environment PETREL_LISTEN_SMTP: listen.smtp = "25"`},
+		{"env half tls", "", []string{"PETREL_TLS_KEY=/k.pem"}, "environment PETREL_TLS_KEY: tls: set both"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -116,11 +140,115 @@ func TestBadConfig(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %q does not contain %q", err, c.want)
 			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("one bad value, more than one line: %q", err)
+			}
 		})
 	}
 	if _, err := Load("/nonexistent/petrel.toml", nil, false); err == nil || !strings.Contains(err.Error(), "--config") {
 		t.Errorf("missing file: %v", err)
 	}
+
+	// Each of several bad values on its own line, where it was set.
+	p := writeFile(t, "hostname = \"mx.example.com\"\n[smtp]\nmax_errors = 0\n[log]\nlevel = \"loud\"\n")
+	_, err := Load(p, []string{"PETREL_QUEUE_PORT=0"}, false)
+	want := []string{
+		"environment PETREL_QUEUE_PORT: queue.port = 0: must be more than 0",
+		p + ":3: smtp.max_errors = 0: must be more than 0",
+		p + `:5: log.level = "loud": use debug, info, warn or error`,
+	}
+	if err == nil || !slices.Equal(strings.Split(err.Error(), "\n"), want) {
+		t.Errorf("several bad values:\n%v\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+	// Without a file, a bad value from the environment names its variable.
+	_, err = Load("", []string{"PETREL_HOSTNAME=mx example"}, false)
+	if err == nil || err.Error() != `environment PETREL_HOSTNAME: hostname "mx example" is not a valid host name (set hostname = "mx.example.com")` {
+		t.Errorf("env without a file: %v", err)
+	}
+}
+
+// keyLines finds the line of every key, however the document writes it.
+func TestKeyLines(t *testing.T) {
+	doc := `# comment = 1
+hostname = "mx.example.com" # trailing = comment
+"quoted key" = 1
+'literal.key' = 2
+a.b . c = 3
+arr = [
+  "x = y",
+  { inner = 1 },
+  [1, 2], # comment
+]
+text = """
+not_a_key = "no"
+\""" still text ""
+"""
+lit = '''
+[not_a_table]
+'''
+date = 1979-05-27 07:32:00Z
+next = true
+
+[smtp]
+max_errors = 1
+[ "quoted table" . sub ]
+k = 'v'
+tbl = { x = 1, y = { z = 2 } }
+[[products]]
+name = "a"
+[[products]]
+name = "b"
+`
+	var m map[string]any
+	md, err := toml.Decode(doc, &m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := keyLines(doc)
+	want := map[string]int{
+		"hostname": 2, `"quoted key"`: 3, `"literal.key"`: 4, "a": 5, "a.b": 5, "a.b.c": 5, "arr": 6,
+		"text": 11, "lit": 15, "date": 18, "next": 19, "smtp": 21, "smtp.max_errors": 22,
+		`"quoted table"`: 23, `"quoted table".sub`: 23, `"quoted table".sub.k`: 24,
+		`"quoted table".sub.tbl`: 25, `"quoted table".sub.tbl.x`: 25, `"quoted table".sub.tbl.y.z`: 25,
+		"products": 26, "products.name": 27,
+	}
+	for k, n := range want {
+		if lines[k] != n {
+			t.Errorf("key %s: line %d, want %d", k, lines[k], n)
+		}
+	}
+	for _, k := range md.Keys() {
+		if _, ok := lines[k.String()]; !ok {
+			t.Errorf("key %s that toml found is missing from %v", k, lines)
+		}
+	}
+	for _, k := range []string{"not_a_key", "not_a_table", "comment", "inner"} {
+		if _, ok := lines[k]; ok {
+			t.Errorf("%s taken for a key", k)
+		}
+	}
+}
+
+// Every key toml finds in a document gets a line within it.
+func FuzzKeyLines(f *testing.F) {
+	f.Add(Default())
+	f.Add("a = { b = [1, {c = 2}], 'd' = \"\"\"x\ny\"\"\" }\n[e.\"f g\"]\nh = 1979-05-27 07:32:00\n")
+	f.Add("x = '''\n[y]\n'''\n[[z]]\nw = 1\n[[z]]\nw = 2\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		var m map[string]any
+		md, err := toml.Decode(text, &m)
+		if err != nil {
+			return
+		}
+		lines := keyLines(text)
+		max := strings.Count(text, "\n") + 1
+		for _, k := range md.Keys() {
+			n, ok := lines[k.String()]
+			if !ok || n < 1 || n > max {
+				t.Errorf("key %s: line %d (found %v)", k, n, ok)
+			}
+		}
+	})
 }
 
 func TestEnvVarsCoverEveryKey(t *testing.T) {
