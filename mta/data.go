@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -28,6 +29,10 @@ func readMessage(r io.Reader, max int64) ([]byte, error) {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			return nil, smtp.ErrDataTooLarge
 		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			// Permanent: the same message would fail again on every retry.
+			return nil, &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
+		}
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			return nil, se
@@ -38,6 +43,27 @@ func readMessage(r io.Reader, max int64) ([]byte, error) {
 		return nil, smtp.ErrDataTooLarge
 	}
 	return normalizeCRLF(buf.Bytes()), nil
+}
+
+// deadlineReader gives each dataChunk of the message body its own
+// deadline: a client may take long over a large message, but not stall
+// (RFC 5321 section 4.5.3.2 times each data block, not the message). The
+// deadline is per chunk, not per network read, because go-smtp's reader
+// fills what it is given before it returns; the chunk is small enough
+// that any live client sends one within the timeout.
+type deadlineReader struct {
+	r       io.Reader
+	conn    net.Conn
+	timeout time.Duration
+}
+
+const dataChunk = 4 << 10
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if err := d.conn.SetReadDeadline(time.Now().Add(d.timeout)); err != nil {
+		return 0, fmt.Errorf("set data deadline: %w", err)
+	}
+	return d.r.Read(p[:min(len(p), dataChunk)])
 }
 
 // normalizeCRLF makes every line end CRLF. It returns b itself when it

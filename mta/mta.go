@@ -159,7 +159,10 @@ func (m *MTA) newServer(k kind) *smtp.Server {
 	s.MaxMessageBytes = m.opts.MaxMessageBytes
 	s.MaxRecipients = m.opts.MaxRecipients
 	s.MaxLineLength = m.opts.MaxLineLength
-	s.ReadTimeout = max(m.opts.CommandTimeout, m.opts.DataTimeout)
+	// go-smtp applies ReadTimeout to each command line; the message body
+	// gets DataTimeout per read instead (session.Data), as RFC 5321
+	// section 4.5.3.2 has separate timeouts for commands and data blocks.
+	s.ReadTimeout = m.opts.CommandTimeout
 	s.WriteTimeout = m.opts.CommandTimeout
 	s.EnableSMTPUTF8 = true
 	s.ErrorLog = slogAdapter{m.log.With("listener", k.String())}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -420,5 +421,70 @@ func TestQueueFailureIsTemporary(t *testing.T) {
 	err = c.SendMail("bob@hamburger.edu", []string{"x@example.net"}, strings.NewReader("x\r\n"))
 	if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 451 {
 		t.Errorf("queue failure: %v, want 451", err)
+	}
+}
+
+// The command timeout bounds the wait for each command; the data timeout
+// bounds each read of the body, so a slow but steady body outlives the
+// command timeout, and an idle client does not outlive it.
+func TestTimeouts(t *testing.T) {
+	ts := newTestServer(t, func(o *Options) {
+		o.CommandTimeout = 400 * time.Millisecond
+		o.DataTimeout = 2 * time.Second
+	})
+	t.Run("idle between commands", func(t *testing.T) {
+		d := dial(t, ts.smtpAddr)
+		d.read()
+		d.expect("EHLO crepes.fr", 250)
+		start := time.Now()
+		buf := make([]byte, 512)
+		for {
+			if _, err := d.conn.Read(buf); err != nil {
+				break // closed by the server
+			}
+		}
+		if el := time.Since(start); el > 1500*time.Millisecond {
+			t.Errorf("idle client kept %v with a 400ms command timeout", el)
+		}
+	})
+	t.Run("slow steady body", func(t *testing.T) {
+		d := dial(t, ts.smtpAddr)
+		d.read()
+		d.expect("EHLO crepes.fr", 250)
+		d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+		d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+		d.expect("DATA", 354)
+		// 5 × 600ms: longer than the command timeout at every step and
+		// than the data timeout in all, shorter than it at each step.
+		for i := range 5 {
+			time.Sleep(600 * time.Millisecond)
+			fmt.Fprintf(d.conn, "line %d of a slow message\r\n%s", i, strings.Repeat(strings.Repeat("x", 78)+"\r\n", dataChunk/80+1))
+		}
+		if code, msg := d.send("."); code != 250 {
+			t.Fatalf("slow body: %d %s", code, msg)
+		}
+		_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
+		if len(msgs) != 1 || !strings.Contains(string(msgs[0]), "line 4 of a slow message") {
+			t.Errorf("stored: %q", msgs)
+		}
+	})
+}
+
+// A body line over max_line_length is refused for good (not 451, which
+// would have the client retry the same message for days).
+func TestLongDataLine(t *testing.T) {
+	ts := newTestServer(t, func(o *Options) { o.MaxLineLength = 1000 })
+	d := dial(t, ts.smtpAddr)
+	d.read()
+	d.expect("EHLO crepes.fr", 250)
+	d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+	d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+	d.expect("DATA", 354)
+	fmt.Fprintf(d.conn, "Subject: long\r\n\r\n%s\r\n.\r\n", strings.Repeat("y", 5000))
+	if code, msg := d.read(); code != 500 || !strings.Contains(msg, "too long") {
+		t.Fatalf("long line: %d %s", code, msg)
+	}
+	if _, msgs := inbox(t, ts.store, "bob@hamburger.edu"); len(msgs) != 0 {
+		t.Errorf("stored %d messages", len(msgs))
 	}
 }

@@ -203,7 +203,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	id := newID()
 	start := s.started
-	msg, err := readMessage(r, s.m.opts.MaxMessageBytes)
+	msg, err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout}, s.m.opts.MaxMessageBytes)
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
