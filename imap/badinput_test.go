@@ -111,8 +111,12 @@ func TestUnparsableCommandCloses(t *testing.T) {
 	r.login(t)
 }
 
-// TestAppendLimit: a literal over APPENDLIMIT is refused before any of it
-// is read (no continuation request is sent).
+// TestAppendLimit: APPENDLIMIT is advertised, and a synchronising literal
+// over it is refused with NO [TOOBIG]. Its octets are read first (the
+// continuation request is sent): go-imap cannot tell Petrel whether a
+// literal is synchronising before it must decide, and refusing unread
+// would let a LITERAL+ literal's octets run as commands
+// (TestAppendLimitNonSyncLiteral, and AppendLimit in session.go).
 func TestAppendLimit(t *testing.T) {
 	e := newEnv(t, func(o *pimap.Options) { o.AppendLimit = 1000 })
 	r := e.raw(t)
@@ -120,9 +124,22 @@ func TestAppendLimit(t *testing.T) {
 	if !strings.Contains(out, "APPENDLIMIT=1000") {
 		t.Errorf("capabilities lack APPENDLIMIT=1000: %s", out)
 	}
+	if out := r.cmd(t, "CAPABILITY", "OK"); !strings.Contains(out, " APPENDLIMIT=1000") {
+		t.Errorf("CAPABILITY lacks APPENDLIMIT=1000: %s", out)
+	}
+	if out := r.cmd(t, "STATUS INBOX (APPENDLIMIT)", "OK"); !strings.Contains(out, "APPENDLIMIT 1000") {
+		t.Errorf("STATUS APPENDLIMIT: %s", out)
+	}
 	r.send(t, "a1 APPEND INBOX {5000}")
+	if l := r.line(t); !strings.HasPrefix(l, "+") {
+		t.Fatalf("APPEND of 5000 bytes with limit 1000: %q, want a continuation request", l)
+	}
+	r.c.Write([]byte("Subject: NOOP\r\n" + strings.Repeat("x", 5000-15) + "\r\n"))
 	if l := r.line(t); !strings.HasPrefix(l, "a1 NO [TOOBIG]") {
-		t.Fatalf("APPEND of 5000 bytes with limit 1000: %q, want a1 NO [TOOBIG] with no continuation", l)
+		t.Fatalf("APPEND of 5000 bytes with limit 1000: %q, want a1 NO [TOOBIG]", l)
+	}
+	if mb, _ := e.st.MailboxByName(e.acct.ID, "INBOX"); mb.Messages != 0 {
+		t.Errorf("INBOX has %d messages after a refused APPEND", mb.Messages)
 	}
 	// Within the limit it works.
 	msg := crlf(simpleMsg("small", "ok"))

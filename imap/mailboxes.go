@@ -273,8 +273,8 @@ func (s *session) statusData(mb *store.Mailbox, options *imap.StatusOptions) *im
 	return data
 }
 
-// Append stores a message. imapserver has already refused a literal larger
-// than AppendLimit before reading it.
+// Append stores a message. One over the limit is refused here, not by
+// imapserver (see AppendLimit), which then reads and discards the literal.
 func (s *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	s.touch()
 	mb, err := s.srv.opts.Store.MailboxByName(s.acct.ID, name)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,7 +138,44 @@ func (s *session) Unauthenticate() error {
 	return nil
 }
 
-func (s *session) AppendLimit() uint32 { return s.srv.opts.AppendLimit }
+// AppendLimit is both what go-imap advertises as APPENDLIMIT=n and what
+// its APPEND handler checks a literal's size against before calling
+// Append. That check refuses without reading the literal, which is right
+// for a synchronising literal but not for a LITERAL+ one, whose octets the
+// client has already sent: go-imap would then read them as commands (RFC
+// 7888 3 says they are the literal), so a message over the limit whose
+// text holds a line like "Subject: DELETE Work" would delete Work.
+//
+// So to the APPEND handler AppendLimit says "no limit" and Append refuses
+// a message over the limit itself, with NO [TOOBIG], after which go-imap
+// reads and discards the literal: the connection stays in step. The cost:
+// a client that ignores APPENDLIMIT and sends a synchronising literal over
+// it is answered "+" and sends the octets before being refused. A literal
+// over 4 GiB (math.MaxUint32, the most AppendLimit can say) is still
+// refused by go-imap unread, with the old consequence for a LITERAL+ one.
+func (s *session) AppendLimit() uint32 {
+	if calledByAppendHandler() {
+		return math.MaxUint32
+	}
+	return s.srv.opts.AppendLimit
+}
+
+// calledByAppendHandler reports whether AppendLimit's caller is go-imap's
+// APPEND handler rather than its capability list. TestAppendLimit and
+// TestAppendLimitNonSyncLiteral notice if a go-imap upgrade renames it.
+func calledByAppendHandler() bool {
+	var pcs [8]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "petrel/imap.") {
+			return strings.HasSuffix(f.Function, "/imapserver.(*Conn).handleAppend")
+		}
+		if !more {
+			return false
+		}
+	}
+}
 
 func (s *session) Namespace() (*imap.NamespaceData, error) {
 	s.touch()
