@@ -91,8 +91,8 @@ type Options struct {
 	Now func() time.Time
 
 	// Hooks for metrics; any may be nil.
-	OnTransaction func(result string)      // "accepted", "rejected", "tempfail"
-	OnDelivered   func(n int, bytes int64) // n local copies stored
+	OnTransaction func(result string)     // "accepted", "rejected", "tempfail"
+	OnDelivered   func(n int, size int64) // n local copies stored of a message of size bytes
 	OnAuthFailure func()
 }
 

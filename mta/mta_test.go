@@ -488,3 +488,32 @@ func TestLongDataLine(t *testing.T) {
 		t.Errorf("stored %d messages", len(msgs))
 	}
 }
+
+// OnDelivered is told the number of local copies and the size of the
+// message once (the metric multiplies).
+func TestDeliveredHook(t *testing.T) {
+	var n int
+	var size int64
+	var mu sync.Mutex
+	ts := newTestServer(t, func(o *Options) {
+		o.OnDelivered = func(copies int, bytes int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			n, size = n+copies, size+bytes
+		}
+	})
+	body := "Subject: two\r\n\r\nfor two\r\n"
+	c, err := smtp.Dial(ts.smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendMail("alice@crepes.fr", []string{"bob@hamburger.edu", "alice@hamburger.edu"}, strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 2 || size != int64(len(body)) {
+		t.Errorf("OnDelivered told %d copies, %d bytes; want 2 copies of %d bytes", n, size, len(body))
+	}
+}

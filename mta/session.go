@@ -315,7 +315,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 			return 451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, try again later"
 		}
 		if f := s.m.opts.OnDelivered; f != nil {
-			f(len(d.Targets), int64(len(msg)*len(d.Targets)))
+			f(len(d.Targets), int64(len(msg)))
 		}
 	}
 	return 250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as " + id
