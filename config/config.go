@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"os"
@@ -41,6 +42,7 @@ type Config struct {
 	POP3     POP3     `toml:"pop3"`
 	Queue    Queue    `toml:"queue"`
 	HTTP     HTTP     `toml:"http"`
+	MTASTS   MTASTS   `toml:"mta_sts"`
 	Log      Log      `toml:"log"`
 }
 
@@ -54,6 +56,7 @@ type Listen struct {
 	POP3        string `toml:"pop3"`
 	POP3S       string `toml:"pop3s"`
 	HTTP        string `toml:"http"`
+	HTTPS       string `toml:"https"`
 }
 
 type TLS struct {
@@ -110,6 +113,14 @@ type HTTP struct {
 	AdminToken string `toml:"admin_token"`
 }
 
+// MTASTS is the MTA-STS policy (RFC 8461) served at
+// /.well-known/mta-sts.txt on the HTTP and HTTPS listeners.
+type MTASTS struct {
+	Mode   string   `toml:"mode"` // "" = not served; testing, enforce or none
+	MX     []string `toml:"mx"`   // empty = the hostname
+	MaxAge Duration `toml:"max_age"`
+}
+
 type Log struct {
 	Level  string `toml:"level"`
 	Format string `toml:"format"`
@@ -133,7 +144,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // port above 1024, so no privileges are needed.
 var DevPorts = Listen{
 	SMTP: ":2525", Submission: ":5870", Submissions: ":4650",
-	IMAP: ":1430", IMAPS: ":9930", POP3: ":1100", POP3S: ":9950", HTTP: ":8080",
+	IMAP: ":1430", IMAPS: ":9930", POP3: ":1100", POP3S: ":9950", HTTP: ":8080", HTTPS: ":8443",
 }
 
 // Load builds the configuration: the embedded default, then the file at
@@ -235,6 +246,7 @@ func devListen(l Listen) Listen {
 		Submissions: move(l.Submissions, DevPorts.Submissions), IMAP: move(l.IMAP, DevPorts.IMAP),
 		IMAPS: move(l.IMAPS, DevPorts.IMAPS), POP3: move(l.POP3, DevPorts.POP3),
 		POP3S: move(l.POP3S, DevPorts.POP3S), HTTP: move(l.HTTP, DevPorts.HTTP),
+		HTTPS: move(l.HTTPS, DevPorts.HTTPS),
 	}
 }
 
@@ -335,6 +347,19 @@ func (c *Config) Validate() error {
 			bad("queue.retry", "queue.retry[%d] must be a positive duration", i)
 		}
 	}
+	switch c.MTASTS.Mode {
+	case "", "testing", "enforce", "none":
+	default:
+		bad("mta_sts.mode", "mta_sts.mode = %q: use testing, enforce, none, or \"\" to serve no policy", c.MTASTS.Mode)
+	}
+	if d := c.MTASTS.MaxAge.Duration; d <= 0 || d > 31557600*time.Second {
+		bad("mta_sts.max_age", "mta_sts.max_age must be a positive duration of at most a year (RFC 8461 3.2), like \"168h\"")
+	}
+	for _, mx := range c.MTASTS.MX {
+		if !validDomain(strings.TrimPrefix(mx, "*.")) {
+			bad("mta_sts.mx", "mta_sts.mx: %q is not a host name or \"*.example.com\" pattern", mx)
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -357,6 +382,7 @@ func (c *Config) Listeners() []Listener {
 	return []Listener{
 		{"smtp", l.SMTP}, {"submission", l.Submission}, {"submissions", l.Submissions},
 		{"imap", l.IMAP}, {"imaps", l.IMAPS}, {"pop3", l.POP3}, {"pop3s", l.POP3S}, {"http", l.HTTP},
+		{"https", l.HTTPS},
 	}
 }
 
@@ -402,6 +428,53 @@ func fileError(path, text string, err error) error {
 	return fmt.Errorf("%s: %w", path, err)
 }
 
+// The variables that name the configuration file rather than set a key.
+const (
+	// EnvConfig names the file to read when --config is not given.
+	EnvConfig = "PETREL_CONFIG"
+	// EnvConfigOptional names a file to read, when neither --config nor
+	// PETREL_CONFIG is given, if it exists. The container image sets it to
+	// /etc/petrel/petrel.toml, so that a file mounted there is read with no
+	// flag and an image run without one is configured by its variables;
+	// where it is unset, as on a developer's machine, nothing changes.
+	EnvConfigOptional = "PETREL_CONFIG_OPTIONAL"
+)
+
+// FileEnvVars lists the variables that name the configuration file, with
+// what each does, as `petrel config env` shows them.
+func FileEnvVars() [][2]string {
+	return [][2]string{
+		{EnvConfig, "(the configuration file, when --config is not given)"},
+		{EnvConfigOptional, "(a configuration file read if it exists, when neither --config nor " + EnvConfig + " is given)"},
+	}
+}
+
+// Path returns the configuration file to read, "" meaning the embedded
+// default: flagValue (--config) if given, else $PETREL_CONFIG, else
+// $PETREL_CONFIG_OPTIONAL if that file exists. getenv is os.Getenv.
+func Path(flagValue string, getenv func(string) string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if p := getenv(EnvConfig); p != "" {
+		return p, nil
+	}
+	p := getenv(EnvConfigOptional)
+	if p == "" {
+		return "", nil
+	}
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("config: %s=%s: %w", EnvConfigOptional, p, err)
+	case fi.IsDir():
+		return "", fmt.Errorf("config: %s=%s is a directory, not a file (mounting a host file that does not exist makes one)", EnvConfigOptional, p)
+	}
+	return p, nil
+}
+
 // EnvVars lists every PETREL_… variable and the key it sets, in file order.
 func EnvVars() [][2]string {
 	var out [][2]string
@@ -443,7 +516,7 @@ func applyEnv(c *Config, env []string) (map[string]string, error) {
 		set[key] = name
 	})
 	for name := range vars {
-		if !known[name] && name != "PETREL_CONFIG" {
+		if !known[name] && name != EnvConfig && name != EnvConfigOptional {
 			errs = append(errs, fmt.Errorf("environment %s: unknown setting (see `petrel config env` for the names)", name))
 		}
 	}

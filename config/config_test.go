@@ -35,8 +35,14 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Errorf("limits: %+v %+v", c.SMTP, c.Queue)
 	}
 	dev, _ := Load("", nil, true)
-	if dev.Listen != DevPorts {
-		t.Errorf("--dev listeners %+v, want %+v", dev.Listen, DevPorts)
+	want := DevPorts
+	want.HTTPS = "" // off by default, so off with --dev too
+	if dev.Listen != want {
+		t.Errorf("--dev listeners %+v, want %+v", dev.Listen, want)
+	}
+	withHTTPS, err := Load("", []string{"PETREL_LISTEN_HTTPS=:443"}, true)
+	if err != nil || withHTTPS.Listen.HTTPS != DevPorts.HTTPS {
+		t.Errorf("--dev with listen.https set: %v %+v, want https on %s", err, withHTTPS.Listen, DevPorts.HTTPS)
 	}
 }
 
@@ -277,4 +283,46 @@ func FuzzLoad(f *testing.F) {
 			t.Errorf("Load accepted a config that does not validate")
 		}
 	})
+}
+
+// PETREL_CONFIG_OPTIONAL names a file read only if it exists (the
+// container image's /etc/petrel/petrel.toml); --config and PETREL_CONFIG
+// come first.
+func TestPath(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, "hostname = \"mx.file.example\"\n")
+	missing := filepath.Join(dir, "etc", "petrel", "petrel.toml")
+	env := func(vars ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(vars); i += 2 {
+				if vars[i] == k {
+					return vars[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	cases := []struct {
+		name, flag string
+		env        func(string) string
+		want, err  string
+	}{
+		{"nothing", "", env(), "", ""},
+		{"flag", "/x.toml", env(EnvConfig, "/y.toml", EnvConfigOptional, file), "/x.toml", ""},
+		{"PETREL_CONFIG", "", env(EnvConfig, "/y.toml", EnvConfigOptional, file), "/y.toml", ""},
+		{"optional, there", "", env(EnvConfigOptional, file), file, ""},
+		{"optional, missing", "", env(EnvConfigOptional, missing), "", ""},
+		{"optional, a directory", "", env(EnvConfigOptional, dir), "", "is a directory"},
+	}
+	for _, c := range cases {
+		got, err := Path(c.flag, c.env)
+		if got != c.want || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%s: %q, %v; want %q, error with %q", c.name, got, err, c.want, c.err)
+		}
+	}
+	// The variable is no setting of its own: Load accepts it.
+	c, err := Load(file, []string{EnvConfigOptional + "=" + file, EnvConfig + "=" + file}, false)
+	if err != nil || c.Hostname != "mx.file.example" {
+		t.Errorf("Load with the file variables set: %v", err)
+	}
 }

@@ -247,10 +247,19 @@ func (s *server) start(ctx context.Context) error {
 		Gatherer:   m.Registry(),
 		Ready:      s.readyErr,
 		AdminToken: cfg.HTTP.AdminToken,
+		MTASTS:     mtaSTS(cfg),
+		Services:   services(cfg),
 		Logger:     s.log.With("svc", "http"),
 	}), ReadHeaderTimeout: 10 * time.Second}
 	s.goServe("http", func(l net.Listener) error {
 		err := s.http.Serve(l)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	})
+	s.goServe("https", func(l net.Listener) error {
+		err := s.http.Serve(tls.NewListener(l, s.tls))
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
