@@ -223,6 +223,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 	s.mu.Unlock()
 	sess := &session{srv: s, conn: c, ctx: context.Background()}
 	sess.log = s.log.With("remote", c.NetConn().RemoteAddr().String())
+	sess.timerLog = sess.log
 	sess.timer = time.AfterFunc(s.opts.AutoLogout, sess.autoLogout)
 	return sess, nil, nil
 }

@@ -27,9 +27,12 @@ type session struct {
 	log  *slog.Logger
 
 	timer   *time.Timer // autologout
-	timerMu sync.Mutex  // guards closed, so a late touch cannot rearm timer
-	closed  bool
-	once    sync.Once
+	timerMu sync.Mutex  // guards closed and timerLog
+	closed  bool        // a late touch must not rearm timer
+	// timerLog is log as of the last touch, for autoLogout, which runs on
+	// the timer's goroutine and so must not read log itself.
+	timerLog *slog.Logger
+	once     sync.Once
 
 	acct *store.Account
 	view *view // selected mailbox, or nil
@@ -49,12 +52,19 @@ func (s *session) touch() {
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
 	if !s.closed {
+		s.timerLog = s.log
 		s.timer.Reset(s.srv.opts.AutoLogout)
 	}
 }
 
 func (s *session) autoLogout() {
-	s.log.Info("autologout", "after", s.srv.opts.AutoLogout)
+	s.timerMu.Lock()
+	closed, log := s.closed, s.timerLog
+	s.timerMu.Unlock()
+	if closed {
+		return
+	}
+	log.Info("autologout", "after", s.srv.opts.AutoLogout)
 	s.conn.Bye("Autologout; idle for too long")
 }
 
@@ -103,6 +113,7 @@ func (s *session) Login(username, password string) error {
 	s.acct = acct
 	s.log = s.log.With("user", acct.Address)
 	s.log.Info("login")
+	s.touch() // so an autologout is logged with the user
 	return nil
 }
 
