@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"regexp"
 	"strings"
@@ -515,5 +517,76 @@ func TestDeliveredHook(t *testing.T) {
 	defer mu.Unlock()
 	if n != 2 || size != int64(len(body)) {
 		t.Errorf("OnDelivered told %d copies, %d bytes; want 2 copies of %d bytes", n, size, len(body))
+	}
+}
+
+// Every transaction has its log line and its count, also one that never
+// reached DATA: refused recipients, an RSET, a refused sender.
+func TestTransactionWithoutDataLogged(t *testing.T) {
+	var mu sync.Mutex
+	var results []string
+	logs := &bytes.Buffer{}
+	ts := newTestServer(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: logs}, nil))
+		o.OnTransaction = func(r string) {
+			mu.Lock()
+			defer mu.Unlock()
+			results = append(results, r)
+		}
+	})
+	d := dial(t, ts.smtpAddr)
+	d.read()
+	d.expect("EHLO crepes.fr", 250)
+	d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+	d.expect("RCPT TO:<nobody@hamburger.edu>", 550)
+	d.expect("RCPT TO:<x@elsewhere.example>", 554)
+	d.expect("RSET", 250)
+	d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+	d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+	d.expect("QUIT", 221)
+	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(results) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if results[0] != "rejected" || results[1] != "aborted" {
+		t.Errorf("results %q, want rejected then aborted", results)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	var txns []string
+	for _, l := range lines {
+		if strings.Contains(l, `msg="smtp transaction"`) {
+			txns = append(txns, l)
+		}
+	}
+	if len(txns) != 2 {
+		t.Fatalf("%d transaction lines, want 2:\n%s", len(txns), logs)
+	}
+	for _, want := range []string{"code=554", "refused=\"[nobody@hamburger.edu x@elsewhere.example]\"", "from=alice@crepes.fr"} {
+		if !strings.Contains(txns[0], want) {
+			t.Errorf("refused transaction's line lacks %s: %s", want, txns[0])
+		}
+	}
+	if !strings.Contains(txns[1], "code=0") || !strings.Contains(txns[1], "ended without DATA") || !strings.Contains(txns[1], "rcpts=[bob@hamburger.edu]") {
+		t.Errorf("aborted transaction's line: %s", txns[1])
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

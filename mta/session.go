@@ -36,6 +36,11 @@ type session struct {
 	local   []localRcpt
 	remote  []string
 	started time.Time
+	// What was refused in it, for its log line when it ends without DATA.
+	refused   []string
+	lastCode  int
+	lastReply string
+	logged    bool // its line is written (DATA was answered)
 
 	errors int
 }
@@ -80,28 +85,78 @@ func smtpErr(code int, ec smtp.EnhancedCode, format string, a ...any) *smtp.SMTP
 	return &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: fmt.Sprintf(format, a...)}
 }
 
+// Reset ends the transaction (RSET, a new MAIL, after DATA, QUIT or a
+// dropped connection); one that never got to DATA is logged and counted
+// here, so that every transaction has its line.
 func (s *session) Reset() {
+	if s.hasFrom && !s.logged {
+		code, text, result := s.lastCode, s.lastReply, "rejected"
+		if code == 0 {
+			code, text, result = 0, "ended without DATA", "aborted"
+		}
+		s.logTransaction("", s.started, 0, code, text)
+		s.count(result)
+	}
 	s.from, s.hasFrom = "", false
 	s.local, s.remote = nil, nil
+	s.refused, s.lastCode, s.lastReply, s.logged = nil, 0, "", false
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.Reset()
+	return nil
+}
+
+// result names the outcome of a reply code for the metrics.
+func result(code int) string {
+	switch {
+	case code < 400:
+		return "accepted"
+	case code < 500:
+		return "tempfail"
+	}
+	return "rejected"
+}
+
+// count reports a transaction's result to the metrics hook.
+func (s *session) count(result string) {
+	if f := s.m.opts.OnTransaction; f != nil {
+		f(result)
+	}
+}
+
+// refuseMail logs and counts a MAIL command that was refused: a
+// transaction that never began.
+func (s *session) refuseMail(from string, err *smtp.SMTPError) error {
+	s.from = from
+	s.logTransaction("", time.Now(), 0, err.Code, err.Message)
+	s.from = ""
+	s.count("rejected")
+	return s.fail(err)
+}
+
+// refuseRcpt notes a refused recipient for the transaction's log line.
+func (s *session) refuseRcpt(to string, err *smtp.SMTPError) error {
+	s.refused = append(s.refused, to)
+	s.lastCode, s.lastReply = err.Code, err.Message
+	return s.fail(err)
+}
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.Reset()
 	if s.kind == kindSubmission && s.account == nil {
-		return s.fail(smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required"))
+		return s.refuseMail(from, smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required"))
 	}
 	if from != "" {
 		if _, _, err := splitAddress(from); err != nil {
-			return s.fail(smtpErr(553, smtp.EnhancedCode{5, 1, 7}, "Bad sender address syntax: %v", err))
+			return s.refuseMail(from, smtpErr(553, smtp.EnhancedCode{5, 1, 7}, "Bad sender address syntax: %v", err))
 		}
 	}
 	if s.kind == kindSubmission && !s.mayUseSender(from) {
-		return s.fail(smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Sender address <%s> is not yours; send as <%s>", from, s.account.Address))
+		return s.refuseMail(from, smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Sender address <%s> is not yours; send as <%s>", from, s.account.Address))
 	}
 	if opts != nil && opts.Size > s.m.opts.MaxMessageBytes {
-		return s.fail(smtpErr(552, smtp.EnhancedCode{5, 3, 4}, "Message too big for system"))
+		return s.refuseMail(from, smtpErr(552, smtp.EnhancedCode{5, 3, 4}, "Message too big for system"))
 	}
 	s.from, s.hasFrom = from, true
 	s.started = time.Now()
@@ -142,7 +197,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	local, domain, err := splitAddress(to)
 	if err != nil {
-		return s.fail(smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
+		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
 	}
 	if domain != "" && s.m.opts.IsLocalDomain(domain) {
 		addr := strings.ToLower(local + "@" + domain)
@@ -151,21 +206,24 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			acct, err = s.m.opts.Store.AccountByAddress(s.stripPlus(addr))
 		}
 		if errors.Is(err, store.ErrNoAccount) {
-			return s.fail(smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "<%s>: no such user here", to))
+			return s.refuseRcpt(to, smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "<%s>: no such user here", to))
 		}
 		if err != nil {
 			s.m.log.Error("recipient lookup", "rcpt", to, "err", err)
-			return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary failure looking up <%s>, try again later", to)
+			e := smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary failure looking up <%s>, try again later", to)
+			s.refused = append(s.refused, to)
+			s.lastCode, s.lastReply = e.Code, e.Message
+			return e
 		}
 		s.local = append(s.local, localRcpt{addr: to, account: acct})
 		return nil
 	}
 	// Not ours: relay only for an authenticated user.
 	if s.account == nil {
-		return s.fail(smtpErr(554, smtp.EnhancedCode{5, 7, 1}, "<%s>: Relay access denied", to))
+		return s.refuseRcpt(to, smtpErr(554, smtp.EnhancedCode{5, 7, 1}, "<%s>: Relay access denied", to))
 	}
 	if s.m.opts.Queue == nil {
-		return s.fail(smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "<%s>: this server does not send mail to other domains", to))
+		return s.refuseRcpt(to, smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "<%s>: this server does not send mail to other domains", to))
 	}
 	s.remote = append(s.remote, to)
 	return nil
@@ -203,28 +261,20 @@ func (s *session) Data(r io.Reader) error {
 	}
 	id := newID()
 	start := s.started
+	s.logged = true // this transaction's line is written below, whatever happens
 	msg, err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout}, s.m.opts.MaxMessageBytes)
 	if err != nil {
 		var se *smtp.SMTPError
-		if errors.As(err, &se) {
-			s.logTransaction(id, start, 0, se.Code, se.Message)
-			return se
+		if !errors.As(err, &se) {
+			se = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message, try again")
 		}
-		s.logTransaction(id, start, 0, 451, err.Error())
-		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message, try again")
+		s.logTransaction(id, start, 0, se.Code, err.Error())
+		s.count(result(se.Code))
+		return se
 	}
 	code, ec, text := s.accept(id, msg)
 	s.logTransaction(id, start, len(msg), code, text)
-	if f := s.m.opts.OnTransaction; f != nil {
-		switch {
-		case code < 400:
-			f("accepted")
-		case code < 500:
-			f("tempfail")
-		default:
-			f("rejected")
-		}
-	}
+	s.count(result(code))
 	if code >= 400 {
 		return s.fail(&smtp.SMTPError{Code: code, EnhancedCode: ec, Message: text})
 	}
@@ -379,7 +429,7 @@ func (s *session) logTransaction(id string, start time.Time, size, code int, tex
 	}
 	s.m.log.Log(context.Background(), slogLevel(level), "smtp transaction",
 		"id", id, "listener", s.kind.String(), "client", s.remoteIP.String(), "helo", s.conn.Hostname(),
-		"tls", tlsv, "user", user, "from", s.from, "rcpts", rcpts, "size", size,
+		"tls", tlsv, "user", user, "from", s.from, "rcpts", rcpts, "refused", s.refused, "size", size,
 		"code", code, "reply", text, "ms", time.Since(start).Milliseconds())
 }
 
