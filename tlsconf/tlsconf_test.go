@@ -1,0 +1,251 @@
+package tlsconf
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// serveTLS accepts TLS connections with cfg on a loopback port and completes
+// each handshake; it returns the address.
+func serveTLS(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := c.(*tls.Conn).Handshake(); err != nil {
+					return
+				}
+				c.Read(make([]byte, 1)) // until the client closes
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// handshake connects to addr with cfg and returns the server's leaf
+// certificate.
+func handshake(addr string, cfg *tls.Config) (*x509.Certificate, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0], nil
+}
+
+func leafOf(t *testing.T, certPEM []byte) *x509.Certificate {
+	t.Helper()
+	b, _ := pem.Decode(certPEM)
+	if b == nil {
+		t.Fatal("no PEM block in certificate")
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestSelfSignedMadeOnceAndKept(t *testing.T) {
+	dir := t.TempDir()
+	const host = "mx.petrel.test"
+	cfg, created, err := Load("", "", dir, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !created {
+		t.Fatal("first Load on an empty data_dir: created = false, want a new self-signed certificate")
+	}
+	certFile, keyFile := filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem")
+	st, err := os.Stat(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk := leafOf(t, certPEM)
+
+	// A client that trusts the file and asks for the host name verifies the
+	// certificate served: it is the one on disk, and it names the host.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	client := &tls.Config{RootCAs: pool, ServerName: host}
+	first, err := handshake(serveTLS(t, cfg), client)
+	if err != nil {
+		t.Fatalf("handshake with the self-signed certificate for %s: %v", host, err)
+	}
+	if !bytes.Equal(first.Raw, onDisk.Raw) {
+		t.Error("the certificate served is not the one in data_dir/tls/cert.pem")
+	}
+	if first.Subject.CommonName != host || len(first.DNSNames) != 1 || first.DNSNames[0] != host {
+		t.Errorf("certificate names CN=%q SAN=%v, want %q", first.Subject.CommonName, first.DNSNames, host)
+	}
+	if time.Until(first.NotAfter) < 9*365*24*time.Hour {
+		t.Errorf("certificate expires %v, want about ten years from now", first.NotAfter)
+	}
+
+	// A second start keeps it: nothing made, the same certificate served.
+	cfg2, created, err := Load("", "", dir, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created {
+		t.Error("second Load: created = true, want the kept certificate")
+	}
+	second, err := handshake(serveTLS(t, cfg2), client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(second.Raw, first.Raw) {
+		t.Error("second Load serves a different certificate from the first")
+	}
+	again, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, certPEM) {
+		t.Error("second Load rewrote cert.pem")
+	}
+}
+
+func TestMinimumTLS12(t *testing.T) {
+	cfg, _, err := Load("", "", t.TempDir(), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Set explicitly, not left to the Go default (which GODEBUG=tls10server=1
+	// would lower).
+	if cfg.MinVersion != tls.VersionTLS12 {
+		t.Errorf("MinVersion %s, want TLS 1.2", tls.VersionName(cfg.MinVersion))
+	}
+	addr := serveTLS(t, cfg)
+	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
+		_, err := handshake(addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: v})
+		if err == nil {
+			t.Errorf("a client of at most %s completed a handshake; want it refused", tls.VersionName(v))
+		}
+	}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+			&tls.Config{InsecureSkipVerify: true, MinVersion: v, MaxVersion: v})
+		if err != nil {
+			t.Errorf("a %s client: %v", tls.VersionName(v), err)
+			continue
+		}
+		if got := c.ConnectionState().Version; got != v {
+			t.Errorf("negotiated %s, want %s", tls.VersionName(got), tls.VersionName(v))
+		}
+		c.Close()
+	}
+}
+
+// writePair writes a fresh self-signed pair for host to certFile and
+// keyFile and returns the certificate.
+func writePair(t *testing.T, certFile, keyFile, host string) *x509.Certificate {
+	t.Helper()
+	c, k, err := SelfSigned(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, k, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return leafOf(t, c)
+}
+
+func TestFilesReloadedWhenChanged(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	old := writePair(t, certFile, keyFile, "old.petrel.test")
+	cfg, created, err := Load(certFile, keyFile, t.TempDir(), "ignored.petrel.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created {
+		t.Error("Load with cert and key files made a self-signed certificate")
+	}
+	addr := serveTLS(t, cfg)
+	client := &tls.Config{InsecureSkipVerify: true}
+	got, err := handshake(addr, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Raw, old.Raw) {
+		t.Fatalf("serving %s, want the configured %s", got.Subject.CommonName, old.Subject.CommonName)
+	}
+
+	// A renewal half done (a key that does not match yet) keeps the old pair in
+	// use: no handshake fails while files are being replaced.
+	if err := os.WriteFile(keyFile, []byte("-----BEGIN EC PRIVATE KEY-----\nbad\n-----END EC PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Second)
+	os.Chtimes(keyFile, future, future)
+	time.Sleep(2100 * time.Millisecond) // past the check interval
+	got, err = handshake(addr, client)
+	if err != nil {
+		t.Fatalf("handshake while the key file is bad: %v (the old certificate should be kept)", err)
+	}
+	if !bytes.Equal(got.Raw, old.Raw) {
+		t.Fatalf("serving %s while the key is bad, want the old certificate", got.Subject.CommonName)
+	}
+
+	// The renewal completes: new handshakes get the new certificate, with no
+	// restart.
+	renewed := writePair(t, certFile, keyFile, "new.petrel.test")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err = handshake(addr, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(got.Raw, renewed.Raw) {
+			break
+		}
+		if !bytes.Equal(got.Raw, old.Raw) {
+			t.Fatalf("serving %s, neither the old nor the renewed certificate", got.Subject.CommonName)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the renewed certificate was not served 10s after the files changed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestLoadNeedsBothFiles(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writePair(t, certFile, keyFile, "x.petrel.test")
+	for _, tc := range []struct{ cert, key string }{{certFile, ""}, {"", keyFile}, {certFile, filepath.Join(dir, "missing.pem")}} {
+		if _, _, err := Load(tc.cert, tc.key, dir, "x.petrel.test"); err == nil {
+			t.Errorf("Load(%q, %q): no error", tc.cert, tc.key)
+		}
+	}
+}
