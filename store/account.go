@@ -74,6 +74,9 @@ func (s *Store) CreateAccount(ctx context.Context, address, password string) (*A
 		if accts.Get([]byte(addr)) != nil {
 			return ErrAccountExists
 		}
+		if err := addressFreeTx(t.Tx, addr, true); err != nil {
+			return err
+		}
 		rec := accountRecord{ID: nextID(t.Tx, "acct"), Address: addr, Hash: hash, Created: time.Now().UTC().Truncate(time.Second)}
 		b, _ := json.Marshal(rec)
 		if err := accts.Put([]byte(addr), b); err != nil {

@@ -1,6 +1,9 @@
 // Package store owns Petrel's mail store: accounts, mailboxes and messages in
 // one bbolt file, and the change events that tell every reader of a mailbox
-// what any writer (SMTP delivery, IMAP, POP3) changed.
+// what any writer (SMTP delivery, IMAP, POP3) changed. It also keeps the
+// addresses that are not accounts: aliases and catch-alls (alias.go, with
+// ResolveAddress, which says where mail for a local address goes) and
+// mailing lists with their members and bounce counts (list.go).
 //
 // It is the only package that touches bbolt, and its API speaks of mail
 // (deliver, flag, expunge, copy, move, list), not of buckets.

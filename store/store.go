@@ -24,10 +24,12 @@ var (
 	bBlobs     = []byte("blobs")     // blob ID -> message bytes
 	bBlobRefs  = []byte("blobrefs")  // blob ID -> reference count
 	bBlobInfo  = []byte("blobinfo")  // blob ID -> parsed structure (JSON)
-	bAliases   = []byte("aliases")   // address -> alias record (JSON)
+	bAliases   = []byte("aliases")   // address or "@domain" -> alias record (JSON)
+	bLists     = []byte("lists")     // list address -> list record (JSON)
+	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers}
 
 // Options configure a Store.
 type Options struct {
