@@ -24,4 +24,8 @@
 //     bbolt are copied before the transaction ends.
 //   - The queue sends the message bytes as given: the MTA adds our Received
 //     header before Enqueue.
+//   - EnqueueEach commits many messages at once (a mailing list's copies
+//     for its remote members, each with its own header); EnqueueDSN
+//     reports, in the queue's DSN format, recipients the MTA refused after
+//     accepting a message for others (a loop, a list's posting policy).
 package queue
