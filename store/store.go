@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -147,9 +148,19 @@ func (s *Store) Path() string { return s.db.Path() }
 // Backup writes a consistent snapshot of the whole store to w while the store
 // stays in use (one long read transaction).
 func (s *Store) Backup(ctx context.Context, w interface{ Write([]byte) (int, error) }) (int64, error) {
+	return s.BackupSized(ctx, func(int64) (io.Writer, error) { return w, nil })
+}
+
+// BackupSized is Backup for writers that must know the size first (an
+// archive entry): begin is called once, inside the read transaction, with
+// the snapshot's exact size, and returns where to write it.
+func (s *Store) BackupSized(ctx context.Context, begin func(size int64) (io.Writer, error)) (int64, error) {
 	var n int64
 	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
+		w, err := begin(tx.Size())
+		if err != nil {
+			return err
+		}
 		n, err = tx.WriteTo(w)
 		return err
 	})

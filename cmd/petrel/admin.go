@@ -46,7 +46,7 @@ var ops = map[string]op{
 	"user passwd": {needsPassword: true, needsStore: true, minArgs: 1, usage: "user passwd ADDRESS", run: userPasswd},
 	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS", run: userDel},
 	"user list":   {needsStore: true, usage: "user list", run: userList},
-	"backup":      {needsStore: true, minArgs: 1, usage: "backup FILE", run: backup},
+	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backup}, // backup.go
 	// importcmd.go
 	"import mbox":    {needsStore: true, minArgs: 2, maxArgs: 2, usage: "import mbox|maildir ADDRESS PATH [--mailbox NAME]", run: importCmd("mbox")},
 	"import maildir": {needsStore: true, minArgs: 2, maxArgs: 2, usage: "import mbox|maildir ADDRESS PATH [--mailbox NAME]", run: importCmd("maildir")},
@@ -274,31 +274,6 @@ func userList(ctx context.Context, env *adminEnv, _ []string, _ string, out io.W
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", a.Address, n, humanSize(size), a.Created.Format("2006-01-02"))
 	}
 	return tw.Flush()
-}
-
-func backup(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
-	path := args[0]
-	f, err := os.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	n, err := env.store.Backup(ctx, f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(path+".tmp", path)
-	}
-	if err != nil {
-		os.Remove(path + ".tmp")
-		return fmt.Errorf("backup: %w", err)
-	}
-	fmt.Fprintf(out, "wrote %s (%s): a consistent copy of the mail store; restore by stopping petrel and copying it to %s\n",
-		path, humanSize(n), filepath.Join(env.cfg.DataDir, "mail.db"))
-	return nil
 }
 
 func humanSize(n int64) string {

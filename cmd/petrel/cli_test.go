@@ -6,8 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"petrel/store"
 )
@@ -130,31 +133,81 @@ func TestPortInUse(t *testing.T) {
 	}
 }
 
-func TestBackupWhileRunning(t *testing.T) {
+// A backup taken while clients are sending holds every message accepted
+// before it started, the DKIM key and the rest of data_dir; restored into
+// an empty data_dir, a server starts on it and serves them.
+func TestBackupUnderLoadAndRestore(t *testing.T) {
 	in := newInstance(t)
 	in.petrel("pw\n", "user", "add", "bob@hamburger.edu")
-	in.start()
-	for i := 0; i < 20; i++ {
-		if err := sendMail(in.smtpAddr, "a@crepes.fr", "bob@hamburger.edu", fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i)); err != nil {
-			t.Fatal(err)
-		}
+	if _, errOut, code := in.petrel("", "dkim", "keygen", "hamburger.edu"); code != 0 {
+		t.Fatalf("dkim keygen: %s", errOut)
 	}
-	snap := filepath.Join(t.TempDir(), "backup.db")
+	in.start()
+	var accepted atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := sendMail(in.smtpAddr, "a@crepes.fr", "bob@hamburger.edu", fmt.Sprintf("Subject: %d-%d\r\n\r\nbody\r\n", w, i)); err == nil {
+					accepted.Add(1)
+				}
+			}
+		}()
+	}
+	for accepted.Load() < 20 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := accepted.Load()
+	snap := filepath.Join(t.TempDir(), "petrel-backup.tar.gz")
 	out, errOut, code := in.petrel("", "backup", snap)
+	close(stop)
+	wg.Wait()
 	if code != 0 || !strings.Contains(out, "wrote") {
 		t.Fatalf("backup: %d %q %q", code, out, errOut)
 	}
-	st, err := store.Open(snap, store.Options{})
+	in.signal(syscall.SIGTERM)
+
+	// Restore refuses a data_dir that has a store, and a live server.
+	if _, errOut, code := in.petrel("", "restore", snap); code == 0 || !strings.Contains(errOut, "already holds a mail store") {
+		t.Errorf("restore over a store: %d %q", code, errOut)
+	}
+	other := newInstance(t)
+	if out, errOut, code := other.petrel("", "restore", snap); code != 0 || !strings.Contains(out, "restored") {
+		t.Fatalf("restore: %d %q %q", code, out, errOut)
+	}
+	keys, _ := filepath.Glob(filepath.Join(other.dir, "data", "dkim", "*"))
+	if len(keys) == 0 {
+		t.Errorf("no DKIM key restored")
+	}
+	if _, err := os.Stat(filepath.Join(other.dir, "data", "queue.db")); err != nil {
+		t.Errorf("queue not restored: %v", err)
+	}
+	st, err := store.Open(filepath.Join(other.dir, "data", "mail.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
 	a, err := st.AccountByAddress("bob@hamburger.edu")
 	if err != nil {
 		t.Fatal(err)
 	}
 	mb, _ := st.MailboxByName(a.ID, "INBOX")
-	if mb.Messages != 20 {
-		t.Errorf("backup has %d messages, want 20", mb.Messages)
+	st.Close()
+	if int64(mb.Messages) < before || int64(mb.Messages) > accepted.Load() {
+		t.Errorf("restored INBOX has %d messages; %d were accepted before the backup began, %d in all", mb.Messages, before, accepted.Load())
+	}
+	other.start()
+	if err := sendMail(other.smtpAddr, "a@crepes.fr", "bob@hamburger.edu", "Subject: after\r\n\r\nrestored\r\n"); err != nil {
+		t.Errorf("the restored server does not take mail: %v", err)
+	}
+	if _, errOut, code := other.petrel("", "restore", snap); code == 0 || !strings.Contains(errOut, "running") {
+		t.Errorf("restore beside a running server: %d %q", code, errOut)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"petrel/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -31,7 +33,8 @@ Usage:
   petrel dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]
   petrel dns DOMAIN | petrel dns check DOMAIN
   petrel alias add ADDRESS TARGET… | alias del ADDRESS | alias list
-  petrel backup FILE                       consistent snapshot of the mail store
+  petrel backup FILE                       archive of data_dir (FILE.tar or .tar.gz), safe while running
+  petrel restore FILE                      unpack a backup into an empty data_dir (server stopped)
   petrel import mbox|maildir ADDRESS PATH [--mailbox NAME]
   petrel export ADDRESS DIR
   petrel config default|env|check          print the default config, its PETREL_ variables, or check yours
@@ -39,7 +42,8 @@ Usage:
   petrel version
 
 Every command takes --config FILE (or PETREL_CONFIG); without it, the embedded
-default configuration is used (data in ./petrel-data).
+default configuration is used (data in ./petrel-data), or the file named by
+PETREL_CONFIG_OPTIONAL if it exists (the container image's /etc/petrel/petrel.toml).
 `
 
 func main() {
@@ -78,7 +82,7 @@ func parseArgs(args []string) (globalFlags, []string, error) {
 	var g globalFlags
 	fs := flag.NewFlagSet("petrel", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&g.config, "config", os.Getenv("PETREL_CONFIG"), "configuration file")
+	fs.StringVar(&g.config, "config", "", "configuration file")
 	fs.BoolVar(&g.dev, "dev", false, "high ports and a test account")
 	fs.StringVar(&g.mailbox, "mailbox", "", "mailbox to import into")
 	fs.StringVar(&g.algo, "algo", "ed25519", "DKIM key algorithm")
@@ -118,6 +122,12 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	case "version":
 		fmt.Fprintf(stdout, "petrel %s\n", version)
 		return nil
+	}
+	// --config, else PETREL_CONFIG, else PETREL_CONFIG_OPTIONAL if it exists.
+	if g.config, err = config.Path(g.config, os.Getenv); err != nil {
+		return err
+	}
+	switch args[0] {
 	case "serve":
 		if len(args) > 1 {
 			return usagef("serve takes no arguments, got %q", strings.Join(args[1:], " "))
@@ -127,6 +137,8 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		return configCmd(g, args[1:], stdout)
 	case "health":
 		return health(ctx, g, stdout)
+	case "restore":
+		return restore(ctx, g, args[1:], stdout)
 	}
 	return admin(ctx, g, args, stdin, stdout, stderr)
 }
