@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -62,6 +63,11 @@ type Listen struct {
 type TLS struct {
 	Cert string `toml:"cert"`
 	Key  string `toml:"key"`
+	// ACME gets and renews the hostname's certificate from an ACME CA.
+	ACME          bool   `toml:"acme"`
+	ACMEDirectory string `toml:"acme_directory"`
+	ACMEEmail     string `toml:"acme_email"`
+	ACMECA        string `toml:"acme_ca"` // PEM roots for the directory's HTTPS; "" = system roots
 }
 
 type DNS struct {
@@ -308,6 +314,17 @@ func (c *Config) Validate() error {
 			key = "tls.key"
 		}
 		bad(key, "tls: set both cert and key, or neither for a self-signed certificate")
+	}
+	if c.TLS.ACME {
+		if c.TLS.Cert != "" || c.TLS.Key != "" {
+			bad("tls.acme", "tls.acme = true with tls.cert and tls.key: use one or the other")
+		}
+		if !strings.Contains(c.Hostname, ".") || net.ParseIP(c.Hostname) != nil {
+			bad("tls.acme", "tls.acme = true needs a public DNS name as hostname, not %q (set hostname = \"mx.example.com\")", c.Hostname)
+		}
+		if u, err := url.Parse(c.TLS.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("tls.acme_directory", "tls.acme_directory = %q: want the https:// URL of an ACME directory", c.TLS.ACMEDirectory)
+		}
 	}
 	if c.DNS.Resolver != "" {
 		if _, _, err := net.SplitHostPort(c.DNS.Resolver); err != nil {

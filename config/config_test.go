@@ -97,6 +97,18 @@ func TestEnvOnly(t *testing.T) {
 	}
 }
 
+func TestACMEConfig(t *testing.T) {
+	p := writeFile(t, "hostname = \"mx.example.com\"\n[tls]\nacme = true\nacme_email = \"postmaster@example.com\"\n")
+	c, err := Load(p, []string{"PETREL_TLS_ACME_CA=/etc/petrel/ca.pem"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.TLS.ACME || c.TLS.ACMEDirectory != "https://acme-v02.api.letsencrypt.org/directory" ||
+		c.TLS.ACMEEmail != "postmaster@example.com" || c.TLS.ACMECA != "/etc/petrel/ca.pem" {
+		t.Errorf("tls: %+v", c.TLS)
+	}
+}
+
 // A refused file or value names where it was set: the file and line of
 // the key, or the PETREL_ variable that set it.
 func TestBadConfig(t *testing.T) {
@@ -117,6 +129,9 @@ func TestBadConfig(t *testing.T) {
 		{"empty data_dir", "hostname = \"mx.example.com\"\ndata_dir = ''\n", nil, "petrel.toml:2: data_dir is empty"},
 		{"half tls", "[tls]\n\ncert = \"/x.pem\"\n", nil, "petrel.toml:3: tls: set both cert and key"},
 		{"half tls, key only", "[tls]\nkey = \"/x.pem\"\n", nil, "petrel.toml:2: tls: set both cert and key"},
+		{"acme and files", "hostname = \"mx.example.com\"\n[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\nacme = true\n", nil, "petrel.toml:5: tls.acme = true with tls.cert and tls.key"},
+		{"acme for localhost", "hostname = \"localhost\"\n[tls]\nacme = true\n", nil, `petrel.toml:3: tls.acme = true needs a public DNS name as hostname, not "localhost"`},
+		{"acme directory", "hostname = \"mx.example.com\"\n[tls]\nacme = true\nacme_directory = \"http://ca.example/dir\"\n", nil, `petrel.toml:4: tls.acme_directory = "http://ca.example/dir"`},
 		{"resolver", "[dns]\nresolver = \"8.8.8.8\"\n", nil, `petrel.toml:2: dns.resolver = "8.8.8.8"`},
 		{"zero limit", "[smtp]\nmax_recipients = 0\n", nil, "petrel.toml:2: smtp.max_recipients = 0: must be more than 0"},
 		{"same key name in two tables", "[smtp]\nmax_connections = 10\n[queue]\nmax_connections = 0\n", nil, "petrel.toml:4: queue.max_connections = 0"},

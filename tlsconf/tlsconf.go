@@ -1,6 +1,9 @@
 // Package tlsconf owns Petrel's TLS configuration: one *tls.Config for
-// every listener, from configured files (reloaded when they change) or from
-// a self-signed certificate made on first start and kept in data_dir.
+// every listener, TLS 1.2 at least, from configured files (reloaded when
+// they change), from an ACME CA (ACME: issued and renewed by autocert,
+// cached in data_dir/acme), or from a self-signed certificate made on first
+// start and kept in data_dir/tls (also ACME's stand-in until its first
+// certificate).
 package tlsconf
 
 import (
@@ -170,6 +173,16 @@ func Load(certFile, keyFile, dataDir, hostname string) (cfg *tls.Config, created
 		}
 		return Server(f), false, nil
 	}
+	f, created, err := keptSelfSigned(dataDir, hostname)
+	if err != nil {
+		return nil, false, err
+	}
+	return Server(f), created, nil
+}
+
+// keptSelfSigned serves the self-signed certificate of dataDir/tls, made
+// for hostname if it is not there yet (created).
+func keptSelfSigned(dataDir, hostname string) (f *Files, created bool, err error) {
 	cp, kp := filepath.Join(dataDir, "tls", "cert.pem"), filepath.Join(dataDir, "tls", "key.pem")
 	if _, err := os.Stat(cp); os.IsNotExist(err) {
 		c, k, err := SelfSigned(hostname)
@@ -187,9 +200,9 @@ func Load(certFile, keyFile, dataDir, hostname string) (cfg *tls.Config, created
 		}
 		created = true
 	}
-	f, err := NewFiles(cp, kp)
+	f, err = NewFiles(cp, kp)
 	if err != nil {
 		return nil, false, err
 	}
-	return Server(f), created, nil
+	return f, created, nil
 }
