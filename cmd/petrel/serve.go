@@ -50,6 +50,7 @@ type server struct {
 	log     *slog.Logger
 	store   *store.Store
 	tls     *tls.Config
+	acme    *tlsconf.ACME // with tls.acme
 	lns     map[string]net.Listener
 	mta     *mta.MTA
 	imap    *imap.Server
@@ -97,7 +98,14 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 	}
 	defer s.store.Close()
 	var created bool
-	s.tls, created, err = tlsconf.Load(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname)
+	if cfg.TLS.ACME {
+		s.acme, err = newACME(cfg, log)
+		if s.acme != nil {
+			s.tls = s.acme.Config()
+		}
+	} else {
+		s.tls, created, err = tlsconf.Load(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname)
+	}
 	if err != nil {
 		return err
 	}
@@ -251,6 +259,10 @@ func (s *server) start(ctx context.Context) error {
 		Services:   services(cfg),
 		Logger:     s.log.With("svc", "http"),
 	}), ReadHeaderTimeout: 10 * time.Second}
+	if s.acme != nil {
+		// HTTP-01 challenges, then the web endpoints as before.
+		s.http.Handler = s.acme.HTTPHandler(s.http.Handler)
+	}
 	s.goServe("http", func(l net.Listener) error {
 		err := s.http.Serve(l)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -265,6 +277,14 @@ func (s *server) start(ctx context.Context) error {
 		}
 		return err
 	})
+	if s.acme != nil {
+		// Now that the listeners answer the CA's challenges.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.acme.Run(ctx)
+		}()
+	}
 	// The queue's scheduler, and its size for /metrics.
 	s.wg.Add(2)
 	go func() {
