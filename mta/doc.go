@@ -7,4 +7,22 @@
 // The contract with the client is the one of RFC 5321 4.1.1.4: "250" to
 // DATA is said only after the store's commit (and the queue's) returned,
 // that is, after the message is on disk.
+//
+// A local address is resolved by the store (route.go): an account, with
+// or without +tag; an alias or catch-all, whose local targets get a copy
+// (with X-Original-To) and whose remote targets get one through the queue,
+// under an SRS envelope sender so that it passes SPF; a mailing list
+// (list.go), expanded once to its members, local ones in one store commit
+// and the others in one queue commit, each copy with its own
+// List-Unsubscribe; a list's bounce address, whose DSNs (dsn.go) count
+// against members; an SRS address of ours, whose bounce goes back to the
+// original sender. dispatch.go works all of it out before writing
+// anything, so a message refused for every recipient leaves no trace.
+//
+// Loops stop here: more than 100 Received fields, a Delivered-To of ours
+// for the same recipient, or the list's own List-Id refuse the message
+// (with 554 5.4.6 when it has no other recipient, else with a DSN through
+// Bouncer). Mail that failed DMARC p=reject but was let in is never
+// forwarded nor sent to a list. DeliverLocal gives the queue the same
+// routing for what it holds for local addresses.
 package mta

@@ -44,6 +44,10 @@ type CheckResult struct {
 	Junk    bool   // deliver to the Junk mailbox
 	Reason  string // for the reply and the log
 	Summary string // one line for the log, e.g. "spf=pass dkim=none dmarc=none"
+	// NoForward says the message failed DMARC for a domain whose policy
+	// is p=reject (and was let in by local policy): it may reach local
+	// mailboxes, never another domain through an alias or a list.
+	NoForward bool
 }
 
 // Checker verifies incoming mail (SPF, DKIM, DMARC).
@@ -55,6 +59,36 @@ type Checker interface {
 // when it has no key for the domain.
 type Signer interface {
 	Sign(domain string, msg []byte) ([]byte, error)
+}
+
+// SRS rewrites the envelope sender of forwarded mail and decodes the
+// rewritten addresses bounces come back to (*srs.Rewriter is one).
+type SRS interface {
+	Forward(sender, domain string) (string, error)
+	Reverse(addr string) (string, error)
+}
+
+// Failure is a recipient refused after DATA, when the message was
+// accepted for others: a mail loop, a mailing list's posting policy.
+type Failure struct {
+	Rcpt   string
+	Code   int    // SMTP reply code, e.g. 554
+	Status string // enhanced status code, e.g. "5.4.6"
+	Text   string
+}
+
+// Bouncer sends the envelope sender a delivery status notification about
+// failed recipients of the message msg, accepted as id.
+type Bouncer interface {
+	Bounce(ctx context.Context, id, from string, failed []Failure, msg []byte) error
+}
+
+// BatchQueue is a Queue that also commits many single-recipient messages
+// at once (a list's copies for remote members, each with its own
+// List-Unsubscribe); *queue.Queue is one. Without it, they are queued one
+// Enqueue at a time.
+type BatchQueue interface {
+	EnqueueEach(ctx context.Context, from string, rcpts []string, msgs [][]byte) ([]string, error)
 }
 
 // PTRResolver looks up reverse DNS names; *net.Resolver is one.
@@ -86,6 +120,21 @@ type Options struct {
 	// sender's Sent mailbox, flagged \Seen, in the same commit as the local
 	// copies. Off by default: most clients APPEND their own copy.
 	SaveSent bool
+
+	// SRS rewrites the envelope sender of mail forwarded to another
+	// domain (an alias with a remote target), and verifies and decodes
+	// the SRS addresses of ours that its bounces come back to. nil:
+	// forwards keep the original sender (and may fail SPF).
+	SRS SRS
+	// Bouncer reports recipients refused after DATA to the sender; nil:
+	// they are only logged.
+	Bouncer Bouncer
+	// UnsubscribeURL returns the one-click unsubscribe URL (RFC 8058) of
+	// a list member; nil: list mail has no List-Unsubscribe.
+	UnsubscribeURL func(list, member string) string
+	// ListBounceDays is the number of days with a bounce after which a
+	// list member is disabled, and told (0 = 3).
+	ListBounceDays int
 
 	// Now is the clock for Received dates (tests); nil = time.Now.
 	Now func() time.Time
@@ -133,6 +182,9 @@ func New(opts Options) *MTA {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ListBounceDays <= 0 {
+		opts.ListBounceDays = 3
 	}
 	return &MTA{opts: opts, log: opts.Logger}
 }

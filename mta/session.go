@@ -1,7 +1,6 @@
 package mta
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -46,9 +45,11 @@ type session struct {
 }
 
 type localRcpt struct {
-	addr    string // as the client gave it, for Received "for" and Delivered-To
-	account *store.Account
+	addr    string         // as the client gave it, for Received "for" and Delivered-To
+	account *store.Account // a plain account (or its +tag form); else:
 	mailbox string
+	res     *store.Resolution // an alias, a catch-all, a list or a list's bounce address
+	srs     string            // an SRS address of ours: the address it decodes to
 }
 
 func newSession(m *MTA, k kind, c *smtp.Conn) *session {
@@ -200,22 +201,16 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
 	}
 	if domain != "" && s.m.opts.IsLocalDomain(domain) {
-		addr := strings.ToLower(local + "@" + domain)
-		acct, err := s.m.opts.Store.AccountByAddress(addr)
-		if errors.Is(err, store.ErrNoAccount) {
-			acct, err = s.m.opts.Store.AccountByAddress(s.stripPlus(addr))
-		}
-		if errors.Is(err, store.ErrNoAccount) {
-			return s.refuseRcpt(to, smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "<%s>: no such user here", to))
-		}
-		if err != nil {
-			s.m.log.Error("recipient lookup", "rcpt", to, "err", err)
-			e := smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary failure looking up <%s>, try again later", to)
+		lr, e := s.m.lookupLocal(to, strings.ToLower(local+"@"+domain))
+		if e != nil && e.Code < 500 {
 			s.refused = append(s.refused, to)
 			s.lastCode, s.lastReply = e.Code, e.Message
 			return e
 		}
-		s.local = append(s.local, localRcpt{addr: to, account: acct})
+		if e != nil {
+			return s.refuseRcpt(to, e)
+		}
+		s.local = append(s.local, lr)
 		return nil
 	}
 	// Not ours: relay only for an authenticated user.
@@ -289,7 +284,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 		return 554, smtp.EnhancedCode{5, 4, 6}, fmt.Sprintf("Too many hops (%d Received headers): mail loop?", n)
 	}
 	var authHeader []byte
-	junk := false
+	junk, noForward := false, false
 	if s.kind == kindMX && s.m.opts.Checker != nil {
 		var domains []string
 		for _, lr := range s.local {
@@ -307,7 +302,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 			if res.Message != nil {
 				msg = res.Message
 			}
-			authHeader, junk = res.Header, res.Junk
+			authHeader, junk, noForward = res.Header, res.Junk, res.NoForward
 		}
 	}
 	if s.kind == kindSubmission {
@@ -323,52 +318,12 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 			}
 		}
 	}
-	rcv := s.receivedInfo(id)
-	// Remote recipients: queued with this hop's Received header.
-	if len(s.remote) > 0 {
-		for_ := ""
-		if len(s.remote) == 1 {
-			for_ = s.remote[0]
-		}
-		out := make([]byte, 0, len(msg)+512)
-		out = append(out, rcv.header(for_, s.m.opts.Now())...)
-		out = append(out, msg...)
-		qid, err := s.m.opts.Queue.Enqueue(ctx, s.from, s.remote, out)
-		if err != nil {
-			s.m.log.Error("enqueue", "id", id, "err", err)
-			return 451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, try again later"
-		}
-		s.m.log.Info("queued", "id", id, "queue_id", qid, "rcpts", len(s.remote))
+	in := &inbound{id: id, from: s.from, msg: msg, rcv: s.receivedInfo(id), authHeader: authHeader,
+		junk: junk, noForward: noForward, local: s.local, remote: s.remote, now: s.m.opts.Now()}
+	if s.kind == kindSubmission && s.m.opts.SaveSent && s.account != nil {
+		in.sent = s.account
 	}
-	saveSent := s.kind == kindSubmission && s.m.opts.SaveSent && s.account != nil
-	if len(s.local) > 0 || saveSent {
-		now := s.m.opts.Now()
-		d := &store.Delivery{Body: msg, Date: now}
-		if saveSent {
-			// The sender's copy, as it left: no Received or Return-Path.
-			d.Targets = append(d.Targets, store.Target{Account: s.account.ID, Mailbox: "Sent", Flags: []string{`\Seen`}})
-		}
-		for _, lr := range s.local {
-			var p bytes.Buffer
-			fmt.Fprintf(&p, "Return-Path: <%s>\r\n", s.from)
-			fmt.Fprintf(&p, "Delivered-To: %s\r\n", lr.account.Address)
-			p.Write(rcv.header(lr.addr, now))
-			p.Write(authHeader)
-			tg := store.Target{Account: lr.account.ID, Prefix: p.Bytes()}
-			if junk {
-				tg.Mailbox = "Junk"
-			}
-			d.Targets = append(d.Targets, tg)
-		}
-		if _, err := s.m.opts.Store.Deliver(ctx, d); err != nil {
-			s.m.log.Error("deliver", "id", id, "err", err)
-			return 451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, try again later"
-		}
-		if f := s.m.opts.OnDelivered; f != nil {
-			f(len(d.Targets), int64(len(msg)))
-		}
-	}
-	return 250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as " + id
+	return s.m.dispatch(ctx, in)
 }
 
 func (s *session) receivedInfo(id string) *received {

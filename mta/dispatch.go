@@ -1,0 +1,303 @@
+package mta
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"petrel/store"
+)
+
+// inbound is one accepted message on its way to its recipients, from an
+// SMTP session (session.accept) or from the queue (DeliverLocal).
+type inbound struct {
+	id         string
+	from       string
+	msg        []byte    // checked (and, from submission, completed and signed)
+	rcv        *received // this hop's Received header; nil adds none
+	authHeader []byte
+	junk       bool // to the Junk mailbox
+	noForward  bool // failed DMARC p=reject: local mailboxes only
+	local      []localRcpt
+	remote     []string
+	sent       *store.Account // file a copy in this account's Sent
+	now        time.Time
+}
+
+// plan is everything one message turns into, worked out before anything
+// is written, so that a message refused for all its recipients leaves no
+// trace.
+type plan struct {
+	targets  []store.Target // copies of the message itself
+	accounts map[uint64]bool
+	queued   []envelope // forwards and SRS bounces, each its own queue entry
+	lists    []*listPost
+	bounces  []listBounce
+	failed   []Failure
+	ok       int // recipients that go somewhere
+}
+
+type envelope struct {
+	from  string
+	rcpts []string
+	msg   []byte
+}
+
+// dispatch queues, stores, forwards and expands in, and returns the reply
+// to DATA. Remote copies are queued before local ones are stored (see
+// docs/architecture.md).
+func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode, string) {
+	p := &plan{accounts: map[uint64]bool{}}
+	delivered := deliveredTo(in.msg)
+	for _, lr := range in.local {
+		if lr.account != nil {
+			p.accounts[lr.account.ID] = true
+		}
+	}
+	for _, lr := range in.local {
+		n := len(p.failed)
+		m.planRcpt(ctx, in, lr, delivered, p)
+		if len(p.failed) == n {
+			p.ok++
+		}
+	}
+	if p.ok == 0 && len(in.remote) == 0 {
+		f := p.failed[0]
+		return f.Code, statusCode(f.Status), f.Text
+	}
+	fail := func(what string, err error) (int, smtp.EnhancedCode, string) {
+		m.log.Error(what, "id", in.id, "err", err)
+		return 451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, try again later"
+	}
+	// Remote recipients: queued with this hop's Received header.
+	if len(in.remote) > 0 {
+		for_ := ""
+		if len(in.remote) == 1 {
+			for_ = in.remote[0]
+		}
+		qid, err := m.opts.Queue.Enqueue(ctx, in.from, in.remote, in.withReceived(for_, in.msg))
+		if err != nil {
+			return fail("enqueue", err)
+		}
+		m.log.Info("queued", "id", in.id, "queue_id", qid, "rcpts", len(in.remote))
+	}
+	for _, e := range p.queued {
+		qid, err := m.opts.Queue.Enqueue(ctx, e.from, e.rcpts, e.msg)
+		if err != nil {
+			return fail("enqueue forward", err)
+		}
+		m.log.Info("forwarded", "id", in.id, "queue_id", qid, "from", e.from, "rcpts", e.rcpts)
+	}
+	for _, lp := range p.lists {
+		if err := m.queueListCopies(ctx, in, lp); err != nil {
+			return fail("enqueue list copies", err)
+		}
+	}
+	copies := 0
+	if len(p.targets) > 0 || in.sent != nil {
+		d := &store.Delivery{Body: in.msg, Date: in.now}
+		if in.sent != nil {
+			// The sender's copy, as it left: no Received or Return-Path.
+			d.Targets = append(d.Targets, store.Target{Account: in.sent.ID, Mailbox: "Sent", Flags: []string{`\Seen`}})
+		}
+		d.Targets = append(d.Targets, p.targets...)
+		if _, err := m.opts.Store.Deliver(ctx, d); err != nil {
+			return fail("deliver", err)
+		}
+		copies += len(d.Targets)
+	}
+	for _, lp := range p.lists {
+		if len(lp.local.Targets) == 0 {
+			continue
+		}
+		if _, err := m.opts.Store.Deliver(ctx, lp.local); err != nil {
+			return fail("deliver list copies", err)
+		}
+		copies += len(lp.local.Targets)
+		m.log.Info("list expanded", "id", in.id, "list", lp.list.Address, "local", len(lp.local.Targets), "remote", len(lp.remote))
+	}
+	if f := m.opts.OnDelivered; f != nil && copies > 0 {
+		f(copies, int64(len(in.msg)))
+	}
+	for _, b := range p.bounces {
+		m.recordListBounce(ctx, in, b)
+	}
+	if len(p.failed) > 0 {
+		m.bounce(ctx, in, p.failed)
+	}
+	return 250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as " + in.id
+}
+
+// planRcpt works out where the message goes for one local recipient.
+func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered []string, p *plan) {
+	addr := strings.ToLower(lr.addr)
+	switch {
+	case lr.account != nil:
+		dt := addr
+		if n, err := store.NormalizeAddress(lr.addr); err == nil {
+			dt = n
+		}
+		if loopedTo(delivered, dt, lr.account.Address) {
+			p.fail(lr.addr, 554, "5.4.6", "<%s>: mail loop: this message was already delivered to %s here", lr.addr, dt)
+			return
+		}
+		p.targets = append(p.targets, in.target(lr.account, lr.addr, dt, ""))
+	case lr.srs != "":
+		// A bounce (or reply) to an address we rewrote: on to the sender.
+		p.queued = append(p.queued, envelope{from: m.forwardSender(in.from, domainOf(lr.addr)), rcpts: []string{lr.srs}, msg: in.withReceived(lr.addr, in.msg)})
+	case lr.res.Bounces != "":
+		p.bounces = append(p.bounces, listBounce{list: lr.res.Bounces, rcpt: lr.addr})
+	default:
+		res := lr.res
+		if loopedTo(delivered, addr) {
+			p.fail(lr.addr, 554, "5.4.6", "<%s>: mail forwarding loop: this message already went through %s here", lr.addr, addr)
+			return
+		}
+		// went says the message goes somewhere for this recipient.
+		went := len(res.Accounts) > 0
+		for i := range res.Accounts {
+			a := &res.Accounts[i]
+			if p.accounts[a.ID] {
+				continue
+			}
+			p.accounts[a.ID] = true
+			p.targets = append(p.targets, in.target(a, lr.addr, a.Address, addr))
+		}
+		var why *Failure
+		if len(res.Remote) > 0 {
+			switch {
+			case in.noForward:
+				m.log.Warn("not forwarded: the message fails DMARC of a domain with p=reject", "id", in.id, "rcpt", lr.addr, "remote", res.Remote)
+				why = &Failure{Rcpt: lr.addr, Code: 550, Status: "5.7.1", Text: "<" + lr.addr + ">: not forwarded: the message fails the DMARC policy (p=reject) of its author's domain"}
+			case m.opts.Queue == nil:
+				m.log.Error("not forwarded: no queue", "id", in.id, "rcpt", lr.addr, "remote", res.Remote)
+				why = &Failure{Rcpt: lr.addr, Code: 550, Status: "5.3.0", Text: "<" + lr.addr + ">: this server does not send mail to other domains"}
+			default:
+				msg := in.withReceived(lr.addr, append([]byte("Delivered-To: "+addr+"\r\n"), in.msg...))
+				p.queued = append(p.queued, envelope{from: m.forwardSender(in.from, domainOf(addr)), rcpts: res.Remote, msg: msg})
+				went = true
+			}
+		}
+		for _, l := range res.Lists {
+			if f := m.planList(ctx, in, lr.addr, l, p); f != nil {
+				// An alias to a list and more: the others still get it.
+				m.log.Warn("list refused a message", "id", in.id, "rcpt", lr.addr, "list", l, "reason", f.Text)
+				why = f
+				continue
+			}
+			went = true
+		}
+		if !went && why != nil {
+			p.failed = append(p.failed, *why)
+		}
+	}
+}
+
+func (p *plan) fail(rcpt string, code int, status, format string, a ...any) {
+	p.failed = append(p.failed, Failure{Rcpt: rcpt, Code: code, Status: status, Text: fmt.Sprintf(format, a...)})
+}
+
+// target is one local copy: Return-Path, Delivered-To, X-Original-To (when
+// an alias led here), this hop's Received and our Authentication-Results.
+func (in *inbound) target(a *store.Account, rcpt, deliveredTo, original string) store.Target {
+	var p bytes.Buffer
+	fmt.Fprintf(&p, "Return-Path: <%s>\r\n", in.from)
+	fmt.Fprintf(&p, "Delivered-To: %s\r\n", deliveredTo)
+	if original != "" {
+		fmt.Fprintf(&p, "X-Original-To: %s\r\n", original)
+	}
+	if in.rcv != nil {
+		p.Write(in.rcv.header(rcpt, in.now))
+	}
+	p.Write(in.authHeader)
+	tg := store.Target{Account: a.ID, Prefix: p.Bytes()}
+	if in.junk {
+		tg.Mailbox = "Junk"
+	}
+	return tg
+}
+
+// withReceived returns msg under this hop's Received header (for rcpt, if
+// not ""); msg itself when there is no Received to add.
+func (in *inbound) withReceived(rcpt string, msg []byte) []byte {
+	if in.rcv == nil {
+		return msg
+	}
+	h := in.rcv.header(rcpt, in.now)
+	out := make([]byte, 0, len(h)+len(msg))
+	return append(append(out, h...), msg...)
+}
+
+// forwardSender is the envelope sender of mail forwarded through domain:
+// the sender rewritten with SRS, unless it is null or ours already.
+func (m *MTA) forwardSender(from, domain string) string {
+	if from == "" || m.opts.SRS == nil {
+		return from
+	}
+	if _, d, err := splitAddress(from); err == nil && m.opts.IsLocalDomain(d) {
+		return from
+	}
+	s, err := m.opts.SRS.Forward(from, domain)
+	if err != nil {
+		m.log.Warn("srs: sender kept as it is", "from", from, "err", err)
+		return from
+	}
+	return s
+}
+
+// bounce reports recipients refused after DATA to the sender.
+func (m *MTA) bounce(ctx context.Context, in *inbound, failed []Failure) {
+	for _, f := range failed {
+		m.log.Warn("recipient refused after DATA", "id", in.id, "from", in.from, "rcpt", f.Rcpt, "reply", fmt.Sprintf("%d %s %s", f.Code, f.Status, f.Text))
+	}
+	if in.from == "" || m.opts.Bouncer == nil {
+		return
+	}
+	if err := m.opts.Bouncer.Bounce(ctx, in.id, in.from, failed, in.msg); err != nil {
+		m.log.Error("bounce", "id", in.id, "from", in.from, "err", err)
+	}
+}
+
+// deliveredTo returns the addresses of the message's Delivered-To fields,
+// lower-cased.
+func deliveredTo(msg []byte) []string {
+	vs := fieldValues(msg, "Delivered-To")
+	for i, v := range vs {
+		vs[i] = strings.ToLower(strings.Trim(v, "<> "))
+	}
+	return vs
+}
+
+// loopedTo reports whether one of addrs is among the Delivered-To
+// addresses already in the message: it came back to a recipient it was
+// delivered or forwarded to here.
+func loopedTo(delivered []string, addrs ...string) bool {
+	for _, d := range delivered {
+		for _, a := range addrs {
+			if d == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return strings.ToLower(addr[i+1:])
+	}
+	return ""
+}
+
+// statusCode parses "5.4.6".
+func statusCode(s string) smtp.EnhancedCode {
+	var c smtp.EnhancedCode
+	if _, err := fmt.Sscanf(s, "%d.%d.%d", &c[0], &c[1], &c[2]); err != nil {
+		return smtp.EnhancedCode{5, 0, 0}
+	}
+	return c
+}
