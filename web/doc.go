@@ -1,12 +1,14 @@
 // Package web owns Petrel's HTTP listener (listen.http): client autoconfig
 // for Thunderbird (config-v1.1.xml) and Outlook (autodiscover.xml), the
 // MTA-STS policy (RFC 8461 3.2), Prometheus /metrics, /healthz and /readyz,
+// one-click unsubscription from mailing lists (RFC 8058, unsubscribe.go),
 // and the admin token that guards anything beyond those public endpoints.
 //
 // It also owns Petrel's Prometheus collectors (Metrics), which the other
 // packages feed through small methods that cmd/petrel wires as hooks.
 //
 // The package knows nothing of the store or the protocol servers: it is
-// given the hostname, a func that lists the local domains, a Gatherer and a
-// readiness func, so it can be tested on its own and wired by main.
+// given the hostname, a func that lists the local domains, a Gatherer, a
+// readiness func and a ListRemover, so it can be tested on its own and
+// wired by main.
 package web

@@ -35,6 +35,9 @@ type Options struct {
 	Services []Service
 	// Admin, if set, is served under /admin/ behind the admin token.
 	Admin http.Handler
+	// Unsubscribe, if set, serves one-click unsubscription from mailing
+	// lists (RFC 8058) at the path of its URL.
+	Unsubscribe *Unsubscribe
 	// Logger receives request errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -43,7 +46,9 @@ type Options struct {
 //
 // Public, needing no token: /.well-known/autoconfig/mail/config-v1.1.xml,
 // /mail/config-v1.1.xml, /autodiscover/autodiscover.xml (and
-// /autodiscover.xml), /.well-known/mta-sts.txt, /healthz and /readyz.
+// /autodiscover.xml), /.well-known/mta-sts.txt, /healthz, /readyz and, with
+// Options.Unsubscribe, the one-click unsubscribe endpoint (its links are
+// signed).
 // Behind the token: /metrics (public only when no token is set) and /admin/.
 func New(opts Options) http.Handler {
 	if opts.Logger == nil {
@@ -72,6 +77,10 @@ func New(opts Options) http.Handler {
 			metrics = h.requireToken(metrics)
 		}
 		mux.Handle("GET /metrics", metrics)
+	}
+	if u := opts.Unsubscribe; u != nil {
+		mux.HandleFunc("GET "+u.path(), h.unsubscribe)
+		mux.HandleFunc("POST "+u.path(), h.unsubscribe)
 	}
 	if opts.Admin != nil && opts.AdminToken != "" {
 		mux.Handle("/admin/", h.requireToken(opts.Admin))
