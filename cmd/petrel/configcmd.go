@@ -22,7 +22,7 @@ func configCmd(g globalFlags, args []string, out io.Writer) error {
 		io.WriteString(out, config.Default())
 		return nil
 	case "env":
-		for _, v := range config.EnvVars() {
+		for _, v := range append(config.EnvVars(), config.FileEnvVars()...) {
 			fmt.Fprintf(out, "%-40s %s\n", v[0], v[1])
 		}
 		return nil
