@@ -44,6 +44,7 @@ type Config struct {
 	Queue    Queue    `toml:"queue"`
 	HTTP     HTTP     `toml:"http"`
 	MTASTS   MTASTS   `toml:"mta_sts"`
+	Lists    Lists    `toml:"lists"`
 	Log      Log      `toml:"log"`
 }
 
@@ -125,6 +126,12 @@ type MTASTS struct {
 	Mode   string   `toml:"mode"` // "" = not served; testing, enforce or none
 	MX     []string `toml:"mx"`   // empty = the hostname
 	MaxAge Duration `toml:"max_age"`
+}
+
+// Lists configures mailing lists (made with `petrel list create`).
+type Lists struct {
+	BounceDays     int    `toml:"bounce_days"`     // days with a bounce that disable a member
+	UnsubscribeURL string `toml:"unsubscribe_url"` // "" = https://<hostname>/unsubscribe
 }
 
 type Log struct {
@@ -362,6 +369,14 @@ func (c *Config) Validate() error {
 	for i, d := range c.Queue.Retry {
 		if d.Duration <= 0 {
 			bad("queue.retry", "queue.retry[%d] must be a positive duration", i)
+		}
+	}
+	if c.Lists.BounceDays < 1 {
+		bad("lists.bounce_days", "lists.bounce_days = %d: want 1 or more days", c.Lists.BounceDays)
+	}
+	if u := c.Lists.UnsubscribeURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || strings.ContainsAny(u, " <>") {
+			bad("lists.unsubscribe_url", "lists.unsubscribe_url = %q: want an absolute URL like \"https://mx.example.com/unsubscribe\"", u)
 		}
 	}
 	switch c.MTASTS.Mode {
