@@ -139,7 +139,7 @@ func (s *Store) SetAlias(ctx context.Context, address string, targets []string, 
 			return err
 		}
 		if len(r.res.Unknown) > 0 {
-			return fmt.Errorf("target %s: %w", r.res.Unknown[0], ErrNoAccount)
+			return fmt.Errorf("target %s is no account, alias or list here: %w", r.res.Unknown[0], ErrNoAccount)
 		}
 		res = r.res
 		return t.Bucket(bAliases).ForEach(func(k, v []byte) error {
