@@ -47,6 +47,17 @@ var ops = map[string]op{
 	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS", run: userDel},
 	"user list":   {needsStore: true, usage: "user list", run: userList},
 	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backup}, // backup.go
+	// aliascmd.go
+	"alias add":    {needsStore: true, minArgs: 2, usage: "alias add ADDRESS|@DOMAIN TARGET…", run: aliasAdd},
+	"alias del":    {needsStore: true, minArgs: 1, usage: "alias del ADDRESS|@DOMAIN…", run: aliasDel},
+	"alias list":   {needsStore: true, usage: "alias list", run: aliasList},
+	"list create":  {needsStore: true, minArgs: 1, usage: "list create LIST@DOMAIN [post=members|anyone|moderators] [moderators=A,B] [reply_to=sender|list] [archive=URL]", run: listCreate},
+	"list set":     {needsStore: true, minArgs: 2, usage: "list set LIST key=value…", run: listSet},
+	"list show":    {needsStore: true, maxArgs: 1, usage: "list show [LIST]", run: listShow},
+	"list drop":    {needsStore: true, minArgs: 1, maxArgs: 1, usage: "list drop LIST", run: listDrop},
+	"list add":     {needsStore: true, minArgs: 2, usage: "list add LIST MEMBER…", run: listAdd},
+	"list del":     {needsStore: true, minArgs: 2, usage: "list del LIST MEMBER…", run: listDel},
+	"list members": {needsStore: true, minArgs: 1, maxArgs: 1, usage: "list members LIST", run: listMembers},
 	// importcmd.go
 	"import mbox":    {needsStore: true, minArgs: 2, maxArgs: 2, usage: "import mbox|maildir ADDRESS PATH [--mailbox NAME]", run: importCmd("mbox")},
 	"import maildir": {needsStore: true, minArgs: 2, maxArgs: 2, usage: "import mbox|maildir ADDRESS PATH [--mailbox NAME]", run: importCmd("maildir")},

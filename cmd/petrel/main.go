@@ -32,7 +32,9 @@ Usage:
   petrel queue list|show ID|retry [ID]|delete ID|bounce ID
   petrel dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]
   petrel dns DOMAIN | petrel dns check DOMAIN
-  petrel alias add ADDRESS TARGET… | alias del ADDRESS | alias list
+  petrel alias add ADDRESS|@DOMAIN TARGET… | alias del ADDRESS | alias list
+  petrel list create LIST@DOMAIN [post=members|anyone|moderators] [moderators=A,B] [reply_to=sender|list] [archive=URL]
+  petrel list add|del LIST MEMBER… | list members LIST | list show [LIST] | list set LIST key=value… | list drop LIST
   petrel backup FILE                       archive of data_dir (FILE.tar or .tar.gz), safe while running
   petrel restore FILE                      unpack a backup into an empty data_dir (server stopped)
   petrel import mbox|maildir ADDRESS PATH [--mailbox NAME]

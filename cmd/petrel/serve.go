@@ -170,9 +170,18 @@ func (s *server) start(ctx context.Context) error {
 	if s.signer, err = newSigner(dkimDir(cfg)); err != nil {
 		return err
 	}
+	rewriter, err := newSRS(cfg)
+	if err != nil {
+		return err
+	}
+	unsub, err := newUnsubscribe(cfg, s.store)
+	if err != nil {
+		return err
+	}
 	env := &adminEnv{cfg: cfg, store: s.store, log: s.log}
 	m := s.metrics
-	if s.queue, err = openQueue(cfg, s.store, mxres, env, func(o *queue.Options) { o.OnAttempt = m.DeliveryAttempt }); err != nil {
+	local := &routedDeliverer{accounts: localDeliverer{store: s.store, cfg: cfg}}
+	if s.queue, err = openQueue(cfg, s.store, mxres, env, func(o *queue.Options) { o.OnAttempt = m.DeliveryAttempt; o.Local = local }); err != nil {
 		return err
 	}
 	env.extra = adminExtras{queue: s.queue, signer: s.signer, resolver: netres}
@@ -199,10 +208,15 @@ func (s *server) start(ctx context.Context) error {
 		MaxErrors:       cfg.SMTP.MaxErrors,
 		PlusSeparator:   cfg.SMTP.PlusSeparator,
 		SaveSent:        cfg.SMTP.SaveSent,
+		SRS:             rewriter,
+		Bouncer:         bouncer{s.queue},
+		UnsubscribeURL:  unsub.Link,
+		ListBounceDays:  cfg.Lists.BounceDays,
 		OnTransaction:   m.SMTPTransaction,
 		OnDelivered:     m.Delivered,
 		OnAuthFailure:   func() { m.AuthFailure("smtp") },
 	})
+	local.mta = s.mta // before the queue runs
 	s.imap = imap.New(imap.Options{
 		Store:       s.store,
 		Logger:      s.log.With("svc", "imap"),
@@ -250,14 +264,15 @@ func (s *server) start(ctx context.Context) error {
 	})
 	// Made before its goroutine starts, so that shutdown reads it safely.
 	s.http = &http.Server{Handler: web.New(web.Options{
-		Hostname:   cfg.Hostname,
-		Domains:    func() []string { return cfg.Domains },
-		Gatherer:   m.Registry(),
-		Ready:      s.readyErr,
-		AdminToken: cfg.HTTP.AdminToken,
-		MTASTS:     mtaSTS(cfg),
-		Services:   services(cfg),
-		Logger:     s.log.With("svc", "http"),
+		Hostname:    cfg.Hostname,
+		Domains:     func() []string { return cfg.Domains },
+		Gatherer:    m.Registry(),
+		Ready:       s.readyErr,
+		AdminToken:  cfg.HTTP.AdminToken,
+		MTASTS:      mtaSTS(cfg),
+		Services:    services(cfg),
+		Unsubscribe: unsub,
+		Logger:      s.log.With("svc", "http"),
 	}), ReadHeaderTimeout: 10 * time.Second}
 	if s.acme != nil {
 		// HTTP-01 challenges, then the web endpoints as before.
