@@ -122,6 +122,11 @@ func (m *MTA) mayPost(l *store.List, members []store.Member, in *inbound) (strin
 	var who []string
 	if in.from != "" {
 		who = append(who, strings.ToLower(in.from))
+		// Another list's post comes from LIST-bounces@DOMAIN (Petrel's
+		// and Mailman's convention): a list that is a member may post.
+		if local, domain, ok := strings.Cut(strings.ToLower(in.from), "@"); ok && strings.HasSuffix(local, "-bounces") {
+			who = append(who, strings.TrimSuffix(local, "-bounces")+"@"+domain)
+		}
 	}
 	for _, v := range fieldValues(in.msg, "From") {
 		if as, err := mail.ParseAddressList(v); err == nil {

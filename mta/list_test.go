@@ -139,6 +139,11 @@ func TestListPostingPolicy(t *testing.T) {
 	if err := sendPlain(t, ts.smtpAddr, "bounces+eve@mailer.example", []string{"club@hamburger.edu"}, msg("Eve <eve@crepes.fr>")); err != nil {
 		t.Errorf("member in From: %v", err)
 	}
+	// A list that is a member posts from its bounce address.
+	ts.store.AddMembers(bg, "club@hamburger.edu", []string{"parent@lists.example"})
+	if err := sendPlain(t, ts.smtpAddr, "parent-bounces@lists.example", []string{"club@hamburger.edu"}, msg("mallory@evil.example")); err != nil {
+		t.Errorf("member list: %v", err)
+	}
 	err = sendPlain(t, ts.smtpAddr, "bob@hamburger.edu", []string{"announce@hamburger.edu"}, msg("bob@hamburger.edu"))
 	expectRefused(t, err, 550, "only its moderators may post")
 	if err := sendPlain(t, ts.smtpAddr, "boss@crepes.fr", []string{"announce@hamburger.edu"}, msg("boss@crepes.fr")); err != nil {
@@ -148,8 +153,8 @@ func TestListPostingPolicy(t *testing.T) {
 		t.Errorf("anyone: %v", err)
 	}
 	_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
-	if len(msgs) != 3 {
-		t.Errorf("bob has %d messages, want 3 (club, announce, open)", len(msgs))
+	if len(msgs) != 4 {
+		t.Errorf("bob has %d messages, want 4 (club twice, announce, open)", len(msgs))
 	}
 	for _, m := range msgs {
 		if strings.Contains(string(m), "List-Id: <announce.hamburger.edu>") && !strings.Contains(string(m), "List-Post: NO\r\n") {
