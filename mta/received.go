@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // received holds what one hop's Received header says (RFC 5321 4.4).
@@ -74,16 +76,25 @@ func (r *received) protocol() string {
 }
 
 // sanitize keeps client-chosen text (HELO, addresses) from breaking the
-// header: no line breaks, no parentheses or other structure, bounded length.
+// header: no line breaks or other controls, no parentheses or other
+// structure, no invalid UTF-8, and at most 255 bytes, so that the longest
+// line of the header stays under RFC 5322's 998.
 func sanitize(s string) string {
-	if len(s) > 255 {
-		s = s[:255]
-	}
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r < 0x20, r == 0x7f, r == '(', r == ')', r == ';', r == '<', r == '>', r == '[', r == ']':
-			return '_'
+	var b strings.Builder
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				r = '_' // an invalid byte
+			}
 		}
-		return r
-	}, s)
+		switch {
+		case unicode.IsControl(r), r == '(', r == ')', r == ';', r == '<', r == '>', r == '[', r == ']':
+			r = '_'
+		}
+		if b.Len()+utf8.RuneLen(r) > 255 {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -247,6 +247,9 @@ func splitAddress(addr string) (local, domain string, err error) {
 	if domain == "" {
 		return "", "", errors.New("empty domain")
 	}
+	if !strings.HasPrefix(domain, "[") && (domain[0] == '.' || domain[len(domain)-1] == '.' || strings.Contains(domain, "..")) {
+		return "", "", errors.New("empty label in domain")
+	}
 	return local, domain, nil
 }
 

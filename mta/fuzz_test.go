@@ -1,0 +1,280 @@
+package mta
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-smtp"
+)
+
+// FuzzSplitAddress: an address split without error gives back its parts:
+// a non-empty local part (with no unquoted '@'), a lower-case domain without
+// a trailing dot, and together they are the address; only "postmaster" may
+// have no domain.
+func FuzzSplitAddress(f *testing.F) {
+	for _, s := range []string{
+		"bob@hamburger.edu", "Bob@Hamburger.EDU.", "postmaster", "PostMaster", `"a@b"@c.d`, "a@b@c.d",
+		"@x", "x@", "a%b@c", "a!b@c", "a@b..", "@", "", strings.Repeat("a", 330) + "@b",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		local, domain, err := splitAddress(addr)
+		if err != nil {
+			if local != "" || domain != "" {
+				t.Fatalf("error %v with parts %q %q", err, local, domain)
+			}
+			return
+		}
+		if len(addr) > 320 {
+			t.Fatalf("%d-byte address accepted", len(addr))
+		}
+		if local == "" {
+			t.Fatalf("%q: empty local part accepted", addr)
+		}
+		if domain == "" {
+			if !strings.EqualFold(addr, "postmaster") {
+				t.Fatalf("%q: no domain, and not postmaster", addr)
+			}
+			return
+		}
+		if domain != strings.ToLower(domain) || strings.HasSuffix(domain, ".") {
+			t.Fatalf("%q: domain %q not lower case or with a trailing dot", addr, domain)
+		}
+		if !strings.HasPrefix(local, `"`) && strings.Contains(local, "@") {
+			t.Fatalf("%q: unquoted @ in local part %q", addr, local)
+		}
+		rest, ok := strings.CutPrefix(addr, local+"@")
+		if !ok || strings.ToLower(strings.TrimSuffix(rest, ".")) != domain {
+			t.Fatalf("%q: split into %q and %q", addr, local, domain)
+		}
+	})
+}
+
+// FuzzSMTPEnvelope speaks EHLO, MAIL FROM and RCPT TO with fuzzed
+// arguments to the MX listener over a real socket. Every reply is a
+// well-formed reply code, the session survives each command (NOOP is
+// answered 250 at the end), and nothing is relayed: without
+// authentication the queue stays empty whatever the addresses look like.
+func FuzzSMTPEnvelope(f *testing.F) {
+	seeds := [][3]string{
+		{"crepes.fr", "<alice@crepes.fr>", "<bob@hamburger.edu>"},
+		{"crepes.fr", "<>", "<postmaster>"},
+		{"[127.0.0.1]", "<alice@crepes.fr> SIZE=100 BODY=8BITMIME", "<bob+tag@hamburger.edu> NOTIFY=NEVER"},
+		{"x", "<a@b> SMTPUTF8", "<@relay.example:bob@hamburger.edu>"},
+		{"x", "<a@b>", "<bob%elsewhere.example@hamburger.edu>"},
+		{"x", "<a@b>", "<bob@hamburger.edu@elsewhere.example>"},
+		{"x", "<a@b>", `<"bob@elsewhere.example"@hamburger.edu>`},
+		{"x", "<a@b>", "<bob@HAMBURGER.EDU.>"},
+		{"x", "<a@b>", "<elsewhere.example!bob@hamburger.edu>"},
+		{"x", "<a@b>", "<someone@elsewhere.example>"},
+		{"\x00", "<\x00@b>", "<bob\x00@hamburger.edu>"},
+		{"\xff\xfe", "<\xff@b>", "<\xc3\x28@hamburger.edu>"},
+		{"x", "alice@crepes.fr", "bob@hamburger.edu"},
+		{"x", "<a@b> SIZE=99999999999999999999", "<>"},
+	}
+	for _, s := range seeds {
+		f.Add(s[0], s[1], s[2])
+	}
+	ts := newTestServer(f, func(o *Options) { o.Logger = slog.New(slog.DiscardHandler) })
+	clean := func(s string) string {
+		s = strings.NewReplacer("\r", "", "\n", "").Replace(s)
+		if len(s) > 1000 {
+			s = s[:1000]
+		}
+		return s
+	}
+	f.Fuzz(func(t *testing.T, helo, from, to string) {
+		helo, from, to = clean(helo), clean(from), clean(to)
+		d := dial(t, ts.smtpAddr)
+		defer d.conn.Close()
+		if code, _ := d.read(); code != 220 {
+			t.Fatalf("greeting %d", code)
+		}
+		reply := func(line string) int {
+			code, msg := d.send(line)
+			if code < 200 || code > 599 {
+				t.Fatalf("%q: reply %d %q", line, code, msg)
+			}
+			if code == 421 {
+				t.Fatalf("%q: the session was closed: %d %s", line, code, msg)
+			}
+			return code
+		}
+		reply("EHLO " + helo)
+		mail := reply("MAIL FROM:" + from)
+		rcpt := reply("RCPT TO:" + to)
+		if rcpt == 250 {
+			if mail != 250 {
+				t.Fatalf("RCPT accepted after MAIL got %d", mail)
+			}
+			if code := reply("DATA"); code == 354 {
+				reply("Subject: fuzz\r\n\r\nbody\r\n.")
+			}
+		}
+		if code := reply("NOOP"); code != 250 {
+			t.Fatalf("NOOP: %d", code)
+		}
+		d.send("QUIT")
+		if q := ts.queue.all(); len(q) > 0 {
+			t.Fatalf("relayed without authentication: from %q to %v (MAIL %q, RCPT %q)", q[0].from, q[0].rcpts, from, to)
+		}
+	})
+}
+
+// chunkReader returns data in pieces of the sizes given, then err, and
+// records the largest buffer it was asked to fill.
+type chunkReader struct {
+	data   []byte
+	sizes  []byte
+	err    error
+	maxBuf int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	r.maxBuf = max(r.maxBuf, len(p))
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := len(p)
+	if len(r.sizes) > 0 {
+		n = min(n, int(r.sizes[0])*37+1)
+		r.sizes = r.sizes[1:]
+	}
+	n = min(n, len(r.data))
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// FuzzReadMessage: the DATA path (readMessage through the deadline reader,
+// over a connection whose deadline it sets) returns the body with every
+// line end CRLF and nothing else changed, or the size limit's 552, or the
+// reader's error mapped to its SMTP reply; and it never asks the
+// connection for more than one 4 KiB chunk per deadline.
+func FuzzReadMessage(f *testing.F) {
+	f.Add([]byte("Subject: a\r\n\r\nbody\r\n"), []byte{1, 2, 3}, uint16(100), uint8(0))
+	f.Add([]byte("Subject: a\n\nbare\nlines\n"), []byte{}, uint16(1000), uint8(0))
+	f.Add([]byte("\n\r\n\r\r\n\n"), []byte{0}, uint16(7), uint8(0))
+	f.Add(bytes.Repeat([]byte("x\n"), 5000), []byte{200, 200}, uint16(65535), uint8(1))
+	f.Add([]byte("too long"), []byte{}, uint16(3), uint8(2))
+	f.Add([]byte("partial"), []byte{}, uint16(100), uint8(3))
+	server, client := net.Pipe()
+	f.Cleanup(func() { server.Close(); client.Close() })
+	f.Fuzz(func(t *testing.T, body, sizes []byte, limit uint16, end uint8) {
+		endErrs := []error{io.EOF, smtp.ErrTooLongLine, smtp.ErrDataTooLarge, io.ErrUnexpectedEOF}
+		endErr := endErrs[int(end)%len(endErrs)]
+		cr := &chunkReader{data: body, sizes: sizes, err: endErr}
+		max := int64(limit)
+		got, err := readMessage(&deadlineReader{r: cr, conn: server, timeout: time.Minute}, max)
+		if cr.maxBuf > dataChunk {
+			t.Fatalf("asked for %d bytes under one deadline, want at most %d", cr.maxBuf, dataChunk)
+		}
+		tooBig := int64(len(body)) > max
+		var se *smtp.SMTPError
+		switch {
+		case tooBig || endErr == smtp.ErrDataTooLarge:
+			if !errors.Is(err, smtp.ErrDataTooLarge) {
+				t.Fatalf("%d bytes, limit %d, end %v: err %v, want 552", len(body), max, endErr, err)
+			}
+			return
+		case endErr == smtp.ErrTooLongLine:
+			if !errors.As(err, &se) || se.Code != 500 {
+				t.Fatalf("too long line: err %v, want a 500 reply", err)
+			}
+			return
+		case endErr == io.ErrUnexpectedEOF:
+			if err == nil || errors.As(err, &se) {
+				t.Fatalf("broken connection: err %v, want a plain error", err)
+			}
+			return
+		case err != nil:
+			t.Fatalf("%q: %v", body, err)
+		}
+		for i, c := range got {
+			if c == '\n' && (i == 0 || got[i-1] != '\r') {
+				t.Fatalf("bare LF at %d of %q", i, got)
+			}
+		}
+		lf := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")) }
+		if !bytes.Equal(lf(got), lf(body)) {
+			t.Fatalf("content changed: %q -> %q", body, got)
+		}
+		if again := normalizeCRLF(got); !bytes.Equal(again, got) {
+			t.Fatalf("normalizeCRLF not idempotent on %q", got)
+		}
+	})
+}
+
+// FuzzReceived: whatever the client says in HELO, whatever its reverse
+// name and the recipient, the Received header is one well-formed folded
+// field: valid UTF-8, CRLF line ends, continuation lines starting with a
+// tab, no line over 998 bytes (RFC 5322 2.1.1), the client's text unable to
+// add comments, literals or a second date, and the date parseable.
+func FuzzReceived(f *testing.F) {
+	f.Add("crepes.fr", "mail.crepes.fr", "bob@hamburger.edu", []byte{127, 0, 0, 1}, true, false, true)
+	f.Add("", "", "", []byte{}, false, false, false)
+	f.Add("evil\r\nBcc: x@y", "a(b)c", "b>; Wed, 1 Jan 2000 00:00:00 +0000\r\nX: y", make([]byte, 16), true, true, false)
+	f.Add(strings.Repeat("\xff", 300), strings.Repeat("é", 200), strings.Repeat("\x80", 400), []byte{1, 2, 3, 4}, true, true, true)
+	f.Fuzz(func(t *testing.T, helo, rdns, rcpt string, ip []byte, esmtp, auth, useTLS bool) {
+		r := &received{helo: helo, rdns: rdns, by: "mx.hamburger.edu", id: "abc123", esmtp: esmtp, auth: auth}
+		if len(ip) == 4 || len(ip) == 16 {
+			r.ip = net.IP(ip)
+		}
+		if useTLS {
+			r.tlsState = &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256}
+		}
+		now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+		h := string(r.header(rcpt, now))
+		if !utf8.ValidString(h) {
+			t.Fatalf("invalid UTF-8: %q", h)
+		}
+		if !strings.HasPrefix(h, "Received: from ") || !strings.HasSuffix(h, "\r\n") {
+			t.Fatalf("not a Received field: %q", h)
+		}
+		lines := strings.Split(strings.TrimSuffix(h, "\r\n"), "\r\n")
+		for i, l := range lines {
+			if strings.ContainsAny(l, "\r\n\x00") {
+				t.Fatalf("line %d has a bare CR, LF or NUL: %q", i, l)
+			}
+			if i > 0 && !strings.HasPrefix(l, "\t") {
+				t.Fatalf("line %d is not a continuation: %q", i, l)
+			}
+			if len(l) > 998 {
+				t.Fatalf("line %d is %d bytes, over RFC 5322's 998", i, len(l))
+			}
+		}
+		comments := 1
+		if useTLS {
+			comments++
+		}
+		if n, m := strings.Count(h, "("), strings.Count(h, ")"); n != comments || m != comments {
+			t.Fatalf("%d '(' and %d ')', want %d: %q", n, m, comments, h)
+		}
+		if n := strings.Count(h, "["); n != 1 {
+			t.Fatalf("%d '[', want 1: %q", n, h)
+		}
+		brackets := 0
+		if rcpt != "" {
+			brackets = 1
+		}
+		if strings.Count(h, "<") != brackets || strings.Count(h, ">") != brackets {
+			t.Fatalf("angle brackets: %q", h)
+		}
+		if strings.Count(h, ";") != 1 {
+			t.Fatalf("more than one ';': %q", h)
+		}
+		date := strings.TrimSpace(h[strings.LastIndexByte(h, ';')+1:])
+		if d, err := time.Parse(time.RFC1123Z, date); err != nil || !d.Equal(now) {
+			t.Fatalf("date %q: %v", date, err)
+		}
+	})
+}
