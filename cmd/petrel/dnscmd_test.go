@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"testing"
+
+	"petrel/dnsmx/dnsmxtest"
+)
+
+// `petrel dns DOMAIN` prints the records to publish, in zone-file syntax;
+// `petrel dns check DOMAIN` finds each of them once they are published,
+// and says what is missing, with the fix, while they are not.
+func TestDNSCommands(t *testing.T) {
+	dns := dnsmxtest.Start(t, "mx.example.com. 300 IN A 192.0.2.25")
+	in := newInstanceWith(t, instanceOpts{hostname: "mx.example.com", domain: "example.com",
+		extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
+	if _, errOut, code := in.petrel("", "dkim", "keygen", "example.com", "--selector", "s1"); code != 0 {
+		t.Fatalf("dkim keygen: %s", errOut)
+	}
+	zone, errOut, code := in.petrel("", "dns", "example.com")
+	if code != 0 {
+		t.Fatalf("petrel dns: %d %s", code, errOut)
+	}
+	for _, want := range []string{"\tMX\t", "v=spf1", "s1._domainkey.example.com.", "v=DKIM1", "_dmarc.example.com.", "v=DMARC1",
+		"_mta-sts.example.com.", "_smtp._tls.example.com.", "_imaps._tcp.example.com.", "_submissions._tcp.example.com.", "autoconfig.example.com."} {
+		if !strings.Contains(zone, want) {
+			t.Errorf("petrel dns lacks %q:\n%s", want, zone)
+		}
+	}
+
+	// Nothing published yet (but the host's A record): every other record
+	// is reported with its fix, and the command fails.
+	out, errOut, code := in.petrel("", "dns", "check", "example.com")
+	if code == 0 || !strings.Contains(errOut, "need attention") {
+		t.Errorf("dns check with nothing published: exit %d, %q", code, errOut)
+	}
+	if !strings.Contains(out, "MX") || !strings.Contains(out, "fix: ") {
+		t.Errorf("dns check says no fix:\n%s", out)
+	}
+
+	// Publish what `petrel dns` printed: every line checks out.
+	sc := bufio.NewScanner(strings.NewReader(zone))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, ";") {
+			continue
+		}
+		if i := strings.Index(line, " ;"); i >= 0 {
+			line = line[:i]
+		}
+		dns.Add(t, line)
+	}
+	out, errOut, code = in.petrel("", "dns", "check", "example.com")
+	if code != 0 {
+		t.Fatalf("dns check after publishing: exit %d %s\n%s", code, errOut, out)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(l, "ok") && !strings.HasPrefix(l, "OK") {
+			t.Errorf("not ok: %s", l)
+		}
+	}
+}
