@@ -64,7 +64,7 @@ func (s *Store) CreateAccount(ctx context.Context, address, password string) (*A
 	if password == "" {
 		return nil, fmt.Errorf("create account %s: empty password", addr)
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (s *Store) SetPassword(ctx context.Context, address, password string) error
 	if password == "" {
 		return fmt.Errorf("set password %s: empty password", addr)
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,18 @@ func hashPassword(password string) (string, error) {
 		argon2.Version, argonMemory, argonTime, argonThreads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
+// hashPassword hashes a new password as the store's options say.
+func (s *Store) hashPassword(password string) (string, error) {
+	if s.opts.CheapPasswordHash {
+		h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		if err != nil {
+			return "", fmt.Errorf("hash password: %w", err)
+		}
+		return string(h), nil
+	}
+	return hashPassword(password)
+}
+
 // checkPassword reports whether password matches hash (argon2id, or bcrypt
 // for hashes brought from elsewhere), in time independent of where they differ.
 func checkPassword(hash, password string) bool {

@@ -47,6 +47,11 @@ type Options struct {
 	// OnCommit, if set, is told the duration and size of every commit
 	// (for metrics). It runs on the committer and must not block.
 	OnCommit func(d time.Duration, writes int)
+	// CheapPasswordHash hashes new passwords with bcrypt at its lowest
+	// cost instead of argon2id: thousands of times faster, and as much
+	// weaker. It exists for tests and benchmarks that make thousands of
+	// accounts; a server never sets it.
+	CheapPasswordHash bool
 }
 
 // Store is an open mail store. It is safe for concurrent use.
