@@ -82,7 +82,14 @@ func (r *Rewriter) Forward(sender, domain string) (string, error) {
 		return "", fmt.Errorf("srs: forward %q: want local@domain", sender)
 	}
 	local, host := sender[:at], sender[at+1:]
+	if strings.IndexByte(host, '=') >= 0 {
+		// No domain has one, and Reverse could not tell host from user.
+		return "", fmt.Errorf("srs: forward %q: '=' in the domain", sender)
+	}
 	domain = strings.TrimSuffix(domain, ".")
+	if domain == "" || strings.ContainsAny(domain, "@=") {
+		return "", fmt.Errorf("srs: forward through %q: not a domain", domain)
+	}
 	if strings.EqualFold(host, domain) {
 		return sender, nil
 	}
@@ -95,7 +102,7 @@ func (r *Rewriter) Forward(sender, domain string) (string, error) {
 	case ok && t == 1:
 		// SRS1 already: keep its first forwarder, sign anew.
 		parts := strings.SplitN(local[5:], "=", 3)
-		if len(parts) == 3 && parts[1] != "" {
+		if len(parts) == 3 && parts[1] != "" && len(parts[2]) >= 2 { // as Reverse wants
 			return "SRS1=" + r.hash(parts[1], parts[2]) + "=" + parts[1] + "=" + parts[2] + "@" + domain, nil
 		}
 	}
