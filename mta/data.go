@@ -37,6 +37,11 @@ func readMessage(r io.Reader, max int64) ([]byte, error) {
 		if errors.As(err, &se) {
 			return nil, se
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// The session ends here (timeout.go); say why, not the socket error.
+			return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for the message data, closing connection"}
+		}
 		return nil, fmt.Errorf("read message: %w", err)
 	}
 	if int64(buf.Len()) > max {

@@ -25,4 +25,10 @@
 // Bouncer). Mail that failed DMARC p=reject but was let in is never
 // forwarded nor sent to a list. DeliverLocal gives the queue the same
 // routing for what it holds for local addresses.
+//
+// A read timeout ends the session (timeout.go): a command line must arrive
+// whole within the command timeout, and after a timeout nothing more is
+// read, so neither a trickled line's first half nor the rest of a stalled
+// message body is ever run as a command. Addresses with control characters
+// or invalid UTF-8 are refused.
 package mta

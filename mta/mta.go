@@ -229,13 +229,20 @@ func (m *MTA) newServer(k kind) *smtp.Server {
 
 // ServeSMTP serves port 25 (MX) on l until Shutdown.
 func (m *MTA) ServeSMTP(l net.Listener) error {
-	return m.newServer(kindMX).Serve(l)
+	return m.newServer(kindMX).Serve(timeoutListener{l})
 }
 
 // ServeSubmission serves message submission (RFC 6409) on l: a plain
 // listener offers STARTTLS (port 587), a tls.Listener is implicit TLS (465).
 func (m *MTA) ServeSubmission(l net.Listener) error {
-	return m.newServer(kindSubmission).Serve(l)
+	return m.newServer(kindSubmission).Serve(timeoutListener{l})
+}
+
+// ServeSubmissionTLS serves submission with implicit TLS (port 465) on the
+// plain listener l, with cfg: the TLS layer is made here, over the
+// connection that makes a read timeout final (timeout.go).
+func (m *MTA) ServeSubmissionTLS(l net.Listener, cfg *tls.Config) error {
+	return m.newServer(kindSubmission).Serve(tls.NewListener(timeoutListener{l}, cfg))
 }
 
 // Shutdown stops accepting connections and waits (until ctx ends) for the

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -145,6 +146,9 @@ func (s *session) refuseRcpt(to string, err *smtp.SMTPError) error {
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.Reset()
+	if e := s.cutShort(); e != nil {
+		return e
+	}
 	if s.kind == kindSubmission && s.account == nil {
 		return s.refuseMail(from, smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required"))
 	}
@@ -193,6 +197,9 @@ func (s *session) stripPlus(addr string) string {
 }
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if e := s.cutShort(); e != nil {
+		return e
+	}
 	if !s.hasFrom {
 		return s.fail(smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Need MAIL before RCPT"))
 	}
@@ -247,6 +254,9 @@ func splitAddress(addr string) (local, domain string, err error) {
 	if domain == "" {
 		return "", "", errors.New("empty domain")
 	}
+	if !utf8.ValidString(addr) || strings.ContainsFunc(addr, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", "", errors.New("control character or invalid UTF-8")
+	}
 	if !strings.HasPrefix(domain, "[") && (domain[0] == '.' || domain[len(domain)-1] == '.' || strings.Contains(domain, "..")) {
 		return "", "", errors.New("empty label in domain")
 	}
@@ -254,6 +264,9 @@ func splitAddress(addr string) (local, domain string, err error) {
 }
 
 func (s *session) Data(r io.Reader) error {
+	if e := s.cutShort(); e != nil {
+		return e
+	}
 	if !s.hasFrom || len(s.local)+len(s.remote) == 0 {
 		return s.fail(smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Need RCPT before DATA"))
 	}
@@ -418,6 +431,9 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 		return nil, smtpErr(538, smtp.EnhancedCode{5, 7, 11}, "Encryption required: STARTTLS first")
 	}
 	check := func(username, password string) error {
+		if e := s.cutShort(); e != nil {
+			return e
+		}
 		ip := s.remoteIP.String()
 		lim := s.m.opts.AuthLimiter
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

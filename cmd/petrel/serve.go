@@ -248,7 +248,7 @@ func (s *server) start(ctx context.Context) error {
 		return s.mta.ServeSubmission(limited(l, "submission", mta.RejectBusy))
 	})
 	s.goServe("submissions", func(l net.Listener) error {
-		return s.mta.ServeSubmission(tls.NewListener(limited(l, "submissions", mta.RejectBusy), s.tls))
+		return s.mta.ServeSubmissionTLS(limited(l, "submissions", mta.RejectBusy), s.tls)
 	})
 	s.goServe("imap", func(l net.Listener) error {
 		return s.imap.Serve(limited(l, "imap", rejectIMAP))

@@ -1,0 +1,84 @@
+package mta
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync/atomic"
+
+	"github.com/emersion/go-smtp"
+)
+
+// A read timeout ends the session: nothing the client sends after it is
+// read. go-smtp reads command lines through bufio and textproto, which
+// return a line cut short by a timeout as if it were whole ("MAIL FROM:<a"
+// from a client that trickles bytes), and after a timeout in DATA it goes on
+// reading commands, so the rest of a stalled message body would run as SMTP
+// commands. With timeoutConn under it, every read after the first timeout
+// fails at once: the cut line (if any) is refused by the session
+// (connTimedOut), then go-smtp answers 421 4.4.2 and closes. RFC 5321
+// 4.5.3.2 has the server give up on the connection at a timeout.
+
+// timeoutListener wraps the connections of l in timeoutConn.
+type timeoutListener struct{ net.Listener }
+
+func (l timeoutListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := c.(*tls.Conn); ok {
+		// go-smtp must see the *tls.Conn itself; ServeSubmissionTLS puts
+		// timeoutConn under the TLS layer instead.
+		return c, nil
+	}
+	return &timeoutConn{Conn: c}, nil
+}
+
+// timeoutConn makes a read timeout final.
+type timeoutConn struct {
+	net.Conn
+	timedOut atomic.Bool
+}
+
+func (c *timeoutConn) Read(p []byte) (int, error) {
+	if c.timedOut.Load() {
+		return 0, timeoutError{}
+	}
+	n, err := c.Conn.Read(p)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		c.timedOut.Store(true)
+	}
+	return n, err
+}
+
+// Unwrap returns the underlying connection.
+func (c *timeoutConn) Unwrap() net.Conn { return c.Conn }
+
+// timeoutError is a net.Error whose Timeout is true, so that go-smtp
+// answers 421 4.4.2 to it.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "read after an earlier timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// connTimedOut says whether a read on c (or under its TLS layer) has timed
+// out: the command being handled was then cut short, not sent whole.
+func connTimedOut(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	tc, ok := c.(*timeoutConn)
+	return ok && tc.timedOut.Load()
+}
+
+// cutShort refuses a command that a read timeout cut short: it was not
+// sent whole, and the session is about to end.
+func (s *session) cutShort() *smtp.SMTPError {
+	if connTimedOut(s.conn.Conn()) {
+		return smtpErr(421, smtp.EnhancedCode{4, 4, 2}, "Timeout: the command was cut short, closing connection")
+	}
+	return nil
+}
