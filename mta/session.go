@@ -257,7 +257,11 @@ func splitAddress(addr string) (local, domain string, err error) {
 	if !utf8.ValidString(addr) || strings.ContainsFunc(addr, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "", "", errors.New("control character or invalid UTF-8")
 	}
-	if !strings.HasPrefix(domain, "[") && (domain[0] == '.' || domain[len(domain)-1] == '.' || strings.Contains(domain, "..")) {
+	if strings.HasPrefix(domain, "[") {
+		if !strings.HasSuffix(domain, "]") {
+			return "", "", errors.New("unterminated address literal")
+		}
+	} else if domain[0] == '.' || domain[len(domain)-1] == '.' || strings.Contains(domain, "..") {
 		return "", "", errors.New("empty label in domain")
 	}
 	return local, domain, nil
