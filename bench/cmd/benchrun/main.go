@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -50,7 +51,10 @@ func (b *bench) logf(format string, a ...any) {
 	fmt.Fprintf(b.logw, time.Now().Format("15:04:05 ")+format+"\n", a...)
 }
 
-var cleanup func()
+var (
+	cleanup  func()
+	stopping atomic.Bool // set on a signal or at -max-time
+)
 
 func fatalf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "benchrun: "+format+"\n", a...)
@@ -128,6 +132,7 @@ func main() {
 		case <-time.After(*maxTime):
 			fmt.Fprintf(os.Stderr, "benchrun: -max-time %v reached: stopping everything\n", *maxTime)
 		}
+		stopping.Store(true)
 		cleanup()
 		os.Exit(130)
 	}()
@@ -159,6 +164,9 @@ func main() {
 			r, err = b.smtpAccept()
 		case "ceiling":
 			r, err = b.ceiling()
+		}
+		if stopping.Load() {
+			select {} // the signal handler is stopping everything and exits
 		}
 		if err != nil {
 			b.logf("%s: FAILED: %v", s, err)

@@ -32,6 +32,9 @@ var (
 // start runs cmd in a new process group, its output appended to logPath
 // (unless cmd.Stdout is already set), and remembers it for stopAll.
 func start(name, logPath string, cmd *exec.Cmd) (*proc, error) {
+	if stopping.Load() {
+		return nil, fmt.Errorf("%s: not started: the harness is stopping", name)
+	}
 	// Its own group, so that stop reaches everything it forks; killed by
 	// the kernel if the harness dies first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -70,7 +70,7 @@ level = "info"
 		return nil, err
 	}
 	for addr, pass := range o.users {
-		cmd := exec.Command(b.petrelBin, "user", "add", addr, "--config", s.conf)
+		cmd := petrelCmd(b.petrelBin, "user", "add", addr, "--config", s.conf)
 		cmd.Stdin = strings.NewReader(pass + "\n")
 		if _, err := run("petrel user add", s.log, time.Minute, cmd); err != nil {
 			return nil, err
@@ -78,13 +78,13 @@ level = "info"
 	}
 	for addr, md := range o.importMaildir {
 		t0 := time.Now()
-		cmd := exec.Command(b.petrelBin, "import", "maildir", addr, md, "--config", s.conf)
+		cmd := petrelCmd(b.petrelBin, "import", "maildir", addr, md, "--config", s.conf)
 		if _, err := run("petrel import maildir", s.log, 10*time.Minute, cmd); err != nil {
 			return nil, err
 		}
 		b.logf("%s: imported %s into %s in %.1fs", name, md, addr, time.Since(t0).Seconds())
 	}
-	p, err := start("petrel serve", s.log, exec.Command(b.petrelBin, "serve", "--config", s.conf))
+	p, err := start("petrel serve", s.log, petrelCmd(b.petrelBin, "serve", "--config", s.conf))
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +98,18 @@ level = "info"
 		}
 	}
 	return s, nil
+}
+
+// petrelCmd runs petrel on its config file alone: PETREL_… variables of
+// the caller's environment would override it.
+func petrelCmd(bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PETREL_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
 }
 
 func (s *petrel) stop() { s.p.stop(20 * time.Second) }
