@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -86,6 +87,40 @@ type SMTP struct {
 	MaxErrors           int      `toml:"max_errors"`
 	PlusSeparator       string   `toml:"plus_separator"`
 	SaveSent            bool     `toml:"save_sent"`
+
+	// MaxConnectionRatePerIP is new connections a minute from one address
+	// (a token bucket); 0 = no limit. ConnectionRateExempt are the
+	// addresses or networks it does not apply to.
+	MaxConnectionRatePerIP int      `toml:"max_connection_rate_per_ip"`
+	ConnectionRateExempt   []string `toml:"connection_rate_exempt"`
+}
+
+// RateExempt returns smtp.connection_rate_exempt as prefixes (a bare
+// address is one of its own). Validate has checked them.
+func (s SMTP) RateExempt() []netip.Prefix {
+	var out []netip.Prefix
+	for _, e := range s.ConnectionRateExempt {
+		if p, err := parsePrefix(e); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return p.Masked(), nil
 }
 
 type Auth struct {
@@ -348,6 +383,14 @@ func (c *Config) Validate() error {
 	for _, k := range sortedKeys(positive) {
 		if positive[k] <= 0 {
 			bad(k, "%s = %d: must be more than 0", k, positive[k])
+		}
+	}
+	if c.SMTP.MaxConnectionRatePerIP < 0 {
+		bad("smtp.max_connection_rate_per_ip", "smtp.max_connection_rate_per_ip = %d: give connections a minute, or 0 for no limit", c.SMTP.MaxConnectionRatePerIP)
+	}
+	for _, e := range c.SMTP.ConnectionRateExempt {
+		if _, err := parsePrefix(e); err != nil {
+			bad("smtp.connection_rate_exempt", "smtp.connection_rate_exempt: %q is not an address or network (write \"192.0.2.0/24\" or \"::1\")", e)
 		}
 	}
 	if c.SMTP.MaxLineLength < 1000 {

@@ -109,6 +109,29 @@ func TestACMEConfig(t *testing.T) {
 	}
 }
 
+func TestRateExempt(t *testing.T) {
+	p := writeFile(t, "[smtp]\nconnection_rate_exempt = [\"192.0.2.7\", \"198.51.100.9/24\", \"::1\", \"::ffff:10.1.2.3\"]\n")
+	c, err := Load(p, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.SMTP.RateExempt() {
+		got = append(got, p.String())
+	}
+	want := []string{"192.0.2.7/32", "198.51.100.0/24", "::1/128", "10.1.2.3/32"}
+	if !slices.Equal(got, want) {
+		t.Errorf("RateExempt() = %v, want %v", got, want)
+	}
+	def, err := Load("", nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(def.SMTP.RateExempt()); n != 2 {
+		t.Errorf("default exemptions: %v", def.SMTP.RateExempt())
+	}
+}
+
 // A refused file or value names where it was set: the file and line of
 // the key, or the PETREL_ variable that set it.
 func TestBadConfig(t *testing.T) {
@@ -139,6 +162,8 @@ func TestBadConfig(t *testing.T) {
 		{"inline table", "hostname = \"mx.example.com\"\nauth = { fail_delay = \"1s\", lockout_failures = 0 }\n", nil, "petrel.toml:2: auth.lockout_failures = 0"},
 		{"after a multi-line string", "[http]\nadmin_token = \"\"\"\nlockout_failures = 0\n\"\"\"\n[auth]\nlockout_failures = 0\n", nil, "petrel.toml:6: auth.lockout_failures = 0"},
 		{"line length", "[smtp]\nmax_line_length = 512\n", nil, "petrel.toml:2: smtp.max_line_length = 512"},
+		{"negative rate", "[smtp]\nmax_connection_rate_per_ip = -1\n", nil, "petrel.toml:2: smtp.max_connection_rate_per_ip = -1"},
+		{"rate exempt", "[smtp]\nconnection_rate_exempt = [\"10.0.0.0/8\", \"localhost\"]\n", nil, `petrel.toml:2: smtp.connection_rate_exempt: "localhost" is not an address or network`},
 		{"zero duration", "[imap]\nautologout = \"0s\"\n", nil, "petrel.toml:2: imap.autologout must be a positive duration"},
 		{"empty retry", "[queue]\nmax_age = \"1h\"\nretry = []\n", nil, "petrel.toml:3: queue.retry is empty"},
 		{"bad retry", "[queue]\nretry = [\n  \"1m\",\n  \"-5m\",\n]\n", nil, "petrel.toml:2: queue.retry[1] must be a positive duration"},

@@ -41,14 +41,25 @@ func (c *countedConn) Close() error {
 	return c.Conn.Close()
 }
 
-func rejectIMAP(c net.Conn) {
+// rejectIMAP and rejectPOP3 answer a connection refused by netlimit (too
+// many at once, or too many new ones from one address), with the reason.
+func rejectIMAP(c net.Conn, why error) {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
+	io.WriteString(c, "* BYE [UNAVAILABLE] "+reason(why)+", try again later\r\n")
 }
 
-func rejectPOP3(c net.Conn) {
+func rejectPOP3(c net.Conn, why error) {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "-ERR [SYS/TEMP] Too many connections, try again later\r\n")
+	io.WriteString(c, "-ERR [SYS/TEMP] "+reason(why)+", try again later\r\n")
+}
+
+// reason is why's text with a capital first letter.
+func reason(why error) string {
+	s := why.Error()
+	if s != "" && 'a' <= s[0] && s[0] <= 'z' {
+		s = string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
 }
 
 // watchQueue keeps the queue gauges of /metrics current.

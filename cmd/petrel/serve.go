@@ -237,8 +237,8 @@ func (s *server) start(ctx context.Context) error {
 		AuthLimiter:   authLimiter,
 		OnAuthFailure: func() { m.AuthFailure("pop3") },
 	})
-	limits := netlimit.Limits{Total: cfg.SMTP.MaxConnections, PerIP: cfg.SMTP.MaxConnectionsPerIP}
-	limited := func(l net.Listener, proto string, reject func(net.Conn)) net.Listener {
+	limits := netlimit.Limits{Total: cfg.SMTP.MaxConnections, PerIP: cfg.SMTP.MaxConnectionsPerIP, RatePerIP: cfg.SMTP.MaxConnectionRatePerIP, RateExempt: cfg.SMTP.RateExempt()}
+	limited := func(l net.Listener, proto string, reject func(net.Conn, error)) net.Listener {
 		return countConns(netlimit.Wrap(l, limits, reject), m, proto)
 	}
 	s.goServe("smtp", func(l net.Listener) error {
@@ -248,7 +248,7 @@ func (s *server) start(ctx context.Context) error {
 		return s.mta.ServeSubmission(limited(l, "submission", mta.RejectBusy))
 	})
 	s.goServe("submissions", func(l net.Listener) error {
-		return s.mta.ServeSubmissionTLS(limited(l, "submissions", mta.RejectBusy), s.tls)
+		return s.mta.ServeSubmissionTLS(limited(l, "submissions", nil), s.tls) // no clear text on a TLS port
 	})
 	s.goServe("imap", func(l net.Listener) error {
 		return s.imap.Serve(limited(l, "imap", rejectIMAP))
