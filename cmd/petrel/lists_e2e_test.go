@@ -465,3 +465,36 @@ func countLines(log string, subs ...string) int {
 	}
 	return n
 }
+
+// A message that fails DMARC for a p=reject domain but is let in (here by
+// the domain's own pct=0, which applies quarantine) reaches the alias's
+// local target, in Junk, and is not forwarded; the same from a domain
+// without DMARC is.
+func TestDMARCRejectNotForwarded(t *testing.T) {
+	dns := dnsmxtest.Start(t, `_dmarc.crepes.fr. 300 IN TXT "v=DMARC1; p=reject; pct=0"`)
+	in := newInstanceWith(t, instanceOpts{imapAddr: freePort(t), extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
+	in.ok("pw\n", "user", "add", "bob@hamburger.edu")
+	in.ok("", "alias", "add", "fwd@hamburger.edu", "bob@hamburger.edu", "carol@remote.example")
+	in.start()
+	if err := sendMail(in.smtpAddr, "eve@crepes.fr", "fwd@hamburger.edu", "From: eve@crepes.fr\r\nSubject: forged\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the not-forwarded log line", func() bool {
+		return countLines(in.stderr.String(), "not forwarded: the message fails DMARC", "carol@remote.example") == 1
+	})
+	if n := countLines(in.stderr.String(), "msg=forwarded"); n != 0 {
+		t.Errorf("forwarded %d times", n)
+	}
+	if got := imapMessages(t, in, "bob@hamburger.edu"); len(got) != 0 {
+		t.Errorf("the forgery is in bob's INBOX")
+	}
+	if out := in.ok("", "user", "list"); !regexp.MustCompile(`bob@hamburger\.edu\s+1\s`).MatchString(out) {
+		t.Errorf("bob has not the one message (in Junk):\n%s", out)
+	}
+	if err := sendMail(in.smtpAddr, "eve@no-dmarc.example", "fwd@hamburger.edu", "From: eve@no-dmarc.example\r\nSubject: plain\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the forward", func() bool {
+		return countLines(in.stderr.String(), "msg=forwarded", "carol@remote.example") == 1
+	})
+}

@@ -34,12 +34,24 @@ func (c checker) Check(ctx context.Context, in mta.CheckInput) (*mta.CheckResult
 		return nil, err
 	}
 	return &mta.CheckResult{
-		Message: v.Stamp(in.Message), // our Authentication-Results on top, forged ones removed
-		Reject:  v.Action == msgauth.Reject,
-		Junk:    v.Action == msgauth.Quarantine,
-		Reason:  v.Reason,
-		Summary: v.Summary(),
+		Message:   v.Stamp(in.Message), // our Authentication-Results on top, forged ones removed
+		Reject:    v.Action == msgauth.Reject,
+		Junk:      v.Action == msgauth.Quarantine,
+		Reason:    v.Reason,
+		Summary:   v.Summary(),
+		NoForward: failsDMARCReject(v),
 	}, nil
+}
+
+// failsDMARCReject says the message fails DMARC for an author domain that
+// publishes p=reject: let in by local policy, it is still never forwarded.
+func failsDMARCReject(v *msgauth.Verdict) bool {
+	for _, d := range v.DMARC {
+		if d.Result == "fail" && d.Policy == "reject" {
+			return true
+		}
+	}
+	return false
 }
 
 // signer holds the DKIM keys, reloaded after `petrel dkim keygen`.
