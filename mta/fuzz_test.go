@@ -158,7 +158,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 // FuzzReadMessage: the DATA path (readMessage through the deadline reader,
 // over a connection whose deadline it sets) returns the body with every
 // line end CRLF and nothing else changed, or the size limit's 552, or the
-// reader's error mapped to its SMTP reply; and it never asks the
+// reader's error mapped to its SMTP reply (a timeout to 421); and it never asks the
 // connection for more than one 4 KiB chunk per deadline.
 func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte("Subject: a\r\n\r\nbody\r\n"), []byte{1, 2, 3}, uint16(100), uint8(0))
@@ -170,7 +170,7 @@ func FuzzReadMessage(f *testing.F) {
 	server, client := net.Pipe()
 	f.Cleanup(func() { server.Close(); client.Close() })
 	f.Fuzz(func(t *testing.T, body, sizes []byte, limit uint16, end uint8) {
-		endErrs := []error{io.EOF, smtp.ErrTooLongLine, smtp.ErrDataTooLarge, io.ErrUnexpectedEOF}
+		endErrs := []error{io.EOF, smtp.ErrTooLongLine, smtp.ErrDataTooLarge, io.ErrUnexpectedEOF, timeoutError{}}
 		endErr := endErrs[int(end)%len(endErrs)]
 		cr := &chunkReader{data: body, sizes: sizes, err: endErr}
 		max := int64(limit)
@@ -189,6 +189,11 @@ func FuzzReadMessage(f *testing.F) {
 		case endErr == smtp.ErrTooLongLine:
 			if !errors.As(err, &se) || se.Code != 500 {
 				t.Fatalf("too long line: err %v, want a 500 reply", err)
+			}
+			return
+		case endErr == (timeoutError{}):
+			if !errors.As(err, &se) || se.Code != 421 {
+				t.Fatalf("a stalled client: err %v, want a 421 reply", err)
 			}
 			return
 		case endErr == io.ErrUnexpectedEOF:
