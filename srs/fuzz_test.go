@@ -44,7 +44,7 @@ func FuzzForwardReverse(f *testing.F) {
 		at := strings.LastIndexByte(sender, '@')
 		local, host := sender[:at], sender[at+1:]
 		switch tag, ok := tag(local); {
-		case ok && tag == 0:
+		case ok && tag == 0 && len(local) > 5:
 			// SRS1 points back to the forwarder's SRS0 address.
 			want = "SRS0" + local[4:] + "@" + host
 		case ok && tag == 1:

@@ -94,7 +94,7 @@ func (r *Rewriter) Forward(sender, domain string) (string, error) {
 		return sender, nil
 	}
 	switch t, ok := tag(local); {
-	case ok && t == 0:
+	case ok && t == 0 && len(local) > 5: // something after "SRS0=", as Reverse wants
 		// SRS0 of another forwarder: point back to it (SRS1), keeping
 		// its part, separator included, as it is.
 		srsuser := local[4:]
