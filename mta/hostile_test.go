@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/textproto"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"petrel/netlimit"
 )
 
 // Hostile clients, over real sockets: what they send is refused or cut
@@ -196,11 +199,18 @@ func TestSlowloris(t *testing.T) {
 // TestThousandIdleConnections: 1,000 connections opened and left idle
 // (each greeted: a session each on the server) do not keep a good client
 // from completing a transaction, and the server's memory grows by a small
-// bounded amount per connection. (netlimit, which caps connections per
-// address at 50 by default, is not in front of this MTA.)
+// bounded amount per connection. netlimit is in front, as in petrel serve,
+// with its per-address cap raised from 50 to let them all in.
 func TestThousandIdleConnections(t *testing.T) {
 	ts := newTestServer(t)
 	const n = 1000
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := netlimit.Wrap(inner, netlimit.Limits{Total: n + 10, PerIP: n + 1, RatePerIP: 60, RateExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, RejectBusy)
+	go ts.mta.ServeSMTP(limited)
+	ts.smtpAddr = inner.Addr().String()
 	inUse := func() uint64 {
 		runtime.GC()
 		var m runtime.MemStats
@@ -231,6 +241,9 @@ func TestThousandIdleConnections(t *testing.T) {
 	if _, msgs := inbox(t, ts.store, "bob@hamburger.edu"); len(msgs) != 1 {
 		t.Fatalf("bob has %d messages", len(msgs))
 	}
+	if total, _ := limited.Count("127.0.0.1"); total != n {
+		t.Errorf("netlimit counts %d open, want %d", total, n)
+	}
 	after := inUse()
 	per := (int64(after) - int64(before)) / n
 	t.Logf("heap+stacks: %d KiB before, %d KiB with %d idle connections: %d bytes each", before>>10, after>>10, n, per)
@@ -244,6 +257,12 @@ func TestThousandIdleConnections(t *testing.T) {
 	}
 	conns = nil
 	deadline := time.Now().Add(10 * time.Second)
+	for total, _ := limited.Count("127.0.0.1"); total != 0; total, _ = limited.Count("127.0.0.1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("netlimit still counts %d open after the idle clients left", total)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	for runtime.NumGoroutine() > goroutines+20 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d goroutines 10s after the idle clients left, %d before they came", runtime.NumGoroutine(), goroutines)
