@@ -48,7 +48,9 @@ func NormalizeAddress(address string) (string, error) {
 	if at <= 0 || at == len(a)-1 || strings.Count(a, "@") != 1 {
 		return "", fmt.Errorf("%q is not an email address (want local@domain)", address)
 	}
-	if _, err := mail.ParseAddress(a); err != nil {
+	// The address alone: no comment ("bob@example.org(x)" parses as
+	// bob@example.org), no control character.
+	if p, err := mail.ParseAddress(a); err != nil || p.Address != a || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "", fmt.Errorf("%q is not an email address (want local@domain)", address)
 	}
 	return strings.ToLower(strings.TrimSuffix(a, ".")), nil

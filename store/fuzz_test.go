@@ -111,7 +111,7 @@ func FuzzNormalizeAddress(f *testing.F) {
 		if at <= 0 || at == len(a)-1 || strings.Count(a, "@") != 1 {
 			t.Fatalf("%q -> %q: not local@domain", in, a)
 		}
-		if strings.ContainsAny(a, " <>\"\r\n\t,;\x00") {
+		if strings.ContainsAny(a, " <>()\"\r\n\t,;\x00") {
 			t.Fatalf("%q -> %q: a character that breaks a path or header", in, a)
 		}
 		if again, err := NormalizeAddress(a); err != nil || again != a {
