@@ -4,7 +4,10 @@
 // several rounds, and prints a table of median, min and max for each and
 // the ratio Petrel/peer, with server CPU per message read from /proc.
 //
-//	benchrun [-rounds 3] [-n 5000] [scenario…]   (outbound pop3 smtp-accept ceiling)
+//	benchrun [-rounds 3] [-n 5000] [scenario…]
+//
+// Scenarios: outbound pop3 smtp-accept ceiling imap imap-concurrency
+// memory (default: all).
 //
 // Everything it starts runs in its own process group and is stopped on
 // exit, on SIGINT/SIGTERM and after -max-time. It must run as root
@@ -45,6 +48,12 @@ type bench struct {
 	poplibScript                 string
 	dnsAddr                      string
 	logw                         io.Writer
+
+	// IMAP scenarios
+	imapBin, outDir                     string
+	imapClients, imapAccounts, imapIdle int
+	imapSeconds                         time.Duration
+	accounts                            *imapFixture // made once, for imap-concurrency and memory
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -64,7 +73,12 @@ func fatalf(format string, a ...any) {
 	os.Exit(1)
 }
 
-var allScenarios = []string{"outbound", "pop3", "smtp-accept", "ceiling"}
+var allScenarios = []string{"outbound", "pop3", "smtp-accept", "ceiling", "imap", "imap-concurrency", "memory"}
+
+// imapDefaults are the sizes of the IMAP scenarios, which N does not set:
+// messages in the mailbox (N_IMAP, N_IMAP_CONCURRENCY; memory uses
+// imap-concurrency's accounts).
+var imapDefaults = map[string]int{"imap": 10000, "imap-concurrency": 1000, "memory": 1000}
 
 func main() {
 	rounds := flag.Int("rounds", envInt("ROUNDS", 3), "rounds per scenario (env ROUNDS)")
@@ -105,7 +119,22 @@ func main() {
 		logw:      io.MultiWriter(os.Stderr, logFile),
 	}
 	for _, s := range allScenarios {
-		b.n[s] = envInt("N_"+strings.ToUpper(strings.ReplaceAll(s, "-", "_")), *n)
+		def, ok := imapDefaults[s]
+		if !ok {
+			def = *n
+		}
+		b.n[s] = envInt("N_"+strings.ToUpper(strings.ReplaceAll(s, "-", "_")), def)
+	}
+	b.imapBin = filepath.Join(outDir, "benchimap")
+	b.outDir = outDir
+	b.outDir = outDir
+	b.imapClients = envInt("IMAP_CLIENTS", 200)
+	b.imapAccounts = envInt("IMAP_ACCOUNTS", b.imapClients)
+	b.imapIdle = b.n["memory"] // connections
+	b.imapSeconds = time.Duration(envInt("IMAP_SECONDS", 30)) * time.Second
+	if b.imapClients < 1 || b.imapClients > 5000 || b.imapAccounts < 1 || b.imapAccounts > 1000 || b.imapIdle < 1 || b.imapIdle > 5000 ||
+		b.imapSeconds < time.Second || b.imapSeconds > 30*time.Minute || b.n["imap"] < 1 || b.n["imap"] > 200000 || b.n["imap-concurrency"] < 1 || b.n["imap-concurrency"] > 20000 {
+		log.Fatal("benchrun: IMAP_CLIENTS 1…5000, IMAP_ACCOUNTS 1…1000, N_MEMORY 1…5000, IMAP_SECONDS 1…1800, N_IMAP 1…200000, N_IMAP_CONCURRENCY 1…20000")
 	}
 	b.postfixMaster = findTool("/usr/lib/postfix/sbin/master")
 	b.dovecotBin = findTool("dovecot")
@@ -164,6 +193,12 @@ func main() {
 			r, err = b.smtpAccept()
 		case "ceiling":
 			r, err = b.ceiling()
+		case "imap":
+			r, err = b.imapBig()
+		case "imap-concurrency":
+			r, err = b.imapConcurrency()
+		case "memory":
+			r, err = b.memory()
 		}
 		if stopping.Load() {
 			select {} // the signal handler is stopping everything and exits
@@ -176,6 +211,7 @@ func main() {
 		}
 		r.notes = append(r.notes, fmt.Sprintf("%s: load average (1, 5, 15 min) %s at the start, %s at the end.", s, load0, loadavg()))
 		results = append(results, r)
+		results = append(results, r.more...)
 	}
 	table := formatTable(results, b)
 	fmt.Print(table)

@@ -21,6 +21,7 @@ type result struct {
 	metrics        []string
 	samples        map[string][]map[string]float64
 	notes          []string
+	more           []*result // further tables of the same scenario
 }
 
 const (

@@ -17,10 +17,14 @@ type petrel struct {
 	dir, conf, log string
 	p              *proc
 	smtp, sub, pop string // host:port of its listeners ("" = off)
+	imap, http     string
 }
 
 type petrelOpts struct {
 	smtp, sub, pop bool
+	imap           bool
+	http           bool   // its HTTP listener, for /metrics
+	dataDir        string // "" = dir/data, made here; else an existing one (users and mail already in)
 	queuePort      int
 	users          map[string]string // address -> password
 	importMaildir  map[string]string // address -> Maildir to import before start
@@ -46,6 +50,18 @@ func (b *bench) startPetrel(name string, o petrelOpts) (*petrel, error) {
 		s.pop = fmt.Sprintf("%s:%d", ipPetrel, freePort(ipPetrel))
 		fmt.Fprintf(&listen, "pop3 = %q\n", s.pop)
 	}
+	if o.imap {
+		s.imap = fmt.Sprintf("%s:%d", ipPetrel, freePort(ipPetrel))
+		fmt.Fprintf(&listen, "imap = %q\n", s.imap)
+	}
+	if o.http {
+		s.http = fmt.Sprintf("%s:%d", ipPetrel, freePort(ipPetrel))
+		fmt.Fprintf(&listen, "http = %q\n", s.http)
+	}
+	dataDir := o.dataDir
+	if dataDir == "" {
+		dataDir = filepath.Join(s.dir, "data")
+	}
 	queuePort := o.queuePort
 	if queuePort == 0 {
 		queuePort = 25
@@ -65,7 +81,7 @@ port = %d
 
 [log]
 level = "info"
-`, filepath.Join(s.dir, "data"), listen.String(), b.dnsAddr, queuePort)
+`, dataDir, listen.String(), b.dnsAddr, queuePort)
 	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -89,7 +105,7 @@ level = "info"
 		return nil, err
 	}
 	s.p = p
-	for _, a := range []string{s.smtp, s.sub, s.pop} {
+	for _, a := range []string{s.smtp, s.sub, s.pop, s.imap, s.http} {
 		if a != "" {
 			if err := waitListen(p, a, 30*time.Second, s.log); err != nil {
 				p.stop(5 * time.Second)
@@ -238,6 +254,7 @@ type dovecot struct {
 	dir, log string
 	pop      string // host:port of POP3, or ""
 	lmtp     string // host:port of LMTP, or ""
+	imap     string // host:port of IMAP, or ""
 	maildir  string // the user's Maildir
 	p        *proc
 }
