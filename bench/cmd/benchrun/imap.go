@@ -513,6 +513,7 @@ func (b *bench) imapConcurrency() (*result, error) {
 	}
 	defer d.stop()
 
+	var onGo, onDone func() // PROFILE's perf, around the measured part
 	one := func(mode, sys, addr string, roots []int, seed int) (map[string]float64, error) {
 		args := []string{"-addr", addr, "-users", "u%03d@bench.test", "-accounts", fmt.Sprint(len(f.users)), "-pass", imapPass,
 			"-clients", fmt.Sprint(clients), "-seconds", fmt.Sprint(b.imapSeconds.Seconds()), "-seed", fmt.Sprint(seed),
@@ -528,6 +529,9 @@ func (b *bench) imapConcurrency() (*result, error) {
 		}
 		if err := c.recv(&ready, b.runTimeout); err != nil {
 			return nil, fmt.Errorf("setup: %w", err)
+		}
+		if onGo != nil {
+			onGo()
 		}
 		cm := meter(roots...)
 		c.send("go")
@@ -549,7 +553,11 @@ func (b *bench) imapConcurrency() (*result, error) {
 				Max           float64 `json:"max_ms"`
 			} `json:"by_op"`
 		}
-		if err := c.recv(&res, b.imapSeconds+b.runTimeout); err != nil {
+		err = c.recv(&res, b.imapSeconds+b.runTimeout)
+		if onDone != nil {
+			onDone()
+		}
+		if err != nil {
 			return nil, err
 		}
 		after := cpuByName(roots...)
@@ -593,6 +601,27 @@ func (b *bench) imapConcurrency() (*result, error) {
 			func() (map[string]float64, error) { return one(x.mode, "Dovecot", d.imap, []int{d.p.pid()}, seed()) })
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w\npetrel log:\n%s\ndovecot log:\n%s", x.mode, err, tail(p.log, 1500), tail(d.log, 1500))
+		}
+	}
+	if os.Getenv("PROFILE") != "" {
+		// One more, unmeasured, run of the loop against Petrel under perf.
+		if perf, err := exec.LookPath("perf"); err != nil {
+			b.logf("imap-concurrency: PROFILE: perf not found")
+		} else {
+			var stop func() string
+			var report string
+			onGo = func() { stop, _ = b.perfRecord(perf, p.p.pid(), "perf-concurrency") }
+			onDone = func() {
+				if stop != nil {
+					report = stop()
+				}
+			}
+			_, err := one("conc", "Petrel (under perf)", p.imap, []int{p.p.pid()}, 99)
+			onGo, onDone = nil, nil
+			if err == nil && report != "" {
+				os.WriteFile(filepath.Join(b.outDir, "profile-imap-concurrency.txt"), []byte(fmt.Sprintf("perf record -F 999 -g -p <petrel serve> during one imap-concurrency loop run (%d clients, %v; %s)\n%s", clients, b.imapSeconds, time.Now().UTC().Format(time.RFC3339), report)), 0o644)
+				loop.notes = append(loop.notes, "imap-concurrency: PROFILE=1: perf profile of Petrel during one more, unmeasured, run: bench/out/profile-imap-concurrency.txt.")
+			}
 		}
 	}
 	shared := "each client its own account"
@@ -925,31 +954,44 @@ func (b *bench) profileIMAP(p *petrel, steps []string) error {
 	var out strings.Builder
 	fmt.Fprintf(&out, "perf record -F 999 -g -p <petrel serve> during each step of one imap session (%s)\n", time.Now().UTC().Format(time.RFC3339))
 	for _, st := range steps {
-		data := filepath.Join(b.work, "perf-"+st+".data")
-		logPath := filepath.Join(b.work, "perf.log")
-		pr, err := start("perf record", logPath, exec.Command(perf, "record", "-F", "999", "-g", "-p", fmt.Sprint(p.p.pid()), "-o", data))
+		stop, err := b.perfRecord(perf, p.p.pid(), "perf-"+st)
 		if err != nil {
 			return err
 		}
-		time.Sleep(500 * time.Millisecond) // attached
 		c.send(st + " 99")
 		var o stepOut
 		err = c.recv(&o, b.runTimeout)
+		report := stop()
+		if err != nil || o.Err != "" {
+			return fmt.Errorf("%s: %v %s", st, err, o.Err)
+		}
+		fmt.Fprintf(&out, "\n===== %s (%.2f s)\n%s", st, o.Seconds, report)
+	}
+	c.send("quit")
+	return os.WriteFile(filepath.Join(b.outDir, "profile-imap.txt"), []byte(out.String()), 0o644)
+}
+
+// perfRecord attaches `perf record -F 999 -g` to pid; the function it
+// returns stops it and gives its report: the top functions by self time,
+// and Petrel's, go-imap's and bbolt's by cumulative time.
+func (b *bench) perfRecord(perf string, pid int, name string) (func() string, error) {
+	data := filepath.Join(b.work, name+".data")
+	pr, err := start("perf record", filepath.Join(b.work, "perf.log"), exec.Command(perf, "record", "-F", "999", "-g", "-p", fmt.Sprint(pid), "-o", data))
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(500 * time.Millisecond) // attached
+	return func() string {
 		pr.cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-pr.done:
 		case <-time.After(30 * time.Second):
 		}
 		pr.stop(time.Second)
-		if err != nil || o.Err != "" {
-			return fmt.Errorf("%s: %v %s", st, err, o.Err)
-		}
 		flat, _ := exec.Command(perf, "report", "-i", data, "--no-children", "--sort", "symbol", "--stdio", "-g", "none", "--percent-limit", "1.5").Output()
 		cum, _ := exec.Command(perf, "report", "-i", data, "--children", "--sort", "symbol", "--stdio", "-g", "none", "--percent-limit", "3").Output()
-		fmt.Fprintf(&out, "\n===== %s (%.2f s)\n-- self:\n%s-- cumulative (Petrel's and go-imap's functions):\n%s", st, o.Seconds, perfLines(flat, nil), perfLines(cum, []string{"petrel/", "go-imap", "bbolt", "imapserver"}))
-	}
-	c.send("quit")
-	return os.WriteFile(filepath.Join(b.outDir, "profile-imap.txt"), []byte(out.String()), 0o644)
+		return fmt.Sprintf("-- self:\n%s-- cumulative (Petrel's, go-imap's and bbolt's functions):\n%s", perfLines(flat, nil), perfLines(cum, []string{"petrel/", "go-imap", "bbolt", "imapserver"}))
+	}, nil
 }
 
 // perfLines keeps perf report's sample lines (those with a percentage),
