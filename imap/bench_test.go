@@ -161,6 +161,39 @@ func BenchmarkBigMailbox(b *testing.B) {
 		}
 		report(b, peak)
 	})
+	b.Run("SEARCH_FROM", func(b *testing.B) {
+		want := 0
+		for i := 0; i < n; i++ {
+			if i%97 == 5 {
+				want++
+			}
+		}
+		var peak uint64
+		for i := 0; i < b.N; i++ {
+			peak = max(peak, peakHeap(func() {
+				d, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: "S5@example"}}}, nil).Wait()
+				if err != nil || len(d.AllUIDs()) != want {
+					b.Fatalf("search: %v %v, want %d", len(d.AllUIDs()), err, want)
+				}
+			}))
+		}
+		report(b, peak)
+	})
+	b.Run("1000_UID_FETCH_BODY.PEEK[]", func(b *testing.B) {
+		var peak uint64
+		for i := 0; i < b.N; i++ {
+			peak = max(peak, peakHeap(func() {
+				for k := 0; k < 1000; k++ {
+					uid := imap.UID(1 + (k*7919)%n)
+					msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+					if err != nil || len(msgs) != 1 || len(msgs[0].BodySection) != 1 {
+						b.Fatalf("fetch %d: %v", uid, err)
+					}
+				}
+			}))
+		}
+		report(b, peak)
+	})
 	b.Run("SEARCH_BODY", func(b *testing.B) {
 		var peak uint64
 		for i := 0; i < b.N; i++ {

@@ -24,6 +24,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	uids := v.uids
 	v.staticCriteria(criteria)
 	content := needsContent(criteria)
+	headerOnly := content && !needsStructure(criteria)
 	st := s.srv.opts.Store
 
 	var seqs []uint32
@@ -56,6 +57,18 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 		for g := 0; g < len(batch); g += contentGroup {
 			group := batch[g:min(g+contentGroup, len(batch))]
+			if headerOnly {
+				err := st.ReadHeaders(v.m.id, group, func(uid store.UID, c *store.Content, bodyStart int64) error {
+					if meta := byUID[uid]; meta != nil {
+						check(&msgCtx{seq: uint32(start + pos[uid] + 1), meta: meta, c: c, headerEnd: bodyStart})
+					}
+					return nil
+				})
+				if err != nil {
+					return nil, clientError(err, "search")
+				}
+				continue
+			}
 			err := st.ReadContents(v.m.id, group, func(uid store.UID, c *store.Content, root *store.Part) error {
 				if meta := byUID[uid]; meta != nil {
 					check(&msgCtx{seq: uint32(start + pos[uid] + 1), meta: meta, c: c, root: root})
@@ -169,6 +182,25 @@ func needsContent(c *imap.SearchCriteria) bool {
 	}
 	for i := range c.Or {
 		if needsContent(&c.Or[i][0]) || needsContent(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// needsStructure: whether any key needs more of a message than its top
+// header (the body's text, or the sent date from the envelope).
+func needsStructure(c *imap.SearchCriteria) bool {
+	if len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		return true
+	}
+	for i := range c.Not {
+		if needsStructure(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if needsStructure(&c.Or[i][0]) || needsStructure(&c.Or[i][1]) {
 			return true
 		}
 	}

@@ -18,6 +18,9 @@ type msgCtx struct {
 	meta *store.Message
 	c    *store.Content
 	root *store.Part
+	// headerEnd is where the top header ends when root is not read (a
+	// search by header fields only).
+	headerEnd int64
 
 	fields   []headerField
 	parsed   bool
@@ -26,15 +29,17 @@ type msgCtx struct {
 }
 
 type headerField struct {
-	name  string // as written
-	value string // unfolded, encoded-words decoded, lower case
+	name    string // as written
+	value   string // unfolded; once decoded: encoded-words decoded, lower case
+	decoded bool
 }
 
 var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 
-// parseHeader splits a header block into unfolded fields. It never fails:
-// a line without a colon is a field with an empty value.
-func parseHeader(hdr []byte) []headerField {
+// splitHeader splits a header block into unfolded fields, values as
+// written. It never fails: a line without a colon is a field with an empty
+// value.
+func splitHeader(hdr []byte) []headerField {
 	var out []headerField
 	for len(hdr) > 0 {
 		line := hdr
@@ -50,35 +55,58 @@ func parseHeader(hdr []byte) []headerField {
 			out[len(out)-1].value += " " + strings.TrimSpace(string(t))
 			continue
 		}
-		name, value, _ := strings.Cut(string(t), ":")
-		out = append(out, headerField{name: strings.TrimSpace(name), value: strings.TrimSpace(value)})
+		name, value, _ := bytes.Cut(t, []byte(":"))
+		out = append(out, headerField{name: string(bytes.TrimSpace(name)), value: string(bytes.TrimSpace(value))})
 	}
-	for i := range out {
-		v := out[i].value
-		if d, err := wordDecoder.DecodeHeader(v); err == nil {
-			v = d
+	return out
+}
+
+// decode turns the value into what SEARCH matches: encoded-words decoded,
+// lower case.
+func (f *headerField) decode() string {
+	if !f.decoded {
+		f.decoded = true
+		v := f.value
+		if strings.Contains(v, "=?") {
+			if d, err := wordDecoder.DecodeHeader(v); err == nil {
+				v = d
+			}
 		}
-		out[i].value = strings.ToLower(v)
+		f.value = strings.ToLower(v)
+	}
+	return f.value
+}
+
+// parseHeader is splitHeader with every value decoded.
+func parseHeader(hdr []byte) []headerField {
+	out := splitHeader(hdr)
+	for i := range out {
+		out[i].decode()
 	}
 	return out
 }
 
 // headerContains reports whether a field named name (any field when name
 // is "") contains s, case-insensitively after decoding. An empty s matches
-// any message that has the field (RFC 9051 6.4.4 HEADER).
+// any message that has the field (RFC 9051 6.4.4 HEADER). Only the fields
+// asked for are decoded.
 func (m *msgCtx) headerContains(name, s string) bool {
 	if !m.parsed {
 		m.parsed = true
-		if m.c != nil && m.root != nil {
-			m.fields = parseHeader(m.c.Slice(0, m.root.BodyStart))
+		switch {
+		case m.c != nil && m.root != nil:
+			m.fields = splitHeader(m.c.Slice(0, m.root.BodyStart))
+		case m.c != nil:
+			m.fields = splitHeader(m.c.Slice(0, m.headerEnd))
 		}
 	}
 	s = strings.ToLower(s)
-	for _, f := range m.fields {
+	for i := range m.fields {
+		f := &m.fields[i]
 		if name != "" && !strings.EqualFold(f.name, name) {
 			continue
 		}
-		if strings.Contains(f.value, s) {
+		if strings.Contains(f.decode(), s) {
 			return true
 		}
 	}

@@ -165,11 +165,28 @@ func (s *Server) Serve(l net.Listener) error {
 		if _, isTLS := c.(*tls.Conn); !isTLS && isLoopback(c.RemoteAddr()) {
 			target = s.loopbackL
 		}
+		c = s.cork(c)
 		if !target.hand(c) {
 			c.Close()
 			return nil
 		}
 	}
+}
+
+// cork puts a corkConn under the session's protocol: under TLS for a
+// tls.Listener's connection (made again over the corked one with
+// Options.TLSConfig, before its handshake: go-imap must still see a
+// *tls.Conn to allow LOGIN), directly otherwise (STARTTLS then builds TLS
+// on top of it).
+func (s *Server) cork(c net.Conn) net.Conn {
+	tc, isTLS := c.(*tls.Conn)
+	if !isTLS {
+		return newCorkConn(c)
+	}
+	if s.opts.TLSConfig == nil || tc.ConnectionState().HandshakeComplete {
+		return c
+	}
+	return tls.Server(newCorkConn(tc.NetConn()), s.opts.TLSConfig)
 }
 
 // Close stops every listener, closes every connection and waits for their

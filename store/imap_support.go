@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,15 +26,42 @@ func (s *Store) ReadContents(mbx MailboxID, uids []UID, fn func(uid UID, c *Cont
 			if err != nil {
 				return err
 			}
-			var part Part
-			if info := infos.Get(be64(rec.Blob)); info != nil {
-				if err := json.Unmarshal(info, &part); err != nil {
-					return fmt.Errorf("message %d/%d structure: %w", mbx, uid, err)
-				}
-			} else {
-				part = *ParseStructure(c.Body)
+			part, err := structureTx(infos, rec, c)
+			if err != nil {
+				return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
 			}
-			if err := fn(uid, c, part.shift(int64(len(c.Prefix)), true)); err != nil {
+			if err := fn(uid, c, part); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ReadHeaders is ReadContents for readers of the top header only (SEARCH
+// by header field): fn gets the offset where the message's body starts
+// (after the blank line that ends its header, prefix included), read from
+// the front of the stored structure without decoding the rest of it.
+func (s *Store) ReadHeaders(mbx MailboxID, uids []UID, fn func(uid UID, c *Content, bodyStart int64) error) error {
+	return s.view(func(t *bolt.Tx) error {
+		infos := t.Bucket(bBlobInfo)
+		for _, uid := range uids {
+			rec, c, err := contentTx(t, mbx, uid)
+			if err == ErrNoMessage {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			start, ok := structureBodyStart(infos.Get(be64(rec.Blob)))
+			if !ok {
+				p, err := structureTx(infos, rec, c)
+				if err != nil {
+					return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
+				}
+				start = p.BodyStart - int64(len(c.Prefix))
+			}
+			if err := fn(uid, c, start+int64(len(c.Prefix))); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -83,12 +82,9 @@ func (s *Store) Deliver(ctx context.Context, d *Delivery) ([]Delivered, error) {
 	if date.IsZero() {
 		date = time.Now()
 	}
-	info, err := json.Marshal(ParseStructure(d.Body))
-	if err != nil {
-		return nil, fmt.Errorf("deliver: %w", err)
-	}
+	info := encodeStructure(ParseStructure(d.Body))
 	var out []Delivered
-	err = s.update(ctx, func(t *tx) error {
+	err := s.update(ctx, func(t *tx) error {
 		out = out[:0]
 		blob, err := putBlobTx(t.Tx, d.Body, info, len(d.Targets))
 		if err != nil {
@@ -139,12 +135,9 @@ func (s *Store) Append(ctx context.Context, mbx MailboxID, body []byte, flags []
 	if date.IsZero() {
 		date = time.Now()
 	}
-	info, err := json.Marshal(ParseStructure(body))
-	if err != nil {
-		return Delivered{}, err
-	}
+	info := encodeStructure(ParseStructure(body))
 	var out Delivered
-	err = s.update(ctx, func(t *tx) error {
+	err := s.update(ctx, func(t *tx) error {
 		m, err := getMailboxTx(t.Tx, mbx)
 		if err != nil {
 			return err
@@ -438,15 +431,11 @@ func (s *Store) ReadContent(mbx MailboxID, uid UID, fn func(c *Content, structur
 		if err != nil {
 			return err
 		}
-		var part Part
-		if info := t.Bucket(bBlobInfo).Get(be64(rec.Blob)); info != nil {
-			if err := json.Unmarshal(info, &part); err != nil {
-				return fmt.Errorf("message %d/%d structure: %w", mbx, uid, err)
-			}
-		} else {
-			part = *ParseStructure(c.Body)
+		part, err := structureTx(t.Bucket(bBlobInfo), rec, c)
+		if err != nil {
+			return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
 		}
-		return fn(c, part.shift(int64(len(c.Prefix)), true))
+		return fn(c, part)
 	})
 }
 

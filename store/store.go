@@ -24,7 +24,7 @@ var (
 	bMsgs      = []byte("msgs")      // mailbox ID -> bucket{ UID -> message record }
 	bBlobs     = []byte("blobs")     // blob ID -> message bytes
 	bBlobRefs  = []byte("blobrefs")  // blob ID -> reference count
-	bBlobInfo  = []byte("blobinfo")  // blob ID -> parsed structure (JSON)
+	bBlobInfo  = []byte("blobinfo")  // blob ID -> parsed structure (structcodec.go; JSON before it)
 	bAliases   = []byte("aliases")   // address or "@domain" -> alias record (JSON)
 	bLists     = []byte("lists")     // list address -> list record (JSON)
 	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)

@@ -1,0 +1,324 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The stored MIME structure (bucket blobinfo) is written in a compact
+// binary form: FETCH ENVELOPE/BODYSTRUCTURE and SEARCH decode it for every
+// message they touch, and encoding/json's reflection and validation cost
+// more than the read itself. Structures written before this format are
+// JSON (they start with '{') and are still read.
+//
+// Format: the byte structV1, then the top part. A part is:
+//
+//	varint HeaderStart, BodyStart, End, Lines
+//	string Type, Subtype, ID, Description, Encoding, MD5, Disposition, Location
+//	map Params, DispositionParams; list Language
+//	byte 0 or 1, then the Envelope if 1
+//	uvarint number of children, then each child part
+//
+// string: uvarint length and bytes; map: uvarint count and key, value
+// strings, sorted by key; list: uvarint count and strings. An Envelope:
+// time Date (uvarint length and time.MarshalBinary, length 0 for none),
+// string Subject, address lists From, Sender, ReplyTo, To, Cc, Bcc (uvarint
+// count, then Name, Mailbox, Host strings each), list InReplyTo, string
+// MessageID.
+const structV1 = 0x01
+
+var errStructure = errors.New("malformed stored structure")
+
+// encodeStructure encodes p in the binary form.
+func encodeStructure(p *Part) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, structV1)
+	return appendPart(b, p)
+}
+
+func appendPart(b []byte, p *Part) []byte {
+	b = binary.AppendVarint(b, p.HeaderStart)
+	b = binary.AppendVarint(b, p.BodyStart)
+	b = binary.AppendVarint(b, p.End)
+	b = binary.AppendVarint(b, p.Lines)
+	for _, s := range [...]string{p.Type, p.Subtype, p.ID, p.Description, p.Encoding, p.MD5, p.Disposition, p.Location} {
+		b = appendString(b, s)
+	}
+	b = appendMap(b, p.Params)
+	b = appendMap(b, p.DispositionParams)
+	b = appendList(b, p.Language)
+	if e := p.Envelope; e != nil {
+		b = append(b, 1)
+		b = appendEnvelope(b, e)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.Parts)))
+	for _, ch := range p.Parts {
+		b = appendPart(b, ch)
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendList(b []byte, l []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(l)))
+	for _, s := range l {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+func appendMap(b []byte, m map[string]string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b = appendString(b, k)
+		b = appendString(b, m[k])
+	}
+	return b
+}
+
+func appendEnvelope(b []byte, e *Envelope) []byte {
+	if e.Date.IsZero() {
+		b = binary.AppendUvarint(b, 0)
+	} else {
+		t, err := e.Date.MarshalBinary()
+		if err != nil { // a zone offset MarshalBinary cannot keep
+			t, _ = e.Date.UTC().MarshalBinary()
+		}
+		b = binary.AppendUvarint(b, uint64(len(t)))
+		b = append(b, t...)
+	}
+	b = appendString(b, e.Subject)
+	for _, l := range [...][]Address{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, a := range l {
+			b = appendString(b, a.Name)
+			b = appendString(b, a.Mailbox)
+			b = appendString(b, a.Host)
+		}
+	}
+	b = appendList(b, e.InReplyTo)
+	return appendString(b, e.MessageID)
+}
+
+// decodeStructure decodes a stored structure, binary or JSON, adding shift
+// to every offset but the top part's HeaderStart (see Part.shift).
+func decodeStructure(info []byte, shift int64) (*Part, error) {
+	if len(info) > 0 && info[0] == '{' {
+		var p Part
+		if err := json.Unmarshal(info, &p); err != nil {
+			return nil, err
+		}
+		return p.shift(shift, true), nil
+	}
+	if len(info) == 0 || info[0] != structV1 {
+		return nil, fmt.Errorf("%w: unknown format", errStructure)
+	}
+	d := structDecoder{b: info[1:], shift: shift}
+	p := d.part(0)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errStructure, len(d.b))
+	}
+	return p, nil
+}
+
+// structDecoder reads the binary form; the first error sticks and every
+// later read returns zero values.
+type structDecoder struct {
+	b     []byte
+	shift int64
+	parts int
+	err   error
+}
+
+func (d *structDecoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", errStructure, what)
+	}
+	d.b = nil
+}
+
+func (d *structDecoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad number")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length or count that cannot exceed what is left, each
+// item taking at least min bytes.
+func (d *structDecoder) count(min int) int {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad count")
+		return 0
+	}
+	d.b = d.b[n:]
+	if v > uint64(len(d.b)/min) {
+		d.fail("count past the end")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *structDecoder) bytes() []byte {
+	n := d.count(1)
+	if d.err != nil {
+		return nil
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *structDecoder) string() string {
+	b := d.bytes()
+	if len(b) == 0 {
+		return ""
+	}
+	return string(b)
+}
+
+func (d *structDecoder) list() []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	l := make([]string, n)
+	for i := range l {
+		l[i] = d.string()
+	}
+	return l
+}
+
+func (d *structDecoder) strmap() map[string]string {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := d.string()
+		m[k] = d.string()
+	}
+	return m
+}
+
+func (d *structDecoder) flag() byte {
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *structDecoder) part(depth int) *Part {
+	d.parts++
+	if depth > maxPartDepth+1 || d.parts > maxParts+1 {
+		d.fail("too many or too deep parts")
+		return nil
+	}
+	p := &Part{}
+	p.HeaderStart = d.varint()
+	if depth > 0 {
+		p.HeaderStart += d.shift
+	}
+	p.BodyStart = d.varint() + d.shift
+	p.End = d.varint() + d.shift
+	p.Lines = d.varint()
+	p.Type, p.Subtype, p.ID, p.Description = d.string(), d.string(), d.string(), d.string()
+	p.Encoding, p.MD5, p.Disposition, p.Location = d.string(), d.string(), d.string(), d.string()
+	p.Params = d.strmap()
+	p.DispositionParams = d.strmap()
+	p.Language = d.list()
+	switch d.flag() {
+	case 0:
+	case 1:
+		p.Envelope = d.envelope()
+	default:
+		d.fail("bad envelope marker")
+	}
+	n := d.count(1)
+	if n > 0 {
+		p.Parts = make([]*Part, n)
+		for i := range p.Parts {
+			p.Parts[i] = d.part(depth + 1)
+			if d.err != nil {
+				return nil
+			}
+		}
+	}
+	if d.err != nil {
+		return nil
+	}
+	return p
+}
+
+func (d *structDecoder) envelope() *Envelope {
+	e := &Envelope{}
+	if t := d.bytes(); len(t) > 0 {
+		if err := e.Date.UnmarshalBinary(t); err != nil {
+			d.fail("bad date")
+		}
+	}
+	e.Subject = d.string()
+	for _, l := range [...]*[]Address{&e.From, &e.Sender, &e.ReplyTo, &e.To, &e.Cc, &e.Bcc} {
+		n := d.count(3)
+		if n == 0 {
+			continue
+		}
+		*l = make([]Address, n)
+		for i := range *l {
+			(*l)[i] = Address{Name: d.string(), Mailbox: d.string(), Host: d.string()}
+		}
+	}
+	e.InReplyTo = d.list()
+	e.MessageID = d.string()
+	return e
+}
+
+// structureTx returns the stored structure of a message's blob, offsets
+// shifted past its prefix; a blob without one (none is written so, but a
+// damaged store may have lost it) is parsed again.
+func structureTx(infos *bolt.Bucket, rec msgRecord, c *Content) (*Part, error) {
+	shift := int64(len(c.Prefix))
+	if info := infos.Get(be64(rec.Blob)); info != nil {
+		p, err := decodeStructure(info, shift)
+		if err != nil {
+			return nil, fmt.Errorf("structure: %w", err)
+		}
+		return p, nil
+	}
+	return ParseStructure(c.Body).shift(shift, true), nil
+}
+
+// structureBodyStart reads the top part's BodyStart (unshifted) from the
+// front of a binary structure; ok is false for any other form.
+func structureBodyStart(info []byte) (int64, bool) {
+	if len(info) == 0 || info[0] != structV1 {
+		return 0, false
+	}
+	d := structDecoder{b: info[1:]}
+	d.varint() // HeaderStart
+	start := d.varint()
+	return start, d.err == nil
+}

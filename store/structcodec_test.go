@@ -1,0 +1,142 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var codecMessages = map[string]string{
+	"plain": "From: Bob <bob@example.org>\r\nTo: a@example.com, \"Carol C.\" <c@example.com>\r\nSubject: hi\r\n" +
+		"Date: Mon, 02 Jan 2006 15:04:05 -0700\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n",
+	"encoded, no date": "Subject: =?utf-8?q?caf=C3=A9?=\r\nFrom: =?iso-8859-1?q?Andr=E9?= <a@b.c>\r\nCc: d@e.f\r\nBcc: g@h.i\r\n" +
+		"Reply-To: r@s.t\r\nSender: u@v.w\r\nIn-Reply-To: <p@q>\r\n\r\nx",
+	"multipart": "Content-Type: multipart/mixed; boundary=b\r\nDate: Tue, 3 Jan 2006 01:02:03 +0000\r\n\r\npre\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\nContent-Language: en, fr\r\n\r\none\r\ntwo\r\n" +
+		"--b\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n" +
+		"Content-Disposition: attachment; filename=\"a.pdf\"; size=3\r\nContent-ID: <cid@x>\r\nContent-Description: a file\r\n" +
+		"Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\nContent-Location: http://x/a.pdf\r\n\r\nQUJD\r\n" +
+		"--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nFrom: i@j.k\r\n\r\ninner body\r\n--b--\r\n",
+	"no header": "just text",
+	"empty":     "",
+}
+
+// jsonOf is the comparison: the JSON the store used to write, which says
+// everything a Part holds.
+func jsonOf(t *testing.T, p *Part) string {
+	t.Helper()
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestStructureCodecRoundTrip(t *testing.T) {
+	for name, msg := range codecMessages {
+		t.Run(name, func(t *testing.T) {
+			p := ParseStructure([]byte(msg))
+			enc := encodeStructure(p)
+			for _, shift := range []int64{0, 123} {
+				got, err := decodeStructure(enc, shift)
+				if err != nil {
+					t.Fatalf("decode: %v", err)
+				}
+				if g, w := jsonOf(t, got), jsonOf(t, p.shift(shift, true)); g != w {
+					t.Errorf("shift %d:\n got %s\nwant %s", shift, g, w)
+				}
+			}
+			js, _ := json.Marshal(p)
+			if len(enc) >= len(js) {
+				t.Errorf("binary %d bytes, JSON %d: no smaller", len(enc), len(js))
+			}
+		})
+	}
+}
+
+func TestStructureCodecRejectsDamage(t *testing.T) {
+	enc := encodeStructure(ParseStructure([]byte(codecMessages["multipart"])))
+	for i := 0; i < len(enc); i++ {
+		if _, err := decodeStructure(enc[:i], 0); !errors.Is(err, errStructure) {
+			t.Fatalf("truncated to %d of %d bytes: err = %v, want errStructure", i, len(enc), err)
+		}
+	}
+	if _, err := decodeStructure(append(enc, 0), 0); !errors.Is(err, errStructure) {
+		t.Errorf("trailing byte: err = %v", err)
+	}
+	if _, err := decodeStructure([]byte{9, 0}, 0); !errors.Is(err, errStructure) {
+		t.Errorf("unknown version: err = %v", err)
+	}
+}
+
+// TestStructureJSONStillRead: a store written before the binary format
+// keeps JSON structures; they are read as before.
+func TestStructureJSONStillRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mail.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	acct, err := s.CreateAccount(ctx, "bob@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := codecMessages["multipart"]
+	d, err := s.Deliver(ctx, &Delivery{Body: []byte(msg), Targets: []Target{{Account: acct.ID, Prefix: []byte("Return-Path: <x@y>\r\n")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Structure(d[0].Mailbox, d[0].UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headerEnd := func() int64 {
+		var got int64 = -1
+		err := s.ReadHeaders(d[0].Mailbox, []UID{d[0].UID}, func(_ UID, _ *Content, bodyStart int64) error {
+			got = bodyStart
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := headerEnd(); got != want.BodyStart {
+		t.Errorf("ReadHeaders from the binary form: body at %d, structure says %d", got, want.BodyStart)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bBlobInfo)
+		c := b.Cursor()
+		k, v := c.First()
+		if k == nil || v[0] != structV1 {
+			t.Fatalf("stored structure %q is not binary", v)
+		}
+		js, err := json.Marshal(ParseStructure([]byte(msg)))
+		if err != nil {
+			return err
+		}
+		return b.Put(k, js)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Structure(d[0].Mailbox, d[0].UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := jsonOf(t, got), jsonOf(t, want); g != w {
+		t.Errorf("from JSON:\n got %s\nwant %s", g, w)
+	}
+	if got := headerEnd(); got != want.BodyStart {
+		t.Errorf("ReadHeaders from JSON: body at %d, want %d", got, want.BodyStart)
+	}
+	if got.BodyStart <= int64(len("Return-Path: <x@y>\r\n")) {
+		t.Errorf("offsets not shifted past the prefix: body at %d", got.BodyStart)
+	}
+}
