@@ -2,11 +2,20 @@
 // alike: each failed login from a client address doubles the delay before
 // that address's next attempt is answered, and after too many failures
 // the address is locked out for a while. A success clears the record.
+//
+// Failures against one account count too, whatever address they come
+// from (a guessing attack spread over many addresses): each doubles the
+// delay before the next attempt on that account is answered, up to
+// AccountMaxFailDelay. There is no lockout per account, which would let
+// anyone lock its owner out; and addresses that logged in to the account
+// since its last failures are not delayed by them.
 package authlimit
 
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,17 +26,22 @@ type Options struct {
 	MaxFailDelay    time.Duration // cap of the doubling delay [30s]
 	LockoutFailures int           // failures before lockout [10]
 	LockoutTime     time.Duration // how long a lockout lasts [15m]
-	Now             func() time.Time
+	// AccountMaxFailDelay caps the delay per account [MaxFailDelay];
+	// negative turns the delay per account off.
+	AccountMaxFailDelay time.Duration
+	Now                 func() time.Time
 }
 
 // ErrLockedOut is returned while an address is locked out.
 var ErrLockedOut = errors.New("too many failed logins from your address; try again later")
 
-// Limiter tracks failures per client address. It is safe for concurrent use.
+// Limiter tracks failures per client address and per account. It is safe
+// for concurrent use.
 type Limiter struct {
-	opts Options
-	mu   sync.Mutex
-	recs map[string]*record
+	opts  Options
+	mu    sync.Mutex
+	recs  map[string]*record
+	accts map[string]*acctRecord
 }
 
 type record struct {
@@ -35,6 +49,19 @@ type record struct {
 	last        time.Time
 	lockedUntil time.Time
 }
+
+// acctRecord is one account's failures, and the addresses that logged in
+// to it since (at most maxGood, the latest kept).
+type acctRecord struct {
+	failures int
+	last     time.Time
+	good     []string
+}
+
+const (
+	maxRecords = 100000
+	maxGood    = 8
+)
 
 // New returns a Limiter.
 func New(opts Options) *Limiter {
@@ -53,33 +80,44 @@ func New(opts Options) *Limiter {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Limiter{opts: opts, recs: make(map[string]*record)}
+	if opts.AccountMaxFailDelay == 0 {
+		opts.AccountMaxFailDelay = opts.MaxFailDelay
+	}
+	return &Limiter{opts: opts, recs: make(map[string]*record), accts: make(map[string]*acctRecord)}
 }
 
-// Delay is how long to wait before answering a login attempt from ip, or
-// ErrLockedOut.
-func (l *Limiter) Delay(ip string) (time.Duration, error) {
+// Delay is how long to wait before answering a login attempt from ip for
+// user ("" when not known), or ErrLockedOut.
+func (l *Limiter) Delay(ip, user string) (time.Duration, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := l.recs[ip]
-	if r == nil {
-		return 0, nil
-	}
 	now := l.opts.Now()
-	if now.Before(r.lockedUntil) {
-		return 0, ErrLockedOut
+	var d time.Duration
+	if r := l.recs[ip]; r != nil {
+		switch {
+		case now.Before(r.lockedUntil):
+			return 0, ErrLockedOut
+		case now.Sub(r.last) > l.opts.LockoutTime:
+			delete(l.recs, ip) // forgiven
+		default:
+			d = min(l.opts.FailDelay<<min(r.failures-1, 20), l.opts.MaxFailDelay)
+		}
 	}
-	if now.Sub(r.last) > l.opts.LockoutTime {
-		delete(l.recs, ip) // forgiven
-		return 0, nil
+	user = strings.ToLower(user)
+	if a := l.accts[user]; a != nil && user != "" {
+		switch {
+		case now.Sub(a.last) > l.opts.LockoutTime:
+			delete(l.accts, user)
+		case a.failures > 0 && !slices.Contains(a.good, ip):
+			d = max(d, min(l.opts.FailDelay<<min(a.failures-1, 20), l.opts.AccountMaxFailDelay))
+		}
 	}
-	d := l.opts.FailDelay << min(r.failures-1, 20)
-	return min(d, l.opts.MaxFailDelay), nil
+	return d, nil
 }
 
-// Wait sleeps for Delay(ip), or returns early with ctx's error.
-func (l *Limiter) Wait(ctx context.Context, ip string) error {
-	d, err := l.Delay(ip)
+// Wait sleeps for Delay(ip, user), or returns early with ctx's error.
+func (l *Limiter) Wait(ctx context.Context, ip, user string) error {
+	d, err := l.Delay(ip, user)
 	if err != nil || d == 0 {
 		return err
 	}
@@ -93,12 +131,15 @@ func (l *Limiter) Wait(ctx context.Context, ip string) error {
 	}
 }
 
-// Failed records a failed login from ip.
-func (l *Limiter) Failed(ip string) {
+// Failed records a failed login from ip for user ("" when not known).
+func (l *Limiter) Failed(ip, user string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.recs) > 100000 {
+	if len(l.recs) > maxRecords {
 		l.recs = make(map[string]*record) // bounded memory under a wide attack
+	}
+	if len(l.accts) > maxRecords {
+		l.accts = make(map[string]*acctRecord)
 	}
 	r := l.recs[ip]
 	if r == nil {
@@ -111,11 +152,31 @@ func (l *Limiter) Failed(ip string) {
 	if r.failures >= l.opts.LockoutFailures {
 		r.lockedUntil = now.Add(l.opts.LockoutTime)
 	}
+	if user = strings.ToLower(user); user == "" || l.opts.AccountMaxFailDelay < 0 {
+		return
+	}
+	a := l.accts[user]
+	if a == nil {
+		a = &acctRecord{}
+		l.accts[user] = a
+	}
+	a.failures++
+	a.last = now
+	a.good = slices.DeleteFunc(a.good, func(g string) bool { return g == ip })
 }
 
-// Succeeded clears ip's record.
-func (l *Limiter) Succeeded(ip string) {
+// Succeeded clears ip's record, and exempts ip from the delay of user's
+// past failures.
+func (l *Limiter) Succeeded(ip, user string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.recs, ip)
+	a := l.accts[strings.ToLower(user)]
+	if a == nil || slices.Contains(a.good, ip) {
+		return
+	}
+	if len(a.good) == maxGood {
+		a.good = a.good[1:]
+	}
+	a.good = append(a.good, ip)
 }

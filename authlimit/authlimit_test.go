@@ -18,7 +18,7 @@ func (c *clock) now() time.Time { return c.t }
 // a check of what Delay says.
 type step struct {
 	fail, succeed bool
-	ip            string
+	ip, user      string
 	advance       time.Duration
 	check         bool
 	wantDelay     time.Duration
@@ -30,6 +30,13 @@ func succeed(ip string) step                { return step{succeed: true, ip: ip}
 func wait(d time.Duration) step             { return step{advance: d} }
 func delay(ip string, d time.Duration) step { return step{check: true, ip: ip, wantDelay: d} }
 func locked(ip string) step                 { return step{check: true, ip: ip, wantLocked: true} }
+
+// The same for an address trying an account.
+func failU(ip, user string) step    { return step{fail: true, ip: ip, user: user} }
+func succeedU(ip, user string) step { return step{succeed: true, ip: ip, user: user} }
+func delayU(ip, user string, d time.Duration) step {
+	return step{check: true, ip: ip, user: user, wantDelay: d}
+}
 
 func TestDelay(t *testing.T) {
 	opts := authlimit.Options{FailDelay: time.Second, MaxFailDelay: 5 * time.Second, LockoutFailures: 5, LockoutTime: time.Minute}
@@ -77,6 +84,37 @@ func TestDelay(t *testing.T) {
 			wait(15*time.Minute - time.Second), locked("a"),
 			wait(2 * time.Second), delay("a", 0),
 		}},
+		{name: "failures on one account from many addresses delay attempts on it", opts: opts, steps: []step{
+			failU("a", "bob"), failU("b", "bob"), failU("c", "bob"),
+			delayU("d", "bob", 4*time.Second), delayU("d", "BOB", 4*time.Second),
+			delayU("d", "carol", 0), delay("d", 0), delayU("a", "carol", time.Second),
+		}},
+		{name: "no lockout per account, the delay stops at its cap", opts: opts, steps: func() []step {
+			var s []step
+			for i := range 20 {
+				s = append(s, failU(string(rune('a'+i)), "bob"))
+			}
+			return append(s, delayU("z", "bob", 5*time.Second), delayU("z", "carol", 0))
+		}()},
+		{name: "an address that logged in since is not delayed by the account's failures", opts: opts, steps: []step{
+			failU("a", "bob"), failU("b", "bob"), succeedU("c", "bob"),
+			delayU("c", "bob", 0), delayU("d", "bob", 2*time.Second),
+			failU("e", "bob"), delayU("c", "bob", 0), delayU("d", "bob", 4*time.Second),
+			failU("c", "bob"), delayU("c", "bob", 5*time.Second), // its own failure ends the exemption (4 doubled, capped)
+		}},
+		{name: "an account's failures are forgiven after LockoutTime of quiet", opts: opts, steps: []step{
+			failU("a", "bob"), failU("b", "bob"), wait(time.Minute + time.Second), delayU("c", "bob", 0),
+			failU("a", "bob"), delayU("c", "bob", time.Second),
+		}},
+		{name: "AccountMaxFailDelay caps the account's delay",
+			opts: authlimit.Options{FailDelay: time.Second, MaxFailDelay: time.Minute, LockoutFailures: 100, AccountMaxFailDelay: 3 * time.Second},
+			steps: []step{
+				failU("a", "bob"), failU("b", "bob"), failU("c", "bob"), failU("d", "bob"),
+				delayU("e", "bob", 3*time.Second), failU("e", "x"), failU("e", "y"), failU("e", "z"), delayU("e", "q", 4*time.Second),
+			}},
+		{name: "a negative AccountMaxFailDelay turns the account's delay off",
+			opts:  authlimit.Options{FailDelay: time.Second, AccountMaxFailDelay: -1},
+			steps: []step{failU("a", "bob"), failU("b", "bob"), delayU("c", "bob", 0), delayU("a", "bob", time.Second)}},
 		{name: "many failures do not overflow the shift", opts: authlimit.Options{FailDelay: time.Second, MaxFailDelay: time.Hour, LockoutFailures: 1000, LockoutTime: time.Hour},
 			steps: func() []step {
 				var s []step
@@ -96,13 +134,13 @@ func TestDelay(t *testing.T) {
 				ip := s.ip
 				switch {
 				case s.fail:
-					l.Failed(ip)
+					l.Failed(ip, s.user)
 				case s.succeed:
-					l.Succeeded(ip)
+					l.Succeeded(ip, s.user)
 				case s.advance != 0:
 					c.t = c.t.Add(s.advance)
 				case s.check:
-					d, err := l.Delay(ip)
+					d, err := l.Delay(ip, s.user)
 					if s.wantLocked {
 						if !errors.Is(err, authlimit.ErrLockedOut) {
 							t.Errorf("step %d: Delay(%s) = %v, %v; want ErrLockedOut", i, ip, d, err)
@@ -139,7 +177,7 @@ func TestWait(t *testing.T) {
 			t.Parallel()
 			l := authlimit.New(authlimit.Options{FailDelay: d, MaxFailDelay: time.Minute, LockoutFailures: 3})
 			for range tc.failures {
-				l.Failed("192.0.2.1")
+				l.Failed("192.0.2.1", "")
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			if tc.ctx != nil {
@@ -147,7 +185,7 @@ func TestWait(t *testing.T) {
 			}
 			defer cancel()
 			start := time.Now()
-			err := l.Wait(ctx, "192.0.2.1")
+			err := l.Wait(ctx, "192.0.2.1", "")
 			took := time.Since(start)
 			if !errors.Is(err, tc.wantErr) {
 				t.Errorf("Wait = %v, want %v", err, tc.wantErr)

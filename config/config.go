@@ -128,6 +128,9 @@ type Auth struct {
 	MaxFailDelay    Duration `toml:"max_fail_delay"`
 	LockoutFailures int      `toml:"lockout_failures"`
 	LockoutTime     Duration `toml:"lockout_time"`
+	// AccountMaxFailDelay caps the delay of logins to an account that
+	// failed logins from any address made; "0s" turns it off.
+	AccountMaxFailDelay Duration `toml:"account_max_fail_delay"`
 }
 
 type IMAP struct {
@@ -404,6 +407,13 @@ func (c *Config) Validate() error {
 	for _, k := range sortedKeys(durations) {
 		if durations[k] <= 0 {
 			bad(k, "%s must be a positive duration, like \"5m\"", k)
+		}
+	}
+	delays := map[string]time.Duration{"auth.fail_delay": c.Auth.FailDelay.Duration, "auth.max_fail_delay": c.Auth.MaxFailDelay.Duration,
+		"auth.account_max_fail_delay": c.Auth.AccountMaxFailDelay.Duration}
+	for _, k := range sortedKeys(delays) {
+		if delays[k] < 0 {
+			bad(k, "%s must not be negative (\"0s\" or more)", k)
 		}
 	}
 	if len(c.Queue.Retry) == 0 {

@@ -159,6 +159,7 @@ func TestBadConfig(t *testing.T) {
 		{"zero limit", "[smtp]\nmax_recipients = 0\n", nil, "petrel.toml:2: smtp.max_recipients = 0: must be more than 0"},
 		{"same key name in two tables", "[smtp]\nmax_connections = 10\n[queue]\nmax_connections = 0\n", nil, "petrel.toml:4: queue.max_connections = 0"},
 		{"dotted key", "hostname = \"mx.example.com\"\nsmtp.max_errors = 0\n", nil, "petrel.toml:2: smtp.max_errors = 0"},
+		{"negative account delay", "[auth]\naccount_max_fail_delay = \"-1s\"\n", nil, "petrel.toml:2: auth.account_max_fail_delay must not be negative"},
 		{"inline table", "hostname = \"mx.example.com\"\nauth = { fail_delay = \"1s\", lockout_failures = 0 }\n", nil, "petrel.toml:2: auth.lockout_failures = 0"},
 		{"after a multi-line string", "[http]\nadmin_token = \"\"\"\nlockout_failures = 0\n\"\"\"\n[auth]\nlockout_failures = 0\n", nil, "petrel.toml:6: auth.lockout_failures = 0"},
 		{"line length", "[smtp]\nmax_line_length = 512\n", nil, "petrel.toml:2: smtp.max_line_length = 512"},

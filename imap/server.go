@@ -38,9 +38,9 @@ type Options struct {
 
 // AuthLimiter throttles logins per client address.
 type AuthLimiter interface {
-	Wait(ctx context.Context, ip string) error // before checking a password
-	Failed(ip string)
-	Succeeded(ip string)
+	Wait(ctx context.Context, ip, user string) error // before checking a password
+	Failed(ip, user string)
+	Succeeded(ip, user string)
 }
 
 const (

@@ -88,7 +88,7 @@ func (s *session) Login(username, password string) error {
 	s.touch()
 	lim, ip := s.srv.opts.AuthLimiter, remoteIP(s.conn.NetConn().RemoteAddr())
 	if lim != nil {
-		if err := lim.Wait(s.ctx, ip); err != nil {
+		if err := lim.Wait(s.ctx, ip, username); err != nil {
 			s.log.Info("login refused", "user", username, "err", err)
 			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Too many failed logins from your address, try again later"}
 		}
@@ -97,7 +97,7 @@ func (s *session) Login(username, password string) error {
 	if errors.Is(err, store.ErrAuthFailed) {
 		s.log.Info("login failed", "user", username)
 		if lim != nil {
-			lim.Failed(ip)
+			lim.Failed(ip, username)
 		}
 		if f := s.srv.opts.OnAuthFailure; f != nil {
 			f()
@@ -108,7 +108,7 @@ func (s *session) Login(username, password string) error {
 		return err
 	}
 	if lim != nil {
-		lim.Succeeded(ip)
+		lim.Succeeded(ip, username)
 	}
 	s.acct = acct
 	s.log = s.log.With("user", acct.Address)

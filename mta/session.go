@@ -442,19 +442,19 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 		lim := s.m.opts.AuthLimiter
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := lim.Wait(ctx, ip); err != nil {
+		if err := lim.Wait(ctx, ip, username); err != nil {
 			return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins from your address, try again later")
 		}
 		acct, err := s.m.opts.Store.Authenticate(username, password)
 		if err != nil {
-			lim.Failed(ip)
+			lim.Failed(ip, username)
 			if f := s.m.opts.OnAuthFailure; f != nil {
 				f()
 			}
 			s.m.log.Warn("auth failed", "listener", s.kind.String(), "client", ip, "user", username)
 			return s.fail(smtp.ErrAuthFailed)
 		}
-		lim.Succeeded(ip)
+		lim.Succeeded(ip, username)
 		s.account = acct
 		return nil
 	}

@@ -125,7 +125,7 @@ func decodePlain(resp string) (user, pass string, err error) {
 func (c *session) login(user, pass string) error {
 	lim, ip := c.srv.opts.AuthLimiter, c.remoteIP()
 	if lim != nil {
-		if err := lim.Wait(c.ctx, ip); err != nil {
+		if err := lim.Wait(c.ctx, ip, user); err != nil {
 			if c.ctx.Err() != nil {
 				return c.ctx.Err()
 			}
@@ -136,7 +136,7 @@ func (c *session) login(user, pass string) error {
 	acct, err := c.srv.opts.Store.Authenticate(user, pass)
 	if errors.Is(err, store.ErrAuthFailed) {
 		if lim != nil {
-			lim.Failed(ip)
+			lim.Failed(ip, user)
 		}
 		if f := c.srv.opts.OnAuthFailure; f != nil {
 			f()
@@ -158,7 +158,7 @@ func (c *session) login(user, pass string) error {
 		return c.reply("-ERR [SYS/TEMP] cannot check password now")
 	}
 	if lim != nil {
-		lim.Succeeded(ip)
+		lim.Succeeded(ip, user)
 	}
 	if !c.srv.lock(acct.ID, c) {
 		c.log.Info("pop3: maildrop in use", "user", acct.Address)

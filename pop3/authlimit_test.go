@@ -43,6 +43,6 @@ func TestAuthLimiterAcrossConnections(t *testing.T) {
 	}
 
 	// Once the address's record is cleared, the right password works.
-	lim.Succeeded("127.0.0.1")
+	lim.Succeeded("127.0.0.1", "alice@example.org")
 	e.login(t).expect("QUIT", "+OK")
 }

@@ -93,7 +93,17 @@ func scrapeMetric(t *testing.T, in *instance, name, label string) float64 {
 // to PASS.
 func pop3Login(t *testing.T, addr, user, pass string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return pop3LoginFrom(t, "", addr, user, pass)
+}
+
+// pop3LoginFrom is pop3Login from the loopback address from ("" for any).
+func pop3LoginFrom(t *testing.T, from, addr, user, pass string) string {
+	t.Helper()
+	d := net.Dialer{}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,5 +239,48 @@ func TestAuthLimitSharedAcrossProtocols(t *testing.T) {
 	}
 	if got := scrapeMetric(t, in, "petrel_auth_failures_total", `protocol="imap"`); got != 3 {
 		t.Errorf(`auth_failures{protocol="imap"} = %v, want 3 (lockout refusals are not failures)`, got)
+	}
+}
+
+// Failed logins to one account from several addresses delay the next
+// login to it from yet another address, on any protocol; once that address
+// has logged in, it is no longer delayed. No address is locked out.
+func TestAuthLimitPerAccount(t *testing.T) {
+	const delay = 250 * time.Millisecond
+	in, pop3Addr, _ := metricsInstance(t, fmt.Sprintf("fail_delay = %q\nmax_fail_delay = \"5s\"\naccount_max_fail_delay = \"5s\"\nlockout_failures = 2\n", delay))
+	imapFrom := func(from, pass string) (time.Duration, error) {
+		conn, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).Dial("tcp", in.imapAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := imapclient.New(conn, nil)
+		defer c.Close()
+		start := time.Now()
+		err = c.Login("alice@hamburger.edu", pass).Wait()
+		return time.Since(start), err
+	}
+	if _, err := imapFrom("127.0.0.2", "wrong"); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	took, err := imapFrom("127.0.0.3", "wrong")
+	if err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	if took < delay {
+		t.Errorf("second failure for the account, from a new address, answered after %v, before %v", took, delay)
+	}
+	start := time.Now()
+	if r := pop3LoginFrom(t, "127.0.0.4", pop3Addr, "alice@hamburger.edu", "alice-pw"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("POP3 login with the right password from a third address: %q", r)
+	}
+	if took := time.Since(start); took < 2*delay {
+		t.Errorf("login to an account with 2 failures answered after %v, before %v", took, 2*delay)
+	}
+	start = time.Now()
+	if r := pop3LoginFrom(t, "127.0.0.4", pop3Addr, "alice@hamburger.edu", "alice-pw"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("second POP3 login: %q", r)
+	}
+	if took := time.Since(start); took >= delay {
+		t.Errorf("an address that logged in is still delayed by the account's failures: %v", took)
 	}
 }

@@ -188,7 +188,7 @@ func (s *server) start(ctx context.Context) error {
 	verifier := msgauth.NewVerifier(msgauth.Options{Hostname: cfg.Hostname, Resolver: netres, Logger: s.log.With("svc", "msgauth")})
 	// One limiter for SMTP, IMAP and POP3: failures on one protocol slow
 	// down guessing on the others from the same address.
-	authLimiter := authlimit.New(authlimit.Options{FailDelay: cfg.Auth.FailDelay.Duration, MaxFailDelay: cfg.Auth.MaxFailDelay.Duration, LockoutFailures: cfg.Auth.LockoutFailures, LockoutTime: cfg.Auth.LockoutTime.Duration})
+	authLimiter := authlimit.New(authlimit.Options{FailDelay: cfg.Auth.FailDelay.Duration, MaxFailDelay: cfg.Auth.MaxFailDelay.Duration, LockoutFailures: cfg.Auth.LockoutFailures, LockoutTime: cfg.Auth.LockoutTime.Duration, AccountMaxFailDelay: accountMaxFailDelay(cfg.Auth.AccountMaxFailDelay.Duration)})
 	s.mta = mta.New(mta.Options{
 		Hostname:        cfg.Hostname,
 		IsLocalDomain:   cfg.IsLocalDomain,
@@ -409,4 +409,12 @@ func devAccount(ctx context.Context, st *store.Store, cfg *config.Config, out io
 	fmt.Fprintf(out, "petrel --dev: created test account %s with password %s\n", addr, pw)
 	fmt.Fprintf(out, "  SMTP localhost:2525, submission 5870, IMAP 1430, POP3 1100 (STARTTLS), IMAPS 9930, POP3S 9950, submissions 4650\n")
 	return nil
+}
+
+// accountMaxFailDelay maps the config's "0s" (off) to authlimit's negative.
+func accountMaxFailDelay(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
