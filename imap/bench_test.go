@@ -161,6 +161,25 @@ func BenchmarkBigMailbox(b *testing.B) {
 		}
 		report(b, peak)
 	})
+	b.Run("FETCH_1:*_BODY.PEEK[HEADER.FIELDS_(FROM_SUBJECT)]", func(b *testing.B) {
+		var peak uint64
+		section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"From", "Subject"}, Peek: true}
+		for i := 0; i < b.N; i++ {
+			peak = max(peak, peakHeap(func() {
+				cmd := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}})
+				k := 0
+				for m := cmd.Next(); m != nil; m = cmd.Next() {
+					for m.Next() != nil {
+					}
+					k++
+				}
+				if err := cmd.Close(); err != nil || k != n {
+					b.Fatalf("fetched %d: %v", k, err)
+				}
+			}))
+		}
+		report(b, peak)
+	})
 	b.Run("SEARCH_FROM", func(b *testing.B) {
 		want := 0
 		for i := 0; i < n; i++ {

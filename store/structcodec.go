@@ -125,7 +125,7 @@ func decodeStructure(info []byte, shift int64) (*Part, error) {
 	if len(info) == 0 || info[0] != structV1 {
 		return nil, fmt.Errorf("%w: unknown format", errStructure)
 	}
-	d := structDecoder{b: info[1:], shift: shift}
+	d := structDecoder{b: info[1:], all: string(info[1:]), shift: shift}
 	p := d.part(0)
 	if d.err != nil {
 		return nil, d.err
@@ -140,6 +140,7 @@ func decodeStructure(info []byte, shift int64) (*Part, error) {
 // later read returns zero values.
 type structDecoder struct {
 	b     []byte
+	all   string // the same bytes as a string: decoded strings share it
 	shift int64
 	parts int
 	err   error
@@ -193,7 +194,11 @@ func (d *structDecoder) string() string {
 	if len(b) == 0 {
 		return ""
 	}
-	return string(b)
+	if d.all == "" {
+		return string(b)
+	}
+	end := len(d.all) - len(d.b) // b ends where d.b now starts
+	return d.all[end-len(b) : end]
 }
 
 func (d *structDecoder) list() []string {

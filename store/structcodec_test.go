@@ -140,3 +140,30 @@ func TestStructureJSONStillRead(t *testing.T) {
 		t.Errorf("offsets not shifted past the prefix: body at %d", got.BodyStart)
 	}
 }
+
+// BenchmarkDecodeStructure: what FETCH of ENVELOPE or BODYSTRUCTURE and
+// SEARCH pay per message to read its stored structure, in the binary form
+// and in the JSON written before it.
+//
+//	go test -run XXX -bench DecodeStructure -benchmem ./store/
+func BenchmarkDecodeStructure(b *testing.B) {
+	p := ParseStructure([]byte(codecMessages["multipart"]))
+	js, err := json.Marshal(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"binary", encodeStructure(p)}, {"json", js}} {
+		b.Run(f.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f.b)))
+			for b.Loop() {
+				if _, err := decodeStructure(f.b, 10); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
