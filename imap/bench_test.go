@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"petrel/store"
 )
@@ -90,6 +91,18 @@ func peakHeap(f func()) (peak uint64) {
 	return max(peak, ms.HeapInuse)
 }
 
+// drain reads every message of a FETCH's responses, item by item, and
+// returns how many there were.
+func drain(cmd *imapclient.FetchCommand) (int, error) {
+	k := 0
+	for m := cmd.Next(); m != nil; m = cmd.Next() {
+		for m.Next() != nil {
+		}
+		k++
+	}
+	return k, cmd.Close()
+}
+
 // BenchmarkBigMailbox times SELECT, UID FETCH 1:* (UID FLAGS),
 // FETCH 1:* (ENVELOPE) and SEARCH BODY on one big INBOX, and reports the
 // peak heap of the process (server and client) during each.
@@ -148,13 +161,7 @@ func BenchmarkBigMailbox(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			peak = max(peak, peakHeap(func() {
 				cmd := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{Envelope: true})
-				k := 0
-				for m := cmd.Next(); m != nil; m = cmd.Next() {
-					for m.Next() != nil {
-					}
-					k++
-				}
-				if err := cmd.Close(); err != nil || k != n {
+				if k, err := drain(cmd); err != nil || k != n {
 					b.Fatalf("fetched %d: %v", k, err)
 				}
 			}))
@@ -167,13 +174,7 @@ func BenchmarkBigMailbox(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			peak = max(peak, peakHeap(func() {
 				cmd := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}})
-				k := 0
-				for m := cmd.Next(); m != nil; m = cmd.Next() {
-					for m.Next() != nil {
-					}
-					k++
-				}
-				if err := cmd.Close(); err != nil || k != n {
+				if k, err := drain(cmd); err != nil || k != n {
 					b.Fatalf("fetched %d: %v", k, err)
 				}
 			}))

@@ -171,36 +171,34 @@ func (v *view) staticCriteria(c *imap.SearchCriteria) {
 	}
 }
 
+// needsContent: whether any key reads the message itself.
 func needsContent(c *imap.SearchCriteria) bool {
-	if len(c.Header) > 0 || len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		return true
-	}
-	for i := range c.Not {
-		if needsContent(&c.Not[i]) {
-			return true
-		}
-	}
-	for i := range c.Or {
-		if needsContent(&c.Or[i][0]) || needsContent(&c.Or[i][1]) {
-			return true
-		}
-	}
-	return false
+	return anyKey(c, func(c *imap.SearchCriteria) bool {
+		return len(c.Header) > 0 || len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
+	})
 }
 
 // needsStructure: whether any key needs more of a message than its top
 // header (the body's text, or the sent date from the envelope).
 func needsStructure(c *imap.SearchCriteria) bool {
-	if len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+	return anyKey(c, func(c *imap.SearchCriteria) bool {
+		return len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
+	})
+}
+
+// anyKey reports whether has holds for c or any criteria under its NOT
+// and OR keys.
+func anyKey(c *imap.SearchCriteria, has func(*imap.SearchCriteria) bool) bool {
+	if has(c) {
 		return true
 	}
 	for i := range c.Not {
-		if needsStructure(&c.Not[i]) {
+		if anyKey(&c.Not[i], has) {
 			return true
 		}
 	}
 	for i := range c.Or {
-		if needsStructure(&c.Or[i][0]) || needsStructure(&c.Or[i][1]) {
+		if anyKey(&c.Or[i][0], has) || anyKey(&c.Or[i][1], has) {
 			return true
 		}
 	}

@@ -16,25 +16,12 @@ import (
 // and never write to the network from fn. Keep uids short (a few hundred)
 // so the transaction stays short.
 func (s *Store) ReadContents(mbx MailboxID, uids []UID, fn func(uid UID, c *Content, structure *Part) error) error {
-	return s.view(func(t *bolt.Tx) error {
-		infos := t.Bucket(bBlobInfo)
-		for _, uid := range uids {
-			rec, c, err := contentTx(t, mbx, uid)
-			if err == ErrNoMessage {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			part, err := structureTx(infos, rec, c)
-			if err != nil {
-				return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
-			}
-			if err := fn(uid, c, part); err != nil {
-				return err
-			}
+	return s.eachContent(mbx, uids, func(infos *bolt.Bucket, uid UID, rec msgRecord, c *Content) error {
+		part, err := structureTx(infos, rec, c)
+		if err != nil {
+			return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
 		}
-		return nil
+		return fn(uid, c, part)
 	})
 }
 
@@ -43,6 +30,22 @@ func (s *Store) ReadContents(mbx MailboxID, uids []UID, fn func(uid UID, c *Cont
 // (after the blank line that ends its header, prefix included), read from
 // the front of the stored structure without decoding the rest of it.
 func (s *Store) ReadHeaders(mbx MailboxID, uids []UID, fn func(uid UID, c *Content, bodyStart int64) error) error {
+	return s.eachContent(mbx, uids, func(infos *bolt.Bucket, uid UID, rec msgRecord, c *Content) error {
+		start, ok := structureBodyStart(infos.Get(be64(rec.Blob)))
+		if !ok {
+			p, err := structureTx(infos, rec, c)
+			if err != nil {
+				return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
+			}
+			start = p.BodyStart - int64(len(c.Prefix))
+		}
+		return fn(uid, c, start+int64(len(c.Prefix)))
+	})
+}
+
+// eachContent calls fn, in one read transaction, for each of uids that
+// still exists, in order.
+func (s *Store) eachContent(mbx MailboxID, uids []UID, fn func(infos *bolt.Bucket, uid UID, rec msgRecord, c *Content) error) error {
 	return s.view(func(t *bolt.Tx) error {
 		infos := t.Bucket(bBlobInfo)
 		for _, uid := range uids {
@@ -53,15 +56,7 @@ func (s *Store) ReadHeaders(mbx MailboxID, uids []UID, fn func(uid UID, c *Conte
 			if err != nil {
 				return err
 			}
-			start, ok := structureBodyStart(infos.Get(be64(rec.Blob)))
-			if !ok {
-				p, err := structureTx(infos, rec, c)
-				if err != nil {
-					return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
-				}
-				start = p.BodyStart - int64(len(c.Prefix))
-			}
-			if err := fn(uid, c, start+int64(len(c.Prefix))); err != nil {
+			if err := fn(infos, uid, rec, c); err != nil {
 				return err
 			}
 		}
