@@ -92,7 +92,7 @@ func appendEnvelope(b []byte, e *Envelope) []byte {
 	if e.Date.IsZero() {
 		b = binary.AppendUvarint(b, 0)
 	} else {
-		t, err := e.Date.MarshalBinary()
+		t, err := sanitizeZone(e.Date).MarshalBinary()
 		if err != nil { // a zone offset MarshalBinary cannot keep
 			t, _ = e.Date.UTC().MarshalBinary()
 		}
@@ -281,7 +281,9 @@ func (d *structDecoder) part(depth int) *Part {
 func (d *structDecoder) envelope() *Envelope {
 	e := &Envelope{}
 	if t := d.bytes(); len(t) > 0 {
-		if err := e.Date.UnmarshalBinary(t); err != nil {
+		// The encoder writes neither a zone of a day or more nor a year
+		// past 9999 (JSON, and IMAP's date-time, have no room for them).
+		if err := e.Date.UnmarshalBinary(t); err != nil || sanitizeZone(e.Date) != e.Date || e.Date.Year() < 0 || e.Date.Year() > 9999 {
 			d.fail("bad date")
 		}
 	}

@@ -21,8 +21,9 @@ var codecMessages = map[string]string{
 		"Content-Disposition: attachment; filename=\"a.pdf\"; size=3\r\nContent-ID: <cid@x>\r\nContent-Description: a file\r\n" +
 		"Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\nContent-Location: http://x/a.pdf\r\n\r\nQUJD\r\n" +
 		"--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nFrom: i@j.k\r\n\r\ninner body\r\n--b--\r\n",
-	"no header": "just text",
-	"empty":     "",
+	"zone of a day": "Date: Mon, 02 Jan 2006 15:04:05 +2400\r\nSubject: far east\r\n\r\nx",
+	"no header":     "just text",
+	"empty":         "",
 }
 
 // jsonOf is the comparison: the JSON the store used to write, which says

@@ -253,6 +253,7 @@ func parseEnvelope(th textproto.Header) *Envelope {
 	h := mail.Header{Header: messageHeader(th)}
 	env := &Envelope{}
 	env.Date, _ = h.Date()
+	env.Date = sanitizeZone(env.Date)
 	if s, err := h.Subject(); err == nil {
 		env.Subject = s
 	} else {
@@ -301,4 +302,14 @@ func (p *Part) shift(d int64, top bool) *Part {
 		}
 	}
 	return &c
+}
+
+// sanitizeZone moves a time whose zone offset is a day or more (a Date
+// header's "+2400" parses) to UTC: IMAP's and JSON's time zones stop at
+// 23:59.
+func sanitizeZone(t time.Time) time.Time {
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return t.UTC()
+	}
+	return t
 }
