@@ -22,6 +22,7 @@ type msgCtx struct {
 	// search by header fields only).
 	headerEnd int64
 
+	hdr      []byte // the top header, copied out
 	fields   []headerField
 	parsed   bool
 	body     string
@@ -88,29 +89,77 @@ func parseHeader(hdr []byte) []headerField {
 
 // headerContains reports whether a field named name (any field when name
 // is "") contains s, case-insensitively after decoding. An empty s matches
-// any message that has the field (RFC 9051 6.4.4 HEADER). Only the fields
-// asked for are decoded.
+// any message that has the field (RFC 9051 6.4.4 HEADER). For a named
+// field only that field's lines are unfolded and decoded: the rest of the
+// header is scanned, not copied.
 func (m *msgCtx) headerContains(name, s string) bool {
-	if !m.parsed {
-		m.parsed = true
+	if m.hdr == nil {
 		switch {
 		case m.c != nil && m.root != nil:
-			m.fields = splitHeader(m.c.Slice(0, m.root.BodyStart))
+			m.hdr = m.c.Slice(0, m.root.BodyStart)
 		case m.c != nil:
-			m.fields = splitHeader(m.c.Slice(0, m.headerEnd))
+			m.hdr = m.c.Slice(0, m.headerEnd)
+		default:
+			m.hdr = []byte{}
 		}
 	}
 	s = strings.ToLower(s)
+	if name != "" {
+		found := false
+		eachField(m.hdr, name, func(value string) bool {
+			f := headerField{value: value}
+			found = strings.Contains(f.decode(), s)
+			return !found
+		})
+		return found
+	}
+	if !m.parsed {
+		m.parsed = true
+		m.fields = splitHeader(m.hdr)
+	}
 	for i := range m.fields {
-		f := &m.fields[i]
-		if name != "" && !strings.EqualFold(f.name, name) {
-			continue
-		}
-		if strings.Contains(f.decode(), s) {
+		if strings.Contains(m.fields[i].decode(), s) {
 			return true
 		}
 	}
 	return false
+}
+
+// eachField calls fn with the unfolded value, as written, of every field
+// of hdr named name (case-insensitively), until fn returns false. It
+// splits fields as splitHeader does.
+func eachField(hdr []byte, name string, fn func(value string) bool) {
+	var value []byte // the matching field being unfolded
+	in, seen := false, false
+	for len(hdr) > 0 {
+		line := hdr
+		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
+			line = hdr[:i+1]
+		}
+		hdr = hdr[len(line):]
+		t := bytes.TrimRight(line, "\r\n")
+		if len(t) == 0 {
+			break
+		}
+		if (t[0] == ' ' || t[0] == '\t') && seen {
+			if in {
+				value = append(append(value, ' '), bytes.TrimSpace(t)...)
+			}
+			continue
+		}
+		if in && !fn(string(value)) {
+			return
+		}
+		seen = true
+		n, v, _ := bytes.Cut(t, []byte(":"))
+		in = len(n) >= len(name) && strings.EqualFold(string(bytes.TrimSpace(n)), name)
+		if in {
+			value = append(value[:0], bytes.TrimSpace(v)...)
+		}
+	}
+	if in {
+		fn(string(value))
+	}
 }
 
 // bodyContains searches the decoded text of the message's text parts.
