@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -328,4 +330,72 @@ func structureBodyStart(info []byte) (int64, bool) {
 	d.varint() // HeaderStart
 	start := d.varint()
 	return start, d.err == nil
+}
+
+// reindexBatch is how many messages one Reindex write rewrites.
+const reindexBatch = 200
+
+// Reindex parses every stored message again with the current parser and
+// rewrites its stored structure in the current form: after an upgrade, so
+// that messages stored in an older form (JSON) or by an older parser are
+// served like new ones. It runs beside a live server: each batch is read
+// in its own read transaction and written in one short write. progress,
+// if set, gets the messages done and the total after each batch. It
+// returns how many messages it rewrote.
+func (s *Store) Reindex(ctx context.Context, progress func(done, total int)) (int, error) {
+	total := 0
+	if err := s.view(func(t *bolt.Tx) error {
+		total = t.Bucket(bBlobs).Stats().KeyN
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("reindex: %w", err)
+	}
+	type item struct{ key, info []byte }
+	var after []byte
+	done := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return done, fmt.Errorf("reindex: %w", err)
+		}
+		var batch []item
+		err := s.view(func(t *bolt.Tx) error {
+			c := t.Bucket(bBlobs).Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(batch) < reindexBatch; k, v = c.Next() {
+				batch = append(batch, item{key: bytes.Clone(k), info: encodeStructure(ParseStructure(v))})
+			}
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("reindex: %w", err)
+		}
+		if len(batch) == 0 {
+			return done, nil
+		}
+		err = s.update(ctx, func(t *tx) error {
+			blobs, infos := t.Bucket(bBlobs), t.Bucket(bBlobInfo)
+			for _, it := range batch {
+				if blobs.Get(it.key) == nil {
+					continue // expunged meanwhile
+				}
+				if err := infos.Put(it.key, it.info); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("reindex: %w", err)
+		}
+		done += len(batch)
+		after = batch[len(batch)-1].key
+		if progress != nil {
+			progress(done, max(total, done))
+		}
+	}
 }

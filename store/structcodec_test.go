@@ -168,3 +168,94 @@ func BenchmarkDecodeStructure(b *testing.B) {
 		})
 	}
 }
+
+// TestReindex: structures stored as JSON (or by an older parser) are
+// rewritten in the binary form, with progress, and read the same.
+func TestReindex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mail.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	acct, err := s.CreateAccount(ctx, "bob@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = reindexBatch + 7
+	var ds []Delivered
+	for i := range n {
+		msg := codecMessages["plain"]
+		if i%2 == 1 {
+			msg = codecMessages["multipart"]
+		}
+		d, err := s.Deliver(ctx, &Delivery{Body: []byte(msg), Targets: []Target{{Account: acct.ID}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d[0])
+	}
+	want := map[UID]string{}
+	for _, d := range ds {
+		p, err := s.Structure(d.Mailbox, d.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[d.UID] = jsonOf(t, p)
+	}
+	// Make every stored structure JSON, as an older Petrel wrote it.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		blobs, infos := tx.Bucket(bBlobs), tx.Bucket(bBlobInfo)
+		return blobs.ForEach(func(k, v []byte) error {
+			js, err := json.Marshal(ParseStructure(v))
+			if err != nil {
+				return err
+			}
+			return infos.Put(k, js)
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls, last int
+	got, err := s.Reindex(ctx, func(done, total int) {
+		calls++
+		last = done
+		if total != n {
+			t.Errorf("progress total %d, want %d", total, n)
+		}
+	})
+	if err != nil || got != n {
+		t.Fatalf("Reindex = %d, %v; want %d", got, err, n)
+	}
+	if calls != 2 || last != n {
+		t.Errorf("progress called %d times, last with %d; want 2, %d", calls, last, n)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bBlobInfo).ForEach(func(k, v []byte) error {
+			if v[0] != structV1 {
+				t.Errorf("blob %x still %q after Reindex", k, v[:min(len(v), 20)])
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		p, err := s.Structure(d.Mailbox, d.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := jsonOf(t, p); g != want[d.UID] {
+			t.Errorf("uid %d after Reindex:\n got %s\nwant %s", d.UID, g, want[d.UID])
+		}
+	}
+	// A cancelled context stops it.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Reindex(cctx, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Reindex with a cancelled context: %v", err)
+	}
+}

@@ -37,6 +37,7 @@ type op struct {
 	needsQueue    bool
 	minArgs       int
 	maxArgs       int // that the CLI takes; 0 = no limit
+	noArgs        bool
 	usage         string
 	run           func(ctx context.Context, env *adminEnv, args []string, password string, out io.Writer) error
 }
@@ -62,6 +63,7 @@ var ops = map[string]op{
 	"import mbox":    {needsStore: true, minArgs: 2, maxArgs: 2, usage: "import mbox|maildir ADDRESS PATH [--mailbox NAME]", run: importCmd("mbox")},
 	"import maildir": {needsStore: true, minArgs: 2, maxArgs: 2, usage: "import mbox|maildir ADDRESS PATH [--mailbox NAME]", run: importCmd("maildir")},
 	"export":         {needsStore: true, minArgs: 2, maxArgs: 2, usage: "export ADDRESS DIR", run: exportCmd},
+	"reindex":        {needsStore: true, noArgs: true, usage: "reindex", run: reindexCmd}, // reindexcmd.go
 	// extras.go
 	"queue list":   {needsQueue: true, usage: "queue list", run: queueList},
 	"queue show":   {needsQueue: true, minArgs: 1, usage: "queue show ID", run: queueShow},
@@ -120,7 +122,7 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	if err != nil {
 		return err
 	}
-	if len(rest) < o.minArgs || o.maxArgs > 0 && len(rest) > o.maxArgs {
+	if len(rest) < o.minArgs || o.maxArgs > 0 && len(rest) > o.maxArgs || o.noArgs && len(rest) > 0 {
 		return usagef("usage: petrel %s", o.usage)
 	}
 	if g.mailbox != "" && !strings.HasPrefix(name, "import ") {

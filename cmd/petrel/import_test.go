@@ -344,3 +344,36 @@ func TestImportProgressThrottle(t *testing.T) {
 		t.Errorf("progress for an output that cannot show it")
 	}
 }
+
+// petrel reindex parses every stored message again, stopped or running,
+// with progress on stderr; an argument is refused.
+func TestReindexCommand(t *testing.T) {
+	for _, running := range []bool{false, true} {
+		t.Run(fmt.Sprintf("running=%v", running), func(t *testing.T) {
+			in := newInstance(t)
+			if _, errOut, code := in.petrel("pw\n", "user", "add", "bob@hamburger.edu"); code != 0 {
+				t.Fatalf("user add: %s", errOut)
+			}
+			const n = 1100
+			mbox := filepath.Join(t.TempDir(), "inbox.mbox")
+			writeMbox(t, mbox, n, "inbox")
+			if _, errOut, code := in.petrel("", "import", "mbox", "bob@hamburger.edu", mbox); code != 0 {
+				t.Fatalf("import: %s", errOut)
+			}
+			if running {
+				in.start()
+			}
+			out, errOut, code := in.petrel("", "reindex")
+			if code != 0 || out != fmt.Sprintf("reindexed %d messages\n", n) {
+				t.Fatalf("reindex: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+			}
+			if !strings.Contains(errOut, fmt.Sprintf("reindexed 1000 of %d messages\n", n)) {
+				t.Errorf("reindex progress: %q", errOut)
+			}
+			_, errOut, code = in.petrel("", "reindex", "now")
+			if code != 2 || !strings.Contains(errOut, "usage: petrel reindex") {
+				t.Errorf("reindex with an argument: exit %d %q", code, errOut)
+			}
+		})
+	}
+}

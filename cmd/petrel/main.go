@@ -39,6 +39,7 @@ Usage:
   petrel restore FILE                      unpack a backup into an empty data_dir (server stopped)
   petrel import mbox|maildir ADDRESS PATH [--mailbox NAME]
   petrel export ADDRESS DIR
+  petrel reindex                           parse every stored message again (after an upgrade)
   petrel config default|env|check          print the default config, its PETREL_ variables, or check yours
   petrel health                            exit 0 if the running server answers /healthz
   petrel version
