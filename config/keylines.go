@@ -104,7 +104,7 @@ func (s *keyScanner) key() []string {
 		switch s.peek() {
 		case '"':
 			raw := s.basicString()
-			p, err := strconv.Unquote(raw)
+			p, err := strconv.Unquote(goEscapes(raw))
 			if err != nil {
 				p = strings.Trim(raw, `"`)
 			}
@@ -289,4 +289,31 @@ func lineOf(lines map[string]int, key string) int {
 		k = k[:i]
 	}
 	return 0
+}
+
+// goEscapes rewrites the escapes TOML 1.1 has and Go reads differently
+// (\e, ESC; \xHH, the code point U+00HH where Go means a byte) so that
+// strconv.Unquote reads a basic string as TOML does.
+func goEscapes(raw string) string {
+	if !strings.Contains(raw, `\e`) && !strings.Contains(raw, `\x`) {
+		return raw
+	}
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 >= len(raw) {
+			b.WriteByte(raw[i])
+			continue
+		}
+		switch raw[i+1] {
+		case 'e':
+			b.WriteString(`\u001b`)
+		case 'x':
+			b.WriteString(`\u00`)
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(raw[i+1])
+		}
+		i++
+	}
+	return b.String()
 }
