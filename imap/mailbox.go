@@ -36,6 +36,8 @@ type mailbox struct {
 	uidValidity uint32
 	deleted     bool
 	views       map[*view]struct{}
+
+	hc headerCache // SEARCH's cache of header fields (headercache.go)
 }
 
 // openMailbox returns the shared state of mailbox id, loading it on first
@@ -108,10 +110,12 @@ func (m *mailbox) applyLocked(ev store.Event) {
 		m.uids = nu
 	case store.EventExpunged:
 		m.uids = without(m.uids, ev.UIDs)
+		m.hc.drop(ev.UIDs)
 	case store.EventMailboxDeleted:
 		// Sessions see every message expunged; their next command on the
 		// mailbox fails with NONEXISTENT.
 		m.deleted = true
+		m.hc.drop(nil)
 		ev = store.Event{Kind: store.EventExpunged, Mailbox: m.id, UIDs: m.uids, ModSeq: ev.ModSeq}
 		m.uids = nil
 	case store.EventFlags:

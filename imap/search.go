@@ -25,6 +25,10 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	v.staticCriteria(criteria)
 	content := needsContent(criteria)
 	headerOnly := content && !needsStructure(criteria)
+	var cachedNames []string // the fields served by the mailbox's headerCache
+	if headerOnly {
+		cachedNames = cachedHeaderNames(criteria)
+	}
 	st := s.srv.opts.Store
 
 	var seqs []uint32
@@ -57,6 +61,16 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 		for g := 0; g < len(batch); g += contentGroup {
 			group := batch[g:min(g+contentGroup, len(batch))]
+			if cachedNames != nil {
+				if err := s.searchCached(v, group, cachedNames, func(uid store.UID, cached map[string]string) {
+					if meta := byUID[uid]; meta != nil {
+						check(&msgCtx{seq: uint32(start + pos[uid] + 1), meta: meta, cached: cached})
+					}
+				}); err != nil {
+					return nil, clientError(err, "search")
+				}
+				continue
+			}
 			if headerOnly {
 				err := st.ReadHeaders(v.m.id, group, func(uid store.UID, c *store.Content, bodyStart int64) error {
 					if meta := byUID[uid]; meta != nil {
@@ -100,6 +114,44 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		v.m.mu.Unlock()
 	}
 	return data, nil
+}
+
+// searchCached calls fn, in the order of uids, with the cached values of
+// names for each message, reading first the headers of the messages the
+// cache lacks. A message the full cache cannot take is read for itself.
+func (s *session) searchCached(v *view, uids []store.UID, names []string, fn func(uid store.UID, cached map[string]string)) error {
+	st := s.srv.opts.Store
+	if miss := v.m.hc.missing(uids, names); len(miss) > 0 {
+		err := st.ReadHeaders(v.m.id, miss, func(uid store.UID, c *store.Content, bodyStart int64) error {
+			v.m.hc.fill(uid, c.Slice(0, bodyStart), names)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// What the cache could not take (it is full) is read into one of this
+	// search's own.
+	var local headerCache
+	if rest := v.m.hc.missing(uids, names); len(rest) > 0 {
+		err := st.ReadHeaders(v.m.id, rest, func(uid store.UID, c *store.Content, bodyStart int64) error {
+			local.fill(uid, c.Slice(0, bodyStart), names)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, uid := range uids {
+		vals := v.m.hc.get(uid, names)
+		if vals == nil {
+			vals = local.get(uid, names)
+		}
+		if vals != nil { // else expunged meanwhile
+			fn(uid, vals)
+		}
+	}
+	return nil
 }
 
 // savedResult is what SAVE keeps of the matches (ascending UIDs): with MIN

@@ -298,3 +298,72 @@ func TestSearchSaveMinMax(t *testing.T) {
 		t.Errorf("ESEARCH with SAVE MIN MAX:\n%s", out)
 	}
 }
+
+// SEARCH by From, To, Cc, Bcc or Subject is answered from the mailbox's
+// cache of those fields from the second time on: the answers are the same
+// as from the messages themselves (a BODY "" key forces those to be read),
+// an expunged message is no longer found and a new one is.
+func TestSearchHeaderCache(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t, nil)
+	bodies := []string{
+		"From: Alice <alice@example.org>\nTo: user@example.org\nTo: Team <team@example.org>\nSubject: =?utf-8?q?R=C3=A9sum=C3=A9?=\n\nx\n",
+		"From: Bob <bob@example.net>\nCc: Carol <carol@example.org>\nBcc: hidden@example.org\nSubject: Greetings\n\ny\n",
+		"From: =?iso-8859-1?q?Andr=E9?= <andre@example.com>\nSubject:\n\nz\n",
+	}
+	for _, b := range bodies {
+		appendMsg(t, c, "INBOX", b, nil)
+	}
+	mustSelect(t, c, "INBOX")
+	hdr := func(k, v string) imap.SearchCriteriaHeaderField {
+		return imap.SearchCriteriaHeaderField{Key: k, Value: v}
+	}
+	queries := map[string]imap.SearchCriteria{
+		"FROM alice":          {Header: []imap.SearchCriteriaHeaderField{hdr("From", "ALICE")}},
+		"FROM andré":          {Header: []imap.SearchCriteriaHeaderField{hdr("From", "andré")}},
+		"TO team":             {Header: []imap.SearchCriteriaHeaderField{hdr("To", "team@")}},
+		"SUBJECT résumé":      {Header: []imap.SearchCriteriaHeaderField{hdr("Subject", "RÉSUMÉ")}},
+		"HEADER CC \"\"":      {Header: []imap.SearchCriteriaHeaderField{hdr("Cc", "")}},
+		"HEADER SUBJECT \"\"": {Header: []imap.SearchCriteriaHeaderField{hdr("Subject", "")}},
+		"BCC hidden":          {Header: []imap.SearchCriteriaHeaderField{hdr("Bcc", "hidden")}},
+		"NOT FROM example":    {Not: []imap.SearchCriteria{{Header: []imap.SearchCriteriaHeaderField{hdr("From", "example")}}}},
+		"OR SUBJECT greet FROM andre": {Or: [][2]imap.SearchCriteria{{
+			{Header: []imap.SearchCriteriaHeaderField{hdr("Subject", "greet")}},
+			{Header: []imap.SearchCriteriaHeaderField{hdr("From", "andre@")}},
+		}}},
+	}
+	want := map[string][]imap.UID{
+		"FROM alice": {1}, "FROM andré": {3}, "TO team": {1}, "SUBJECT résumé": {1}, "HEADER CC \"\"": {2},
+		"HEADER SUBJECT \"\"": {1, 2, 3}, "BCC hidden": {2}, "NOT FROM example": nil, "OR SUBJECT greet FROM andre": {2, 3},
+	}
+	search := func(q imap.SearchCriteria) []imap.UID {
+		t.Helper()
+		d, err := c.UIDSearch(&q, nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.AllUIDs()
+	}
+	for name, q := range queries {
+		read := q
+		read.Body = []string{""} // not served by the cache: reads the messages
+		first, again, fromMessages := search(q), search(q), search(read)
+		if !slices.Equal(first, want[name]) || !slices.Equal(again, want[name]) || !slices.Equal(fromMessages, want[name]) {
+			t.Errorf("%s: first %v, again (cached) %v, from the messages %v; want %v", name, first, again, fromMessages, want[name])
+		}
+	}
+	// Expunge message 1; deliver a new message from Alice.
+	if err := c.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver(t, "From: Alice <alice@example.org>\nSubject: again\n\nw\n")
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := search(queries["FROM alice"]); !slices.Equal(got, []imap.UID{4}) {
+		t.Errorf("FROM alice after expunging 1 and delivering 4: %v", got)
+	}
+}

@@ -21,6 +21,9 @@ type msgCtx struct {
 	// headerEnd is where the top header ends when root is not read (a
 	// search by header fields only).
 	headerEnd int64
+	// cached are the fields the mailbox's headerCache had, when the search
+	// is served from it (no content then).
+	cached map[string]string
 
 	hdr      []byte // the top header, copied out
 	fields   []headerField
@@ -93,6 +96,9 @@ func parseHeader(hdr []byte) []headerField {
 // field only that field's lines are unfolded and decoded: the rest of the
 // header is scanned, not copied.
 func (m *msgCtx) headerContains(name, s string) bool {
+	if v, ok := m.cached[strings.ToLower(name)]; ok {
+		return cachedContains(v, strings.ToLower(s))
+	}
 	if m.hdr == nil {
 		switch {
 		case m.c != nil && m.root != nil:
