@@ -10,25 +10,110 @@ import (
 	"petrel/store"
 )
 
-// headerCache keeps, for one open mailbox, the decoded values of the
-// fields SEARCH most often asks for (From, To, Cc, Bcc, Subject), filled
-// the first time a search reads them, so that searching them again reads
-// no message (Dovecot keeps the same in dovecot.index.cache). A message's
-// header never changes under its UID, so an entry stays right until the
-// message is expunged, when it is dropped. It lives as long as the mailbox
-// is open (selected by some session) and holds at most maxCachedFields
-// values.
+// headerCache keeps, for one mailbox, the decoded values of the fields
+// SEARCH most often asks for (From, To, Cc, Bcc, Subject), filled the first
+// time a search reads them, so that searching them again reads no message
+// (Dovecot keeps the same in dovecot.index.cache). A message's header never
+// changes under its UID, and UIDs are not reused under one UIDVALIDITY, so
+// an entry stays right for as long as it is kept: the open mailbox drops
+// it when the message is expunged; one expunged while the mailbox was not
+// open only takes room until evicted. The caches of all mailboxes share
+// one budget of entries (headerCaches).
 type headerCache struct {
+	owner *headerCaches
+
 	mu sync.Mutex
 	// values[field][uid]: every value of the field in the message, decoded
 	// and lower-cased, each preceded by a NUL; "" when it has none.
-	values map[string]map[store.UID]string
-	n      int
+	values  map[string]map[store.UID]string
+	n       int
+	lastUse uint64
 }
 
-// maxCachedFields bounds a mailbox's cache: past it, searches read the
-// messages as they would without one.
-const maxCachedFields = 1 << 20
+// headerCaches are the headerCaches of a server, kept while their mailbox
+// is closed too, within one budget of entries: past it, the caches used
+// least recently are emptied first.
+type headerCaches struct {
+	budget int
+
+	mu     sync.Mutex // taken before a headerCache's, never after
+	caches map[cacheKey]*headerCache
+	total  int
+	clock  uint64
+}
+
+type cacheKey struct {
+	mbx         store.MailboxID
+	uidValidity uint32
+}
+
+// defaultCacheBudget is how many field values a server keeps for SEARCH:
+// about 100 MiB at most, for subjects and address lists of usual length.
+const defaultCacheBudget = 1 << 20
+
+func newHeaderCaches(budget int) *headerCaches {
+	return &headerCaches{budget: budget, caches: make(map[cacheKey]*headerCache)}
+}
+
+// cacheFor returns the cache of a mailbox, made empty if it has none.
+func (hc *headerCaches) cacheFor(mbx store.MailboxID, uidValidity uint32) *headerCache {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	k := cacheKey{mbx, uidValidity}
+	c := hc.caches[k]
+	if c == nil {
+		c = &headerCache{owner: hc}
+		hc.caches[k] = c
+	}
+	return c
+}
+
+// reserve makes room for n more entries, emptying the least recently used
+// caches other than except; false when there is none to be had.
+func (hc *headerCaches) reserve(n int, except *headerCache) bool {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	for hc.total+n > hc.budget {
+		var oldest *headerCache
+		var oldestUse uint64
+		for _, c := range hc.caches {
+			if c == except {
+				continue
+			}
+			c.mu.Lock()
+			use, size := c.lastUse, c.n
+			c.mu.Unlock()
+			if size > 0 && (oldest == nil || use < oldestUse) {
+				oldest, oldestUse = c, use
+			}
+		}
+		if oldest == nil {
+			return false
+		}
+		oldest.mu.Lock()
+		hc.total -= oldest.n
+		oldest.values, oldest.n = nil, 0
+		oldest.mu.Unlock()
+	}
+	hc.total += n
+	return true
+}
+
+func (hc *headerCaches) release(n int) {
+	if n == 0 {
+		return
+	}
+	hc.mu.Lock()
+	hc.total -= n
+	hc.mu.Unlock()
+}
+
+func (hc *headerCaches) tick() uint64 {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	hc.clock++
+	return hc.clock
+}
 
 var cacheableFields = map[string]bool{"from": true, "to": true, "cc": true, "bcc": true, "subject": true}
 
@@ -61,8 +146,13 @@ func cachedHeaderNames(c *imap.SearchCriteria) []string {
 
 // missing returns the uids lacking a value for one of names.
 func (h *headerCache) missing(uids []store.UID, names []string) []store.UID {
+	var now uint64
+	if h.owner != nil {
+		now = h.owner.tick()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.lastUse = now
 	var out []store.UID
 	for _, uid := range uids {
 		for _, n := range names {
@@ -75,7 +165,8 @@ func (h *headerCache) missing(uids []store.UID, names []string) []store.UID {
 	return out
 }
 
-// fill stores the values of names read from hdr, a message's top header.
+// fill stores the values of names read from hdr, a message's top header,
+// as far as the budget allows.
 func (h *headerCache) fill(uid store.UID, hdr []byte, names []string) {
 	vals := make([]string, len(names))
 	for i, n := range names {
@@ -88,24 +179,30 @@ func (h *headerCache) fill(uid store.UID, hdr []byte, names []string) {
 		})
 		vals[i] = b.String()
 	}
+	if h.owner != nil && !h.owner.reserve(len(names), h) {
+		return
+	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.values == nil {
 		h.values = make(map[string]map[store.UID]string)
 	}
+	unused := 0
 	for i, n := range names {
 		m := h.values[n]
 		if m == nil {
 			m = make(map[store.UID]string)
 			h.values[n] = m
 		}
-		if _, ok := m[uid]; !ok {
-			if h.n >= maxCachedFields {
-				return
-			}
+		if _, ok := m[uid]; ok {
+			unused++
+		} else {
 			h.n++
 		}
 		m[uid] = vals[i]
+	}
+	h.mu.Unlock()
+	if h.owner != nil {
+		h.owner.release(unused)
 	}
 }
 
@@ -127,18 +224,23 @@ func (h *headerCache) get(uid store.UID, names []string) map[string]string {
 // drop forgets expunged messages; nil uids forgets everything.
 func (h *headerCache) drop(uids []store.UID) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	before := h.n
 	if uids == nil {
 		h.values, h.n = nil, 0
-		return
-	}
-	for _, m := range h.values {
-		for _, uid := range uids {
-			if _, ok := m[uid]; ok {
-				delete(m, uid)
-				h.n--
+	} else {
+		for _, m := range h.values {
+			for _, uid := range uids {
+				if _, ok := m[uid]; ok {
+					delete(m, uid)
+					h.n--
+				}
 			}
 		}
+	}
+	freed := before - h.n
+	h.mu.Unlock()
+	if h.owner != nil {
+		h.owner.release(freed)
 	}
 }
 

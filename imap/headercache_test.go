@@ -52,10 +52,47 @@ func TestHeaderCache(t *testing.T) {
 	if h.get(3, names) != nil || h.n != 0 {
 		t.Error("drop(nil) kept values")
 	}
-	// Full: nothing more is added, and searches read what it lacks.
-	h.n = maxCachedFields
-	h.fill(4, hdr, names)
-	if h.get(4, names) != nil {
-		t.Error("a full cache took more")
+}
+
+// The caches of a server share one budget: past it, the least recently
+// used cache is emptied; one cache alone over the budget stops growing.
+func TestHeaderCacheBudget(t *testing.T) {
+	hdr := []byte("From: a@x\r\nSubject: s\r\n\r\n")
+	names := []string{"from", "subject"}
+	hc := newHeaderCaches(8)
+	a, b := hc.cacheFor(1, 100), hc.cacheFor(2, 100)
+	if hc.cacheFor(1, 100) != a || hc.cacheFor(1, 101) == a {
+		t.Fatal("cacheFor: one cache per mailbox and UIDVALIDITY")
+	}
+	a.missing([]store.UID{1}, names)
+	a.fill(1, hdr, names)
+	a.fill(2, hdr, names)
+	b.missing([]store.UID{1}, names)
+	b.fill(1, hdr, names)
+	b.fill(1, hdr, names) // again: takes no more room
+	if hc.total != 6 || a.n != 4 || b.n != 2 {
+		t.Fatalf("total %d, a %d, b %d; want 6, 4, 2", hc.total, a.n, b.n)
+	}
+	b.fill(2, hdr, names) // 8: full
+	a.missing([]store.UID{3}, names)
+	a.fill(3, hdr, names) // a was used last: b is emptied
+	if b.n != 0 || a.n != 6 || hc.total != 6 {
+		t.Errorf("after eviction: a %d, b %d, total %d; want 6, 0, 6", a.n, b.n, hc.total)
+	}
+	if b.get(1, names) != nil {
+		t.Error("an emptied cache still answers")
+	}
+	a.fill(4, hdr, names)
+	a.fill(5, hdr, names) // nothing else to empty: a stops growing
+	if a.n != 8 || hc.total != 8 || a.get(5, names) != nil {
+		t.Errorf("a alone over the budget: n %d, total %d", a.n, hc.total)
+	}
+	a.drop([]store.UID{1, 2})
+	if a.n != 4 || hc.total != 4 {
+		t.Errorf("after drop: n %d, total %d; want 4, 4", a.n, hc.total)
+	}
+	a.drop(nil)
+	if hc.total != 0 {
+		t.Errorf("after drop(nil): total %d", hc.total)
 	}
 }

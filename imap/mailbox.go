@@ -37,7 +37,7 @@ type mailbox struct {
 	deleted     bool
 	views       map[*view]struct{}
 
-	hc headerCache // SEARCH's cache of header fields (headercache.go)
+	hc *headerCache // SEARCH's cache of header fields (headercache.go)
 }
 
 // openMailbox returns the shared state of mailbox id, loading it on first
@@ -59,6 +59,7 @@ func (s *Server) openMailbox(id store.MailboxID) (*mailbox, error) {
 	m.uids = snap.UIDs
 	m.uidNext = snap.Mailbox.UIDNext
 	m.uidValidity = snap.Mailbox.UIDValidity
+	m.hc = s.headerCaches.cacheFor(id, m.uidValidity)
 	m.loaded = true
 	for _, ev := range m.early {
 		m.applyLocked(ev)

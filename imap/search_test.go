@@ -1,6 +1,7 @@
 package imap_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"petrel/store"
 )
 
 func TestSearch(t *testing.T) {
@@ -365,5 +368,21 @@ func TestSearchHeaderCache(t *testing.T) {
 	}
 	if got := search(queries["FROM alice"]); !slices.Equal(got, []imap.UID{4}) {
 		t.Errorf("FROM alice after expunging 1 and delivering 4: %v", got)
+	}
+	// The cache outlives the mailbox's last session; a message expunged
+	// while no session has the mailbox open is not found from it.
+	if err := c.Logout().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Expunge(context.Background(), e.inbox(t), []store.UID{4}); err != nil {
+		t.Fatal(err)
+	}
+	c = e.client(t, nil)
+	mustSelect(t, c, "INBOX")
+	if got := search(queries["FROM alice"]); len(got) != 0 {
+		t.Errorf("FROM alice after 4 was expunged while the mailbox was closed: %v", got)
+	}
+	if got := search(queries["BCC hidden"]); !slices.Equal(got, []imap.UID{2}) {
+		t.Errorf("BCC hidden in a new session: %v", got)
 	}
 }

@@ -90,6 +90,8 @@ type Server struct {
 
 	mboxMu    sync.Mutex
 	mailboxes map[store.MailboxID]*mailbox // open mailboxes, reference-counted
+
+	headerCaches *headerCaches // SEARCH's, kept while mailboxes close
 }
 
 // New makes a Server; call Serve for each listener.
@@ -104,12 +106,13 @@ func New(opts Options) *Server {
 		opts.AppendLimit = defaultAppendLimit
 	}
 	s := &Server{
-		opts:      opts,
-		log:       opts.Logger.With("service", "imap"),
-		listeners: make(map[net.Listener]struct{}),
-		mailboxes: make(map[store.MailboxID]*mailbox),
-		secureL:   newChanListener(),
-		loopbackL: newChanListener(),
+		opts:         opts,
+		log:          opts.Logger.With("service", "imap"),
+		listeners:    make(map[net.Listener]struct{}),
+		mailboxes:    make(map[store.MailboxID]*mailbox),
+		headerCaches: newHeaderCaches(defaultCacheBudget),
+		secureL:      newChanListener(),
+		loopbackL:    newChanListener(),
 	}
 	mk := func(insecure bool) *imapserver.Server {
 		return imapserver.New(&imapserver.Options{
