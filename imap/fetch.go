@@ -113,7 +113,11 @@ func (s *session) fetchContent(w *imapserver.FetchWriter, v *view, metas []store
 		got := make(map[store.UID]*fetched, len(group))
 		last := -1
 		size := 0
-		err := st.ReadContents(v.m.id, uids, func(uid store.UID, c *store.Content, root *store.Part) error {
+		read := st.ReadContents
+		if topSectionsOnly(options) {
+			read = readTop(st)
+		}
+		err := read(v.m.id, uids, func(uid store.UID, c *store.Content, root *store.Part) error {
 			f := extract(c, root, options)
 			got[uid] = &f
 			if i, ok := slices.BinarySearch(uids, uid); ok {
@@ -155,6 +159,32 @@ func (s *session) fetchContent(w *imapserver.FetchWriter, v *view, metas []store
 		metas = metas[consumed:]
 	}
 	return nil
+}
+
+// topSectionsOnly: whether the FETCH asks only for sections of the whole
+// message (BODY[], BODY[HEADER], BODY[HEADER.FIELDS …], BODY[TEXT]), which
+// need no more of the stored structure than where the header ends.
+func topSectionsOnly(o *imap.FetchOptions) bool {
+	if o.Envelope || o.BodyStructure != nil || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
+		return false
+	}
+	for _, sec := range o.BodySection {
+		if len(sec.Part) > 0 || sec.Specifier == imap.PartSpecifierMIME {
+			return false
+		}
+	}
+	return true
+}
+
+// readTop is ReadContents for topSectionsOnly: the root it gives holds only
+// the offsets of the whole message (store.ReadHeaders), not the decoded
+// structure.
+func readTop(st *store.Store) func(store.MailboxID, []store.UID, func(store.UID, *store.Content, *store.Part) error) error {
+	return func(mbx store.MailboxID, uids []store.UID, fn func(store.UID, *store.Content, *store.Part) error) error {
+		return st.ReadHeaders(mbx, uids, func(uid store.UID, c *store.Content, bodyStart int64) error {
+			return fn(uid, c, &store.Part{BodyStart: bodyStart, End: c.Size()})
+		})
+	}
 }
 
 // extract copies out of the transaction what the reply needs.

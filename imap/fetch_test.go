@@ -2,6 +2,7 @@ package imap_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"runtime"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"petrel/store"
 )
 
 var attachment = bytes.Repeat([]byte("0123456789abcdef\x00\xff"), 40)
@@ -243,5 +246,51 @@ func TestPartialFetchReadsOnlyWhatItNeeds(t *testing.T) {
 	t.Logf("BODY.PEEK[1.1] of a %d-byte message allocated %d bytes (client and server)", len(msg), alloc)
 	if alloc > 1<<20 {
 		t.Errorf("fetching 33 bytes allocated %d bytes: the attachment was read", alloc)
+	}
+}
+
+// A FETCH of whole-message sections alone reads only where the header ends
+// (not the decoded structure); it answers byte for byte what the same
+// sections fetched with ENVELOPE (which reads the structure) answer, for a
+// message delivered with a per-recipient prefix.
+func TestFetchTopSectionsWithoutStructure(t *testing.T) {
+	e := newEnv(t)
+	d, err := e.st.Deliver(context.Background(), &store.Delivery{
+		Body:    []byte(nestedMsg(attachment)),
+		Targets: []store.Target{{Account: e.acct.ID, Prefix: []byte("Return-Path: <jorg@example.org>\r\nDelivered-To: user@example.org\r\n")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t, nil)
+	mustSelect(t, c, "INBOX")
+	secs := []*imap.FetchItemBodySection{
+		{Peek: true},
+		{Peek: true, Specifier: imap.PartSpecifierHeader},
+		{Peek: true, Specifier: imap.PartSpecifierText},
+		{Peek: true, Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject", "Delivered-To"}},
+		{Peek: true, Specifier: imap.PartSpecifierHeader, HeaderFieldsNot: []string{"Subject"}},
+		{Peek: true, Partial: &imap.SectionPartial{Offset: 20, Size: 50}},
+	}
+	fetch := func(withEnvelope bool) [][]byte {
+		t.Helper()
+		msgs, err := c.Fetch(imap.UIDSetNum(imap.UID(d[0].UID)), &imap.FetchOptions{Envelope: withEnvelope, BodySection: secs}).Collect()
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("fetch: %v, %d messages", err, len(msgs))
+		}
+		var out [][]byte
+		for _, s := range secs {
+			out = append(out, msgs[0].FindBodySection(s))
+		}
+		return out
+	}
+	fast, full := fetch(false), fetch(true)
+	for i := range secs {
+		if !bytes.Equal(fast[i], full[i]) || len(full[i]) == 0 {
+			t.Errorf("section %d: without the structure %q\nwith it %q", i, fast[i], full[i])
+		}
+	}
+	if !bytes.HasPrefix(fast[0], []byte("Return-Path: <jorg@")) || !bytes.HasSuffix(fast[1], []byte("\r\n\r\n")) || !bytes.HasPrefix(fast[2], []byte("This is the preamble.")) {
+		t.Errorf("BODY[] %q…, HEADER …%q, TEXT %q…", fast[0][:30], fast[1][len(fast[1])-10:], fast[2][:30])
 	}
 }
