@@ -96,16 +96,11 @@ func (c *corkConn) flushLocked(extra []byte, dl time.Time) error {
 
 func (c *corkConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	c.reading = true
 	err := c.flushLocked(nil, time.Now().Add(c.writeTimeout))
-	if len(c.buf) == 0 && cap(c.buf) > 0 && c.err == nil {
-		c.buf = nil // an idle connection keeps no buffer
-	}
+	c.buf = nil // a connection waiting for its client keeps no buffer
+	c.reading = err == nil
 	c.mu.Unlock()
 	if err != nil {
-		c.mu.Lock()
-		c.reading = false
-		c.mu.Unlock()
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)

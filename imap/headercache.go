@@ -120,20 +120,15 @@ func (hc *headerCaches) tick() uint64 {
 var cacheableFields = map[string]bool{"from": true, "to": true, "cc": true, "bcc": true, "subject": true}
 
 // cachedHeaderNames returns the lower-cased fields the header keys of c
-// name, or nil when one of them (or a body, text or sent-date key) is not
-// served by the cache.
+// name, or nil when one of them is not served by the cache. It is asked
+// only of searches that need no more than the top header.
 func cachedHeaderNames(c *imap.SearchCriteria) []string {
 	var names []string
 	ok := true
 	anyKey(c, func(c *imap.SearchCriteria) bool {
-		if len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-			ok = false
-		}
 		for _, h := range c.Header {
 			n := strings.ToLower(h.Key)
-			if !cacheableFields[n] {
-				ok = false
-			}
+			ok = ok && cacheableFields[n]
 			if !slices.Contains(names, n) {
 				names = append(names, n)
 			}
@@ -146,8 +141,9 @@ func cachedHeaderNames(c *imap.SearchCriteria) []string {
 	return names
 }
 
-// missing returns the uids lacking a value for one of names.
-func (h *headerCache) missing(uids []store.UID, names []string) []store.UID {
+// lookup returns the cached values of names for each of uids that has all
+// of them, and the uids that lack one, in order.
+func (h *headerCache) lookup(uids []store.UID, names []string) (map[store.UID]map[string]string, []store.UID) {
 	var now uint64
 	if h.owner != nil {
 		now = h.owner.tick()
@@ -155,33 +151,40 @@ func (h *headerCache) missing(uids []store.UID, names []string) []store.UID {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.lastUse = now
-	var out []store.UID
+	got := make(map[store.UID]map[string]string, len(uids))
+	var miss []store.UID
 	for _, uid := range uids {
+		vals := make(map[string]string, len(names))
 		for _, n := range names {
-			if _, ok := h.values[n][uid]; !ok {
-				out = append(out, uid)
+			v, ok := h.values[n][uid]
+			if !ok {
+				vals = nil
 				break
 			}
+			vals[n] = v
+		}
+		if vals == nil {
+			miss = append(miss, uid)
+		} else {
+			got[uid] = vals
 		}
 	}
-	return out
+	return got, miss
 }
 
-// fill stores the values of names read from hdr, a message's top header,
-// as far as the budget allows.
-func (h *headerCache) fill(uid store.UID, hdr []byte, names []string) {
-	vals := make([]string, len(names))
-	for i, n := range names {
-		var b strings.Builder
-		eachField(hdr, n, func(value string) bool {
-			f := headerField{value: value}
-			b.WriteByte(0)
-			b.WriteString(f.decode())
-			return true
-		})
-		vals[i] = b.String()
+// readValues returns the fieldValues of names in hdr, a message's top
+// header.
+func readValues(hdr []byte, names []string) map[string]string {
+	vals := make(map[string]string, len(names))
+	for _, n := range names {
+		vals[n] = fieldValues(hdr, n)
 	}
-	if h.owner != nil && !h.owner.reserve(len(names), h) {
+	return vals
+}
+
+// put stores a message's values, as far as the budget allows.
+func (h *headerCache) put(uid store.UID, vals map[string]string) {
+	if h.owner != nil && !h.owner.reserve(len(vals), h) {
 		return
 	}
 	h.mu.Lock()
@@ -189,7 +192,7 @@ func (h *headerCache) fill(uid store.UID, hdr []byte, names []string) {
 		h.values = make(map[string]map[store.UID]string)
 	}
 	unused := 0
-	for i, n := range names {
+	for n, v := range vals {
 		m := h.values[n]
 		if m == nil {
 			m = make(map[store.UID]string)
@@ -200,27 +203,12 @@ func (h *headerCache) fill(uid store.UID, hdr []byte, names []string) {
 		} else {
 			h.n++
 		}
-		m[uid] = vals[i]
+		m[uid] = v
 	}
 	h.mu.Unlock()
 	if h.owner != nil {
 		h.owner.release(unused)
 	}
-}
-
-// get returns the cached values of names for uid, nil unless all are there.
-func (h *headerCache) get(uid store.UID, names []string) map[string]string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make(map[string]string, len(names))
-	for _, n := range names {
-		v, ok := h.values[n][uid]
-		if !ok {
-			return nil
-		}
-		out[n] = v
-	}
-	return out
 }
 
 // drop forgets expunged messages; nil uids forgets everything.
@@ -244,15 +232,4 @@ func (h *headerCache) drop(uids []store.UID) {
 	if h.owner != nil {
 		h.owner.release(freed)
 	}
-}
-
-// cachedContains is headerContains on a cached value.
-func cachedContains(v, s string) bool {
-	if v == "" {
-		return false // no such field
-	}
-	if s == "" || strings.Contains(v, s) {
-		return true
-	}
-	return false
 }

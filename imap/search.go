@@ -59,36 +59,42 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		for k := range metas {
 			byUID[metas[k].UID] = &metas[k]
 		}
+		// at is the message to match, nil when it is gone from the batch.
+		at := func(uid store.UID) *msgCtx {
+			meta := byUID[uid]
+			if meta == nil {
+				return nil
+			}
+			return &msgCtx{seq: uint32(start + pos[uid] + 1), meta: meta}
+		}
 		for g := 0; g < len(batch); g += contentGroup {
 			group := batch[g:min(g+contentGroup, len(batch))]
-			if cachedNames != nil {
-				if err := s.searchCached(v, group, cachedNames, func(uid store.UID, cached map[string]string) {
-					if meta := byUID[uid]; meta != nil {
-						check(&msgCtx{seq: uint32(start + pos[uid] + 1), meta: meta, cached: cached})
+			var err error
+			switch {
+			case cachedNames != nil:
+				err = s.searchCached(v, group, cachedNames, func(uid store.UID, cached map[string]string) {
+					if m := at(uid); m != nil {
+						m.cached = cached
+						check(m)
 					}
-				}); err != nil {
-					return nil, clientError(err, "search")
-				}
-				continue
-			}
-			if headerOnly {
-				err := st.ReadHeaders(v.m.id, group, func(uid store.UID, c *store.Content, bodyStart int64) error {
-					if meta := byUID[uid]; meta != nil {
-						check(&msgCtx{seq: uint32(start + pos[uid] + 1), meta: meta, c: c, headerEnd: bodyStart})
+				})
+			case headerOnly:
+				err = st.ReadHeaders(v.m.id, group, func(uid store.UID, c *store.Content, bodyStart int64) error {
+					if m := at(uid); m != nil {
+						m.c, m.headerEnd = c, bodyStart
+						check(m)
 					}
 					return nil
 				})
-				if err != nil {
-					return nil, clientError(err, "search")
-				}
-				continue
+			default:
+				err = st.ReadContents(v.m.id, group, func(uid store.UID, c *store.Content, root *store.Part) error {
+					if m := at(uid); m != nil {
+						m.c, m.root, m.headerEnd = c, root, root.BodyStart
+						check(m)
+					}
+					return nil
+				})
 			}
-			err := st.ReadContents(v.m.id, group, func(uid store.UID, c *store.Content, root *store.Part) error {
-				if meta := byUID[uid]; meta != nil {
-					check(&msgCtx{seq: uint32(start + pos[uid] + 1), meta: meta, c: c, root: root})
-				}
-				return nil
-			})
 			if err != nil {
 				return nil, clientError(err, "search")
 			}
@@ -116,26 +122,16 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	return data, nil
 }
 
-// searchCached calls fn, in the order of uids, with the cached values of
-// names for each message, reading first the headers of the messages the
-// cache lacks. A message the full cache cannot take is read for itself.
+// searchCached calls fn, in the order of uids, with the values of names of
+// each message that still exists: from the mailbox's headerCache, or read
+// from the message and put in the cache (as far as its budget allows).
 func (s *session) searchCached(v *view, uids []store.UID, names []string, fn func(uid store.UID, cached map[string]string)) error {
-	st := s.srv.opts.Store
-	if miss := v.m.hc.missing(uids, names); len(miss) > 0 {
-		err := st.ReadHeaders(v.m.id, miss, func(uid store.UID, c *store.Content, bodyStart int64) error {
-			v.m.hc.fill(uid, c.Slice(0, bodyStart), names)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	// What the cache could not take (it is full) is read into one of this
-	// search's own.
-	var local headerCache
-	if rest := v.m.hc.missing(uids, names); len(rest) > 0 {
-		err := st.ReadHeaders(v.m.id, rest, func(uid store.UID, c *store.Content, bodyStart int64) error {
-			local.fill(uid, c.Slice(0, bodyStart), names)
+	got, miss := v.m.hc.lookup(uids, names)
+	if len(miss) > 0 {
+		err := s.srv.opts.Store.ReadHeaders(v.m.id, miss, func(uid store.UID, c *store.Content, bodyStart int64) error {
+			vals := readValues(c.Slice(0, bodyStart), names)
+			got[uid] = vals
+			v.m.hc.put(uid, vals)
 			return nil
 		})
 		if err != nil {
@@ -143,11 +139,7 @@ func (s *session) searchCached(v *view, uids []store.UID, names []string, fn fun
 		}
 	}
 	for _, uid := range uids {
-		vals := v.m.hc.get(uid, names)
-		if vals == nil {
-			vals = local.get(uid, names)
-		}
-		if vals != nil { // else expunged meanwhile
+		if vals := got[uid]; vals != nil { // else expunged meanwhile
 			fn(uid, vals)
 		}
 	}

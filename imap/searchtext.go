@@ -3,6 +3,7 @@ package imap
 import (
 	"bytes"
 	"io"
+	"iter"
 	"mime"
 	"strings"
 	"time"
@@ -18,8 +19,8 @@ type msgCtx struct {
 	meta *store.Message
 	c    *store.Content
 	root *store.Part
-	// headerEnd is where the top header ends when root is not read (a
-	// search by header fields only).
+	// headerEnd is where the top header ends (root.BodyStart when root is
+	// read).
 	headerEnd int64
 	// cached are the fields the mailbox's headerCache had, when the search
 	// is served from it (no content then).
@@ -40,21 +41,30 @@ type headerField struct {
 
 var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 
+// headerLines yields each line of a header block, its line end trimmed,
+// up to the blank line that ends the block.
+func headerLines(hdr []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for len(hdr) > 0 {
+			line := hdr
+			if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
+				line = hdr[:i+1]
+			}
+			hdr = hdr[len(line):]
+			t := bytes.TrimRight(line, "\r\n")
+			if len(t) == 0 || !yield(t) {
+				return
+			}
+		}
+	}
+}
+
 // splitHeader splits a header block into unfolded fields, values as
 // written. It never fails: a line without a colon is a field with an empty
 // value.
 func splitHeader(hdr []byte) []headerField {
 	var out []headerField
-	for len(hdr) > 0 {
-		line := hdr
-		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
-			line = hdr[:i+1]
-		}
-		hdr = hdr[len(line):]
-		t := bytes.TrimRight(line, "\r\n")
-		if len(t) == 0 {
-			break
-		}
+	for t := range headerLines(hdr) {
 		if (t[0] == ' ' || t[0] == '\t') && len(out) > 0 {
 			out[len(out)-1].value += " " + strings.TrimSpace(string(t))
 			continue
@@ -92,36 +102,21 @@ func parseHeader(hdr []byte) []headerField {
 
 // headerContains reports whether a field named name (any field when name
 // is "") contains s, case-insensitively after decoding. An empty s matches
-// any message that has the field (RFC 9051 6.4.4 HEADER). For a named
-// field only that field's lines are unfolded and decoded: the rest of the
-// header is scanned, not copied.
+// any message that has the field (RFC 9051 6.4.4 HEADER). A named field is
+// matched on its fieldValues, from the mailbox's headerCache when the
+// search is served from it: the same values either way.
 func (m *msgCtx) headerContains(name, s string) bool {
-	if v, ok := m.cached[strings.ToLower(name)]; ok {
-		return cachedContains(v, strings.ToLower(s))
-	}
-	if m.hdr == nil {
-		switch {
-		case m.c != nil && m.root != nil:
-			m.hdr = m.c.Slice(0, m.root.BodyStart)
-		case m.c != nil:
-			m.hdr = m.c.Slice(0, m.headerEnd)
-		default:
-			m.hdr = []byte{}
-		}
-	}
 	s = strings.ToLower(s)
 	if name != "" {
-		found := false
-		eachField(m.hdr, name, func(value string) bool {
-			f := headerField{value: value}
-			found = strings.Contains(f.decode(), s)
-			return !found
-		})
-		return found
+		v, ok := m.cached[strings.ToLower(name)]
+		if !ok {
+			v = fieldValues(m.header(), name)
+		}
+		return cachedContains(v, s)
 	}
 	if !m.parsed {
 		m.parsed = true
-		m.fields = splitHeader(m.hdr)
+		m.fields = splitHeader(m.header())
 	}
 	for i := range m.fields {
 		if strings.Contains(m.fields[i].decode(), s) {
@@ -131,30 +126,54 @@ func (m *msgCtx) headerContains(name, s string) bool {
 	return false
 }
 
+// header is the message's top header, copied out once.
+func (m *msgCtx) header() []byte {
+	if m.hdr == nil {
+		m.hdr = []byte{}
+		if m.c != nil {
+			m.hdr = m.c.Slice(0, m.headerEnd)
+		}
+	}
+	return m.hdr
+}
+
+// fieldValues returns every value of the fields of hdr named name
+// (case-insensitively), unfolded, encoded-words decoded and lower-cased,
+// each preceded by a NUL; "" when there is none. Only those fields' lines
+// are unfolded and decoded: the rest of the header is scanned, not copied.
+func fieldValues(hdr []byte, name string) string {
+	var out strings.Builder
+	eachField(hdr, name, func(value string) {
+		f := headerField{value: value}
+		out.WriteByte(0)
+		out.WriteString(f.decode())
+	})
+	return out.String()
+}
+
+// cachedContains is headerContains on fieldValues.
+func cachedContains(v, s string) bool {
+	if v == "" {
+		return false // no such field
+	}
+	return s == "" || strings.Contains(v, s)
+}
+
 // eachField calls fn with the unfolded value, as written, of every field
-// of hdr named name (case-insensitively), until fn returns false. It
-// splits fields as splitHeader does.
-func eachField(hdr []byte, name string, fn func(value string) bool) {
+// of hdr named name (case-insensitively). It splits fields as splitHeader
+// does.
+func eachField(hdr []byte, name string, fn func(value string)) {
 	var value []byte // the matching field being unfolded
 	in, seen := false, false
-	for len(hdr) > 0 {
-		line := hdr
-		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
-			line = hdr[:i+1]
-		}
-		hdr = hdr[len(line):]
-		t := bytes.TrimRight(line, "\r\n")
-		if len(t) == 0 {
-			break
-		}
+	for t := range headerLines(hdr) {
 		if (t[0] == ' ' || t[0] == '\t') && seen {
 			if in {
 				value = append(append(value, ' '), bytes.TrimSpace(t)...)
 			}
 			continue
 		}
-		if in && !fn(string(value)) {
-			return
+		if in {
+			fn(string(value))
 		}
 		seen = true
 		n, v, _ := bytes.Cut(t, []byte(":"))

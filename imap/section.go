@@ -152,17 +152,8 @@ func partial(b []byte, p *imap.SectionPartial) []byte {
 func headerFields(hdr []byte, names []string, not bool) []byte {
 	var out bytes.Buffer
 	keep := false
-	for len(hdr) > 0 {
-		line := hdr
-		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
-			line = hdr[:i+1]
-		}
-		hdr = hdr[len(line):]
-		trimmed := bytes.TrimRight(line, "\r\n")
-		if len(trimmed) == 0 {
-			break // the blank line ending the header
-		}
-		if line[0] != ' ' && line[0] != '\t' {
+	for trimmed := range headerLines(hdr) {
+		if trimmed[0] != ' ' && trimmed[0] != '\t' {
 			name := trimmed
 			if i := bytes.IndexByte(trimmed, ':'); i >= 0 {
 				name = trimmed[:i]

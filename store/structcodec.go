@@ -142,7 +142,7 @@ func decodeStructure(info []byte, shift int64) (*Part, error) {
 // later read returns zero values.
 type structDecoder struct {
 	b     []byte
-	all   string // the same bytes as a string: decoded strings share it
+	all   string // the same bytes as a string: decoded strings share it (set it to read strings)
 	shift int64
 	parts int
 	err   error
@@ -195,9 +195,6 @@ func (d *structDecoder) string() string {
 	b := d.bytes()
 	if len(b) == 0 {
 		return ""
-	}
-	if d.all == "" {
-		return string(b)
 	}
 	end := len(d.all) - len(d.b) // b ends where d.b now starts
 	return d.all[end-len(b) : end]

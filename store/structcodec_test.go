@@ -77,17 +77,8 @@ func TestStructureCodecRejectsDamage(t *testing.T) {
 // TestStructureJSONStillRead: a store written before the binary format
 // keeps JSON structures; they are read as before.
 func TestStructureJSONStillRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mail.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, acct := openWithAccount(t)
 	ctx := context.Background()
-	acct, err := s.CreateAccount(ctx, "bob@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
 	msg := codecMessages["multipart"]
 	d, err := s.Deliver(ctx, &Delivery{Body: []byte(msg), Targets: []Target{{Account: acct.ID, Prefix: []byte("Return-Path: <x@y>\r\n")}}})
 	if err != nil {
@@ -172,17 +163,8 @@ func BenchmarkDecodeStructure(b *testing.B) {
 // TestReindex: structures stored as JSON (or by an older parser) are
 // rewritten in the binary form, with progress, and read the same.
 func TestReindex(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mail.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, acct := openWithAccount(t)
 	ctx := context.Background()
-	acct, err := s.CreateAccount(ctx, "bob@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = reindexBatch + 7
 	var ds []Delivered
 	for i := range n {
@@ -205,7 +187,7 @@ func TestReindex(t *testing.T) {
 		want[d.UID] = jsonOf(t, p)
 	}
 	// Make every stored structure JSON, as an older Petrel wrote it.
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		blobs, infos := tx.Bucket(bBlobs), tx.Bucket(bBlobInfo)
 		return blobs.ForEach(func(k, v []byte) error {
 			js, err := json.Marshal(ParseStructure(v))
@@ -258,4 +240,21 @@ func TestReindex(t *testing.T) {
 	if _, err := s.Reindex(cctx, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Reindex with a cancelled context: %v", err)
 	}
+}
+
+// openWithAccount opens a store in a temporary folder, closed at the end of
+// the test, with one account (package storetest cannot be used from inside
+// the package).
+func openWithAccount(t *testing.T) (*Store, *Account) {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "mail.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	acct, err := s.CreateAccount(context.Background(), "bob@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, acct
 }
