@@ -154,22 +154,26 @@ func (h *headerCache) lookup(uids []store.UID, names []string) (map[store.UID]ma
 	got := make(map[store.UID]map[string]string, len(uids))
 	var miss []store.UID
 	for _, uid := range uids {
+		if !h.hasAll(uid, names) {
+			miss = append(miss, uid)
+			continue
+		}
 		vals := make(map[string]string, len(names))
 		for _, n := range names {
-			v, ok := h.values[n][uid]
-			if !ok {
-				vals = nil
-				break
-			}
-			vals[n] = v
+			vals[n] = h.values[n][uid]
 		}
-		if vals == nil {
-			miss = append(miss, uid)
-		} else {
-			got[uid] = vals
-		}
+		got[uid] = vals
 	}
 	return got, miss
+}
+
+func (h *headerCache) hasAll(uid store.UID, names []string) bool {
+	for _, n := range names {
+		if _, ok := h.values[n][uid]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // readValues returns the fieldValues of names in hdr, a message's top

@@ -688,56 +688,12 @@ func procMem(roots ...int) (rss, pss int64, procs int, byName map[string][2]int6
 // procTree returns pid -> program name of every process rooted at roots:
 // each root, its process group, and their descendants.
 func procTree(roots ...int) map[int]string {
-	type st struct {
-		ppid, pgid int
-		comm       string
+	all := procStats()
+	out := map[int]string{}
+	for pid := range procTreeOf(all, roots) {
+		out[pid] = all[pid].comm
 	}
-	all := map[int]st{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i, j := strings.LastIndexByte(s, ')'), strings.IndexByte(s, '(')
-		if i < 0 || j < 0 || j > i {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 3 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		pgid, _ := strconv.Atoi(f[2])
-		all[pid] = st{ppid, pgid, s[j+1 : i]}
-	}
-	in := map[int]string{}
-	for _, r := range roots {
-		if s, ok := all[r]; ok {
-			in[r] = s.comm
-		}
-		for pid, s := range all {
-			if s.pgid == r {
-				in[pid] = s.comm
-			}
-		}
-	}
-	for changed := true; changed; {
-		changed = false
-		for pid, s := range all {
-			if _, ok := in[pid]; !ok {
-				if _, p := in[s.ppid]; p {
-					in[pid], changed = s.comm, true
-				}
-			}
-		}
-	}
-	return in
+	return out
 }
 
 func fmtMem(by map[string][2]int64) string {

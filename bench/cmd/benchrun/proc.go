@@ -210,12 +210,24 @@ func freePort(ip string) int {
 // Postfix's master reaps smtpd, cleanup, smtp… as they exit, so their CPU
 // stays in the sum, under "master").
 func cpuByName(roots ...int) map[string]int64 {
-	type st struct {
-		ppid, pgid int
-		comm       string
-		ticks      int64
+	all := procStats()
+	by := map[string]int64{}
+	for pid := range procTreeOf(all, roots) {
+		by[all[pid].comm] += all[pid].ticks
 	}
-	all := map[int]st{}
+	return by
+}
+
+// procStat is what the harness reads of a process in /proc/PID/stat.
+type procStat struct {
+	ppid, pgid int
+	comm       string
+	ticks      int64 // utime+stime+cutime+cstime
+}
+
+// procStats reads every process's stat.
+func procStats() map[int]procStat {
+	all := map[int]procStat{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -237,8 +249,15 @@ func cpuByName(roots ...int) map[string]int64 {
 			continue
 		}
 		num := func(k int) int64 { v, _ := strconv.ParseInt(f[k-3], 10, 64); return v }
-		all[pid] = st{ppid: int(num(4)), pgid: int(num(5)), comm: s[j+1 : i], ticks: num(14) + num(15) + num(16) + num(17)}
+		all[pid] = procStat{ppid: int(num(4)), pgid: int(num(5)), comm: s[j+1 : i], ticks: num(14) + num(15) + num(16) + num(17)}
 	}
+	return all
+}
+
+// procTreeOf returns the processes of all rooted at roots: each root that
+// still runs, every process in its process group, and every descendant
+// (by parent pid).
+func procTreeOf(all map[int]procStat, roots []int) map[int]bool {
 	in := map[int]bool{}
 	for _, r := range roots {
 		if _, ok := all[r]; !ok {
@@ -259,11 +278,7 @@ func cpuByName(roots ...int) map[string]int64 {
 			}
 		}
 	}
-	by := map[string]int64{}
-	for pid := range in {
-		by[all[pid].comm] += all[pid].ticks
-	}
-	return by
+	return in
 }
 
 // cpuDelta formats the CPU used per program between two cpuByName
