@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bucket names. Keys are big-endian integers so cursors walk them in order.
@@ -95,7 +97,7 @@ func Open(path string, opts Options) (*Store, error) {
 		InitialMmapSize: 1 << 30, // readers never block a writer that grows the file below 1 GiB
 	})
 	if err != nil {
-		if err == bolt.ErrTimeout {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)

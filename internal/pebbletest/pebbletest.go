@@ -181,7 +181,7 @@ func build(t testing.TB, dir string) string {
 	mod := filepath.Join(filepath.Dir(self), "testdata", "pebble")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("building Pebble needs the go command on PATH: %v", err)
 	}
 	bin := filepath.Join(dir, "pebble")
 	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
