@@ -47,7 +47,7 @@ var ops = map[string]op{
 	"user passwd": {needsPassword: true, needsStore: true, minArgs: 1, usage: "user passwd ADDRESS", run: userPasswd},
 	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS", run: userDel},
 	"user list":   {needsStore: true, usage: "user list", run: userList},
-	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backup}, // backup.go
+	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backupCmd}, // backup.go
 	// aliascmd.go
 	"alias add":    {needsStore: true, minArgs: 2, usage: "alias add ADDRESS|@DOMAIN TARGET…", run: aliasAdd},
 	"alias del":    {needsStore: true, minArgs: 1, usage: "alias del ADDRESS|@DOMAIN…", run: aliasDel},
