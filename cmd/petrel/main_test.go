@@ -41,7 +41,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-//
 // The port is free when freePort returns, and the child that is handed it
 // binds it later: to leave no other process a chance of taking it in
 // between, each call picks its own random address in 127.0.0.0/8 (loopback
