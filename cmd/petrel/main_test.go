@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// freePort returns a free loopback address and port for a petrel child
+// process to listen on.
+//
 // The port is free when freePort returns, and the child that is handed it
 // binds it later: to leave no other process a chance of taking it in
 // between, each call picks its own random address in 127.0.0.0/8 (loopback
