@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"petrel/config"
+	"petrel/control"
 	"petrel/store"
 )
 
@@ -169,8 +170,8 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	bar := newProgressBar(stderr, strings.Fields(name)[0])
 	defer bar.end()
 	out := progressOut{w: stdout, bar: bar}
-	err = callControl(ctx, cfg.DataDir, controlRequest{Args: args, Password: password}, out)
-	if !errors.Is(err, errNoServer) {
+	err = control.Call(ctx, cfg.DataDir, control.Request{Args: args, Password: password}, out)
+	if !errors.Is(err, control.ErrNoServer) {
 		return err
 	}
 	// No server: act on the files directly.
