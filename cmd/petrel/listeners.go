@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net"
 	"sync"
 	"time"
 
-	"petrel/queue"
 	"petrel/web"
 )
 
@@ -60,24 +58,4 @@ func reason(why error) string {
 		s = string(s[0]-'a'+'A') + s[1:]
 	}
 	return s
-}
-
-// watchQueue keeps the queue gauges of /metrics current.
-func watchQueue(ctx context.Context, q *queue.Queue, m *web.Metrics) {
-	t := time.NewTicker(15 * time.Second)
-	defer t.Stop()
-	for {
-		if items, err := q.List(); err == nil {
-			var oldest time.Duration
-			if len(items) > 0 {
-				oldest = time.Since(items[0].Arrived)
-			}
-			m.SetQueue(len(items), oldest)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

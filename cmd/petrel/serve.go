@@ -302,14 +302,11 @@ func (s *server) start(ctx context.Context) error {
 		}()
 	}
 	// The queue's scheduler, and its size for /metrics.
-	s.wg.Add(2)
+	m.ObserveQueue(s.queue.Stats)
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.queue.Run(ctx)
-	}()
-	go func() {
-		defer s.wg.Done()
-		watchQueue(ctx, s.queue, m)
 	}()
 	// The control socket, for the CLI while we run.
 	sock := controlPath(cfg.DataDir)
