@@ -10,11 +10,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-)
 
-// maxHops is the Received header count past which a message is taken to
-// be looping (RFC 5321 6.3 suggests 100).
-const maxHops = 100
+	"petrel/msgtext"
+)
 
 func slogLevel(n int) slog.Level { return slog.Level(n) }
 
@@ -93,35 +91,6 @@ func normalizeCRLF(b []byte) []byte {
 	return out
 }
 
-// headerBlock returns the header of msg, up to and without the blank line.
-func headerBlock(msg []byte) []byte {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return msg[:i+2]
-	}
-	if bytes.HasPrefix(msg, []byte("\r\n")) {
-		return nil
-	}
-	return msg
-}
-
-// countReceived counts Received header fields.
-func countReceived(msg []byte) int {
-	h := headerBlock(msg)
-	n := 0
-	for len(h) > 0 {
-		line := h
-		if i := bytes.IndexByte(h, '\n'); i >= 0 {
-			line, h = h[:i+1], h[i+1:]
-		} else {
-			h = nil
-		}
-		if len(line) > 9 && bytes.EqualFold(line[:9], []byte("received:")) {
-			n++
-		}
-	}
-	return n
-}
-
 // hasField reports whether the header has a field of that name.
 func hasField(h []byte, name string) bool {
 	n := []byte(name + ":")
@@ -142,7 +111,7 @@ func hasField(h []byte, name string) bool {
 // completeHeader adds the Date and Message-ID a submitting client left
 // out (RFC 6409 8.2 and 8.3).
 func completeHeader(msg []byte, hostname string, now time.Time) []byte {
-	h := headerBlock(msg)
+	h := msgtext.HeaderSection(msg)
 	var add []byte
 	if !hasField(h, "Date") {
 		add = append(add, "Date: "+now.Format(time.RFC1123Z)+"\r\n"...)

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"petrel/msgtext"
 	"petrel/store"
 )
 
@@ -300,7 +301,7 @@ func (s *session) Data(r io.Reader) error {
 func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.m.opts.DataTimeout)
 	defer cancel()
-	if n := countReceived(msg); n > maxHops {
+	if n := msgtext.CountReceived(msg); n > msgtext.MaxHops {
 		return 554, smtp.EnhancedCode{5, 4, 6}, fmt.Sprintf("Too many hops (%d Received headers): mail loop?", n)
 	}
 	var authHeader []byte

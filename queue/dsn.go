@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"petrel/msgtext"
 )
 
 type dsnAction string
@@ -97,7 +99,7 @@ func makeDSN(hostname string, it *Item, body []byte, rcpts []Rcpt, action dsnAct
 	w.Write([]byte(s.String()))
 
 	w, _ = mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/rfc822-headers"}})
-	w.Write(headerSection(body))
+	w.Write(msgtext.HeaderSection(body))
 	mw.Close()
 	return b.Bytes()
 }
@@ -105,16 +107,4 @@ func makeDSN(hostname string, it *Item, body []byte, rcpts []Rcpt, action dsnAct
 // oneLine folds a multi-line reply onto one line for a DSN field.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// headerSection returns the header of msg up to, and without, the blank
-// line; all of msg if it has no body.
-func headerSection(msg []byte) []byte {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return msg[:i+2]
-	}
-	if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
-		return msg[:i+1]
-	}
-	return msg
 }
