@@ -16,13 +16,17 @@ import (
 
 func slogLevel(n int) slog.Level { return slog.Level(n) }
 
-// readMessage reads DATA (already dot-unstuffed by go-smtp) and turns bare
-// LF line ends into CRLF, as stored messages and IMAP need. A message over
-// max yields go-smtp's 552 error.
+// readMessage reads DATA (already dot-unstuffed by go-smtp) through
+// dataFilter and turns bare LF line ends into CRLF, as stored messages and
+// IMAP need. A message over max yields go-smtp's 552 error.
 func readMessage(r io.Reader, max int64) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(16 << 10)
-	_, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	f := newDataFilter(&buf)
+	n, err := io.Copy(f, io.LimitReader(r, max+1))
+	if err == nil {
+		err = f.Close()
+	}
 	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			return nil, smtp.ErrDataTooLarge
@@ -42,7 +46,7 @@ func readMessage(r io.Reader, max int64) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("read message: %w", err)
 	}
-	if int64(buf.Len()) > max {
+	if n > max {
 		return nil, smtp.ErrDataTooLarge
 	}
 	return normalizeCRLF(buf.Bytes()), nil
