@@ -2,8 +2,12 @@ package mta
 
 import (
 	"bytes"
+	"errors"
 	"io"
 )
+
+// errBareLF is a line of DATA that ends in LF alone.
+var errBareLF = errors.New("bare LF in DATA")
 
 // dataFilter shapes DATA as it streams in, byte for byte as the client
 // sent it (dot-unstuffed by go-smtp), on its way to w:
@@ -15,11 +19,17 @@ import (
 //     message with an empty header and that body, not a header that mail
 //     clients refuse ("incomplete header").
 //
+//   - A bare LF (an LF without the CR before it) ends the message with
+//     errBareLF: SMTP lines end in CRLF (RFC 5321 2.3.8), and a server that
+//     takes LF.LF for the end of data, or lets it through to one that
+//     does, is open to SMTP smuggling. Nothing is guessed or repaired.
+//
 // A field is a name of printable ASCII other than ':' (RFC 5322 2.2),
 // blanks allowed before the colon (obsolete syntax, 4.5). The line being
 // judged is held back until its colon, so at most maxFieldName bytes.
 type dataFilter struct {
-	w     io.Writer
+	w      io.Writer
+	prevCR bool // the last byte written was a CR
 	state int
 	held  []byte // the current header line, until it is known to be a field
 	field bool   // a field has been seen: a blank line start continues it
@@ -47,6 +57,12 @@ func isFieldNameByte(c byte) bool { return c > ' ' && c < 0x7f && c != ':' }
 
 func (f *dataFilter) Write(p []byte) (int, error) {
 	n := len(p)
+	if bareLF(p, f.prevCR) {
+		return 0, errBareLF
+	}
+	if n > 0 {
+		f.prevCR = p[n-1] == '\r'
+	}
 	if f.state == fBody {
 		_, err := f.w.Write(p)
 		return n, err
@@ -139,4 +155,20 @@ func (f *dataFilter) Close() error {
 	f.state = fBody
 	_, err := f.w.Write(out)
 	return err
+}
+
+// bareLF reports whether p has an LF that no CR comes right before;
+// prevCR says whether the byte before p was one.
+func bareLF(p []byte, prevCR bool) bool {
+	for i := bytes.IndexByte(p, '\n'); i >= 0; {
+		if i == 0 && !prevCR || i > 0 && p[i-1] != '\r' {
+			return true
+		}
+		j := bytes.IndexByte(p[i+1:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }

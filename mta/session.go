@@ -284,6 +284,11 @@ func (s *session) Data(r io.Reader) error {
 		if !errors.As(err, &se) {
 			se = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message, try again")
 		}
+		if se == errBareLFReply {
+			// Where the data ends is not known: say so now and hang up,
+			// rather than wait for a CRLF.CRLF that may never come.
+			hangUp(s.conn.Conn())
+		}
 		s.logTransaction(id, start, 0, se.Code, err.Error())
 		s.count(result(se.Code))
 		return se
