@@ -207,7 +207,7 @@ func (k kind) String() string {
 func (m *MTA) newServer(k kind) *smtp.Server {
 	s := smtp.NewServer(&backend{mta: m, kind: k})
 	s.Domain = m.opts.Hostname
-	s.TLSConfig = m.opts.TLSConfig
+	s.TLSConfig = noTickets(m.opts.TLSConfig)
 	s.MaxMessageBytes = m.opts.MaxMessageBytes
 	s.MaxRecipients = m.opts.MaxRecipients
 	s.MaxLineLength = m.opts.MaxLineLength
@@ -242,7 +242,31 @@ func (m *MTA) ServeSubmission(l net.Listener) error {
 // plain listener l, with cfg: the TLS layer is made here, over the
 // connection that makes a read timeout final (timeout.go).
 func (m *MTA) ServeSubmissionTLS(l net.Listener, cfg *tls.Config) error {
-	return m.newServer(kindSubmission).Serve(tls.NewListener(timeoutListener{l}, cfg))
+	return m.newServer(kindSubmission).Serve(tls.NewListener(timeoutListener{l}, noTickets(cfg)))
+}
+
+// noTickets returns cfg with TLS session tickets off (nil stays nil), in
+// the configurations GetConfigForClient hands out too. Mail from
+// outlook.com fails in STARTTLS against Go's TLS server when they are on
+// (golang/go#70232; mox, chasquid and maddy turned them off as well), and
+// SMTP, one long session per message, gains little from resumption.
+func noTickets(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		return nil
+	}
+	c := cfg.Clone()
+	c.SessionTicketsDisabled = true
+	if get := cfg.GetConfigForClient; get != nil {
+		c.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			cc, err := get(h)
+			if cc != nil {
+				cc = cc.Clone()
+				cc.SessionTicketsDisabled = true
+			}
+			return cc, err
+		}
+	}
+	return c
 }
 
 // Shutdown stops accepting connections and waits (until ctx ends) for the
