@@ -30,10 +30,10 @@ var errBareLF = errors.New("bare LF in DATA")
 type dataFilter struct {
 	w      io.Writer
 	prevCR bool // the last byte written was a CR
-	state int
-	held  []byte // the current header line, until it is known to be a field
-	field bool   // a field has been seen: a blank line start continues it
-	out   []byte // what one Write passes on from the header section
+	state  int
+	held   []byte // the current header line, until it is known to be a field
+	field  bool   // a field has been seen: a blank line start continues it
+	out    []byte // what one Write passes on from the header section
 }
 
 const (
