@@ -219,8 +219,10 @@ func (m *MTA) newServer(k kind) *smtp.Server {
 	s.EnableSMTPUTF8 = true
 	s.ErrorLog = slogAdapter{m.log.With("listener", k.String())}
 	// Submission offers AUTH; whether it may be used on this connection
-	// (TLS, or loopback) is decided per session in AuthMechanisms.
-	s.AllowInsecureAuth = k == kindSubmission
+	// (TLS, or loopback) is decided per session in AuthMechanisms. Port 25
+	// offers none, but go-smtp must ask it too: that is how a session
+	// learns that the client sent EHLO (session.esmtp).
+	s.AllowInsecureAuth = true
 	m.mu.Lock()
 	m.servers = append(m.servers, s)
 	m.mu.Unlock()

@@ -30,6 +30,11 @@ type session struct {
 	remoteIP net.IP
 	rdns     string // reverse name, "" until looked up
 	account  *store.Account
+	// esmtp says the client greeted with EHLO, not HELO (RFC 3848's
+	// "SMTP" or "ESMTP" in Received). go-smtp does not say which; it asks
+	// AuthMechanisms on EHLO only, so that is where it is noted. A new
+	// session begins after STARTTLS, whose EHLO is noted again.
+	esmtp bool
 
 	// The transaction in progress.
 	from    string
@@ -359,7 +364,7 @@ func (s *session) receivedInfo(id string) *received {
 		rdns:     s.reverseName(),
 		by:       s.m.opts.Hostname,
 		id:       id,
-		esmtp:    true,
+		esmtp:    s.esmtp,
 		auth:     s.account != nil,
 		tlsState: nil,
 	}
@@ -420,6 +425,21 @@ func newID() string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
+var _ smtp.AuthSession = (*session)(nil)
+
+// AuthMechanisms is asked by go-smtp on every EHLO (the servers allow it
+// without TLS so that it is, see newServer), and only then: it notes that
+// the client speaks ESMTP. Port 25 offers no AUTH.
+func (s *session) AuthMechanisms() []string {
+	s.esmtp = true
+	return nil
+}
+
+// Auth refuses AUTH on port 25: it is for mail from other servers.
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	return nil, smtp.ErrAuthUnsupported
+}
+
 // submissionSession adds AUTH to a session (ports 587 and 465).
 type submissionSession struct {
 	*session
@@ -430,6 +450,7 @@ var _ smtp.AuthSession = (*submissionSession)(nil)
 // AuthMechanisms offers PLAIN and LOGIN only over TLS, or from loopback:
 // never a password in clear text over the network.
 func (s *submissionSession) AuthMechanisms() []string {
+	s.esmtp = true
 	if s.isTLS() || s.isLoopback() {
 		return []string{sasl.Plain, sasl.Login}
 	}
