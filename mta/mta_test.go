@@ -105,6 +105,7 @@ func TestRefusals(t *testing.T) {
 		{"declared size", []string{"MAIL FROM:<a@crepes.fr> SIZE=5000"}, 552, ""},
 		{"rcpt before mail", []string{"RCPT TO:<bob@hamburger.edu>"}, 502, ""},
 		{"data before rcpt", []string{"MAIL FROM:<a@crepes.fr>", "DATA"}, 502, ""},
+		{"second MAIL", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<bob@hamburger.edu>", "MAIL FROM:<b@crepes.fr>"}, 503, "5.5.1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -591,5 +592,32 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A second MAIL inside a transaction is out of sequence (503 5.5.1), and
+// leaves the transaction as it was: its sender and recipients stand
+// (issue 13.2).
+func TestNestedMAIL(t *testing.T) {
+	ts := newTestServer(t)
+	d := dial(t, ts.smtpAddr)
+	d.read()
+	d.expect("EHLO crepes.fr", 250)
+	d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+	d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+	if msg := d.expect("MAIL FROM:<mallory@crepes.fr>", 503); !strings.HasPrefix(msg, "5.5.1") {
+		t.Errorf("nested MAIL: 503 %s, want 5.5.1", msg)
+	}
+	d.expect("DATA", 354)
+	d.tp.PrintfLine("Subject: one\r\n\r\nx\r\n.")
+	if code, msg := d.read(); code != 250 {
+		t.Fatalf("DATA: %d %s", code, msg)
+	}
+	d.expect("MAIL FROM:<carol@crepes.fr>", 250) // a new transaction
+	d.expect("RSET", 250)
+	d.expect("MAIL FROM:<dave@crepes.fr>", 250) // after RSET
+	_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
+	if len(msgs) != 1 || !strings.Contains(string(msgs[0]), "Return-Path: <alice@crepes.fr>") {
+		t.Errorf("stored %q, want one message from alice", msgs)
 	}
 }

@@ -151,10 +151,15 @@ func (s *session) refuseRcpt(to string, err *smtp.SMTPError) error {
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	s.Reset()
 	if e := s.cutShort(); e != nil {
 		return e
 	}
+	if s.hasFrom {
+		// RFC 5321 4.1.4: MAIL inside a transaction is out of sequence;
+		// the transaction goes on (RSET ends it).
+		return s.fail(smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Nested MAIL command: a transaction is in progress (RSET ends it)"))
+	}
+	s.Reset()
 	if s.kind == kindSubmission && s.account == nil {
 		return s.refuseMail(from, smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required"))
 	}
