@@ -54,7 +54,7 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode
 	p := &plan{accounts: map[uint64]bool{}}
 	delivered := deliveredTo(in.msg)
 	for _, lr := range in.local {
-		if lr.account != nil {
+		if lr.account != nil && !lr.role {
 			p.accounts[lr.account.ID] = true
 		}
 	}
@@ -144,6 +144,12 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 		if loopedTo(delivered, dt, lr.account.Address) {
 			p.fail(lr.addr, 554, "5.4.6", "<%s>: mail loop: this message was already delivered to %s here", lr.addr, dt)
 			return
+		}
+		if lr.role {
+			if p.accounts[lr.account.ID] {
+				return // the postmaster has its copy already
+			}
+			p.accounts[lr.account.ID] = true
 		}
 		p.targets = append(p.targets, in.target(lr.account, lr.addr, dt, ""))
 	case lr.srs != "":

@@ -16,7 +16,10 @@
 // and the others in one queue commit, each copy with its own
 // List-Unsubscribe; a list's bounce address, whose DSNs (dsn.go) count
 // against members; an SRS address of ours, whose bounce goes back to the
-// original sender. dispatch.go works all of it out before writing
+// original sender. postmaster@ and abuse@ of every local domain, and
+// postmaster alone, are always accepted: when no account or alias has the
+// name they go to the postmaster (Options.Postmaster, else the account
+// made first), never to another domain. dispatch.go works all of it out before writing
 // anything, so a message refused for every recipient leaves no trace.
 //
 // Loops stop here: more than 100 Received fields, a Delivered-To of ours

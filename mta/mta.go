@@ -116,6 +116,11 @@ type Options struct {
 	DataTimeout     time.Duration // 0 = 10 min
 	MaxErrors       int           // 0 = 20
 	PlusSeparator   string        // "" = no plus-addressing
+	// Postmaster takes the mail to postmaster@ and abuse@ of every local
+	// domain (and to "postmaster" alone) that no account or alias of that
+	// name takes: an address of a local domain. "" = the account made
+	// first.
+	Postmaster string
 	// SaveSent files a copy of every message submitted on 587/465 in the
 	// sender's Sent mailbox, flagged \Seen, in the same commit as the local
 	// copies. Off by default: most clients APPEND their own copy.

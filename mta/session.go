@@ -57,6 +57,9 @@ type localRcpt struct {
 	mailbox string
 	res     *store.Resolution // an alias, a catch-all, a list or a list's bounce address
 	srs     string            // an SRS address of ours: the address it decodes to
+	// role: a postmaster@ or abuse@ address that account takes as the
+	// postmaster; one copy for all of them and the account itself.
+	role bool
 }
 
 func newSession(m *MTA, k kind, c *smtp.Conn) *session {
@@ -218,8 +221,15 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
 	}
-	if domain != "" && s.m.opts.IsLocalDomain(domain) {
-		lr, e := s.m.lookupLocal(to, strings.ToLower(local+"@"+domain))
+	if domain == "" || s.m.opts.IsLocalDomain(domain) {
+		var lr localRcpt
+		var e *smtp.SMTPError
+		if domain == "" {
+			// "postmaster" alone (splitAddress allows no other): ours.
+			lr, e = s.m.lookupPostmaster(to)
+		} else {
+			lr, e = s.m.lookupLocal(to, strings.ToLower(local+"@"+domain))
+		}
 		if e != nil && e.Code < 500 {
 			s.refused = append(s.refused, to)
 			s.lastCode, s.lastReply = e.Code, e.Message
@@ -324,7 +334,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 	if s.kind == kindMX && s.m.opts.Checker != nil {
 		var domains []string
 		for _, lr := range s.local {
-			if _, d, err := splitAddress(lr.addr); err == nil && !slices.Contains(domains, d) {
+			if _, d, err := splitAddress(lr.addr); err == nil && d != "" && !slices.Contains(domains, d) {
 				domains = append(domains, d)
 			}
 		}
