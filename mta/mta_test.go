@@ -105,6 +105,8 @@ func TestRefusals(t *testing.T) {
 		{"declared size", []string{"MAIL FROM:<a@crepes.fr> SIZE=5000"}, 552, ""},
 		{"rcpt before mail", []string{"RCPT TO:<bob@hamburger.edu>"}, 502, ""},
 		{"data before rcpt", []string{"MAIL FROM:<a@crepes.fr>", "DATA"}, 502, ""},
+		{"local part of 65 octets", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<" + strings.Repeat("b", 65) + "@hamburger.edu>"}, 501, "5.1.3"},
+		{"local part of 400 octets", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<" + strings.Repeat("b", 400) + "@hamburger.edu>"}, 501, "5.1.3"},
 		{"second MAIL", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<bob@hamburger.edu>", "MAIL FROM:<b@crepes.fr>"}, 503, "5.5.1"},
 	}
 	for _, c := range cases {

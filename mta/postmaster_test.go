@@ -3,6 +3,7 @@ package mta
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // postmaster@ and abuse@ of a local domain, and postmaster alone, are
@@ -61,4 +62,24 @@ func TestPostmaster(t *testing.T) {
 			t.Errorf("the postmaster got %d messages, want none", len(msgs))
 		}
 	})
+}
+
+// An SRS address of ours may have a local part over 64 octets (it carries
+// the whole original address): its bounce is still taken (issue 18.8).
+func TestLongSRSAddressAccepted(t *testing.T) {
+	r := newSRS(t, time.Now())
+	ts := newTestServer(t, func(o *Options) { o.SRS = r })
+	addr, err := r.Forward("someone.with.a.long.name@mail.a-rather-long-domain-name.example", "hamburger.edu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if local, _, _ := strings.Cut(addr, "@"); len(local) <= maxLocalPart {
+		t.Fatalf("SRS local part %q is not over %d octets", local, maxLocalPart)
+	}
+	if err := sendPlain(t, ts.smtpAddr, "", []string{addr}, strings.NewReader("Subject: bounce\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if q := ts.queue.all(); len(q) != 1 {
+		t.Errorf("queued %d, want the bounce passed on", len(q))
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"petrel/msgtext"
+	"petrel/srs"
 	"petrel/store"
 )
 
@@ -221,6 +222,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
 	}
+	if len(local) > maxLocalPart && !(s.m.opts.SRS != nil && srs.IsSRS(local) && s.m.opts.IsLocalDomain(domain)) {
+		// SMTP can never deliver there; SRS addresses of ours, which
+		// carry a whole address, may be longer (we made them).
+		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address: its local part is %d octets, over SMTP's %d (RFC 5321 4.5.3.1.1)", len(local), maxLocalPart))
+	}
 	if domain == "" || s.m.opts.IsLocalDomain(domain) {
 		var lr localRcpt
 		var e *smtp.SMTPError
@@ -251,6 +257,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.remote = append(s.remote, to)
 	return nil
 }
+
+// maxLocalPart is the longest local part of a recipient, in octets (RFC
+// 5321 4.5.3.1.1).
+const maxLocalPart = 64
 
 // splitAddress splits an addr-spec into local part and domain (lower-cased,
 // trailing dot removed). Addresses that smuggle a second route (more than
