@@ -48,6 +48,10 @@ type CheckResult struct {
 	// is p=reject (and was let in by local policy): it may reach local
 	// mailboxes, never another domain through an alias or a list.
 	NoForward bool
+	// NoBounce says the envelope sender failed SPF, or its domain's DMARC
+	// failed: it may well be forged, so no DSN goes to it, and a forward
+	// goes from the null sender so that none comes back to it either.
+	NoBounce bool
 }
 
 // Checker verifies incoming mail (SPF, DKIM, DMARC).
@@ -75,6 +79,8 @@ type Failure struct {
 	Code   int    // SMTP reply code, e.g. 554
 	Status string // enhanced status code, e.g. "5.4.6"
 	Text   string
+
+	dmarc bool // the message's DMARC failure, not the recipient, is why
 }
 
 // Bouncer sends the envelope sender a delivery status notification about

@@ -340,7 +340,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 		return 554, smtp.EnhancedCode{5, 4, 6}, fmt.Sprintf("Too many hops (%d Received headers): mail loop?", n)
 	}
 	var authHeader []byte
-	junk, noForward := false, false
+	junk, noForward, noBounce := false, false, false
 	if s.kind == kindMX && s.m.opts.Checker != nil {
 		var domains []string
 		for _, lr := range s.local {
@@ -358,7 +358,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 			if res.Message != nil {
 				msg = res.Message
 			}
-			authHeader, junk, noForward = res.Header, res.Junk, res.NoForward
+			authHeader, junk, noForward, noBounce = res.Header, res.Junk, res.NoForward, res.NoBounce
 		}
 	}
 	if s.kind == kindSubmission {
@@ -375,7 +375,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 		}
 	}
 	in := &inbound{id: id, from: s.from, msg: msg, rcv: s.receivedInfo(id), authHeader: authHeader,
-		junk: junk, noForward: noForward, local: s.local, remote: s.remote, now: s.m.opts.Now()}
+		junk: junk, noForward: noForward, noBounce: noBounce || noForward, local: s.local, remote: s.remote, now: s.m.opts.Now()}
 	if s.kind == kindSubmission && s.m.opts.SaveSent && s.account != nil {
 		in.sent = s.account
 	}
