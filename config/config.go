@@ -47,6 +47,11 @@ type Config struct {
 	MTASTS   MTASTS   `toml:"mta_sts"`
 	Lists    Lists    `toml:"lists"`
 	Log      Log      `toml:"log"`
+
+	// Postmaster takes the mail to postmaster@ and abuse@ of every local
+	// domain that no account or alias of that name takes; "" = the
+	// account made first.
+	Postmaster string `toml:"postmaster"`
 }
 
 // Listen holds listener addresses; "" means that listener is off.
@@ -342,6 +347,15 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "data_dir is empty (set data_dir = \"/var/lib/petrel\")")
+	}
+	if c.Postmaster != "" {
+		at := strings.LastIndexByte(c.Postmaster, '@')
+		switch {
+		case at <= 0 || strings.ContainsAny(c.Postmaster, " <>\"\r\n\t,;"):
+			bad("postmaster", "postmaster = %q is not an email address (set postmaster = \"you@%s\", an account of yours)", c.Postmaster, firstDomain(c.Domains))
+		case !c.IsLocalDomain(c.Postmaster[at+1:]):
+			bad("postmaster", "postmaster = %q is not in a local domain (%s): it must be an account here", c.Postmaster, strings.Join(c.Domains, ", "))
+		}
 	}
 	for _, l := range c.Listeners() {
 		if l.Addr == "" {
@@ -676,4 +690,12 @@ func setFromString(f reflect.Value, s string) error {
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// firstDomain is the first local domain, for examples in messages.
+func firstDomain(domains []string) string {
+	if len(domains) == 0 {
+		return "example.com"
+	}
+	return domains[0]
 }

@@ -150,6 +150,8 @@ func TestBadConfig(t *testing.T) {
 		{"bad hostname", "\n# the name\nhostname = \"mx example\"\n", nil, `petrel.toml:3: hostname "mx example" is not a valid host name`},
 		{"bad domain", "hostname = \"mx.example.com\"\ndomains = [\n  \"example.com\",\n  \"bad domain\",\n]\n", nil, `petrel.toml:2: domains: "bad domain" is not a valid domain`},
 		{"empty data_dir", "hostname = \"mx.example.com\"\ndata_dir = ''\n", nil, "petrel.toml:2: data_dir is empty"},
+		{"postmaster elsewhere", "hostname = \"mx.example.com\"\ndomains = [\"example.com\"]\npostmaster = \"me@gmail.com\"\n", nil, `petrel.toml:3: postmaster = "me@gmail.com" is not in a local domain (example.com)`},
+		{"postmaster no address", "hostname = \"mx.example.com\"\ndomains = [\"example.com\"]\npostmaster = \"bob\"\n", nil, `petrel.toml:3: postmaster = "bob" is not an email address (set postmaster = "you@example.com"`},
 		{"half tls", "[tls]\n\ncert = \"/x.pem\"\n", nil, "petrel.toml:3: tls: set both cert and key"},
 		{"half tls, key only", "[tls]\nkey = \"/x.pem\"\n", nil, "petrel.toml:2: tls: set both cert and key"},
 		{"acme and files", "hostname = \"mx.example.com\"\n[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\nacme = true\n", nil, "petrel.toml:5: tls.acme = true with tls.cert and tls.key"},

@@ -275,3 +275,18 @@ func (v *Verifier) logDetails(ctx context.Context, vd *Verdict) {
 		}
 	}
 }
+
+// SenderFailed reports whether the envelope sender's SPF failed (a hard
+// fail) or the author domain's DMARC failed: the sender may well be
+// forged, so no delivery status notification should go to it.
+func (v *Verdict) SenderFailed() bool {
+	if v.SPF.Result == "fail" {
+		return true
+	}
+	for _, d := range v.DMARC {
+		if d.Result == "fail" {
+			return true
+		}
+	}
+	return false
+}

@@ -10,24 +10,35 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"petrel/msgtext"
 )
 
-// maxHops is the Received header count past which a message is taken to
-// be looping (RFC 5321 6.3 suggests 100).
-const maxHops = 100
+// errBareLFReply refuses a message with a bare LF, at once: the client's
+// lines do not end in CRLF, so the end of its data cannot be found safely
+// (the session then ends: see session.Data).
+var errBareLFReply = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
+	Message: "Bare LF in the message: SMTP lines must end in CRLF (RFC 5321 2.3.8); closing connection"}
 
 func slogLevel(n int) slog.Level { return slog.Level(n) }
 
-// readMessage reads DATA (already dot-unstuffed by go-smtp) and turns bare
-// LF line ends into CRLF, as stored messages and IMAP need. A message over
-// max yields go-smtp's 552 error.
+// readMessage reads DATA (already dot-unstuffed by go-smtp) through
+// dataFilter. A message over max yields go-smtp's 552 error, one with a
+// bare LF errBareLFReply.
 func readMessage(r io.Reader, max int64) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(16 << 10)
-	_, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	f := newDataFilter(&buf)
+	n, err := io.Copy(f, io.LimitReader(r, max+1))
+	if err == nil {
+		err = f.Close()
+	}
 	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			return nil, smtp.ErrDataTooLarge
+		}
+		if errors.Is(err, errBareLF) {
+			return nil, errBareLFReply
 		}
 		if errors.Is(err, smtp.ErrTooLongLine) {
 			// Permanent: the same message would fail again on every retry.
@@ -44,10 +55,10 @@ func readMessage(r io.Reader, max int64) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("read message: %w", err)
 	}
-	if int64(buf.Len()) > max {
+	if n > max {
 		return nil, smtp.ErrDataTooLarge
 	}
-	return normalizeCRLF(buf.Bytes()), nil
+	return buf.Bytes(), nil
 }
 
 // deadlineReader gives each dataChunk of the message body its own
@@ -56,70 +67,58 @@ func readMessage(r io.Reader, max int64) ([]byte, error) {
 // deadline is per chunk, not per network read, because go-smtp's reader
 // fills what it is given before it returns; the chunk is small enough
 // that any live client sends one within the timeout.
+//
+// Over a timeoutConn, a read also returns what has come when the client
+// has sent nothing more for dataPoll (a deadline that is not final), so
+// that what it sent so far is looked at now: a bare LF is refused at once,
+// not when the client's chunk is full or its time is up.
 type deadlineReader struct {
 	r       io.Reader
 	conn    net.Conn
 	timeout time.Duration
+
+	chunkStart time.Time // when the chunk being read began
+	got        int       // bytes of it read so far
 }
 
-const dataChunk = 4 << 10
+const (
+	dataChunk = 4 << 10
+	dataPoll  = time.Second
+)
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
-	if err := d.conn.SetReadDeadline(time.Now().Add(d.timeout)); err != nil {
-		return 0, fmt.Errorf("set data deadline: %w", err)
+	p = p[:min(len(p), dataChunk-d.got)]
+	tc := baseConn(d.conn)
+	if d.got == 0 {
+		d.chunkStart = time.Now()
 	}
-	return d.r.Read(p[:min(len(p), dataChunk)])
-}
-
-// normalizeCRLF makes every line end CRLF. It returns b itself when it
-// already is (the common case).
-func normalizeCRLF(b []byte) []byte {
-	bare := 0
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			bare++
+	for {
+		deadline, soft := d.chunkStart.Add(d.timeout), false
+		if poll := time.Now().Add(dataPoll); tc != nil && poll.Before(deadline) {
+			deadline, soft = poll, true
 		}
-	}
-	if bare == 0 {
-		return b
-	}
-	out := make([]byte, 0, len(b)+bare)
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out = append(out, '\r')
+		if tc != nil {
+			tc.soft.Store(soft)
 		}
-		out = append(out, c)
-	}
-	return out
-}
-
-// headerBlock returns the header of msg, up to and without the blank line.
-func headerBlock(msg []byte) []byte {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return msg[:i+2]
-	}
-	if bytes.HasPrefix(msg, []byte("\r\n")) {
-		return nil
-	}
-	return msg
-}
-
-// countReceived counts Received header fields.
-func countReceived(msg []byte) int {
-	h := headerBlock(msg)
-	n := 0
-	for len(h) > 0 {
-		line := h
-		if i := bytes.IndexByte(h, '\n'); i >= 0 {
-			line, h = h[:i+1], h[i+1:]
-		} else {
-			h = nil
+		if err := d.conn.SetReadDeadline(deadline); err != nil {
+			return 0, fmt.Errorf("set data deadline: %w", err)
 		}
-		if len(line) > 9 && bytes.EqualFold(line[:9], []byte("received:")) {
-			n++
+		n, err := d.r.Read(p)
+		if tc != nil {
+			tc.soft.Store(false)
 		}
+		if d.got += n; d.got >= dataChunk {
+			d.got = 0
+		}
+		var ne net.Error
+		if soft && err != nil && errors.As(err, &ne) && ne.Timeout() {
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
 	}
-	return n
 }
 
 // hasField reports whether the header has a field of that name.
@@ -142,7 +141,7 @@ func hasField(h []byte, name string) bool {
 // completeHeader adds the Date and Message-ID a submitting client left
 // out (RFC 6409 8.2 and 8.3).
 func completeHeader(msg []byte, hostname string, now time.Time) []byte {
-	h := headerBlock(msg)
+	h := msgtext.HeaderSection(msg)
 	var add []byte
 	if !hasField(h, "Date") {
 		add = append(add, "Date: "+now.Format(time.RFC1123Z)+"\r\n"...)

@@ -22,6 +22,7 @@ type inbound struct {
 	authHeader []byte
 	junk       bool // to the Junk mailbox
 	noForward  bool // failed DMARC p=reject: local mailboxes only
+	noBounce   bool // the sender failed SPF or DMARC: no DSN to it
 	local      []localRcpt
 	remote     []string
 	sent       *store.Account // file a copy in this account's Sent
@@ -38,7 +39,12 @@ type plan struct {
 	lists    []*listPost
 	bounces  []listBounce
 	failed   []Failure
-	ok       int // recipients that go somewhere
+	// refuse is the first failure that refuses the whole message: a loop,
+	// or a list that will not take it. Known before anything is written,
+	// it is the reply to DATA, so that the client has the error and no
+	// DSN is sent to a sender that may be forged (backscatter).
+	refuse *Failure
+	ok     int // recipients that go somewhere
 }
 
 type envelope struct {
@@ -54,7 +60,7 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode
 	p := &plan{accounts: map[uint64]bool{}}
 	delivered := deliveredTo(in.msg)
 	for _, lr := range in.local {
-		if lr.account != nil {
+		if lr.account != nil && !lr.role {
 			p.accounts[lr.account.ID] = true
 		}
 	}
@@ -64,6 +70,9 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode
 		if len(p.failed) == n {
 			p.ok++
 		}
+	}
+	if p.refuse != nil {
+		return p.refuse.Code, statusCode(p.refuse.Status), p.refuse.Text
 	}
 	if p.ok == 0 && len(in.remote) == 0 {
 		f := p.failed[0]
@@ -142,8 +151,14 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 			dt = n
 		}
 		if loopedTo(delivered, dt, lr.account.Address) {
-			p.fail(lr.addr, 554, "5.4.6", "<%s>: mail loop: this message was already delivered to %s here", lr.addr, dt)
+			p.refuseAll(lr.addr, 554, "5.4.6", "<%s>: mail loop: this message was already delivered to %s here", lr.addr, dt)
 			return
+		}
+		if lr.role {
+			if p.accounts[lr.account.ID] {
+				return // the postmaster has its copy already
+			}
+			p.accounts[lr.account.ID] = true
 		}
 		p.targets = append(p.targets, in.target(lr.account, lr.addr, dt, ""))
 	case lr.srs != "":
@@ -154,7 +169,7 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 	default:
 		res := lr.res
 		if loopedTo(delivered, addr) {
-			p.fail(lr.addr, 554, "5.4.6", "<%s>: mail forwarding loop: this message already went through %s here", lr.addr, addr)
+			p.refuseAll(lr.addr, 554, "5.4.6", "<%s>: mail forwarding loop: this message already went through %s here", lr.addr, addr)
 			return
 		}
 		// went says the message goes somewhere for this recipient.
@@ -178,7 +193,11 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 				why = &Failure{Rcpt: lr.addr, Code: 550, Status: "5.3.0", Text: "<" + lr.addr + ">: this server does not send mail to other domains"}
 			default:
 				msg := in.withReceived(lr.addr, append([]byte("Delivered-To: "+addr+"\r\n"), in.msg...))
-				p.queued = append(p.queued, envelope{from: m.forwardSender(in.from, domainOf(addr)), rcpts: res.Remote, msg: msg})
+				from := m.forwardSender(in.from, domainOf(addr))
+				if in.noBounce {
+					from = "" // no bounce of the forward may reach a sender that may be forged
+				}
+				p.queued = append(p.queued, envelope{from: from, rcpts: res.Remote, msg: msg})
 				went = true
 			}
 		}
@@ -193,12 +212,22 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 		}
 		if !went && why != nil {
 			p.failed = append(p.failed, *why)
+			if !why.dmarc && p.refuse == nil {
+				// A loop, or a poster the list does not take: the client
+				// is told, and the whole message is refused.
+				p.refuse = why
+			}
 		}
 	}
 }
 
-func (p *plan) fail(rcpt string, code int, status, format string, a ...any) {
-	p.failed = append(p.failed, Failure{Rcpt: rcpt, Code: code, Status: status, Text: fmt.Sprintf(format, a...)})
+// refuseAll notes a failure that refuses the whole message (plan.refuse).
+func (p *plan) refuseAll(rcpt string, code int, status, format string, a ...any) {
+	f := Failure{Rcpt: rcpt, Code: code, Status: status, Text: fmt.Sprintf(format, a...)}
+	p.failed = append(p.failed, f)
+	if p.refuse == nil {
+		p.refuse = &f
+	}
 }
 
 // target is one local copy: Return-Path, Delivered-To, X-Original-To (when
@@ -255,6 +284,10 @@ func (m *MTA) bounce(ctx context.Context, in *inbound, failed []Failure) {
 		m.log.Warn("recipient refused after DATA", "id", in.id, "from", in.from, "rcpt", f.Rcpt, "reply", fmt.Sprintf("%d %s %s", f.Code, f.Status, f.Text))
 	}
 	if in.from == "" || m.opts.Bouncer == nil {
+		return
+	}
+	if in.noBounce {
+		m.log.Warn("no DSN: the sender failed SPF or DMARC, and may be forged", "id", in.id, "from", in.from)
 		return
 	}
 	if err := m.opts.Bouncer.Bounce(ctx, in.id, in.from, failed, in.msg); err != nil {

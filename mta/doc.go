@@ -16,14 +16,20 @@
 // and the others in one queue commit, each copy with its own
 // List-Unsubscribe; a list's bounce address, whose DSNs (dsn.go) count
 // against members; an SRS address of ours, whose bounce goes back to the
-// original sender. dispatch.go works all of it out before writing
+// original sender. postmaster@ and abuse@ of every local domain, and
+// postmaster alone, are always accepted: when no account or alias has the
+// name they go to the postmaster (Options.Postmaster, else the account
+// made first), never to another domain. dispatch.go works all of it out before writing
 // anything, so a message refused for every recipient leaves no trace.
 //
 // Loops stop here: more than 100 Received fields, a Delivered-To of ours
 // for the same recipient, or the list's own List-Id refuse the message
-// (with 554 5.4.6 when it has no other recipient, else with a DSN through
-// Bouncer). Mail that failed DMARC p=reject but was let in is never
-// forwarded nor sent to a list. DeliverLocal gives the queue the same
+// with 554 5.4.6, and a list's posting policy with 550 5.7.1, whatever
+// its other recipients: what can be refused at DATA is, so that no DSN
+// goes to a sender that may be forged (backscatter). Bouncer reports the
+// other refusals after DATA, never to a sender that failed SPF or DMARC
+// (CheckResult.NoBounce), whose forwards go from <> too. Mail that failed
+// DMARC p=reject but was let in is never forwarded nor sent to a list. DeliverLocal gives the queue the same
 // routing for what it holds for local addresses.
 //
 // A read timeout ends the session (timeout.go): a command line must arrive

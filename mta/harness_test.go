@@ -124,6 +124,12 @@ func dial(t testing.TB, addr string) *dialog {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dialConn(t, c)
+}
+
+// dialConn is a dialog over c (a TLS connection, say).
+func dialConn(t testing.TB, c net.Conn) *dialog {
+	t.Helper()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	t.Cleanup(func() { c.Close() })
 	return &dialog{t: t, conn: c, tp: textproto.NewConn(c)}

@@ -3,13 +3,15 @@ package mta
 import (
 	"bytes"
 	"strings"
+
+	"petrel/msgtext"
 )
 
 // fieldValues returns the unfolded values of every header field of msg
 // with that name (case-insensitive), trimmed, in order.
 func fieldValues(msg []byte, name string) []string {
 	var out []string
-	forFields(headerBlock(msg), func(field []byte) bool {
+	forFields(msgtext.HeaderSection(msg), func(field []byte) bool {
 		k, v, ok := bytes.Cut(field, []byte(":"))
 		if ok && strings.EqualFold(string(bytes.TrimSpace(k)), name) {
 			v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
@@ -24,7 +26,7 @@ func fieldValues(msg []byte, name string) []string {
 // stripFields returns msg without the header fields of the given names
 // (with their continuation lines); msg itself when it has none of them.
 func stripFields(msg []byte, names ...string) []byte {
-	h := headerBlock(msg)
+	h := msgtext.HeaderSection(msg)
 	drop := func(field []byte) bool {
 		k, _, ok := bytes.Cut(field, []byte(":"))
 		if !ok {

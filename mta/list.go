@@ -44,7 +44,9 @@ func (m *MTA) planList(ctx context.Context, in *inbound, rcpt, addr string, p *p
 		return fail(554, "5.4.6", "<%s>: mail loop: this message already went through the list %s (List-Id <%s>), so it is not sent to the list again", rcpt, l.Address, id)
 	}
 	if in.noForward {
-		return fail(550, "5.7.1", "<%s>: not sent to the list: the message fails the DMARC policy (p=reject) of its author's domain", rcpt)
+		f := fail(550, "5.7.1", "<%s>: not sent to the list: the message fails the DMARC policy (p=reject) of its author's domain", rcpt)
+		f.dmarc = true
+		return f
 	}
 	members, err := m.opts.Store.Members(l.Address)
 	if err != nil {

@@ -48,6 +48,10 @@ type CheckResult struct {
 	// is p=reject (and was let in by local policy): it may reach local
 	// mailboxes, never another domain through an alias or a list.
 	NoForward bool
+	// NoBounce says the envelope sender failed SPF, or its domain's DMARC
+	// failed: it may well be forged, so no DSN goes to it, and a forward
+	// goes from the null sender so that none comes back to it either.
+	NoBounce bool
 }
 
 // Checker verifies incoming mail (SPF, DKIM, DMARC).
@@ -75,6 +79,8 @@ type Failure struct {
 	Code   int    // SMTP reply code, e.g. 554
 	Status string // enhanced status code, e.g. "5.4.6"
 	Text   string
+
+	dmarc bool // the message's DMARC failure, not the recipient, is why
 }
 
 // Bouncer sends the envelope sender a delivery status notification about
@@ -116,6 +122,11 @@ type Options struct {
 	DataTimeout     time.Duration // 0 = 10 min
 	MaxErrors       int           // 0 = 20
 	PlusSeparator   string        // "" = no plus-addressing
+	// Postmaster takes the mail to postmaster@ and abuse@ of every local
+	// domain (and to "postmaster" alone) that no account or alias of that
+	// name takes: an address of a local domain. "" = the account made
+	// first.
+	Postmaster string
 	// SaveSent files a copy of every message submitted on 587/465 in the
 	// sender's Sent mailbox, flagged \Seen, in the same commit as the local
 	// copies. Off by default: most clients APPEND their own copy.
@@ -207,7 +218,7 @@ func (k kind) String() string {
 func (m *MTA) newServer(k kind) *smtp.Server {
 	s := smtp.NewServer(&backend{mta: m, kind: k})
 	s.Domain = m.opts.Hostname
-	s.TLSConfig = m.opts.TLSConfig
+	s.TLSConfig = noTickets(m.opts.TLSConfig)
 	s.MaxMessageBytes = m.opts.MaxMessageBytes
 	s.MaxRecipients = m.opts.MaxRecipients
 	s.MaxLineLength = m.opts.MaxLineLength
@@ -219,8 +230,10 @@ func (m *MTA) newServer(k kind) *smtp.Server {
 	s.EnableSMTPUTF8 = true
 	s.ErrorLog = slogAdapter{m.log.With("listener", k.String())}
 	// Submission offers AUTH; whether it may be used on this connection
-	// (TLS, or loopback) is decided per session in AuthMechanisms.
-	s.AllowInsecureAuth = k == kindSubmission
+	// (TLS, or loopback) is decided per session in AuthMechanisms. Port 25
+	// offers none, but go-smtp must ask it too: that is how a session
+	// learns that the client sent EHLO (session.esmtp).
+	s.AllowInsecureAuth = true
 	m.mu.Lock()
 	m.servers = append(m.servers, s)
 	m.mu.Unlock()
@@ -242,7 +255,31 @@ func (m *MTA) ServeSubmission(l net.Listener) error {
 // plain listener l, with cfg: the TLS layer is made here, over the
 // connection that makes a read timeout final (timeout.go).
 func (m *MTA) ServeSubmissionTLS(l net.Listener, cfg *tls.Config) error {
-	return m.newServer(kindSubmission).Serve(tls.NewListener(timeoutListener{l}, cfg))
+	return m.newServer(kindSubmission).Serve(tls.NewListener(timeoutListener{l}, noTickets(cfg)))
+}
+
+// noTickets returns cfg with TLS session tickets off (nil stays nil), in
+// the configurations GetConfigForClient hands out too. Mail from
+// outlook.com fails in STARTTLS against Go's TLS server when they are on
+// (golang/go#70232; mox, chasquid and maddy turned them off as well), and
+// SMTP, one long session per message, gains little from resumption.
+func noTickets(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		return nil
+	}
+	c := cfg.Clone()
+	c.SessionTicketsDisabled = true
+	if get := cfg.GetConfigForClient; get != nil {
+		c.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			cc, err := get(h)
+			if cc != nil {
+				cc = cc.Clone()
+				cc.SessionTicketsDisabled = true
+			}
+			return cc, err
+		}
+	}
+	return c
 }
 
 // Shutdown stops accepting connections and waits (until ctx ends) for the

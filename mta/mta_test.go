@@ -48,9 +48,12 @@ func TestTextbookSession(t *testing.T) {
 	want := regexp.MustCompile(`^Return-Path: <alice@crepes\.fr>\r\n` +
 		`Delivered-To: bob@hamburger\.edu\r\n` +
 		`Received: from crepes\.fr \(localhost \[127\.0\.0\.1\]\)\r\n` +
-		`\tby mx\.hamburger\.edu with ESMTP id [a-z2-7]+\r\n` +
+		// HELO, not EHLO: plain SMTP (RFC 3848).
+		`\tby mx\.hamburger\.edu with SMTP id [a-z2-7]+\r\n` +
 		`\tfor <bob@hamburger\.edu>; \w{3}, \d{2} \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\r\n` +
-		`Do you like ketchup\?\r\nHow about pickles\?\r\n$`)
+		// The typed lines are no header fields: they are the body, after
+		// an empty line (issue 13.1).
+		`\r\nDo you like ketchup\?\r\nHow about pickles\?\r\n$`)
 	if !want.MatchString(got) {
 		t.Errorf("stored message:\n%s", got)
 	}
@@ -104,6 +107,9 @@ func TestRefusals(t *testing.T) {
 		{"declared size", []string{"MAIL FROM:<a@crepes.fr> SIZE=5000"}, 552, ""},
 		{"rcpt before mail", []string{"RCPT TO:<bob@hamburger.edu>"}, 502, ""},
 		{"data before rcpt", []string{"MAIL FROM:<a@crepes.fr>", "DATA"}, 502, ""},
+		{"local part of 65 octets", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<" + strings.Repeat("b", 65) + "@hamburger.edu>"}, 501, "5.1.3"},
+		{"local part of 400 octets", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<" + strings.Repeat("b", 400) + "@hamburger.edu>"}, 501, "5.1.3"},
+		{"second MAIL", []string{"MAIL FROM:<a@crepes.fr>", "RCPT TO:<bob@hamburger.edu>", "MAIL FROM:<b@crepes.fr>"}, 503, "5.5.1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -578,5 +584,32 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A second MAIL inside a transaction is out of sequence (503 5.5.1), and
+// leaves the transaction as it was: its sender and recipients stand
+// (issue 13.2).
+func TestNestedMAIL(t *testing.T) {
+	ts := newTestServer(t)
+	d := dial(t, ts.smtpAddr)
+	d.read()
+	d.expect("EHLO crepes.fr", 250)
+	d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+	d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+	if msg := d.expect("MAIL FROM:<mallory@crepes.fr>", 503); !strings.HasPrefix(msg, "5.5.1") {
+		t.Errorf("nested MAIL: 503 %s, want 5.5.1", msg)
+	}
+	d.expect("DATA", 354)
+	d.tp.PrintfLine("Subject: one\r\n\r\nx\r\n.")
+	if code, msg := d.read(); code != 250 {
+		t.Fatalf("DATA: %d %s", code, msg)
+	}
+	d.expect("MAIL FROM:<carol@crepes.fr>", 250) // a new transaction
+	d.expect("RSET", 250)
+	d.expect("MAIL FROM:<dave@crepes.fr>", 250) // after RSET
+	_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
+	if len(msgs) != 1 || !strings.Contains(string(msgs[0]), "Return-Path: <alice@crepes.fr>") {
+		t.Errorf("stored %q, want one message from alice", msgs)
 	}
 }

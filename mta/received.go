@@ -29,8 +29,8 @@ type received struct {
 //		(using TLS1.3 with cipher TLS_AES_128_GCM_SHA256)
 //		for <bob@hamburger.edu>; Wed, 25 Nov 2026 10:00:00 +0000
 //
-// The protocol keyword follows RFC 3848: ESMTP, plus S with TLS and A
-// with authentication.
+// The protocol keyword follows RFC 3848: SMTP after HELO, ESMTP after
+// EHLO, plus S with TLS and A with authentication.
 func (r *received) header(rcpt string, now time.Time) []byte {
 	var b strings.Builder
 	b.Grow(256)
@@ -62,10 +62,10 @@ func (r *received) header(rcpt string, now time.Time) []byte {
 }
 
 func (r *received) protocol() string {
-	p := "SMTP"
-	if r.esmtp {
-		p = "ESMTP"
+	if !r.esmtp && r.tlsState == nil && !r.auth {
+		return "SMTP" // HELO, and no extension used
 	}
+	p := "ESMTP" // RFC 3848 has no SMTPS or SMTPA: TLS and AUTH are extensions
 	if r.tlsState != nil {
 		p += "S"
 	}

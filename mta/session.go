@@ -17,6 +17,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"petrel/msgtext"
+	"petrel/srs"
 	"petrel/store"
 )
 
@@ -29,6 +31,11 @@ type session struct {
 	remoteIP net.IP
 	rdns     string // reverse name, "" until looked up
 	account  *store.Account
+	// esmtp says the client greeted with EHLO, not HELO (RFC 3848's
+	// "SMTP" or "ESMTP" in Received). go-smtp does not say which; it asks
+	// AuthMechanisms on EHLO only, so that is where it is noted. A new
+	// session begins after STARTTLS, whose EHLO is noted again.
+	esmtp bool
 
 	// The transaction in progress.
 	from    string
@@ -50,6 +57,9 @@ type localRcpt struct {
 	account *store.Account    // a plain account (or its +tag form); else:
 	res     *store.Resolution // an alias, a catch-all, a list or a list's bounce address
 	srs     string            // an SRS address of ours: the address it decodes to
+	// role: a postmaster@ or abuse@ address that account takes as the
+	// postmaster; one copy for all of them and the account itself.
+	role bool
 }
 
 func newSession(m *MTA, k kind, c *smtp.Conn) *session {
@@ -144,10 +154,15 @@ func (s *session) refuseRcpt(to string, err *smtp.SMTPError) error {
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	s.Reset()
 	if e := s.cutShort(); e != nil {
 		return e
 	}
+	if s.hasFrom {
+		// RFC 5321 4.1.4: MAIL inside a transaction is out of sequence;
+		// the transaction goes on (RSET ends it).
+		return s.fail(smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Nested MAIL command: a transaction is in progress (RSET ends it)"))
+	}
+	s.Reset()
 	if s.kind == kindSubmission && s.account == nil {
 		return s.refuseMail(from, smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required"))
 	}
@@ -206,8 +221,20 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
 	}
-	if domain != "" && s.m.opts.IsLocalDomain(domain) {
-		lr, e := s.m.lookupLocal(to, strings.ToLower(local+"@"+domain))
+	if len(local) > maxLocalPart && !(s.m.opts.SRS != nil && srs.IsSRS(local) && s.m.opts.IsLocalDomain(domain)) {
+		// SMTP can never deliver there; SRS addresses of ours, which
+		// carry a whole address, may be longer (we made them).
+		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address: its local part is %d octets, over SMTP's %d (RFC 5321 4.5.3.1.1)", len(local), maxLocalPart))
+	}
+	if domain == "" || s.m.opts.IsLocalDomain(domain) {
+		var lr localRcpt
+		var e *smtp.SMTPError
+		if domain == "" {
+			// "postmaster" alone (splitAddress allows no other): ours.
+			lr, e = s.m.lookupPostmaster(to)
+		} else {
+			lr, e = s.m.lookupLocal(to, strings.ToLower(local+"@"+domain))
+		}
 		if e != nil && e.Code < 500 {
 			s.refused = append(s.refused, to)
 			s.lastCode, s.lastReply = e.Code, e.Message
@@ -229,6 +256,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.remote = append(s.remote, to)
 	return nil
 }
+
+// maxLocalPart is the longest local part of a recipient, in octets (RFC
+// 5321 4.5.3.1.1).
+const maxLocalPart = 64
 
 // splitAddress splits an addr-spec into local part and domain (lower-cased,
 // trailing dot removed). Addresses that smuggle a second route (more than
@@ -282,6 +313,11 @@ func (s *session) Data(r io.Reader) error {
 		if !errors.As(err, &se) {
 			se = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message, try again")
 		}
+		if se == errBareLFReply {
+			// Where the data ends is not known: say so now and hang up,
+			// rather than wait for a CRLF.CRLF that may never come.
+			hangUp(s.conn.Conn())
+		}
 		s.logTransaction(id, start, 0, se.Code, err.Error())
 		s.count(result(se.Code))
 		return se
@@ -299,15 +335,15 @@ func (s *session) Data(r io.Reader) error {
 func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.m.opts.DataTimeout)
 	defer cancel()
-	if n := countReceived(msg); n > maxHops {
+	if n := msgtext.CountReceived(msg); n > msgtext.MaxHops {
 		return 554, smtp.EnhancedCode{5, 4, 6}, fmt.Sprintf("Too many hops (%d Received headers): mail loop?", n)
 	}
 	var authHeader []byte
-	junk, noForward := false, false
+	junk, noForward, noBounce := false, false, false
 	if s.kind == kindMX && s.m.opts.Checker != nil {
 		var domains []string
 		for _, lr := range s.local {
-			if _, d, err := splitAddress(lr.addr); err == nil && !slices.Contains(domains, d) {
+			if _, d, err := splitAddress(lr.addr); err == nil && d != "" && !slices.Contains(domains, d) {
 				domains = append(domains, d)
 			}
 		}
@@ -321,7 +357,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 			if res.Message != nil {
 				msg = res.Message
 			}
-			authHeader, junk, noForward = res.Header, res.Junk, res.NoForward
+			authHeader, junk, noForward, noBounce = res.Header, res.Junk, res.NoForward, res.NoBounce
 		}
 	}
 	if s.kind == kindSubmission {
@@ -338,7 +374,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 		}
 	}
 	in := &inbound{id: id, from: s.from, msg: msg, rcv: s.receivedInfo(id), authHeader: authHeader,
-		junk: junk, noForward: noForward, local: s.local, remote: s.remote, now: s.m.opts.Now()}
+		junk: junk, noForward: noForward, noBounce: noBounce || noForward, local: s.local, remote: s.remote, now: s.m.opts.Now()}
 	if s.kind == kindSubmission && s.m.opts.SaveSent && s.account != nil {
 		in.sent = s.account
 	}
@@ -352,7 +388,7 @@ func (s *session) receivedInfo(id string) *received {
 		rdns:     s.reverseName(),
 		by:       s.m.opts.Hostname,
 		id:       id,
-		esmtp:    true,
+		esmtp:    s.esmtp,
 		auth:     s.account != nil,
 		tlsState: nil,
 	}
@@ -413,6 +449,21 @@ func newID() string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
+var _ smtp.AuthSession = (*session)(nil)
+
+// AuthMechanisms is asked by go-smtp on every EHLO (the servers allow it
+// without TLS so that it is, see newServer), and only then: it notes that
+// the client speaks ESMTP. Port 25 offers no AUTH.
+func (s *session) AuthMechanisms() []string {
+	s.esmtp = true
+	return nil
+}
+
+// Auth refuses AUTH on port 25: it is for mail from other servers.
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	return nil, smtp.ErrAuthUnsupported
+}
+
 // submissionSession adds AUTH to a session (ports 587 and 465).
 type submissionSession struct {
 	*session
@@ -423,6 +474,7 @@ var _ smtp.AuthSession = (*submissionSession)(nil)
 // AuthMechanisms offers PLAIN and LOGIN only over TLS, or from loopback:
 // never a password in clear text over the network.
 func (s *submissionSession) AuthMechanisms() []string {
+	s.esmtp = true
 	if s.isTLS() || s.isLoopback() {
 		return []string{sasl.Plain, sasl.Login}
 	}

@@ -3,6 +3,7 @@ package mta
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 
@@ -35,20 +36,38 @@ func (l timeoutListener) Accept() (net.Conn, error) {
 	return &timeoutConn{Conn: c}, nil
 }
 
-// timeoutConn makes a read timeout final.
+// timeoutConn makes a read timeout final, and lets the session hang up
+// (hangUp) after its last reply.
 type timeoutConn struct {
 	net.Conn
 	timedOut atomic.Bool
+	hungUp   atomic.Bool
+	// soft says the read deadline now set is not final (deadlineReader's
+	// poll): a timeout then only hands on what has come.
+	soft atomic.Bool
 }
 
 func (c *timeoutConn) Read(p []byte) (int, error) {
+	if c.hungUp.Load() {
+		return 0, io.EOF
+	}
 	if c.timedOut.Load() {
 		return 0, timeoutError{}
 	}
 	n, err := c.Conn.Read(p)
 	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+	if err != nil && errors.As(err, &ne) && ne.Timeout() && !c.soft.Load() {
 		c.timedOut.Store(true)
+	}
+	return n, err
+}
+
+// Write writes p, and closes the connection after it when the session has
+// hung up: p is its last reply.
+func (c *timeoutConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if c.hungUp.Load() {
+		c.Conn.Close()
 	}
 	return n, err
 }
@@ -64,14 +83,29 @@ func (timeoutError) Error() string   { return "read after an earlier timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
-// connTimedOut says whether a read on c (or under its TLS layer) has timed
-// out: the command being handled was then cut short, not sent whole.
-func connTimedOut(c net.Conn) bool {
+// baseConn is the timeoutConn under c (and its TLS layer), or nil.
+func baseConn(c net.Conn) *timeoutConn {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	tc, ok := c.(*timeoutConn)
-	return ok && tc.timedOut.Load()
+	tc, _ := c.(*timeoutConn)
+	return tc
+}
+
+// connTimedOut says whether a read on c (or under its TLS layer) has timed
+// out: the command being handled was then cut short, not sent whole.
+func connTimedOut(c net.Conn) bool {
+	tc := baseConn(c)
+	return tc != nil && tc.timedOut.Load()
+}
+
+// hangUp ends the session on c: nothing more is read from the client (a
+// read says EOF at once, so go-smtp's wait for the end of the data ends),
+// and the connection is closed once the next reply is written.
+func hangUp(c net.Conn) {
+	if tc := baseConn(c); tc != nil {
+		tc.hungUp.Store(true)
+	}
 }
 
 // cutShort refuses a command that a read timeout cut short: it was not
@@ -79,6 +113,10 @@ func connTimedOut(c net.Conn) bool {
 func (s *session) cutShort() *smtp.SMTPError {
 	if connTimedOut(s.conn.Conn()) {
 		return smtpErr(421, smtp.EnhancedCode{4, 4, 2}, "Timeout: the command was cut short, closing connection")
+	}
+	if tc := baseConn(s.conn.Conn()); tc != nil && tc.hungUp.Load() {
+		// Commands the client pipelined after the data that ended the session.
+		return smtpErr(421, smtp.EnhancedCode{4, 7, 0}, "Closing connection")
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"petrel/msgtext"
 )
 
 // outcome is what one attempt did for one recipient.
@@ -51,8 +53,8 @@ func (q *Queue) attempt(ctx context.Context, u unit) time.Time {
 	start := time.Now()
 	var res map[string]outcome
 	var info attemptInfo
-	switch n := countReceived(body); {
-	case n > maxReceived:
+	switch n := msgtext.CountReceived(body); {
+	case n > msgtext.MaxHops:
 		// RFC 5321 section 6.3: a message with this many hops is looping.
 		res = all(rcpts, outcome{state: Failed, status: "5.4.6",
 			reply: fmt.Sprintf("5.4.6 routing loop detected: %d Received header fields", n)})

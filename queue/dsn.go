@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"petrel/msgtext"
 )
 
 type dsnAction string
@@ -41,7 +43,7 @@ func (q *Queue) dsnTx(tx *bolt.Tx, it *Item, body []byte, rcpts []Rcpt, action d
 
 // makeDSN writes an RFC 3464 report: a multipart/report (RFC 6522) with a
 // human-readable part, the message/delivery-status part, and the original
-// message's header as text/rfc822-headers.
+// message's header (at most maxDSNHeader of it) as text/rfc822-headers.
 func makeDSN(hostname string, it *Item, body []byte, rcpts []Rcpt, action dsnAction, now time.Time) []byte {
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
@@ -97,24 +99,34 @@ func makeDSN(hostname string, it *Item, body []byte, rcpts []Rcpt, action dsnAct
 	w.Write([]byte(s.String()))
 
 	w, _ = mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/rfc822-headers"}})
-	w.Write(headerSection(body))
+	w.Write(dsnHeader(body))
 	mw.Close()
 	return b.Bytes()
+}
+
+// maxDSNHeader bounds the original's header a DSN carries back: enough for
+// every field a real message has, too little to make Petrel send a
+// stranger's bulk (backscatter) for them.
+const maxDSNHeader = 16 << 10
+
+// dsnHeader is the header section of msg, cut after the last whole field
+// that fits in maxDSNHeader; never the body.
+func dsnHeader(msg []byte) []byte {
+	h := msgtext.HeaderSection(msg)
+	if len(h) <= maxDSNHeader {
+		return h
+	}
+	cut := h[:maxDSNHeader]
+	// End at a line that does not continue, so no field is cut in half.
+	for i := len(cut) - 1; i > 0; i-- {
+		if cut[i-1] == '\n' && cut[i] != ' ' && cut[i] != '\t' {
+			return cut[:i]
+		}
+	}
+	return nil
 }
 
 // oneLine folds a multi-line reply onto one line for a DSN field.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// headerSection returns the header of msg up to, and without, the blank
-// line; all of msg if it has no body.
-func headerSection(msg []byte) []byte {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return msg[:i+2]
-	}
-	if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
-		return msg[:i+1]
-	}
-	return msg
 }

@@ -7,40 +7,6 @@ import (
 	"time"
 )
 
-func TestCountReceived(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		msg  string
-		want int
-	}{
-		{"none", "Subject: x\r\n\r\nReceived: in the body\r\n", 0},
-		{"two", "Received: a\r\nReceived: b\r\n\tcontinued\r\nSubject: x\r\n\r\n", 2},
-		{"case and obsolete blank", "RECEIVED: a\r\nreceived : b\r\nReceived-SPF: pass\r\n\r\n", 2},
-		{"bare LF", "Received: a\nReceived: b\n\nReceived: c\n", 2},
-		{"no body", "Received: a", 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := countReceived([]byte(tc.msg)); got != tc.want {
-				t.Errorf("countReceived = %d, want %d", got, tc.want)
-			}
-		})
-	}
-}
-
-// FuzzCountReceived: any bytes, no panic, and never more Received fields
-// than lines in the header.
-func FuzzCountReceived(f *testing.F) {
-	f.Add([]byte("Received: a\r\nReceived: b\r\n\r\nbody"))
-	f.Add([]byte("received :x\n\n"))
-	f.Add([]byte(""))
-	f.Fuzz(func(t *testing.T, msg []byte) {
-		n := countReceived(msg)
-		if lines := bytes.Count(headerSection(msg), []byte("\n")) + 1; n > lines {
-			t.Fatalf("%d Received in %d lines", n, lines)
-		}
-	})
-}
-
 // FuzzDecodeItem: a stored record that decodes is consistent and
 // round-trips.
 func FuzzDecodeItem(f *testing.F) {

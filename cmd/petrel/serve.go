@@ -193,6 +193,7 @@ func (s *server) start(ctx context.Context) error {
 	s.mta = mta.New(mta.Options{
 		Hostname:        cfg.Hostname,
 		IsLocalDomain:   cfg.IsLocalDomain,
+		Postmaster:      cfg.Postmaster,
 		Store:           s.store,
 		Queue:           s.queue,
 		Checker:         checker{verifier},

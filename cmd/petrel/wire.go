@@ -40,6 +40,7 @@ func (c checker) Check(ctx context.Context, in mta.CheckInput) (*mta.CheckResult
 		Reason:    v.Reason,
 		Summary:   v.Summary(),
 		NoForward: v.NoForward(),
+		NoBounce:  v.SenderFailed(),
 	}, nil
 }
 
