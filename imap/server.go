@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"petrel/authlimit"
 	"petrel/store"
 )
 
@@ -36,11 +37,11 @@ type Options struct {
 	OnAuthFailure func()
 }
 
-// AuthLimiter throttles logins per client address.
+// AuthLimiter throttles logins per client address: Begin admits an
+// attempt (counting it in flight) before the password is checked, and end
+// records how it went.
 type AuthLimiter interface {
-	Wait(ctx context.Context, ip, user string) error // before checking a password
-	Failed(ip, user string)
-	Succeeded(ip, user string)
+	Begin(ctx context.Context, ip, user string) (end func(authlimit.Outcome), err error)
 }
 
 const (

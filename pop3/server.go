@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"petrel/authlimit"
 	"petrel/store"
 )
 
@@ -39,11 +40,11 @@ type Options struct {
 	OnAuthFailure func()
 }
 
-// AuthLimiter throttles logins per client address.
+// AuthLimiter throttles logins per client address: Begin admits an
+// attempt (counting it in flight) before the password is checked, and end
+// records how it went.
 type AuthLimiter interface {
-	Wait(ctx context.Context, ip, user string) error // before checking a password
-	Failed(ip, user string)
-	Succeeded(ip, user string)
+	Begin(ctx context.Context, ip, user string) (end func(authlimit.Outcome), err error)
 }
 
 // MaxLoginFailures is how many failed logins a connection gets.
