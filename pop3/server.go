@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"petrel/authlimit"
+	"petrel/netlimit"
 	"petrel/store"
 )
 
@@ -108,6 +109,7 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.opts.Store == nil {
 		return errors.New("pop3: Options.Store is nil")
 	}
+	l = netlimit.Steady(l, s.log) // failures that pass (EMFILE) are retried there
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -120,22 +122,14 @@ func (s *Server) Serve(l net.Listener) error {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}()
-	var backoff time.Duration
 	for {
 		nc, err := l.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
-			}
 			return fmt.Errorf("pop3: accept on %s: %w", l.Addr(), err)
 		}
-		backoff = 0
 		sess := newSession(s, nc)
 		if !s.track(sess) {
 			nc.Close()

@@ -61,6 +61,7 @@ type server struct {
 	http    *http.Server
 	ready   bool
 	readyMu sync.Mutex
+	steady  map[string]*netlimit.SteadyListener // by listener name, under readyMu
 
 	wg sync.WaitGroup
 }
@@ -71,6 +72,11 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if soft, hard, err := netlimit.RaiseFileLimit(); err != nil {
+		log.Warn("open files limit", "soft", soft, "hard", hard, "err", err)
+	} else {
+		log.Info("open files limit", "limit", soft, "hard", hard)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %s: %w (set data_dir to a directory petrel may write)", cfg.DataDir, err)
 	}
@@ -339,15 +345,30 @@ func (s *server) readyErr() error {
 	if !s.ready {
 		return errors.New("starting or stopping")
 	}
-	return nil
+	var errs []error
+	for name, l := range s.steady {
+		if err := l.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("listener %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // goServe runs serve on the named listener, if it is configured.
 func (s *server) goServe(name string, serve func(net.Listener) error) {
-	l, ok := s.lns[name]
+	raw, ok := s.lns[name]
 	if !ok {
 		return
 	}
+	// Every listener retries failures that pass (EMFILE) and reports
+	// whether it accepts to /readyz.
+	l := netlimit.Steady(raw, s.log.With("listener", name))
+	s.readyMu.Lock()
+	if s.steady == nil {
+		s.steady = map[string]*netlimit.SteadyListener{}
+	}
+	s.steady[name] = l
+	s.readyMu.Unlock()
 	s.log.Info("listening", "listener", name, "addr", l.Addr().String())
 	s.wg.Add(1)
 	go func() {
