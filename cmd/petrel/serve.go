@@ -269,7 +269,9 @@ func (s *server) start(ctx context.Context) error {
 		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
 	})
 	// Made before its goroutine starts, so that shutdown reads it safely.
-	s.http = &http.Server{Handler: web.New(web.Options{
+	// A body may carry an upload of a whole message, base64-encoded.
+	httpLimits := web.Limits{MaxBodyBytes: int64(cfg.SMTP.MaxMessageSize)*4/3 + 1<<20}
+	s.http = web.NewServer(web.New(web.Options{
 		Hostname:    cfg.Hostname,
 		Domains:     func() []string { return cfg.Domains },
 		Gatherer:    m.Registry(),
@@ -279,20 +281,20 @@ func (s *server) start(ctx context.Context) error {
 		Services:    services(cfg),
 		Unsubscribe: unsub,
 		Logger:      s.log.With("svc", "http"),
-	}), ReadHeaderTimeout: 10 * time.Second}
+	}), httpLimits, s.log.With("svc", "http"))
 	if s.acme != nil {
 		// HTTP-01 challenges, then the web endpoints as before.
 		s.http.Handler = s.acme.HTTPHandler(s.http.Handler)
 	}
 	s.goServe("http", func(l net.Listener) error {
-		err := s.http.Serve(l)
+		err := s.http.Serve(httpLimits.Listener(l, true))
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
 		return err
 	})
 	s.goServe("https", func(l net.Listener) error {
-		err := s.http.Serve(tls.NewListener(l, s.tls))
+		err := s.http.Serve(tls.NewListener(httpLimits.Listener(l, false), s.tls))
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
