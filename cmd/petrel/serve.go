@@ -320,14 +320,9 @@ func (s *server) start(ctx context.Context) error {
 	}()
 	// The control socket, for the CLI while we run.
 	sock := controlPath(cfg.DataDir)
-	os.Remove(sock) // stale: we hold the store's lock, so no other server uses it
-	cl, err := net.Listen("unix", sock)
+	cl, err := listenControl(sock)
 	if err != nil {
-		return fmt.Errorf("control socket %s: %w", sock, err)
-	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		cl.Close()
-		return fmt.Errorf("control socket %s: %w", sock, err)
+		return err
 	}
 	s.wg.Add(1)
 	go func() {
