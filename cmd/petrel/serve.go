@@ -71,6 +71,9 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if !hasListener(cfg) {
+		return errors.New("config: no listener has an address: set at least one under [listen] (smtp = \":25\", …); `petrel config default` shows them all")
+	}
 	log := newLogger(cfg, stderr)
 	if soft, hard, err := netlimit.RaiseFileLimit(); err != nil {
 		log.Warn("open files limit", "soft", soft, "hard", hard, "err", err)
@@ -139,6 +142,16 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 	s.shutdown(sctx)
 	log.Info("stopped")
 	return nil
+}
+
+// hasListener says whether cfg gives any listener an address.
+func hasListener(cfg *config.Config) bool {
+	for _, l := range cfg.Listeners() {
+		if l.Addr != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // bindError explains a failed bind in one line, with the fix.
