@@ -9,6 +9,11 @@
 // AccountMaxFailDelay. There is no lockout per account, which would let
 // anyone lock its owner out; and addresses that logged in to the account
 // since its last failures are not delayed by them.
+//
+// Attempts in flight count: Begin admits an attempt from an address only
+// while its failures plus its attempts being checked stay under the
+// lockout limit, so that a burst of simultaneous guesses cannot all be
+// checked before the first of them is recorded as failed.
 package authlimit
 
 import (
@@ -32,16 +37,18 @@ type Options struct {
 	Now                 func() time.Time
 }
 
-// ErrLockedOut is returned while an address is locked out.
+// ErrLockedOut is returned while an address is locked out, or by Begin
+// while the address's failures and attempts in flight reach the limit.
 var ErrLockedOut = errors.New("too many failed logins from your address; try again later")
 
 // Limiter tracks failures per client address and per account. It is safe
 // for concurrent use.
 type Limiter struct {
-	opts  Options
-	mu    sync.Mutex
-	recs  map[string]*record
-	accts map[string]*acctRecord
+	opts     Options
+	mu       sync.Mutex
+	recs     map[string]*record
+	accts    map[string]*acctRecord
+	inFlight map[string]int // attempts admitted by Begin and not yet ended, per address
 }
 
 type record struct {
@@ -83,7 +90,7 @@ func New(opts Options) *Limiter {
 	if opts.AccountMaxFailDelay == 0 {
 		opts.AccountMaxFailDelay = opts.MaxFailDelay
 	}
-	return &Limiter{opts: opts, recs: make(map[string]*record), accts: make(map[string]*acctRecord)}
+	return &Limiter{opts: opts, recs: make(map[string]*record), accts: make(map[string]*acctRecord), inFlight: make(map[string]int)}
 }
 
 // Delay is how long to wait before answering a login attempt from ip for
@@ -179,4 +186,73 @@ func (l *Limiter) Succeeded(ip, user string) {
 		a.good = a.good[1:]
 	}
 	a.good = append(a.good, ip)
+}
+
+// Outcome is how a login attempt ended.
+type Outcome int
+
+const (
+	// Succeeded: the password was right.
+	Succeeded Outcome = iota
+	// Failed: the password (or the user) was wrong.
+	Failed
+	// Undecided: the password was not checked (the server was busy, the
+	// client left); it counts neither way.
+	Undecided
+)
+
+// Begin admits a login attempt from ip for user ("" when not known): it
+// counts the attempt as in flight, then waits the delay the address's and
+// the account's past failures call for. It returns ErrLockedOut when the
+// address is locked out or its failures and attempts in flight together
+// reach LockoutFailures, and ctx's error if ctx ends during the wait. When
+// it returns nil the caller checks the password and must call end once
+// with the outcome.
+func (l *Limiter) Begin(ctx context.Context, ip, user string) (end func(Outcome), err error) {
+	if err := l.admit(ip); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	end = func(o Outcome) {
+		once.Do(func() {
+			l.mu.Lock()
+			if l.inFlight[ip]--; l.inFlight[ip] <= 0 {
+				delete(l.inFlight, ip)
+			}
+			l.mu.Unlock()
+			switch o {
+			case Succeeded:
+				l.Succeeded(ip, user)
+			case Failed:
+				l.Failed(ip, user)
+			}
+		})
+	}
+	if err := l.Wait(ctx, ip, user); err != nil {
+		end(Undecided)
+		return nil, err
+	}
+	return end, nil
+}
+
+// admit counts an attempt from ip in flight, if its failures and the
+// attempts already in flight leave room under the lockout limit.
+func (l *Limiter) admit(ip string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.opts.Now()
+	failures := 0
+	if r := l.recs[ip]; r != nil {
+		if now.Before(r.lockedUntil) {
+			return ErrLockedOut
+		}
+		if now.Sub(r.last) <= l.opts.LockoutTime {
+			failures = r.failures
+		}
+	}
+	if failures+l.inFlight[ip] >= l.opts.LockoutFailures {
+		return ErrLockedOut
+	}
+	l.inFlight[ip]++
+	return nil
 }

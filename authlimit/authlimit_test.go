@@ -196,3 +196,54 @@ func TestWait(t *testing.T) {
 		})
 	}
 }
+
+// Begin counts attempts in flight against the address's limit, with its
+// past failures; ending them frees their place, and only Failed counts.
+func TestBeginCountsInFlight(t *testing.T) {
+	tests := []struct {
+		name     string
+		failures int
+		outcome  authlimit.Outcome
+		admitted int // of 10 begun at once, limit 5
+		after    int // admitted once those end
+	}{
+		{name: "no failures", outcome: authlimit.Undecided, admitted: 5, after: 5},
+		{name: "two failures", failures: 2, outcome: authlimit.Undecided, admitted: 3, after: 3},
+		{name: "in flight that fail lock out", outcome: authlimit.Failed, admitted: 5, after: 0},
+		{name: "in flight that succeed clear", failures: 2, outcome: authlimit.Succeeded, admitted: 3, after: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := authlimit.New(authlimit.Options{FailDelay: time.Nanosecond, MaxFailDelay: time.Nanosecond, LockoutFailures: 5, LockoutTime: time.Hour})
+			for range tt.failures {
+				l.Failed("192.0.2.1", "")
+			}
+			begin := func() []func(authlimit.Outcome) {
+				var ends []func(authlimit.Outcome)
+				for range 10 {
+					end, err := l.Begin(t.Context(), "192.0.2.1", "")
+					if err == nil {
+						ends = append(ends, end)
+					} else if !errors.Is(err, authlimit.ErrLockedOut) {
+						t.Fatalf("Begin: %v", err)
+					}
+				}
+				return ends
+			}
+			ends := begin()
+			if len(ends) != tt.admitted {
+				t.Errorf("%d attempts admitted at once, want %d", len(ends), tt.admitted)
+			}
+			for _, end := range ends {
+				end(tt.outcome)
+				end(tt.outcome) // a second call changes nothing
+			}
+			if got := len(begin()); got != tt.after {
+				t.Errorf("after they ended: %d admitted, want %d", got, tt.after)
+			}
+			if _, err := l.Begin(t.Context(), "192.0.2.2", ""); err != nil {
+				t.Errorf("another address: %v", err)
+			}
+		})
+	}
+}

@@ -214,6 +214,7 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 		return nil, fmt.Errorf("embedded default configuration: %w", err)
 	}
 	var lines map[string]int
+	empty := false // a file that sets nothing
 	if path != "" {
 		text, err := os.ReadFile(path)
 		if err != nil {
@@ -225,6 +226,7 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 		if err != nil {
 			return nil, fileError(path, string(text), err)
 		}
+		empty = !slices.ContainsFunc(md.Keys(), func(k toml.Key) bool { return md.Type(k...) != "Hash" })
 		lines = keyLines(string(text))
 		if und := md.Undecoded(); len(und) > 0 {
 			key := und[0].String()
@@ -234,6 +236,9 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 	fromEnv, err := applyEnv(&c, env)
 	if err != nil {
 		return nil, err
+	}
+	if empty && len(fromEnv) == 0 {
+		return nil, fmt.Errorf("%s: the config file sets nothing (it is empty or only comments): set hostname, domains and [listen] in it; `petrel config default` prints a complete one", path)
 	}
 	if dev {
 		c.Listen = devListen(c.Listen)

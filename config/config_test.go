@@ -178,6 +178,8 @@ func TestBadConfig(t *testing.T) {
 		{"env over the file", "[log]\nlevel = \"info\"\n", []string{"PETREL_LOG_LEVEL=loud"}, `environment PETREL_LOG_LEVEL: log.level = "loud"`},
 		{"env listen", "", []string{"PETREL_LISTEN_SMTP=25"}, `environment PETREL_LISTEN_SMTP: listen.smtp = "25"`},
 		{"env half tls", "", []string{"PETREL_TLS_KEY=/k.pem"}, "environment PETREL_TLS_KEY: tls: set both"},
+		{"empty file", "", nil, "petrel.toml: the config file sets nothing (it is empty or only comments)"},
+		{"only comments", "# hostname = \"mx.example.com\"\n\n[listen] # later\n", nil, "petrel.toml: the config file sets nothing"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"petrel/authlimit"
+	"petrel/netlimit"
 	"petrel/store"
 )
 
@@ -36,11 +38,11 @@ type Options struct {
 	OnAuthFailure func()
 }
 
-// AuthLimiter throttles logins per client address.
+// AuthLimiter throttles logins per client address: Begin admits an
+// attempt (counting it in flight) before the password is checked, and end
+// records how it went.
 type AuthLimiter interface {
-	Wait(ctx context.Context, ip, user string) error // before checking a password
-	Failed(ip, user string)
-	Succeeded(ip, user string)
+	Begin(ctx context.Context, ip, user string) (end func(authlimit.Outcome), err error)
 }
 
 const (
@@ -135,6 +137,7 @@ func New(opts Options) *Server {
 // returns nil. A tls.Listener gives implicit TLS (imaps); on a plain one
 // STARTTLS is offered.
 func (s *Server) Serve(l net.Listener) error {
+	l = netlimit.Steady(l, s.log) // failures that pass (EMFILE) are retried there
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -147,23 +150,14 @@ func (s *Server) Serve(l net.Listener) error {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}()
-	var delay time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.isClosed() || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed, retrying", "addr", l.Addr(), "delay", delay, "err", err)
-				time.Sleep(delay)
-				continue
-			}
 			return fmt.Errorf("imap: accept on %s: %w", l.Addr(), err)
 		}
-		delay = 0
 		target := s.secureL
 		if _, isTLS := c.(*tls.Conn); !isTLS && isLoopback(c.RemoteAddr()) {
 			target = s.loopbackL

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-sasl"
 
+	"petrel/authlimit"
 	"petrel/store"
 )
 
@@ -87,29 +88,32 @@ func (s *session) Close() error {
 func (s *session) Login(username, password string) error {
 	s.touch()
 	lim, ip := s.srv.opts.AuthLimiter, remoteIP(s.conn.NetConn().RemoteAddr())
+	end := func(authlimit.Outcome) {}
 	if lim != nil {
-		if err := lim.Wait(s.ctx, ip, username); err != nil {
+		var err error
+		if end, err = lim.Begin(s.ctx, ip, username); err != nil {
 			s.log.Info("login refused", "user", username, "err", err)
 			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Too many failed logins from your address, try again later"}
 		}
 	}
 	acct, err := s.srv.opts.Store.Authenticate(username, password)
-	if errors.Is(err, store.ErrAuthFailed) {
+	switch {
+	case errors.Is(err, store.ErrAuthFailed):
+		end(authlimit.Failed)
 		s.log.Info("login failed", "user", username)
-		if lim != nil {
-			lim.Failed(ip, username)
-		}
 		if f := s.srv.opts.OnAuthFailure; f != nil {
 			f()
 		}
 		return imapserver.ErrAuthFailed
-	}
-	if err != nil {
+	case errors.Is(err, store.ErrBusy):
+		end(authlimit.Undecided)
+		s.log.Info("login shed: too many being checked", "user", username)
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Too many logins being checked now, try again later"}
+	case err != nil:
+		end(authlimit.Undecided)
 		return err
 	}
-	if lim != nil {
-		lim.Succeeded(ip, username)
-	}
+	end(authlimit.Succeeded)
 	s.acct = acct
 	s.log = s.log.With("user", acct.Address)
 	s.log.Info("login")

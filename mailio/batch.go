@@ -48,6 +48,11 @@ type Result struct {
 	// DroppedKeywords counts keywords an export could not write: Maildir
 	// has 26 keyword letters per folder.
 	DroppedKeywords int
+	// Shortened are the mailboxes an export wrote under a shortened
+	// folder name (theirs was longer than a file name may be); Failed
+	// those it could not write (the others were written).
+	Shortened []string
+	Failed    []string
 }
 
 // batcher collects messages per mailbox and appends them in batches.

@@ -2,12 +2,15 @@ package mailio
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"petrel/store"
 )
@@ -46,21 +49,61 @@ func ExportMaildir(ctx context.Context, st *store.Store, acct uint64, dir string
 		}
 	}
 	progress()
+	var failed []error
 	for _, m := range mailboxes {
 		sub := dir
 		if m.Name != "INBOX" {
-			parts := strings.Split(m.Name, string(store.Separator))
-			for i, p := range parts {
-				parts[i] = escapeFolder(p)
+			folder, short := folderName(m.Name)
+			if short {
+				res.Shortened = append(res.Shortened, m.Name)
 			}
-			sub = filepath.Join(dir, "."+strings.Join(parts, "."))
+			sub = filepath.Join(dir, folder)
 		}
 		if err := exportMailbox(ctx, st, m, sub, res, progress); err != nil {
-			return res, fmt.Errorf("export maildir, mailbox %q: %w", m.Name, err)
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("export maildir, mailbox %q: %w", m.Name, err)
+			}
+			// One mailbox that cannot be written does not stop the others.
+			res.Failed = append(res.Failed, m.Name)
+			failed = append(failed, fmt.Errorf("mailbox %q: %w", m.Name, err))
+			continue
 		}
 		res.Mailboxes = append(res.Mailboxes, m.Name)
 	}
+	if len(failed) > 0 {
+		return res, fmt.Errorf("export maildir: %d of %d mailboxes not written (the others were): %w", len(failed), len(mailboxes), errors.Join(failed...))
+	}
 	return res, nil
+}
+
+// maxNameBytes is the longest file name most file systems take (ext4,
+// XFS, btrfs, tmpfs: NAME_MAX).
+const maxNameBytes = 255
+
+// folderName is a mailbox's Maildir++ folder name: "." and its levels,
+// escaped, joined by ".". A name longer than a file name may be is cut and
+// made unique again with a hash of the whole name ("~" and 16 hex digits);
+// short says it was.
+func folderName(mailbox string) (name string, short bool) {
+	parts := strings.Split(mailbox, string(store.Separator))
+	for i, p := range parts {
+		parts[i] = escapeFolder(p)
+	}
+	name = "." + strings.Join(parts, ".")
+	if len(name) <= maxNameBytes {
+		return name, false
+	}
+	sum := sha256.Sum256([]byte(mailbox))
+	suffix := "~" + hex.EncodeToString(sum[:8])
+	cut := maxNameBytes - len(suffix)
+	// Not inside a character, nor inside an escape (\2e).
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	if i := strings.LastIndexByte(name[:cut], '\\'); i >= 0 && i+3 > cut {
+		cut = i
+	}
+	return name[:cut] + suffix, true
 }
 
 func exportMailbox(ctx context.Context, st *store.Store, m store.Mailbox, dir string, res *Result, progress func()) error {

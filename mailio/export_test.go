@@ -26,4 +26,5 @@ var (
 	ParseUIDList   = parseUIDList
 	EscapeFolder   = escapeFolder
 	UnescapeFolder = unescapeFolder
+	FolderName     = folderName
 )

@@ -45,7 +45,8 @@ type MboxMessage struct {
 	Line int
 }
 
-// ErrNotMbox is returned when a file does not begin with a From_ line.
+// ErrNotMbox is returned when a file does not begin with a From_ line (a
+// line of at most 4096 bytes, with its line end).
 var ErrNotMbox = errors.New("not an mbox file (it does not begin with a \"From \" line)")
 
 // MboxReader reads the messages of an mbox file one at a time.
@@ -77,41 +78,41 @@ func trimEOL(l []byte) []byte {
 	return bytes.TrimSuffix(l, []byte("\r"))
 }
 
-// readLine returns the next line without its line end, and whether there
-// was one; io.EOF after the last.
-func (m *MboxReader) readLine() ([]byte, error) {
-	l, err := m.r.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		// A very long line: collect it whole.
-		buf := append([]byte(nil), l...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			l, err = m.r.ReadSlice('\n')
-			buf = append(buf, l...)
-		}
-		l = buf
+// maxFromLine bounds a From_ line: longer, a file's first line shows it is
+// not an mbox file.
+const maxFromLine = 4096
+
+// readFirstLine returns the file's first line, which must be a From_ line:
+// decided on its first bytes and its length, so that what is not an mbox
+// file (no line ends, /dev/zero) is refused before much of it is read.
+func (m *MboxReader) readFirstLine() ([]byte, error) {
+	head, err := m.r.Peek(len("From "))
+	if len(head) == 0 && err == io.EOF {
+		return nil, io.EOF
 	}
-	if len(l) == 0 && err != nil {
-		return nil, err
+	if !bytes.Equal(head, []byte("From ")) {
+		return nil, ErrNotMbox
+	}
+	l, err := m.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) || len(l) > maxFromLine || (err == nil) != bytes.HasSuffix(l, []byte("\n")) {
+		return nil, fmt.Errorf("%w: its first line is over %d bytes or has no line end", ErrNotMbox, maxFromLine)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mbox: %w", err)
 	}
 	m.line++
-	return l, nil
+	return bytes.Clone(l), nil
 }
 
 // Next returns the next message, or io.EOF after the last one.
 func (m *MboxReader) Next() (*MboxMessage, error) {
 	if !m.started {
 		m.started = true
-		l, err := m.readLine()
-		if err == io.EOF {
-			return nil, io.EOF
-		}
+		l, err := m.readFirstLine()
 		if err != nil {
-			return nil, fmt.Errorf("mbox: %w", err)
+			return nil, err
 		}
-		if !bytes.HasPrefix(l, []byte("From ")) {
-			return nil, ErrNotMbox
-		}
-		m.next = append([]byte(nil), l...)
+		m.next = l
 	}
 	if m.next == nil {
 		return nil, io.EOF
@@ -123,23 +124,28 @@ func (m *MboxReader) Next() (*MboxMessage, error) {
 	blank := false // the previous line was empty
 	pendingBlank := false
 	for {
-		l, err := m.readLine()
-		if err == io.EOF {
+		l, err := m.r.ReadSlice('\n')
+		if len(l) == 0 && err == io.EOF {
 			break
 		}
-		if err != nil {
-			return nil, fmt.Errorf("mbox line %d: %w", m.line, err)
+		long := errors.Is(err, bufio.ErrBufferFull) // l is the line's first part
+		if err != nil && err != io.EOF && !long {
+			return nil, fmt.Errorf("mbox line %d: %w", m.line+1, err)
 		}
-		if blank && isFromLine(l) {
-			m.next = append([]byte(nil), l...)
+		m.line++
+		if blank && !long && isFromLine(l) {
+			m.next = bytes.Clone(l)
 			break
 		}
-		content := trimEOL(l)
+		content := l
+		if !long {
+			content = trimEOL(l)
+		}
 		// The empty line before a From_ line belongs to the mbox, not the
 		// message: hold each empty line back until the next line shows it
 		// was not the last.
 		if pendingBlank {
-			write(&body, nil, msg)
+			m.write(&body, nil, true, msg)
 			pendingBlank = false
 		}
 		blank = len(content) == 0
@@ -150,10 +156,23 @@ func (m *MboxReader) Next() (*MboxMessage, error) {
 		if m.variant == MboxRD && isEscapedFrom(content) {
 			content = content[1:]
 		}
-		write(&body, content, msg)
-		if body.Len() > m.max {
-			msg.TooBig = true
-			body.Reset()
+		m.write(&body, content, !long, msg)
+		// The rest of a line longer than the read buffer goes to the body
+		// as it is read, or nowhere once the message is too big: a line
+		// without end costs no more than the message limit.
+		for long {
+			l, err = m.r.ReadSlice('\n')
+			long = errors.Is(err, bufio.ErrBufferFull)
+			if err != nil && err != io.EOF && !long {
+				return nil, fmt.Errorf("mbox line %d: %w", m.line, err)
+			}
+			if !long {
+				if bytes.Equal(l, []byte("\n")) && bytes.HasSuffix(body.Bytes(), []byte("\r")) {
+					body.Truncate(body.Len() - 1) // "\r\n" split between reads
+				}
+				l = trimEOL(l)
+			}
+			m.write(&body, l, !long, msg)
 		}
 	}
 	if !msg.TooBig {
@@ -162,12 +181,21 @@ func (m *MboxReader) Next() (*MboxMessage, error) {
 	return msg, nil
 }
 
-func write(b *bytes.Buffer, line []byte, msg *MboxMessage) {
+// write adds part of a line to the message, and its CRLF line end if eol:
+// nothing once the message is over the limit, when it is marked too big.
+func (m *MboxReader) write(b *bytes.Buffer, part []byte, eol bool, msg *MboxMessage) {
 	if msg.TooBig {
 		return
 	}
-	b.Write(line)
-	b.WriteString("\r\n")
+	if b.Len()+len(part)+2 > m.max {
+		msg.TooBig = true
+		*b = bytes.Buffer{}
+		return
+	}
+	b.Write(part)
+	if eol {
+		b.WriteString("\r\n")
+	}
 }
 
 // isEscapedFrom reports whether l is ">From ", ">>From "… (mboxrd).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"petrel/authlimit"
+	"petrel/netlimit"
 	"petrel/store"
 )
 
@@ -304,19 +304,7 @@ func (m *MTA) Shutdown(ctx context.Context) error {
 
 // RejectBusy writes SMTP's "too busy" reply, 421 4.7.0 with the reason, on
 // a connection refused by a connection limit (netlimit's reject function).
-func RejectBusy(c net.Conn, why error) {
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "421 4.7.0 "+sentence(why)+", try again later\r\n")
-}
-
-// sentence is err's text with a capital first letter.
-func sentence(err error) string {
-	s := err.Error()
-	if s != "" && 'a' <= s[0] && s[0] <= 'z' {
-		s = string(s[0]-'a'+'A') + s[1:]
-	}
-	return s
-}
+func RejectBusy(c net.Conn, why error) { netlimit.Reject(c, "421 4.7.0", why) }
 
 type backend struct {
 	mta  *MTA

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"petrel/authlimit"
 	"petrel/msgtext"
 	"petrel/srs"
 	"petrel/store"
@@ -493,19 +494,24 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 		lim := s.m.opts.AuthLimiter
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := lim.Wait(ctx, ip, username); err != nil {
+		end, err := lim.Begin(ctx, ip, username)
+		if err != nil {
 			return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins from your address, try again later")
 		}
 		acct, err := s.m.opts.Store.Authenticate(username, password)
+		if errors.Is(err, store.ErrBusy) {
+			end(authlimit.Undecided)
+			return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "Too many logins being checked now, try again later")
+		}
 		if err != nil {
-			lim.Failed(ip, username)
+			end(authlimit.Failed)
 			if f := s.m.opts.OnAuthFailure; f != nil {
 				f()
 			}
 			s.m.log.Warn("auth failed", "listener", s.kind.String(), "client", ip, "user", username)
 			return s.fail(smtp.ErrAuthFailed)
 		}
-		lim.Succeeded(ip, username)
+		end(authlimit.Succeeded)
 		s.account = acct
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"petrel/authlimit"
 	"petrel/store"
 )
 
@@ -124,8 +125,10 @@ func decodePlain(resp string) (user, pass string, err error) {
 // Each failure on a connection waits longer than the last.
 func (c *session) login(user, pass string) error {
 	lim, ip := c.srv.opts.AuthLimiter, c.remoteIP()
+	end := func(authlimit.Outcome) {}
 	if lim != nil {
-		if err := lim.Wait(c.ctx, ip, user); err != nil {
+		var err error
+		if end, err = lim.Begin(c.ctx, ip, user); err != nil {
 			if c.ctx.Err() != nil {
 				return c.ctx.Err()
 			}
@@ -135,9 +138,7 @@ func (c *session) login(user, pass string) error {
 	}
 	acct, err := c.srv.opts.Store.Authenticate(user, pass)
 	if errors.Is(err, store.ErrAuthFailed) {
-		if lim != nil {
-			lim.Failed(ip, user)
-		}
+		end(authlimit.Failed)
 		if f := c.srv.opts.OnAuthFailure; f != nil {
 			f()
 		}
@@ -153,13 +154,17 @@ func (c *session) login(user, pass string) error {
 		}
 		return c.reply("-ERR [AUTH] invalid user name or password")
 	}
+	if errors.Is(err, store.ErrBusy) {
+		end(authlimit.Undecided)
+		c.log.Info("pop3: login shed: too many being checked", "user", user)
+		return c.reply("-ERR [SYS/TEMP] too many logins being checked now, try again later")
+	}
 	if err != nil {
+		end(authlimit.Undecided)
 		c.log.Error("pop3: login", "user", user, "err", err)
 		return c.reply("-ERR [SYS/TEMP] cannot check password now")
 	}
-	if lim != nil {
-		lim.Succeeded(ip, user)
-	}
+	end(authlimit.Succeeded)
 	if !c.srv.lock(acct.ID, c) {
 		c.log.Info("pop3: maildrop in use", "user", acct.Address)
 		return c.reply("-ERR [IN-USE] maildrop is in use by another POP3 session")

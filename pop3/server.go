@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"petrel/authlimit"
+	"petrel/netlimit"
 	"petrel/store"
 )
 
@@ -39,11 +41,11 @@ type Options struct {
 	OnAuthFailure func()
 }
 
-// AuthLimiter throttles logins per client address.
+// AuthLimiter throttles logins per client address: Begin admits an
+// attempt (counting it in flight) before the password is checked, and end
+// records how it went.
 type AuthLimiter interface {
-	Wait(ctx context.Context, ip, user string) error // before checking a password
-	Failed(ip, user string)
-	Succeeded(ip, user string)
+	Begin(ctx context.Context, ip, user string) (end func(authlimit.Outcome), err error)
 }
 
 // MaxLoginFailures is how many failed logins a connection gets.
@@ -107,6 +109,7 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.opts.Store == nil {
 		return errors.New("pop3: Options.Store is nil")
 	}
+	l = netlimit.Steady(l, s.log) // failures that pass (EMFILE) are retried there
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -119,22 +122,14 @@ func (s *Server) Serve(l net.Listener) error {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}()
-	var backoff time.Duration
 	for {
 		nc, err := l.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
-			}
 			return fmt.Errorf("pop3: accept on %s: %w", l.Addr(), err)
 		}
-		backoff = 0
 		sess := newSession(s, nc)
 		if !s.track(sess) {
 			nc.Close()

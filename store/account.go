@@ -216,7 +216,10 @@ func (s *Store) AccountByID(id uint64) (*Account, error) {
 
 // Authenticate checks a password. Unknown accounts and wrong passwords both
 // return ErrAuthFailed after the same work, so timing tells them apart no
-// better than the reply does.
+// better than the reply does. A password found right in the last few
+// minutes is not hashed again; every other check (unknown users included)
+// takes a turn of the store's bounded hashing pool, and ErrBusy is returned
+// when too many wait for one (Options.HashWorkers, HashQueue).
 func (s *Store) Authenticate(address, password string) (*Account, error) {
 	addr, nerr := NormalizeAddress(address)
 	var rec accountRecord
@@ -231,12 +234,18 @@ func (s *Store) Authenticate(address, password string) (*Account, error) {
 		})
 	}
 	if !found {
-		checkPassword(dummyHash, password)
+		if err := s.hash.do(func() { checkPassword(dummyHash, password) }); err != nil {
+			return nil, err
+		}
 		return nil, ErrAuthFailed
 	}
 	id := s.auth.id(addr, password, rec.Hash)
 	if !s.auth.ok(id) {
-		if !checkPassword(rec.Hash, password) {
+		var right bool
+		if err := s.hash.do(func() { right = checkPassword(rec.Hash, password) }); err != nil {
+			return nil, err
+		}
+		if !right {
 			return nil, ErrAuthFailed
 		}
 		s.auth.remember(id)

@@ -56,6 +56,12 @@ type Options struct {
 	// weaker. It exists for tests and benchmarks that make thousands of
 	// accounts; a server never sets it.
 	CheapPasswordHash bool
+	// HashWorkers bounds the password hashes Authenticate checks at once
+	// (argon2id takes 19 MiB each); 0 means the number of CPUs. HashQueue
+	// bounds the checks that wait for a turn; past it Authenticate returns
+	// ErrBusy at once. 0 means 16 per worker, negative none.
+	HashWorkers int
+	HashQueue   int
 }
 
 // Store is an open mail store. It is safe for concurrent use.
@@ -74,6 +80,7 @@ type Store struct {
 	closed  bool
 
 	auth *authCache
+	hash *hashGate
 }
 
 // ErrLocked is returned by Open when another process has the file open.
@@ -129,6 +136,7 @@ func Open(path string, opts Options) (*Store, error) {
 		hub:    newHub(),
 		writes: make(chan *writeReq, opts.MaxBatch),
 		auth:   newAuthCache(),
+		hash:   newHashGate(opts.HashWorkers, opts.HashQueue),
 	}
 	s.wg.Add(1)
 	go s.committer()

@@ -4,6 +4,11 @@
 // one-click unsubscription from mailing lists (RFC 8058, unsubscribe.go),
 // and the admin token that guards anything beyond those public endpoints.
 //
+// It owns the HTTP server's limits too (server.go): a timeout on every
+// phase of a request (header, body, response, a kept-alive connection's
+// wait), a cap on header and body sizes, and on connections in all and per
+// client address, so that idle or trickling clients cannot pile up.
+//
 // It also owns Petrel's Prometheus collectors (Metrics), which the other
 // packages feed through small methods that cmd/petrel wires as hooks.
 //

@@ -81,6 +81,9 @@ func exportCmd(ctx context.Context, env *adminEnv, args []string, _ string, out 
 	if res.DroppedKeywords > 0 {
 		fmt.Fprintf(out, "left out %d keywords: a Maildir folder has room for 26\n", res.DroppedKeywords)
 	}
+	for _, name := range res.Shortened {
+		fmt.Fprintf(out, "mailbox %q: its name is too long for a file name; written under a shortened folder name (ending in ~ and a hash)\n", name)
+	}
 	return nil
 }
 

@@ -1,11 +1,10 @@
 package main
 
 import (
-	"io"
 	"net"
 	"sync"
-	"time"
 
+	"petrel/netlimit"
 	"petrel/web"
 )
 
@@ -41,21 +40,6 @@ func (c *countedConn) Close() error {
 
 // rejectIMAP and rejectPOP3 answer a connection refused by netlimit (too
 // many at once, or too many new ones from one address), with the reason.
-func rejectIMAP(c net.Conn, why error) {
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "* BYE [UNAVAILABLE] "+reason(why)+", try again later\r\n")
-}
+func rejectIMAP(c net.Conn, why error) { netlimit.Reject(c, "* BYE [UNAVAILABLE]", why) }
 
-func rejectPOP3(c net.Conn, why error) {
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "-ERR [SYS/TEMP] "+reason(why)+", try again later\r\n")
-}
-
-// reason is why's text with a capital first letter.
-func reason(why error) string {
-	s := why.Error()
-	if s != "" && 'a' <= s[0] && s[0] <= 'z' {
-		s = string(s[0]-'a'+'A') + s[1:]
-	}
-	return s
-}
+func rejectPOP3(c net.Conn, why error) { netlimit.Reject(c, "-ERR [SYS/TEMP]", why) }

@@ -62,6 +62,7 @@ type server struct {
 	http    *http.Server
 	ready   bool
 	readyMu sync.Mutex
+	steady  map[string]*netlimit.SteadyListener // by listener name, under readyMu
 
 	wg sync.WaitGroup
 }
@@ -71,7 +72,15 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if !hasListener(cfg) {
+		return errors.New("config: no listener has an address: set at least one under [listen] (smtp = \":25\", …); `petrel config default` shows them all")
+	}
 	log := newLogger(cfg, stderr)
+	if soft, hard, err := netlimit.RaiseFileLimit(); err != nil {
+		log.Warn("open files limit", "soft", soft, "hard", hard, "err", err)
+	} else {
+		log.Info("open files limit", "limit", soft, "hard", hard)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %s: %w (set data_dir to a directory petrel may write)", cfg.DataDir, err)
 	}
@@ -134,6 +143,16 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 	s.shutdown(sctx)
 	log.Info("stopped")
 	return nil
+}
+
+// hasListener says whether cfg gives any listener an address.
+func hasListener(cfg *config.Config) bool {
+	for _, l := range cfg.Listeners() {
+		if l.Addr != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // bindError explains a failed bind in one line, with the fix.
@@ -265,7 +284,9 @@ func (s *server) start(ctx context.Context) error {
 		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
 	})
 	// Made before its goroutine starts, so that shutdown reads it safely.
-	s.http = &http.Server{Handler: web.New(web.Options{
+	// A body may carry an upload of a whole message, base64-encoded.
+	httpLimits := web.Limits{MaxBodyBytes: int64(cfg.SMTP.MaxMessageSize)*4/3 + 1<<20}
+	s.http = web.NewServer(web.New(web.Options{
 		Hostname:    cfg.Hostname,
 		Domains:     func() []string { return cfg.Domains },
 		Gatherer:    m.Registry(),
@@ -275,20 +296,20 @@ func (s *server) start(ctx context.Context) error {
 		Services:    services(cfg),
 		Unsubscribe: unsub,
 		Logger:      s.log.With("svc", "http"),
-	}), ReadHeaderTimeout: 10 * time.Second}
+	}), httpLimits, s.log.With("svc", "http"))
 	if s.acme != nil {
 		// HTTP-01 challenges, then the web endpoints as before.
 		s.http.Handler = s.acme.HTTPHandler(s.http.Handler)
 	}
 	s.goServe("http", func(l net.Listener) error {
-		err := s.http.Serve(l)
+		err := s.http.Serve(httpLimits.Listener(l, true))
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
 		return err
 	})
 	s.goServe("https", func(l net.Listener) error {
-		err := s.http.Serve(tls.NewListener(l, s.tls))
+		err := s.http.Serve(tls.NewListener(httpLimits.Listener(l, false), s.tls))
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
@@ -311,14 +332,9 @@ func (s *server) start(ctx context.Context) error {
 	}()
 	// The control socket, for the CLI while we run.
 	sock := controlPath(cfg.DataDir)
-	os.Remove(sock) // stale: we hold the store's lock, so no other server uses it
-	cl, err := net.Listen("unix", sock)
+	cl, err := listenControl(sock)
 	if err != nil {
-		return fmt.Errorf("control socket %s: %w", sock, err)
-	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		cl.Close()
-		return fmt.Errorf("control socket %s: %w", sock, err)
+		return err
 	}
 	s.wg.Add(1)
 	go func() {
@@ -340,15 +356,30 @@ func (s *server) readyErr() error {
 	if !s.ready {
 		return errors.New("starting or stopping")
 	}
-	return nil
+	var errs []error
+	for name, l := range s.steady {
+		if err := l.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("listener %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // goServe runs serve on the named listener, if it is configured.
 func (s *server) goServe(name string, serve func(net.Listener) error) {
-	l, ok := s.lns[name]
+	raw, ok := s.lns[name]
 	if !ok {
 		return
 	}
+	// Every listener retries failures that pass (EMFILE) and reports
+	// whether it accepts to /readyz.
+	l := netlimit.Steady(raw, s.log.With("listener", name))
+	s.readyMu.Lock()
+	if s.steady == nil {
+		s.steady = map[string]*netlimit.SteadyListener{}
+	}
+	s.steady[name] = l
+	s.readyMu.Unlock()
 	s.log.Info("listening", "listener", name, "addr", l.Addr().String())
 	s.wg.Add(1)
 	go func() {
