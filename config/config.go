@@ -209,6 +209,9 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 		return nil, fmt.Errorf("embedded default configuration: %w", err)
 	}
 	var lines map[string]int
+	// Every mistake is reported, not just the first: unknown keys, bad
+	// environment variables, then the values Validate refuses.
+	var errs []error
 	if path != "" {
 		text, err := os.ReadFile(path)
 		if err != nil {
@@ -221,23 +224,31 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 			return nil, fileError(path, string(text), err)
 		}
 		lines = keyLines(string(text))
-		if und := md.Undecoded(); len(und) > 0 {
-			key := und[0].String()
-			return nil, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, lineOf(lines, key), key)
+		unknown := map[string]bool{}
+		for _, k := range md.Undecoded() {
+			key := k.String()
+			unknown[key] = true
+			if len(k) > 1 && unknown[k[:len(k)-1].String()] {
+				continue // in an unknown table, which is reported
+			}
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, lineOf(lines, key), key))
 		}
 	}
 	fromEnv, err := applyEnv(&c, env)
 	if err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if dev {
 		c.Listen = devListen(c.Listen)
 	}
 	if err := c.fill(); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if err := c.Validate(); err != nil {
-		return nil, locate(err, path, lines, fromEnv)
+		errs = append(errs, locate(err, path, lines, fromEnv))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &c, nil
 }
