@@ -192,10 +192,12 @@ func (d *Duration) UnmarshalText(b []byte) error {
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // DevPorts are the listeners of `petrel serve --dev`: every service on a
-// port above 1024, so no privileges are needed.
+// port above 1024, so no privileges are needed, on loopback only (see
+// DevHost).
 var DevPorts = Listen{
-	SMTP: ":2525", Submission: ":5870", Submissions: ":4650",
-	IMAP: ":1430", IMAPS: ":9930", POP3: ":1100", POP3S: ":9950", HTTP: ":8080", HTTPS: ":8443",
+	SMTP: "localhost:2525", Submission: "localhost:5870", Submissions: "localhost:4650",
+	IMAP: "localhost:1430", IMAPS: "localhost:9930", POP3: "localhost:1100", POP3S: "localhost:9950",
+	HTTP: "localhost:8080", HTTPS: "localhost:8443",
 }
 
 // Load builds the configuration: the embedded default, then the file at
@@ -290,18 +292,24 @@ func locate(err error, path string, lines map[string]int, fromEnv map[string]str
 	return errors.Join(out...)
 }
 
+// DevHost is the host --dev binds a listener that names none: "localhost",
+// which the server binds as 127.0.0.1 and ::1, so that the test account it
+// prints is not offered to the network.
+const DevHost = "localhost"
+
 // devListen moves each listener that is on to its --dev port, keeping the
-// host it binds.
+// host it binds if it names one, else on DevHost (loopback only).
 func devListen(l Listen) Listen {
 	move := func(addr, dev string) string {
 		if addr == "" {
 			return ""
 		}
+		_, port, _ := net.SplitHostPort(dev)
 		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return dev
+		if err != nil || host == "" {
+			host = DevHost
 		}
-		return net.JoinHostPort(host, strings.TrimPrefix(dev, ":"))
+		return net.JoinHostPort(host, port)
 	}
 	return Listen{
 		SMTP: move(l.SMTP, DevPorts.SMTP), Submission: move(l.Submission, DevPorts.Submission),

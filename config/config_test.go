@@ -82,8 +82,19 @@ max_recipients = 10
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dev.Listen.SMTP != ":2525" || dev.Listen.IMAP != "127.0.0.1:1430" || dev.Listen.POP3 != "" {
+	// A listener without a host binds loopback only under --dev; one
+	// with a host keeps it (issue 13, point 9).
+	if dev.Listen.SMTP != "localhost:2525" || dev.Listen.IMAP != "127.0.0.1:1430" || dev.Listen.POP3 != "" {
 		t.Errorf("--dev on a file: %+v", dev.Listen)
+	}
+	def, err := Load("", nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range def.Listeners() {
+		if l.Addr != "" && !strings.HasPrefix(l.Addr, "localhost:") {
+			t.Errorf("--dev on the default config: listen.%s = %q, want localhost only", l.Name, l.Addr)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -21,15 +22,35 @@ import (
 
 // The README's first command on a fresh machine: `petrel serve --dev` in
 // an empty folder, with no config, prints a test account that can log in
-// over IMAP on port 1430; a second start keeps it and prints none. SIGINT
-// (Ctrl-C) stops the server cleanly.
+// over IMAP on port 1430; a second start keeps it, prints none and says how
+// to set a new password. SIGINT (Ctrl-C) stops the server cleanly.
+//
+// --dev binds loopback only (127.0.0.1 and ::1): another program holding
+// port 2525 on another local address does not stop it, the network does
+// not reach it, and its self-signed certificate names localhost, 127.0.0.1
+// and ::1, so clients set up as the banner says verify it (issue 13,
+// points 9 and 15).
 func TestDevFirstStart(t *testing.T) {
-	for _, port := range []int{2525, 1430} {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			t.Skipf("port %d is taken on this machine; --dev needs it", port)
+	devPorts := []int{2525, 5870, 4650, 1430, 9930, 1100, 9950, 8080}
+	for _, port := range devPorts {
+		for _, host := range loopbacks(t) {
+			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				t.Skipf("port %d is taken on %s on this machine; --dev needs it: %v", port, host, err)
+			}
+			l.Close()
 		}
 	}
+	// Another program on port 2525 of another local address.
+	other := "127.0.0.2"
+	if ip := nonLoopbackIP(); ip != nil {
+		other = ip.String()
+	}
+	held, err := net.Listen("tcp", net.JoinHostPort(other, "2525"))
+	if err != nil {
+		t.Fatalf("hold port 2525 on %s: %v", other, err)
+	}
+	defer held.Close()
 	dir := t.TempDir()
 	account := regexp.MustCompile(`created test account (\S+@\S+) with password (\S+)`)
 
@@ -89,15 +110,41 @@ func TestDevFirstStart(t *testing.T) {
 		t.Fatalf("first start printed no test account:\n%s", out)
 	}
 	addr, password := m[1], m[2]
-	c, err := imapclient.DialStartTLS("127.0.0.1:1430", &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	certPEM, err := os.ReadFile(filepath.Join(dir, "petrel-data", "tls", "cert.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Login(addr, password).Wait(); err != nil {
-		t.Errorf("login as the printed test account %s: %v", addr, err)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(certPEM)
+	hostname, _ := os.Hostname()
+	names := []string{"localhost", "127.0.0.1", "::1", strings.ToLower(hostname)}
+	for _, name := range names {
+		// Each name the certificate must carry, verified on the
+		// loopback address it stands for (the hostname's on 127.0.0.1).
+		dial := "127.0.0.1"
+		if name == "::1" {
+			if len(loopbacks(t)) < 2 {
+				continue
+			}
+			dial = "::1"
+		}
+		c, err := imapclient.DialStartTLS(net.JoinHostPort(dial, "1430"), &imapclient.Options{TLSConfig: &tls.Config{RootCAs: roots, ServerName: name}})
+		if err != nil {
+			t.Errorf("IMAP STARTTLS on %s, verifying the certificate for %q: %v", dial, name, err)
+			continue
+		}
+		if err := c.Login(addr, password).Wait(); err != nil {
+			t.Errorf("login as the printed test account %s: %v", addr, err)
+		}
+		c.Logout().Wait()
+		c.Close()
 	}
-	c.Logout().Wait()
-	c.Close()
+	if ip := nonLoopbackIP(); ip != nil {
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(ip.String(), "1430"), 2*time.Second); err == nil {
+			c.Close()
+			t.Errorf("--dev answers on %s, not on loopback only", ip)
+		}
+	}
 	if logs := stop(); !strings.Contains(logs, "stopped") {
 		t.Errorf("no clean stop after SIGINT:\n%s", logs)
 	}
@@ -110,6 +157,32 @@ func TestDevFirstStart(t *testing.T) {
 	if account.MatchString(out) {
 		t.Errorf("second start made another test account:\n%s", out)
 	}
+	if want := "petrel user passwd " + addr; !strings.Contains(out, want) {
+		t.Errorf("second start does not say how to reset the test account's password (%q):\n%s", want, out)
+	}
+}
+
+// loopbacks are the loopback addresses of this machine: 127.0.0.1, and
+// ::1 where it has IPv6.
+func loopbacks(t *testing.T) []string {
+	t.Helper()
+	if l, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		l.Close()
+		return []string{"127.0.0.1", "::1"}
+	}
+	return []string{"127.0.0.1"}
+}
+
+// nonLoopbackIP is an address of this machine other programs on the
+// network reach it by, or nil.
+func nonLoopbackIP() net.IP {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP
+		}
+	}
+	return nil
 }
 
 // A port below 1024 without the privilege to bind it: one line that says

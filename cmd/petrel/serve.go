@@ -82,7 +82,7 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		if l.Addr == "" {
 			continue
 		}
-		ln, err := net.Listen("tcp", l.Addr)
+		ln, err := listenTCP(l.Addr)
 		if err != nil {
 			return bindError(l, err)
 		}
@@ -396,13 +396,22 @@ func (s *server) shutdown(ctx context.Context) {
 // random password, and prints both.
 func devAccount(ctx context.Context, st *store.Store, cfg *config.Config, out io.Writer) error {
 	accts, err := st.Accounts()
-	if err != nil || len(accts) > 0 {
+	if err != nil {
 		return err
+	}
+	addr := "test@" + cfg.Domains[0]
+	if len(accts) > 0 {
+		// The password was printed once, on the first start.
+		for _, a := range accts {
+			if a.Address == addr {
+				fmt.Fprintf(out, "petrel --dev: the test account %s was made on the first start; to give it a new password: petrel user passwd %s\n", addr, addr)
+			}
+		}
+		return nil
 	}
 	b := make([]byte, 12)
 	rand.Read(b)
 	pw := base64.RawURLEncoding.EncodeToString(b)
-	addr := "test@" + cfg.Domains[0]
 	if _, err := st.CreateAccount(ctx, addr, pw); err != nil {
 		return fmt.Errorf("dev account: %w", err)
 	}
