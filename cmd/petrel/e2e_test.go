@@ -37,8 +37,8 @@ func TestTwoHostsEndToEnd(t *testing.T) {
 	extra := fmt.Sprintf("[dns]\nresolver = %q\n[queue]\nport = %s\nretry = [\"1s\"]\n", dns.Addr, port)
 	a := newInstanceWith(t, instanceOpts{hostname: "mx.example.com", domain: "example.com", smtpAddr: "127.0.0.2:" + port, extra: extra})
 	b := newInstanceWith(t, instanceOpts{hostname: "mx.example.net", domain: "example.net", smtpAddr: "127.0.0.3:" + port, imapAddr: freePort(t), extra: extra})
-	a.petrel("alice-pw\n", "user", "add", "alice@example.com")
-	b.petrel("bob-pw\n", "user", "add", "bob@example.net")
+	a.petrel("alice-pw\n", "user", "add", "--force", "alice@example.com")
+	b.petrel("bob-pw\n", "user", "add", "--force", "bob@example.net")
 	out, errOut, code := a.petrel("", "dkim", "keygen", "example.com", "--selector", "s1")
 	if code != 0 {
 		t.Fatalf("dkim keygen: %s", errOut)

@@ -28,6 +28,8 @@ const usage = `petrel: a complete mail host in one binary
 Usage:
   petrel serve [--config FILE] [--dev]     run the mail server
   petrel user add|passwd|del ADDRESS       manage accounts (password from a prompt or stdin)
+                                           passwords: at least 8 characters, not a common one, not the address (--force: anyway)
+                                           del asks on a terminal; elsewhere it needs --yes
   petrel user list
   petrel queue list|show ID|retry [ID]|delete ID|bounce ID
   petrel dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]
@@ -78,6 +80,8 @@ type globalFlags struct {
 	algo     string
 	selector string
 	help     bool // -h, -help or --help anywhere before "--"
+	force    bool // user add|passwd: take a password the rule refuses
+	yes      bool // user del: delete without asking
 }
 
 // parseArgs separates flags from positional arguments, wherever they stand
@@ -92,6 +96,8 @@ func parseArgs(args []string) (globalFlags, []string, error) {
 	fs.StringVar(&g.algo, "algo", "ed25519", "DKIM key algorithm")
 	fs.StringVar(&g.selector, "selector", "", "DKIM selector")
 	fs.BoolVar(&g.help, "h", false, "print the usage")
+	fs.BoolVar(&g.force, "force", false, "user add|passwd: take a weak password")
+	fs.BoolVar(&g.yes, "yes", false, "user del: do not ask")
 	fs.BoolVar(&g.help, "help", false, "print the usage")
 	var pos []string
 	for {
