@@ -156,6 +156,9 @@ type Queue struct {
 
 type HTTP struct {
 	AdminToken string `toml:"admin_token"`
+	// MetricsPublic serves /metrics to anyone; by default only loopback
+	// clients and the admin token get it.
+	MetricsPublic bool `toml:"metrics_public"`
 }
 
 // MTASTS is the MTA-STS policy (RFC 8461) served at

@@ -273,6 +273,8 @@ func (s *server) start(ctx context.Context) error {
 		Services:    services(cfg),
 		Unsubscribe: unsub,
 		Logger:      s.log.With("svc", "http"),
+
+		MetricsPublic: cfg.HTTP.MetricsPublic,
 	}), ReadHeaderTimeout: 10 * time.Second}
 	if s.acme != nil {
 		// HTTP-01 challenges, then the web endpoints as before.
