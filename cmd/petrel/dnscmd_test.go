@@ -62,3 +62,39 @@ func TestDNSCommands(t *testing.T) {
 		}
 	}
 }
+
+// `petrel dns` and `dns check` warn, with the fix, on a single-label
+// hostname, on addresses the internet cannot reach (private, unique
+// local, loopback) and on a domain that is not local (issue 13, point 8);
+// a sound set-up gets no warning.
+func TestDNSWarnings(t *testing.T) {
+	dns := dnsmxtest.Start(t, "mx. 300 IN A 10.1.2.3", "mx. 300 IN AAAA fd00::25", "mx. 300 IN A 127.0.1.1",
+		"mx.example.com. 300 IN A 192.0.2.25")
+	in := newInstanceWith(t, instanceOpts{hostname: "mx", domain: "example.com",
+		extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
+	zone, errOut, code := in.petrel("", "dns", "elsewhere.org")
+	if code != 0 {
+		t.Fatalf("petrel dns: %d %s", code, errOut)
+	}
+	for _, want := range []string{
+		`; WARNING: hostname "mx" is a single label`,
+		"; WARNING: elsewhere.org is not one of Petrel's domains",
+		"; WARNING: 10.1.2.3 is a private address (RFC 1918)",
+		"; WARNING: fd00::25 is a unique local address (RFC 4193)",
+		"; WARNING: 127.0.1.1 is a loopback address",
+	} {
+		if !strings.Contains(zone, want) {
+			t.Errorf("petrel dns does not warn %q:\n%s", want, zone)
+		}
+	}
+	out, _, _ := in.petrel("", "dns", "check", "elsewhere.org")
+	if !strings.Contains(out, "warning elsewhere.org is not one of Petrel's domains") {
+		t.Errorf("dns check does not warn:\n%s", out)
+	}
+
+	good := newInstanceWith(t, instanceOpts{hostname: "mx.example.com", domain: "example.com",
+		extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
+	if zone, _, _ := good.petrel("", "dns", "example.com"); strings.Contains(zone, "WARNING") {
+		t.Errorf("warnings for a sound set-up:\n%s", zone)
+	}
+}
