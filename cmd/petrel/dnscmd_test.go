@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"petrel/dnsmx/dnsmxtest"
@@ -96,5 +98,56 @@ func TestDNSWarnings(t *testing.T) {
 		extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
 	if zone, _, _ := good.petrel("", "dns", "example.com"); strings.Contains(zone, "WARNING") {
 		t.Errorf("warnings for a sound set-up:\n%s", zone)
+	}
+}
+
+// The first start makes an RSA and an Ed25519 DKIM key for the domain;
+// `petrel dns` prints both records, `dns check` says which one is
+// published, and `dkim keygen --algo rsa` with the default selector makes
+// another key instead of failing with "already exists" (issue 13, point 6).
+func TestDKIMKeysOnFirstStart(t *testing.T) {
+	dns := dnsmxtest.Start(t, "mx.example.com. 300 IN A 192.0.2.25")
+	in := newInstanceWith(t, instanceOpts{hostname: "mx.example.com", domain: "example.com",
+		extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
+	in.start()
+	zone, errOut, code := in.petrel("", "dns", "example.com")
+	if code != 0 {
+		t.Fatalf("petrel dns: %d %s", code, errOut)
+	}
+	var rsaLine string
+	algos := map[string]int{}
+	for _, l := range strings.Split(zone, "\n") {
+		if strings.HasPrefix(l, ";") || !strings.Contains(l, "._domainkey.example.com.") {
+			continue
+		}
+		switch {
+		case strings.Contains(l, "k=rsa"):
+			algos["rsa"]++
+			rsaLine = l
+		case strings.Contains(l, "k=ed25519"):
+			algos["ed25519"]++
+		}
+	}
+	if algos["rsa"] != 1 || algos["ed25519"] != 1 {
+		t.Fatalf("petrel dns after the first start: DKIM records %v, want one rsa and one ed25519:\n%s", algos, zone)
+	}
+	dns.Add(t, rsaLine)
+	out, _, _ := in.petrel("", "dns", "check", "example.com")
+	var okRSA, missingEd bool
+	for _, l := range strings.Split(out, "\n") {
+		okRSA = okRSA || strings.HasPrefix(l, "ok") && strings.Contains(l, "-rsa._domainkey.example.com. the rsa key is published")
+		missingEd = missingEd || strings.HasPrefix(l, "missing") && strings.Contains(l, "-ed25519._domainkey.example.com. the ed25519 key is not published")
+	}
+	if !okRSA || !missingEd {
+		t.Errorf("dns check does not say the rsa key is published and the ed25519 one is not:\n%s", out)
+	}
+	out, errOut, code = in.petrel("", "dkim", "keygen", "example.com", "--algo", "rsa")
+	if code != 0 || !strings.Contains(out, "-rsa-2") {
+		t.Errorf("dkim keygen --algo rsa after the first start: exit %d, %q %q", code, out, errOut)
+	}
+	in.signal(syscall.SIGTERM)
+	in.start()
+	if keys, _ := filepath.Glob(filepath.Join(in.dir, "data", "dkim", "*.pem")); len(keys) != 3 {
+		t.Errorf("after a restart: %d key files, want the 3 made (%v)", len(keys), keys)
 	}
 }

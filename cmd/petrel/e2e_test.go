@@ -50,16 +50,28 @@ func TestTwoHostsEndToEnd(t *testing.T) {
 	dns.Add(t, fmt.Sprintf("s1._domainkey.example.com. 300 IN TXT %q", rec[1]))
 	a.start()
 	b.start()
+	// The first start made the RSA key beside s1 (issue 13, point 6):
+	// publish it too, so that both signatures can be checked.
+	zone, _, _ := a.petrel("", "dns", "example.com")
+	for _, l := range strings.Split(zone, "\n") {
+		if strings.Contains(l, "-rsa._domainkey.example.com.") && !strings.HasPrefix(l, ";") {
+			dns.Add(t, l)
+		}
+	}
 
 	submit(t, a.subAddr, "alice@example.com", "alice-pw", "bob@example.net", "Subject: first\r\nFrom: alice@example.com\r\nTo: bob@example.net\r\n\r\nHello Bob!\r\n")
 	msg := waitForMessage(t, b, "bob@example.net", "bob-pw", "Subject: first", 20*time.Second)
 	if n := strings.Count(msg, "Received: from"); n < 2 {
 		t.Errorf("want a Received header per hop, found %d:\n%s", n, msg)
 	}
-	for _, want := range []string{"by mx.example.com with ESMTPSA", "by mx.example.net with ESMTPS", "DKIM-Signature:", "dkim=pass", "spf=pass", "dmarc=pass", "Hello Bob!"} {
+	for _, want := range []string{"by mx.example.com with ESMTPSA", "by mx.example.net with ESMTPS", "DKIM-Signature:", "dkim=pass", "spf=pass", "dmarc=pass", "Hello Bob!",
+		"a=rsa-sha256", "a=ed25519-sha256"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("bob's copy lacks %q:\n%s", want, msg)
 		}
+	}
+	if n := strings.Count(msg, "dkim=pass"); n != 2 {
+		t.Errorf("want both signatures (RSA and Ed25519) verified, found %d dkim=pass:\n%s", n, msg)
 	}
 
 	// example.net goes down; the queue keeps the message and retries.

@@ -156,10 +156,13 @@ func dkimKeygen(ctx context.Context, env *adminEnv, args []string, _ string, out
 	if algo != "ed25519" && algo != "rsa" {
 		return usagef("dkim keygen: --algo must be ed25519 or rsa, not %q", algo)
 	}
+	var rec string
+	var err error
 	if selector == "" {
-		selector = msgauth.DefaultSelector(time.Now())
+		selector, rec, err = msgauth.NewKey(dkimDir(env.cfg), domain, algo, time.Now())
+	} else {
+		rec, err = msgauth.GenerateKey(dkimDir(env.cfg), domain, selector, algo)
 	}
-	rec, err := msgauth.GenerateKey(dkimDir(env.cfg), domain, selector, algo)
 	if err != nil {
 		return err
 	}
@@ -181,8 +184,11 @@ func dkimLookup(env *adminEnv) func(string) (string, bool) {
 		if len(krs) == 0 {
 			return "", false
 		}
-		k := krs[len(krs)-1]
-		return dnsguide.DKIMRecord(k.Selector, k.TXT), true
+		lines := make([]string, len(krs))
+		for i, k := range krs {
+			lines[i] = dnsguide.DKIMRecord(k.Selector, k.TXT)
+		}
+		return strings.Join(lines, "\n"), true
 	}
 }
 

@@ -167,6 +167,15 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// An RSA and an Ed25519 DKIM key for every local domain, made on the
+	// first start and when a domain is added.
+	made, err := msgauth.EnsureKeys(dkimDir(cfg), cfg.Domains, time.Now())
+	if err != nil {
+		return fmt.Errorf("dkim keys: %w", err)
+	}
+	for _, rec := range made {
+		s.log.Info("made a DKIM key; publish its record (petrel dns DOMAIN prints them all)", "record", rec)
+	}
 	if s.signer, err = newSigner(dkimDir(cfg)); err != nil {
 		return err
 	}
