@@ -31,16 +31,7 @@ import (
 // and ::1, so clients set up as the banner says verify it (issue 13,
 // points 9 and 15).
 func TestDevFirstStart(t *testing.T) {
-	devPorts := []int{2525, 5870, 4650, 1430, 9930, 1100, 9950, 8080}
-	for _, port := range devPorts {
-		for _, host := range loopbacks(t) {
-			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-			if err != nil {
-				t.Skipf("port %d is taken on %s on this machine; --dev needs it: %v", port, host, err)
-			}
-			l.Close()
-		}
-	}
+	requireDevPorts(t)
 	// Another program on port 2525 of another local address.
 	other := "127.0.0.2"
 	if ip := nonLoopbackIP(); ip != nil {
@@ -53,55 +44,7 @@ func TestDevFirstStart(t *testing.T) {
 	defer held.Close()
 	dir := t.TempDir()
 	account := regexp.MustCompile(`created test account (\S+@\S+) with password (\S+)`)
-
-	run := func() (out string, stop func() string) {
-		cmd := exec.Command(petrelBin, "serve", "--dev")
-		cmd.Dir = dir
-		cmd.Env = withoutPetrelVars(os.Environ())
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs := &syncBuffer{}
-		cmd.Stderr = logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		})
-		printed := &syncBuffer{}
-		go io.Copy(printed, stdout)
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(logs.String(), "petrel started") {
-			if time.Now().After(deadline) {
-				t.Fatalf("petrel serve --dev did not start:\n%s", logs)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		// The account line went out before "petrel started"; give the
-		// pipe's copy a moment to catch up.
-		for i := 0; i < 20 && !account.MatchString(printed.String()); i++ {
-			time.Sleep(50 * time.Millisecond)
-		}
-		return printed.String(), func() string {
-			cmd.Process.Signal(syscall.SIGINT)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("petrel serve --dev exited with %v after SIGINT:\n%s", err, logs)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("petrel serve --dev did not stop on SIGINT")
-			}
-			return logs.String()
-		}
-	}
+	run := func() (string, func() string) { return runDev(t, dir) }
 
 	out, stop := run()
 	m := account.FindStringSubmatch(out)
@@ -159,6 +102,71 @@ func TestDevFirstStart(t *testing.T) {
 	}
 	if want := "petrel user passwd " + addr; !strings.Contains(out, want) {
 		t.Errorf("second start does not say how to reset the test account's password (%q):\n%s", want, out)
+	}
+}
+
+// requireDevPorts skips the test when a port of `serve --dev` is taken on
+// a loopback address (by a developer's own server, say): --dev needs them.
+func requireDevPorts(t *testing.T) {
+	t.Helper()
+	for _, port := range []int{2525, 5870, 4650, 1430, 9930, 1100, 9950, 8080} {
+		for _, host := range loopbacks(t) {
+			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				t.Skipf("port %d is taken on %s on this machine; --dev needs it: %v", port, host, err)
+			}
+			l.Close()
+		}
+	}
+}
+
+// runDev runs `petrel serve --dev` in dir, as the README does, with no
+// config, and waits until it has started and printed its "petrel --dev:"
+// line; it returns what it printed, and stop, which sends SIGINT (Ctrl-C),
+// waits for the exit and returns the logs.
+func runDev(t *testing.T, dir string) (out string, stop func() string) {
+	t.Helper()
+	cmd := exec.Command(petrelBin, "serve", "--dev")
+	cmd.Dir = dir
+	cmd.Env = withoutPetrelVars(os.Environ())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	printed := &syncBuffer{}
+	go io.Copy(printed, stdout)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), "petrel started") || !strings.Contains(printed.String(), "petrel --dev:") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("petrel serve --dev did not start:\n%s\n%s", printed, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return printed.String(), func() string {
+		cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("petrel serve --dev exited with %v after SIGINT:\n%s", err, logs)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("petrel serve --dev did not stop on SIGINT")
+		}
+		return logs.String()
 	}
 }
 
