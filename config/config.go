@@ -161,6 +161,9 @@ type Queue struct {
 
 type HTTP struct {
 	AdminToken string `toml:"admin_token"`
+	// MetricsPublic serves /metrics to anyone; by default only loopback
+	// clients and the admin token get it.
+	MetricsPublic bool `toml:"metrics_public"`
 }
 
 // MTASTS is the MTA-STS policy (RFC 8461) served at
@@ -197,10 +200,12 @@ func (d *Duration) UnmarshalText(b []byte) error {
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // DevPorts are the listeners of `petrel serve --dev`: every service on a
-// port above 1024, so no privileges are needed.
+// port above 1024, so no privileges are needed, on loopback only (see
+// DevHost).
 var DevPorts = Listen{
-	SMTP: ":2525", Submission: ":5870", Submissions: ":4650",
-	IMAP: ":1430", IMAPS: ":9930", POP3: ":1100", POP3S: ":9950", HTTP: ":8080", HTTPS: ":8443",
+	SMTP: "localhost:2525", Submission: "localhost:5870", Submissions: "localhost:4650",
+	IMAP: "localhost:1430", IMAPS: "localhost:9930", POP3: "localhost:1100", POP3S: "localhost:9950",
+	HTTP: "localhost:8080", HTTPS: "localhost:8443",
 }
 
 // Load builds the configuration: the embedded default, then the file at
@@ -215,6 +220,9 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 	}
 	var lines map[string]int
 	empty := false // a file that sets nothing
+	// Every mistake is reported, not just the first: unknown keys, bad
+	// environment variables, then the values Validate refuses.
+	var errs []error
 	if path != "" {
 		text, err := os.ReadFile(path)
 		if err != nil {
@@ -228,14 +236,19 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 		}
 		empty = !slices.ContainsFunc(md.Keys(), func(k toml.Key) bool { return md.Type(k...) != "Hash" })
 		lines = keyLines(string(text))
-		if und := md.Undecoded(); len(und) > 0 {
-			key := und[0].String()
-			return nil, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, lineOf(lines, key), key)
+		unknown := map[string]bool{}
+		for _, k := range md.Undecoded() {
+			key := k.String()
+			unknown[key] = true
+			if len(k) > 1 && unknown[k[:len(k)-1].String()] {
+				continue // in an unknown table, which is reported
+			}
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, lineOf(lines, key), key))
 		}
 	}
 	fromEnv, err := applyEnv(&c, env)
 	if err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if empty && len(fromEnv) == 0 {
 		return nil, fmt.Errorf("%s: the config file sets nothing (it is empty or only comments): set hostname, domains and [listen] in it; `petrel config default` prints a complete one", path)
@@ -244,10 +257,13 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 		c.Listen = devListen(c.Listen)
 	}
 	if err := c.fill(); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if err := c.Validate(); err != nil {
-		return nil, locate(err, path, lines, fromEnv)
+		errs = append(errs, locate(err, path, lines, fromEnv))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &c, nil
 }
@@ -289,18 +305,24 @@ func locate(err error, path string, lines map[string]int, fromEnv map[string]str
 	return errors.Join(out...)
 }
 
+// DevHost is the host --dev binds a listener that names none: "localhost",
+// which the server binds as 127.0.0.1 and ::1, so that the test account it
+// prints is not offered to the network.
+const DevHost = "localhost"
+
 // devListen moves each listener that is on to its --dev port, keeping the
-// host it binds.
+// host it binds if it names one, else on DevHost (loopback only).
 func devListen(l Listen) Listen {
 	move := func(addr, dev string) string {
 		if addr == "" {
 			return ""
 		}
+		_, port, _ := net.SplitHostPort(dev)
 		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return dev
+		if err != nil || host == "" {
+			host = DevHost
 		}
-		return net.JoinHostPort(host, strings.TrimPrefix(dev, ":"))
+		return net.JoinHostPort(host, port)
 	}
 	return Listen{
 		SMTP: move(l.SMTP, DevPorts.SMTP), Submission: move(l.Submission, DevPorts.Submission),

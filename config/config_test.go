@@ -82,8 +82,19 @@ max_recipients = 10
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dev.Listen.SMTP != ":2525" || dev.Listen.IMAP != "127.0.0.1:1430" || dev.Listen.POP3 != "" {
+	// A listener without a host binds loopback only under --dev; one
+	// with a host keeps it (issue 13, point 9).
+	if dev.Listen.SMTP != "localhost:2525" || dev.Listen.IMAP != "127.0.0.1:1430" || dev.Listen.POP3 != "" {
 		t.Errorf("--dev on a file: %+v", dev.Listen)
+	}
+	def, err := Load("", nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range def.Listeners() {
+		if l.Addr != "" && !strings.HasPrefix(l.Addr, "localhost:") {
+			t.Errorf("--dev on the default config: listen.%s = %q, want localhost only", l.Name, l.Addr)
+		}
 	}
 }
 
@@ -369,5 +380,24 @@ func TestPath(t *testing.T) {
 	c, err := Load(file, []string{EnvConfigOptional + "=" + file, EnvConfig + "=" + file}, false)
 	if err != nil || c.Hostname != "mx.file.example" {
 		t.Errorf("Load with the file variables set: %v", err)
+	}
+}
+
+// `config check` on a file with several mistakes names them all, each on
+// its own line: every unknown key (an unknown table once, not each key
+// in it), then every refused value (issue 13, point 12).
+func TestEveryErrorReported(t *testing.T) {
+	p := writeFile(t, "hostname = \"mx.example.com\"\nhostnmae = \"x\"\n[smtp]\nmax_recipents = 5\nmax_errors = 0\n[smtpp]\na = 1\nb = 2\n[log]\nlevel = \"loud\"\n")
+	_, err := Load(p, []string{"PETREL_NOPE=1"}, false)
+	want := []string{
+		p + `:2: unknown key "hostnmae" (see ` + "`petrel config default`" + ` for every key)`,
+		p + `:4: unknown key "smtp.max_recipents" (see ` + "`petrel config default`" + ` for every key)`,
+		p + `:6: unknown key "smtpp" (see ` + "`petrel config default`" + ` for every key)`,
+		"environment PETREL_NOPE: unknown setting (see `petrel config env` for the names)",
+		p + ":5: smtp.max_errors = 0: must be more than 0",
+		p + `:10: log.level = "loud": use debug, info, warn or error`,
+	}
+	if err == nil || !slices.Equal(strings.Split(err.Error(), "\n"), want) {
+		t.Errorf("several mistakes:\n%v\nwant\n%s", err, strings.Join(want, "\n"))
 	}
 }

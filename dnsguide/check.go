@@ -281,20 +281,25 @@ func (c *checker) spf(rec Record) Finding {
 }
 
 func (c *checker) dkim(rec Record) Finding {
+	algo := dkimAlgorithm(rec.Value)
 	all, err := c.r.LookupTXT(c.ctx, rec.Name)
 	if err != nil {
-		return lookupFailure(rec.Name, err)
+		f := lookupFailure(rec.Name, err)
+		if f.Status == StatusMissing {
+			f.Detail = "the " + algo + " key is not published"
+		}
+		return f
 	}
 	want := dkimKey(rec.Value)
 	for _, t := range all {
 		if k := dkimKey(t); k != "" && k == want {
-			return Finding{Status: StatusOK, Detail: "key matches"}
+			return Finding{Status: StatusOK, Detail: "the " + algo + " key is published and matches"}
 		}
 	}
 	if len(all) == 0 {
-		return Finding{Status: StatusMissing, Detail: "not published"}
+		return Finding{Status: StatusMissing, Detail: "the " + algo + " key is not published"}
 	}
-	return Finding{Status: StatusWrong, Detail: "has a different key than the one Petrel signs with", Fix: "replace it with " + rec.String()}
+	return Finding{Status: StatusWrong, Detail: "has a different key than the " + algo + " key Petrel signs with", Fix: "replace it with " + rec.String()}
 }
 
 // dkimKey returns the p= tag of a DKIM key record (RFC 6376 3.6.1),

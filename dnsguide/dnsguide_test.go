@@ -32,8 +32,13 @@ func dkim(d string) (string, bool) {
 	if d != domain {
 		return "", false
 	}
-	return dnsguide.DKIMRecord("petrel1", "v=DKIM1; k=rsa; p="+dkimP), true
+	// An RSA and an Ed25519 key, as Petrel makes for every domain.
+	return dnsguide.DKIMRecord("petrel1", "v=DKIM1; k=rsa; p="+dkimP) + "\n" + dnsguide.DKIMRecord("petrel2", "v=DKIM1; k=ed25519; p="+edP), true
 }
+
+const edP = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+
+var ed25519Rec = []string{"TXT petrel2._domainkey.example.com."}
 
 func records() []dnsguide.Record { return dnsguide.Records(domain, hostname, ips, dkim) }
 
@@ -66,12 +71,12 @@ func TestZoneGolden(t *testing.T) {
 		}
 		types[dns.TypeToString[rr.Header().Rrtype]]++
 		if txt, ok := rr.(*dns.TXT); ok && strings.Contains(rr.Header().Name, "_domainkey") {
-			if strings.Join(txt.Txt, "") != "v=DKIM1; k=rsa; p="+dkimP {
+			if j := strings.Join(txt.Txt, ""); j != "v=DKIM1; k=rsa; p="+dkimP && j != "v=DKIM1; k=ed25519; p="+edP {
 				t.Errorf("DKIM TXT split wrongly: %q", txt.Txt)
 			}
 		}
 	}
-	want2 := map[string]int{"MX": 1, "A": 1, "AAAA": 1, "TXT": 5, "CNAME": 3, "SRV": 6, "PTR": 2}
+	want2 := map[string]int{"MX": 1, "A": 1, "AAAA": 1, "TXT": 6, "CNAME": 3, "SRV": 6, "PTR": 2}
 	for k, n := range want2 {
 		if types[k] != n {
 			t.Errorf("%d %s records, want %d", types[k], k, n)
@@ -131,8 +136,10 @@ func TestCheckFindings(t *testing.T) {
 		{name: "SPF refuses us", drop: "v=spf1", add: []string{`example.com. 60 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"`}, record: "TXT example.com.", status: dnsguide.StatusWrong, fix: `"v=spf1 mx -all"`},
 		{name: "SPF other form is right", drop: "v=spf1", add: []string{`example.com. 60 IN TXT "v=spf1 a:mx.example.com ~all"`}, record: "TXT example.com.", status: dnsguide.StatusOK},
 		{name: "two SPF records", add: []string{`example.com. 60 IN TXT "v=spf1 -all"`}, record: "TXT example.com.", status: dnsguide.StatusWrong, fix: "keep only"},
-		{name: "DKIM old key", drop: "v=DKIM1", add: []string{`petrel1._domainkey.example.com. 60 IN TXT "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"`}, record: "TXT petrel1._domainkey.example.com.", status: dnsguide.StatusWrong, fix: dkimP[:40]},
-		{name: "DKIM missing", drop: "v=DKIM1", record: "TXT petrel1._domainkey.example.com.", status: dnsguide.StatusMissing, fix: "petrel1._domainkey.example.com."},
+		{name: "DKIM old key", drop: "v=DKIM1", also: ed25519Rec, add: []string{`petrel1._domainkey.example.com. 60 IN TXT "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"`}, record: "TXT petrel1._domainkey.example.com.", status: dnsguide.StatusWrong, fix: dkimP[:40]},
+		{name: "DKIM missing", drop: "v=DKIM1", also: ed25519Rec, record: "TXT petrel1._domainkey.example.com.", status: dnsguide.StatusMissing, fix: "petrel1._domainkey.example.com."},
+		{name: "only the RSA key published", drop: "k=ed25519", record: "TXT petrel2._domainkey.example.com.", status: dnsguide.StatusMissing, fix: "petrel2._domainkey.example.com.\t3600\tIN\tTXT\t\"v=DKIM1; k=ed25519; p=" + edP},
+		{name: "only the Ed25519 key published", drop: "k=rsa", record: "TXT petrel1._domainkey.example.com.", status: dnsguide.StatusMissing, fix: "petrel1._domainkey.example.com."},
 		{name: "DMARC missing", drop: "v=DMARC1", record: "TXT _dmarc.example.com.", status: dnsguide.StatusMissing, fix: "v=DMARC1; p=quarantine"},
 		{name: "DMARC reject is right", drop: "v=DMARC1", add: []string{`_dmarc.example.com. 60 IN TXT "v=DMARC1; p=reject"`}, record: "TXT _dmarc.example.com.", status: dnsguide.StatusOK},
 		{name: "DMARC without policy", drop: "v=DMARC1", add: []string{`_dmarc.example.com. 60 IN TXT "v=DMARC1; rua=mailto:x@example.com"`}, record: "TXT _dmarc.example.com.", status: dnsguide.StatusWrong, fix: "p=quarantine"},

@@ -23,12 +23,13 @@ const TTL = 3600
 
 // DKIMRecord joins a DKIM selector and its TXT value into the string the
 // dkim func of Records and Check returns, e.g.
-// DKIMRecord("petrel2026", "v=DKIM1; k=ed25519; p=…").
+// DKIMRecord("petrel2026", "v=DKIM1; k=ed25519; p=…"); a domain with
+// several keys gives one such line per key, joined by "\n".
 func DKIMRecord(selector, txt string) string { return selector + " " + txt }
 
 // Records lists what domain should publish, for a mail host named hostname
-// at ips. dkim returns the domain's DKIM key as DKIMRecord(selector, txt),
-// or false when the domain has none (the DKIM record is then left out).
+// at ips. dkim returns the domain's DKIM keys as DKIMRecord(selector, txt)
+// lines, or false when the domain has none (no DKIM record is then listed).
 func Records(domain, hostname string, ips []net.IP, dkim func(domain string) (string, bool)) []Record {
 	d := fqdn(domain)
 	h := fqdn(hostname)
@@ -45,9 +46,12 @@ func Records(domain, hostname string, ips []net.IP, dkim func(domain string) (st
 	}
 	rs = append(rs, Record{d, "TXT", "v=spf1 mx -all", "SPF (RFC 7208): only the domain's MX hosts send its mail"})
 	if dkim != nil {
-		if rec, ok := dkim(bare); ok {
-			if sel, txt, ok := strings.Cut(strings.TrimSpace(rec), " "); ok {
-				rs = append(rs, Record{sel + "._domainkey." + d, "TXT", strings.TrimSpace(txt), "DKIM (RFC 6376): the key Petrel signs " + bare + "'s mail with"})
+		if recs, ok := dkim(bare); ok {
+			for _, rec := range strings.Split(recs, "\n") {
+				if sel, txt, ok := strings.Cut(strings.TrimSpace(rec), " "); ok {
+					txt = strings.TrimSpace(txt)
+					rs = append(rs, Record{sel + "._domainkey." + d, "TXT", txt, dkimWhy(bare, txt)})
+				}
 			}
 		}
 	}
@@ -70,6 +74,28 @@ func Records(domain, hostname string, ips []net.IP, dkim func(domain string) (st
 		}
 	}
 	return rs
+}
+
+// dkimWhy is the comment of a DKIM record, naming its algorithm.
+func dkimWhy(domain, txt string) string {
+	switch dkimAlgorithm(txt) {
+	case "ed25519":
+		return "DKIM (RFC 8463): the Ed25519 key Petrel signs " + domain + "'s mail with, beside the RSA one"
+	case "rsa":
+		return "DKIM (RFC 6376): the RSA key Petrel signs " + domain + "'s mail with (every receiver checks RSA)"
+	}
+	return "DKIM (RFC 6376): a key Petrel signs " + domain + "'s mail with"
+}
+
+// dkimAlgorithm is the k= tag of a DKIM key record, "rsa" when absent
+// (RFC 6376 3.6.1).
+func dkimAlgorithm(txt string) string {
+	for _, tag := range strings.Split(txt, ";") {
+		if k, v, ok := strings.Cut(tag, "="); ok && strings.TrimSpace(k) == "k" {
+			return strings.ToLower(strings.TrimSpace(v))
+		}
+	}
+	return "rsa"
 }
 
 var srvServices = []struct {

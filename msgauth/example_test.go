@@ -37,6 +37,10 @@ func ExampleVerifier_Verify() {
 }
 
 func ExampleDefaultSelector() {
-	fmt.Println(msgauth.DefaultSelector(time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)))
-	// Output: petrel202611
+	t := time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
+	fmt.Println(msgauth.DefaultSelector(t, "rsa"))
+	fmt.Println(msgauth.DefaultSelector(t, "ed25519"))
+	// Output:
+	// petrel202611-rsa
+	// petrel202611-ed25519
 }

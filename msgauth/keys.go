@@ -80,11 +80,87 @@ func GenerateKey(dir, domain, selector, algo string) (dnsRecord string, err erro
 	return zoneLine(sel, d, rec), nil
 }
 
-// DefaultSelector is the selector for a key made at t when the operator
-// names none: "petrel" and the year and month, so a yearly or monthly
-// rotation gets a fresh name and the old key can stay published meanwhile.
-func DefaultSelector(t time.Time) string {
-	return fmt.Sprintf("petrel%04d%02d", t.Year(), int(t.Month()))
+// Algorithms are the DKIM key algorithms Petrel makes, and signs every
+// message with one key of each: RFC 8463 section 3 asks that an Ed25519
+// signature be accompanied by an RSA one, which every receiver verifies.
+var Algorithms = [...]string{"rsa", "ed25519"}
+
+// DefaultSelector is the selector for an algo key made at t when the
+// operator names none: "petrel", the year and month, and the algorithm
+// ("petrel202611-rsa", "petrel202611-ed25519"), so the two keys of a domain
+// never share a name, and a rotation gets a fresh one while the old key
+// stays published.
+func DefaultSelector(t time.Time, algo string) string {
+	return fmt.Sprintf("petrel%04d%02d-%s", t.Year(), int(t.Month()), algo)
+}
+
+// NewKey makes an algo key for domain under the default selector of t, or,
+// when a key of that name exists (a second key the same month), under the
+// first free one of selector-2, selector-3…; it returns the selector and
+// the record as GenerateKey does.
+func NewKey(dir, domain, algo string, t time.Time) (selector, dnsRecord string, err error) {
+	d, ok := normalizeDomain(domain)
+	if !ok {
+		return "", "", fmt.Errorf("msgauth: generating DKIM key: invalid domain %q", domain)
+	}
+	base := DefaultSelector(t, algo)
+	for i := 1; i <= 100; i++ {
+		sel := base
+		if i > 1 {
+			sel = fmt.Sprintf("%s-%d", base, i)
+		}
+		if _, err := os.Stat(filepath.Join(dir, sel+keyFileMarker+d+keyFileSuffix)); err == nil {
+			continue
+		}
+		rec, err := GenerateKey(dir, d, sel, algo)
+		return sel, rec, err
+	}
+	return "", "", fmt.Errorf("msgauth: generating DKIM key for %s: selectors %s to %s-100 are all taken; give one with --selector", d, base, base)
+}
+
+// EnsureKeys makes, in dir, the keys the domains lack: one RSA-2048 and
+// one Ed25519 key for each domain that can have DNS records (a name of two
+// labels or more, not "localhost"), under default selectors of t. Keys
+// already there, of any selector, count. It returns the zone-file lines of
+// the keys it made, to publish.
+func EnsureKeys(dir string, domains []string, t time.Time) ([]string, error) {
+	s, err := LoadSigner(dir)
+	if err != nil {
+		return nil, err
+	}
+	var made []string
+	for _, domain := range domains {
+		d, ok := normalizeDomain(domain)
+		if !ok {
+			continue
+		}
+		have := map[string]bool{}
+		for _, k := range s.keys[d] {
+			have[keyAlgorithm(k.key)] = true
+		}
+		for _, algo := range Algorithms {
+			if have[algo] {
+				continue
+			}
+			_, rec, err := NewKey(dir, d, algo, t)
+			if err != nil {
+				return made, err
+			}
+			made = append(made, rec)
+		}
+	}
+	return made, nil
+}
+
+// keyAlgorithm is "rsa" or "ed25519", the k= tag of key's record.
+func keyAlgorithm(key crypto.Signer) string {
+	switch key.Public().(type) {
+	case ed25519.PublicKey:
+		return "ed25519"
+	case *rsa.PublicKey:
+		return "rsa"
+	}
+	return ""
 }
 
 // writeNewFile writes data to dir/name durably and atomically, failing if

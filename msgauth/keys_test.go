@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"petrel/msgauth"
 )
@@ -139,4 +140,77 @@ func TestLoadSigner(t *testing.T) {
 			t.Error("Sign accepted a message without From")
 		}
 	})
+}
+
+// EnsureKeys makes an RSA and an Ed25519 key for each domain that lacks
+// them (not for localhost), keeps what is there, and the Signer then signs
+// with both: each signature verifies against its published record (issue
+// 13, point 6). A second key of an algorithm the same month gets a free
+// selector instead of "already exists".
+func TestEnsureKeysSignsWithBoth(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	// An Ed25519 key made before, by `petrel dkim keygen`, under its own name.
+	old, err := msgauth.GenerateKey(dir, "example.org", "s1", "ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	made, err := msgauth.EnsureKeys(dir, []string{"example.com", "localhost", "example.org"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"petrel202612-rsa._domainkey.example.com. IN TXT \"v=DKIM1; k=rsa; p=",
+		"petrel202612-ed25519._domainkey.example.com. IN TXT \"v=DKIM1; k=ed25519; p=",
+		"petrel202612-rsa._domainkey.example.org. IN TXT \"v=DKIM1; k=rsa; p=",
+	}
+	if len(made) != len(want) {
+		t.Fatalf("made %d keys, want %d:\n%s", len(made), len(want), strings.Join(made, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(made[i], want[i]) {
+			t.Errorf("key %d: %q, want %q…", i, made[i], want[i])
+		}
+	}
+	if again, err := msgauth.EnsureKeys(dir, []string{"example.com", "example.org"}, now.AddDate(0, 1, 0)); err != nil || len(again) != 0 {
+		t.Errorf("second EnsureKeys made %q, %v; want nothing", again, err)
+	}
+
+	s, err := msgauth.LoadSigner(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := startDNS(t)
+	z.Add(t, append(made, old, `example.com. TXT "v=spf1 -all"`, `_dmarc.example.com. TXT "v=DMARC1; p=reject"`)...)
+	v := msgauth.NewVerifier(msgauth.Options{Hostname: authserv, Resolver: msgauth.NewNetResolver(z.Addr)})
+	for _, domain := range []string{"example.com", "example.org"} {
+		krs := s.KeyRecords(domain)
+		algos := map[string]bool{}
+		for _, k := range krs {
+			algos[k.Algorithm] = true
+		}
+		if len(krs) != 2 || !algos["rsa"] || !algos["ed25519"] {
+			t.Errorf("%s: keys %+v, want one rsa and one ed25519", domain, krs)
+		}
+		signed, err := s.Sign(domain, simpleMessage("news@"+domain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(string(signed), "DKIM-Signature:") != 2 || !strings.Contains(string(signed), "a=rsa-sha256") || !strings.Contains(string(signed), "a=ed25519-sha256") {
+			t.Fatalf("%s: not signed with both keys:\n%s", domain, signed)
+		}
+		got, err := v.Verify(t.Context(), msgauthInput(badIP, "x.example", "news@"+domain, signed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.DKIM) != 2 || got.DKIM[0].Result != "pass" || got.DKIM[1].Result != "pass" {
+			t.Errorf("%s: DKIM results %+v, want two passes", domain, got.DKIM)
+		}
+	}
+
+	// `dkim keygen --algo rsa` with the default selector, twice in a month.
+	sel, _, err := msgauth.NewKey(dir, "example.com", "rsa", now)
+	if err != nil || sel != "petrel202612-rsa-2" {
+		t.Errorf("NewKey with petrel202612-rsa taken: %q, %v; want petrel202612-rsa-2", sel, err)
+	}
 }

@@ -186,10 +186,12 @@ func (s *Signer) DNSRecord(domain string) (string, bool) {
 }
 
 // KeyRecord is one key's DNS record in parts: the owner name is
-// Selector + "._domainkey." + the domain, the TXT value is TXT (unquoted).
+// Selector + "._domainkey." + the domain, the TXT value is TXT (unquoted);
+// Algorithm is "rsa" or "ed25519".
 type KeyRecord struct {
-	Selector string
-	TXT      string
+	Selector  string
+	TXT       string
+	Algorithm string
 }
 
 // KeyRecords returns the records of domain's keys, sorted by selector (the
@@ -205,7 +207,7 @@ func (s *Signer) KeyRecords(domain string) []KeyRecord {
 		if err != nil {
 			continue // loadKey already refused unsupported keys
 		}
-		out = append(out, KeyRecord{Selector: k.selector, TXT: txt})
+		out = append(out, KeyRecord{Selector: k.selector, TXT: txt, Algorithm: keyAlgorithm(k.key)})
 	}
 	return out
 }

@@ -168,8 +168,8 @@ func latestModTime(paths ...string) time.Time {
 }
 
 // Load returns the server TLS config: from certFile and keyFile when both
-// are set, else from a self-signed certificate for hostname kept in dataDir
-// (made on first start). created says whether one was just made.
+// are set, else from a self-signed certificate kept in dataDir (made on
+// first start, for hostname, localhost, 127.0.0.1 and ::1). created says whether one was just made.
 func Load(certFile, keyFile, dataDir, hostname string) (cfg *tls.Config, created bool, err error) {
 	if certFile != "" || keyFile != "" {
 		if certFile == "" || keyFile == "" {
@@ -188,12 +188,25 @@ func Load(certFile, keyFile, dataDir, hostname string) (cfg *tls.Config, created
 	return Server(f), created, nil
 }
 
+// selfSignedNames are the names the kept self-signed certificate is made
+// for: the hostname, and the loopback names a client on this machine uses
+// (`serve --dev` tells clients to connect to localhost).
+func selfSignedNames(hostname string) []string {
+	names := []string{hostname}
+	for _, n := range []string{"localhost", "127.0.0.1", "::1"} {
+		if n != hostname {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
 // keptSelfSigned serves the self-signed certificate of dataDir/tls, made
 // for hostname if it is not there yet (created).
 func keptSelfSigned(dataDir, hostname string) (f *Files, created bool, err error) {
 	cp, kp := filepath.Join(dataDir, "tls", "cert.pem"), filepath.Join(dataDir, "tls", "key.pem")
 	if _, err := os.Stat(cp); os.IsNotExist(err) {
-		c, k, err := SelfSigned(hostname)
+		c, k, err := SelfSigned(selfSignedNames(hostname)...)
 		if err != nil {
 			return nil, false, err
 		}

@@ -102,8 +102,15 @@ func TestSelfSignedMadeOnceAndKept(t *testing.T) {
 	if !bytes.Equal(first.Raw, onDisk.Raw) {
 		t.Error("the certificate served is not the one in data_dir/tls/cert.pem")
 	}
-	if first.Subject.CommonName != host || len(first.DNSNames) != 1 || first.DNSNames[0] != host {
-		t.Errorf("certificate names CN=%q SAN=%v, want %q", first.Subject.CommonName, first.DNSNames, host)
+	if first.Subject.CommonName != host || len(first.DNSNames) != 2 || first.DNSNames[0] != host || first.DNSNames[1] != "localhost" {
+		t.Errorf("certificate names CN=%q SAN=%v, want %q and localhost", first.Subject.CommonName, first.DNSNames, host)
+	}
+	// A client on this machine that connects to localhost, 127.0.0.1 or
+	// ::1 (as `serve --dev` tells it to) verifies it too (issue 13, point 9).
+	for _, name := range []string{"localhost", "127.0.0.1", "::1"} {
+		if err := first.VerifyHostname(name); err != nil {
+			t.Errorf("self-signed certificate does not name %s: %v", name, err)
+		}
 	}
 	if time.Until(first.NotAfter) < 9*365*24*time.Hour {
 		t.Errorf("certificate expires %v, want about ten years from now", first.NotAfter)

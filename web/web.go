@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,9 +25,12 @@ type Options struct {
 	// up); nil means always ready.
 	Ready func() error
 	// AdminToken, when set, is the Bearer token that /metrics and /admin/
-	// require. When empty, /metrics is public and /admin/ is off: nothing
-	// beyond the public endpoints is ever served without a token.
+	// require. When empty, /admin/ is off. /metrics is also served without
+	// the token to clients on loopback (a Prometheus on the same host), and
+	// to everyone with MetricsPublic.
 	AdminToken string
+	// MetricsPublic serves /metrics to anyone, token or not.
+	MetricsPublic bool
 	// MTASTS is the policy served at /.well-known/mta-sts.txt; nil turns
 	// MTA-STS off.
 	MTASTS *MTASTSPolicy
@@ -49,7 +53,8 @@ type Options struct {
 // /autodiscover.xml), /.well-known/mta-sts.txt, /healthz, /readyz and, with
 // Options.Unsubscribe, the one-click unsubscribe endpoint (its links are
 // signed).
-// Behind the token: /metrics (public only when no token is set) and /admin/.
+// Behind the token: /admin/, and /metrics, which loopback clients also get
+// (everyone with Options.MetricsPublic).
 func New(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -73,8 +78,8 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /readyz", h.readyz)
 	if opts.Gatherer != nil {
 		metrics := promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{opts.Logger}})
-		if opts.AdminToken != "" {
-			metrics = h.requireToken(metrics)
+		if !opts.MetricsPublic {
+			metrics = h.tokenOrLoopback(metrics)
 		}
 		mux.Handle("GET /metrics", metrics)
 	}
@@ -107,6 +112,23 @@ func (h *handler) requireToken(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// tokenOrLoopback serves next to a client on loopback, and to others with
+// the admin token; with no token set, others are told how to get access.
+func (h *handler) tokenOrLoopback(next http.Handler) http.Handler {
+	withToken := h.requireToken(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && ap.Addr().Unmap().IsLoopback() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if h.opts.AdminToken == "" {
+			http.Error(w, "/metrics is served to loopback clients only: set http.admin_token and send it as a Bearer token, or set http.metrics_public = true", http.StatusForbidden)
+			return
+		}
+		withToken.ServeHTTP(w, r)
 	})
 }
 

@@ -257,39 +257,65 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// /metrics is for the admin: by default it answers the admin token, or a
+// client on the machine itself (loopback), and nobody else, because the
+// HTTP listener must be public for autoconfig (issue 13, point 13);
+// MetricsPublic opens it to all.
 func TestAdminToken(t *testing.T) {
 	admin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "admin here") })
 	m := web.NewMetrics()
 	locked := serve(t, web.Options{Gatherer: m.Registry(), AdminToken: token, Admin: admin})
 	open := serve(t, web.Options{Gatherer: m.Registry(), Admin: admin})
+	public := serve(t, web.Options{Gatherer: m.Registry(), MetricsPublic: true})
+	const remote, local4, local6 = "198.51.100.7:40000", "127.0.0.1:40000", "[::1]:40000"
 	tests := []struct {
 		name   string
 		srv    *httptest.Server
+		from   string
 		path   string
 		bearer string
 		code   int
 	}{
-		{"metrics without token", locked, "/metrics", "", 401},
-		{"metrics wrong token", locked, "/metrics", "nope", 401},
-		{"metrics with token", locked, "/metrics", token, 200},
-		{"admin without token", locked, "/admin/x", "", 401},
-		{"admin with token", locked, "/admin/x", token, 200},
-		{"public healthz", locked, "/healthz", "", 200},
-		{"public autoconfig", locked, "/mail/config-v1.1.xml", "", 200},
-		{"metrics public when no token", open, "/metrics", "", 200},
-		{"admin off when no token", open, "/admin/x", "", 404},
-		{"unknown path", locked, "/etc/passwd", token, 404},
+		{"metrics without token", locked, remote, "/metrics", "", 401},
+		{"metrics wrong token", locked, remote, "/metrics", "nope", 401},
+		{"metrics with token", locked, remote, "/metrics", token, 200},
+		{"metrics from loopback", locked, local4, "/metrics", "", 200},
+		{"metrics from ::1", locked, local6, "/metrics", "", 200},
+		{"admin without token", locked, remote, "/admin/x", "", 401},
+		{"admin from loopback without token", locked, local4, "/admin/x", "", 401},
+		{"admin with token", locked, remote, "/admin/x", token, 200},
+		{"public healthz", locked, remote, "/healthz", "", 200},
+		{"public autoconfig", locked, remote, "/mail/config-v1.1.xml", "", 200},
+		{"metrics closed when no token", open, remote, "/metrics", "", 403},
+		{"metrics from loopback when no token", open, local4, "/metrics", "", 200},
+		{"metrics public when asked", public, remote, "/metrics", "", 200},
+		{"admin off when no token", open, remote, "/admin/x", "", 404},
+		{"unknown path", locked, remote, "/etc/passwd", token, 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, body, hdr := get(t, tt.srv.URL+tt.path, tt.bearer)
+			req := httptest.NewRequest("GET", tt.path, nil)
+			req.RemoteAddr = tt.from
+			if tt.bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.bearer)
+			}
+			rec := httptest.NewRecorder()
+			tt.srv.Config.Handler.ServeHTTP(rec, req)
+			code, body, hdr := rec.Code, rec.Body.String(), rec.Header()
 			if code != tt.code {
 				t.Fatalf("status %d, want %d: %s", code, tt.code, body)
 			}
 			if code == 401 && !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("401 without a Bearer challenge")
 			}
+			if code == 403 && !strings.Contains(body, "http.admin_token") {
+				t.Errorf("403 does not say how to open /metrics: %q", body)
+			}
 		})
+	}
+	// Over a real socket from loopback, as Prometheus on the same host.
+	if code, body, _ := get(t, open.URL+"/metrics", ""); code != 200 || !strings.Contains(body, "petrel_") {
+		t.Errorf("/metrics from loopback over TCP: %d", code)
 	}
 }
 

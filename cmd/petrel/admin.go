@@ -165,6 +165,19 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 		if err != nil {
 			return err
 		}
+		if !g.force {
+			if err := store.CheckPassword(rest[0], password); err != nil {
+				return fmt.Errorf("%w (or add --force to set it anyway); nothing changed", err)
+			}
+		}
+	}
+	if name == "user del" && !g.yes {
+		if _, err := store.NormalizeAddress(rest[0]); err != nil {
+			return err
+		}
+		if err := confirmDelete(stdin, stderr, rest[0]); err != nil {
+			return err
+		}
 	}
 	// Import and export report progress, drawn on stderr.
 	bar := newProgressBar(stderr, strings.Fields(name)[0])
@@ -236,6 +249,25 @@ func readPassword(stdin io.Reader, stderr io.Writer, who string) (string, error)
 		return "", errors.New("empty password on standard input; nothing changed")
 	}
 	return p, nil
+}
+
+// confirmDelete asks on a terminal whether to delete address and all its
+// mail; elsewhere (a script) the command must say --yes.
+func confirmDelete(stdin io.Reader, stderr io.Writer, address string) error {
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return usagef("user del %s deletes the account and all its mail: add --yes to confirm (there is no terminal to ask on)", address)
+	}
+	fmt.Fprintf(stderr, "Delete %s and all its mail, for good? [y/N] ", address)
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil && line == "" {
+		return errors.New("no answer; nothing deleted")
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	return errors.New("not confirmed; nothing deleted")
 }
 
 func userAdd(ctx context.Context, env *adminEnv, args []string, password string, out io.Writer) error {

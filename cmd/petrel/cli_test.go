@@ -24,15 +24,15 @@ func TestUserCommands(t *testing.T) {
 			if running {
 				in.start()
 			}
-			out, errOut, code := in.petrel("s3cret\n", "user", "add", "bob@hamburger.edu")
+			out, errOut, code := in.petrel("s3cret\n", "user", "add", "--force", "bob@hamburger.edu")
 			if code != 0 || !strings.Contains(out, "added bob@hamburger.edu") {
 				t.Fatalf("user add: %d %q %q", code, out, errOut)
 			}
-			_, errOut, code = in.petrel("x\n", "user", "add", "bob@hamburger.edu")
+			_, errOut, code = in.petrel("x\n", "user", "add", "--force", "bob@hamburger.edu")
 			if code != 1 || !strings.Contains(errOut, "already exists") {
 				t.Errorf("duplicate add: %d %q", code, errOut)
 			}
-			_, errOut, code = in.petrel("x\n", "user", "add", "eve@elsewhere.org")
+			_, errOut, code = in.petrel("x\n", "user", "add", "--force", "eve@elsewhere.org")
 			if code != 1 || !strings.Contains(errOut, "not in a local domain") {
 				t.Errorf("foreign domain add: %d %q", code, errOut)
 			}
@@ -53,10 +53,10 @@ func TestUserCommands(t *testing.T) {
 			if running && !strings.Contains(out, "bob@hamburger.edu  1 ") {
 				t.Errorf("user list does not count the delivered message:\n%s", out)
 			}
-			if _, errOut, code = in.petrel("n3w\n", "user", "passwd", "bob@hamburger.edu"); code != 0 {
+			if _, errOut, code = in.petrel("n3w\n", "user", "passwd", "--force", "bob@hamburger.edu"); code != 0 {
 				t.Errorf("passwd: %d %s", code, errOut)
 			}
-			if _, errOut, code = in.petrel("", "user", "del", "bob@hamburger.edu"); code != 0 {
+			if _, errOut, code = in.petrel("", "user", "del", "bob@hamburger.edu", "--yes"); code != 0 {
 				t.Errorf("del: %d %s", code, errOut)
 			}
 			out, _, _ = in.petrel("", "user", "list")
@@ -70,7 +70,7 @@ func TestUserCommands(t *testing.T) {
 				}
 			}
 			// The password set through either path is what the store checks.
-			in.petrel("pw\n", "user", "add", "dave@hamburger.edu")
+			in.petrel("pw\n", "user", "add", "--force", "dave@hamburger.edu")
 			st, err := store.Open(filepath.Join(in.dir, "data", "mail.db"), store.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -138,7 +138,7 @@ func TestPortInUse(t *testing.T) {
 // an empty data_dir, a server starts on it and serves them.
 func TestBackupUnderLoadAndRestore(t *testing.T) {
 	in := newInstance(t)
-	in.petrel("pw\n", "user", "add", "bob@hamburger.edu")
+	in.petrel("pw\n", "user", "add", "--force", "bob@hamburger.edu")
 	if _, errOut, code := in.petrel("", "dkim", "keygen", "hamburger.edu"); code != 0 {
 		t.Fatalf("dkim keygen: %s", errOut)
 	}

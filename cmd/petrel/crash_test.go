@@ -19,7 +19,7 @@ import (
 // answered 250 for, and its store opens cleanly again.
 func TestCrashLosesNothingAccepted(t *testing.T) {
 	in := newInstance(t)
-	in.petrel("pw\n", "user", "add", "bob@hamburger.edu")
+	in.petrel("pw\n", "user", "add", "--force", "bob@hamburger.edu")
 	in.start()
 
 	// The kill comes once enough messages were accepted for the test to

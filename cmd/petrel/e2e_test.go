@@ -37,8 +37,8 @@ func TestTwoHostsEndToEnd(t *testing.T) {
 	extra := fmt.Sprintf("[dns]\nresolver = %q\n[queue]\nport = %s\nretry = [\"1s\"]\n", dns.Addr, port)
 	a := newInstanceWith(t, instanceOpts{hostname: "mx.example.com", domain: "example.com", smtpAddr: "127.0.0.2:" + port, extra: extra})
 	b := newInstanceWith(t, instanceOpts{hostname: "mx.example.net", domain: "example.net", smtpAddr: "127.0.0.3:" + port, imapAddr: freePort(t), extra: extra})
-	a.petrel("alice-pw\n", "user", "add", "alice@example.com")
-	b.petrel("bob-pw\n", "user", "add", "bob@example.net")
+	a.petrel("alice-pw\n", "user", "add", "--force", "alice@example.com")
+	b.petrel("bob-pw\n", "user", "add", "--force", "bob@example.net")
 	out, errOut, code := a.petrel("", "dkim", "keygen", "example.com", "--selector", "s1")
 	if code != 0 {
 		t.Fatalf("dkim keygen: %s", errOut)
@@ -50,16 +50,28 @@ func TestTwoHostsEndToEnd(t *testing.T) {
 	dns.Add(t, fmt.Sprintf("s1._domainkey.example.com. 300 IN TXT %q", rec[1]))
 	a.start()
 	b.start()
+	// The first start made the RSA key beside s1 (issue 13, point 6):
+	// publish it too, so that both signatures can be checked.
+	zone, _, _ := a.petrel("", "dns", "example.com")
+	for _, l := range strings.Split(zone, "\n") {
+		if strings.Contains(l, "-rsa._domainkey.example.com.") && !strings.HasPrefix(l, ";") {
+			dns.Add(t, l)
+		}
+	}
 
 	submit(t, a.subAddr, "alice@example.com", "alice-pw", "bob@example.net", "Subject: first\r\nFrom: alice@example.com\r\nTo: bob@example.net\r\n\r\nHello Bob!\r\n")
 	msg := waitForMessage(t, b, "bob@example.net", "bob-pw", "Subject: first", 20*time.Second)
 	if n := strings.Count(msg, "Received: from"); n < 2 {
 		t.Errorf("want a Received header per hop, found %d:\n%s", n, msg)
 	}
-	for _, want := range []string{"by mx.example.com with ESMTPSA", "by mx.example.net with ESMTPS", "DKIM-Signature:", "dkim=pass", "spf=pass", "dmarc=pass", "Hello Bob!"} {
+	for _, want := range []string{"by mx.example.com with ESMTPSA", "by mx.example.net with ESMTPS", "DKIM-Signature:", "dkim=pass", "spf=pass", "dmarc=pass", "Hello Bob!",
+		"a=rsa-sha256", "a=ed25519-sha256"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("bob's copy lacks %q:\n%s", want, msg)
 		}
+	}
+	if n := strings.Count(msg, "dkim=pass"); n != 2 {
+		t.Errorf("want both signatures (RSA and Ed25519) verified, found %d dkim=pass:\n%s", n, msg)
 	}
 
 	// example.net goes down; the queue keeps the message and retries.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -155,10 +156,13 @@ func dkimKeygen(ctx context.Context, env *adminEnv, args []string, _ string, out
 	if algo != "ed25519" && algo != "rsa" {
 		return usagef("dkim keygen: --algo must be ed25519 or rsa, not %q", algo)
 	}
+	var rec string
+	var err error
 	if selector == "" {
-		selector = msgauth.DefaultSelector(time.Now())
+		selector, rec, err = msgauth.NewKey(dkimDir(env.cfg), domain, algo, time.Now())
+	} else {
+		rec, err = msgauth.GenerateKey(dkimDir(env.cfg), domain, selector, algo)
 	}
-	rec, err := msgauth.GenerateKey(dkimDir(env.cfg), domain, selector, algo)
 	if err != nil {
 		return err
 	}
@@ -180,21 +184,27 @@ func dkimLookup(env *adminEnv) func(string) (string, bool) {
 		if len(krs) == 0 {
 			return "", false
 		}
-		k := krs[len(krs)-1]
-		return dnsguide.DKIMRecord(k.Selector, k.TXT), true
+		lines := make([]string, len(krs))
+		for i, k := range krs {
+			lines[i] = dnsguide.DKIMRecord(k.Selector, k.TXT)
+		}
+		return strings.Join(lines, "\n"), true
 	}
 }
 
 // hostIPs are the addresses the DNS records should point at: the
-// hostname's, if it resolves, else this machine's public-looking ones.
-func hostIPs(ctx context.Context, env *adminEnv) []net.IP {
+// hostname's, if it resolves, else this machine's public-looking ones;
+// loopback are the loopback addresses the hostname resolves to (left out,
+// but warned about).
+func hostIPs(ctx context.Context, env *adminEnv) (ips, loopback []net.IP) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	var ips []net.IP
 	if env.extra.resolver != nil {
 		if addrs, err := env.extra.resolver.LookupIPAddr(ctx, env.cfg.Hostname); err == nil {
 			for _, a := range addrs {
-				if !a.IP.IsLoopback() {
+				if a.IP.IsLoopback() {
+					loopback = append(loopback, a.IP)
+				} else {
 					ips = append(ips, a.IP)
 				}
 			}
@@ -208,13 +218,22 @@ func hostIPs(ctx context.Context, env *adminEnv) []net.IP {
 			}
 		}
 	}
-	return ips
+	return ips, loopback
+}
+
+// dnsWarnings are dnsguide's warnings for domain on this configuration.
+func dnsWarnings(env *adminEnv, domain string, ips, loopback []net.IP) []string {
+	return dnsguide.Warnings(domain, env.cfg.Hostname, env.cfg.IsLocalDomain(domain), append(slices.Clone(ips), loopback...))
 }
 
 func dnsRecords(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
 	domain := strings.ToLower(strings.TrimSuffix(args[0], "."))
-	recs := dnsguide.Records(domain, env.cfg.Hostname, hostIPs(ctx, env), dkimLookup(env))
+	ips, loopback := hostIPs(ctx, env)
+	recs := dnsguide.Records(domain, env.cfg.Hostname, ips, dkimLookup(env))
 	fmt.Fprintf(out, "; Records to publish for %s, served by %s\n", domain, env.cfg.Hostname)
+	for _, w := range dnsWarnings(env, domain, ips, loopback) {
+		fmt.Fprintf(out, "; WARNING: %s\n", w)
+	}
 	io.WriteString(out, dnsguide.Zone(recs))
 	return nil
 }
@@ -223,7 +242,11 @@ func dnsCheck(ctx context.Context, env *adminEnv, args []string, _ string, out i
 	domain := strings.ToLower(strings.TrimSuffix(args[0], "."))
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	findings := dnsguide.Check(ctx, env.extra.resolver, domain, env.cfg.Hostname, hostIPs(ctx, env), dkimLookup(env))
+	ips, loopback := hostIPs(ctx, env)
+	for _, w := range dnsWarnings(env, domain, ips, loopback) {
+		fmt.Fprintf(out, "warning %s\n", w)
+	}
+	findings := dnsguide.Check(ctx, env.extra.resolver, domain, env.cfg.Hostname, ips, dkimLookup(env))
 	bad := 0
 	for _, f := range findings {
 		fmt.Fprintln(out, f.String())

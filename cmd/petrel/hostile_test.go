@@ -97,7 +97,7 @@ func maxNesting(s string) int {
 func TestHostileMIMEOverSMTPAndIMAP(t *testing.T) {
 	dns := dnsmxtest.Start(t)
 	in := newInstanceWith(t, instanceOpts{imapAddr: freePort(t), extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
-	if _, errOut, code := in.petrel("bob-pw\n", "user", "add", "bob@hamburger.edu"); code != 0 {
+	if _, errOut, code := in.petrel("bob-pw\n", "user", "add", "--force", "bob@hamburger.edu"); code != 0 {
 		t.Fatalf("user add: %s", errOut)
 	}
 	in.start()

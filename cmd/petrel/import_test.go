@@ -167,7 +167,7 @@ func TestImportExport(t *testing.T) {
 	for _, running := range []bool{false, true} {
 		t.Run(fmt.Sprintf("running=%v", running), func(t *testing.T) {
 			in := newInstance(t)
-			if _, errOut, code := in.petrel("pw\n", "user", "add", "bob@hamburger.edu"); code != 0 {
+			if _, errOut, code := in.petrel("pw\n", "user", "add", "--force", "bob@hamburger.edu"); code != 0 {
 				t.Fatalf("user add: %s", errOut)
 			}
 			if running {
@@ -230,7 +230,7 @@ func TestImportErrors(t *testing.T) {
 	for _, running := range []bool{false, true} {
 		t.Run(fmt.Sprintf("running=%v", running), func(t *testing.T) {
 			in := newInstance(t)
-			in.petrel("pw\n", "user", "add", "bob@hamburger.edu")
+			in.petrel("pw\n", "user", "add", "--force", "bob@hamburger.edu")
 			if running {
 				in.start()
 			}
@@ -351,7 +351,7 @@ func TestReindexCommand(t *testing.T) {
 	for _, running := range []bool{false, true} {
 		t.Run(fmt.Sprintf("running=%v", running), func(t *testing.T) {
 			in := newInstance(t)
-			if _, errOut, code := in.petrel("pw\n", "user", "add", "bob@hamburger.edu"); code != 0 {
+			if _, errOut, code := in.petrel("pw\n", "user", "add", "--force", "bob@hamburger.edu"); code != 0 {
 				t.Fatalf("user add: %s", errOut)
 			}
 			const n = 1100

@@ -41,7 +41,7 @@ func TestSwaksToSmtpSink(t *testing.T) {
 
 	a := newInstanceWith(t, instanceOpts{hostname: "mx.example.com", domain: "example.com",
 		extra: fmt.Sprintf("[dns]\nresolver = %q\n[queue]\nport = %s\nretry = [\"1s\"]\n", dns.Addr, port)})
-	a.petrel("alice-pw\n", "user", "add", "alice@example.com")
+	a.petrel("alice-pw\n", "user", "add", "--force", "alice@example.com")
 	if _, errOut, code := a.petrel("", "dkim", "keygen", "example.com", "--algo", "rsa"); code != 0 {
 		t.Fatalf("dkim keygen: %s", errOut)
 	}

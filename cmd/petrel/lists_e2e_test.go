@@ -166,8 +166,8 @@ func queueEmpty(t *testing.T, in *instance, d time.Duration) {
 func TestAliasesEndToEnd(t *testing.T) {
 	dns := dnsmxtest.Start(t)
 	in := newInstanceWith(t, instanceOpts{imapAddr: freePort(t), extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
-	in.ok("pw\n", "user", "add", "bob@hamburger.edu")
-	in.ok("pw\n", "user", "add", "alice@hamburger.edu")
+	in.ok("pw\n", "user", "add", "--force", "bob@hamburger.edu")
+	in.ok("pw\n", "user", "add", "--force", "alice@hamburger.edu")
 	in.ok("", "alias", "add", "devs@hamburger.edu", "alice@hamburger.edu", "bob+devs@hamburger.edu") // offline
 	in.start()
 	out := in.ok("", "alias", "add", "team@hamburger.edu", "devs@hamburger.edu", "bob@hamburger.edu") // control socket
@@ -266,9 +266,9 @@ func TestForwardWithSRSAndBounce(t *testing.T) {
 	dns, port := twoDomains(t)
 	a := host(t, dns, port, "example.com", "127.0.0.2")
 	b := host(t, dns, port, "example.net", "127.0.0.3")
-	b.ok("pw\n", "user", "add", "bob@example.net")
-	b.ok("pw\n", "user", "add", "carol@example.net")
-	a.ok("pw\n", "user", "add", "alice@example.com")
+	b.ok("pw\n", "user", "add", "--force", "bob@example.net")
+	b.ok("pw\n", "user", "add", "--force", "carol@example.net")
+	a.ok("pw\n", "user", "add", "--force", "alice@example.com")
 	a.ok("", "alias", "add", "fwd@example.com", "bob@example.net", "ghost@example.net")
 	a.start()
 	b.start()
@@ -416,8 +416,8 @@ func TestListLoopBetweenHosts(t *testing.T) {
 	dns, port := twoDomains(t)
 	a := host(t, dns, port, "example.com", "127.0.0.2")
 	b := host(t, dns, port, "example.net", "127.0.0.3")
-	a.ok("pw\n", "user", "add", "alice@example.com")
-	b.ok("pw\n", "user", "add", "bob@example.net")
+	a.ok("pw\n", "user", "add", "--force", "alice@example.com")
+	b.ok("pw\n", "user", "add", "--force", "bob@example.net")
 	a.ok("", "list", "create", "loopa@example.com")
 	a.ok("", "list", "add", "loopa@example.com", "alice@example.com", "loopb@example.net")
 	b.ok("", "list", "create", "loopb@example.net")
@@ -473,7 +473,7 @@ func countLines(log string, subs ...string) int {
 func TestDMARCRejectNotForwarded(t *testing.T) {
 	dns := dnsmxtest.Start(t, `_dmarc.crepes.fr. 300 IN TXT "v=DMARC1; p=reject; pct=0"`)
 	in := newInstanceWith(t, instanceOpts{imapAddr: freePort(t), extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
-	in.ok("pw\n", "user", "add", "bob@hamburger.edu")
+	in.ok("pw\n", "user", "add", "--force", "bob@hamburger.edu")
 	in.ok("", "alias", "add", "fwd@hamburger.edu", "bob@hamburger.edu", "carol@remote.example")
 	in.start()
 	if err := sendMail(in.smtpAddr, "eve@crepes.fr", "fwd@hamburger.edu", "From: eve@crepes.fr\r\nSubject: forged\r\n\r\nx\r\n"); err != nil {

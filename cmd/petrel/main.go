@@ -28,6 +28,8 @@ const usage = `petrel: a complete mail host in one binary
 Usage:
   petrel serve [--config FILE] [--dev]     run the mail server
   petrel user add|passwd|del ADDRESS       manage accounts (password from a prompt or stdin)
+                                           passwords: at least 8 characters, not a common one, not the address (--force: anyway)
+                                           del asks on a terminal; elsewhere it needs --yes
   petrel user list
   petrel queue list|show ID|retry [ID]|delete ID|bounce ID
   petrel dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]
@@ -77,6 +79,9 @@ type globalFlags struct {
 	mailbox  string
 	algo     string
 	selector string
+	help     bool // -h, -help or --help anywhere before "--"
+	force    bool // user add|passwd: take a password the rule refuses
+	yes      bool // user del: delete without asking
 }
 
 // parseArgs separates flags from positional arguments, wherever they stand
@@ -90,6 +95,10 @@ func parseArgs(args []string) (globalFlags, []string, error) {
 	fs.StringVar(&g.mailbox, "mailbox", "", "mailbox to import into")
 	fs.StringVar(&g.algo, "algo", "ed25519", "DKIM key algorithm")
 	fs.StringVar(&g.selector, "selector", "", "DKIM selector")
+	fs.BoolVar(&g.help, "h", false, "print the usage")
+	fs.BoolVar(&g.force, "force", false, "user add|passwd: take a weak password")
+	fs.BoolVar(&g.yes, "yes", false, "user del: do not ask")
+	fs.BoolVar(&g.help, "help", false, "print the usage")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -109,10 +118,36 @@ func parseArgs(args []string) (globalFlags, []string, error) {
 	return g, pos, nil
 }
 
+// helpFor is what --help prints after args: the command's own usage
+// line when args name one, else the usage lines of that command word,
+// else the whole usage.
+func helpFor(args []string) string {
+	if len(args) == 0 {
+		return usage
+	}
+	if _, o, _, err := lookupOp(args); err == nil {
+		return "usage: petrel " + o.usage + "\n"
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(usage, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "petrel "+args[0]+" ") || strings.TrimSpace(line) == "petrel "+args[0] {
+			b.WriteString(line + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		return usage
+	}
+	return "Usage:\n" + b.String()
+}
+
 func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	g, args, err := parseArgs(argv)
 	if err != nil {
 		return err
+	}
+	if g.help {
+		fmt.Fprint(stdout, helpFor(args))
+		return nil
 	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)

@@ -140,7 +140,7 @@ func metricsInstance(t *testing.T, auth string) (in *instance, pop3Addr string, 
 	// extra starts inside [listen].
 	extra := fmt.Sprintf("pop3 = %q\n[dns]\nresolver = %q\n[queue]\nport = %s\nretry = [\"1s\"]\n[auth]\n%s", pop3Addr, dns.Addr, port, auth)
 	in = newInstanceWith(t, instanceOpts{imapAddr: freePort(t), extra: extra})
-	in.petrel("alice-pw\n", "user", "add", "alice@hamburger.edu")
+	in.petrel("alice-pw\n", "user", "add", "--force", "alice@hamburger.edu")
 	in.start()
 	return in, pop3Addr, peer
 }

@@ -92,7 +92,7 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		if l.Addr == "" {
 			continue
 		}
-		ln, err := net.Listen("tcp", l.Addr)
+		ln, err := listenTCP(l.Addr)
 		if err != nil {
 			return bindError(l, err)
 		}
@@ -186,6 +186,15 @@ func (s *server) start(ctx context.Context) error {
 	mxres, netres, err := newDNS(cfg)
 	if err != nil {
 		return err
+	}
+	// An RSA and an Ed25519 DKIM key for every local domain, made on the
+	// first start and when a domain is added.
+	made, err := msgauth.EnsureKeys(dkimDir(cfg), cfg.Domains, time.Now())
+	if err != nil {
+		return fmt.Errorf("dkim keys: %w", err)
+	}
+	for _, rec := range made {
+		s.log.Info("made a DKIM key; publish its record (petrel dns DOMAIN prints them all)", "record", rec)
 	}
 	if s.signer, err = newSigner(dkimDir(cfg)); err != nil {
 		return err
@@ -296,6 +305,7 @@ func (s *server) start(ctx context.Context) error {
 		Services:    services(cfg),
 		Unsubscribe: unsub,
 		Logger:      s.log.With("svc", "http"),
+		MetricsPublic: cfg.HTTP.MetricsPublic,
 	}), httpLimits, s.log.With("svc", "http"))
 	if s.acme != nil {
 		// HTTP-01 challenges, then the web endpoints as before.
@@ -428,13 +438,22 @@ func (s *server) shutdown(ctx context.Context) {
 // random password, and prints both.
 func devAccount(ctx context.Context, st *store.Store, cfg *config.Config, out io.Writer) error {
 	accts, err := st.Accounts()
-	if err != nil || len(accts) > 0 {
+	if err != nil {
 		return err
+	}
+	addr := "test@" + cfg.Domains[0]
+	if len(accts) > 0 {
+		// The password was printed once, on the first start.
+		for _, a := range accts {
+			if a.Address == addr {
+				fmt.Fprintf(out, "petrel --dev: the test account %s was made on the first start; to give it a new password: petrel user passwd %s\n", addr, addr)
+			}
+		}
+		return nil
 	}
 	b := make([]byte, 12)
 	rand.Read(b)
 	pw := base64.RawURLEncoding.EncodeToString(b)
-	addr := "test@" + cfg.Domains[0]
 	if _, err := st.CreateAccount(ctx, addr, pw); err != nil {
 		return fmt.Errorf("dev account: %w", err)
 	}

@@ -236,7 +236,7 @@ func (b *bench) makeFixture(name string, users []string, n int, seed uint64, lar
 	logPath := filepath.Join(root, "petrel-admin.log")
 	t1 := time.Now()
 	for _, u := range users {
-		cmd := petrelCmd(b.petrelBin, "user", "add", u, "--config", conf)
+		cmd := petrelCmd(b.petrelBin, "user", "add", u, "--force", "--config", conf)
 		cmd.Stdin = strings.NewReader(imapPass + "\n")
 		if _, err := run("petrel user add", logPath, time.Minute, cmd); err != nil {
 			return nil, err

@@ -86,7 +86,7 @@ level = "info"
 		return nil, err
 	}
 	for addr, pass := range o.users {
-		cmd := petrelCmd(b.petrelBin, "user", "add", addr, "--config", s.conf)
+		cmd := petrelCmd(b.petrelBin, "user", "add", addr, "--force", "--config", s.conf)
 		cmd.Stdin = strings.NewReader(pass + "\n")
 		if _, err := run("petrel user add", s.log, time.Minute, cmd); err != nil {
 			return nil, err
