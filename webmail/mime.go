@@ -240,7 +240,8 @@ func linkify(text string) template.HTML {
 			end--
 		}
 		u := text[start:end]
-		if _, err := url.Parse(u); err != nil {
+		rest := strings.TrimPrefix(u[strings.IndexByte(u, ':')+1:], "//")
+		if _, err := url.Parse(u); err != nil || rest == "" || !linkRE.MatchString(u) {
 			continue
 		}
 		b.WriteString(html.EscapeString(text[last:start]))
