@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"petrel/msgtext"
 	"petrel/store"
 )
 
@@ -143,7 +144,7 @@ func ImportMaildir(ctx context.Context, st *store.Store, acct uint64, root strin
 				}
 				return b.res, fmt.Errorf("import maildir: %w", err)
 			}
-			item := store.AppendItem{Body: toCRLF(body), Flags: flagsFromInfo(file.letters, f.keywords), Date: info.ModTime()}
+			item := store.AppendItem{Body: msgtext.ToCRLF(body), Flags: flagsFromInfo(file.letters, f.keywords), Date: info.ModTime()}
 			if err := b.add([]string{f.mailbox}, item); err != nil {
 				return b.res, fmt.Errorf("import maildir %s: %w", file.path, err)
 			}

@@ -20,6 +20,9 @@ type received struct {
 	esmtp    bool
 	auth     bool
 	tlsState *tls.ConnectionState
+	// with, when set, is the protocol keyword itself (the web mail's
+	// "HTTPS" hop), in place of the one made from esmtp, TLS and auth.
+	with string
 }
 
 // header renders the Received header field, folded, with CRLF:
@@ -62,6 +65,9 @@ func (r *received) header(rcpt string, now time.Time) []byte {
 }
 
 func (r *received) protocol() string {
+	if r.with != "" {
+		return r.with
+	}
 	if !r.esmtp && r.tlsState == nil && !r.auth {
 		return "SMTP" // HELO, and no extension used
 	}

@@ -183,24 +183,19 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
-// mayUseSender is the anti-spoofing rule of submission: an authenticated
-// user sends only as its own address (or a +tag form of it).
+// mayUseSender is the anti-spoofing rule of submission (see
+// MTA.mayUseSender).
 func (s *session) mayUseSender(from string) bool {
-	if from == "" {
-		return false
-	}
-	addr, err := store.NormalizeAddress(from)
-	if err != nil {
-		return false
-	}
-	if addr == s.account.Address {
-		return true
-	}
-	return s.stripPlus(addr) == s.account.Address
+	return s.m.mayUseSender(s.account, from)
 }
 
 func (s *session) stripPlus(addr string) string {
-	sep := s.m.opts.PlusSeparator
+	return s.m.stripPlus(addr)
+}
+
+// stripPlus returns addr without its +tag, when plus-addressing is on.
+func (m *MTA) stripPlus(addr string) string {
+	sep := m.opts.PlusSeparator
 	if sep == "" {
 		return addr
 	}

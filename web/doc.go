@@ -2,6 +2,7 @@
 // for Thunderbird (config-v1.1.xml) and Outlook (autodiscover.xml), the
 // MTA-STS policy (RFC 8461 3.2), Prometheus /metrics, /healthz and /readyz,
 // one-click unsubscription from mailing lists (RFC 8058, unsubscribe.go),
+// the web mail (package webmail, mounted at "/" when given),
 // and the admin token that guards anything beyond those public endpoints.
 //
 // It owns the HTTP server's limits too (server.go): a timeout on every

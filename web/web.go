@@ -42,6 +42,9 @@ type Options struct {
 	// Unsubscribe, if set, serves one-click unsubscription from mailing
 	// lists (RFC 8058) at the path of its URL.
 	Unsubscribe *Unsubscribe
+	// WebMail, if set, is served at "/": every path the endpoints above do
+	// not claim (the web mail, which sets its own security headers).
+	WebMail http.Handler
 	// Logger receives request errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -89,6 +92,9 @@ func New(opts Options) http.Handler {
 	}
 	if opts.Admin != nil && opts.AdminToken != "" {
 		mux.Handle("/admin/", h.requireToken(opts.Admin))
+	}
+	if opts.WebMail != nil {
+		mux.Handle("/", opts.WebMail)
 	}
 	return securityHeaders(mux)
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"petrel/store"
 	"petrel/tlsconf"
 	"petrel/web"
+	"petrel/webmail"
 )
 
 // shutdownGrace bounds how long transactions in flight may take to finish
@@ -304,7 +306,12 @@ func (s *server) start(ctx context.Context) error {
 		MTASTS:      mtaSTS(cfg),
 		Services:    services(cfg),
 		Unsubscribe: unsub,
-		Logger:      s.log.With("svc", "http"),
+		WebMail: webmail.New(webmail.Options{
+			Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter,
+			Hostname: cfg.Hostname, HTTPSPort: listenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
+			Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
+		}),
+		Logger:        s.log.With("svc", "http"),
 		MetricsPublic: cfg.HTTP.MetricsPublic,
 	}), httpLimits, s.log.With("svc", "http"))
 	if s.acme != nil {
@@ -468,4 +475,17 @@ func accountMaxFailDelay(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// listenPort is the port of a listen address (":8443" is 8443), or def.
+func listenPort(addr string, def int) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n <= 0 {
+		return def
+	}
+	return n
 }

@@ -1,0 +1,483 @@
+package webmail
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"petrel/store"
+)
+
+func TestListPages(t *testing.T) {
+	h := newHarness(t, false)
+	inbox := h.inbox("ann@example.com")
+	var items []store.AppendItem
+	for i := 1; i <= 120; i++ {
+		items = append(items, store.AppendItem{Body: []byte(fmt.Sprintf("From: Sender %d <s%d@example.org>\r\nSubject: message %03d\r\n\r\nbody\r\n", i, i, i)), Date: time.Unix(int64(1e9+i), 0)})
+	}
+	if _, err := h.st.AppendMany(context.Background(), inbox.ID, items); err != nil {
+		t.Fatal(err)
+	}
+	h.deliver("ann@example.com", "INBOX", "From: a@example.org\nSubject: with attachment\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nx\n--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=a.pdf\n\nPDF\n--b--\n", store.FlagSeen, store.FlagFlagged, store.FlagAnswered)
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	resp, body := c.get(mailboxURL(inbox.ID))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("list: %d", resp.StatusCode)
+	}
+	rows := strings.Count(body, `<tr class="`)
+	if rows != pageSize {
+		t.Errorf("first page has %d rows, want %d", rows, pageSize)
+	}
+	first := strings.Index(body, "with attachment")
+	if first < 0 || strings.Index(body, "message 120") < first || !strings.Contains(body, `aria-label="has attachment"`) ||
+		!strings.Contains(body, `aria-label="flagged"`) || !strings.Contains(body, `aria-label="answered"`) {
+		t.Errorf("first page does not start with the newest message and its marks")
+	}
+	if !strings.Contains(body, "120 unread, 121 in all") || !strings.Contains(body, "<title>(120) Inbox – Petrel</title>") {
+		t.Errorf("counts missing from the page")
+	}
+	if strings.Contains(body, "← Newer") {
+		t.Errorf("first page links to newer")
+	}
+	older := between(body, `<a href="`, `" rel="next"`)
+	_, body = c.get(html_unescape(older))
+	if !strings.Contains(body, "message 071") || strings.Contains(body, "message 072") || !strings.Contains(body, "message 022") || strings.Contains(body, "message 021") {
+		t.Errorf("second page is not messages 71..22")
+	}
+	older = between(body, `<a href="`, `" rel="next"`)
+	_, body = c.get(html_unescape(older))
+	if strings.Count(body, `<tr class="`) != 21 || strings.Contains(body, "Older →") {
+		t.Errorf("last page: %d rows", strings.Count(body, `<tr class="`))
+	}
+	newer := between(body, `<a href="`, `" rel="prev"`)
+	_, body = c.get(html_unescape(newer))
+	if !strings.Contains(body, "message 071") || !strings.Contains(body, "message 022") {
+		t.Errorf("newer from the last page is not the second page")
+	}
+}
+
+func between(s, a, b string) string {
+	i := strings.Index(s, b)
+	if i < 0 {
+		return ""
+	}
+	j := strings.LastIndex(s[:i], a)
+	if j < 0 {
+		return ""
+	}
+	return s[j+len(a) : i]
+}
+
+func html_unescape(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
+
+func TestReadMessage(t *testing.T) {
+	h := newHarness(t, false)
+	plain := h.deliver("ann@example.com", "INBOX", "From: Zoë <z@example.org>\nTo: ann@example.com\nCc: bob@example.com\nSubject: =?utf-8?q?caf=C3=A9?=\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nSee https://example.org/a?b=1&c=2. <b>not bold</b> caf=E9\n")
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	inbox := h.inbox("ann@example.com")
+	_, body := c.get(messageURL(inbox.ID, plain))
+	for _, want := range []string{"café", "Zoë &lt;z@example.org&gt;", `<a href="https://example.org/a?b=1&amp;c=2" rel="noopener noreferrer" target="_blank">https://example.org/a?b=1&amp;c=2</a>.`, "&lt;b&gt;not bold&lt;/b&gt; café", "bob@example.com"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("message page lacks %q", want)
+		}
+	}
+	if fl := h.flags("ann@example.com", "INBOX", plain); !slices.Contains(fl, store.FlagSeen) {
+		t.Errorf("reading did not set \\Seen: %v", fl)
+	}
+	// HTML: a frame; its content sanitized; remote images only when asked.
+	alt := h.deliver("ann@example.com", "INBOX", "From: a@example.org\nSubject: html\nContent-Type: multipart/alternative; boundary=x\n\n--x\nContent-Type: text/plain\n\nplain version\n--x\nContent-Type: text/html; charset=utf-8\n\n<p onclick=\"alert(1)\">Hello <img src=\"https://tracker.example/p.gif\"><script>alert(2)</script><a href=\"https://example.org/\">link</a></p>\n--x--\n")
+	_, body = c.get(messageURL(inbox.ID, alt))
+	if !strings.Contains(body, `<iframe class="mailhtml"`) || !strings.Contains(body, `sandbox="allow-popups allow-popups-to-escape-sandbox"`) || strings.Contains(body, "plain version") {
+		t.Errorf("HTML message page: no sandboxed frame")
+	}
+	resp, frame := c.get(messageURL(inbox.ID, alt) + "/html?part=2")
+	if resp.StatusCode != http.StatusOK || strings.Contains(frame, "tracker.example") || strings.Contains(frame, "<script") || strings.Contains(frame, "onclick") ||
+		!strings.Contains(frame, `<a href="https://example.org/" rel="nofollow noreferrer noopener" target="_blank">link</a>`) || resp.Header.Get("X-Blocked-Images") != "1" {
+		t.Errorf("frame: %d %s", resp.StatusCode, frame)
+	}
+	if strings.Contains(resp.Header.Get("Content-Security-Policy"), "https:") {
+		t.Errorf("frame CSP allows remote images by default")
+	}
+	resp, frame = c.get(messageURL(inbox.ID, alt) + "/html?part=2&images=1")
+	if !strings.Contains(frame, `src="https://tracker.example/p.gif"`) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "img-src data: https: http:") {
+		t.Errorf("images allowed: %s", frame)
+	}
+	_, body = c.get(messageURL(inbox.ID, alt) + "?view=text")
+	if !strings.Contains(body, "plain version") {
+		t.Errorf("plain text view")
+	}
+	resp, raw := c.get(messageURL(inbox.ID, alt) + "/raw")
+	if resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || !strings.Contains(raw, "<script>alert(2)</script>") {
+		t.Errorf("raw source: %s", resp.Header.Get("Content-Type"))
+	}
+	if resp, _ := c.get(messageURL(inbox.ID, 999)); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("missing message: %d", resp.StatusCode)
+	}
+}
+
+func TestActions(t *testing.T) {
+	h := newHarness(t, false)
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	var uids []store.UID
+	for i := range 6 {
+		uids = append(uids, h.deliver("ann@example.com", "INBOX", simpleMessage("x@example.org", "ann@example.com", fmt.Sprint("act ", i), "x")))
+	}
+	inbox := h.inbox("ann@example.com")
+	act := func(action string, mbx *store.Mailbox, dest string, us ...store.UID) {
+		t.Helper()
+		v := url.Values{"mbx": {itoa(uint64(mbx.ID))}, "action": {action}, "dest": {dest}}
+		for _, u := range us {
+			v.Add("uid", itoa(uint64(u)))
+		}
+		if resp, body := c.post("/act", v); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: %d %s", action, resp.StatusCode, body)
+		}
+	}
+	act("read", inbox, "", uids[0], uids[1])
+	act("flag", inbox, "", uids[1])
+	if fl := h.flags("ann@example.com", "INBOX", uids[1]); !slices.Equal(fl, []string{store.FlagFlagged, store.FlagSeen}) {
+		t.Errorf("flags: %v", fl)
+	}
+	act("unread", inbox, "", uids[1])
+	act("unflag", inbox, "", uids[1])
+	if fl := h.flags("ann@example.com", "INBOX", uids[1]); len(fl) != 0 {
+		t.Errorf("flags after unread, unflag: %v", fl)
+	}
+	work, err := h.st.CreateMailbox(context.Background(), h.ann.ID, "Work", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	act("move", inbox, itoa(uint64(work.ID)), uids[2])
+	act("archive", inbox, "", uids[3])
+	act("junk", inbox, "", uids[4])
+	act("delete", inbox, "", uids[5])
+	for name, want := range map[string]uint32{"INBOX": 2, "Work": 1, "Archive": 1, "Junk": 1, "Trash": 1} {
+		if got := h.mbx("ann@example.com", name).Messages; got != want {
+			t.Errorf("%s has %d messages, want %d", name, got, want)
+		}
+	}
+	junk := h.mbx("ann@example.com", "Junk")
+	if fl := h.flags("ann@example.com", "Junk", 1); !slices.Contains(fl, "$Junk") {
+		t.Errorf("junk flags %v", fl)
+	}
+	act("notjunk", junk, "", 1)
+	if h.mbx("ann@example.com", "INBOX").Messages != 3 || h.mbx("ann@example.com", "Junk").Messages != 0 {
+		t.Errorf("not junk did not move back")
+	}
+	trash := h.mbx("ann@example.com", "Trash")
+	act("delete", trash, "", 1)
+	if h.mbx("ann@example.com", "Trash").Messages != 0 {
+		t.Errorf("delete from Trash kept the message")
+	}
+	resp, _ := c.post("/act", url.Values{"mbx": {itoa(uint64(inbox.ID))}, "action": {"move"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("act without messages: %d", resp.StatusCode)
+	}
+}
+
+func TestFolders(t *testing.T) {
+	h := newHarness(t, false)
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	_, body := c.get("/folders")
+	order := []string{">Inbox<", ">Drafts<", ">Sent<", ">Archive<", ">Junk<", ">Trash<"}
+	last := -1
+	for _, o := range order {
+		i := strings.Index(body, o)
+		if i < last {
+			t.Errorf("sidebar order: %s before the one above it", o)
+		}
+		last = i
+	}
+	if resp, _ := c.post("/folders", url.Values{"action": {"create"}, "name": {"Projects"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	p := h.mbx("ann@example.com", "Projects")
+	if resp, _ := c.post("/folders", url.Values{"action": {"create"}, "name": {"Alpha"}, "parent": {itoa(uint64(p.ID))}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create child: %d", resp.StatusCode)
+	}
+	h.mbx("ann@example.com", "Projects/Alpha")
+	if resp, _ := c.post("/folders", url.Values{"action": {"rename"}, "mbx": {itoa(uint64(p.ID))}, "name": {"Clients"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("rename: %d", resp.StatusCode)
+	}
+	h.mbx("ann@example.com", "Clients/Alpha")
+	if resp, body := c.post("/folders", url.Values{"action": {"create"}, "name": {"Clients"}}); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "exists already") {
+		t.Errorf("create existing: %d", resp.StatusCode)
+	}
+	if resp, body := c.post("/folders", url.Values{"action": {"create"}, "name": {"/bad/"}}); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not allowed") {
+		t.Errorf("create bad name: %d", resp.StatusCode)
+	}
+	if resp, _ := c.post("/folders", url.Values{"action": {"delete"}, "mbx": {itoa(uint64(h.mbx("ann@example.com", "Sent").ID))}}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("delete Sent: %d", resp.StatusCode)
+	}
+	if resp, _ := c.post("/folders", url.Values{"action": {"delete"}, "mbx": {itoa(uint64(h.mbx("ann@example.com", "Clients/Alpha").ID))}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("delete: %d", resp.StatusCode)
+	}
+	if _, err := h.st.MailboxByName(h.ann.ID, "Clients/Alpha"); err == nil {
+		t.Errorf("folder not deleted")
+	}
+}
+
+func TestSend(t *testing.T) {
+	h := newHarness(t, false)
+	if _, err := h.st.SetAlias(context.Background(), "sales@example.com", []string{"ann@example.com"}, store.ResolveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	orig := h.deliver("ann@example.com", "INBOX", "From: Bob <bob@example.com>\nTo: ann@example.com, sales@example.com\nCc: carol@example.org\nSubject: plans\nMessage-ID: <plans@example.com>\nReferences: <older@example.com>\n\nshall we?\n")
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	inbox := h.inbox("ann@example.com")
+	ref := itoa(uint64(inbox.ID)) + "/" + itoa(uint64(orig))
+	_, body := c.get("/compose?reply=" + ref + "&all=1")
+	for _, want := range []string{`value="Bob &lt;bob@example.com&gt;"`, `value="carol@example.org"`, `value="Re: plans"`, "&gt; shall we?", `<option selected>ann@example.com</option>`, "<option>sales@example.com</option>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("reply-all form lacks %s", want)
+		}
+	}
+	resp, body := c.postMultipart("/send", url.Values{"from": {"sales@example.com"}, "to": {"Bob <bob@example.com>"}, "cc": {"carol@example.org"}, "bcc": {"dave@example.net"},
+		"subject": {"Re: plans"}, "body": {"yes\n> shall we?"}, "reply": {ref}}, map[string]string{"notes.txt": "the notes"})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("send: %d %s", resp.StatusCode, body)
+	}
+	// Local: bob's INBOX; remote: queued for carol and dave (Bcc not in
+	// the header); ann's Sent; the original \Answered.
+	bobInbox := h.inbox("bob@example.com")
+	if bobInbox.Messages != 1 {
+		t.Fatalf("bob got %d messages", bobInbox.Messages)
+	}
+	var got string
+	h.st.ReadContent(bobInbox.ID, 1, func(c *store.Content, _ *store.Part) error { got = string(c.Slice(0, c.Size())); return nil })
+	for _, want := range []string{"Received: from unknown (localhost [127.0.0.1])", "with HTTP id", "From: <sales@example.com>", "In-Reply-To: <plans@example.com>",
+		"References: <older@example.com> <plans@example.com>", "Subject: Re: plans", `filename=notes.txt`, "dGhlIG5vdGVz"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("bob's copy lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "dave@example.net") {
+		t.Errorf("Bcc visible to bob")
+	}
+	q := h.queue.items[len(h.queue.items)-1]
+	if len(q.Rcpts) != 2 || q.Rcpts[0].Addr != "carol@example.org" || q.Rcpts[1].Addr != "dave@example.net" || q.From != "sales@example.com" {
+		t.Errorf("queued %+v", q)
+	}
+	if sent := h.mbx("ann@example.com", "Sent"); sent.Messages != 1 {
+		t.Errorf("Sent has %d", sent.Messages)
+	}
+	if fl := h.flags("ann@example.com", "INBOX", orig); !slices.Contains(fl, store.FlagAnswered) {
+		t.Errorf("original not answered: %v", fl)
+	}
+	// Refusals are shown on the form with the reason.
+	for _, tc := range []struct {
+		v    url.Values
+		want string
+	}{
+		{url.Values{"to": {"nobody@example.com"}, "subject": {"x"}, "body": {"x"}}, "no such user here (550 5.1.1)"},
+		{url.Values{"from": {"bob@example.com"}, "to": {"bob@example.com"}, "subject": {"x"}, "body": {"x"}}, "You cannot send as bob@example.com"},
+		{url.Values{"subject": {"x"}, "body": {"x"}}, "give at least one recipient"},
+		{url.Values{"to": {"not an address"}, "subject": {"x"}, "body": {"x"}}, "the To field is not a list of addresses"},
+	} {
+		resp, body := c.postMultipart("/send", tc.v, nil)
+		if resp.StatusCode < 400 || !strings.Contains(body, tc.want) || !strings.Contains(body, `value="x"`) {
+			t.Errorf("send %v: %d, want %q on the form", tc.v, resp.StatusCode, tc.want)
+		}
+	}
+	// Forward as attachment: the original rides along as message/rfc822.
+	resp, body = c.postMultipart("/send", url.Values{"to": {"bob@example.com"}, "subject": {"Fwd: plans"}, "body": {"see"}, "forward": {ref}, "forward_as": {"attachment"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("forward: %d %s", resp.StatusCode, body)
+	}
+	h.st.ReadContent(bobInbox.ID, 2, func(c *store.Content, _ *store.Part) error { got = string(c.Slice(0, c.Size())); return nil })
+	if !strings.Contains(got, "Content-Type: message/rfc822") || !strings.Contains(got, "Message-ID: <plans@example.com>") {
+		t.Errorf("forwarded copy:\n%s", got)
+	}
+	if fl := h.flags("ann@example.com", "INBOX", orig); !slices.Contains(fl, "$Forwarded") {
+		t.Errorf("original not $Forwarded: %v", fl)
+	}
+}
+
+func TestDrafts(t *testing.T) {
+	h := newHarness(t, false)
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	c.get("/compose")
+	resp, _ := c.postMultipart("/send", url.Values{"action": {"draft"}, "to": {"bob@example.com"}, "bcc": {"x@example.org"}, "subject": {"half done"}, "body": {"to be continued"}}, nil)
+	drafts := h.mbx("ann@example.com", "Drafts")
+	if resp.StatusCode != http.StatusSeeOther || drafts.Messages != 1 {
+		t.Fatalf("save draft: %d, %d in Drafts", resp.StatusCode, drafts.Messages)
+	}
+	if fl := h.flags("ann@example.com", "Drafts", 1); !slices.Contains(fl, store.FlagDraft) {
+		t.Errorf("draft flags %v", fl)
+	}
+	ref := itoa(uint64(drafts.ID)) + "/1"
+	_, body := c.get("/compose?draft=" + ref)
+	for _, want := range []string{`value="bob@example.com"`, `value="x@example.org"`, `value="half done"`, "to be continued"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("draft form lacks %s", want)
+		}
+	}
+	resp, _ = c.postMultipart("/send", url.Values{"to": {"bob@example.com"}, "subject": {"done"}, "body": {"finished"}, "draft": {ref}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || h.mbx("ann@example.com", "Drafts").Messages != 0 || h.inbox("bob@example.com").Messages != 1 {
+		t.Errorf("sending the draft: %d, drafts %d", resp.StatusCode, h.mbx("ann@example.com", "Drafts").Messages)
+	}
+}
+
+func TestSearch(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", simpleMessage("Alice <alice@example.org>", "ann@example.com", "quarterly report", "numbers inside"))
+	h.deliver("ann@example.com", "INBOX", simpleMessage("bob@example.com", "ann@example.com", "lunch", "the quarterly numbers later"))
+	h.deliver("ann@example.com", "INBOX", simpleMessage("carol@example.org", "ann@example.com", "holiday", "beach"))
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	inbox := itoa(uint64(h.inbox("ann@example.com").ID))
+	for _, tc := range []struct {
+		q    string
+		want []string
+	}{
+		{"quarterly", []string{"quarterly report", "lunch"}},
+		{"from:alice", []string{"quarterly report"}},
+		{"subject:lunch", []string{"lunch"}},
+		{"body:beach", []string{"holiday"}},
+		{`"numbers later"`, []string{"lunch"}},
+		{"nothing-matches", nil},
+	} {
+		_, body := c.get("/search?m=" + inbox + "&q=" + url.QueryEscape(tc.q))
+		for _, s := range []string{"quarterly report", "lunch", "holiday"} {
+			if strings.Contains(body, ">"+s+"</a>") != slices.Contains(tc.want, s) {
+				t.Errorf("search %q: %q shown=%v", tc.q, s, !slices.Contains(tc.want, s))
+			}
+		}
+	}
+}
+
+// The live connection tells the page of every change, with the counts.
+func TestEvents(t *testing.T) {
+	h := newHarness(t, false)
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", h.srv.URL+"/events", nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %s", resp.Header.Get("Content-Type"))
+	}
+	br := bufio.NewReader(resp.Body)
+	if line, _ := br.ReadString('\n'); line != "retry: 3000\n" {
+		t.Fatalf("first line %q", line)
+	}
+	h.deliver("ann@example.com", "INBOX", simpleMessage("x@example.org", "ann@example.com", "live", "x"))
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no event: %v", err)
+		}
+		if strings.HasPrefix(line, "data: ") {
+			inbox := h.inbox("ann@example.com")
+			want := fmt.Sprintf(`"unread":1,"folders":{`)
+			if !strings.Contains(line, want) || !strings.Contains(line, fmt.Sprintf(`"%d":[1,1]`, inbox.ID)) {
+				t.Errorf("event %s", line)
+			}
+			break
+		}
+	}
+	// Logged out: no stream.
+	resp2, err := http.Get(h.srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusUnauthorized {
+		t.Errorf("events logged out: %d", resp2.StatusCode)
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	h := newHarness(t, false)
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	c.get("/compose")
+	c.postMultipart("/send", url.Values{"to": {"carol@example.org"}, "subject": {"far"}, "body": {"x"}}, nil)
+	h.queue.mu.Lock()
+	h.queue.items[0].Rcpts[0].Attempts = 2
+	h.queue.items[0].Rcpts[0].LastReply = "451 4.7.1 greylisted, try later"
+	h.queue.items[0].Rcpts[0].RemoteMTA = "mx.example.org"
+	h.queue.mu.Unlock()
+	_, body := c.get("/outbox")
+	for _, want := range []string{"carol@example.org", "pending", "451 4.7.1 greylisted, try later", "mx.example.org", "Retry now"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("outbox lacks %q", want)
+		}
+	}
+	c.post("/outbox", url.Values{"id": {"q1"}, "action": {"retry"}})
+	c.post("/outbox", url.Values{"id": {"q1"}, "action": {"cancel"}})
+	if !slices.Equal(h.queue.acts, []string{"retry q1", "delete q1"}) {
+		t.Errorf("queue actions %v", h.queue.acts)
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	h := newHarness(t, false)
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	other := h.client()
+	other.login("ann@example.com", "secret")
+	c.get("/settings")
+	if resp, body := c.post("/settings/password", url.Values{"current": {"wrong"}, "new": {"newpassword"}, "confirm": {"newpassword"}}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "current password is wrong") {
+		t.Errorf("wrong current: %d", resp.StatusCode)
+	}
+	if resp, _ := c.post("/settings/password", url.Values{"current": {"secret"}, "new": {"short"}, "confirm": {"short"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("short: %d", resp.StatusCode)
+	}
+	if resp, _ := c.post("/settings/password", url.Values{"current": {"secret"}, "new": {"newpassword"}, "confirm": {"newpassword"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("change: %d", resp.StatusCode)
+	}
+	if _, err := h.st.Authenticate("ann@example.com", "newpassword"); err != nil {
+		t.Errorf("new password does not work: %v", err)
+	}
+	if resp, _ := c.get("/settings"); resp.StatusCode != http.StatusOK {
+		t.Errorf("this session ended")
+	}
+	if resp, _ := other.get("/settings"); resp.StatusCode == http.StatusOK {
+		t.Errorf("other session still alive")
+	}
+}
+
+// Without JavaScript: every page is plain HTML with forms; the script is
+// only a defer'd file, and every form that changes something posts.
+func TestNoScriptNeeded(t *testing.T) {
+	h := newHarness(t, false)
+	uid := h.deliver("ann@example.com", "INBOX", simpleMessage("x@example.org", "ann@example.com", "s", "x"))
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	inbox := h.inbox("ann@example.com")
+	for _, p := range []string{mailboxURL(inbox.ID), messageURL(inbox.ID, uid), "/compose", "/folders", "/settings", "/outbox"} {
+		_, body := c.get(p)
+		if strings.Count(body, "<script") != 1 || !strings.Contains(body, `<script src="/static/app.js" defer></script>`) || strings.Contains(body, " onclick=") || strings.Contains(body, "javascript:") {
+			t.Errorf("%s has inline script", p)
+		}
+		if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+			t.Errorf("%s refers to another host", p)
+		}
+		if !strings.Contains(body, `<nav aria-label="Folders"`) || !strings.Contains(body, `<main id="main">`) {
+			t.Errorf("%s lacks landmarks", p)
+		}
+	}
+	for _, a := range []string{"/static/app.js", "/static/style.css"} {
+		if resp, _ := c.get(a); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d", a, resp.StatusCode)
+		}
+	}
+}

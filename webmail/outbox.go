@@ -1,0 +1,96 @@
+package webmail
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"petrel/queue"
+)
+
+type outboxData struct {
+	Items []queue.Item
+	Now   time.Time
+}
+
+// mine returns the queued messages the user sent (from its address or
+// an alias), newest first.
+func (s *Server) outboxItems(sess *session) ([]queue.Item, error) {
+	items, err := s.opts.Outbox.List()
+	if err != nil {
+		return nil, err
+	}
+	froms := s.fromChoices(sess)
+	var out []queue.Item
+	for _, it := range items {
+		f := strings.ToLower(it.From)
+		if slices.Contains(froms, f) || slices.Contains(froms, s.plainSender(f)) {
+			out = append(out, it)
+		}
+	}
+	slices.SortFunc(out, func(a, b queue.Item) int { return b.Arrived.Compare(a.Arrived) })
+	return out, nil
+}
+
+// plainSender drops a +tag ("bob+x@" is bob's).
+func (s *Server) plainSender(addr string) string {
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok {
+		return addr
+	}
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	return local + "@" + domain
+}
+
+// outboxPage lists the user's messages still in the queue: each
+// recipient's state, attempts, last reply and next try.
+func (s *Server) outboxPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	if s.opts.Outbox == nil {
+		http.NotFound(w, r)
+		return
+	}
+	items, err := s.outboxItems(sess)
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "outbox.html", page{Title: "Outbox", Sess: sess, Data: &outboxData{Items: items, Now: s.opts.Now()}})
+}
+
+// outboxAction retries now or cancels one of the user's queued messages
+// (never another user's: the id must be among the user's own).
+func (s *Server) outboxAction(w http.ResponseWriter, r *http.Request, sess *session) {
+	if s.opts.Outbox == nil {
+		http.NotFound(w, r)
+		return
+	}
+	items, err := s.outboxItems(sess)
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	id := r.PostFormValue("id")
+	if !slices.ContainsFunc(items, func(it queue.Item) bool { return it.ID == id }) {
+		s.fail(w, r, sess, errNotFound)
+		return
+	}
+	switch r.PostFormValue("action") {
+	case "retry":
+		err = s.opts.Outbox.Retry(id)
+		sess.setFlash("Trying again now.")
+	case "cancel":
+		err = s.opts.Outbox.Delete(id)
+		sess.setFlash("Sending cancelled.")
+	default:
+		http.Error(w, "unknown action", http.StatusBadRequest)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	http.Redirect(w, r, "/outbox", http.StatusSeeOther)
+}
