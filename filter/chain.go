@@ -123,8 +123,13 @@ type Result struct {
 	// Filter is the filter that decided a verdict other than Accept, or
 	// that quarantined.
 	Filter string
-	// Edits counts the header and body changes applied.
+	// Edits counts the changes applied.
 	Edits int
+	// From is the envelope sender a filter set, nil if none did.
+	From *string
+	// Rcpts are the recipients after filters added and removed some; nil
+	// when none did.
+	Rcpts []string
 }
 
 // Options configure a Chain.
@@ -180,6 +185,7 @@ func (c *Chain) Applies(port string) bool {
 // ends the chain. One log line per filter verdict names the queue ID.
 func (c *Chain) Check(ctx context.Context, env *Envelope, msg []byte) *Result {
 	res := &Result{Verdict: Accept, Message: msg}
+	env = new(*env) // filters may change the envelope for the next ones
 	for _, f := range c.filters {
 		if !slices.Contains(f.spec.Ports, env.Port) {
 			continue
@@ -208,6 +214,12 @@ func (c *Chain) Check(ctx context.Context, env *Envelope, msg []byte) *Result {
 			case Accept:
 				res.Message = out.msg
 				res.Edits += out.edits
+				if out.from != nil {
+					res.From, env.From = out.from, *out.from
+				}
+				if out.rcpts != nil && !slices.Equal(out.rcpts, env.Rcpts) {
+					res.Rcpts, env.Rcpts = out.rcpts, out.rcpts
+				}
 				if out.quarantine {
 					res.Quarantine, res.Reason, res.Filter = true, out.reason, f.spec.Milter
 				}

@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	milter "github.com/d--j/go-milter"
@@ -111,12 +112,18 @@ func newField(name, value string) (field, error) {
 	return field{name: name, raw: []byte(b.String())}, nil
 }
 
-// apply makes a filter's end-of-message modifications to h, in the order
-// given, and returns the message, the number of edits and the quarantine
-// reason if the filter asked for one. Recipient and sender changes are
-// never offered to filters (see actions); if one comes anyway it is an
-// error, as the filter then broke the negotiation.
-func apply(h *header, mods []milter.ModifyAction) ([]byte, int, *string, error) {
+// envelopeEdits are a filter's changes to the envelope.
+type envelopeEdits struct {
+	from  *string
+	rcpts []string
+}
+
+// apply makes a filter's end-of-message modifications to h and env, in
+// the order given, and returns the message (nil when the header and body
+// are unchanged), the number of edits and the quarantine reason if the
+// filter asked for one.
+func apply(h *header, mods []milter.ModifyAction, env *envelopeEdits) ([]byte, int, *string, error) {
+	changed := false
 	var quarantine *string
 	var newBody []byte
 	replaced := false
@@ -147,18 +154,53 @@ func apply(h *header, mods []milter.ModifyAction) ([]byte, int, *string, error) 
 		case milter.ActionQuarantine:
 			r := m.Reason
 			quarantine = &r
+		case milter.ActionAddRcpt:
+			r, err := envAddress(m.Rcpt)
+			if err != nil || r == "" {
+				return nil, 0, nil, fmt.Errorf("filter added a bad recipient %q", m.Rcpt)
+			}
+			if !slices.ContainsFunc(env.rcpts, func(x string) bool { return strings.EqualFold(x, r) }) {
+				env.rcpts = append(slices.Clip(env.rcpts), r)
+			}
+		case milter.ActionDelRcpt:
+			r, _ := envAddress(m.Rcpt)
+			env.rcpts = slices.DeleteFunc(slices.Clone(env.rcpts), func(x string) bool { return strings.EqualFold(x, r) })
+		case milter.ActionChangeFrom:
+			f, err := envAddress(m.From)
+			if err != nil {
+				return nil, 0, nil, fmt.Errorf("filter set a bad sender %q", m.From)
+			}
+			env.from = &f
 		default:
 			return nil, 0, nil, fmt.Errorf("filter sent a modification it was not offered: %s", m)
+		}
+		switch m.Type {
+		case milter.ActionAddHeader, milter.ActionInsertHeader, milter.ActionChangeHeader, milter.ActionReplaceBody:
+			changed = true
 		}
 		edits++
 	}
 	if replaced {
 		h.body = newBody
 	}
-	if edits == 0 || (edits == 1 && quarantine != nil) {
+	if !changed {
 		return nil, edits, quarantine, nil
 	}
 	return h.bytes(), edits, quarantine, nil
+}
+
+// envAddress takes the address out of a filter's "<addr>" (angle brackets
+// optional); "<>" is the null sender. Control characters, spaces and
+// over-long addresses are refused.
+func envAddress(s string) (string, error) {
+	a := strings.TrimSpace(s)
+	if strings.HasPrefix(a, "<") && strings.HasSuffix(a, ">") {
+		a = a[1 : len(a)-1]
+	}
+	if len(a) > 320 || strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '<' || r == '>' }) {
+		return "", fmt.Errorf("bad address %q", s)
+	}
+	return a, nil
 }
 
 // change sets the index-th (1-based) field called name (any case) to

@@ -21,10 +21,10 @@ type milterFilter struct {
 }
 
 // actions are the modifications Petrel offers filters, all of which it
-// honours, and the filter's choice of macros (SMFIF_SETSYMLIST).
-// Recipient changes and a new envelope sender are not offered, so a filter
-// is never told it may do something that would be ignored.
-const actions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptQuarantine | milter.OptSetMacros
+// honours: header and body edits, quarantine, recipients added and
+// removed, a new envelope sender, and the filter's choice of macros
+// (SMFIF_SETSYMLIST). rspamd asks for all but the last two.
+const actions = milter.AllClientSupportedActionMasks
 
 // The macros sent at each stage, unless the filter asks for others when
 // the session is negotiated (rspamd and clamav-milter do not).
@@ -118,6 +118,8 @@ type outcome struct {
 	reason     string
 	msg        []byte
 	edits      int
+	from       *string  // a new envelope sender
+	rcpts      []string // the recipients after the filter's changes
 }
 
 func (o *outcome) reply() string {
@@ -243,10 +245,12 @@ func (f *milterFilter) run(ctx context.Context, env *Envelope, msg []byte) (*out
 		return f.finish(o, msg), nil
 	}
 	o := &outcome{verdict: Accept}
-	out, n, quarantine, err := apply(h, mods)
+	env2 := envelopeEdits{rcpts: env.Rcpts}
+	out, n, quarantine, err := apply(h, mods, &env2)
 	if err != nil {
 		return nil, err
 	}
+	o.from, o.rcpts = env2.from, env2.rcpts
 	o.msg, o.edits = out, n
 	if out == nil {
 		o.msg = msg
