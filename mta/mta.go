@@ -104,6 +104,7 @@ type Options struct {
 	Queue         Queue       // nil: remote recipients are refused
 	Checker       Checker     // nil: incoming mail is not verified
 	Signer        Signer      // nil: outgoing mail is not signed
+	Filters       Filters     // nil: no content filters
 	Resolver      PTRResolver // nil: no reverse lookups
 	TLSConfig     *tls.Config
 	Logger        *slog.Logger

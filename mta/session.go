@@ -29,6 +29,7 @@ type session struct {
 	remoteIP net.IP
 	rdns     string // reverse name, "" until looked up
 	account  *store.Account
+	authMech string // the SASL mechanism account logged in with
 
 	// The transaction in progress.
 	from    string
@@ -327,19 +328,30 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 	}
 	if s.kind == kindSubmission {
 		msg = completeHeader(msg, s.m.opts.Hostname, s.m.opts.Now())
-		if s.m.opts.Signer != nil {
-			if _, domain, err := splitAddress(s.from); err == nil {
-				signed, err := s.m.opts.Signer.Sign(domain, msg)
-				if err != nil {
-					s.m.log.Error("dkim sign", "id", id, "domain", domain, "err", err)
-				} else {
-					msg = signed
-				}
+	}
+	// The content filters ([[filter]]): their verdict comes before
+	// anything is written, and the message they leave is what is signed
+	// and delivered.
+	f := s.runFilters(ctx, id, msg)
+	if f.done {
+		return f.code, f.ec, f.text
+	}
+	msg = f.msg
+	if f.quarantine {
+		junk = true
+	}
+	if s.kind == kindSubmission && s.m.opts.Signer != nil {
+		if _, domain, err := splitAddress(f.from); err == nil {
+			signed, err := s.m.opts.Signer.Sign(domain, msg)
+			if err != nil {
+				s.m.log.Error("dkim sign", "id", id, "domain", domain, "err", err)
+			} else {
+				msg = signed
 			}
 		}
 	}
-	in := &inbound{id: id, from: s.from, msg: msg, rcv: s.receivedInfo(id), authHeader: authHeader,
-		junk: junk, noForward: noForward, local: s.local, remote: s.remote, now: s.m.opts.Now()}
+	in := &inbound{id: id, from: f.from, msg: msg, rcv: s.receivedInfo(id), authHeader: authHeader,
+		junk: junk, noForward: noForward, local: f.local, remote: f.remote, now: s.m.opts.Now()}
 	if s.kind == kindSubmission && s.m.opts.SaveSent && s.account != nil {
 		in.sent = s.account
 	}
@@ -455,7 +467,7 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 			return s.fail(smtp.ErrAuthFailed)
 		}
 		lim.Succeeded(ip, username)
-		s.account = acct
+		s.account, s.authMech = acct, strings.ToUpper(mech)
 		return nil
 	}
 	switch strings.ToUpper(mech) {
