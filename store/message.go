@@ -50,11 +50,6 @@ type Target struct {
 	Account uint64
 	// Mailbox is the mailbox name; "" or a missing mailbox means INBOX.
 	Mailbox string
-	// SpecialUse, when set (`\Junk`), picks the account's mailbox with
-	// that RFC 6154 attribute instead, whatever its name; an account
-	// without one gets it made, named Mailbox (or the attribute without
-	// its backslash), in the same transaction as the delivery.
-	SpecialUse string
 	// Prefix is put before the shared bytes for this copy only: the
 	// Received, Return-Path and Delivered-To lines of this recipient.
 	Prefix []byte
@@ -96,7 +91,7 @@ func (s *Store) Deliver(ctx context.Context, d *Delivery) ([]Delivered, error) {
 			return err
 		}
 		for _, tg := range d.Targets {
-			m, err := deliveryMailboxTx(t, tg.Account, tg.Mailbox, tg.SpecialUse)
+			m, err := deliveryMailboxTx(t.Tx, tg.Account, tg.Mailbox)
 			if err != nil {
 				return err
 			}
@@ -120,53 +115,19 @@ func (s *Store) Deliver(ctx context.Context, d *Delivery) ([]Delivered, error) {
 	return out, nil
 }
 
-func deliveryMailboxTx(t *tx, acct uint64, name, specialUse string) (Mailbox, error) {
-	if specialUse != "" {
-		return specialMailboxTx(t, acct, name, specialUse)
-	}
+func deliveryMailboxTx(t *bolt.Tx, acct uint64, name string) (Mailbox, error) {
 	if name != "" {
 		if n, err := NormalizeMailboxName(name); err == nil {
-			if m, err := mailboxByNameTx(t.Tx, acct, n); err == nil {
+			if m, err := mailboxByNameTx(t, acct, n); err == nil {
 				return m, nil
 			}
 		}
 	}
-	m, err := mailboxByNameTx(t.Tx, acct, "INBOX")
+	m, err := mailboxByNameTx(t, acct, "INBOX")
 	if err == ErrNoMailbox {
 		return m, fmt.Errorf("account %d: %w", acct, ErrNoAccount)
 	}
 	return m, err
-}
-
-// specialMailboxTx finds the account's mailbox with the special-use
-// attribute, or else the one called name (or the attribute's name), or
-// else makes it.
-func specialMailboxTx(t *tx, acct uint64, name, specialUse string) (Mailbox, error) {
-	if t.Bucket(bAcctIDs).Get(be64(acct)) == nil {
-		return Mailbox{}, fmt.Errorf("account %d: %w", acct, ErrNoAccount)
-	}
-	prefix := be64(acct)
-	c := t.Bucket(bMbxNames).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		m, err := getMailboxTx(t.Tx, MailboxID(binary.BigEndian.Uint64(v)))
-		if err != nil {
-			return m, err
-		}
-		if m.SpecialUse == specialUse {
-			return m, nil
-		}
-	}
-	if name == "" {
-		name = strings.TrimPrefix(specialUse, `\`)
-	}
-	n, err := NormalizeMailboxName(name)
-	if err != nil {
-		return Mailbox{}, fmt.Errorf("mailbox for %s: %w", specialUse, err)
-	}
-	if m, err := mailboxByNameTx(t.Tx, acct, n); err == nil {
-		return m, nil
-	}
-	return createMailboxTx(t, acct, n, specialUse)
 }
 
 // Append adds a message to one mailbox (IMAP APPEND).

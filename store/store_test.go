@@ -432,35 +432,3 @@ func TestContentSlice(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// TestDeliverSpecialUse: a target with SpecialUse `\Junk` lands in the
-// account's \Junk mailbox whatever its name, and one is made (in the same
-// commit) for an account that has none.
-func TestDeliverSpecialUse(t *testing.T) {
-	s := storetest.Open(t)
-	renamed := storetest.Account(t, s, "renamed@example.com")
-	if err := s.RenameMailbox(ctx, renamed.ID, "Junk", "Spam"); err != nil {
-		t.Fatal(err)
-	}
-	missing := storetest.Account(t, s, "missing@example.com")
-	if err := s.DeleteMailbox(ctx, missing.ID, "Junk"); err != nil {
-		t.Fatal(err)
-	}
-	body := []byte("Subject: spam\r\n\r\nbuy\r\n")
-	for _, tc := range []struct {
-		acct *store.Account
-		want string
-	}{{renamed, "Spam"}, {missing, "Junk"}, {missing, "Junk"}} {
-		got, err := s.Deliver(ctx, &store.Delivery{Body: body, Targets: []store.Target{{Account: tc.acct.ID, Mailbox: "Junk", SpecialUse: `\Junk`}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := s.MailboxByName(tc.acct.ID, tc.want)
-		if err != nil || m.ID != got[0].Mailbox || m.SpecialUse != `\Junk` {
-			t.Errorf("%s: delivered to %d, %s is %+v %v", tc.acct.Address, got[0].Mailbox, tc.want, m, err)
-		}
-	}
-	if m, err := s.MailboxByName(missing.ID, "Junk"); err != nil || m.Messages != 2 {
-		t.Errorf("made Junk: %+v %v", m, err)
-	}
-}
