@@ -216,7 +216,7 @@ func (in *inbound) target(a *store.Account, rcpt, deliveredTo, original string) 
 	p.Write(in.authHeader)
 	tg := store.Target{Account: a.ID, Prefix: p.Bytes()}
 	if in.junk {
-		tg.Mailbox, tg.SpecialUse = "Junk", `\Junk`
+		tg.Mailbox = "Junk"
 	}
 	return tg
 }
