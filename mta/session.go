@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"petrel/dnsbl"
 	"petrel/store"
 )
 
@@ -29,7 +30,8 @@ type session struct {
 	remoteIP net.IP
 	rdns     string // reverse name, "" until looked up
 	account  *store.Account
-	authMech string // the SASL mechanism account logged in with
+	authMech string        // the SASL mechanism account logged in with
+	rep      *dnsbl.Result // what the DNS lists say of the client, nil until asked
 
 	// The transaction in progress.
 	from    string
@@ -208,6 +210,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
 	}
+	if r := s.reputation(); r.Listed() && s.m.opts.Reputation.Action() == dnsbl.RefuseRcpt && !isPostmaster(local) {
+		s.m.repVerdict("", s.remoteIP, "refused-rcpt", r)
+		return s.refuseRcpt(to, refusedHost(s.remoteIP, r))
+	}
 	if domain != "" && s.m.opts.IsLocalDomain(domain) {
 		lr, e := s.m.lookupLocal(to, strings.ToLower(local+"@"+domain))
 		if e != nil && e.Code < 500 {
@@ -324,6 +330,15 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 				msg = res.Message
 			}
 			authHeader, junk, noForward = res.Header, res.Junk, res.NoForward
+		}
+	}
+	if r := s.reputation(); r != nil && len(r.Listings) > 0 {
+		// What the lists said goes with the message; with action
+		// "score", a listed host's mail is filed as junk.
+		authHeader = append(authHeader, "X-Petrel-DNSBL: "+r.Summary()+"\r\n"...)
+		if r.Listed() && s.m.opts.Reputation.Action() == dnsbl.Score {
+			junk = true
+			s.m.repVerdict(id, s.remoteIP, "junk", r)
 		}
 	}
 	if s.kind == kindSubmission {
