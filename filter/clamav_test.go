@@ -100,7 +100,7 @@ func TestClamAV(t *testing.T) {
 		c := newChain(t, Spec{Milter: addr, Timeout: time.Minute})
 		ctx := context.Background()
 		res := c.Check(ctx, testEnv(), []byte(withAttachment("eicar.com", []byte(eicar))))
-		if res.Verdict != Reject || res.Code/100 != 5 || res.Enhanced != [3]int{5, 7, 1} || !strings.Contains(res.Text, "Petrel-Test-EICAR") {
+		if res.Verdict != Reject || res.Code != 550 || res.Enhanced != [3]int{5, 7, 1} || !strings.Contains(res.Text, "Petrel-Test-EICAR") {
 			t.Errorf("%s: EICAR: %v %d %v %q (%s)", addr, res.Verdict, res.Code, res.Enhanced, res.Text, res.Reason)
 		}
 		clean := withAttachment("notes.txt", []byte("just some notes\n"))
