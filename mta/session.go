@@ -34,6 +34,7 @@ type session struct {
 	rep      *dnsbl.Result // what the DNS lists say of the client, nil until asked
 
 	// The transaction in progress.
+	txID    string // its queue ID, given at MAIL
 	from    string
 	hasFrom bool
 	local   []localRcpt
@@ -168,6 +169,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	s.from, s.hasFrom = from, true
 	s.started = time.Now()
+	s.txID = newID()
 	return nil
 }
 
@@ -211,7 +213,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
 	}
 	if r := s.reputation(); r.Listed() && s.m.opts.Reputation.Action() == dnsbl.RefuseRcpt && !isPostmaster(local) {
-		s.m.repVerdict("", s.remoteIP, "refused-rcpt", r)
+		s.m.repVerdict(s.txID, s.remoteIP, "refused-rcpt", r)
 		return s.refuseRcpt(to, refusedHost(s.remoteIP, r))
 	}
 	if domain != "" && s.m.opts.IsLocalDomain(domain) {
@@ -281,7 +283,7 @@ func (s *session) Data(r io.Reader) error {
 	if !s.hasFrom || len(s.local)+len(s.remote) == 0 {
 		return s.fail(smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Need RCPT before DATA"))
 	}
-	id := newID()
+	id := s.txID
 	start := s.started
 	s.logged = true // this transaction's line is written below, whatever happens
 	msg, err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout}, s.m.opts.MaxMessageBytes)

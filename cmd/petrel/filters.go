@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/netip"
 
+	milter "github.com/d--j/go-milter"
+
 	"petrel/config"
 	"petrel/dnsbl"
 	"petrel/dnsmx"
@@ -23,7 +25,11 @@ func newFilters(cfg *config.Config, res *dnsmx.Resolver, log *slog.Logger, fm *w
 		for i, f := range cfg.Filters {
 			specs[i] = filter.Spec{Milter: f.Milter, OnError: f.OnError, Timeout: f.Timeout.Duration, Ports: f.Ports}
 		}
-		chain, err := filter.New(specs, filter.Options{Logger: log.With("svc", "filter"), OnVerdict: fm.FilterVerdict})
+		flog := log.With("svc", "filter")
+		// go-milter's own warnings (a filter that breaks the protocol)
+		// go to the structured log, not to the standard logger.
+		milter.LogWarning = func(format string, v ...any) { flog.Warn("milter: " + fmt.Sprintf(format, v...)) }
+		chain, err := filter.New(specs, filter.Options{Logger: flog, OnVerdict: fm.FilterVerdict})
 		if err != nil {
 			return nil, nil, fmt.Errorf("[[filter]]: %w", err)
 		}
