@@ -102,7 +102,7 @@ func (f *fakeMilter) EndOfMessage(m milter.Modifier) (*milter.Response, error) {
 
 // startFake serves a fake milter on loopback TCP (or a unix socket when
 // unix is set) until the test ends.
-func startFake(t *testing.T, unix bool, fs *fakeServer) *fakeServer {
+func startFake(t testing.TB, unix bool, fs *fakeServer) *fakeServer {
 	t.Helper()
 	var ln net.Listener
 	var err error
@@ -144,9 +144,11 @@ func testEnv() *Envelope {
 	}
 }
 
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 func newChain(t *testing.T, specs ...Spec) *Chain {
 	t.Helper()
-	c, err := New(specs, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := New(specs, Options{Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
