@@ -552,6 +552,13 @@ func (c *Config) Validate() error {
 			bad("filter", "[[filter]] %d: milter = %q: want \"inet:host:port\" or \"unix:/path/to/socket\"", i+1, f.Milter)
 		case kind == "unix" && !strings.HasPrefix(rest, "/"):
 			bad("filter", "[[filter]] %d: milter = %q: a unix socket needs an absolute path", i+1, f.Milter)
+		case kind != "unix":
+			if port, host, ok := strings.Cut(rest, "@"); ok { // Sendmail's inet:port@host
+				rest = net.JoinHostPort(strings.Trim(host, "[]"), port)
+			}
+			if host, port, err := net.SplitHostPort(rest); err != nil || host == "" || port == "" {
+				bad("filter", "[[filter]] %d: milter = %q: want \"inet:host:port\", like \"inet:127.0.0.1:11332\"", i+1, f.Milter)
+			}
 		}
 		if f.OnError != "" && f.OnError != "tempfail" && f.OnError != "accept" {
 			bad("filter", "[[filter]] %d: on_error = %q: use \"tempfail\" or \"accept\"", i+1, f.OnError)

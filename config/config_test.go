@@ -172,6 +172,7 @@ func TestBadConfig(t *testing.T) {
 		{"log format", "[log]\nformat = \"xml\"\n", nil, `petrel.toml:2: log.format = "xml"`},
 		{"filter address", "hostname = \"mx.example.com\"\n\n[[filter]]\nmilter = \"127.0.0.1:11332\"\n", nil, `petrel.toml:3: [[filter]] 1: milter = "127.0.0.1:11332": want "inet:host:port"`},
 		{"filter on_error", "[[filter]]\nmilter = \"unix:/run/m.sock\"\n[[filter]]\nmilter = \"inet:127.0.0.1:1\"\non_error = \"reject\"\n", nil, `[[filter]] 2: on_error = "reject"`},
+		{"filter without port", "[[filter]]\nmilter = \"inet:localhost\"\n", nil, `petrel.toml:1: [[filter]] 1: milter = "inet:localhost": want "inet:host:port"`},
 		{"filter port", "[[filter]]\nmilter = \"unix:/run/m.sock\"\nports = [\"imap\"]\n", nil, `[[filter]] 1: ports: "imap" is not a port name`},
 		{"filter unknown key", "[[filter]]\nmilter = \"unix:/run/m.sock\"\nonerror = \"accept\"\n", nil, `petrel.toml:3: unknown key "filter.onerror"`},
 		{"dnsbl zone", "[junk]\ndnsbl = [\"zen.spamhaus.org\", \"bad zone\"]\n", nil, `petrel.toml:2: junk.dnsbl: "bad zone" is not a DNS zone`},
