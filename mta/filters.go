@@ -131,7 +131,8 @@ func (s *session) filterEnvelope(id string) *filter.Envelope {
 		env.AuthUser = s.account.Address
 	}
 	if st, ok := s.conn.TLSConnectionState(); ok {
-		env.TLSVersion = tls.VersionName(st.Version)
+		// OpenSSL's names, as Sendmail and Postfix give them: "TLSv1.3".
+		env.TLSVersion = strings.Replace(tls.VersionName(st.Version), "TLS ", "TLSv", 1)
 		env.TLSCipher = tls.CipherSuiteName(st.CipherSuite)
 		env.TLSBits = 128
 		if strings.Contains(env.TLSCipher, "256") || strings.Contains(env.TLSCipher, "CHACHA20") {

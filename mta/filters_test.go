@@ -10,6 +10,8 @@ import (
 	"time"
 
 	milter "github.com/d--j/go-milter"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 
 	"petrel/filter"
 )
@@ -31,8 +33,10 @@ func (m *subjectMilter) Header(name, value string, _ milter.Modifier) (*milter.R
 }
 
 func (m *subjectMilter) EndOfMessage(mod milter.Modifier) (*milter.Response, error) {
-	for _, n := range []string{"i", "j", "{client_addr}", "{if_addr}", "{auth_authen}", "{daemon_name}"} {
-		m.seen.Store(n, mod.Get(n))
+	for _, n := range []string{"i", "j", "{client_addr}", "{if_addr}", "{auth_authen}", "{auth_type}", "{daemon_name}", "{tls_version}"} {
+		if v, ok := mod.GetEx(n); ok {
+			m.seen.Store(n, v)
+		}
 	}
 	switch m.subject {
 	case "reject":
@@ -146,5 +150,43 @@ func TestFilterDown(t *testing.T) {
 	}
 	if _, in := inbox(t, ts.store, "bob@hamburger.edu"); len(in) != 0 {
 		t.Errorf("stored %d messages", len(in))
+	}
+}
+
+// TestFilterSubmission: a filter for the submission port is told who
+// logged in ({auth_authen}, {auth_type}) and the TLS in use, and sees the
+// Date and Message-ID Petrel completed; a filter for port 25 only does
+// not see submitted mail.
+func TestFilterSubmission(t *testing.T) {
+	seen := &sync.Map{}
+	sub := startSubjectMilter(t, seen)
+	other := &sync.Map{}
+	mx := startSubjectMilter(t, other)
+	chain, err := filter.New([]filter.Spec{{Milter: sub, Ports: []string{"submission"}}, {Milter: mx}}, filter.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, func(o *Options) { o.Filters = chain })
+	c, err := smtp.DialStartTLS(ts.subAddr, ts.clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "bob@hamburger.edu", "secret")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("bob@hamburger.edu", []string{"alice@hamburger.edu"}, strings.NewReader("Subject: hi\r\n\r\nHi!\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"{auth_authen}": "bob@hamburger.edu", "{auth_type}": "PLAIN", "{daemon_name}": "petrel-submission", "{tls_version}": "TLSv1.3"} {
+		if got, _ := seen.Load(k); got != want {
+			t.Errorf("macro %s = %q, want %q", k, got, want)
+		}
+	}
+	if _, ok := other.Load("i"); ok {
+		t.Error("the port 25 filter saw submitted mail")
+	}
+	if _, in := inbox(t, ts.store, "alice@hamburger.edu"); len(in) != 1 || !strings.Contains(string(in[0]), "X-Filtered: yes\r\n") || !strings.Contains(string(in[0]), "Message-ID: <") {
+		t.Errorf("alice's INBOX: %q", in)
 	}
 }
