@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"petrel/internal/boltbackup"
 )
 
 var (
@@ -92,23 +94,14 @@ func Open(opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// Close closes the queue file. Run must have returned.
 // BackupSized writes a consistent snapshot of the queue's file while it
-// stays in use: begin is told the snapshot's size and returns where to
-// write it.
+// stays in use (boltbackup.Sized): begin is told the snapshot's size and
+// returns where to write it.
 func (q *Queue) BackupSized(ctx context.Context, begin func(size int64) (io.Writer, error)) (int64, error) {
-	var n int64
-	err := q.db.View(func(tx *bolt.Tx) error {
-		w, err := begin(tx.Size())
-		if err != nil {
-			return err
-		}
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
+	return boltbackup.Sized(ctx, q.db, begin)
 }
 
+// Close closes the queue file. Run must have returned.
 func (q *Queue) Close() error {
 	if err := q.db.Close(); err != nil {
 		return fmt.Errorf("queue: close: %w", err)

@@ -19,6 +19,7 @@ import (
 
 	"petrel/authlimit"
 	"petrel/config"
+	"petrel/control"
 	"petrel/imap"
 	"petrel/msgauth"
 	"petrel/mta"
@@ -332,7 +333,9 @@ func (s *server) start(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		serveControl(ctx, cl, env, s.log.With("svc", "control"))
+		control.Serve(ctx, cl, func(ctx context.Context, args []string, password string, out io.Writer) error {
+			return runOp(ctx, env, args, password, out)
+		}, s.log.With("svc", "control"))
 		os.Remove(sock)
 	}()
 	s.readyMu.Lock()
