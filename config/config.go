@@ -52,6 +52,101 @@ type Config struct {
 	// domain that no account or alias of that name takes; "" = the
 	// account made first.
 	Postmaster string `toml:"postmaster"`
+	// Filters are the [[filter]] entries: milters (rspamd, clamav-milter)
+	// every message goes through before it is accepted, in order.
+	Filters []Filter `toml:"filter"`
+	Junk    Junk     `toml:"junk"`
+}
+
+// Filter is one [[filter]] entry (docs/filtering.md).
+type Filter struct {
+	Milter  string   `toml:"milter"`   // "inet:127.0.0.1:11332" or "unix:/run/rspamd/milter.sock"
+	OnError string   `toml:"on_error"` // "tempfail" (default) or "accept"
+	Timeout Duration `toml:"timeout"`  // for each of the filter's replies; 0 = 30s
+	Ports   []string `toml:"ports"`    // "smtp", "submission"; empty = ["smtp"]
+}
+
+// Junk is spam defence: the reputation of the connecting host (DNS block
+// and allow lists).
+type Junk struct {
+	DNSBL       DNSLists `toml:"dnsbl"`        // block lists, e.g. ["zen.spamhaus.org"]
+	DNSWL       DNSLists `toml:"dnswl"`        // allow lists, e.g. ["list.dnswl.org"]
+	DNSBLAction string   `toml:"dnsbl_action"` // refuse-connect, refuse-rcpt or score
+}
+
+// DNSList is one zone of junk.dnsbl or junk.dnswl.
+type DNSList struct {
+	Zone      string   // "zen.spamhaus.org"
+	Weight    float64  // what a listing counts (a host is listed at 1); 0 = 1
+	NotListed []string // answers that do not mean a listing; nil = Spamhaus's error answers
+}
+
+// DNSLists is a list of zones, each written as the zone's name or as a
+// table: ["zen.spamhaus.org", {zone = "bl.example", weight = 0.5,
+// not_listed = ["127.0.0.1"]}]. From the environment: zone names,
+// comma-separated.
+type DNSLists []DNSList
+
+// UnmarshalTOML reads the array of names and tables.
+func (l *DNSLists) UnmarshalTOML(v any) error {
+	arr, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("want a list of zones, like [\"zen.spamhaus.org\"]")
+	}
+	out := DNSLists{}
+	for _, e := range arr {
+		switch x := e.(type) {
+		case string:
+			out = append(out, DNSList{Zone: x})
+		case map[string]any:
+			var d DNSList
+			for k, v := range x {
+				switch k {
+				case "zone":
+					d.Zone, ok = v.(string)
+				case "weight":
+					switch n := v.(type) {
+					case float64:
+						d.Weight, ok = n, true
+					case int64:
+						d.Weight, ok = float64(n), true
+					default:
+						ok = false
+					}
+				case "not_listed":
+					var vs []any
+					vs, ok = v.([]any)
+					for _, a := range vs {
+						s, isStr := a.(string)
+						ok = ok && isStr
+						d.NotListed = append(d.NotListed, s)
+					}
+				default:
+					return fmt.Errorf("unknown key %q in a zone table (want zone, weight, not_listed)", k)
+				}
+				if !ok {
+					return fmt.Errorf("zone table: %s has the wrong type (zone = \"bl.example\", weight = 0.5, not_listed = [\"127.0.0.1\"])", k)
+				}
+			}
+			out = append(out, d)
+		default:
+			return fmt.Errorf("want zone names or tables, like [\"zen.spamhaus.org\"], not %v", e)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// UnmarshalText reads zone names, comma-separated (the environment).
+func (l *DNSLists) UnmarshalText(b []byte) error {
+	out := DNSLists{}
+	for _, z := range strings.Split(string(b), ",") {
+		if z = strings.TrimSpace(z); z != "" {
+			out = append(out, DNSList{Zone: z})
+		}
+	}
+	*l = out
+	return nil
 }
 
 // Listen holds listener addresses; "" means that listener is off.
@@ -242,6 +337,12 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 			unknown[key] = true
 			if len(k) > 1 && unknown[k[:len(k)-1].String()] {
 				continue // in an unknown table, which is reported
+			}
+			if len(k) > 2 && k[0] == "junk" && (k[1] == "dnsbl" || k[1] == "dnswl") {
+				// The tables inside DNS lists are read by
+				// DNSLists.UnmarshalTOML, which refuses unknown keys
+				// itself; toml still counts them.
+				continue
 			}
 			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, lineOf(lines, key), key))
 		}
@@ -486,6 +587,56 @@ func (c *Config) Validate() error {
 			bad("mta_sts.mx", "mta_sts.mx: %q is not a host name or \"*.example.com\" pattern", mx)
 		}
 	}
+	for i, f := range c.Filters {
+		kind, rest, _ := strings.Cut(f.Milter, ":")
+		switch {
+		case rest == "" || (kind != "inet" && kind != "inet6" && kind != "unix"):
+			bad("filter", "[[filter]] %d: milter = %q: want \"inet:host:port\" or \"unix:/path/to/socket\"", i+1, f.Milter)
+		case kind == "unix" && !strings.HasPrefix(rest, "/"):
+			bad("filter", "[[filter]] %d: milter = %q: a unix socket needs an absolute path", i+1, f.Milter)
+		case kind != "unix":
+			if port, host, ok := strings.Cut(rest, "@"); ok { // Sendmail's inet:port@host
+				rest = net.JoinHostPort(strings.Trim(host, "[]"), port)
+			}
+			if host, port, err := net.SplitHostPort(rest); err != nil || host == "" || port == "" {
+				bad("filter", "[[filter]] %d: milter = %q: want \"inet:host:port\", like \"inet:127.0.0.1:11332\"", i+1, f.Milter)
+			}
+		}
+		if f.OnError != "" && f.OnError != "tempfail" && f.OnError != "accept" {
+			bad("filter", "[[filter]] %d: on_error = %q: use \"tempfail\" or \"accept\"", i+1, f.OnError)
+		}
+		if f.Timeout.Duration < 0 {
+			bad("filter", "[[filter]] %d: timeout must be positive, like \"30s\"", i+1)
+		}
+		for _, p := range f.Ports {
+			if p != "smtp" && p != "submission" {
+				bad("filter", "[[filter]] %d: ports: %q is not a port name (use \"smtp\" and \"submission\")", i+1, p)
+			}
+		}
+	}
+	for _, l := range []struct {
+		key   string
+		zones DNSLists
+	}{{"junk.dnsbl", c.Junk.DNSBL}, {"junk.dnswl", c.Junk.DNSWL}} {
+		for _, z := range l.zones {
+			if !validDomain(strings.TrimSuffix(z.Zone, ".")) {
+				bad(l.key, "%s: %q is not a DNS zone (write %s = [\"zen.spamhaus.org\"])", l.key, z.Zone, l.key)
+			}
+			if z.Weight < 0 {
+				bad(l.key, "%s: %s: weight must not be negative", l.key, z.Zone)
+			}
+			for _, a := range z.NotListed {
+				if ip, err := netip.ParseAddr(a); err != nil || !ip.Is4() {
+					bad(l.key, "%s: %s: not_listed: %q is not an IPv4 address", l.key, z.Zone, a)
+				}
+			}
+		}
+	}
+	switch c.Junk.DNSBLAction {
+	case "refuse-connect", "refuse-rcpt", "score":
+	default:
+		bad("junk.dnsbl_action", "junk.dnsbl_action = %q: use refuse-connect, refuse-rcpt or score", c.Junk.DNSBLAction)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -699,6 +850,8 @@ func setFromString(f reflect.Value, s string) error {
 		}
 		*p = b
 	case *Duration:
+		return p.UnmarshalText([]byte(s))
+	case interface{ UnmarshalText([]byte) error }:
 		return p.UnmarshalText([]byte(s))
 	case *[]Duration:
 		*p = nil

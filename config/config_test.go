@@ -183,6 +183,15 @@ func TestBadConfig(t *testing.T) {
 		{"bad retry", "[queue]\nretry = [\n  \"1m\",\n  \"-5m\",\n]\n", nil, "petrel.toml:2: queue.retry[1] must be a positive duration"},
 		{"log level", "[log]\nformat = \"json\"\nlevel = \"loud\"\n", nil, `petrel.toml:3: log.level = "loud"`},
 		{"log format", "[log]\nformat = \"xml\"\n", nil, `petrel.toml:2: log.format = "xml"`},
+		{"filter address", "hostname = \"mx.example.com\"\n\n[[filter]]\nmilter = \"127.0.0.1:11332\"\n", nil, `petrel.toml:3: [[filter]] 1: milter = "127.0.0.1:11332": want "inet:host:port"`},
+		{"filter on_error", "[[filter]]\nmilter = \"unix:/run/m.sock\"\n[[filter]]\nmilter = \"inet:127.0.0.1:1\"\non_error = \"reject\"\n", nil, `[[filter]] 2: on_error = "reject"`},
+		{"filter without port", "[[filter]]\nmilter = \"inet:localhost\"\n", nil, `petrel.toml:1: [[filter]] 1: milter = "inet:localhost": want "inet:host:port"`},
+		{"filter port", "[[filter]]\nmilter = \"unix:/run/m.sock\"\nports = [\"imap\"]\n", nil, `[[filter]] 1: ports: "imap" is not a port name`},
+		{"filter unknown key", "[[filter]]\nmilter = \"unix:/run/m.sock\"\nonerror = \"accept\"\n", nil, `petrel.toml:3: unknown key "filter.onerror"`},
+		{"dnsbl zone", "[junk]\ndnsbl = [\"zen.spamhaus.org\", \"bad zone\"]\n", nil, `petrel.toml:2: junk.dnsbl: "bad zone" is not a DNS zone`},
+		{"dnsbl table", "[junk]\ndnsbl = [{zone = \"bl.example\", wieght = 2}]\n", nil, `unknown key "wieght" in a zone table`},
+		{"dnsbl not_listed", "[junk]\ndnswl = [{zone = \"wl.example\", not_listed = [\"localhost\"]}]\n", nil, `junk.dnswl: wl.example: not_listed: "localhost" is not an IPv4 address`},
+		{"dnsbl action", "[junk]\ndnsbl_action = \"reject\"\n", nil, `petrel.toml:2: junk.dnsbl_action = "reject"`},
 		{"bad env", "", []string{"PETREL_SMTP_MAX_RECIPIENTS=many"}, "PETREL_SMTP_MAX_RECIPIENTS"},
 		{"unknown env", "", []string{"PETREL_NOPE=1"}, "unknown setting"},
 		{"env value", "", []string{"PETREL_SMTP_MAX_RECIPIENTS=0"}, "environment PETREL_SMTP_MAX_RECIPIENTS: smtp.max_recipients = 0: must be more than 0"},
@@ -226,6 +235,49 @@ func TestBadConfig(t *testing.T) {
 	_, err = Load("", []string{"PETREL_HOSTNAME=mx example"}, false)
 	if err == nil || err.Error() != `environment PETREL_HOSTNAME: hostname "mx example" is not a valid host name (set hostname = "mx.example.com")` {
 		t.Errorf("env without a file: %v", err)
+	}
+}
+
+// TestFiltersAndJunk: [[filter]] entries in order, and DNS lists as names
+// or tables, from the file and from the environment.
+func TestFiltersAndJunk(t *testing.T) {
+	p := writeFile(t, `hostname = "mx.example.com"
+[[filter]]
+milter = "inet:127.0.0.1:11332"
+on_error = "accept"
+timeout = "2m"
+ports = ["smtp", "submission"]
+
+[[filter]]
+milter = "unix:/run/clamav/clamav-milter.ctl"
+
+[junk]
+dnsbl = ["zen.spamhaus.org", {zone = "bl.example", weight = 0.5, not_listed = ["127.0.0.1"]}]
+dnswl = [{zone = "list.dnswl.org", weight = 2}]
+dnsbl_action = "score"
+`)
+	c, err := Load(p, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Filter{
+		{Milter: "inet:127.0.0.1:11332", OnError: "accept", Timeout: Duration{2 * time.Minute}, Ports: []string{"smtp", "submission"}},
+		{Milter: "unix:/run/clamav/clamav-milter.ctl"},
+	}
+	if len(c.Filters) != 2 || c.Filters[0].Milter != want[0].Milter || c.Filters[0].OnError != "accept" || c.Filters[0].Timeout != want[0].Timeout ||
+		!slices.Equal(c.Filters[0].Ports, want[0].Ports) || c.Filters[1].Milter != want[1].Milter {
+		t.Errorf("filters %+v", c.Filters)
+	}
+	if len(c.Junk.DNSBL) != 2 || c.Junk.DNSBL[0].Zone != "zen.spamhaus.org" || c.Junk.DNSBL[1].Weight != 0.5 ||
+		!slices.Equal(c.Junk.DNSBL[1].NotListed, []string{"127.0.0.1"}) || c.Junk.DNSWL[0].Weight != 2 || c.Junk.DNSBLAction != "score" {
+		t.Errorf("junk %+v", c.Junk)
+	}
+	c, err = Load("", []string{"PETREL_JUNK_DNSBL=zen.spamhaus.org, bl.example", "PETREL_JUNK_DNSBL_ACTION=refuse-connect"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Junk.DNSBL) != 2 || c.Junk.DNSBL[1].Zone != "bl.example" || c.Junk.DNSBLAction != "refuse-connect" || len(c.Filters) != 0 {
+		t.Errorf("from the environment: %+v", c.Junk)
 	}
 }
 

@@ -71,6 +71,23 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 	return out, nil
 }
 
+// LookupA returns the A records of name (an empty list and no error when
+// it has none), cached for their TTL; DNS block lists answer this way.
+// A name that does not exist gives an *Error of KindNXDomain.
+func (r *Resolver) LookupA(ctx context.Context, name string) ([]net.IP, error) {
+	ans, err := r.lookup(ctx, name, dns.TypeA)
+	if err != nil {
+		return nil, err
+	}
+	var ips []net.IP
+	for _, rr := range ans.rrs {
+		if a, ok := rr.(*dns.A); ok {
+			ips = append(ips, a.A)
+		}
+	}
+	return ips, nil
+}
+
 // LookupIP returns the A and then the AAAA addresses of host; a host
 // without either gives an empty list and no error.
 func (r *Resolver) LookupIP(ctx context.Context, host string) ([]net.IP, error) {

@@ -18,8 +18,12 @@ import (
 // connection each, sending 4 KiB messages over loopback to port 25 for a
 // local user; every 250 comes after the message is committed to disk.
 // msgs/s is what smtp-source against Petrel measures in bench/.
-func BenchmarkSMTPAccept(b *testing.B) {
-	ts := newTestServer(b, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
+func BenchmarkSMTPAccept(b *testing.B) { benchSMTPAccept(b) }
+
+// benchSMTPAccept runs BenchmarkSMTPAccept's load against a server set up
+// by tweak.
+func benchSMTPAccept(b *testing.B, tweak ...func(*Options)) {
+	ts := newTestServer(b, append([]func(*Options){func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) }}, tweak...)...)
 	body := "From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: bench\r\n\r\n" +
 		strings.Repeat(strings.Repeat("x", 78)+"\r\n", 4096/80)
 	const clients = 20

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"petrel/authlimit"
+	"petrel/dnsbl"
 	"petrel/netlimit"
 	"petrel/store"
 )
@@ -110,6 +111,8 @@ type Options struct {
 	Queue         Queue       // nil: remote recipients are refused
 	Checker       Checker     // nil: incoming mail is not verified
 	Signer        Signer      // nil: outgoing mail is not signed
+	Filters       Filters     // nil: no content filters
+	Reputation    Reputation  // nil: no DNSBL/DNSWL checks
 	Resolver      PTRResolver // nil: no reverse lookups
 	TLSConfig     *tls.Config
 	Logger        *slog.Logger
@@ -154,6 +157,7 @@ type Options struct {
 	OnTransaction func(result string)     // "accepted", "rejected", "tempfail"
 	OnDelivered   func(n int, size int64) // n local copies stored of a message of size bytes
 	OnAuthFailure func()
+	OnReputation  func(verdict string) // a listed host: "refused-connect", "refused-rcpt", "junk"
 }
 
 // MTA serves SMTP listeners. It is safe for concurrent use.
@@ -242,6 +246,9 @@ func (m *MTA) newServer(k kind) *smtp.Server {
 
 // ServeSMTP serves port 25 (MX) on l until Shutdown.
 func (m *MTA) ServeSMTP(l net.Listener) error {
+	if m.opts.Reputation != nil && m.opts.Reputation.Action() == dnsbl.RefuseConnect {
+		l = reputationListener{Listener: l, m: m}
+	}
 	return m.newServer(kindMX).Serve(timeoutListener{l})
 }
 

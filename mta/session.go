@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"petrel/authlimit"
+	"petrel/dnsbl"
 	"petrel/msgtext"
 	"petrel/srs"
 	"petrel/store"
@@ -36,9 +37,12 @@ type session struct {
 	// "SMTP" or "ESMTP" in Received). go-smtp does not say which; it asks
 	// AuthMechanisms on EHLO only, so that is where it is noted. A new
 	// session begins after STARTTLS, whose EHLO is noted again.
-	esmtp bool
+	esmtp    bool
+	authMech string        // the SASL mechanism account logged in with
+	rep      *dnsbl.Result // what the DNS lists say of the client, nil until asked
 
 	// The transaction in progress.
+	txID    string // its queue ID, given at MAIL
 	from    string
 	hasFrom bool
 	local   []localRcpt
@@ -180,6 +184,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	s.from, s.hasFrom = from, true
 	s.started = time.Now()
+	s.txID = newID()
 	return nil
 }
 
@@ -216,6 +221,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	local, domain, err := splitAddress(to)
 	if err != nil {
 		return s.refuseRcpt(to, smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax: %v", err))
+	}
+	if r := s.reputation(); r.Listed() && s.m.opts.Reputation.Action() == dnsbl.RefuseRcpt && !isPostmaster(local) {
+		s.m.repVerdict(s.txID, s.remoteIP, "refused-rcpt", r)
+		return s.refuseRcpt(to, refusedHost(s.remoteIP, r))
 	}
 	if len(local) > maxLocalPart && !(s.m.opts.SRS != nil && srs.IsSRS(local) && s.m.opts.IsLocalDomain(domain)) {
 		// SMTP can never deliver there; SRS addresses of ours, which
@@ -300,7 +309,7 @@ func (s *session) Data(r io.Reader) error {
 	if !s.hasFrom || len(s.local)+len(s.remote) == 0 {
 		return s.fail(smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Need RCPT before DATA"))
 	}
-	id := newID()
+	id := s.txID
 	start := s.started
 	s.logged = true // this transaction's line is written below, whatever happens
 	msg, err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout}, s.m.opts.MaxMessageBytes)
@@ -356,21 +365,41 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 			authHeader, junk, noForward, noBounce = res.Header, res.Junk, res.NoForward, res.NoBounce
 		}
 	}
+	if r := s.reputation(); r != nil && len(r.Listings) > 0 {
+		// What the lists said goes with the message; with action
+		// "score", a listed host's mail is filed as junk.
+		authHeader = append(authHeader, "X-Petrel-DNSBL: "+r.Summary()+"\r\n"...)
+		if r.Listed() && s.m.opts.Reputation.Action() == dnsbl.Score {
+			junk = true
+			s.m.repVerdict(id, s.remoteIP, "junk", r)
+		}
+	}
 	if s.kind == kindSubmission {
 		msg = completeHeader(msg, s.m.opts.Hostname, s.m.opts.Now())
-		if s.m.opts.Signer != nil {
-			if _, domain, err := splitAddress(s.from); err == nil {
-				signed, err := s.m.opts.Signer.Sign(domain, msg)
-				if err != nil {
-					s.m.log.Error("dkim sign", "id", id, "domain", domain, "err", err)
-				} else {
-					msg = signed
-				}
+	}
+	// The content filters ([[filter]]): their verdict comes before
+	// anything is written, and the message they leave is what is signed
+	// and delivered.
+	f := s.runFilters(ctx, id, msg)
+	if f.done {
+		return f.code, f.ec, f.text
+	}
+	msg = f.msg
+	if f.quarantine {
+		junk = true
+	}
+	if s.kind == kindSubmission && s.m.opts.Signer != nil {
+		if _, domain, err := splitAddress(f.from); err == nil {
+			signed, err := s.m.opts.Signer.Sign(domain, msg)
+			if err != nil {
+				s.m.log.Error("dkim sign", "id", id, "domain", domain, "err", err)
+			} else {
+				msg = signed
 			}
 		}
 	}
-	in := &inbound{id: id, from: s.from, msg: msg, rcv: s.receivedInfo(id), authHeader: authHeader,
-		junk: junk, noForward: noForward, noBounce: noBounce || noForward, local: s.local, remote: s.remote, now: s.m.opts.Now()}
+	in := &inbound{id: id, from: f.from, msg: msg, rcv: s.receivedInfo(id), authHeader: authHeader,
+		junk: junk, noForward: noForward, noBounce: noBounce || noForward, local: f.local, remote: f.remote, now: s.m.opts.Now()}
 	if s.kind == kindSubmission && s.m.opts.SaveSent && s.account != nil {
 		in.sent = s.account
 	}
@@ -507,7 +536,7 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 			return s.fail(smtp.ErrAuthFailed)
 		}
 		end(authlimit.Succeeded)
-		s.account = acct
+		s.account, s.authMech = acct, strings.ToUpper(mech)
 		return nil
 	}
 	switch strings.ToUpper(mech) {

@@ -216,6 +216,11 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 	env.extra = adminExtras{queue: s.queue, signer: s.signer, resolver: netres}
+	fm := m.FilterMetrics()
+	filters, reputation, err := newFilters(cfg, mxres, s.log, fm)
+	if err != nil {
+		return err
+	}
 	verifier := msgauth.NewVerifier(msgauth.Options{Hostname: cfg.Hostname, Resolver: netres, Logger: s.log.With("svc", "msgauth")})
 	// One limiter for SMTP, IMAP and POP3: failures on one protocol slow
 	// down guessing on the others from the same address.
@@ -227,6 +232,8 @@ func (s *server) start(ctx context.Context) error {
 		Store:           s.store,
 		Queue:           s.queue,
 		Checker:         checker{verifier},
+		Filters:         filters,
+		Reputation:      reputation,
 		Signer:          s.signer,
 		Resolver:        netres,
 		TLSConfig:       s.tls,
@@ -247,6 +254,7 @@ func (s *server) start(ctx context.Context) error {
 		OnTransaction:   m.SMTPTransaction,
 		OnDelivered:     m.Delivered,
 		OnAuthFailure:   func() { m.AuthFailure("smtp") },
+		OnReputation:    fm.ReputationVerdict,
 	})
 	local.mta = s.mta // before the queue runs
 	s.imap = imap.New(imap.Options{
