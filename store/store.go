@@ -28,9 +28,10 @@ var (
 	bAliases   = []byte("aliases")   // address or "@domain" -> alias record (JSON)
 	bLists     = []byte("lists")     // list address -> list record (JSON)
 	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)
+	// bJunk and bJunkMsgs: the junk models (junk.go)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bJunk, bJunkMsgs}
 
 // Options configure a Store.
 type Options struct {
@@ -52,6 +53,15 @@ type Options struct {
 	// weaker. It exists for tests and benchmarks that make thousands of
 	// accounts; a server never sets it.
 	CheapPasswordHash bool
+	// JunkTokens turns a message into the tokens its account's junk model
+	// counts (package junk's Tokens). With it, a message moved or copied
+	// into or out of Junk, or given $Junk or $NotJunk, trains the model in
+	// the same commit (junk.go); nil trains nothing.
+	JunkTokens func(io.Reader) []string
+	// JunkShared trains the shared model (account SharedJunkModel) too.
+	JunkShared bool
+	// JunkMaxTokens bounds each model (default DefaultJunkMaxTokens).
+	JunkMaxTokens int
 }
 
 // Store is an open mail store. It is safe for concurrent use.
@@ -70,6 +80,7 @@ type Store struct {
 	closed  bool
 
 	auth *authCache
+	junk *junkTrainer
 }
 
 // ErrLocked is returned by Open when another process has the file open.
@@ -125,6 +136,7 @@ func Open(path string, opts Options) (*Store, error) {
 		hub:    newHub(),
 		writes: make(chan *writeReq, opts.MaxBatch),
 		auth:   newAuthCache(),
+		junk:   newJunkTrainer(&opts),
 	}
 	s.wg.Add(1)
 	go s.committer()
