@@ -3,10 +3,12 @@ package junk
 import (
 	"math"
 	"sort"
+
+	"petrel/store"
 )
 
 // Counts is how many trained spam and ham messages held a token.
-type Counts struct{ Spam, Ham uint32 }
+type Counts = store.JunkCounts
 
 // Params are the combining's constants. The defaults are SpamBayes' and
 // SpamAssassin's Bayes choices, checked against the SpamAssassin corpus

@@ -35,9 +35,9 @@ func TestScore(t *testing.T) {
 		counts []Counts
 		check  func(float64) bool
 	}{
-		{"spammy", []Counts{{90, 1}, {80, 0}, {5, 5}, {0, 0}}, func(s float64) bool { return s > 0.99 }},
-		{"hammy", []Counts{{1, 60}, {0, 70}, {5, 5}, {0, 0}}, func(s float64) bool { return s < 0.01 }},
-		{"nothing known", []Counts{{0, 0}, {0, 0}, {0, 0}, {0, 0}}, func(s float64) bool { return s == 0.5 }},
+		{"spammy", []Counts{{Spam: 90, Ham: 1}, {Spam: 80, Ham: 0}, {Spam: 5, Ham: 5}, {Spam: 0, Ham: 0}}, func(s float64) bool { return s > 0.99 }},
+		{"hammy", []Counts{{Spam: 1, Ham: 60}, {Spam: 0, Ham: 70}, {Spam: 5, Ham: 5}, {Spam: 0, Ham: 0}}, func(s float64) bool { return s < 0.01 }},
+		{"nothing known", []Counts{{Spam: 0, Ham: 0}, {Spam: 0, Ham: 0}, {Spam: 0, Ham: 0}, {Spam: 0, Ham: 0}}, func(s float64) bool { return s == 0.5 }},
 	}
 	for _, tt := range tests {
 		s, clues := Score(DefaultParams, toks, tt.counts, 100, 100)

@@ -256,7 +256,6 @@ func (m *junkModel) count(toks []string, class JunkClass, delta int) error {
 	case class == JunkHam && m.st.Ham > 0:
 		m.st.Ham--
 	}
-	var buf [2 * binary.MaxVarintLen32]byte
 	for _, tok := range toks {
 		if tok == "" || len(tok) > bolt.MaxKeySize {
 			continue
@@ -286,7 +285,8 @@ func (m *junkModel) count(toks []string, class JunkClass, delta int) error {
 		if v == nil {
 			m.st.Tokens++
 		}
-		b := binary.AppendUvarint(buf[:0], uint64(c.Spam))
+		// A new slice each time: bbolt keeps it until the commit.
+		b := binary.AppendUvarint(make([]byte, 0, 2*binary.MaxVarintLen32), uint64(c.Spam))
 		b = binary.AppendUvarint(b, uint64(c.Ham))
 		if err := m.toks.Put(k, b); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -259,5 +260,23 @@ func TestDeliverToJunkAndContacts(t *testing.T) {
 		if ok, err := s.JunkTrusted(a.ID, addr); err != nil || ok != want {
 			t.Errorf("trusted(%s) = %v, %v", addr, ok, err)
 		}
+	}
+}
+
+// TestJunkCountsPerToken trains two messages sharing one token: each
+// token keeps its own count (values written in one transaction must not
+// share a buffer).
+func TestJunkCountsPerToken(t *testing.T) {
+	s := storetest.Open(t)
+	a := storetest.Account(t, s, "ann@example.org")
+	for i, toks := range [][]string{{"alpha"}, {"alpha", "beta", "gamma"}} {
+		if _, err := s.JunkTrain(ctx, a.ID, []byte{byte(i)}, toks, store.JunkSpam); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, counts := model(t, s, a.ID, "alpha", "beta", "gamma", "delta")
+	want := []store.JunkCounts{{Spam: 2}, {Spam: 1}, {Spam: 1}, {}}
+	if !slices.Equal(counts, want) {
+		t.Errorf("counts %+v, want %+v", counts, want)
 	}
 }
