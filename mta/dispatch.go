@@ -25,6 +25,7 @@ type inbound struct {
 	local      []localRcpt
 	remote     []string
 	sent       *store.Account // file a copy in this account's Sent
+	sender     *store.Account // the authenticated author (submission): trusts its recipients
 	now        time.Time
 }
 
@@ -52,6 +53,9 @@ type envelope struct {
 // docs/architecture.md).
 func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode, string) {
 	p := &plan{accounts: map[uint64]bool{}}
+	if m.opts.Junk != nil {
+		in.msg = stripFields(in.msg, junkField) // only our verdict is ever seen
+	}
 	delivered := deliveredTo(in.msg)
 	for _, lr := range in.local {
 		if lr.account != nil {
@@ -98,11 +102,16 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode
 		}
 	}
 	copies := 0
+	m.judgeJunk(ctx, in.id, in.msg, p.targets)
 	if len(p.targets) > 0 || in.sent != nil {
 		d := &store.Delivery{Body: in.msg, Date: in.now}
 		if in.sent != nil {
 			// The sender's copy, as it left: no Received or Return-Path.
-			d.Targets = append(d.Targets, store.Target{Account: in.sent.ID, Mailbox: "Sent", Flags: []string{`\Seen`}})
+			tg := store.Target{Account: in.sent.ID, Mailbox: "Sent", Flags: []string{`\Seen`}}
+			if in.sender != nil {
+				tg.Contacts = in.rcpts() // trusted senders now, in the same commit
+			}
+			d.Targets = append(d.Targets, tg)
 		}
 		d.Targets = append(d.Targets, p.targets...)
 		if _, err := m.opts.Store.Deliver(ctx, d); err != nil {
@@ -114,11 +123,15 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode
 		if len(lp.local.Targets) == 0 {
 			continue
 		}
+		m.judgeJunk(ctx, in.id, lp.local.Body, lp.local.Targets)
 		if _, err := m.opts.Store.Deliver(ctx, lp.local); err != nil {
 			return fail("deliver list copies", err)
 		}
 		copies += len(lp.local.Targets)
 		m.log.Info("list expanded", "id", in.id, "list", lp.list.Address, "local", len(lp.local.Targets), "remote", len(lp.remote))
+	}
+	if in.sender != nil && in.sent == nil {
+		m.trustRecipients(ctx, in)
 	}
 	if f := m.opts.OnDelivered; f != nil && copies > 0 {
 		f(copies, int64(len(in.msg)))
@@ -216,7 +229,7 @@ func (in *inbound) target(a *store.Account, rcpt, deliveredTo, original string) 
 	p.Write(in.authHeader)
 	tg := store.Target{Account: a.ID, Prefix: p.Bytes()}
 	if in.junk {
-		tg.Mailbox = "Junk"
+		tg.Junk = true
 	}
 	return tg
 }

@@ -526,3 +526,31 @@ func junkMailboxTx(t *tx, acct uint64) (Mailbox, error) {
 	}
 	return createMailboxTx(t, acct, "Junk", `\Junk`)
 }
+
+// JunkTrust records addrs as trusted senders of acct (addresses its user
+// wrote to). It commits only when one of them is new.
+func (s *Store) JunkTrust(ctx context.Context, acct uint64, addrs []string) error {
+	var fresh []string
+	for _, a := range addrs {
+		ok, err := s.JunkTrusted(acct, a)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fresh = append(fresh, a)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	err := s.update(ctx, func(t *tx) error {
+		if t.Bucket(bAcctIDs).Get(be64(acct)) == nil {
+			return ErrNoAccount
+		}
+		return addJunkContactsTx(t, acct, fresh)
+	})
+	if err != nil {
+		return fmt.Errorf("junk trust: %w", err)
+	}
+	return nil
+}
