@@ -40,6 +40,8 @@ Usage:
   petrel import mbox|maildir ADDRESS PATH [--mailbox NAME]
   petrel export ADDRESS DIR
   petrel reindex                           parse every stored message again (after an upgrade)
+  petrel junk train ADDRESS --spam|--ham MBOX|MAILDIR   teach an account's junk classifier
+  petrel junk stats ADDRESS                what an account's junk classifier has learnt
   petrel config default|env|check          print the default config, its PETREL_ variables, or check yours
   petrel health                            exit 0 if the running server answers /healthz
   petrel version
@@ -77,6 +79,8 @@ type globalFlags struct {
 	mailbox  string
 	algo     string
 	selector string
+	spam     bool
+	ham      bool
 }
 
 // parseArgs separates flags from positional arguments, wherever they stand
@@ -90,6 +94,8 @@ func parseArgs(args []string) (globalFlags, []string, error) {
 	fs.StringVar(&g.mailbox, "mailbox", "", "mailbox to import into")
 	fs.StringVar(&g.algo, "algo", "ed25519", "DKIM key algorithm")
 	fs.StringVar(&g.selector, "selector", "", "DKIM selector")
+	fs.BoolVar(&g.spam, "spam", false, "junk train: the messages are spam")
+	fs.BoolVar(&g.ham, "ham", false, "junk train: the messages are ham")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -20,6 +20,7 @@ import (
 	"petrel/authlimit"
 	"petrel/config"
 	"petrel/imap"
+	"petrel/junk"
 	"petrel/msgauth"
 	"petrel/mta"
 	"petrel/netlimit"
@@ -89,7 +90,8 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		s.lns[l.Name] = ln
 	}
 	s.metrics = web.NewMetrics()
-	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit})
+	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit,
+		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)
@@ -189,6 +191,10 @@ func (s *server) start(ctx context.Context) error {
 	// One limiter for SMTP, IMAP and POP3: failures on one protocol slow
 	// down guessing on the others from the same address.
 	authLimiter := authlimit.New(authlimit.Options{FailDelay: cfg.Auth.FailDelay.Duration, MaxFailDelay: cfg.Auth.MaxFailDelay.Duration, LockoutFailures: cfg.Auth.LockoutFailures, LockoutTime: cfg.Auth.LockoutTime.Duration, AccountMaxFailDelay: accountMaxFailDelay(cfg.Auth.AccountMaxFailDelay.Duration)})
+	junkFilter, err := newJunkFilter(cfg, s.store, s.log.With("svc", "junk"), m.Registry())
+	if err != nil {
+		return err
+	}
 	s.mta = mta.New(mta.Options{
 		Hostname:        cfg.Hostname,
 		IsLocalDomain:   cfg.IsLocalDomain,
@@ -215,6 +221,7 @@ func (s *server) start(ctx context.Context) error {
 		OnTransaction:   m.SMTPTransaction,
 		OnDelivered:     m.Delivered,
 		OnAuthFailure:   func() { m.AuthFailure("smtp") },
+		Junk:            junkFilter,
 	})
 	local.mta = s.mta // before the queue runs
 	s.imap = imap.New(imap.Options{
