@@ -151,6 +151,7 @@ func kfold(all []labelled, k, trainN int, p Params, threshold float64, seed uint
 }
 
 func loadCorpus(t testing.TB) []labelled {
+	t.Helper()
 	dir := corpusDir(t)
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("no corpus at %s: %v", dir, err)

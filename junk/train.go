@@ -17,8 +17,11 @@ import (
 
 // Trainer is what `petrel junk train` needs of the store.
 type Trainer interface {
-	JunkTrain(ctx context.Context, acct uint64, id []byte, toks []string, class store.JunkClass) (bool, error)
+	JunkTrainMany(ctx context.Context, acct uint64, samples []store.JunkSample) (int, error)
 }
+
+// trainBatch is how many messages TrainPath trains in one commit.
+const trainBatch = 200
 
 // TrainResult counts what TrainPath did.
 type TrainResult struct {
@@ -33,22 +36,32 @@ type TrainResult struct {
 // message.
 func TrainPath(ctx context.Context, st Trainer, acct uint64, path string, class store.JunkClass, progress func(TrainResult)) (TrainResult, error) {
 	var res TrainResult
+	var batch []store.JunkSample
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		n, err := st.JunkTrainMany(ctx, acct, batch)
+		if err != nil {
+			return err
+		}
+		res.Messages += len(batch)
+		res.Trained += n
+		batch = batch[:0]
+		if progress != nil {
+			progress(res)
+		}
+		return nil
+	}
 	train := func(body []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		body = bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")) // one id whatever the line ends
 		id := sha256.Sum256(body)
-		changed, err := st.JunkTrain(ctx, acct, id[:16], Tokens(bytes.NewReader(body)), class)
-		if err != nil {
-			return err
-		}
-		res.Messages++
-		if changed {
-			res.Trained++
-		}
-		if progress != nil {
-			progress(res)
+		batch = append(batch, store.JunkSample{ID: id[:16], Tokens: Tokens(bytes.NewReader(body)), Class: class})
+		if len(batch) == trainBatch {
+			return flush()
 		}
 		return nil
 	}
@@ -58,6 +71,9 @@ func TrainPath(ctx context.Context, st Trainer, acct uint64, path string, class 
 	}
 	if fi.IsDir() {
 		err := mailio.EachMaildirMessage(path, func(_ string, body []byte) error { return train(body) })
+		if err == nil {
+			err = flush()
+		}
 		if err != nil {
 			return res, fmt.Errorf("junk train %s: %w", path, err)
 		}
@@ -80,6 +96,9 @@ func TrainPath(ctx context.Context, st Trainer, acct uint64, path string, class 
 	for {
 		m, err := mr.Next()
 		if errors.Is(err, io.EOF) {
+			if err := flush(); err != nil {
+				return res, fmt.Errorf("junk train %s: %w", path, err)
+			}
 			return res, nil
 		}
 		if err != nil {

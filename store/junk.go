@@ -389,38 +389,37 @@ func deleteJunkModelTx(t *bolt.Tx, acct uint64) error {
 	return t.Bucket(bJunk).DeleteBucket(be64(acct))
 }
 
-// JunkTrain trains acct's model (SharedJunkModel: the shared one) with a
-// message from outside the store (`petrel junk train`): toks are its
-// tokens, id a hash of its bytes that keeps it from being trained twice
-// the same way (trained before as the other class, it is moved over). It
-// reports whether the model changed.
+// JunkSample is one message trained from outside the store (`petrel junk
+// train`): its tokens, and a hash of its bytes that keeps it from being
+// trained twice the same way.
+type JunkSample struct {
+	ID     []byte
+	Tokens []string
+	Class  JunkClass
+}
+
+// JunkTrain trains acct's model (SharedJunkModel: the shared one) with one
+// message from outside the store, and reports whether the model changed:
+// a message trained before as the same class is left alone, one trained
+// as the other class is moved over.
 func (s *Store) JunkTrain(ctx context.Context, acct uint64, id []byte, toks []string, class JunkClass) (bool, error) {
-	if class != JunkSpam && class != JunkHam {
-		return false, fmt.Errorf("junk train: class %v", class)
+	n, err := s.JunkTrainMany(ctx, acct, []JunkSample{{ID: id, Tokens: toks, Class: class}})
+	return n == 1, err
+}
+
+// JunkTrainMany is JunkTrain for many messages in one commit; it returns
+// how many changed the model. Keep batches to a few hundred messages.
+func (s *Store) JunkTrainMany(ctx context.Context, acct uint64, samples []JunkSample) (int, error) {
+	for _, sm := range samples {
+		if sm.Class != JunkSpam && sm.Class != JunkHam {
+			return 0, fmt.Errorf("junk train: class %v", sm.Class)
+		}
 	}
-	var changed bool
+	var changed int
 	err := s.update(ctx, func(t *tx) error {
-		changed = false
+		changed = 0
 		if acct != SharedJunkModel && t.Bucket(bAcctIDs).Get(be64(acct)) == nil {
 			return ErrNoAccount
-		}
-		m, err := openJunkModel(t.Tx, acct)
-		if err != nil {
-			return err
-		}
-		hb, err := m.b.CreateBucketIfNotExists([]byte("h"))
-		if err != nil {
-			return err
-		}
-		prev := JunkNone
-		if v := hb.Get(id); len(v) == 1 {
-			prev = JunkClass(v[0])
-		}
-		if prev == class {
-			return nil
-		}
-		if err := hb.Put(id, []byte{byte(class)}); err != nil {
-			return err
 		}
 		jt := s.junk
 		if jt == nil {
@@ -430,11 +429,34 @@ func (s *Store) JunkTrain(ctx context.Context, acct uint64, id []byte, toks []st
 			}
 		}
 		t.junk = jt
-		changed = true
-		return junkRetrainTx(t, acct, toks, prev, class)
+		for _, sm := range samples {
+			m, err := openJunkModel(t.Tx, acct)
+			if err != nil {
+				return err
+			}
+			hb, err := m.b.CreateBucketIfNotExists([]byte("h"))
+			if err != nil {
+				return err
+			}
+			prev := JunkNone
+			if v := hb.Get(sm.ID); len(v) == 1 {
+				prev = JunkClass(v[0])
+			}
+			if prev == sm.Class {
+				continue
+			}
+			if err := hb.Put(bytes.Clone(sm.ID), []byte{byte(sm.Class)}); err != nil {
+				return err
+			}
+			if err := junkRetrainTx(t, acct, sm.Tokens, prev, sm.Class); err != nil {
+				return err
+			}
+			changed++
+		}
+		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("junk train: %w", err)
+		return 0, fmt.Errorf("junk train: %w", err)
 	}
 	return changed, nil
 }

@@ -210,6 +210,15 @@ func TestJunkTrainFromOutside(t *testing.T) {
 			t.Errorf("step %d: changed %v, model %+v %+v", i, changed, stats, counts)
 		}
 	}
+	// Many in one commit: the same message twice in a batch counts once.
+	n, err := s.JunkTrainMany(ctx, a.ID, []store.JunkSample{
+		{ID: []byte("m1"), Tokens: []string{"hello"}, Class: store.JunkSpam},
+		{ID: []byte("m1"), Tokens: []string{"hello"}, Class: store.JunkSpam},
+		{ID: []byte("m2"), Tokens: []string{"world"}, Class: store.JunkHam},
+	})
+	if stats, counts := model(t, s, a.ID, "hello", "world"); err != nil || n != 2 || stats.Spam != 1 || stats.Ham != 2 || counts[0].Spam != 1 || counts[1].Ham != 1 {
+		t.Errorf("JunkTrainMany: %d, %v; model %+v %+v", n, err, stats, counts)
+	}
 	if _, err := s.JunkTrain(ctx, 999, id, nil, store.JunkSpam); !errors.Is(err, store.ErrNoAccount) {
 		t.Errorf("training a missing account: %v", err)
 	}
