@@ -46,6 +46,7 @@ type Config struct {
 	HTTP     HTTP     `toml:"http"`
 	MTASTS   MTASTS   `toml:"mta_sts"`
 	Lists    Lists    `toml:"lists"`
+	Junk     Junk     `toml:"junk"`
 	Log      Log      `toml:"log"`
 
 	// Postmaster takes the mail to postmaster@ and abuse@ of every local
@@ -55,7 +56,6 @@ type Config struct {
 	// Filters are the [[filter]] entries: milters (rspamd, clamav-milter)
 	// every message goes through before it is accepted, in order.
 	Filters []Filter `toml:"filter"`
-	Junk    Junk     `toml:"junk"`
 }
 
 // Filter is one [[filter]] entry (docs/filtering.md).
@@ -64,14 +64,6 @@ type Filter struct {
 	OnError string   `toml:"on_error"` // "tempfail" (default) or "accept"
 	Timeout Duration `toml:"timeout"`  // for each of the filter's replies; 0 = 30s
 	Ports   []string `toml:"ports"`    // "smtp", "submission"; empty = ["smtp"]
-}
-
-// Junk is spam defence: the reputation of the connecting host (DNS block
-// and allow lists).
-type Junk struct {
-	DNSBL       DNSLists `toml:"dnsbl"`        // block lists, e.g. ["zen.spamhaus.org"]
-	DNSWL       DNSLists `toml:"dnswl"`        // allow lists, e.g. ["list.dnswl.org"]
-	DNSBLAction string   `toml:"dnsbl_action"` // refuse-connect, refuse-rcpt or score
 }
 
 // DNSList is one zone of junk.dnsbl or junk.dnswl.
@@ -273,6 +265,21 @@ type MTASTS struct {
 type Lists struct {
 	BounceDays     int    `toml:"bounce_days"`     // days with a bounce that disable a member
 	UnsubscribeURL string `toml:"unsubscribe_url"` // "" = https://<hostname>/unsubscribe
+}
+
+// Junk is spam defence: the built-in classifier (package junk) and the
+// reputation of the connecting host (DNS block and allow lists, package
+// dnsbl).
+type Junk struct {
+	Classifier  bool    `toml:"classifier"`   // score deliveries to local accounts
+	Threshold   float64 `toml:"threshold"`    // above it: filed in Junk
+	MinTrained  int     `toml:"min_trained"`  // spam and ham a model must learn before verdicts
+	SharedModel bool    `toml:"shared_model"` // a server-wide model for accounts that have not learnt enough
+	MaxTokens   int     `toml:"max_tokens"`   // bound of each account's model
+
+	DNSBL       DNSLists `toml:"dnsbl"`        // block lists, e.g. ["zen.spamhaus.org"]
+	DNSWL       DNSLists `toml:"dnswl"`        // allow lists, e.g. ["list.dnswl.org"]
+	DNSBLAction string   `toml:"dnsbl_action"` // refuse-connect, refuse-rcpt or score
 }
 
 type Log struct {
@@ -566,6 +573,15 @@ func (c *Config) Validate() error {
 			bad("queue.retry", "queue.retry[%d] must be a positive duration", i)
 		}
 	}
+	if t := c.Junk.Threshold; !(t > 0 && t < 1) {
+		bad("junk.threshold", "junk.threshold = %v: want a score between 0 and 1, e.g. 0.9", t)
+	}
+	if c.Junk.MinTrained < 1 {
+		bad("junk.min_trained", "junk.min_trained = %d: want 1 or more messages", c.Junk.MinTrained)
+	}
+	if c.Junk.MaxTokens < 1000 {
+		bad("junk.max_tokens", "junk.max_tokens = %d: want 1000 or more (the default keeps 100000)", c.Junk.MaxTokens)
+	}
 	if c.Lists.BounceDays < 1 {
 		bad("lists.bounce_days", "lists.bounce_days = %d: want 1 or more days", c.Lists.BounceDays)
 	}
@@ -843,6 +859,12 @@ func setFromString(f reflect.Value, s string) error {
 			return fmt.Errorf("not a whole number")
 		}
 		*p = n
+	case *float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("not a number")
+		}
+		*p = x
 	case *bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {

@@ -107,6 +107,8 @@ func tomlLiteral(t *testing.T, v any) string {
 		return strconv.Quote(x)
 	case int64:
 		return strconv.FormatInt(x, 10)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
 	case bool:
 		return strconv.FormatBool(x)
 	case []any:

@@ -191,3 +191,36 @@ func readFile(path string) ([]byte, os.FileInfo, error) {
 	body, err := io.ReadAll(f)
 	return body, info, err
 }
+
+// EachMaildirMessage calls fn with the path and bytes (as stored) of every
+// message in the Maildir folders under root, found as ImportMaildir finds
+// them; messages over MaxMessageSize are skipped. It is for readers that
+// do not store what they read (`petrel junk train`).
+func EachMaildirMessage(root string, fn func(path string, body []byte) error) error {
+	folders, err := findFolders(root)
+	if err != nil {
+		return err
+	}
+	if len(folders) == 0 {
+		return fmt.Errorf("%s holds no maildir (no cur/ directory)", root)
+	}
+	for _, f := range folders {
+		files, _, err := listMaildir(f.dir)
+		if err != nil {
+			return err
+		}
+		for _, file := range files {
+			body, _, err := readFile(file.path)
+			if errors.Is(err, errTooBig) || errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := fn(file.path, body); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -26,6 +26,12 @@ func benchSMTPAccept(b *testing.B, tweak ...func(*Options)) {
 	ts := newTestServer(b, append([]func(*Options){func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) }}, tweak...)...)
 	body := "From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: bench\r\n\r\n" +
 		strings.Repeat(strings.Repeat("x", 78)+"\r\n", 4096/80)
+	benchAccept(b, ts, body)
+}
+
+// benchAccept sends b.N copies of body to bob over 20 connections and
+// reports msgs/s.
+func benchAccept(b *testing.B, ts *testServer, body string) {
 	const clients = 20
 	var next atomic.Int64
 	var wg sync.WaitGroup

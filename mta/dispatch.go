@@ -26,6 +26,7 @@ type inbound struct {
 	local      []localRcpt
 	remote     []string
 	sent       *store.Account // file a copy in this account's Sent
+	sender     *store.Account // the authenticated author (submission): trusts its recipients
 	now        time.Time
 }
 
@@ -58,6 +59,9 @@ type envelope struct {
 // docs/architecture.md).
 func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode, string) {
 	p := &plan{accounts: map[uint64]bool{}}
+	if m.opts.Junk != nil {
+		in.msg = stripFields(in.msg, junkField) // only our verdict is ever seen
+	}
 	delivered := deliveredTo(in.msg)
 	for _, lr := range in.local {
 		if lr.account != nil && !lr.role {
@@ -107,11 +111,16 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode
 		}
 	}
 	copies := 0
+	m.judgeJunk(ctx, in.id, in.msg, p.targets)
 	if len(p.targets) > 0 || in.sent != nil {
 		d := &store.Delivery{Body: in.msg, Date: in.now}
 		if in.sent != nil {
 			// The sender's copy, as it left: no Received or Return-Path.
-			d.Targets = append(d.Targets, store.Target{Account: in.sent.ID, Mailbox: "Sent", Flags: []string{`\Seen`}})
+			tg := store.Target{Account: in.sent.ID, Mailbox: "Sent", Flags: []string{`\Seen`}}
+			if in.sender != nil {
+				tg.Contacts = in.rcpts() // trusted senders now, in the same commit
+			}
+			d.Targets = append(d.Targets, tg)
 		}
 		d.Targets = append(d.Targets, p.targets...)
 		if _, err := m.opts.Store.Deliver(ctx, d); err != nil {
@@ -123,11 +132,15 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode
 		if len(lp.local.Targets) == 0 {
 			continue
 		}
+		m.judgeJunk(ctx, in.id, lp.local.Body, lp.local.Targets)
 		if _, err := m.opts.Store.Deliver(ctx, lp.local); err != nil {
 			return fail("deliver list copies", err)
 		}
 		copies += len(lp.local.Targets)
 		m.log.Info("list expanded", "id", in.id, "list", lp.list.Address, "local", len(lp.local.Targets), "remote", len(lp.remote))
+	}
+	if in.sender != nil && in.sent == nil {
+		m.trustRecipients(ctx, in)
 	}
 	if f := m.opts.OnDelivered; f != nil && copies > 0 {
 		f(copies, int64(len(in.msg)))
@@ -245,7 +258,7 @@ func (in *inbound) target(a *store.Account, rcpt, deliveredTo, original string) 
 	p.Write(in.authHeader)
 	tg := store.Target{Account: a.ID, Prefix: p.Bytes()}
 	if in.junk {
-		tg.Mailbox = "Junk"
+		tg.Junk = true
 	}
 	return tg
 }

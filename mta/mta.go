@@ -150,6 +150,10 @@ type Options struct {
 	// list member is disabled, and told (0 = 3).
 	ListBounceDays int
 
+	// Junk, if set, judges every message for the local accounts it is
+	// delivered to, before it is filed (junk.go); nil files all in INBOX.
+	Junk JunkFilter
+
 	// Now is the clock for Received dates (tests); nil = time.Now.
 	Now func() time.Time
 

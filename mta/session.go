@@ -403,6 +403,9 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 	if s.kind == kindSubmission && s.m.opts.SaveSent && s.account != nil {
 		in.sent = s.account
 	}
+	if s.kind == kindSubmission && s.account != nil && s.m.opts.Junk != nil {
+		in.sender = s.account
+	}
 	return s.m.dispatch(ctx, in)
 }
 

@@ -154,6 +154,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if err := t.Bucket(bAccounts).Delete([]byte(addr)); err != nil {
 			return err
 		}
+		if err := deleteJunkModelTx(t.Tx, rec.ID); err != nil {
+			return err
+		}
 		return t.Bucket(bAcctIDs).Delete(prefix)
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ type tx struct {
 	*bolt.Tx
 	origin any
 	events []Event
+	junk   *junkTrainer // nil: moves and flags train no junk model
 }
 
 func (t *tx) emit(ev Event) {
@@ -101,7 +102,7 @@ func (s *Store) commitBatch(batch []*writeReq) {
 	var failErr error
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		for _, r := range batch {
-			t := &tx{Tx: btx, origin: r.origin}
+			t := &tx{Tx: btx, origin: r.origin, junk: s.junk}
 			if err := r.fn(t); err != nil {
 				if len(batch) == 1 {
 					return err

@@ -54,6 +54,13 @@ type Target struct {
 	// Received, Return-Path and Delivered-To lines of this recipient.
 	Prefix []byte
 	Flags  []string
+	// Junk files the copy in the account's Junk mailbox (special-use
+	// \Junk, made if missing), whatever Mailbox says.
+	Junk bool
+	// Contacts are addresses the account's user wrote to (on the copy
+	// filed in Sent): they become trusted senders in its junk model, in
+	// the same commit.
+	Contacts []string
 }
 
 // Delivery is one message for one or more mailboxes.
@@ -91,8 +98,17 @@ func (s *Store) Deliver(ctx context.Context, d *Delivery) ([]Delivered, error) {
 			return err
 		}
 		for _, tg := range d.Targets {
-			m, err := deliveryMailboxTx(t.Tx, tg.Account, tg.Mailbox)
+			var m Mailbox
+			var err error
+			if tg.Junk {
+				m, err = junkMailboxTx(t, tg.Account)
+			} else {
+				m, err = deliveryMailboxTx(t.Tx, tg.Account, tg.Mailbox)
+			}
 			if err != nil {
+				return err
+			}
+			if err := addJunkContactsTx(t, tg.Account, tg.Contacts); err != nil {
 				return err
 			}
 			uid, err := addMessageTx(t, &m, &msgRecord{
@@ -195,7 +211,7 @@ func unrefBlob(t *bolt.Tx, id uint64) error {
 			return err
 		}
 	}
-	return nil
+	return forgetJunkMsgsTx(t, id)
 }
 
 // addMessageTx gives rec the next UID of m, stores it, updates m's counts
@@ -536,6 +552,9 @@ func (s *Store) StoreFlags(ctx context.Context, mbx MailboxID, uids []UID, op Fl
 				out = append(out, rec.message(uid))
 				continue
 			}
+			if err := junkTrainMsgTx(t, m.Account, &rec, junkFlagClass(rec.Flags, nf)); err != nil {
+				return err
+			}
 			m.countIn(&rec, -1)
 			rec.Flags = nf
 			rec.ModSeq = modseq
@@ -708,6 +727,14 @@ func copyTx(t *tx, src MailboxID, uids []UID, dst MailboxID, move bool) ([2][]UI
 		return res, dm, err
 	}
 	db := t.Bucket(bMsgs).Bucket(be64(uint64(dst)))
+	train := JunkNone
+	if t.junk != nil {
+		sm, err := getMailboxTx(t.Tx, src)
+		if err != nil {
+			return res, dm, err
+		}
+		train = junkMoveClass(&sm, &dm)
+	}
 	uids = slices.Clone(uids)
 	slices.Sort(uids)
 	uids = slices.Compact(uids)
@@ -722,6 +749,9 @@ func copyTx(t *tx, src MailboxID, uids []UID, dst MailboxID, move bool) ([2][]UI
 			return res, dm, err
 		}
 		if err := refBlob(t.Tx, rec.Blob); err != nil {
+			return res, dm, err
+		}
+		if err := junkTrainMsgTx(t, dm.Account, &rec, train); err != nil {
 			return res, dm, err
 		}
 		nuid := dm.UIDNext

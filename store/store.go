@@ -32,9 +32,10 @@ var (
 	bAliases   = []byte("aliases")   // address or "@domain" -> alias record (JSON)
 	bLists     = []byte("lists")     // list address -> list record (JSON)
 	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)
+	// bJunk and bJunkMsgs: the junk models (junk.go)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bJunk, bJunkMsgs}
 
 // Options configure a Store.
 type Options struct {
@@ -62,6 +63,15 @@ type Options struct {
 	// ErrBusy at once. 0 means 16 per worker, negative none.
 	HashWorkers int
 	HashQueue   int
+	// JunkTokens turns a message into the tokens its account's junk model
+	// counts (package junk's Tokens). With it, a message moved or copied
+	// into or out of Junk, or given $Junk or $NotJunk, trains the model in
+	// the same commit (junk.go); nil trains nothing.
+	JunkTokens func(io.Reader) []string
+	// JunkShared trains the shared model (account SharedJunkModel) too.
+	JunkShared bool
+	// JunkMaxTokens bounds each model (default DefaultJunkMaxTokens).
+	JunkMaxTokens int
 }
 
 // Store is an open mail store. It is safe for concurrent use.
@@ -81,6 +91,7 @@ type Store struct {
 
 	auth *authCache
 	hash *hashGate
+	junk *junkTrainer
 }
 
 // ErrLocked is returned by Open when another process has the file open.
@@ -137,6 +148,7 @@ func Open(path string, opts Options) (*Store, error) {
 		writes: make(chan *writeReq, opts.MaxBatch),
 		auth:   newAuthCache(),
 		hash:   newHashGate(opts.HashWorkers, opts.HashQueue),
+		junk:   newJunkTrainer(&opts),
 	}
 	s.wg.Add(1)
 	go s.committer()

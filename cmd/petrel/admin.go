@@ -74,6 +74,9 @@ var ops = map[string]op{
 	"dkim keygen":  {minArgs: 1, usage: "dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]", run: dkimKeygen},
 	"dns check":    {minArgs: 1, usage: "dns check DOMAIN", run: dnsCheck},
 	"dns":          {minArgs: 1, usage: "dns DOMAIN", run: dnsRecords},
+	// junkcmd.go
+	"junk train": {needsStore: true, minArgs: 2, maxArgs: 2, usage: "junk train ADDRESS --spam|--ham MBOX|MAILDIR", run: junkTrainCmd},
+	"junk stats": {needsStore: true, minArgs: 1, maxArgs: 1, usage: "junk stats ADDRESS", run: junkStatsCmd},
 }
 
 // lookupOp finds the op named by the first one or two words of args.
@@ -129,6 +132,9 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	if g.mailbox != "" && !strings.HasPrefix(name, "import ") {
 		return usagef("--mailbox is for petrel import (%s takes no --mailbox)", name)
 	}
+	if (g.spam || g.ham) && name != "junk train" {
+		return usagef("--spam and --ham are for petrel junk train (%s takes neither)", name)
+	}
 	cfg, err := config.Load(g.config, os.Environ(), false)
 	if err != nil {
 		return err
@@ -152,6 +158,19 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 			return err
 		}
 		args = []string{"import", args[1], rest[0], abs, g.mailbox}
+	case "junk train":
+		if g.spam == g.ham {
+			return usagef("junk train needs one of --spam or --ham: usage: petrel %s", o.usage)
+		}
+		abs, err := filepath.Abs(rest[1])
+		if err != nil {
+			return fmt.Errorf("junk train: %w", err)
+		}
+		class := "ham"
+		if g.spam {
+			class = "spam"
+		}
+		args = []string{"junk", "train", rest[0], class, abs}
 	case "export":
 		abs, err := filepath.Abs(rest[1])
 		if err != nil {
@@ -209,7 +228,7 @@ func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, Timeout: 2 * time.Second})
+	st, err := store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, Timeout: 2 * time.Second, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%w: a petrel server is using %s but its control socket %s does not answer; stop it or check its permissions", err, cfg.DataDir, controlPath(cfg.DataDir))
 	}

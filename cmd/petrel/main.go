@@ -42,6 +42,8 @@ Usage:
   petrel import mbox|maildir ADDRESS PATH [--mailbox NAME]
   petrel export ADDRESS DIR
   petrel reindex                           parse every stored message again (after an upgrade)
+  petrel junk train ADDRESS --spam|--ham MBOX|MAILDIR   teach an account's junk classifier
+  petrel junk stats ADDRESS                what an account's junk classifier has learnt
   petrel config default|env|check          print the default config, its PETREL_ variables, or check yours
   petrel health                            exit 0 if the running server answers /healthz
   petrel version
@@ -82,6 +84,8 @@ type globalFlags struct {
 	help     bool // -h, -help or --help anywhere before "--"
 	force    bool // user add|passwd: take a password the rule refuses
 	yes      bool // user del: delete without asking
+	spam     bool
+	ham      bool
 }
 
 // parseArgs separates flags from positional arguments, wherever they stand
@@ -99,6 +103,8 @@ func parseArgs(args []string) (globalFlags, []string, error) {
 	fs.BoolVar(&g.force, "force", false, "user add|passwd: take a weak password")
 	fs.BoolVar(&g.yes, "yes", false, "user del: do not ask")
 	fs.BoolVar(&g.help, "help", false, "print the usage")
+	fs.BoolVar(&g.spam, "spam", false, "junk train: the messages are spam")
+	fs.BoolVar(&g.ham, "ham", false, "junk train: the messages are ham")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -22,6 +22,7 @@ import (
 	"petrel/config"
 	"petrel/control"
 	"petrel/imap"
+	"petrel/junk"
 	"petrel/msgauth"
 	"petrel/mta"
 	"petrel/netlimit"
@@ -101,7 +102,8 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		s.lns[l.Name] = ln
 	}
 	s.metrics = web.NewMetrics()
-	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit})
+	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit,
+		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)
@@ -225,6 +227,10 @@ func (s *server) start(ctx context.Context) error {
 	// One limiter for SMTP, IMAP and POP3: failures on one protocol slow
 	// down guessing on the others from the same address.
 	authLimiter := authlimit.New(authlimit.Options{FailDelay: cfg.Auth.FailDelay.Duration, MaxFailDelay: cfg.Auth.MaxFailDelay.Duration, LockoutFailures: cfg.Auth.LockoutFailures, LockoutTime: cfg.Auth.LockoutTime.Duration, AccountMaxFailDelay: accountMaxFailDelay(cfg.Auth.AccountMaxFailDelay.Duration)})
+	junkFilter, err := newJunkFilter(cfg, s.store, s.log.With("svc", "junk"), m.Registry())
+	if err != nil {
+		return err
+	}
 	s.mta = mta.New(mta.Options{
 		Hostname:        cfg.Hostname,
 		IsLocalDomain:   cfg.IsLocalDomain,
@@ -255,6 +261,7 @@ func (s *server) start(ctx context.Context) error {
 		OnDelivered:     m.Delivered,
 		OnAuthFailure:   func() { m.AuthFailure("smtp") },
 		OnReputation:    fm.ReputationVerdict,
+		Junk:            junkFilter,
 	})
 	local.mta = s.mta // before the queue runs
 	s.imap = imap.New(imap.Options{

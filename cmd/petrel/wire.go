@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -11,9 +13,11 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"petrel/config"
 	"petrel/dnsmx"
+	"petrel/junk"
 	"petrel/msgauth"
 	"petrel/mta"
 	"petrel/queue"
@@ -150,4 +154,36 @@ func newDNS(cfg *config.Config) (*dnsmx.Resolver, *net.Resolver, error) {
 		return nil, nil, fmt.Errorf("dns: %w (set dns.resolver = \"host:port\" if /etc/resolv.conf has no nameserver)", err)
 	}
 	return mx, msgauth.NewNetResolver(cfg.DNS.Resolver), nil
+}
+
+// junkClassifier adapts package junk's classifier to the MTA.
+type junkClassifier struct {
+	c  *junk.Classifier
+	st *store.Store
+}
+
+// newJunkFilter makes the junk classifier junk.classifier asks for; nil
+// (no filter) when it is off.
+func newJunkFilter(cfg *config.Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (mta.JunkFilter, error) {
+	if !cfg.Junk.Classifier {
+		return nil, nil
+	}
+	c, err := junk.New(st, junk.Options{Threshold: cfg.Junk.Threshold, MinTrained: cfg.Junk.MinTrained, Shared: cfg.Junk.SharedModel, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	return junkClassifier{c, st}, nil
+}
+
+func (j junkClassifier) JunkVerdicts(ctx context.Context, id string, msg io.Reader, accounts []uint64) []mta.JunkVerdict {
+	vs := j.c.Classify(ctx, id, msg, accounts)
+	out := make([]mta.JunkVerdict, len(vs))
+	for i := range vs {
+		out[i] = mta.JunkVerdict{Junk: vs[i].Junk, Header: vs[i].Header()}
+	}
+	return out
+}
+
+func (j junkClassifier) Trust(ctx context.Context, account uint64, addrs []string) error {
+	return j.st.JunkTrust(ctx, account, addrs)
 }

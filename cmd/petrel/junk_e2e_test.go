@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
+
+	"petrel/mailio"
+)
+
+// The junk classifier end to end: an account trained with `petrel junk
+// train`, a spam delivered over SMTP lands in Junk with its X-Petrel-Junk,
+// the verdict is logged and counted, and moving the message out of Junk
+// over IMAP, then flagging it $Junk, trains the model (as `petrel junk
+// stats` shows, through the running server).
+func TestJunkEndToEnd(t *testing.T) {
+	in := newInstanceWith(t, instanceOpts{imapAddr: freePort(t), extra: "[junk]\nmin_trained = 20\n"})
+	in.ok("pw\n", "user", "add", "bob@hamburger.edu")
+	testdata := filepath.Join("..", "..", "junk", "testdata")
+	out := in.ok("", "junk", "train", "bob@hamburger.edu", "--spam", filepath.Join(testdata, "spam.mbox"))
+	if !strings.Contains(out, "trained bob@hamburger.edu on 40 spam messages") {
+		t.Errorf("junk train --spam: %q", out)
+	}
+	in.ok("", "junk", "train", "--ham", "bob@hamburger.edu", filepath.Join(testdata, "ham.mbox"))
+	if out := in.ok("", "junk", "stats", "bob@hamburger.edu"); !strings.Contains(out, "trained on 40 spam and 50 ham messages") || !strings.Contains(out, "verdicts: on") {
+		t.Errorf("junk stats: %q", out)
+	}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"junk", "train", "bob@hamburger.edu", filepath.Join(testdata, "spam.mbox")}, "needs one of --spam or --ham"},
+		{[]string{"junk", "train", "bob@hamburger.edu", "--spam", "--ham", filepath.Join(testdata, "spam.mbox")}, "needs one of --spam or --ham"},
+		{[]string{"junk", "stats", "bob@hamburger.edu", "--spam"}, "--spam and --ham are for petrel junk train"},
+		{[]string{"junk", "stats", "nobody@hamburger.edu"}, "there is no account nobody@hamburger.edu"},
+	} {
+		if _, errOut, code := in.petrel("", bad.args...); code == 0 || !strings.Contains(errOut, bad.want) {
+			t.Errorf("petrel %v: exit %d, %q; want %q", bad.args, code, errOut, bad.want)
+		}
+	}
+
+	in.start()
+	f, err := os.Open(filepath.Join(testdata, "spam.mbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	spam, err := mailio.NewMboxReader(f, mailio.MboxRD).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := smtp.Dial(in.smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.SendMail("spammer@example.net", []string{"bob@hamburger.edu"}, bytes.NewReader(spam.Body)); err != nil {
+		t.Fatal(err)
+	}
+	sc.Quit()
+
+	c, err := imapclient.DialInsecure(in.imapAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("bob@hamburger.edu", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("Junk", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}}}).Collect()
+	if err != nil || len(msgs) != 1 || len(msgs[0].BodySection) != 1 {
+		t.Fatalf("Junk: %v, %v", msgs, err)
+	}
+	if h := string(msgs[0].BodySection[0].Bytes); !strings.Contains(h, "X-Petrel-Junk: score=") || !strings.Contains(h, `tokens="`) {
+		t.Errorf("the message in Junk has no X-Petrel-Junk:\n%s", h)
+	}
+	if log := in.stderr.String(); !strings.Contains(log, `msg="junk verdict"`) || !strings.Contains(log, "verdict=junk model=account") || !strings.Contains(log, "queue_id=") {
+		t.Errorf("no verdict log line:\n%s", log)
+	}
+	resp, err := http.Get("http://" + in.httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `petrel_junk_verdicts_total{model="account",verdict="junk"} 1`) {
+		t.Errorf("/metrics has no junk verdict:\n%s", metrics)
+	}
+
+	// Out of Junk: ham. Then $Junk: spam again (the ham untrained).
+	if _, err := c.Move(imap.SeqSetNum(1), "INBOX").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if out := in.ok("", "junk", "stats", "bob@hamburger.edu"); !strings.Contains(out, "40 spam and 51 ham") {
+		t.Errorf("after moving out of Junk: %q", out)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagJunk}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the $Junk flag to train", func() bool {
+		return strings.Contains(in.ok("", "junk", "stats", "bob@hamburger.edu"), "41 spam and 50 ham")
+	})
+}

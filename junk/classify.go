@@ -1,0 +1,112 @@
+package junk
+
+import (
+	"math"
+	"sort"
+
+	"petrel/store"
+)
+
+// Counts is how many trained spam and ham messages held a token.
+type Counts = store.JunkCounts
+
+// Params are the combining's constants. The defaults are SpamBayes' and
+// SpamAssassin's Bayes choices, checked against the SpamAssassin corpus
+// (see docs/filtering.md).
+type Params struct {
+	// S and X are Robinson's strength and assumed probability of a token
+	// seen rarely: f(w) = (S·X + n·p(w)) / (S + n).
+	S, X float64
+	// MinDev drops tokens whose f(w) is within MinDev of 0.5: they say
+	// nothing either way.
+	MinDev float64
+	// MaxClues is how many of the most telling tokens are combined.
+	MaxClues int
+}
+
+// DefaultParams are the combining constants Petrel uses.
+var DefaultParams = Params{S: 0.45, X: 0.5, MinDev: 0.1, MaxClues: 150}
+
+// Clue is one token that took part in a verdict, with its f(w).
+type Clue struct {
+	Token string
+	Prob  float64
+}
+
+// Score combines the counts of tokens (counts[i] for tokens[i]) from a
+// model trained on nspam spam and nham ham messages into the probability
+// that the message is spam (Fisher's chi-square combining, Robinson's
+// f(w)), and returns the clues that decided it, most telling first.
+func Score(p Params, tokens []string, counts []Counts, nspam, nham uint32) (float64, []Clue) {
+	if nspam == 0 || nham == 0 {
+		return 0.5, nil
+	}
+	clues := make([]Clue, 0, len(tokens))
+	for i, tok := range tokens {
+		c := counts[i]
+		n := float64(c.Spam) + float64(c.Ham)
+		if n == 0 {
+			continue
+		}
+		sr := math.Min(1, float64(c.Spam)/float64(nspam))
+		hr := math.Min(1, float64(c.Ham)/float64(nham))
+		pw := sr / (sr + hr)
+		f := (p.S*p.X + n*pw) / (p.S + n)
+		if math.Abs(f-0.5) < p.MinDev {
+			continue
+		}
+		clues = append(clues, Clue{tok, f})
+	}
+	sort.Slice(clues, func(i, j int) bool {
+		di, dj := math.Abs(clues[i].Prob-0.5), math.Abs(clues[j].Prob-0.5)
+		if di != dj {
+			return di > dj
+		}
+		return clues[i].Token < clues[j].Token
+	})
+	if len(clues) > p.MaxClues {
+		clues = clues[:p.MaxClues]
+	}
+	if len(clues) == 0 {
+		return 0.5, nil
+	}
+	var lnS, lnH float64 // ln Π(1-f), ln Π f
+	for _, c := range clues {
+		f := math.Min(math.Max(c.Prob, 1e-6), 1-1e-6)
+		lnS += math.Log(1 - f)
+		lnH += math.Log(f)
+	}
+	n := len(clues)
+	s := 1 - chi2Q(-2*lnS, 2*n) // near 1 when the tokens are spammy
+	h := 1 - chi2Q(-2*lnH, 2*n) // near 1 when they are hammy
+	return (s - h + 1) / 2, clues
+}
+
+// chi2Q is the probability that a chi-square variable with v (even)
+// degrees of freedom exceeds x2, summed in logs so that long messages do
+// not underflow.
+func chi2Q(x2 float64, v int) float64 {
+	m := x2 / 2
+	logTerm := -m
+	logSum := logTerm
+	for i := 1; i < v/2; i++ {
+		logTerm += math.Log(m / float64(i))
+		logSum = logAdd(logSum, logTerm)
+	}
+	return math.Min(1, math.Exp(logSum))
+}
+
+// logAdd returns log(e^a + e^b).
+func logAdd(a, b float64) float64 {
+	if a < b {
+		a, b = b, a
+	}
+	if math.IsInf(b, -1) {
+		return a
+	}
+	return a + math.Log1p(math.Exp(b-a))
+}
+
+// DefaultThreshold is junk.threshold's default: a message scoring above it
+// is filed in Junk.
+const DefaultThreshold = 0.9
