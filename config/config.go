@@ -354,11 +354,11 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, lineOf(lines, key), key))
 		}
 	}
-	fromEnv, err := applyEnv(&c, env)
-	if err != nil {
-		errs = append(errs, err)
+	fromEnv, envErr := applyEnv(&c, env)
+	if envErr != nil {
+		errs = append(errs, envErr)
 	}
-	if empty && len(fromEnv) == 0 {
+	if empty && len(fromEnv) == 0 && envErr == nil {
 		return nil, fmt.Errorf("%s: the config file sets nothing (it is empty or only comments): set hostname, domains and [listen] in it; `petrel config default` prints a complete one", path)
 	}
 	if dev {

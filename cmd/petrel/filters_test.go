@@ -47,7 +47,7 @@ func TestFiltersAndDNSBL(t *testing.T) {
 	dns := dnsmxtest.Start(t, "1.0.0.127.bl.test. 300 IN A 127.0.0.2")
 	extra := fmt.Sprintf("[dns]\nresolver = %q\n[[filter]]\nmilter = %q\ntimeout = \"10s\"\n[junk]\ndnsbl = [\"bl.test\"]\ndnsbl_action = \"score\"\n", dns.Addr, addr)
 	in := newInstanceWith(t, instanceOpts{extra: extra})
-	in.petrel("bob-pw\n", "user", "add", "bob@hamburger.edu")
+	in.ok("bob's long password\n", "user", "add", "bob@hamburger.edu")
 	in.start()
 
 	send := func(subject string) error {

@@ -24,7 +24,7 @@ import (
 // stats` shows, through the running server).
 func TestJunkEndToEnd(t *testing.T) {
 	in := newInstanceWith(t, instanceOpts{imapAddr: freePort(t), extra: "[junk]\nmin_trained = 20\n"})
-	in.ok("pw\n", "user", "add", "bob@hamburger.edu")
+	in.ok("bob's long password\n", "user", "add", "bob@hamburger.edu")
 	testdata := filepath.Join("..", "..", "junk", "testdata")
 	out := in.ok("", "junk", "train", "bob@hamburger.edu", "--spam", filepath.Join(testdata, "spam.mbox"))
 	if !strings.Contains(out, "trained bob@hamburger.edu on 40 spam messages") {
@@ -72,7 +72,7 @@ func TestJunkEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Login("bob@hamburger.edu", "pw").Wait(); err != nil {
+	if err := c.Login("bob@hamburger.edu", "bob's long password").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Select("Junk", nil).Wait(); err != nil {
