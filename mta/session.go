@@ -194,23 +194,6 @@ func (s *session) mayUseSender(from string) bool {
 	return s.m.mayUseSender(s.account, from)
 }
 
-func (s *session) stripPlus(addr string) string {
-	return s.m.stripPlus(addr)
-}
-
-// stripPlus returns addr without its +tag, when plus-addressing is on.
-func (m *MTA) stripPlus(addr string) string {
-	sep := m.opts.PlusSeparator
-	if sep == "" {
-		return addr
-	}
-	local, domain, _ := strings.Cut(addr, "@")
-	if i := strings.Index(local, sep); i > 0 {
-		return local[:i] + "@" + domain
-	}
-	return addr
-}
-
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if e := s.cutShort(); e != nil {
 		return e

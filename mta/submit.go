@@ -159,7 +159,7 @@ func (m *MTA) mayUseSender(acct *store.Account, from string) bool {
 	if err != nil {
 		return false
 	}
-	if addr == acct.Address || m.stripPlus(addr) == acct.Address {
+	if addr == acct.Address || store.StripPlus(addr, m.opts.PlusSeparator) == acct.Address {
 		return true
 	}
 	aliases, err := m.opts.Store.AliasesOf(acct.Address)
@@ -167,7 +167,7 @@ func (m *MTA) mayUseSender(acct *store.Account, from string) bool {
 		m.log.Error("aliases of sender", "user", acct.Address, "err", err)
 		return false
 	}
-	return slices.Contains(aliases, addr) || slices.Contains(aliases, m.stripPlus(addr))
+	return slices.Contains(aliases, addr) || slices.Contains(aliases, store.StripPlus(addr, m.opts.PlusSeparator))
 }
 
 func statusString(ec [3]int) string {

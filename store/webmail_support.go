@@ -32,7 +32,7 @@ func (s *Store) Page(mbx MailboxID, anchor UID, n int, older bool) ([]Message, e
 		case older && anchor == 0:
 			k, v = c.Last()
 		case older:
-			k, v = c.Seek(be32(uint32(anchor)))
+			k, _ = c.Seek(be32(uint32(anchor)))
 			if k == nil {
 				k, v = c.Last()
 			} else {

@@ -386,7 +386,7 @@ func TestEvents(t *testing.T) {
 		}
 		if strings.HasPrefix(line, "data: ") {
 			inbox := h.inbox("ann@example.com")
-			want := fmt.Sprintf(`"unread":1,"folders":{`)
+			want := `"unread":1,"folders":{`
 			if !strings.Contains(line, want) || !strings.Contains(line, fmt.Sprintf(`"%d":[1,1]`, inbox.ID)) {
 				t.Errorf("event %s", line)
 			}

@@ -16,11 +16,11 @@ func TestLoginAndCookie(t *testing.T) {
 		t.Run(map[bool]string{false: "http-loopback", true: "https"}[tls], func(t *testing.T) {
 			h := newHarness(t, tls)
 			c := h.client()
-			resp, body := c.get("/")
+			resp, _ := c.get("/")
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
 				t.Fatalf("GET / logged out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 			}
-			_, body = c.get("/login")
+			_, body := c.get("/login")
 			for _, want := range []string{`name="username"`, `name="password"`, `<label for="username">`, `<main id="main">`} {
 				if !strings.Contains(body, want) {
 					t.Errorf("login page lacks %s", want)

@@ -132,12 +132,6 @@ func (ss *sessions) removeAccount(acct uint64, keep string) {
 	}
 }
 
-func (ss *sessions) count() int {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return len(ss.byID)
-}
-
 func isHTTPS(r *http.Request) bool { return r.TLS != nil }
 
 func sessionCookie(r *http.Request) string {

@@ -92,11 +92,8 @@ type localDeliverer struct {
 
 func (l localDeliverer) DeliverLocal(ctx context.Context, from, rcpt string, msg []byte) error {
 	acct, err := l.store.AccountByAddress(rcpt)
-	if errors.Is(err, store.ErrNoAccount) && l.cfg.SMTP.PlusSeparator != "" {
-		local, domain, _ := strings.Cut(strings.ToLower(rcpt), "@")
-		if i := strings.Index(local, l.cfg.SMTP.PlusSeparator); i > 0 {
-			acct, err = l.store.AccountByAddress(local[:i] + "@" + domain)
-		}
+	if base := store.StripPlus(strings.ToLower(rcpt), l.cfg.SMTP.PlusSeparator); errors.Is(err, store.ErrNoAccount) && base != strings.ToLower(rcpt) {
+		acct, err = l.store.AccountByAddress(base)
 	}
 	if errors.Is(err, store.ErrNoAccount) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: fmt.Sprintf("<%s>: no such user here", rcpt)}
