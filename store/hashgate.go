@@ -49,3 +49,11 @@ func (g *hashGate) do(f func()) error {
 	f()
 	return nil
 }
+
+// busy reports err (ErrBusy) to Options.OnAuthBusy and returns it.
+func (s *Store) busy(err error) error {
+	if s.opts.OnAuthBusy != nil {
+		s.opts.OnAuthBusy()
+	}
+	return err
+}

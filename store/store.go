@@ -58,6 +58,9 @@ type Options struct {
 	// ErrBusy at once. 0 means 16 per worker, negative none.
 	HashWorkers int
 	HashQueue   int
+	// OnAuthBusy, if set, is called each time Authenticate returns
+	// ErrBusy (metrics).
+	OnAuthBusy func()
 }
 
 // Store is an open mail store. It is safe for concurrent use.

@@ -98,7 +98,7 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		s.lns[l.Name] = ln
 	}
 	s.metrics = web.NewMetrics()
-	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit})
+	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit, OnAuthBusy: s.metrics.AuthShed})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)
