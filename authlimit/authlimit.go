@@ -58,10 +58,13 @@ type record struct {
 }
 
 // acctRecord is one account's failures, and the addresses that logged in
-// to it since (at most maxGood, the latest kept).
+// to it (at most maxGood, the latest kept), before or since: a client
+// that logged in before a guessing attack on its account began is not
+// delayed by it either.
 type acctRecord struct {
 	failures int
-	last     time.Time
+	last     time.Time // of the last failure
+	lastGood time.Time // of the last success
 	good     []string
 }
 
@@ -114,7 +117,11 @@ func (l *Limiter) Delay(ip, user string) (time.Duration, error) {
 	if a := l.accts[user]; a != nil && user != "" {
 		switch {
 		case now.Sub(a.last) > l.opts.LockoutTime:
-			delete(l.accts, user)
+			// The failures are forgiven; the addresses that logged in
+			// stay known, until they too are that old.
+			if a.failures = 0; now.Sub(a.lastGood) > l.opts.LockoutTime {
+				delete(l.accts, user)
+			}
 		case a.failures > 0 && !slices.Contains(a.good, ip):
 			d = max(d, min(l.opts.FailDelay<<min(a.failures-1, 20), l.opts.AccountMaxFailDelay))
 		}
@@ -173,13 +180,25 @@ func (l *Limiter) Failed(ip, user string) {
 }
 
 // Succeeded clears ip's record, and exempts ip from the delay of user's
-// past failures.
+// failures, past and to come.
 func (l *Limiter) Succeeded(ip, user string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.recs, ip)
-	a := l.accts[strings.ToLower(user)]
-	if a == nil || slices.Contains(a.good, ip) {
+	user = strings.ToLower(user)
+	if user == "" || l.opts.AccountMaxFailDelay < 0 {
+		return
+	}
+	a := l.accts[user]
+	if a == nil {
+		if len(l.accts) > maxRecords {
+			l.accts = make(map[string]*acctRecord)
+		}
+		a = &acctRecord{}
+		l.accts[user] = a
+	}
+	a.lastGood = l.opts.Now()
+	if slices.Contains(a.good, ip) {
 		return
 	}
 	if len(a.good) == maxGood {

@@ -102,6 +102,10 @@ func TestDelay(t *testing.T) {
 			failU("e", "bob"), delayU("c", "bob", 0), delayU("d", "bob", 4*time.Second),
 			failU("c", "bob"), delayU("c", "bob", 5*time.Second), // its own failure ends the exemption (4 doubled, capped)
 		}},
+		{name: "an address that logged in before the failures is not delayed by them", opts: opts, steps: []step{
+			succeedU("c", "bob"), failU("a", "bob"), failU("b", "bob"),
+			delayU("c", "bob", 0), delayU("d", "bob", 2*time.Second),
+		}},
 		{name: "an account's failures are forgiven after LockoutTime of quiet", opts: opts, steps: []step{
 			failU("a", "bob"), failU("b", "bob"), wait(time.Minute + time.Second), delayU("c", "bob", 0),
 			failU("a", "bob"), delayU("c", "bob", time.Second),

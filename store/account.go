@@ -238,7 +238,7 @@ func (s *Store) Authenticate(address, password string) (*Account, error) {
 	}
 	if !found {
 		if err := s.hash.do(func() { checkPassword(dummyHash, password) }); err != nil {
-			return nil, err
+			return nil, s.busy(err)
 		}
 		return nil, ErrAuthFailed
 	}
@@ -246,7 +246,7 @@ func (s *Store) Authenticate(address, password string) (*Account, error) {
 	if !s.auth.ok(id) {
 		var right bool
 		if err := s.hash.do(func() { right = checkPassword(rec.Hash, password) }); err != nil {
-			return nil, err
+			return nil, s.busy(err)
 		}
 		if !right {
 			return nil, ErrAuthFailed

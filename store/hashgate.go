@@ -12,9 +12,10 @@ var ErrBusy = errors.New("too many logins being checked now, try again later")
 
 // hashGate bounds the password hashes checked at once: argon2id takes 19 MiB
 // a check, so a login storm, unknown users included, would otherwise cost
-// memory without limit. At most workers checks run; at most queue more
-// wait for a turn; a check beyond those is refused at once (ErrBusy),
-// shedding the load instead of queueing it.
+// memory without limit. At most workers checks run (by default half the
+// CPUs, at least one: a storm of guesses leaves CPU to serve everything
+// else); at most queue more wait for a turn; a check beyond those is
+// refused at once (ErrBusy), shedding the load instead of queueing it.
 type hashGate struct {
 	admit chan struct{} // running + waiting
 	run   chan struct{} // running
@@ -22,7 +23,7 @@ type hashGate struct {
 
 func newHashGate(workers, queue int) *hashGate {
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if queue < 0 {
 		queue = 0
@@ -47,4 +48,12 @@ func (g *hashGate) do(f func()) error {
 	}()
 	f()
 	return nil
+}
+
+// busy reports err (ErrBusy) to Options.OnAuthBusy and returns it.
+func (s *Store) busy(err error) error {
+	if s.opts.OnAuthBusy != nil {
+		s.opts.OnAuthBusy()
+	}
+	return err
 }

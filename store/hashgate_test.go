@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"petrel/internal/testenv"
@@ -70,7 +71,8 @@ func TestLoginStormBoundsHashing(t *testing.T) {
 // The good-login cache answers without a turn of the pool: a client that
 // logged in a minute ago logs in again while the pool is full.
 func TestCachedLoginWhileBusy(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "mail.db"), Options{HashWorkers: 1, HashQueue: -1})
+	var shed atomic.Int32
+	s, err := Open(filepath.Join(t.TempDir(), "mail.db"), Options{HashWorkers: 1, HashQueue: -1, OnAuthBusy: func() { shed.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +99,8 @@ func TestCachedLoginWhileBusy(t *testing.T) {
 		if _, err := s.Authenticate(tt.user, tt.pw); !errors.Is(err, tt.want) {
 			t.Errorf("Authenticate(%s, %s) with the pool full: %v, want %v", tt.user, tt.pw, err, tt.want)
 		}
+	}
+	if n := shed.Load(); n != 2 {
+		t.Errorf("OnAuthBusy called %d times, want 2", n)
 	}
 }

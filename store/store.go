@@ -58,7 +58,7 @@ type Options struct {
 	// accounts; a server never sets it.
 	CheapPasswordHash bool
 	// HashWorkers bounds the password hashes Authenticate checks at once
-	// (argon2id takes 19 MiB each); 0 means the number of CPUs. HashQueue
+	// (argon2id takes 19 MiB each); 0 means half the CPUs, at least one. HashQueue
 	// bounds the checks that wait for a turn; past it Authenticate returns
 	// ErrBusy at once. 0 means 16 per worker, negative none.
 	HashWorkers int
@@ -72,6 +72,9 @@ type Options struct {
 	JunkShared bool
 	// JunkMaxTokens bounds each model (default DefaultJunkMaxTokens).
 	JunkMaxTokens int
+	// OnAuthBusy, if set, is called each time Authenticate returns
+	// ErrBusy (metrics).
+	OnAuthBusy func()
 }
 
 // Store is an open mail store. It is safe for concurrent use.

@@ -24,6 +24,7 @@ type Metrics struct {
 	queueStats     atomic.Pointer[func() (int, time.Time, error)]
 	attempts       *prometheus.CounterVec
 	authFailures   *prometheus.CounterVec
+	authShed       prometheus.Counter
 	commitSeconds  prometheus.Histogram
 	commitWrites   prometheus.Histogram
 }
@@ -61,6 +62,10 @@ func NewMetrics() *Metrics {
 			Name: "petrel_auth_failures_total",
 			Help: "Failed logins, by protocol.",
 		}, []string{"protocol"}),
+		authShed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "petrel_auth_shed_total",
+			Help: "Logins told to try later because too many passwords were waiting to be checked (argon2id pool full).",
+		}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "petrel_store_commit_seconds",
 			Help: "Latency of store commits (one bbolt transaction and fsync).",
@@ -83,7 +88,7 @@ func NewMetrics() *Metrics {
 			Name: "petrel_queue_oldest_age_seconds",
 			Help: "Age of the oldest message in the outbound queue (0 when empty).",
 		}, func() float64 { _, age := m.queue(); return age.Seconds() }),
-		m.attempts, m.authFailures,
+		m.attempts, m.authFailures, m.authShed,
 		m.commitSeconds, m.commitWrites,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -167,6 +172,16 @@ func (m *Metrics) AuthFailure(protocol string) {
 		return
 	}
 	m.authFailures.WithLabelValues(protocol).Inc()
+}
+
+// AuthShed counts a login told to try later, its password unchecked: the
+// store's hashing pool was full. Its signature matches
+// store.Options.OnAuthBusy.
+func (m *Metrics) AuthShed() {
+	if m == nil {
+		return
+	}
+	m.authShed.Inc()
 }
 
 // StoreCommit records one store commit of n grouped writes that took d. Its

@@ -335,11 +335,12 @@ func TestMetricsMoveAfterDelivery(t *testing.T) {
 		"petrel_connections_total", "petrel_connections_active", "petrel_smtp_transactions_total",
 		"petrel_messages_delivered_total", "petrel_messages_delivered_bytes_total",
 		"petrel_queue_messages", "petrel_queue_oldest_age_seconds", "petrel_delivery_attempts_total",
-		"petrel_auth_failures_total", "petrel_store_commit_seconds", "petrel_store_commit_writes",
+		"petrel_auth_failures_total", "petrel_auth_shed_total", "petrel_store_commit_seconds", "petrel_store_commit_writes",
 	}
 	// Vectors only appear once a label is used: touch each.
 	closed := m.ConnOpened("smtp")
 	m.AuthFailure("imap")
+	m.AuthShed()
 	m.DeliveryAttempt("deferred")
 	arrived := time.Now().Add(-90 * time.Second)
 	m.ObserveQueue(func() (int, time.Time, error) { return 3, arrived, nil })
@@ -376,6 +377,7 @@ func TestMetricsMoveAfterDelivery(t *testing.T) {
 		{`petrel_connections_total{protocol="smtp"}`, 1},
 		{`petrel_connections_active{protocol="smtp"}`, 0},
 		{`petrel_auth_failures_total{protocol="imap"}`, 1},
+		{`petrel_auth_shed_total`, 1},
 		{`petrel_queue_messages`, 3},
 		{`petrel_queue_oldest_age_seconds`, 90},
 		{`petrel_store_commit_seconds_count`, 2}, // CreateAccount and Deliver

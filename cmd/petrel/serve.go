@@ -102,7 +102,7 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		s.lns[l.Name] = ln
 	}
 	s.metrics = web.NewMetrics()
-	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit,
+	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit, OnAuthBusy: s.metrics.AuthShed,
 		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {

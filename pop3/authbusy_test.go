@@ -1,0 +1,66 @@
+package pop3_test
+
+import (
+	"bufio"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"petrel/pop3"
+	"petrel/store"
+	"petrel/store/storetest"
+)
+
+// When more passwords wait to be checked than the store takes, a login is
+// told to try later with -ERR [SYS/TEMP], not failed: 8 logins at once
+// against a pool of one worker and no queue.
+func TestLoginShedWhenHashingBusy(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "mail.db"), store.Options{HashWorkers: 1, HashQueue: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	storetest.Account(t, st, "alice@example.org")
+	e := newEnv(t, func(o *pop3.Options) { o.Store = st })
+	const n = 8
+	conns := make([]net.Conn, n)
+	readers := make([]*bufio.Reader, n)
+	for i := range conns {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		conns[i], readers[i] = c, bufio.NewReader(c)
+		readers[i].ReadString('\n') // greeting
+		c.Write([]byte("USER alice@example.org\r\n"))
+		readers[i].ReadString('\n')
+	}
+	replies := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Go(func() {
+			conns[i].Write([]byte("PASS wrong\r\n"))
+			l, _ := readers[i].ReadString('\n')
+			replies[i] = strings.TrimSpace(l)
+		})
+	}
+	wg.Wait()
+	shed := 0
+	for _, r := range replies {
+		switch {
+		case strings.HasPrefix(r, "-ERR [SYS/TEMP] too many logins being checked"):
+			shed++
+		case strings.HasPrefix(r, "-ERR [AUTH]"):
+		default:
+			t.Errorf("reply %q", r)
+		}
+	}
+	if shed == 0 {
+		t.Errorf("no login of %d at once was told to try later: %q", n, replies)
+	}
+}
