@@ -23,42 +23,40 @@ var errBareLFReply = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{
 func slogLevel(n int) slog.Level { return slog.Level(n) }
 
 // readMessage reads DATA (already dot-unstuffed by go-smtp) through
-// dataFilter. A message over max yields go-smtp's 552 error, one with a
-// bare LF errBareLFReply.
-func readMessage(r io.Reader, max int64) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(16 << 10)
-	f := newDataFilter(&buf)
+// dataFilter into w (a spool), as it comes. A message over max yields
+// go-smtp's 552 error, one with a bare LF errBareLFReply.
+func readMessage(r io.Reader, max int64, w io.Writer) error {
+	f := newDataFilter(w)
 	n, err := io.Copy(f, io.LimitReader(r, max+1))
 	if err == nil {
 		err = f.Close()
 	}
 	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
-			return nil, smtp.ErrDataTooLarge
+			return smtp.ErrDataTooLarge
 		}
 		if errors.Is(err, errBareLF) {
-			return nil, errBareLFReply
+			return errBareLFReply
 		}
 		if errors.Is(err, smtp.ErrTooLongLine) {
 			// Permanent: the same message would fail again on every retry.
-			return nil, &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
+			return &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
 		}
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			return nil, se
+			return se
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			// The session ends here (timeout.go); say why, not the socket error.
-			return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for the message data, closing connection"}
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for the message data, closing connection"}
 		}
-		return nil, fmt.Errorf("read message: %w", err)
+		return fmt.Errorf("read message: %w", err)
 	}
 	if n > max {
-		return nil, smtp.ErrDataTooLarge
+		return smtp.ErrDataTooLarge
 	}
-	return buf.Bytes(), nil
+	return nil
 }
 
 // deadlineReader gives each dataChunk of the message body its own

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -121,7 +122,14 @@ type Options struct {
 	CommandTimeout  time.Duration // 0 = 5 min
 	DataTimeout     time.Duration // 0 = 10 min
 	MaxErrors       int           // 0 = 20
-	PlusSeparator   string        // "" = no plus-addressing
+	// Message data is spooled (spool.go): in memory up to SpoolThreshold
+	// bytes a message (0 = 1 MiB), then in a nameless temporary file in
+	// SpoolDir ("" = the system's); all sessions together hold at most
+	// MaxDataMemory bytes of it in memory (0 = 256 MiB).
+	SpoolThreshold int64
+	SpoolDir       string
+	MaxDataMemory  int64
+	PlusSeparator  string // "" = no plus-addressing
 	// Postmaster takes the mail to postmaster@ and abuse@ of every local
 	// domain (and to "postmaster" alone) that no account or alias of that
 	// name takes: an address of a local domain. "" = the account made
@@ -163,6 +171,9 @@ type MTA struct {
 
 	mu      sync.Mutex
 	servers []*smtp.Server
+
+	budget   *memBudget   // memory for message data, all sessions
+	inFlight atomic.Int64 // bytes of message data received and not yet done with
 }
 
 // New returns an MTA; call ServeSMTP and ServeSubmission with listeners.
@@ -197,8 +208,18 @@ func New(opts Options) *MTA {
 	if opts.ListBounceDays <= 0 {
 		opts.ListBounceDays = 3
 	}
-	return &MTA{opts: opts, log: opts.Logger}
+	if opts.SpoolThreshold <= 0 {
+		opts.SpoolThreshold = 1 << 20
+	}
+	if opts.MaxDataMemory <= 0 {
+		opts.MaxDataMemory = 256 << 20
+	}
+	return &MTA{opts: opts, log: opts.Logger, budget: newMemBudget(opts.MaxDataMemory)}
 }
+
+// DataInFlight is the number of bytes of message data that sessions have
+// received and not yet stored or refused (spooled in memory or on disk).
+func (m *MTA) DataInFlight() int64 { return m.inFlight.Load() }
 
 // kind is what a listener is for.
 type kind int

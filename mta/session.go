@@ -308,7 +308,18 @@ func (s *session) Data(r io.Reader) error {
 	id := newID()
 	start := s.started
 	s.logged = true // this transaction's line is written below, whatever happens
-	msg, err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout}, s.m.opts.MaxMessageBytes)
+	sp := s.m.newSpool()
+	defer sp.release()
+	err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout}, s.m.opts.MaxMessageBytes, sp)
+	var msg []byte
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.m.opts.DataTimeout)
+		msg, err = sp.bytes(ctx)
+		cancel()
+		if errors.Is(err, errBusy) {
+			err = smtpErr(451, smtp.EnhancedCode{4, 3, 1}, "Too much mail coming in at once, try again later")
+		}
+	}
 	if err != nil {
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) {
