@@ -122,6 +122,8 @@ type Options struct {
 	CommandTimeout  time.Duration // 0 = 5 min
 	DataTimeout     time.Duration // 0 = 10 min
 	MaxErrors       int           // 0 = 20
+	PlusSeparator   string        // "" = no plus-addressing
+
 	// Message data is spooled (spool.go): in memory up to SpoolThreshold
 	// bytes a message (0 = 1 MiB), then in a nameless temporary file in
 	// SpoolDir ("" = the system's); all sessions together hold at most
@@ -129,7 +131,7 @@ type Options struct {
 	SpoolThreshold int64
 	SpoolDir       string
 	MaxDataMemory  int64
-	PlusSeparator  string // "" = no plus-addressing
+
 	// Postmaster takes the mail to postmaster@ and abuse@ of every local
 	// domain (and to "postmaster" alone) that no account or alias of that
 	// name takes: an address of a local domain. "" = the account made
