@@ -27,7 +27,9 @@ func slogLevel(n int) slog.Level { return slog.Level(n) }
 // go-smtp's 552 error, one with a bare LF errBareLFReply.
 func readMessage(r io.Reader, max int64, w io.Writer) error {
 	f := newDataFilter(w)
-	n, err := io.Copy(f, io.LimitReader(r, max+1))
+	// The deadline reader hands out dataChunk at most: a larger buffer
+	// would only cost memory.
+	n, err := io.CopyBuffer(f, io.LimitReader(r, max+1), make([]byte, dataChunk))
 	if err == nil {
 		err = f.Close()
 	}

@@ -77,7 +77,7 @@ func (b *memBudget) give(n int64) {
 }
 
 // spoolChunk is how much memory a spool asks the budget for at a time.
-const spoolChunk = 64 << 10
+const spoolChunk = 16 << 10
 
 // spool holds one message's data as it comes in (an io.Writer).
 type spool struct {
