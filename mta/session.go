@@ -81,13 +81,12 @@ func (s *session) isLoopback() bool {
 }
 
 // fail counts an error reply; past MaxErrors the connection is closed
-// right after the reply is written (RFC 5321 leaves the number open;
+// once the reply is written (RFC 5321 leaves the number open;
 // Postfix's smtpd_hard_error_limit is 20).
 func (s *session) fail(err *smtp.SMTPError) error {
 	s.errors++
 	if s.errors > s.m.opts.MaxErrors {
-		conn := s.conn.Conn()
-		time.AfterFunc(200*time.Millisecond, func() { conn.Close() })
+		hangUp(s.conn.Conn()) // closed once this reply is written
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
 	}
 	return err
