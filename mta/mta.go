@@ -74,14 +74,24 @@ type SRS interface {
 }
 
 // Failure is a recipient refused after DATA, when the message was
-// accepted for others: a mail loop, a mailing list's posting policy.
+// accepted for others (a forward that may not be made).
 type Failure struct {
-	Rcpt   string
-	Code   int    // SMTP reply code, e.g. 554
-	Status string // enhanced status code, e.g. "5.4.6"
-	Text   string
+	Rcpt  string
+	Reply *smtp.SMTPError // the SMTP reply it would have had
 
 	dmarc bool // the message's DMARC failure, not the recipient, is why
+}
+
+// Status is the reply's enhanced status code, as a DSN's Status field
+// has it: "5.4.6".
+func (f Failure) Status() string {
+	c := f.Reply.EnhancedCode
+	return fmt.Sprintf("%d.%d.%d", c[0], c[1], c[2])
+}
+
+// String is the whole reply, as a DSN's Diagnostic-Code has it.
+func (f Failure) String() string {
+	return fmt.Sprintf("%d %s %s", f.Reply.Code, f.Status(), f.Reply.Message)
 }
 
 // Bouncer sends the envelope sender a delivery status notification about

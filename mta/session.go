@@ -333,21 +333,23 @@ func (s *session) Data(r io.Reader) error {
 		s.count(result(se.Code))
 		return se
 	}
-	code, ec, text := s.accept(id, msg)
-	s.logTransaction(id, start, len(msg), code, text)
-	s.count(result(code))
-	if code >= 400 {
-		return s.fail(&smtp.SMTPError{Code: code, EnhancedCode: ec, Message: text})
+	reply := s.accept(id, msg)
+	s.logTransaction(id, start, len(msg), reply.Code, reply.Message)
+	s.count(result(reply.Code))
+	if reply.Code >= 400 {
+		return s.fail(reply)
 	}
-	return &smtp.SMTPError{Code: 250, EnhancedCode: ec, Message: text}
+	// A 250 "error": go-smtp writes it as the reply, which thus names the
+	// message's id (a nil error would say only "OK: queued").
+	return reply
 }
 
 // accept checks, stores and queues one message. It returns the reply.
-func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string) {
+func (s *session) accept(id string, msg []byte) *smtp.SMTPError {
 	ctx, cancel := context.WithTimeout(context.Background(), s.m.opts.DataTimeout)
 	defer cancel()
 	if n := msgtext.CountReceived(msg); n > msgtext.MaxHops {
-		return 554, smtp.EnhancedCode{5, 4, 6}, fmt.Sprintf("Too many hops (%d Received headers): mail loop?", n)
+		return smtpErr(554, smtp.EnhancedCode{5, 4, 6}, "Too many hops (%d Received headers): mail loop?", n)
 	}
 	var authHeader []byte
 	junk, noForward, noBounce := false, false, false
@@ -363,7 +365,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 			s.m.log.Warn("message check failed", "id", id, "err", err)
 		} else {
 			if res.Reject {
-				return 550, smtp.EnhancedCode{5, 7, 1}, res.Reason
+				return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "%s", res.Reason)
 			}
 			if res.Message != nil {
 				msg = res.Message
