@@ -95,3 +95,38 @@ func TestDataPauseAndBareLFOverTLS(t *testing.T) {
 		})
 	}
 }
+
+// BDAT (CHUNKING) has no end-of-data marker to smuggle: a chunk with a
+// bare LF is refused and the session goes on; a pause between chunks
+// longer than the bare-LF poll costs nothing.
+func TestBDAT(t *testing.T) {
+	ts := newTestServer(t)
+	d := dial(t, ts.smtpAddr)
+	d.read()
+	d.expect("EHLO crepes.fr", 250)
+	d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+	d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+	first := "Subject: chunks\r\n\r\none, "
+	fmt.Fprintf(d.conn, "BDAT %d\r\n%s", len(first), first)
+	if code, msg := d.read(); code != 250 {
+		t.Fatalf("first chunk: %d %s", code, msg)
+	}
+	time.Sleep(dataPoll + dataPoll/2) // the stimulus: a client that pauses
+	last := "two\r\n"
+	fmt.Fprintf(d.conn, "BDAT %d LAST\r\n%s", len(last), last)
+	if code, msg := d.read(); code != 250 {
+		t.Fatalf("last chunk after a pause: %d %s", code, msg)
+	}
+	d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+	d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+	bare := "Subject: bare\n\nx\n"
+	fmt.Fprintf(d.conn, "BDAT %d LAST\r\n%s", len(bare), bare)
+	if code, msg := d.read(); code != 554 || !strings.Contains(msg, "CRLF") {
+		t.Fatalf("bare LF in BDAT: %d %s", code, msg)
+	}
+	d.expect("NOOP", 250)
+	_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
+	if len(msgs) != 1 || !strings.HasSuffix(string(msgs[0]), "\r\n\r\none, two\r\n") {
+		t.Errorf("stored %q", msgs)
+	}
+}

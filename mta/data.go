@@ -76,6 +76,10 @@ type deadlineReader struct {
 	r       io.Reader
 	conn    net.Conn
 	timeout time.Duration
+	// noPoll: BDAT, whose chunks go-smtp reads on the command goroutine
+	// and pipes here; a short deadline would cut its reads of the next
+	// BDAT command, and a chunk has no end marker to smuggle.
+	noPoll bool
 
 	chunkStart time.Time // when the chunk being read began
 	got        int       // bytes of it read so far
@@ -89,6 +93,9 @@ const (
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	p = p[:min(len(p), dataChunk-d.got)]
 	tc := baseConn(d.conn)
+	if d.noPoll {
+		tc = nil
+	}
 	if d.got == 0 {
 		d.chunkStart = time.Now()
 	}

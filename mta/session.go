@@ -309,7 +309,8 @@ func (s *session) Data(r io.Reader) error {
 	s.logged = true // this transaction's line is written below, whatever happens
 	sp := s.m.newSpool()
 	defer sp.release()
-	err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout}, s.m.opts.MaxMessageBytes, sp)
+	_, bdat := r.(*io.PipeReader) // go-smtp hands BDAT's chunks over a pipe
+	err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout, noPoll: bdat}, s.m.opts.MaxMessageBytes, sp)
 	var msg []byte
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.m.opts.DataTimeout)
@@ -324,7 +325,7 @@ func (s *session) Data(r io.Reader) error {
 		if !errors.As(err, &se) {
 			se = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message, try again")
 		}
-		if se == errBareLFReply {
+		if se == errBareLFReply && !bdat {
 			// Where the data ends is not known: say so now and hang up,
 			// rather than wait for a CRLF.CRLF that may never come.
 			hangUp(s.conn.Conn())
