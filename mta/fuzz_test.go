@@ -320,10 +320,10 @@ func sameButBlankLine(in, out []byte) bool {
 	return (i == 0 || in[i-1] == '\n') && bytes.HasPrefix(out[i:], []byte("\r\n")) && bytes.Equal(in[i:], out[i+2:])
 }
 
-// FuzzDataFilter: however DATA is cut into reads, the filter passes on the
-// same bytes; they are the input, or the input with one CRLF put at a line
-// start after nothing but header fields; and what comes out starts with a
-// header field or the empty line.
+// FuzzDataFilter: data with a bare LF is refused; otherwise, however it is
+// cut into reads, the filter passes on the same bytes; they are the input,
+// or the input with one CRLF put at a line start after nothing but header
+// fields; and what comes out starts with a header field or the empty line.
 func FuzzDataFilter(f *testing.F) {
 	f.Add([]byte("Do you like ketchup?\r\nHow about pickles?\r\n"), []byte{3, 1})
 	f.Add([]byte("Subject: a\r\n\r\nbody\r\n"), []byte{})
@@ -335,7 +335,16 @@ func FuzzDataFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in, cuts []byte) {
 		var whole bytes.Buffer
 		fw := newDataFilter(&whole)
-		fw.Write(in)
+		_, err := fw.Write(in)
+		if bareLF(in, false) {
+			if err != errBareLF {
+				t.Fatalf("%q: %v, want the bare LF refused", in, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
 		fw.Close()
 		var parts bytes.Buffer
 		fp := newDataFilter(&parts)
