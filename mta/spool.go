@@ -14,32 +14,38 @@ import (
 // Options.SpoolThreshold, on disk past it, in a temporary file that has no
 // name (removed as soon as it is made, so a crash leaves nothing behind).
 // The memory all sessions hold for their data together, in spools and in
-// messages being checked and stored, is bounded by Options.MaxDataMemory:
-// a spool that cannot have more memory goes to disk at once, and a
-// message that must be read back whole waits for its memory (or gets 451).
+// messages being checked and stored, is bounded by Options.MaxDataMemory,
+// of which data still coming in has half at most: a spool that cannot have
+// more memory goes to disk at once, and a message that must be read back
+// whole waits for its memory (or gets 451).
 // A client that stalls before its final dot thus holds at most the
 // threshold in memory, whatever it sent.
 
-// memBudget is the memory that sessions may hold for message data.
+// memBudget is the memory that sessions may hold for message data. Data
+// still coming in may have half of it at most, so that clients that stall
+// before their final dot never keep complete messages from being read
+// back, checked and stored.
 type memBudget struct {
-	limit int64
-	mu    sync.Mutex
-	used  int64
-	freed chan struct{} // closed (and replaced) when memory is given back
+	limit     int64
+	mu        sync.Mutex
+	used      int64
+	receiving int64         // of used, what spools hold for data still coming in
+	freed     chan struct{} // closed (and replaced) when memory is given back
 }
 
 func newMemBudget(limit int64) *memBudget {
 	return &memBudget{limit: limit, freed: make(chan struct{})}
 }
 
-// tryTake takes n bytes if they are free.
+// tryTake takes n bytes for data coming in, if they are free.
 func (b *memBudget) tryTake(n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.used+n > b.limit {
+	if b.used+n > b.limit || b.receiving+n > b.limit/2 {
 		return false
 	}
 	b.used += n
+	b.receiving += n
 	return true
 }
 
@@ -64,13 +70,16 @@ func (b *memBudget) take(ctx context.Context, n int64) (int64, error) {
 	}
 }
 
-// give returns n bytes.
-func (b *memBudget) give(n int64) {
+// give returns n bytes, taken by tryTake if receiving.
+func (b *memBudget) give(n int64, receiving bool) {
 	if n == 0 {
 		return
 	}
 	b.mu.Lock()
 	b.used -= n
+	if receiving {
+		b.receiving -= n
+	}
 	close(b.freed)
 	b.freed = make(chan struct{})
 	b.mu.Unlock()
@@ -87,7 +96,8 @@ type spool struct {
 	inFlight  *atomic.Int64 // all sessions' data received and not yet done with
 
 	mem  []byte
-	held int64 // bytes taken from the budget
+	held int64 // bytes taken from the budget for data coming in (tryTake)
+	took int64 // bytes taken to read the message back whole (take)
 	file *os.File
 	n    int64
 }
@@ -152,7 +162,7 @@ func (s *spool) spill() error {
 	}
 	s.file = f
 	s.mem = nil
-	s.budget.give(s.held)
+	s.budget.give(s.held, true)
 	s.held = 0
 	return nil
 }
@@ -171,7 +181,7 @@ func (s *spool) bytes(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, errBusy
 	}
-	s.held = took
+	s.took = took
 	msg := make([]byte, s.n)
 	if _, err := s.file.ReadAt(msg, 0); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("read spooled message data: %w", err)
@@ -189,8 +199,9 @@ func (s *spool) release() {
 		s.file = nil
 	}
 	s.mem = nil
-	s.budget.give(s.held)
-	s.held = 0
+	s.budget.give(s.held, true)
+	s.budget.give(s.took, false)
+	s.held, s.took = 0, 0
 	s.inFlight.Add(-s.n)
 	s.n = 0
 }

@@ -97,7 +97,7 @@ func TestStalledDataMemory(t *testing.T) {
 // memory (or gives up when its time is up), and a message larger than the
 // whole budget still goes through alone.
 func TestSpoolBudget(t *testing.T) {
-	b := newMemBudget(1 << 20)
+	b := newMemBudget(2 << 20) // 1 MiB of it for data coming in
 	var inFlight atomic.Int64
 	newSp := func() *spool {
 		return &spool{budget: b, threshold: 1 << 20, dir: t.TempDir(), inFlight: &inFlight}
@@ -115,7 +115,12 @@ func TestSpoolBudget(t *testing.T) {
 	if b.used > b.limit {
 		t.Fatalf("%d bytes used of %d", b.used, b.limit)
 	}
+	// Stalled clients cannot take the half kept for complete messages.
+	if b.tryTake(b.limit/2 - b.receiving + 1) {
+		t.Fatal("data coming in took more than half the budget")
+	}
 	// c must read its message back whole: no memory until a gives it back.
+	hog, _ := b.take(context.Background(), b.limit-b.used-int64(len(data))+1)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	if _, err := c.bytes(ctx); !errors.Is(err, errBusy) {
 		t.Fatalf("bytes with the budget taken: %v, want errBusy", err)
@@ -130,6 +135,7 @@ func TestSpoolBudget(t *testing.T) {
 		got <- msg
 	}()
 	a.release()
+	b.give(hog, false)
 	if msg := <-got; !bytes.Equal(msg, data) {
 		t.Fatalf("read back %d bytes, not the data", len(msg))
 	}
