@@ -157,8 +157,11 @@ type Options struct {
 	// the SRS addresses of ours that its bounces come back to. nil:
 	// forwards keep the original sender (and may fail SPF).
 	SRS SRS
-	// Bouncer reports recipients refused after DATA to the sender; nil:
-	// they are only logged.
+	// Bouncer reports recipients refused after DATA (a forward that may
+	// not be made, when others took the message) to the sender, unless
+	// the sender failed SPF or DMARC (CheckResult.NoBounce); nil: they are
+	// only logged. Loops and lists' refusals never come here: they refuse
+	// the whole message at DATA.
 	Bouncer Bouncer
 	// UnsubscribeURL returns the one-click unsubscribe URL (RFC 8058) of
 	// a list member; nil: list mail has no List-Unsubscribe.
