@@ -70,7 +70,7 @@ type queueBouncer struct{ q *queue.Queue }
 func (b queueBouncer) Bounce(ctx context.Context, id, from string, failed []Failure, msg []byte) error {
 	var rcpts []queue.Rcpt
 	for _, f := range failed {
-		rcpts = append(rcpts, queue.Rcpt{Addr: f.Rcpt, Status: f.Status, LastReply: fmt.Sprintf("%d %s %s", f.Code, f.Status, f.Text)})
+		rcpts = append(rcpts, queue.Rcpt{Addr: f.Rcpt, Status: f.Status(), LastReply: f.String()})
 	}
 	_, err := b.q.EnqueueDSN(ctx, id, from, rcpts, msg)
 	return err

@@ -23,42 +23,42 @@ var errBareLFReply = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{
 func slogLevel(n int) slog.Level { return slog.Level(n) }
 
 // readMessage reads DATA (already dot-unstuffed by go-smtp) through
-// dataFilter. A message over max yields go-smtp's 552 error, one with a
-// bare LF errBareLFReply.
-func readMessage(r io.Reader, max int64) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(16 << 10)
-	f := newDataFilter(&buf)
-	n, err := io.Copy(f, io.LimitReader(r, max+1))
+// dataFilter into w (a spool), as it comes. A message over max yields
+// go-smtp's 552 error, one with a bare LF errBareLFReply.
+func readMessage(r io.Reader, max int64, w io.Writer) error {
+	f := newDataFilter(w)
+	// The deadline reader hands out dataChunk at most: a larger buffer
+	// would only cost memory.
+	n, err := io.CopyBuffer(f, io.LimitReader(r, max+1), make([]byte, dataChunk))
 	if err == nil {
 		err = f.Close()
 	}
 	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
-			return nil, smtp.ErrDataTooLarge
+			return smtp.ErrDataTooLarge
 		}
 		if errors.Is(err, errBareLF) {
-			return nil, errBareLFReply
+			return errBareLFReply
 		}
 		if errors.Is(err, smtp.ErrTooLongLine) {
 			// Permanent: the same message would fail again on every retry.
-			return nil, &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
+			return &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
 		}
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			return nil, se
+			return se
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			// The session ends here (timeout.go); say why, not the socket error.
-			return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for the message data, closing connection"}
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for the message data, closing connection"}
 		}
-		return nil, fmt.Errorf("read message: %w", err)
+		return fmt.Errorf("read message: %w", err)
 	}
 	if n > max {
-		return nil, smtp.ErrDataTooLarge
+		return smtp.ErrDataTooLarge
 	}
-	return buf.Bytes(), nil
+	return nil
 }
 
 // deadlineReader gives each dataChunk of the message body its own
@@ -76,6 +76,10 @@ type deadlineReader struct {
 	r       io.Reader
 	conn    net.Conn
 	timeout time.Duration
+	// noPoll: BDAT, whose chunks go-smtp reads on the command goroutine
+	// and pipes here; a short deadline would cut its reads of the next
+	// BDAT command, and a chunk has no end marker to smuggle.
+	noPoll bool
 
 	chunkStart time.Time // when the chunk being read began
 	got        int       // bytes of it read so far
@@ -89,6 +93,9 @@ const (
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	p = p[:min(len(p), dataChunk-d.got)]
 	tc := baseConn(d.conn)
+	if d.noPoll {
+		tc = nil
+	}
 	if d.got == 0 {
 		d.chunkStart = time.Now()
 	}

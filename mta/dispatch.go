@@ -57,7 +57,7 @@ type envelope struct {
 // dispatch queues, stores, forwards and expands in, and returns the reply
 // to DATA. Remote copies are queued before local ones are stored (see
 // docs/architecture.md).
-func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode, string) {
+func (m *MTA) dispatch(ctx context.Context, in *inbound) *smtp.SMTPError {
 	p := &plan{accounts: map[uint64]bool{}}
 	if m.opts.Junk != nil {
 		in.msg = stripFields(in.msg, junkField) // only our verdict is ever seen
@@ -76,15 +76,14 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode
 		}
 	}
 	if p.refuse != nil {
-		return p.refuse.Code, statusCode(p.refuse.Status), p.refuse.Text
+		return p.refuse.Reply
 	}
 	if p.ok == 0 && len(in.remote) == 0 {
-		f := p.failed[0]
-		return f.Code, statusCode(f.Status), f.Text
+		return p.failed[0].Reply
 	}
-	fail := func(what string, err error) (int, smtp.EnhancedCode, string) {
+	fail := func(what string, err error) *smtp.SMTPError {
 		m.log.Error(what, "id", in.id, "err", err)
-		return 451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, try again later"
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, try again later")
 	}
 	// Remote recipients: queued with this hop's Received header.
 	if len(in.remote) > 0 {
@@ -151,7 +150,7 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) (int, smtp.EnhancedCode
 	if len(p.failed) > 0 {
 		m.bounce(ctx, in, p.failed)
 	}
-	return 250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as " + in.id
+	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as %s", in.id)
 }
 
 // planRcpt works out where the message goes for one local recipient.
@@ -164,7 +163,7 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 			dt = n
 		}
 		if loopedTo(delivered, dt, lr.account.Address) {
-			p.refuseAll(lr.addr, 554, "5.4.6", "<%s>: mail loop: this message was already delivered to %s here", lr.addr, dt)
+			p.refuseAll(lr.addr, smtpErr(554, smtp.EnhancedCode{5, 4, 6}, "<%s>: mail loop: this message was already delivered to %s here", lr.addr, dt))
 			return
 		}
 		if lr.role {
@@ -182,7 +181,7 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 	default:
 		res := lr.res
 		if loopedTo(delivered, addr) {
-			p.refuseAll(lr.addr, 554, "5.4.6", "<%s>: mail forwarding loop: this message already went through %s here", lr.addr, addr)
+			p.refuseAll(lr.addr, smtpErr(554, smtp.EnhancedCode{5, 4, 6}, "<%s>: mail forwarding loop: this message already went through %s here", lr.addr, addr))
 			return
 		}
 		// went says the message goes somewhere for this recipient.
@@ -200,10 +199,10 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 			switch {
 			case in.noForward:
 				m.log.Warn("not forwarded: the message fails DMARC of a domain with p=reject", "id", in.id, "rcpt", lr.addr, "remote", res.Remote)
-				why = &Failure{Rcpt: lr.addr, Code: 550, Status: "5.7.1", Text: "<" + lr.addr + ">: not forwarded: the message fails the DMARC policy (p=reject) of its author's domain"}
+				why = &Failure{Rcpt: lr.addr, dmarc: true, Reply: smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "<%s>: not forwarded: the message fails the DMARC policy (p=reject) of its author's domain", lr.addr)}
 			case m.opts.Queue == nil:
 				m.log.Error("not forwarded: no queue", "id", in.id, "rcpt", lr.addr, "remote", res.Remote)
-				why = &Failure{Rcpt: lr.addr, Code: 550, Status: "5.3.0", Text: "<" + lr.addr + ">: this server does not send mail to other domains"}
+				why = &Failure{Rcpt: lr.addr, Reply: smtpErr(550, smtp.EnhancedCode{5, 3, 0}, "<%s>: this server does not send mail to other domains", lr.addr)}
 			default:
 				msg := in.withReceived(lr.addr, append([]byte("Delivered-To: "+addr+"\r\n"), in.msg...))
 				from := m.forwardSender(in.from, domainOf(addr))
@@ -217,7 +216,7 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 		for _, l := range res.Lists {
 			if f := m.planList(ctx, in, lr.addr, l, p); f != nil {
 				// An alias to a list and more: the others still get it.
-				m.log.Warn("list refused a message", "id", in.id, "rcpt", lr.addr, "list", l, "reason", f.Text)
+				m.log.Warn("list refused a message", "id", in.id, "rcpt", lr.addr, "list", l, "reason", f.Reply.Message)
 				why = f
 				continue
 			}
@@ -235,8 +234,8 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 }
 
 // refuseAll notes a failure that refuses the whole message (plan.refuse).
-func (p *plan) refuseAll(rcpt string, code int, status, format string, a ...any) {
-	f := Failure{Rcpt: rcpt, Code: code, Status: status, Text: fmt.Sprintf(format, a...)}
+func (p *plan) refuseAll(rcpt string, reply *smtp.SMTPError) {
+	f := Failure{Rcpt: rcpt, Reply: reply}
 	p.failed = append(p.failed, f)
 	if p.refuse == nil {
 		p.refuse = &f
@@ -294,7 +293,7 @@ func (m *MTA) forwardSender(from, domain string) string {
 // bounce reports recipients refused after DATA to the sender.
 func (m *MTA) bounce(ctx context.Context, in *inbound, failed []Failure) {
 	for _, f := range failed {
-		m.log.Warn("recipient refused after DATA", "id", in.id, "from", in.from, "rcpt", f.Rcpt, "reply", fmt.Sprintf("%d %s %s", f.Code, f.Status, f.Text))
+		m.log.Warn("recipient refused after DATA", "id", in.id, "from", in.from, "rcpt", f.Rcpt, "reply", f.String())
 	}
 	if in.from == "" || m.opts.Bouncer == nil {
 		return
@@ -337,13 +336,4 @@ func domainOf(addr string) string {
 		return strings.ToLower(addr[i+1:])
 	}
 	return ""
-}
-
-// statusCode parses "5.4.6".
-func statusCode(s string) smtp.EnhancedCode {
-	var c smtp.EnhancedCode
-	if _, err := fmt.Sscanf(s, "%d.%d.%d", &c[0], &c[1], &c[2]); err != nil {
-		return smtp.EnhancedCode{5, 0, 0}
-	}
-	return c
 }

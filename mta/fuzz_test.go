@@ -2,12 +2,14 @@ package mta
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -170,12 +172,28 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte("partial"), []byte{}, uint16(100), uint8(3))
 	server, client := net.Pipe()
 	f.Cleanup(func() { server.Close(); client.Close() })
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, body, sizes []byte, limit uint16, end uint8) {
 		endErrs := []error{io.EOF, smtp.ErrTooLongLine, smtp.ErrDataTooLarge, io.ErrUnexpectedEOF, timeoutError{}}
 		endErr := endErrs[int(end)%len(endErrs)]
 		cr := &chunkReader{data: body, sizes: sizes, err: endErr}
 		max := int64(limit)
-		got, err := readMessage(&deadlineReader{r: cr, conn: server, timeout: time.Minute}, max)
+		// A spool that goes to disk past 64 bytes, or when its 256 are taken.
+		budget, inFlight := newMemBudget(256), &atomic.Int64{}
+		sp := &spool{budget: budget, threshold: 64, dir: dir, inFlight: inFlight}
+		var got []byte
+		err := readMessage(&deadlineReader{r: cr, conn: server, timeout: time.Minute}, max, sp)
+		if err == nil {
+			got, err = sp.bytes(context.Background())
+			got = append([]byte(nil), got...)
+		}
+		if n := int64(len(got)); err == nil && inFlight.Load() != n {
+			t.Fatalf("%d bytes in flight, want %d", inFlight.Load(), n)
+		}
+		sp.release()
+		if inFlight.Load() != 0 || budget.used != 0 {
+			t.Fatalf("after release: %d bytes in flight, %d of memory held", inFlight.Load(), budget.used)
+		}
 		if cr.maxBuf > dataChunk {
 			t.Fatalf("asked for %d bytes under one deadline, want at most %d", cr.maxBuf, dataChunk)
 		}
@@ -302,10 +320,10 @@ func sameButBlankLine(in, out []byte) bool {
 	return (i == 0 || in[i-1] == '\n') && bytes.HasPrefix(out[i:], []byte("\r\n")) && bytes.Equal(in[i:], out[i+2:])
 }
 
-// FuzzDataFilter: however DATA is cut into reads, the filter passes on the
-// same bytes; they are the input, or the input with one CRLF put at a line
-// start after nothing but header fields; and what comes out starts with a
-// header field or the empty line.
+// FuzzDataFilter: data with a bare LF is refused; otherwise, however it is
+// cut into reads, the filter passes on the same bytes; they are the input,
+// or the input with one CRLF put at a line start after nothing but header
+// fields; and what comes out starts with a header field or the empty line.
 func FuzzDataFilter(f *testing.F) {
 	f.Add([]byte("Do you like ketchup?\r\nHow about pickles?\r\n"), []byte{3, 1})
 	f.Add([]byte("Subject: a\r\n\r\nbody\r\n"), []byte{})
@@ -317,7 +335,16 @@ func FuzzDataFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in, cuts []byte) {
 		var whole bytes.Buffer
 		fw := newDataFilter(&whole)
-		fw.Write(in)
+		_, err := fw.Write(in)
+		if bareLF(in, false) {
+			if err != errBareLF {
+				t.Fatalf("%q: %v, want the bare LF refused", in, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
 		fw.Close()
 		var parts bytes.Buffer
 		fp := newDataFilter(&parts)

@@ -32,33 +32,33 @@ type listBounce struct{ list, rcpt string }
 // rcpt), or says why not: a loop, the DMARC policy of its author, the
 // list's posting policy.
 func (m *MTA) planList(ctx context.Context, in *inbound, rcpt, addr string, p *plan) *Failure {
-	fail := func(code int, status, format string, a ...any) *Failure {
-		return &Failure{Rcpt: rcpt, Code: code, Status: status, Text: fmt.Sprintf(format, a...)}
+	fail := func(code int, ec smtp.EnhancedCode, format string, a ...any) *Failure {
+		return &Failure{Rcpt: rcpt, Reply: smtpErr(code, ec, format, a...)}
 	}
 	l, err := m.opts.Store.MailingList(addr)
 	if err != nil {
-		return fail(550, "5.1.1", "<%s>: no such list here", rcpt)
+		return fail(550, smtp.EnhancedCode{5, 1, 1}, "<%s>: no such list here", rcpt)
 	}
 	id := listID(l.Address)
 	if slices.Contains(listIDs(in.msg), id) {
-		return fail(554, "5.4.6", "<%s>: mail loop: this message already went through the list %s (List-Id <%s>), so it is not sent to the list again", rcpt, l.Address, id)
+		return fail(554, smtp.EnhancedCode{5, 4, 6}, "<%s>: mail loop: this message already went through the list %s (List-Id <%s>), so it is not sent to the list again", rcpt, l.Address, id)
 	}
 	if in.noForward {
-		f := fail(550, "5.7.1", "<%s>: not sent to the list: the message fails the DMARC policy (p=reject) of its author's domain", rcpt)
+		f := fail(550, smtp.EnhancedCode{5, 7, 1}, "<%s>: not sent to the list: the message fails the DMARC policy (p=reject) of its author's domain", rcpt)
 		f.dmarc = true
 		return f
 	}
 	members, err := m.opts.Store.Members(l.Address)
 	if err != nil {
 		m.log.Error("list members", "list", l.Address, "err", err)
-		return fail(451, "4.3.0", "<%s>: temporary failure reading the list, try again later", rcpt)
+		return fail(451, smtp.EnhancedCode{4, 3, 0}, "<%s>: temporary failure reading the list, try again later", rcpt)
 	}
 	if poster, ok := m.mayPost(l, members, in); !ok {
 		who := "members"
 		if l.Post == store.PostModerators {
 			who = "its moderators"
 		}
-		return fail(550, "5.7.1", "<%s>: only %s may post to this list, and <%s> is not one of them", rcpt, who, poster)
+		return fail(550, smtp.EnhancedCode{5, 7, 1}, "<%s>: only %s may post to this list, and <%s> is not one of them", rcpt, who, poster)
 	}
 	body := listBody(l, in.msg)
 	bounces := store.BounceAddress(l.Address)
@@ -302,9 +302,8 @@ func (m *MTA) DeliverLocal(ctx context.Context, from, rcpt string, msg []byte) e
 		return serr
 	}
 	in := &inbound{id: newID(), from: from, msg: msg, local: []localRcpt{lr}, now: m.opts.Now()}
-	code, ec, text := m.dispatch(ctx, in)
-	if code >= 400 {
-		return &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: text}
+	if reply := m.dispatch(ctx, in); reply.Code >= 400 {
+		return reply
 	}
 	return nil
 }

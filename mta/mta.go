@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -74,14 +75,24 @@ type SRS interface {
 }
 
 // Failure is a recipient refused after DATA, when the message was
-// accepted for others: a mail loop, a mailing list's posting policy.
+// accepted for others (a forward that may not be made).
 type Failure struct {
-	Rcpt   string
-	Code   int    // SMTP reply code, e.g. 554
-	Status string // enhanced status code, e.g. "5.4.6"
-	Text   string
+	Rcpt  string
+	Reply *smtp.SMTPError // the SMTP reply it would have had
 
 	dmarc bool // the message's DMARC failure, not the recipient, is why
+}
+
+// Status is the reply's enhanced status code, as a DSN's Status field
+// has it: "5.4.6".
+func (f Failure) Status() string {
+	c := f.Reply.EnhancedCode
+	return fmt.Sprintf("%d.%d.%d", c[0], c[1], c[2])
+}
+
+// String is the whole reply, as a DSN's Diagnostic-Code has it.
+func (f Failure) String() string {
+	return fmt.Sprintf("%d %s %s", f.Reply.Code, f.Status(), f.Reply.Message)
 }
 
 // Bouncer sends the envelope sender a delivery status notification about
@@ -125,6 +136,15 @@ type Options struct {
 	DataTimeout     time.Duration // 0 = 10 min
 	MaxErrors       int           // 0 = 20
 	PlusSeparator   string        // "" = no plus-addressing
+
+	// Message data is spooled (spool.go): in memory up to SpoolThreshold
+	// bytes a message (0 = 1 MiB), then in a nameless temporary file in
+	// SpoolDir ("" = the system's); all sessions together hold at most
+	// MaxDataMemory bytes of it in memory (0 = 256 MiB).
+	SpoolThreshold int64
+	SpoolDir       string
+	MaxDataMemory  int64
+
 	// Postmaster takes the mail to postmaster@ and abuse@ of every local
 	// domain (and to "postmaster" alone) that no account or alias of that
 	// name takes: an address of a local domain. "" = the account made
@@ -140,8 +160,11 @@ type Options struct {
 	// the SRS addresses of ours that its bounces come back to. nil:
 	// forwards keep the original sender (and may fail SPF).
 	SRS SRS
-	// Bouncer reports recipients refused after DATA to the sender; nil:
-	// they are only logged.
+	// Bouncer reports recipients refused after DATA (a forward that may
+	// not be made, when others took the message) to the sender, unless
+	// the sender failed SPF or DMARC (CheckResult.NoBounce); nil: they are
+	// only logged. Loops and lists' refusals never come here: they refuse
+	// the whole message at DATA.
 	Bouncer Bouncer
 	// UnsubscribeURL returns the one-click unsubscribe URL (RFC 8058) of
 	// a list member; nil: list mail has no List-Unsubscribe.
@@ -171,6 +194,9 @@ type MTA struct {
 
 	mu      sync.Mutex
 	servers []*smtp.Server
+
+	budget   *memBudget   // memory for message data, all sessions
+	inFlight atomic.Int64 // bytes of message data received and not yet done with
 }
 
 // New returns an MTA; call ServeSMTP and ServeSubmission with listeners.
@@ -205,8 +231,18 @@ func New(opts Options) *MTA {
 	if opts.ListBounceDays <= 0 {
 		opts.ListBounceDays = 3
 	}
-	return &MTA{opts: opts, log: opts.Logger}
+	if opts.SpoolThreshold <= 0 {
+		opts.SpoolThreshold = 1 << 20
+	}
+	if opts.MaxDataMemory <= 0 {
+		opts.MaxDataMemory = 256 << 20
+	}
+	return &MTA{opts: opts, log: opts.Logger, budget: newMemBudget(opts.MaxDataMemory)}
 }
+
+// DataInFlight is the number of bytes of message data that sessions have
+// received and not yet stored or refused (spooled in memory or on disk).
+func (m *MTA) DataInFlight() int64 { return m.inFlight.Load() }
 
 // kind is what a listener is for.
 type kind int

@@ -85,13 +85,12 @@ func (s *session) isLoopback() bool {
 }
 
 // fail counts an error reply; past MaxErrors the connection is closed
-// right after the reply is written (RFC 5321 leaves the number open;
+// once the reply is written (RFC 5321 leaves the number open;
 // Postfix's smtpd_hard_error_limit is 20).
 func (s *session) fail(err *smtp.SMTPError) error {
 	s.errors++
 	if s.errors > s.m.opts.MaxErrors {
-		conn := s.conn.Conn()
-		time.AfterFunc(200*time.Millisecond, func() { conn.Close() })
+		hangUp(s.conn.Conn()) // closed once this reply is written
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
 	}
 	return err
@@ -295,13 +294,25 @@ func (s *session) Data(r io.Reader) error {
 	id := s.txID
 	start := s.started
 	s.logged = true // this transaction's line is written below, whatever happens
-	msg, err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout}, s.m.opts.MaxMessageBytes)
+	sp := s.m.newSpool()
+	defer sp.release()
+	_, bdat := r.(*io.PipeReader) // go-smtp hands BDAT's chunks over a pipe
+	err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout, noPoll: bdat}, s.m.opts.MaxMessageBytes, sp)
+	var msg []byte
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.m.opts.DataTimeout)
+		msg, err = sp.bytes(ctx)
+		cancel()
+		if errors.Is(err, errBusy) {
+			err = smtpErr(451, smtp.EnhancedCode{4, 3, 1}, "Too much mail coming in at once, try again later")
+		}
+	}
 	if err != nil {
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) {
 			se = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message, try again")
 		}
-		if se == errBareLFReply {
+		if se == errBareLFReply && !bdat {
 			// Where the data ends is not known: say so now and hang up,
 			// rather than wait for a CRLF.CRLF that may never come.
 			hangUp(s.conn.Conn())
@@ -310,21 +321,23 @@ func (s *session) Data(r io.Reader) error {
 		s.count(result(se.Code))
 		return se
 	}
-	code, ec, text := s.accept(id, msg)
-	s.logTransaction(id, start, len(msg), code, text)
-	s.count(result(code))
-	if code >= 400 {
-		return s.fail(&smtp.SMTPError{Code: code, EnhancedCode: ec, Message: text})
+	reply := s.accept(id, msg)
+	s.logTransaction(id, start, len(msg), reply.Code, reply.Message)
+	s.count(result(reply.Code))
+	if reply.Code >= 400 {
+		return s.fail(reply)
 	}
-	return &smtp.SMTPError{Code: 250, EnhancedCode: ec, Message: text}
+	// A 250 "error": go-smtp writes it as the reply, which thus names the
+	// message's id (a nil error would say only "OK: queued").
+	return reply
 }
 
 // accept checks, stores and queues one message. It returns the reply.
-func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string) {
+func (s *session) accept(id string, msg []byte) *smtp.SMTPError {
 	ctx, cancel := context.WithTimeout(context.Background(), s.m.opts.DataTimeout)
 	defer cancel()
 	if n := msgtext.CountReceived(msg); n > msgtext.MaxHops {
-		return 554, smtp.EnhancedCode{5, 4, 6}, fmt.Sprintf("Too many hops (%d Received headers): mail loop?", n)
+		return smtpErr(554, smtp.EnhancedCode{5, 4, 6}, "Too many hops (%d Received headers): mail loop?", n)
 	}
 	var authHeader []byte
 	junk, noForward, noBounce := false, false, false
@@ -340,7 +353,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 			s.m.log.Warn("message check failed", "id", id, "err", err)
 		} else {
 			if res.Reject {
-				return 550, smtp.EnhancedCode{5, 7, 1}, res.Reason
+				return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "%s", res.Reason)
 			}
 			if res.Message != nil {
 				msg = res.Message
@@ -365,7 +378,7 @@ func (s *session) accept(id string, msg []byte) (int, smtp.EnhancedCode, string)
 	// and delivered.
 	f := s.runFilters(ctx, id, msg)
 	if f.done {
-		return f.code, f.ec, f.text
+		return &smtp.SMTPError{Code: f.code, EnhancedCode: f.ec, Message: f.text}
 	}
 	msg = f.msg
 	if f.quarantine {

@@ -144,8 +144,8 @@ func (m *MTA) submit(ctx context.Context, id string, sub Submission) (code int, 
 	if sub.SaveSent {
 		in.sent = sub.Account
 	}
-	c, ec, text := m.dispatch(ctx, in)
-	return c, statusString(ec), text, ""
+	e := m.dispatch(ctx, in)
+	return e.Code, statusString(e.EnhancedCode), e.Message, ""
 }
 
 // mayUseSender is the anti-spoofing rule of submission: an authenticated

@@ -80,7 +80,7 @@ type bouncer struct{ q *queue.Queue }
 func (b bouncer) Bounce(ctx context.Context, id, from string, failed []mta.Failure, msg []byte) error {
 	rcpts := make([]queue.Rcpt, 0, len(failed))
 	for _, f := range failed {
-		rcpts = append(rcpts, queue.Rcpt{Addr: f.Rcpt, Status: f.Status, LastReply: fmt.Sprintf("%d %s %s", f.Code, f.Status, f.Text)})
+		rcpts = append(rcpts, queue.Rcpt{Addr: f.Rcpt, Status: f.Status(), LastReply: f.String()})
 	}
 	_, err := b.q.EnqueueDSN(ctx, id, from, rcpts, msg)
 	return err

@@ -235,6 +235,7 @@ func (s *server) start(ctx context.Context) error {
 		Hostname:        cfg.Hostname,
 		IsLocalDomain:   cfg.IsLocalDomain,
 		Postmaster:      cfg.Postmaster,
+		SpoolDir:        cfg.DataDir, // message data past 1 MiB: on disk, not in a tmpfs /tmp
 		Store:           s.store,
 		Queue:           s.queue,
 		Checker:         checker{verifier},
