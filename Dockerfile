@@ -26,7 +26,7 @@
 # the binary built as below starts on this environment and stops on SIGTERM.
 
 # --- build: a static binary (no cgo, so no libc to match at run time).
-FROM golang:1.26-bookworm AS build
+FROM golang:1.27-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

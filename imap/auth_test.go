@@ -8,24 +8,8 @@ import (
 	"time"
 
 	pimap "petrel/imap"
+	"petrel/internal/testenv"
 )
-
-// farListener makes every accepted connection look as if it came from
-// 192.0.2.7 (TEST-NET-1), so the non-loopback policy can be tested on
-// 127.0.0.1.
-type farListener struct{ net.Listener }
-
-func (l farListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return farConn{c}, nil
-}
-
-type farConn struct{ net.Conn }
-
-func (farConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000} }
 
 func (e *env) serveOn(t *testing.T, l net.Listener) string {
 	t.Helper()
@@ -41,7 +25,7 @@ func TestPlaintextAuthPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := e.serveOn(t, farListener{l})
+		addr := e.serveOn(t, testenv.RemoteListener(l))
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -83,7 +67,7 @@ func TestPlaintextAuthPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := e.serveOn(t, tls.NewListener(farListener{l}, e.serverTLS))
+		addr := e.serveOn(t, tls.NewListener(testenv.RemoteListener(l), e.serverTLS))
 		c, err := tls.Dial("tcp", addr, e.clientTLS)
 		if err != nil {
 			t.Fatal(err)
@@ -97,7 +81,10 @@ func TestPlaintextAuthPolicy(t *testing.T) {
 }
 
 func TestAutoLogout(t *testing.T) {
-	e := newEnv(t, func(o *pimap.Options) { o.AutoLogout = 300 * time.Millisecond })
+	// The timer is real, so each silence below leaves the timer a wide margin
+	// (600ms of 1.5s) on a loaded machine.
+	const autologout = 1500 * time.Millisecond
+	e := newEnv(t, func(o *pimap.Options) { o.AutoLogout = autologout })
 	// Fill the password cache: on a busy machine the password hash alone
 	// could outlast the 300ms of the LOGIN below.
 	if _, err := e.st.Authenticate(e.acct.Address, "secret"); err != nil {
@@ -106,16 +93,16 @@ func TestAutoLogout(t *testing.T) {
 	r := e.raw(t)
 	r.login(t)
 	r.cmd(t, "SELECT INBOX", "OK")
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(900 * time.Millisecond)
 	r.cmd(t, "NOOP", "OK") // activity resets the clock
-	time.Sleep(200 * time.Millisecond)
-	r.cmd(t, "NOOP", "OK")
+	time.Sleep(900 * time.Millisecond)
+	r.cmd(t, "NOOP", "OK") // 1.8s after SELECT: still here, so the first NOOP reset it
 	start := time.Now()
 	if l := r.line(t); !strings.HasPrefix(l, "* BYE") {
 		t.Fatalf("silent client got %q, want BYE", l)
 	}
-	if d := time.Since(start); d < 200*time.Millisecond {
-		t.Errorf("BYE after %v of silence, want about 300ms", d)
+	if d := time.Since(start); d < autologout-300*time.Millisecond {
+		t.Errorf("BYE after %v of silence, want about %v", d, autologout)
 	}
 	r.c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := r.br.ReadByte(); err == nil {

@@ -141,6 +141,19 @@ type Verdict struct {
 	authservID string
 }
 
+// NoForward says the message fails DMARC for an author domain that
+// publishes p=reject: let in by local policy, it is still never forwarded
+// (a forward would carry a failing message to a receiver that rejects it,
+// and bounce back to an innocent sender).
+func (v *Verdict) NoForward() bool {
+	for _, d := range v.DMARC {
+		if d.Result == "fail" && d.Policy == "reject" {
+			return true
+		}
+	}
+	return false
+}
+
 // Stamp returns msg with our header first and every incoming
 // Authentication-Results field claiming our authserv-id removed.
 func (v *Verdict) Stamp(msg []byte) []byte {

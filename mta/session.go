@@ -46,9 +46,8 @@ type session struct {
 }
 
 type localRcpt struct {
-	addr    string         // as the client gave it, for Received "for" and Delivered-To
-	account *store.Account // a plain account (or its +tag form); else:
-	mailbox string
+	addr    string            // as the client gave it, for Received "for" and Delivered-To
+	account *store.Account    // a plain account (or its +tag form); else:
 	res     *store.Resolution // an alias, a catch-all, a list or a list's bounce address
 	srs     string            // an SRS address of ours: the address it decodes to
 }

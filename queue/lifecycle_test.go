@@ -232,3 +232,35 @@ func TestPerDomainLimit(t *testing.T) {
 		t.Errorf("peak concurrency at one domain %d, want the limit 2", peak)
 	}
 }
+
+// Stats counts the queued messages and finds the oldest arrival, as List
+// does, and says so for an empty queue.
+func TestStats(t *testing.T) {
+	t.Parallel()
+	port := freePort(t, "127.0.0.2") // nobody listens: every attempt is deferred
+	e := newEnv(t, port, remoteZone(t), func(o *queue.Options) { o.Retry = []time.Duration{time.Hour} })
+	if n, oldest, err := e.q.Stats(); err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("empty queue: Stats = %d, %v, %v", n, oldest, err)
+	}
+	first := e.enqueue("alice@local.test", "bob@remote.test")
+	e.enqueue("alice@local.test", "carol@remote.test")
+	n, oldest, err := e.q.Stats()
+	if err != nil || n != 2 {
+		t.Fatalf("Stats = %d, %v; want 2", n, err)
+	}
+	items, err := e.q.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if it.ID == first && !it.Arrived.Equal(oldest) {
+			t.Errorf("oldest %v, want the first message's arrival %v", oldest, it.Arrived)
+		}
+	}
+	if err := e.q.Delete(first); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := e.q.Stats(); n != 1 {
+		t.Errorf("after a delete: %d queued, want 1", n)
+	}
+}

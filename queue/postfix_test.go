@@ -24,7 +24,7 @@ func postfixMaster(t *testing.T) string {
 	testenv.RequireTool(t, "postfix")
 	p := testenv.RequireTool(t, "master") // /usr/lib/postfix/sbin on Debian
 	if !strings.Contains(p, "postfix") {
-		t.Skipf("%s is not Postfix's master", p)
+		testenv.Unavailable(t, "%s is not Postfix's master", p)
 	}
 	return p
 }
@@ -36,11 +36,11 @@ func postfixMaster(t *testing.T) string {
 func startPostfix(t *testing.T, ip string, port int) string {
 	master := postfixMaster(t)
 	if os.Geteuid() != 0 {
-		t.Skip("Postfix needs root to start")
+		testenv.Unavailable(t, "Postfix needs root to start")
 	}
 	pf, err := user.Lookup("postfix")
 	if err != nil {
-		t.Skipf("no postfix user: %v", err)
+		testenv.Unavailable(t, "no postfix user: %v", err)
 	}
 	uid, _ := strconv.Atoi(pf.Uid)
 	gid, _ := strconv.Atoi(pf.Gid)

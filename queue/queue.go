@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"petrel/internal/boltbackup"
 )
 
 var (
@@ -92,23 +94,14 @@ func Open(opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// Close closes the queue file. Run must have returned.
 // BackupSized writes a consistent snapshot of the queue's file while it
-// stays in use: begin is told the snapshot's size and returns where to
-// write it.
+// stays in use (boltbackup.Sized): begin is told the snapshot's size and
+// returns where to write it.
 func (q *Queue) BackupSized(ctx context.Context, begin func(size int64) (io.Writer, error)) (int64, error) {
-	var n int64
-	err := q.db.View(func(tx *bolt.Tx) error {
-		w, err := begin(tx.Size())
-		if err != nil {
-			return err
-		}
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
+	return boltbackup.Sized(ctx, q.db, begin)
 }
 
+// Close closes the queue file. Run must have returned.
 func (q *Queue) Close() error {
 	if err := q.db.Close(); err != nil {
 		return fmt.Errorf("queue: close: %w", err)
@@ -248,6 +241,30 @@ func (q *Queue) List() ([]Item, error) {
 		return nil, fmt.Errorf("queue: list: %w", err)
 	}
 	return out, nil
+}
+
+// Stats returns the number of queued messages and when the oldest of them
+// arrived (zero when the queue is empty), read from the file without
+// decoding the messages: cheap enough for every /metrics scrape.
+func (q *Queue) Stats() (size int, oldest time.Time, err error) {
+	err = q.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketItems)
+		size = b.Stats().KeyN
+		k, v := b.Cursor().First() // IDs sort by arrival
+		if k == nil {
+			return nil
+		}
+		it, err := decodeItem(v)
+		if err != nil {
+			return err
+		}
+		oldest = it.Arrived
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("queue: stats: %w", err)
+	}
+	return size, oldest, nil
 }
 
 // Show returns one queued message and a copy of its bytes.

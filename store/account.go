@@ -143,7 +143,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		prefix := be64(rec.ID)
 		var ids []MailboxID
 		c := t.Bucket(bMbxNames).Cursor()
-		for k, v := c.Seek(prefix); k != nil && len(k) >= 8 && string(k[:8]) == string(prefix); k, v = c.Next() {
+		for k, v := c.Seek(prefix); len(k) >= 8 && string(k[:8]) == string(prefix); k, v = c.Next() {
 			ids = append(ids, MailboxID(binary.BigEndian.Uint64(v)))
 		}
 		for _, id := range ids {

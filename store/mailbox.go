@@ -73,7 +73,7 @@ func (s *Store) Mailboxes(acct uint64) ([]Mailbox, error) {
 	err := s.view(func(t *bolt.Tx) error {
 		prefix := be64(acct)
 		c := t.Bucket(bMbxNames).Cursor()
-		for k, v := c.Seek(prefix); k != nil && len(k) >= 8 && string(k[:8]) == string(prefix); k, v = c.Next() {
+		for k, v := c.Seek(prefix); len(k) >= 8 && string(k[:8]) == string(prefix); k, v = c.Next() {
 			m, err := getMailboxTx(t, MailboxID(binary.BigEndian.Uint64(v)))
 			if err != nil {
 				return err

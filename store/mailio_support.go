@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -25,11 +24,7 @@ func (s *Store) AppendMany(ctx context.Context, mbx MailboxID, items []AppendIte
 	}
 	infos := make([][]byte, len(items))
 	for i, it := range items {
-		info, err := json.Marshal(ParseStructure(it.Body))
-		if err != nil {
-			return nil, fmt.Errorf("append many: message %d: %w", i, err)
-		}
-		infos[i] = info
+		infos[i] = encodeStructure(ParseStructure(it.Body))
 	}
 	now := time.Now()
 	var out []Delivered

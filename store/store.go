@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"petrel/internal/boltbackup"
 )
 
 // Bucket names. Keys are big-endian integers so cursors walk them in order.
@@ -95,7 +99,7 @@ func Open(path string, opts Options) (*Store, error) {
 		InitialMmapSize: 1 << 30, // readers never block a writer that grows the file below 1 GiB
 	})
 	if err != nil {
-		if err == bolt.ErrTimeout {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -160,16 +164,7 @@ func (s *Store) Backup(ctx context.Context, w interface{ Write([]byte) (int, err
 // archive entry): begin is called once, inside the read transaction, with
 // the snapshot's exact size, and returns where to write it.
 func (s *Store) BackupSized(ctx context.Context, begin func(size int64) (io.Writer, error)) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		w, err := begin(tx.Size())
-		if err != nil {
-			return err
-		}
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
+	return boltbackup.Sized(ctx, s.db, begin)
 }
 
 var nowFunc = time.Now

@@ -258,3 +258,38 @@ func openWithAccount(t *testing.T) (*Store, *Account) {
 	}
 	return s, acct
 }
+
+// TestAppendManyStoresBinaryStructure: imported mail (AppendMany) is stored
+// with the same binary structure as delivered mail, not the JSON that needs
+// a reindex to reach FETCH's fast path.
+func TestAppendManyStoresBinaryStructure(t *testing.T) {
+	s, acct := openWithAccount(t)
+	mb, err := s.MailboxByName(acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.AppendMany(context.Background(), mb.ID, []AppendItem{{Body: []byte(codecMessages["plain"])}, {Body: []byte(codecMessages["multipart"])}})
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("AppendMany = %v, %v", ds, err)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bBlobInfo).ForEach(func(k, v []byte) error {
+			if len(v) == 0 || v[0] != structV1 {
+				t.Errorf("blob %x stored as %q, want the binary form", k, v[:min(len(v), 20)])
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"plain", "multipart"} {
+		p, err := s.Structure(ds[i].Mailbox, ds[i].UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := jsonOf(t, p), jsonOf(t, ParseStructure([]byte(codecMessages[name]))); got != want {
+			t.Errorf("%s: structure read back\n got %s\nwant %s", name, got, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -191,14 +192,22 @@ func TestFilesReloadedWhenChanged(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	old := writePair(t, certFile, keyFile, "old.petrel.test")
-	cfg, created, err := Load(certFile, keyFile, t.TempDir(), "ignored.petrel.test")
+	if _, created, err := Load(certFile, keyFile, t.TempDir(), "ignored.petrel.test"); err != nil {
+		t.Fatal(err)
+	} else if created {
+		t.Error("Load with cert and key files made a self-signed certificate")
+	}
+	// The same files as Load serves them, with a clock the test moves past
+	// the check interval instead of sleeping through it.
+	f, err := NewFiles(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created {
-		t.Error("Load with cert and key files made a self-signed certificate")
-	}
-	addr := serveTLS(t, cfg)
+	var mu sync.Mutex
+	clock := time.Now()
+	f.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	tick := func() { mu.Lock(); clock = clock.Add(checkInterval + time.Millisecond); mu.Unlock() }
+	addr := serveTLS(t, Server(f))
 	client := &tls.Config{InsecureSkipVerify: true}
 	got, err := handshake(addr, client)
 	if err != nil {
@@ -215,7 +224,7 @@ func TestFilesReloadedWhenChanged(t *testing.T) {
 	}
 	future := time.Now().Add(time.Second)
 	os.Chtimes(keyFile, future, future)
-	time.Sleep(2100 * time.Millisecond) // past the check interval
+	tick()
 	got, err = handshake(addr, client)
 	if err != nil {
 		t.Fatalf("handshake while the key file is bad: %v (the old certificate should be kept)", err)
@@ -227,22 +236,23 @@ func TestFilesReloadedWhenChanged(t *testing.T) {
 	// The renewal completes: new handshakes get the new certificate, with no
 	// restart.
 	renewed := writePair(t, certFile, keyFile, "new.petrel.test")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got, err = handshake(addr, client)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Equal(got.Raw, renewed.Raw) {
-			break
-		}
-		if !bytes.Equal(got.Raw, old.Raw) {
-			t.Fatalf("serving %s, neither the old nor the renewed certificate", got.Subject.CommonName)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the renewed certificate was not served 10s after the files changed")
-		}
-		time.Sleep(100 * time.Millisecond)
+	future = future.Add(time.Second) // a modification time unlike the bad key's
+	os.Chtimes(certFile, future, future)
+	os.Chtimes(keyFile, future, future)
+	got, err = handshake(addr, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Raw, old.Raw) {
+		t.Fatalf("serving %s before the check interval passed, want the old certificate", got.Subject.CommonName)
+	}
+	tick()
+	got, err = handshake(addr, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Raw, renewed.Raw) {
+		t.Fatalf("serving %s after the files changed and the interval passed, want the renewed certificate", got.Subject.CommonName)
 	}
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,8 +21,7 @@ type Metrics struct {
 	smtpTx         *prometheus.CounterVec
 	delivered      prometheus.Counter
 	deliveredBytes prometheus.Counter
-	queueSize      prometheus.Gauge
-	queueOldest    prometheus.Gauge
+	queueStats     atomic.Pointer[func() (int, time.Time, error)]
 	attempts       *prometheus.CounterVec
 	authFailures   *prometheus.CounterVec
 	commitSeconds  prometheus.Histogram
@@ -53,14 +53,6 @@ func NewMetrics() *Metrics {
 			Name: "petrel_messages_delivered_bytes_total",
 			Help: "Bytes of the messages counted by petrel_messages_delivered_total.",
 		}),
-		queueSize: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "petrel_queue_messages",
-			Help: "Messages waiting in the outbound queue.",
-		}),
-		queueOldest: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "petrel_queue_oldest_age_seconds",
-			Help: "Age of the oldest message in the outbound queue (0 when empty).",
-		}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "petrel_delivery_attempts_total",
 			Help: "Outbound delivery attempts, one per destination domain, by result (delivered, temporary, permanent).",
@@ -83,7 +75,15 @@ func NewMetrics() *Metrics {
 	}
 	m.reg.MustRegister(
 		m.connections, m.activeConns, m.smtpTx, m.delivered, m.deliveredBytes,
-		m.queueSize, m.queueOldest, m.attempts, m.authFailures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "petrel_queue_messages",
+			Help: "Messages waiting in the outbound queue.",
+		}, func() float64 { n, _ := m.queue(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "petrel_queue_oldest_age_seconds",
+			Help: "Age of the oldest message in the outbound queue (0 when empty).",
+		}, func() float64 { _, age := m.queue(); return age.Seconds() }),
+		m.attempts, m.authFailures,
 		m.commitSeconds, m.commitWrites,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -127,14 +127,28 @@ func (m *Metrics) Delivered(n int, size int64) {
 	m.deliveredBytes.Add(float64(int64(n) * size))
 }
 
-// SetQueue records the outbound queue's size and the age of its oldest
-// message; the queue calls it whenever either changes.
-func (m *Metrics) SetQueue(size int, oldest time.Duration) {
+// ObserveQueue makes the queue gauges read stats at every scrape: the
+// number of queued messages and the arrival of the oldest (zero when
+// empty), so they are never stale.
+func (m *Metrics) ObserveQueue(stats func() (size int, oldest time.Time, err error)) {
 	if m == nil {
 		return
 	}
-	m.queueSize.Set(float64(size))
-	m.queueOldest.Set(oldest.Seconds())
+	m.queueStats.Store(&stats)
+}
+
+// queue is what ObserveQueue's stats say now: 0 before it is called and
+// when stats fails.
+func (m *Metrics) queue() (int, time.Duration) {
+	f := m.queueStats.Load()
+	if f == nil {
+		return 0, 0
+	}
+	n, oldest, err := (*f)()
+	if err != nil || n == 0 || oldest.IsZero() {
+		return n, 0
+	}
+	return n, time.Since(oldest)
 }
 
 // DeliveryAttempt counts one outbound delivery attempt that ended with

@@ -32,9 +32,9 @@ func TestACMEServe(t *testing.T) {
 			in := newInstanceWith(t, instanceOpts{hostname: host, domain: "acme.test", extra: fmt.Sprintf("https = %q\n", httpsAddr)})
 			o := pebbletest.Options{Hosts: []string{host}, HTTPPort: pebbletest.FreePort(t), TLSPort: pebbletest.FreePort(t)}
 			if challenge == "tls-alpn-01" {
-				o.TLSPort = portOf(t, httpsAddr)
+				o.IP, o.TLSPort = hostPortOf(t, httpsAddr)
 			} else {
-				o.HTTPPort = portOf(t, in.httpAddr)
+				o.IP, o.HTTPPort = hostPortOf(t, in.httpAddr)
 			}
 			p := pebbletest.Start(t, o)
 			caFile := filepath.Join(in.dir, "pebble-ca.pem")
@@ -83,9 +83,9 @@ func TestACMEServe(t *testing.T) {
 	}
 }
 
-func portOf(t *testing.T, addr string) int {
+func hostPortOf(t *testing.T, addr string) (string, int) {
 	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
+	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func portOf(t *testing.T, addr string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return h, n
 }
 
 // startTLSVerified says whether STARTTLS at addr completes with cfg.

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"petrel/config"
+	"petrel/control"
 	"petrel/store"
 )
 
@@ -47,7 +48,7 @@ var ops = map[string]op{
 	"user passwd": {needsPassword: true, needsStore: true, minArgs: 1, usage: "user passwd ADDRESS [--force]", run: userPasswd},
 	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS [--yes]", run: userDel},
 	"user list":   {needsStore: true, usage: "user list", run: userList},
-	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backup}, // backup.go
+	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backupCmd}, // backup.go
 	// aliascmd.go
 	"alias add":    {needsStore: true, minArgs: 2, usage: "alias add ADDRESS|@DOMAIN TARGET…", run: aliasAdd},
 	"alias del":    {needsStore: true, minArgs: 1, usage: "alias del ADDRESS|@DOMAIN…", run: aliasDel},
@@ -182,8 +183,8 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	bar := newProgressBar(stderr, strings.Fields(name)[0])
 	defer bar.end()
 	out := progressOut{w: stdout, bar: bar}
-	err = callControl(ctx, cfg.DataDir, controlRequest{Args: args, Password: password}, out)
-	if !errors.Is(err, errNoServer) {
+	err = control.Call(ctx, cfg.DataDir, control.Request{Args: args, Password: password}, out)
+	if !errors.Is(err, control.ErrNoServer) {
 		return err
 	}
 	// No server: act on the files directly.

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/term"
 
+	"petrel/control"
 	"petrel/mailio"
 	"petrel/store"
 )
@@ -114,13 +115,6 @@ func checkImportPath(format, path string) error {
 	return nil
 }
 
-// progressSink is implemented by the output of an admin command that can
-// show progress: on the server the control connection, which forwards it to
-// the CLI; in the CLI, progressOut, which draws it on stderr.
-type progressSink interface {
-	Progress(done, total int)
-}
-
 // Progress reports go out at most this often, besides the first, the last
 // and each crossing of a multiple of plainEvery.
 const (
@@ -133,7 +127,7 @@ const (
 // each that crosses a multiple of plainEvery, and others at most every
 // progressInterval: an export reports every message.
 func progressTo(out io.Writer) func(done, total int) {
-	sink, ok := out.(progressSink)
+	sink, ok := out.(control.ProgressSink)
 	if !ok {
 		return nil
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"petrel/config"
-	"petrel/queue"
 	"petrel/web"
 )
 
@@ -63,26 +61,6 @@ func reason(why error) string {
 		s = string(s[0]-'a'+'A') + s[1:]
 	}
 	return s
-}
-
-// watchQueue keeps the queue gauges of /metrics current.
-func watchQueue(ctx context.Context, q *queue.Queue, m *web.Metrics) {
-	t := time.NewTicker(15 * time.Second)
-	defer t.Stop()
-	for {
-		if items, err := q.List(); err == nil {
-			var oldest time.Duration
-			if len(items) > 0 {
-				oldest = time.Since(items[0].Arrived)
-			}
-			m.SetQueue(len(items), oldest)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // listenTCP binds addr; a "localhost" host is bound on both loopback

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -40,14 +41,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// freePort returns a free loopback address and port for a petrel child
+// process to listen on.
+//
+// The port is free when freePort returns, and the child that is handed it
+// binds it later: to leave no other process a chance of taking it in
+// between, each call picks its own random address in 127.0.0.0/8 (loopback
+// on Linux; outside 127.0.0.x, which tests use as client addresses), where
+// nothing but this test listens or connects from.
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 10 {
+		ip := fmt.Sprintf("127.%d.%d.%d", 100+rand.IntN(100), rand.IntN(256), 1+rand.IntN(254))
+		l, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			continue
+		}
+		defer l.Close()
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port on a random loopback address")
+	return ""
 }
 
 // instance is a petrel data directory with its config file.

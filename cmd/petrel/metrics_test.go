@@ -122,7 +122,12 @@ func pop3LoginFrom(t *testing.T, from, addr, user, pass string) string {
 	line()
 	fmt.Fprintf(c, "PASS %s\r\n", pass)
 	reply := line()
+	// QUIT's reply comes once the session has released the maildrop: a
+	// login right after this one must not race the lock.
 	fmt.Fprintf(c, "QUIT\r\n")
+	if q, err := r.ReadString('\n'); err == nil && !strings.HasPrefix(q, "+OK") {
+		t.Errorf("pop3 QUIT: %q", q)
+	}
 	return reply
 }
 

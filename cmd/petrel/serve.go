@@ -19,6 +19,7 @@ import (
 
 	"petrel/authlimit"
 	"petrel/config"
+	"petrel/control"
 	"petrel/imap"
 	"petrel/msgauth"
 	"petrel/mta"
@@ -312,14 +313,11 @@ func (s *server) start(ctx context.Context) error {
 		}()
 	}
 	// The queue's scheduler, and its size for /metrics.
-	s.wg.Add(2)
+	m.ObserveQueue(s.queue.Stats)
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.queue.Run(ctx)
-	}()
-	go func() {
-		defer s.wg.Done()
-		watchQueue(ctx, s.queue, m)
 	}()
 	// The control socket, for the CLI while we run.
 	sock := controlPath(cfg.DataDir)
@@ -335,7 +333,9 @@ func (s *server) start(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		serveControl(ctx, cl, env, s.log.With("svc", "control"))
+		control.Serve(ctx, cl, func(ctx context.Context, args []string, password string, out io.Writer) error {
+			return runOp(ctx, env, args, password, out)
+		}, s.log.With("svc", "control"))
 		os.Remove(sock)
 	}()
 	s.readyMu.Lock()

@@ -39,19 +39,8 @@ func (c checker) Check(ctx context.Context, in mta.CheckInput) (*mta.CheckResult
 		Junk:      v.Action == msgauth.Quarantine,
 		Reason:    v.Reason,
 		Summary:   v.Summary(),
-		NoForward: failsDMARCReject(v),
+		NoForward: v.NoForward(),
 	}, nil
-}
-
-// failsDMARCReject says the message fails DMARC for an author domain that
-// publishes p=reject: let in by local policy, it is still never forwarded.
-func failsDMARCReject(v *msgauth.Verdict) bool {
-	for _, d := range v.DMARC {
-		if d.Result == "fail" && d.Policy == "reject" {
-			return true
-		}
-	}
-	return false
 }
 
 // signer holds the DKIM keys, reloaded after `petrel dkim keygen`.

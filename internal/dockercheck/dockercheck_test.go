@@ -102,9 +102,14 @@ func TestDockerfile(t *testing.T) {
 	d := dockerfile(t)
 	im := readImage(t, d)
 
-	// The Go of the build image is the one go.mod asks for.
+	// The Go of the build image is the one go.mod asks for: its toolchain
+	// line (the release with the security fixes) where it has one, else its
+	// go line.
 	gomod, _ := os.ReadFile(filepath.Join(root(t), "go.mod"))
-	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(gomod)
+	m := regexp.MustCompile(`(?m)^toolchain go(\d+\.\d+)`).FindSubmatch(gomod)
+	if m == nil {
+		m = regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(gomod)
+	}
 	if m == nil || !strings.HasPrefix(im.build.Base, "golang:"+string(m[1])) {
 		t.Errorf("build stage FROM %s: go.mod asks for go %s", im.build.Base, m[1])
 	}

@@ -37,11 +37,13 @@ import (
 // its certificates last.
 type Options struct {
 	// Hosts are the names the tests get certificates for; each resolves to
-	// 127.0.0.1 in Pebble's DNS.
+	// IP in Pebble's DNS.
 	Hosts []string
+	// IP is the (loopback) address Hosts resolve to; "" means 127.0.0.1.
+	IP string
 	// HTTPPort and TLSPort are where HTTP-01 and TLS-ALPN-01 validations
-	// connect (on 127.0.0.1). A port nobody listens on makes that challenge
-	// type fail.
+	// connect (on IP). A port nobody listens on makes that challenge type
+	// fail.
 	HTTPPort, TLSPort int
 	// Validity of the certificates issued, in seconds; 0 means Pebble's
 	// default (90 days).
@@ -86,8 +88,12 @@ func Start(t testing.TB, o Options) *Pebble {
 	bin := build(t, dir)
 
 	dns := dnsmxtest.Start(t)
+	ip := o.IP
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
 	for _, h := range o.Hosts {
-		dns.Add(t, h+". 60 IN A 127.0.0.1")
+		dns.Add(t, h+". 60 IN A "+ip)
 	}
 
 	// Pebble's HTTPS certificate, for 127.0.0.1, trusted by the client.
@@ -181,7 +187,7 @@ func build(t testing.TB, dir string) string {
 	mod := filepath.Join(filepath.Dir(self), "testdata", "pebble")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("building Pebble needs the go command on PATH: %v", err)
 	}
 	bin := filepath.Join(dir, "pebble")
 	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")

@@ -9,14 +9,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"petrel/internal/durable"
 )
 
 // Size is the length of a key LoadOrCreate makes, in bytes.
 const Size = 32
 
 // LoadOrCreate returns the key kept in the file at path, made first (Size
-// random bytes, mode 0600, written to a temporary file and renamed into
-// place, so that a crash leaves no half-written key) if there is none. A
+// random bytes, mode 0600, written with durable.Create, so that a crash
+// leaves no half-written key) if there is none. A
 // file shorter than 16 bytes is refused: a key that short is no secret.
 func LoadOrCreate(path string) ([]byte, error) {
 	key, err := os.ReadFile(path)
@@ -36,27 +38,9 @@ func LoadOrCreate(path string) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("key %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*")
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(key)
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", path, err)
-	}
-	// Link, not rename: if another process made the key meanwhile, keep
+	// Create, not replace: if another process made the key meanwhile, keep
 	// theirs, so that both use the same one.
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := durable.Create(path, key, 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return LoadOrCreate(path)
 		}

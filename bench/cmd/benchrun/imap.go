@@ -516,8 +516,8 @@ func (b *bench) imapConcurrency() (*result, error) {
 	var onGo, onDone func() // PROFILE's perf, around the measured part
 	one := func(mode, sys, addr string, roots []int, seed int) (map[string]float64, error) {
 		args := []string{"-addr", addr, "-users", "u%03d@bench.test", "-accounts", fmt.Sprint(len(f.users)), "-pass", imapPass,
-			"-clients", fmt.Sprint(clients), "-seconds", fmt.Sprint(b.imapSeconds.Seconds()), "-seed", fmt.Sprint(seed),
-			"-append-dir", f.appendDir, "-max-time", (b.runTimeout + b.imapSeconds).String(), mode}
+			"-clients", fmt.Sprint(clients), "-seconds", fmt.Sprint(b.imapDuration.Seconds()), "-seed", fmt.Sprint(seed),
+			"-append-dir", f.appendDir, "-max-time", (b.runTimeout + b.imapDuration).String(), mode}
 		c, err := b.startChild(args...)
 		if err != nil {
 			return nil, err
@@ -553,7 +553,7 @@ func (b *bench) imapConcurrency() (*result, error) {
 				Max           float64 `json:"max_ms"`
 			} `json:"by_op"`
 		}
-		err = c.recv(&res, b.imapSeconds+b.runTimeout)
+		err = c.recv(&res, b.imapDuration+b.runTimeout)
 		if onDone != nil {
 			onDone()
 		}
@@ -619,7 +619,7 @@ func (b *bench) imapConcurrency() (*result, error) {
 			_, err := one("conc", "Petrel (under perf)", p.imap, []int{p.p.pid()}, 99)
 			onGo, onDone = nil, nil
 			if err == nil && report != "" {
-				os.WriteFile(filepath.Join(b.outDir, "profile-imap-concurrency.txt"), []byte(fmt.Sprintf("perf record -F 999 -g -p <petrel serve> during one imap-concurrency loop run (%d clients, %v; %s)\n%s", clients, b.imapSeconds, time.Now().UTC().Format(time.RFC3339), report)), 0o644)
+				os.WriteFile(filepath.Join(b.outDir, "profile-imap-concurrency.txt"), []byte(fmt.Sprintf("perf record -F 999 -g -p <petrel serve> during one imap-concurrency loop run (%d clients, %v; %s)\n%s", clients, b.imapDuration, time.Now().UTC().Format(time.RFC3339), report)), 0o644)
 				loop.notes = append(loop.notes, "imap-concurrency: PROFILE=1: perf profile of Petrel during one more, unmeasured, run: bench/out/profile-imap-concurrency.txt.")
 			}
 		}
@@ -629,10 +629,10 @@ func (b *bench) imapConcurrency() (*result, error) {
 		shared = fmt.Sprintf("%d accounts shared round-robin", len(f.users))
 	}
 	loop.notes = append(loop.notes,
-		fmt.Sprintf("imap-concurrency: %d clients (%s: u001…u%03d@bench.test), each with the same INBOX of %d generated messages (%.0f KiB on average, no large attachments), connecting from 127.0.2.1… (at most 40 per address, under Petrel's 50 per address). Before the clock: all log in and SELECT INBOX, %d at a time (Dovecot builds its indexes at the first round's SELECTs). Then for %v each loops UID FETCH 1:* (UID FLAGS), UID FETCH n BODY.PEEK[HEADER], UID FETCH n BODY.PEEK[] (random n), UID STORE n +FLAGS then -FLAGS (\\Flagged), NOOP, one command at a time; latency is per command, ops are commands.", clients, shared, len(f.users), n, float64(f.md.bytes)/float64(n)/1024, 20, b.imapSeconds),
+		fmt.Sprintf("imap-concurrency: %d clients (%s: u001…u%03d@bench.test), each with the same INBOX of %d generated messages (%.0f KiB on average, no large attachments), connecting from 127.0.2.1… (at most 40 per address, under Petrel's 50 per address). Before the clock: all log in and SELECT INBOX, %d at a time (Dovecot builds its indexes at the first round's SELECTs). Then for %v each loops UID FETCH 1:* (UID FLAGS), UID FETCH n BODY.PEEK[HEADER], UID FETCH n BODY.PEEK[] (random n), UID STORE n +FLAGS then -FLAGS (\\Flagged), NOOP, one command at a time; latency is per command, ops are commands.", clients, shared, len(f.users), n, float64(f.md.bytes)/float64(n)/1024, 20, b.imapDuration),
 		"imap-concurrency: Dovecot checks passwords in plain text (passwd-file {PLAIN}); Petrel's are argon2id, with a 5-minute cache of good logins (the setup's logins fill it).")
 	mix.notes = append(mix.notes,
-		fmt.Sprintf("imap-concurrency (imaptest mix): the same %d clients and accounts, each in a mailbox \"imaptest\" filled to 30 messages before the clock, running imaptest's default states in its order for %v: connect, LOGIN, LIST \"\" * (50 %%), STATUS (50 %%), SELECT, FETCH of up to 100 random messages with 1–4 random items, FETCH2 of one message's BODY.PEEK[]/[HEADER]/[1]/[TEXT] (again with 30 %%), STORE ±FLAGS of random flags (50 %%), STORE +FLAGS \\Deleted, EXPUNGE, APPEND while under 30 messages (again 5 %%), LOGOUT, then again. COPY is off (imaptest needs a copybox for it); no pipelining. Commands/s excludes connects.", clients, b.imapSeconds))
+		fmt.Sprintf("imap-concurrency (imaptest mix): the same %d clients and accounts, each in a mailbox \"imaptest\" filled to 30 messages before the clock, running imaptest's default states in its order for %v: connect, LOGIN, LIST \"\" * (50 %%), STATUS (50 %%), SELECT, FETCH of up to 100 random messages with 1–4 random items, FETCH2 of one message's BODY.PEEK[]/[HEADER]/[1]/[TEXT] (again with 30 %%), STORE ±FLAGS of random flags (50 %%), STORE +FLAGS \\Deleted, EXPUNGE, APPEND while under 30 messages (again 5 %%), LOGOUT, then again. COPY is off (imaptest needs a copybox for it); no pipelining. Commands/s excludes connects.", clients, b.imapDuration))
 	loop.more = []*result{mix}
 	return loop, nil
 }

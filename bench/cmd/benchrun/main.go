@@ -52,7 +52,7 @@ type bench struct {
 	// IMAP scenarios
 	imapBin, outDir                     string
 	imapClients, imapAccounts, imapIdle int
-	imapSeconds                         time.Duration
+	imapDuration                        time.Duration
 	accounts                            *imapFixture // made once, for imap-concurrency and memory
 }
 
@@ -131,9 +131,9 @@ func main() {
 	b.imapClients = envInt("IMAP_CLIENTS", 200)
 	b.imapAccounts = envInt("IMAP_ACCOUNTS", b.imapClients)
 	b.imapIdle = b.n["memory"] // connections
-	b.imapSeconds = time.Duration(envInt("IMAP_SECONDS", 30)) * time.Second
+	b.imapDuration = time.Duration(envInt("IMAP_SECONDS", 30)) * time.Second
 	if b.imapClients < 1 || b.imapClients > 5000 || b.imapAccounts < 1 || b.imapAccounts > 1000 || b.imapIdle < 1 || b.imapIdle > 5000 ||
-		b.imapSeconds < time.Second || b.imapSeconds > 30*time.Minute || b.n["imap"] < 1 || b.n["imap"] > 200000 || b.n["imap-concurrency"] < 1 || b.n["imap-concurrency"] > 20000 {
+		b.imapDuration < time.Second || b.imapDuration > 30*time.Minute || b.n["imap"] < 1 || b.n["imap"] > 200000 || b.n["imap-concurrency"] < 1 || b.n["imap-concurrency"] > 20000 {
 		log.Fatal("benchrun: IMAP_CLIENTS 1…5000, IMAP_ACCOUNTS 1…1000, N_MEMORY 1…5000, IMAP_SECONDS 1…1800, N_IMAP 1…200000, N_IMAP_CONCURRENCY 1…20000")
 	}
 	b.postfixMaster = findTool("/usr/lib/postfix/sbin/master")
@@ -206,7 +206,9 @@ func main() {
 		if err != nil {
 			b.logf("%s: FAILED: %v", s, err)
 			stopAll()
-			dp, _ = start("benchdns", dnsLog, exec.Command(b.dnsBin, "-addr", b.dnsAddr, "-domains", "20", "-max-time", maxTime.String()))
+			if _, err := start("benchdns", dnsLog, exec.Command(b.dnsBin, "-addr", b.dnsAddr, "-domains", "20", "-max-time", maxTime.String())); err != nil {
+				fatalf("restarting benchdns: %v", err)
+			}
 			continue
 		}
 		r.notes = append(r.notes, fmt.Sprintf("%s: load average (1, 5, 15 min) %s at the start, %s at the end.", s, load0, loadavg()))
