@@ -334,7 +334,17 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 		c.Listen = Listen{}
 		md, err := toml.Decode(string(text), &c)
 		if err != nil {
-			return nil, fileError(path, string(text), err)
+			// A value of the wrong type stops the decoding; the unknown
+			// keys of a file that parses are still worth saying.
+			errs = append(errs, fileError(path, string(text), err))
+			var raw map[string]any
+			if _, perr := toml.Decode(string(text), &raw); perr == nil {
+				lines = keyLines(string(text))
+				for _, key := range unknownKeys(raw, lines) {
+					errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (see `petrel config default` for every key)", path, lineOf(lines, key), key))
+				}
+			}
+			return nil, errors.Join(errs...)
 		}
 		empty = !slices.ContainsFunc(md.Keys(), func(k toml.Key) bool { return md.Type(k...) != "Hash" })
 		lines = keyLines(string(text))
@@ -374,6 +384,44 @@ func Load(path string, env []string, dev bool) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return &c, nil
+}
+
+// unknownKeys lists the keys of a decoded file that are not Config's, an
+// unknown table once (not each key in it), in the order of their lines.
+func unknownKeys(raw map[string]any, lines map[string]int) []string {
+	known := map[string]bool{}
+	walk(reflect.ValueOf(&Config{}).Elem(), "", func(key string, _ reflect.Value) {
+		for k := key; ; {
+			known[k] = true
+			i := strings.LastIndexByte(k, '.')
+			if i < 0 {
+				break
+			}
+			k = k[:i]
+		}
+	})
+	var out []string
+	var visit func(m map[string]any, prefix string)
+	visit = func(m map[string]any, prefix string) {
+		for k, v := range m {
+			key := prefix + k
+			if !known[key] {
+				out = append(out, key)
+				continue
+			}
+			if sub, ok := v.(map[string]any); ok {
+				visit(sub, key+".")
+			}
+		}
+	}
+	visit(raw, "")
+	slices.SortFunc(out, func(a, b string) int {
+		if d := lineOf(lines, a) - lineOf(lines, b); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	return out
 }
 
 // A ValueError is a value Validate refuses. Key is the key it is set by

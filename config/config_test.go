@@ -457,3 +457,28 @@ func TestEveryErrorReported(t *testing.T) {
 		t.Errorf("several mistakes:\n%v\nwant\n%s", err, strings.Join(want, "\n"))
 	}
 }
+
+// A value of the wrong type stops the reading of the file, but the unknown
+// keys are still named with it (issue 13, point 12).
+func TestTypeErrorWithUnknownKeys(t *testing.T) {
+	p := writeFile(t, "hostnmae = \"x\"\n[smtp]\nmax_recipients = \"ten\"\nmax_recipents = 5\n[smtpp]\na = 1\n")
+	_, err := Load(p, nil, false)
+	want := []string{
+		p + ":3: smtp.max_recipients: incompatible types",
+		p + `:1: unknown key "hostnmae"`,
+		p + `:4: unknown key "smtp.max_recipents"`,
+		p + `:5: unknown key "smtpp"`,
+	}
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("errors:\n%v\nwant lines beginning\n%s", err, strings.Join(want, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("line %d: %q, want %q…", i, got[i], want[i])
+		}
+	}
+}

@@ -11,10 +11,11 @@ import (
 // published, one sentence each with the fix: a hostname of one label (no
 // one on the internet can resolve "vm."), an address the internet cannot
 // reach (loopback, RFC 1918 private, RFC 4193 unique local, link-local),
-// and a domain that is not one of Petrel's (local is false), whose mail
-// Petrel refuses. ips are the addresses the records would name, and those
-// the hostname resolves to.
-func Warnings(domain, hostname string, local bool, ips []net.IP) []string {
+// a domain that is not one of Petrel's (local is false), whose mail
+// Petrel refuses, and a local domain without a DKIM key yet (dkim false).
+// ips are the addresses the records would name, and those the hostname
+// resolves to.
+func Warnings(domain, hostname string, local, dkim bool, ips []net.IP) []string {
 	var out []string
 	host := strings.TrimSuffix(strings.ToLower(hostname), ".")
 	if !strings.Contains(host, ".") {
@@ -22,6 +23,8 @@ func Warnings(domain, hostname string, local bool, ips []net.IP) []string {
 	}
 	if !local {
 		out = append(out, fmt.Sprintf("%s is not one of Petrel's domains, so Petrel refuses its mail: add it to domains in the configuration first", strings.TrimSuffix(domain, ".")))
+	} else if !dkim {
+		out = append(out, fmt.Sprintf("%s has no DKIM key yet, so no DKIM record is listed: start petrel serve (it makes an RSA and an Ed25519 key for every local domain) or run petrel dkim keygen %s, then run this again", strings.TrimSuffix(domain, "."), strings.TrimSuffix(domain, ".")))
 	}
 	seen := map[netip.Addr]bool{}
 	for _, ip := range ips {

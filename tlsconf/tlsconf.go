@@ -37,7 +37,7 @@ func SelfSigned(hostnames ...string) (certPEM, keyPEM []byte, err error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Petrel self-signed"}},
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{selfSignedOrg}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().AddDate(10, 0, 0),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
@@ -199,6 +199,53 @@ func selfSignedNames(hostname string) []string {
 		}
 	}
 	return names
+}
+
+// selfSignedOrg is the Organization of the certificates SelfSigned makes,
+// by which RenewSelfSigned knows one of its own.
+const selfSignedOrg = "Petrel self-signed"
+
+// RenewSelfSigned remakes the kept self-signed certificate of dataDir when
+// it lacks a name a new one gets (one made by an older Petrel, before it
+// named localhost, 127.0.0.1 and ::1), and says whether it did. A missing
+// file, or a certificate that is not Petrel's own self-signed one, is left
+// alone. `serve --dev` calls it, where clients connect to localhost.
+func RenewSelfSigned(dataDir, hostname string) (bool, error) {
+	cp, kp := filepath.Join(dataDir, "tls", "cert.pem"), filepath.Join(dataDir, "tls", "key.pem")
+	b, err := os.ReadFile(cp)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("tls: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return false, nil
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil || len(cert.Subject.Organization) != 1 || cert.Subject.Organization[0] != selfSignedOrg {
+		return false, nil
+	}
+	names := selfSignedNames(hostname)
+	complete := true
+	for _, n := range names {
+		complete = complete && cert.VerifyHostname(n) == nil
+	}
+	if complete {
+		return false, nil
+	}
+	c, k, err := SelfSigned(names...)
+	if err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(kp, k, 0o600); err != nil {
+		return false, fmt.Errorf("tls: %w", err)
+	}
+	if err := os.WriteFile(cp, c, 0o644); err != nil {
+		return false, fmt.Errorf("tls: %w", err)
+	}
+	return true, nil
 }
 
 // keptSelfSigned serves the self-signed certificate of dataDir/tls, made

@@ -2,9 +2,14 @@ package tlsconf
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -265,4 +270,74 @@ func TestLoadNeedsBothFiles(t *testing.T) {
 			t.Errorf("Load(%q, %q): no error", tc.cert, tc.key)
 		}
 	}
+}
+
+// A self-signed certificate kept by an older Petrel names only the host:
+// RenewSelfSigned (run by serve --dev) remakes it with localhost,
+// 127.0.0.1 and ::1 too, once; a certificate that is not Petrel's own is
+// never touched (issue 13, point 9).
+func TestRenewSelfSigned(t *testing.T) {
+	const host = "vm"
+	write := func(dir string, c, k []byte) {
+		os.MkdirAll(filepath.Join(dir, "tls"), 0o700)
+		os.WriteFile(filepath.Join(dir, "tls", "cert.pem"), c, 0o644)
+		os.WriteFile(filepath.Join(dir, "tls", "key.pem"), k, 0o600)
+	}
+	dir := t.TempDir()
+	c, k, err := SelfSigned(host) // as Petrel made it before
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(dir, c, k)
+	if renewed, err := RenewSelfSigned(dir, host); err != nil || !renewed {
+		t.Fatalf("RenewSelfSigned on an old certificate: %v, %v", renewed, err)
+	}
+	cfg, created, err := Load("", "", dir, host)
+	if err != nil || created {
+		t.Fatalf("Load after renewal: created %v, %v", created, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "tls", "cert.pem"))
+	for _, name := range []string{host, "localhost", "127.0.0.1", "::1"} {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(b)
+		if _, err := handshake(serveTLS(t, cfg), &tls.Config{RootCAs: pool, ServerName: name}); err != nil {
+			t.Errorf("renewed certificate, verified for %s: %v", name, err)
+		}
+	}
+	if renewed, err := RenewSelfSigned(dir, host); err != nil || renewed {
+		t.Errorf("second RenewSelfSigned: %v, %v; want nothing done", renewed, err)
+	}
+
+	// Not Petrel's: an operator's own certificate in data_dir/tls stays.
+	other := t.TempDir()
+	c, k = foreignCert(t, host)
+	write(other, c, k)
+	if renewed, err := RenewSelfSigned(other, host); err != nil || renewed {
+		t.Errorf("RenewSelfSigned on a foreign certificate: %v, %v", renewed, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(other, "tls", "cert.pem")); !bytes.Equal(b, c) {
+		t.Error("a foreign certificate was rewritten")
+	}
+	// Nothing kept yet: nothing to do.
+	if renewed, err := RenewSelfSigned(t.TempDir(), host); err != nil || renewed {
+		t.Errorf("RenewSelfSigned without a certificate: %v, %v", renewed, err)
+	}
+}
+
+// foreignCert is a self-signed certificate for name that Petrel did not
+// make (another Organization).
+func foreignCert(t *testing.T, name string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: name, Organization: []string{"Someone else"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{name}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }

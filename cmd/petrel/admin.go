@@ -44,9 +44,9 @@ type op struct {
 }
 
 var ops = map[string]op{
-	"user add":    {needsPassword: true, needsStore: true, minArgs: 1, usage: "user add ADDRESS", run: userAdd},
-	"user passwd": {needsPassword: true, needsStore: true, minArgs: 1, usage: "user passwd ADDRESS", run: userPasswd},
-	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS", run: userDel},
+	"user add":    {needsPassword: true, needsStore: true, minArgs: 1, usage: "user add ADDRESS [--force]", run: userAdd},
+	"user passwd": {needsPassword: true, needsStore: true, minArgs: 1, usage: "user passwd ADDRESS [--force]", run: userPasswd},
+	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS [--yes]", run: userDel},
 	"user list":   {needsStore: true, usage: "user list", run: userList},
 	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backupCmd}, // backup.go
 	// aliascmd.go

@@ -96,6 +96,11 @@ func TestDNSWarnings(t *testing.T) {
 
 	good := newInstanceWith(t, instanceOpts{hostname: "mx.example.com", domain: "example.com",
 		extra: fmt.Sprintf("[dns]\nresolver = %q\n", dns.Addr)})
+	// Before any start, no DKIM key: said, not silently left out.
+	if zone, _, _ := good.petrel("", "dns", "example.com"); !strings.Contains(zone, "; WARNING: example.com has no DKIM key yet") {
+		t.Errorf("petrel dns does not say the domain has no DKIM key yet:\n%s", zone)
+	}
+	good.petrel("", "dkim", "keygen", "example.com")
 	if zone, _, _ := good.petrel("", "dns", "example.com"); strings.Contains(zone, "WARNING") {
 		t.Errorf("warnings for a sound set-up:\n%s", zone)
 	}

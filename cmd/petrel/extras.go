@@ -223,7 +223,8 @@ func hostIPs(ctx context.Context, env *adminEnv) (ips, loopback []net.IP) {
 
 // dnsWarnings are dnsguide's warnings for domain on this configuration.
 func dnsWarnings(env *adminEnv, domain string, ips, loopback []net.IP) []string {
-	return dnsguide.Warnings(domain, env.cfg.Hostname, env.cfg.IsLocalDomain(domain), append(slices.Clone(ips), loopback...))
+	_, hasKey := dkimLookup(env)(domain)
+	return dnsguide.Warnings(domain, env.cfg.Hostname, env.cfg.IsLocalDomain(domain), hasKey, append(slices.Clone(ips), loopback...))
 }
 
 func dnsRecords(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {

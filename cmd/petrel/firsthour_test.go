@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -48,6 +50,20 @@ func TestFirstHour(t *testing.T) {
 	}
 	if out, err := devCLI(dir, "", "user", "list"); err != nil || !strings.Contains(out, addr+" ") {
 		t.Fatalf("README's user list: %v\n%s", err, out)
+	}
+
+	// Autoconfig names the ports this server listens on, --dev's here, as
+	// docs/clients.md and quickstart.md say (issue 13, point 14).
+	resp, err := http.Get("http://localhost:8080/mail/config-v1.1.xml?emailaddress=" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xml, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, port := range []string{"9930", "1430", "9950", "1100", "4650", "5870"} {
+		if !strings.Contains(string(xml), "<port>"+port+"</port>") {
+			t.Errorf("autoconfig of serve --dev does not name port %s:\n%s", port, xml)
+		}
 	}
 
 	// The textbook session, byte for byte.

@@ -19,7 +19,7 @@ func TestHelpFlag(t *testing.T) {
 		{[]string{"help"}, "petrel serve [--config FILE] [--dev]"},
 		{[]string{"serve", "--help"}, "petrel serve [--config FILE] [--dev]"},
 		{[]string{"user", "add", "--help"}, "usage: petrel user add ADDRESS"},
-		{[]string{"user", "-h"}, "petrel user add|passwd|del ADDRESS"},
+		{[]string{"user", "-h"}, "petrel user del ADDRESS [--yes]"},
 		{[]string{"dkim", "keygen", "-h"}, "usage: petrel dkim keygen DOMAIN"},
 		{[]string{"config", "--help"}, "petrel config default|env|check"},
 	}

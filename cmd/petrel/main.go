@@ -27,9 +27,8 @@ const usage = `petrel: a complete mail host in one binary
 
 Usage:
   petrel serve [--config FILE] [--dev]     run the mail server
-  petrel user add|passwd|del ADDRESS       manage accounts (password from a prompt or stdin)
-                                           passwords: at least 8 characters, not a common one, not the address (--force: anyway)
-                                           del asks on a terminal; elsewhere it needs --yes
+  petrel user add|passwd ADDRESS [--force] set a password (prompt or stdin): 8+ characters, not a common one
+  petrel user del ADDRESS [--yes]          delete an account and its mail (asks on a terminal)
   petrel user list
   petrel queue list|show ID|retry [ID]|delete ID|bounce ID
   petrel dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]

@@ -118,6 +118,15 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 			s.tls = s.acme.Config()
 		}
 	} else {
+		if g.dev && cfg.TLS.Cert == "" {
+			// Clients of --dev connect to localhost: a certificate kept
+			// from before it was named so is remade.
+			if renewed, rerr := tlsconf.RenewSelfSigned(cfg.DataDir, cfg.Hostname); rerr != nil {
+				return rerr
+			} else if renewed {
+				log.Info("remade the self-signed TLS certificate to name localhost, 127.0.0.1 and ::1 too", "dir", filepath.Join(cfg.DataDir, "tls"))
+			}
+		}
 		s.tls, created, err = tlsconf.Load(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname)
 	}
 	if err != nil {

@@ -18,11 +18,11 @@ import (
 func TestUserPasswordRuleAndDeleteConfirmation(t *testing.T) {
 	in := newInstance(t)
 	listed := func(addr string) bool {
-		out, _, _ := in.petrel("", "user", "list")
+		out, _, _ := in.petrelStrict("", "user", "list")
 		return strings.Contains(out, addr+" ")
 	}
 	for _, pw := range []string{"abc", "s3cret7", "password1", "12345678", "carol@hamburger.edu"} {
-		_, errOut, code := in.petrel(pw+"\n", "user", "add", "carol@hamburger.edu")
+		_, errOut, code := in.petrelStrict(pw+"\n", "user", "add", "carol@hamburger.edu")
 		if code != 1 || !strings.Contains(errOut, "at least 8 characters") || !strings.Contains(errOut, "--force") {
 			t.Errorf("user add with password %q: exit %d, %q; want exit 1 with the rule and --force", pw, code, errOut)
 		}
@@ -30,13 +30,13 @@ func TestUserPasswordRuleAndDeleteConfirmation(t *testing.T) {
 	if listed("carol@hamburger.edu") {
 		t.Fatal("a refused password made the account")
 	}
-	if out, errOut, code := in.petrel("abc\n", "user", "add", "carol@hamburger.edu", "--force"); code != 0 || !strings.Contains(out, "added") {
+	if out, errOut, code := in.petrelStrict("abc\n", "user", "add", "carol@hamburger.edu", "--force"); code != 0 || !strings.Contains(out, "added") {
 		t.Errorf("user add --force: exit %d, %q %q", code, out, errOut)
 	}
-	if _, errOut, code := in.petrel("a good password\n", "user", "add", "dave@hamburger.edu"); code != 0 {
+	if _, errOut, code := in.petrelStrict("a good password\n", "user", "add", "dave@hamburger.edu"); code != 0 {
 		t.Errorf("user add with a good password: exit %d, %q", code, errOut)
 	}
-	if _, errOut, code := in.petrel("qwertyuiop\n", "user", "passwd", "dave@hamburger.edu"); code != 1 || !strings.Contains(errOut, "most common") {
+	if _, errOut, code := in.petrelStrict("qwertyuiop\n", "user", "passwd", "dave@hamburger.edu"); code != 1 || !strings.Contains(errOut, "most common") {
 		t.Errorf("user passwd with a common password: exit %d, %q", code, errOut)
 	}
 

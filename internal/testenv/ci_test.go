@@ -58,7 +58,7 @@ func TestCIRunsREADMECommand(t *testing.T) {
 			os.WriteFile(policy, []byte("#!/bin/sh\nexit 0\n"), 0o755)
 		}
 		cmd := exec.Command("bash", filepath.Join(root, ".ci/run"))
-		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "POLICY_RC_D="+policy, "CI=", "FUZZTIME=1s")
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "POLICY_RC_D="+policy, "CI=", "FUZZTIME=1s", "TMPDIR="+bin)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf(".ci/run: %v\n%s", err, out)
 		}
