@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"petrel/queue"
 	"petrel/store"
 )
 
@@ -117,6 +118,13 @@ func TestReadMessage(t *testing.T) {
 	resp, raw := c.get(messageURL(inbox.ID, alt) + "/raw")
 	if resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || !strings.Contains(raw, "<script>alert(2)</script>") {
 		t.Errorf("raw source: %s", resp.Header.Get("Content-Type"))
+	}
+	dsn := h.deliver("ann@example.com", "INBOX", "From: MAILER-DAEMON@example.com\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: text/plain\n\nfailed\n--r\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822; x@example.org\n--r--\n")
+	if _, body := c.get(messageURL(inbox.ID, dsn)); !strings.Contains(body, `<a href="/outbox">See your outbox</a>`) {
+		t.Errorf("a bounce does not link to the outbox")
+	}
+	if _, body := c.get(messageURL(inbox.ID, plain)); strings.Contains(body, "See your outbox") {
+		t.Errorf("a plain message links to the outbox")
 	}
 	if resp, _ := c.get(messageURL(inbox.ID, 999)); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("missing message: %d", resp.StatusCode)
@@ -414,9 +422,10 @@ func TestOutbox(t *testing.T) {
 	h.queue.items[0].Rcpts[0].Attempts = 2
 	h.queue.items[0].Rcpts[0].LastReply = "451 4.7.1 greylisted, try later"
 	h.queue.items[0].Rcpts[0].RemoteMTA = "mx.example.org"
+	h.queue.items[0].Rcpts[0].Log = []queue.Attempt{{Time: time.Now(), RemoteMTA: "mx.example.org", Reply: "421 4.3.2 first try"}, {Time: time.Now(), RemoteMTA: "mx.example.org", Reply: "451 4.7.1 greylisted, try later"}}
 	h.queue.mu.Unlock()
 	_, body := c.get("/outbox")
-	for _, want := range []string{"carol@example.org", "pending", "451 4.7.1 greylisted, try later", "mx.example.org", "Retry now"} {
+	for _, want := range []string{"carol@example.org", "pending", "451 4.7.1 greylisted, try later", "mx.example.org", "Retry now", "Delivery attempts to carol@example.org (2)", "mx.example.org: 421 4.3.2 first try"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("outbox lacks %q", want)
 		}

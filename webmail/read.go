@@ -28,6 +28,7 @@ type messageData struct {
 	Targets               []folderView
 	IsTrash, IsJunk       bool
 	Back                  string
+	Report                bool // a delivery status notification (multipart/report)
 }
 
 // message finds the session's message from the URL's mailbox and UID.
@@ -75,6 +76,7 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *sessi
 				d.Date = env.Date
 			}
 		}
+		d.Report = top.Type == "multipart" && top.Subtype == "report"
 		shown, atts := layout(top, !d.PreferText)
 		d.Attachments = atts
 		for _, sec := range shown {

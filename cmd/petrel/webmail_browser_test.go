@@ -146,6 +146,12 @@ func TestWebMailInBrowser(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	if err := chromedp.Do(ann, chromedp.Click(chromedp.CSS("details.attempts summary"))); err != nil {
+		t.Fatal(err)
+	}
+	if log, err := chromedp.Run(ann, chromedp.Text(chromedp.CSS("details.attempts li"))); err != nil || !strings.Contains(log, "mx.far.example: ") || !strings.Contains(log, "connection refused") {
+		t.Errorf("attempt log: %q %v", log, err)
+	}
 	browsertest.Screenshot(t, ann, "outbox")
 }
 
