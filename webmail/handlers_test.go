@@ -490,3 +490,25 @@ func TestNoScriptNeeded(t *testing.T) {
 		}
 	}
 }
+
+func TestConversations(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", "From: a@example.org\nSubject: Trip\nMessage-ID: <trip@x>\n\nx\n")
+	h.deliver("ann@example.com", "INBOX", "From: b@example.org\nSubject: Lunch\nMessage-ID: <lunch@x>\n\nx\n")
+	h.deliver("ann@example.com", "INBOX", "From: c@example.org\nSubject: changed subject\nMessage-ID: <r1@x>\nIn-Reply-To: <trip@x>\n\nx\n")
+	h.deliver("ann@example.com", "INBOX", "From: d@example.org\nSubject: Re: RE: lunch\nMessage-ID: <r2@x>\n\nx\n")
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	_, body := c.get(mailboxURL(h.inbox("ann@example.com").ID) + "?view=conversations")
+	var order []string
+	for _, s := range []string{"Re: RE: lunch", "Lunch", "changed subject", "Trip"} {
+		order = append(order, fmt.Sprint(strings.Index(body, s+"<") >= 0 || strings.Index(body, s+" <") >= 0))
+	}
+	iLunchReply, iLunch, iChanged, iTrip := strings.Index(body, "Re: RE: lunch"), strings.Index(body, "Lunch"), strings.Index(body, "changed subject"), strings.Index(body, "Trip")
+	if !(iLunchReply < iLunch && iLunch < iChanged && iChanged < iTrip) {
+		t.Errorf("conversation order: %v %d %d %d %d", order, iLunchReply, iLunch, iChanged, iTrip)
+	}
+	if strings.Count(body, `class=" reply"`)+strings.Count(body, `class="unread reply"`) != 2 || strings.Count(body, `<span class="sub">(2)</span>`) != 2 {
+		t.Errorf("conversations not grouped:\n%s", body)
+	}
+}

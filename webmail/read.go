@@ -6,7 +6,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"petrel/store"
@@ -249,4 +248,3 @@ func (s *Server) markAnswered(ctx context.Context, mbx store.MailboxID, uid stor
 	}
 }
 
-var _ = strings.TrimSpace
