@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -400,6 +401,11 @@ func TestEvents(t *testing.T) {
 			}
 			break
 		}
+	}
+	// Shutdown ends the stream (an http.Server's Shutdown would wait).
+	h.web.Shutdown()
+	if _, err := io.ReadAll(br); err != nil {
+		t.Errorf("stream after Shutdown: %v", err)
 	}
 	// Logged out: no stream.
 	resp2, err := http.Get(h.srv.URL + "/events")

@@ -264,6 +264,11 @@ func (s *server) start(ctx context.Context) error {
 	s.goServe("pop3s", func(l net.Listener) error {
 		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
 	})
+	wm := webmail.New(webmail.Options{
+		Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter,
+		Hostname: cfg.Hostname, HTTPSPort: listenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
+		Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
+	})
 	// Made before its goroutine starts, so that shutdown reads it safely.
 	s.http = &http.Server{Handler: web.New(web.Options{
 		Hostname:    cfg.Hostname,
@@ -274,13 +279,10 @@ func (s *server) start(ctx context.Context) error {
 		MTASTS:      mtaSTS(cfg),
 		Services:    services(cfg),
 		Unsubscribe: unsub,
-		WebMail: webmail.New(webmail.Options{
-			Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter,
-			Hostname: cfg.Hostname, HTTPSPort: listenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
-			Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
-		}),
-		Logger: s.log.With("svc", "http"),
+		WebMail:     wm,
+		Logger:      s.log.With("svc", "http"),
 	}), ReadHeaderTimeout: 10 * time.Second}
+	s.http.RegisterOnShutdown(wm.Shutdown) // live connections would hold Shutdown
 	if s.acme != nil {
 		// HTTP-01 challenges, then the web endpoints as before.
 		s.http.Handler = s.acme.HTTPHandler(s.http.Handler)
