@@ -153,6 +153,19 @@ func TestWebMailInBrowser(t *testing.T) {
 		t.Errorf("attempt log: %q %v", log, err)
 	}
 	browsertest.Screenshot(t, ann, "outbox")
+
+	// On a phone's narrow screen nothing is wider than the screen.
+	for _, path := range []string{"/", "/compose", "/m/1/1"} {
+		if err := chromedp.Do(ann, chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+path)); err != nil {
+			t.Fatal(err)
+		}
+		if w, err := chromedp.Run(ann, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`)); err != nil || w > 0 {
+			t.Errorf("%s on a narrow screen: %d pixels too wide (%v)", path, w, err)
+		}
+		if path == "/" {
+			browsertest.Screenshot(t, ann, "phone")
+		}
+	}
 }
 
 // archiveID is the id of the Archive folder, from the page's sidebar.
