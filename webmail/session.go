@@ -138,7 +138,13 @@ func (ss *sessions) count() int {
 	return len(ss.byID)
 }
 
-func isHTTPS(r *http.Request) bool { return r.TLS != nil }
+// isHTTPS says whether the browser reached us over HTTPS: directly, or
+// through a reverse proxy on this machine that says so
+// (X-Forwarded-Proto: https from loopback), so that its cookies are
+// Secure too.
+func isHTTPS(r *http.Request) bool {
+	return r.TLS != nil || (r.Header.Get("X-Forwarded-Proto") == "https" && isLoopback(r))
+}
 
 func sessionCookie(r *http.Request) string {
 	if isHTTPS(r) {
