@@ -247,4 +247,3 @@ func (s *Server) markAnswered(ctx context.Context, mbx store.MailboxID, uid stor
 		s.log.Warn("web mail: mark answered", "err", err)
 	}
 }
-
