@@ -318,7 +318,7 @@ func TestDrafts(t *testing.T) {
 	c := h.client()
 	c.login("ann@example.com", "secret")
 	c.get("/compose")
-	resp, _ := c.postMultipart("/send", url.Values{"action": {"draft"}, "to": {"bob@example.com"}, "bcc": {"x@example.org"}, "subject": {"half done"}, "body": {"to be continued"}}, nil)
+	resp, _ := c.postMultipart("/send", url.Values{"action": {"draft"}, "to": {"bob@example.com"}, "bcc": {"x@example.org"}, "subject": {"half done"}, "body": {"to be continued"}}, map[string]string{"plan.txt": "the plan", "old.txt": "dropped"})
 	drafts := h.mbx("ann@example.com", "Drafts")
 	if resp.StatusCode != http.StatusSeeOther || drafts.Messages != 1 {
 		t.Fatalf("save draft: %d, %d in Drafts", resp.StatusCode, drafts.Messages)
@@ -328,14 +328,20 @@ func TestDrafts(t *testing.T) {
 	}
 	ref := itoa(uint64(drafts.ID)) + "/1"
 	_, body := c.get("/compose?draft=" + ref)
-	for _, want := range []string{`value="bob@example.com"`, `value="x@example.org"`, `value="half done"`, "to be continued"} {
+	for _, want := range []string{`value="bob@example.com"`, `value="x@example.org"`, `value="half done"`, "to be continued", "Keep plan.txt", "Keep old.txt"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("draft form lacks %s", want)
 		}
 	}
-	resp, _ = c.postMultipart("/send", url.Values{"to": {"bob@example.com"}, "subject": {"done"}, "body": {"finished"}, "draft": {ref}}, nil)
+	keep := between(body, `name="keep" value="`, `" checked> Keep plan.txt`)
+	resp, _ = c.postMultipart("/send", url.Values{"to": {"bob@example.com"}, "subject": {"done"}, "body": {"finished"}, "draft": {ref}, "keep": {keep}}, nil)
 	if resp.StatusCode != http.StatusSeeOther || h.mbx("ann@example.com", "Drafts").Messages != 0 || h.inbox("bob@example.com").Messages != 1 {
 		t.Errorf("sending the draft: %d, drafts %d", resp.StatusCode, h.mbx("ann@example.com", "Drafts").Messages)
+	}
+	var got string
+	h.st.ReadContent(h.inbox("bob@example.com").ID, 1, func(c *store.Content, _ *store.Part) error { got = string(c.Slice(0, c.Size())); return nil })
+	if !strings.Contains(got, "filename=plan.txt") || !strings.Contains(got, "dGhlIHBsYW4=") || strings.Contains(got, "old.txt") {
+		t.Errorf("the sent draft's attachments:\n%s", got)
 	}
 }
 
