@@ -437,7 +437,7 @@ func TestOutbox(t *testing.T) {
 	h.queue.items[0].Rcpts[0].Log = []queue.Attempt{{Time: time.Now(), RemoteMTA: "mx.example.org", Reply: "421 4.3.2 first try"}, {Time: time.Now(), RemoteMTA: "mx.example.org", Reply: "451 4.7.1 greylisted, try later"}}
 	h.queue.mu.Unlock()
 	_, body := c.get("/outbox")
-	for _, want := range []string{"carol@example.org", "pending", "451 4.7.1 greylisted, try later", "mx.example.org", "Retry now", "Delivery attempts to carol@example.org (2)", "mx.example.org: 421 4.3.2 first try"} {
+	for _, want := range []string{"carol@example.org", "pending", "451 4.7.1 greylisted, try later", "mx.example.org", "Retry now", "Delivery attempts to carol@example.org (2)", "“far” to carol@example.org", "mx.example.org: 421 4.3.2 first try"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("outbox lacks %q", want)
 		}

@@ -53,6 +53,7 @@ type Sender interface {
 // (*queue.Queue is one).
 type Outbox interface {
 	List() ([]queue.Item, error)
+	Show(id string) (*queue.Item, []byte, error)
 	Retry(id string) error
 	Delete(id string) error
 }
