@@ -45,6 +45,7 @@ func TestWebMailInBrowser(t *testing.T) {
 	bob := browsertest.New(t, 3*time.Minute)
 	browsertest.Login(t, ann, base, "ann@example.com", "ann-password")
 	browsertest.Login(t, bob, base, "bob@example.com", "bob-password")
+	browsertest.WaitTrue(t, bob, 10*time.Second, "bob's live connection", `document.body.dataset.connected === "1"`)
 	browsertest.WaitTrue(t, ann, 10*time.Second, "two unread in the title", `document.title.startsWith("(2) Inbox")`)
 	browsertest.Screenshot(t, ann, "inbox")
 
