@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -101,4 +103,32 @@ func TestSubmit(t *testing.T) {
 	if c, _ := d.send("MAIL FROM:<nobody@hamburger.edu>"); c != 550 {
 		t.Errorf("MAIL FROM catch-all address: %d, want 550", c)
 	}
+}
+
+// FuzzSubmit: whatever the sender, recipients and message, Submit either
+// refuses with an SMTP code of 4xx or 5xx, or sends as the account itself
+// (or an alias of it), with the message's header completed.
+func FuzzSubmit(f *testing.F) {
+	f.Add("bob@hamburger.edu", "alice@hamburger.edu", "Subject: x\r\n\r\nbody\r\n")
+	f.Add("alice@hamburger.edu", "carol@example.org", "no header")
+	f.Add("bob+x@hamburger.edu", "carol@example.org\r\nBcc: x@y", "Received: x\r\n\r\n")
+	f.Add("", "postmaster", "")
+	ts := newTestServer(f, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
+	bob, err := ts.store.AccountByAddress("bob@hamburger.edu")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, from, rcpts, msg string) {
+		_, err := ts.mta.Submit(context.Background(), Submission{Account: bob, From: from, Rcpts: strings.Split(rcpts, ","), Message: []byte(msg), Protocol: "HTTPS"})
+		var se *SubmitError
+		if err != nil {
+			if !errors.As(err, &se) || se.Code < 400 || se.Code > 599 || se.Text == "" {
+				t.Fatalf("Submit(%q, %q): %v", from, rcpts, err)
+			}
+			return
+		}
+		if s, _ := store.NormalizeAddress(from); s != "bob@hamburger.edu" && !strings.HasPrefix(s, "bob+") {
+			t.Fatalf("sent as %q", from)
+		}
+	})
 }

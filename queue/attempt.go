@@ -144,6 +144,10 @@ func (q *Queue) record(u unit, res map[string]outcome) (time.Time, map[State]int
 			}
 			r.Attempts++
 			r.LastReply, r.Status, r.RemoteMTA = o.reply, o.status, o.mta
+			r.Log = append(r.Log, Attempt{Time: now, RemoteMTA: o.mta, Reply: o.reply})
+			if len(r.Log) > MaxAttemptLog {
+				r.Log = append(r.Log[:0], r.Log[len(r.Log)-MaxAttemptLog:]...)
+			}
 			switch o.state {
 			case Delivered:
 				r.State = Delivered

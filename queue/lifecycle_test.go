@@ -264,3 +264,27 @@ func TestStats(t *testing.T) {
 		t.Errorf("after a delete: %d queued, want 1", n)
 	}
 }
+
+// Each attempt is logged per recipient (time, server, reply), the last
+// MaxAttemptLog of them.
+func TestAttemptLog(t *testing.T) {
+	t.Parallel()
+	port, lns := listenAll(t, "127.0.0.1")
+	lns[0].Close() // nothing answers
+	e := newEnv(t, 0, dnsmxtest.Start(t), func(o *queue.Options) {
+		o.Resolver = nil
+		o.RelayHost = "127.0.0.1:" + itoa(port)
+		o.Retry = []time.Duration{10 * time.Millisecond}
+	})
+	id := e.enqueue("alice@local.test", "bob@nowhere.invalid")
+	waitFor(t, "twelve attempts", 20*time.Second, func() bool { return e.item(id).Attempts >= queue.MaxAttemptLog+2 })
+	r := e.item(id).Rcpts[0]
+	if len(r.Log) != queue.MaxAttemptLog {
+		t.Fatalf("log of %d attempts, want %d: %+v", len(r.Log), queue.MaxAttemptLog, r.Log)
+	}
+	for i, a := range r.Log {
+		if a.Time.IsZero() || !strings.Contains(a.Reply, "refused") || (i > 0 && a.Time.Before(r.Log[i-1].Time)) {
+			t.Errorf("attempt %d: %+v", i, a)
+		}
+	}
+}

@@ -26,7 +26,20 @@ type Rcpt struct {
 	LastReply   string    `json:"reply,omitempty"`  // last reply or error, for list and DSNs
 	Status      string    `json:"status,omitempty"` // enhanced status code of LastReply, e.g. "5.1.1"
 	RemoteMTA   string    `json:"mta,omitempty"`
+	// Log is the recipient's delivery attempts, oldest first, the last
+	// MaxAttemptLog of them (for the web mail's outbox).
+	Log []Attempt `json:"log,omitempty"`
 }
+
+// Attempt is one delivery attempt to one recipient.
+type Attempt struct {
+	Time      time.Time `json:"t"`
+	RemoteMTA string    `json:"mta,omitempty"`
+	Reply     string    `json:"reply,omitempty"`
+}
+
+// MaxAttemptLog bounds Rcpt.Log.
+const MaxAttemptLog = 10
 
 // Item is a queued message without its bytes.
 type Item struct {

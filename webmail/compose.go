@@ -38,6 +38,7 @@ type composeData struct {
 	Error    string
 	Title    string
 	MaxBytes int64
+	Kept     []attachment // the draft's attachments, kept unless unchecked
 }
 
 // ref is a stored message of the session named by a "mailbox/uid" field.
@@ -240,6 +241,14 @@ func (s *Server) composePage(w http.ResponseWriter, r *http.Request, sess *sessi
 		}
 		d.Body = o.text
 		d.Reply = o.header.Get("X-Petrel-Reply")
+		err = s.st.ReadContent(rf.mbx.ID, rf.uid, func(_ *store.Content, top *store.Part) error {
+			_, d.Kept = layout(top, false)
+			return nil
+		})
+		if err != nil {
+			s.fail(w, r, sess, err)
+			return
+		}
 	}
 	s.render(w, r, http.StatusOK, "compose.html", page{Title: d.Title, Sess: sess, Data: d})
 }
@@ -277,7 +286,53 @@ type formError struct{ msg string }
 func (e *formError) Error() string { return e.msg }
 
 // build makes the message of a compose form, and its recipients.
-func (s *Server) build(f *composeForm, files []*multipart.FileHeader, reply, fwd *original, draft bool) ([]byte, []string, error) {
+// upload is one file to attach: uploaded with the form, or kept from the
+// draft being edited.
+type upload struct {
+	name, ctype string
+	open        func() (io.ReadCloser, error)
+}
+
+func uploads(fhs []*multipart.FileHeader) []upload {
+	var out []upload
+	for _, fh := range fhs {
+		if fh.Size == 0 && fh.Filename == "" {
+			continue
+		}
+		out = append(out, upload{name: fh.Filename, ctype: fh.Header.Get("Content-Type"), open: func() (io.ReadCloser, error) { return fh.Open() }})
+	}
+	return out
+}
+
+// keptAttachments are the attachments of a draft the form keeps (the
+// "keep" fields name their sections).
+func (s *Server) keptAttachments(rf *ref, keep []string) ([]upload, error) {
+	if rf == nil || len(keep) == 0 {
+		return nil, nil
+	}
+	var out []upload
+	err := s.st.ReadContent(rf.mbx.ID, rf.uid, func(c *store.Content, top *store.Part) error {
+		_, atts := layout(top, false)
+		for _, a := range atts {
+			if !slices.Contains(keep, a.Section) {
+				continue
+			}
+			p := partAt(top, a.Section)
+			var data []byte
+			var err error
+			if p.Type == "message" {
+				data = c.Slice(p.BodyStart, p.Size())
+			} else if data, err = decodeBody(c, p, false); err != nil {
+				return err
+			}
+			out = append(out, upload{name: a.Name, ctype: a.Type, open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }})
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Server) build(f *composeForm, files []upload, reply, fwd *original, draft bool) ([]byte, []string, error) {
 	var rcpts []string
 	var hdr gomail.Header
 	hdr.SetDate(s.opts.Now())
@@ -343,25 +398,28 @@ func (s *Server) build(f *composeForm, files []*multipart.FileHeader, reply, fwd
 	tw.Close()
 	for _, fh := range files {
 		var ah gomail.AttachmentHeader
-		ct := fh.Header.Get("Content-Type")
+		ct := fh.ctype
 		if ct == "" || strings.ContainsAny(ct, "\r\n") {
 			ct = "application/octet-stream"
 		}
 		ah.Set("Content-Type", ct)
-		ah.SetFilename(oneLine(fh.Filename))
+		ah.SetFilename(oneLine(fh.name))
+		if strings.HasPrefix(ct, "message/") {
+			ah.Set("Content-Transfer-Encoding", "8bit")
+		}
 		aw, err := mw.CreateAttachment(ah)
 		if err != nil {
 			return nil, nil, err
 		}
-		src, err := fh.Open()
+		src, err := fh.open()
 		if err != nil {
-			return nil, nil, fmt.Errorf("attachment %s: %w", fh.Filename, err)
+			return nil, nil, fmt.Errorf("attachment %s: %w", fh.name, err)
 		}
 		_, err = io.Copy(aw, src)
 		src.Close()
 		aw.Close()
 		if err != nil {
-			return nil, nil, fmt.Errorf("attachment %s: %w", fh.Filename, err)
+			return nil, nil, fmt.Errorf("attachment %s: %w", fh.name, err)
 		}
 	}
 	if fwd != nil && f.ForwardAttach {
@@ -435,13 +493,13 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, sess *session) {
 			return
 		}
 	}
-	var files []*multipart.FileHeader
+	files, err := s.keptAttachments(draftRef, r.PostForm["keep"])
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
 	if r.MultipartForm != nil {
-		for _, fh := range r.MultipartForm.File["attachments"] {
-			if fh.Size > 0 || fh.Filename != "" {
-				files = append(files, fh)
-			}
-		}
+		files = append(files, uploads(r.MultipartForm.File["attachments"])...)
 	}
 	isDraft := r.PostFormValue("action") == "draft"
 	msg, rcpts, err := s.build(f, files, reply, fwd, isDraft)

@@ -55,6 +55,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.stop:
+			return
 		case <-keepalive.C:
 			fmt.Fprintf(w, ": keepalive\n\n")
 		case id := <-wake:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"petrel/queue"
 	"petrel/store"
 )
 
@@ -117,6 +119,13 @@ func TestReadMessage(t *testing.T) {
 	resp, raw := c.get(messageURL(inbox.ID, alt) + "/raw")
 	if resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || !strings.Contains(raw, "<script>alert(2)</script>") {
 		t.Errorf("raw source: %s", resp.Header.Get("Content-Type"))
+	}
+	dsn := h.deliver("ann@example.com", "INBOX", "From: MAILER-DAEMON@example.com\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: text/plain\n\nfailed\n--r\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822; x@example.org\n--r--\n")
+	if _, body := c.get(messageURL(inbox.ID, dsn)); !strings.Contains(body, `<a href="/outbox">See your outbox</a>`) {
+		t.Errorf("a bounce does not link to the outbox")
+	}
+	if _, body := c.get(messageURL(inbox.ID, plain)); strings.Contains(body, "See your outbox") {
+		t.Errorf("a plain message links to the outbox")
 	}
 	if resp, _ := c.get(messageURL(inbox.ID, 999)); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("missing message: %d", resp.StatusCode)
@@ -309,7 +318,7 @@ func TestDrafts(t *testing.T) {
 	c := h.client()
 	c.login("ann@example.com", "secret")
 	c.get("/compose")
-	resp, _ := c.postMultipart("/send", url.Values{"action": {"draft"}, "to": {"bob@example.com"}, "bcc": {"x@example.org"}, "subject": {"half done"}, "body": {"to be continued"}}, nil)
+	resp, _ := c.postMultipart("/send", url.Values{"action": {"draft"}, "to": {"bob@example.com"}, "bcc": {"x@example.org"}, "subject": {"half done"}, "body": {"to be continued"}}, map[string]string{"plan.txt": "the plan", "old.txt": "dropped"})
 	drafts := h.mbx("ann@example.com", "Drafts")
 	if resp.StatusCode != http.StatusSeeOther || drafts.Messages != 1 {
 		t.Fatalf("save draft: %d, %d in Drafts", resp.StatusCode, drafts.Messages)
@@ -319,14 +328,20 @@ func TestDrafts(t *testing.T) {
 	}
 	ref := itoa(uint64(drafts.ID)) + "/1"
 	_, body := c.get("/compose?draft=" + ref)
-	for _, want := range []string{`value="bob@example.com"`, `value="x@example.org"`, `value="half done"`, "to be continued"} {
+	for _, want := range []string{`value="bob@example.com"`, `value="x@example.org"`, `value="half done"`, "to be continued", "Keep plan.txt", "Keep old.txt"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("draft form lacks %s", want)
 		}
 	}
-	resp, _ = c.postMultipart("/send", url.Values{"to": {"bob@example.com"}, "subject": {"done"}, "body": {"finished"}, "draft": {ref}}, nil)
+	keep := between(body, `name="keep" value="`, `" checked> Keep plan.txt`)
+	resp, _ = c.postMultipart("/send", url.Values{"to": {"bob@example.com"}, "subject": {"done"}, "body": {"finished"}, "draft": {ref}, "keep": {keep}}, nil)
 	if resp.StatusCode != http.StatusSeeOther || h.mbx("ann@example.com", "Drafts").Messages != 0 || h.inbox("bob@example.com").Messages != 1 {
 		t.Errorf("sending the draft: %d, drafts %d", resp.StatusCode, h.mbx("ann@example.com", "Drafts").Messages)
+	}
+	var got string
+	h.st.ReadContent(h.inbox("bob@example.com").ID, 1, func(c *store.Content, _ *store.Part) error { got = string(c.Slice(0, c.Size())); return nil })
+	if !strings.Contains(got, "filename=plan.txt") || !strings.Contains(got, "dGhlIHBsYW4=") || strings.Contains(got, "old.txt") {
+		t.Errorf("the sent draft's attachments:\n%s", got)
 	}
 }
 
@@ -393,6 +408,11 @@ func TestEvents(t *testing.T) {
 			break
 		}
 	}
+	// Shutdown ends the stream (an http.Server's Shutdown would wait).
+	h.web.Shutdown()
+	if _, err := io.ReadAll(br); err != nil {
+		t.Errorf("stream after Shutdown: %v", err)
+	}
 	// Logged out: no stream.
 	resp2, err := http.Get(h.srv.URL + "/events")
 	if err != nil {
@@ -414,9 +434,10 @@ func TestOutbox(t *testing.T) {
 	h.queue.items[0].Rcpts[0].Attempts = 2
 	h.queue.items[0].Rcpts[0].LastReply = "451 4.7.1 greylisted, try later"
 	h.queue.items[0].Rcpts[0].RemoteMTA = "mx.example.org"
+	h.queue.items[0].Rcpts[0].Log = []queue.Attempt{{Time: time.Now(), RemoteMTA: "mx.example.org", Reply: "421 4.3.2 first try"}, {Time: time.Now(), RemoteMTA: "mx.example.org", Reply: "451 4.7.1 greylisted, try later"}}
 	h.queue.mu.Unlock()
 	_, body := c.get("/outbox")
-	for _, want := range []string{"carol@example.org", "pending", "451 4.7.1 greylisted, try later", "mx.example.org", "Retry now"} {
+	for _, want := range []string{"carol@example.org", "pending", "451 4.7.1 greylisted, try later", "mx.example.org", "Retry now", "Delivery attempts to carol@example.org (2)", "“far” to carol@example.org", "mx.example.org: 421 4.3.2 first try"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("outbox lacks %q", want)
 		}
@@ -479,5 +500,27 @@ func TestNoScriptNeeded(t *testing.T) {
 		if resp, _ := c.get(a); resp.StatusCode != http.StatusOK {
 			t.Errorf("%s: %d", a, resp.StatusCode)
 		}
+	}
+}
+
+func TestConversations(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", "From: a@example.org\nSubject: Trip\nMessage-ID: <trip@x>\n\nx\n")
+	h.deliver("ann@example.com", "INBOX", "From: b@example.org\nSubject: Lunch\nMessage-ID: <lunch@x>\n\nx\n")
+	h.deliver("ann@example.com", "INBOX", "From: c@example.org\nSubject: changed subject\nMessage-ID: <r1@x>\nIn-Reply-To: <trip@x>\n\nx\n")
+	h.deliver("ann@example.com", "INBOX", "From: d@example.org\nSubject: Re: RE: lunch\nMessage-ID: <r2@x>\n\nx\n")
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	_, body := c.get(mailboxURL(h.inbox("ann@example.com").ID) + "?view=conversations")
+	var order []string
+	for _, s := range []string{"Re: RE: lunch", "Lunch", "changed subject", "Trip"} {
+		order = append(order, fmt.Sprint(strings.Index(body, s+"<") >= 0 || strings.Index(body, s+" <") >= 0))
+	}
+	iLunchReply, iLunch, iChanged, iTrip := strings.Index(body, "Re: RE: lunch"), strings.Index(body, "Lunch"), strings.Index(body, "changed subject"), strings.Index(body, "Trip")
+	if !(iLunchReply < iLunch && iLunch < iChanged && iChanged < iTrip) {
+		t.Errorf("conversation order: %v %d %d %d %d", order, iLunchReply, iLunch, iChanged, iTrip)
+	}
+	if strings.Count(body, `class=" reply"`)+strings.Count(body, `class="unread reply"`) != 2 || strings.Count(body, `<span class="sub">(2)</span>`) != 2 {
+		t.Errorf("conversations not grouped:\n%s", body)
 	}
 }

@@ -53,6 +53,17 @@ func (q *fakeQueue) List() ([]queue.Item, error) {
 	return append([]queue.Item(nil), q.items...), nil
 }
 
+func (q *fakeQueue) Show(id string) (*queue.Item, []byte, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, it := range q.items {
+		if it.ID == id {
+			return &it, q.msgs[i], nil
+		}
+	}
+	return nil, nil, queue.ErrNotFound
+}
+
 func (q *fakeQueue) Retry(id string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -67,6 +78,7 @@ func (q *fakeQueue) Delete(id string) error {
 	for i, it := range q.items {
 		if it.ID == id {
 			q.items = append(q.items[:i], q.items[i+1:]...)
+			q.msgs = append(q.msgs[:i], q.msgs[i+1:]...)
 			break
 		}
 	}

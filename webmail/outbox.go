@@ -1,17 +1,44 @@
 package webmail
 
 import (
+	"bufio"
+	"bytes"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
 	"petrel/queue"
 )
 
 type outboxData struct {
-	Items []queue.Item
+	Items []outboxEntry
 	Now   time.Time
+}
+
+// outboxEntry is one queued message with its subject.
+type outboxEntry struct {
+	queue.Item
+	Subject string
+}
+
+// subject reads the Subject of a queued message (decoded), "" if none.
+func (s *Server) subject(id string) string {
+	_, msg, err := s.opts.Outbox.Show(id)
+	if err != nil {
+		return ""
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+	if err != nil {
+		return ""
+	}
+	mh := gomail.Header{Header: message.Header{Header: h}}
+	subj, _ := mh.Subject()
+	return subj
 }
 
 // mine returns the queued messages the user sent (from its address or
@@ -57,7 +84,11 @@ func (s *Server) outboxPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		s.fail(w, r, sess, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "outbox.html", page{Title: "Outbox", Sess: sess, Data: &outboxData{Items: items, Now: s.opts.Now()}})
+	d := &outboxData{Now: s.opts.Now()}
+	for _, it := range items {
+		d.Items = append(d.Items, outboxEntry{Item: it, Subject: s.subject(it.ID)})
+	}
+	s.render(w, r, http.StatusOK, "outbox.html", page{Title: "Outbox", Sess: sess, Data: d})
 }
 
 // outboxAction retries now or cancels one of the user's queued messages

@@ -6,7 +6,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"petrel/store"
@@ -28,6 +27,7 @@ type messageData struct {
 	Targets               []folderView
 	IsTrash, IsJunk       bool
 	Back                  string
+	Report                bool // a delivery status notification (multipart/report)
 }
 
 // message finds the session's message from the URL's mailbox and UID.
@@ -75,6 +75,7 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *sessi
 				d.Date = env.Date
 			}
 		}
+		d.Report = top.Type == "multipart" && top.Subtype == "report"
 		shown, atts := layout(top, !d.PreferText)
 		d.Attachments = atts
 		for _, sec := range shown {
@@ -246,5 +247,3 @@ func (s *Server) markAnswered(ctx context.Context, mbx store.MailboxID, uid stor
 		s.log.Warn("web mail: mark answered", "err", err)
 	}
 }
-
-var _ = strings.TrimSpace

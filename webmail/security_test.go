@@ -292,6 +292,24 @@ func TestRedirectToHTTPS(t *testing.T) {
 			t.Errorf("login form served over plain HTTP")
 		}
 	}
+	// A reverse proxy on this machine that terminated TLS: Secure cookies.
+	req0 := httptest.NewRequest("GET", "/login", nil)
+	req0.RemoteAddr = "127.0.0.1:40000"
+	req0.Header.Set("X-Forwarded-Proto", "https")
+	w0 := httptest.NewRecorder()
+	h.web.ServeHTTP(w0, req0)
+	if c := w0.Result().Cookies(); w0.Code != http.StatusOK || len(c) != 1 || !c[0].Secure || c[0].Name != loginCookieHTTPS {
+		t.Errorf("behind a local proxy: %d %v", w0.Code, c)
+	}
+	// The header from elsewhere changes nothing: still a redirect.
+	req0 = httptest.NewRequest("GET", "/login", nil)
+	req0.RemoteAddr = "192.0.2.9:40000"
+	req0.Header.Set("X-Forwarded-Proto", "https")
+	w0 = httptest.NewRecorder()
+	h.web.ServeHTTP(w0, req0)
+	if w0.Code != http.StatusMovedPermanently {
+		t.Errorf("X-Forwarded-Proto from another host: %d", w0.Code)
+	}
 	// From loopback, plain HTTP is served.
 	req := httptest.NewRequest("GET", "/login", nil)
 	req.RemoteAddr = "127.0.0.1:40000"

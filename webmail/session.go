@@ -132,7 +132,13 @@ func (ss *sessions) removeAccount(acct uint64, keep string) {
 	}
 }
 
-func isHTTPS(r *http.Request) bool { return r.TLS != nil }
+// isHTTPS says whether the browser reached us over HTTPS: directly, or
+// through a reverse proxy on this machine that says so
+// (X-Forwarded-Proto: https from loopback), so that its cookies are
+// Secure too.
+func isHTTPS(r *http.Request) bool {
+	return r.TLS != nil || (r.Header.Get("X-Forwarded-Proto") == "https" && isLoopback(r))
+}
 
 func sessionCookie(r *http.Request) string {
 	if isHTTPS(r) {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"petrel/authlimit"
@@ -52,6 +53,7 @@ type Sender interface {
 // (*queue.Queue is one).
 type Outbox interface {
 	List() ([]queue.Item, error)
+	Show(id string) (*queue.Item, []byte, error)
 	Retry(id string) error
 	Delete(id string) error
 }
@@ -96,6 +98,15 @@ type Server struct {
 	sessions *sessions
 	tmpl     *template.Template
 	mux      *http.ServeMux
+
+	stop     chan struct{} // closed by Shutdown: live connections end
+	stopOnce sync.Once
+}
+
+// Shutdown ends the live (SSE) connections, which would otherwise keep an
+// http.Server's Shutdown waiting; register it with RegisterOnShutdown.
+func (s *Server) Shutdown() {
+	s.stopOnce.Do(func() { close(s.stop) })
 }
 
 // New returns the web mail handler, to be served at "/".
@@ -121,7 +132,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, log: opts.Logger, st: opts.Store}
+	s := &Server{opts: opts, log: opts.Logger, st: opts.Store, stop: make(chan struct{})}
 	s.sessions = newSessions(opts.IdleTimeout, opts.MaxSessionAge, opts.Now)
 	s.tmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
 	static, _ := fs.Sub(staticFS, "static")

@@ -319,26 +319,28 @@ func (s *server) start(ctx context.Context) error {
 	s.goServe("pop3s", func(l net.Listener) error {
 		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
 	})
+	wm := webmail.New(webmail.Options{
+		Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter,
+		Hostname: cfg.Hostname, HTTPSPort: listenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
+		Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
+	})
 	// Made before its goroutine starts, so that shutdown reads it safely.
 	// A body may carry an upload of a whole message, base64-encoded.
 	httpLimits := web.Limits{MaxBodyBytes: int64(cfg.SMTP.MaxMessageSize)*4/3 + 1<<20}
 	s.http = web.NewServer(web.New(web.Options{
-		Hostname:    cfg.Hostname,
-		Domains:     func() []string { return cfg.Domains },
-		Gatherer:    m.Registry(),
-		Ready:       s.readyErr,
-		AdminToken:  cfg.HTTP.AdminToken,
-		MTASTS:      mtaSTS(cfg),
-		Services:    services(cfg),
-		Unsubscribe: unsub,
-		WebMail: webmail.New(webmail.Options{
-			Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter,
-			Hostname: cfg.Hostname, HTTPSPort: listenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
-			Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
-		}),
+		Hostname:      cfg.Hostname,
+		Domains:       func() []string { return cfg.Domains },
+		Gatherer:      m.Registry(),
+		Ready:         s.readyErr,
+		AdminToken:    cfg.HTTP.AdminToken,
+		MTASTS:        mtaSTS(cfg),
+		Services:      services(cfg),
+		Unsubscribe:   unsub,
+		WebMail:       wm,
 		Logger:        s.log.With("svc", "http"),
 		MetricsPublic: cfg.HTTP.MetricsPublic,
 	}), httpLimits, s.log.With("svc", "http"))
+	s.http.RegisterOnShutdown(wm.Shutdown) // live connections would hold Shutdown
 	if s.acme != nil {
 		// HTTP-01 challenges, then the web endpoints as before.
 		s.http.Handler = s.acme.HTTPHandler(s.http.Handler)

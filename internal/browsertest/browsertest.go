@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"petrel/internal/testenv"
@@ -68,11 +69,11 @@ func NewTab(t testing.TB, ctx context.Context) context.Context {
 }
 
 // Screenshot saves a PNG of the page under the directory named by
-// $PETREL_SCREENSHOTS (the docs' pictures), or does nothing when it is not
+// $WEBMAIL_SCREENSHOTS (the docs' pictures), or does nothing when it is not
 // set.
 func Screenshot(t testing.TB, ctx context.Context, name string) {
 	t.Helper()
-	dir := os.Getenv("PETREL_SCREENSHOTS")
+	dir := os.Getenv("WEBMAIL_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
@@ -87,5 +88,48 @@ func Screenshot(t testing.TB, ctx context.Context, name string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Errorf("screenshot %s: %v", name, err)
+	}
+}
+
+// Login logs the browser in to the web mail at base through its login form
+// (fields username and password) and waits for the message list.
+func Login(t testing.TB, ctx context.Context, base, user, password string) {
+	t.Helper()
+	err := chromedp.Do(ctx, chromedp.Navigate(base+"/login"),
+		chromedp.SendKeys(chromedp.ID("username"), user), chromedp.SendKeys(chromedp.ID("password"), password))
+	if err == nil {
+		_, err = chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS("form button[type=submit]"))))
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("table.messages")))
+	}
+	if err != nil {
+		t.Fatalf("log in %s in the browser: %v", user, err)
+	}
+}
+
+// ClickAndLoad clicks what sel finds and waits for the page it leads to.
+func ClickAndLoad(t testing.TB, ctx context.Context, sel string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel)))); err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+}
+
+// WaitTrue waits until the JavaScript expression is true on the page,
+// checking it every 50 ms (chromedp's Poll needs eval, which the web
+// mail's Content-Security-Policy forbids), for at most d.
+func WaitTrue(t testing.TB, ctx context.Context, d time.Duration, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("waiting for %s: %v (last error %v)", what, ctx.Err(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -32,6 +32,7 @@
 
   if (window.EventSource) {
     var es = new EventSource("/events");
+    es.addEventListener("open", function () { body.dataset.connected = "1"; });
     es.addEventListener("counts", function (e) {
       var ev;
       try { ev = JSON.parse(e.data); } catch (err) { return; }
