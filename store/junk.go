@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -244,7 +246,19 @@ func decodeJunkCounts(v []byte) JunkCounts {
 	return JunkCounts{Spam: uint32(min(s, 1<<32-1)), Ham: uint32(min(h, 1<<32-1))}
 }
 
+// tokenKey is a token's key in a model: 8 bytes of its FNV-1a hash, as
+// SpamAssassin keeps 5. Short keys keep the model small (about 30 bytes a
+// token) and a collision between two of an account's tokens rare
+// (a chance of 1 in 3·10⁹ at 100,000 tokens).
+func tokenKey(tok string) []byte {
+	h := fnv.New64a()
+	h.Write([]byte(tok))
+	return h.Sum(make([]byte, 0, 8))
+}
+
 // count adds (delta 1) or removes (-1) one message of class with toks.
+// It updates the tokens in key order, so that neighbouring keys share the
+// B+tree nodes bbolt has already read.
 func (m *junkModel) count(toks []string, class JunkClass, delta int) error {
 	switch {
 	case class == JunkSpam && delta > 0:
@@ -256,11 +270,15 @@ func (m *junkModel) count(toks []string, class JunkClass, delta int) error {
 	case class == JunkHam && m.st.Ham > 0:
 		m.st.Ham--
 	}
+	keys := make([][]byte, 0, len(toks))
 	for _, tok := range toks {
-		if tok == "" || len(tok) > bolt.MaxKeySize {
-			continue
+		if tok != "" {
+			keys = append(keys, tokenKey(tok))
 		}
-		k := []byte(tok)
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	keys = slices.CompactFunc(keys, bytes.Equal)
+	for _, k := range keys {
 		v := m.toks.Get(k)
 		c := decodeJunkCounts(v)
 		p := &c.Ham
@@ -478,10 +496,10 @@ func (s *Store) JunkLookup(acct uint64, toks []string, counts []JunkCounts) (Jun
 			return nil
 		}
 		for i, tok := range toks {
-			if len(tok) == 0 || len(tok) > bolt.MaxKeySize {
+			if len(tok) == 0 {
 				continue
 			}
-			counts[i] = decodeJunkCounts(tb.Get([]byte(tok)))
+			counts[i] = decodeJunkCounts(tb.Get(tokenKey(tok)))
 		}
 		return nil
 	})
