@@ -141,6 +141,68 @@ func BenchmarkTrain(b *testing.B) {
 	})
 }
 
+// BenchmarkTrainMove is training as users cause it: one IMAP MOVE of 100
+// messages (10 KiB each) from INBOX into Junk, then back, each a store
+// commit that trains every message (untraining the previous verdict on
+// the way back), on a model trained on the corpus (or the sample). It
+// reports the cost per message trained.
+func BenchmarkTrainMove(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "mail.db")
+	s, err := store.Open(path, store.Options{JunkTokens: Tokens})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.CreateAccount(ctx, "ann@example.org", "x")
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := []string{filepath.Join("testdata", "ham.mbox"), filepath.Join("testdata", "spam.mbox")}
+	if dir := corpusDir(b); dirExists(dir) {
+		files = []string{filepath.Join(dir, "easy-ham-1.mbox.gz"), filepath.Join(dir, "spam-2.mbox.gz")}
+	}
+	for _, f := range files {
+		class := store.JunkHam
+		if strings.Contains(filepath.Base(f), "spam") {
+			class = store.JunkSpam
+		}
+		if _, err := TrainPath(ctx, s, a.ID, f, class, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	inbox, _ := s.MailboxByName(a.ID, "INBOX")
+	junkMbx, _ := s.MailboxByName(a.ID, "Junk")
+	msg := message10K(b)
+	const n = 100
+	for i := range n {
+		m := append([]byte("X-Seq: "+itoa(i)+"\r\n"), msg...)
+		if _, err := s.Deliver(ctx, &store.Delivery{Body: m, Targets: []store.Target{{Account: a.ID}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	from, to := inbox.ID, junkMbx.ID
+	start := cpuTime()
+	for b.Loop() {
+		list, err := s.List(from)
+		if err != nil || len(list) != n {
+			b.Fatal(len(list), err)
+		}
+		uids := make([]store.UID, n)
+		for i, m := range list {
+			uids[i] = m.UID
+		}
+		if _, err := s.Move(ctx, from, uids, to); err != nil {
+			b.Fatal(err)
+		}
+		from, to = to, from
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N*n), "cpu-ns/msg")
+	if st, _ := s.JunkStatsOf(a.ID); st.Spam+st.Ham < n {
+		b.Fatalf("model %+v", st)
+	}
+}
+
 // BenchmarkCorpus is the k-fold measurement as a benchmark (run once in
 // CI): 5 folds, each trained on 1,000 messages of the corpus and tested on
 // the other 2,896; and the size of a store-held model trained on all of

@@ -251,9 +251,13 @@ func decodeJunkCounts(v []byte) JunkCounts {
 // token) and a collision between two of an account's tokens rare
 // (a chance of 1 in 3·10⁹ at 100,000 tokens).
 func tokenKey(tok string) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), tokenHash(tok))
+}
+
+func tokenHash(tok string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(tok))
-	return h.Sum(make([]byte, 0, 8))
+	return h.Sum64()
 }
 
 // count adds (delta 1) or removes (-1) one message of class with toks.
@@ -270,15 +274,16 @@ func (m *junkModel) count(toks []string, class JunkClass, delta int) error {
 	case class == JunkHam && m.st.Ham > 0:
 		m.st.Ham--
 	}
-	keys := make([][]byte, 0, len(toks))
+	hashes := make([]uint64, 0, len(toks))
 	for _, tok := range toks {
 		if tok != "" {
-			keys = append(keys, tokenKey(tok))
+			hashes = append(hashes, tokenHash(tok))
 		}
 	}
-	slices.SortFunc(keys, bytes.Compare)
-	keys = slices.CompactFunc(keys, bytes.Equal)
-	for _, k := range keys {
+	slices.Sort(hashes)
+	hashes = slices.Compact(hashes)
+	for _, h := range hashes {
+		k := binary.BigEndian.AppendUint64(make([]byte, 0, 8), h)
 		v := m.toks.Get(k)
 		c := decodeJunkCounts(v)
 		p := &c.Ham
