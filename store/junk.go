@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"slices"
 	"strings"
@@ -246,18 +245,18 @@ func decodeJunkCounts(v []byte) JunkCounts {
 	return JunkCounts{Spam: uint32(min(s, 1<<32-1)), Ham: uint32(min(h, 1<<32-1))}
 }
 
-// tokenKey is a token's key in a model: 8 bytes of its FNV-1a hash, as
-// SpamAssassin keeps 5. Short keys keep the model small (about 30 bytes a
-// token) and a collision between two of an account's tokens rare
-// (a chance of 1 in 3·10⁹ at 100,000 tokens).
-func tokenKey(tok string) []byte {
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), tokenHash(tok))
-}
-
+// tokenHash is FNV-1a, 64 bits (hash/fnv's, without its allocations). A
+// token's key in a model is its hash, 8 bytes big-endian, as SpamAssassin
+// keeps 5 bytes of a hash: short keys keep the model small (about 40 bytes
+// a token) and a collision between two of an account's tokens rare (a
+// chance of 1 in 3·10⁹ at 100,000 tokens).
 func tokenHash(tok string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(tok))
-	return h.Sum64()
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(tok); i++ {
+		h ^= uint64(tok[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // count adds (delta 1) or removes (-1) one message of class with toks.
@@ -500,11 +499,13 @@ func (s *Store) JunkLookup(acct uint64, toks []string, counts []JunkCounts) (Jun
 		if tb == nil {
 			return nil
 		}
+		var k [8]byte
 		for i, tok := range toks {
 			if len(tok) == 0 {
 				continue
 			}
-			counts[i] = decodeJunkCounts(tb.Get(tokenKey(tok)))
+			binary.BigEndian.PutUint64(k[:], tokenHash(tok))
+			counts[i] = decodeJunkCounts(tb.Get(k[:]))
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"errors"
+	"hash/fnv"
 	"io"
 	"path/filepath"
 	"slices"
@@ -324,5 +325,16 @@ func TestJunkExactlyOnceUnderRetries(t *testing.T) {
 	stats, counts := model(t, s, a.ID, "shared", "unique0", "unique39")
 	if stats.Spam != n || counts[0].Spam != n || counts[1].Spam != 1 || counts[2].Spam != 1 {
 		t.Errorf("model %+v, counts %+v; want %d spam, each message once", stats, counts, n)
+	}
+}
+
+// The token hash is FNV-1a: models written before stay readable.
+func TestJunkTokenHashIsFNV(t *testing.T) {
+	for _, tok := range []string{"", "a", "subject:viagra", "url:example.com", "ünïcode"} {
+		h := fnv.New64a()
+		h.Write([]byte(tok))
+		if got := store.JunkTokenHash(tok); got != h.Sum64() {
+			t.Errorf("%q: %x, want %x", tok, got, h.Sum64())
+		}
 	}
 }
