@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -499,13 +500,26 @@ func (s *Store) JunkLookup(acct uint64, toks []string, counts []JunkCounts) (Jun
 		if tb == nil {
 			return nil
 		}
-		var k [8]byte
+		// One cursor, keys in order: bbolt's Get makes a cursor (and
+		// its allocations) per call.
+		type ref struct {
+			h uint64
+			i int
+		}
+		refs := make([]ref, 0, len(toks))
 		for i, tok := range toks {
-			if len(tok) == 0 {
-				continue
+			if len(tok) > 0 {
+				refs = append(refs, ref{tokenHash(tok), i})
 			}
-			binary.BigEndian.PutUint64(k[:], tokenHash(tok))
-			counts[i] = decodeJunkCounts(tb.Get(k[:]))
+		}
+		slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(a.h, b.h) })
+		c := tb.Cursor()
+		var k [8]byte
+		for _, r := range refs {
+			binary.BigEndian.PutUint64(k[:], r.h)
+			if ck, v := c.Seek(k[:]); bytes.Equal(ck, k[:]) {
+				counts[r.i] = decodeJunkCounts(v)
+			}
 		}
 		return nil
 	})
