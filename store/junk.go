@@ -282,9 +282,15 @@ func (m *junkModel) count(toks []string, class JunkClass, delta int) error {
 	}
 	slices.Sort(hashes)
 	hashes = slices.Compact(hashes)
+	// Reads go through one cursor, repositioned by each Seek (a write
+	// moves it): bbolt's Get makes a new cursor per call.
+	cur := m.toks.Cursor()
 	for _, h := range hashes {
 		k := binary.BigEndian.AppendUint64(make([]byte, 0, 8), h)
-		v := m.toks.Get(k)
+		ck, v := cur.Seek(k)
+		if !bytes.Equal(ck, k) {
+			v = nil
+		}
 		c := decodeJunkCounts(v)
 		p := &c.Ham
 		if class == JunkSpam {
