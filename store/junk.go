@@ -157,11 +157,66 @@ func junkTrainMsgTx(t *tx, acct uint64, rec *msgRecord, class JunkClass) error {
 	if body == nil {
 		return fmt.Errorf("blob %d: %w", rec.Blob, errCorrupt)
 	}
-	toks := t.junk.tokens(io.MultiReader(bytes.NewReader(rec.Prefix), bytes.NewReader(body)))
+	toks, ok := t.pretok[rec.Blob]
+	if !ok {
+		toks = t.junk.tokens(io.MultiReader(bytes.NewReader(rec.Prefix), bytes.NewReader(body)))
+	}
 	if err := junkRetrainTx(t, acct, toks, prev, class); err != nil {
 		return err
 	}
 	return states.Put(key, []byte{byte(class)})
+}
+
+// maxPretok bounds how many messages junkPretokens tokenizes ahead.
+const maxPretok = 1000
+
+// junkPretokens tokenizes, in a read transaction before a write, the
+// messages of mbx among uids that the write will train (classOf says as
+// what, from the mailbox; JunkNone: nothing to do), so that the committer,
+// which every writer waits for, does not. What it misses (a message
+// changed in between, more than maxPretok) is tokenized in the write.
+func (s *Store) junkPretokens(mbx MailboxID, uids []UID, classOf func(t *bolt.Tx, m *Mailbox) JunkClass) map[uint64][]string {
+	if s.junk == nil {
+		return nil
+	}
+	out := map[uint64][]string{}
+	s.view(func(t *bolt.Tx) error {
+		m, err := getMailboxTx(t, mbx)
+		if err != nil {
+			return nil
+		}
+		class := classOf(t, &m)
+		if class == JunkNone {
+			return nil
+		}
+		msgs := t.Bucket(bMsgs).Bucket(be64(uint64(mbx)))
+		for _, uid := range uids {
+			if len(out) >= maxPretok {
+				break
+			}
+			v := msgs.Get(be32(uint32(uid)))
+			if v == nil {
+				continue
+			}
+			rec, err := decodeRecord(v, false)
+			if err != nil {
+				continue
+			}
+			if _, done := out[rec.Blob]; done {
+				continue
+			}
+			if st := t.Bucket(bJunkMsgs).Get(junkMsgKey(rec.Blob, m.Account)); len(st) == 1 && JunkClass(st[0]) == class {
+				continue
+			}
+			body := t.Bucket(bBlobs).Get(be64(rec.Blob))
+			if body == nil {
+				continue
+			}
+			out[rec.Blob] = s.junk.tokens(io.MultiReader(bytes.NewReader(rec.Prefix), bytes.NewReader(body)))
+		}
+		return nil
+	})
+	return out
 }
 
 // junkRetrainTx moves one message's tokens from class prev (JunkNone: not
