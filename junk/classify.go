@@ -1,8 +1,10 @@
 package junk
 
 import (
+	"cmp"
 	"math"
-	"sort"
+	"slices"
+	"strings"
 
 	"petrel/store"
 )
@@ -57,12 +59,11 @@ func Score(p Params, tokens []string, counts []Counts, nspam, nham uint32) (floa
 		}
 		clues = append(clues, Clue{tok, f})
 	}
-	sort.Slice(clues, func(i, j int) bool {
-		di, dj := math.Abs(clues[i].Prob-0.5), math.Abs(clues[j].Prob-0.5)
-		if di != dj {
-			return di > dj
+	slices.SortFunc(clues, func(a, b Clue) int {
+		if c := cmp.Compare(math.Abs(b.Prob-0.5), math.Abs(a.Prob-0.5)); c != 0 {
+			return c
 		}
-		return clues[i].Token < clues[j].Token
+		return strings.Compare(a.Token, b.Token)
 	})
 	if len(clues) > p.MaxClues {
 		clues = clues[:p.MaxClues]
@@ -87,6 +88,19 @@ func Score(p Params, tokens []string, counts []Counts, nspam, nham uint32) (floa
 // not underflow.
 func chi2Q(x2 float64, v int) float64 {
 	m := x2 / 2
+	if m < 500 {
+		// e^-m does not underflow: sum the series directly.
+		term := math.Exp(-m)
+		sum := term
+		for i := 1; i < v/2; i++ {
+			term *= m / float64(i)
+			sum += term
+			if math.IsInf(sum, 1) {
+				return 1
+			}
+		}
+		return math.Min(1, sum)
+	}
 	logTerm := -m
 	logSum := logTerm
 	for i := 1; i < v/2; i++ {

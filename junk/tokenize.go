@@ -83,6 +83,7 @@ type tokenizer struct {
 	budget int // decoded text bytes left
 	parts  int
 	buf    []byte
+	key    []byte // the token being built (wordBytes)
 }
 
 func (t *tokenizer) add(tok string) {
@@ -254,63 +255,132 @@ func (t *tokenizer) entity(e *message.Entity, depth int) {
 	t.text(text)
 }
 
+// sepASCII marks the ASCII bytes that separate words (besides white
+// space).
+var sepASCII = func() (t [128]bool) {
+	for _, c := range ".,;:\"()[]{}<>=*|/\\&+_~#" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isSpaceASCII(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// nextRun splits b at its first separator (white space, and with seps
+// the punctuation of sepASCII): the run before it, and the rest after it.
+func nextRun(b []byte, seps bool) (run, rest []byte) {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if isSpaceASCII(c) || seps && sepASCII[c] {
+				return b[:i], b[i+1:]
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if unicode.IsSpace(r) {
+			return b[:i], b[i+n:]
+		}
+		i += n
+	}
+	return b, nil
+}
+
 // text tokenizes body text: words, URLs' hosts and e-mail addresses'
 // domains.
 func (t *tokenizer) text(b []byte) {
 	for len(b) > 0 {
-		i := bytes.IndexFunc(b, unicode.IsSpace)
 		var w []byte
-		if i < 0 {
-			w, b = b, nil
-		} else {
-			w, b = b[:i], b[i+1:]
+		w, b = nextRun(b, false)
+		if len(w) > 0 {
+			t.word(w)
 		}
-		if len(w) == 0 {
-			continue
-		}
-		t.word(string(w))
 	}
 }
 
 // word tokenizes one blank-separated piece of body text.
-func (t *tokenizer) word(w string) {
-	lw := strings.ToLower(w)
-	if i := strings.Index(lw, "://"); i >= 0 || strings.HasPrefix(lw, "www.") {
-		t.url(strings.Trim(lw, `<>()[]"'.,;`))
+func (t *tokenizer) word(w []byte) {
+	if bytes.Contains(w, []byte("://")) || len(w) > 4 && strings.EqualFold(string(w[:4]), "www.") {
+		t.url(strings.Trim(strings.ToLower(string(w)), `<>()[]"'.,;`))
 		return
 	}
-	if i := strings.IndexByte(lw, '@'); i > 0 && strings.IndexByte(lw[i:], '.') > 0 {
-		lw = strings.Trim(lw, `<>()[]"'.,;:`)
+	if i := bytes.IndexByte(w, '@'); i > 0 && bytes.IndexByte(w[i:], '.') > 0 {
+		lw := strings.Trim(strings.ToLower(string(w)), `<>()[]"'.,;:`)
 		if j := strings.LastIndexByte(lw, '@'); j >= 0 {
 			t.add("email:@" + lw[j+1:])
 		}
 		return
 	}
-	t.words("", w)
+	t.wordBytes("", w)
 }
 
 // words splits s into words and adds them under prefix.
 func (t *tokenizer) words(prefix, s string) {
-	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
-		return unicode.IsSpace(r) || strings.ContainsRune(`.,;:"()[]{}<>=*|/\&+_~#`, r)
-	}) {
-		w = strings.Trim(w, `-'?`)
-		n := utf8.RuneCountInString(w)
+	t.wordBytes(prefix, []byte(s))
+}
+
+// wordBytes splits b into words and adds them, lower-cased, under prefix.
+func (t *tokenizer) wordBytes(prefix string, b []byte) {
+	for len(b) > 0 {
+		var w []byte
+		w, b = nextRun(b, true)
+		for len(w) > 0 && (w[0] == '-' || w[0] == '\'' || w[0] == '?') {
+			w = w[1:]
+		}
+		for len(w) > 0 && (w[len(w)-1] == '-' || w[len(w)-1] == '\'' || w[len(w)-1] == '?') {
+			w = w[:len(w)-1]
+		}
+		n := utf8.RuneCount(w)
 		switch {
 		case n < minWord:
 			continue
 		case n > maxWord:
 			// A long run: its first letter and length say enough.
-			r, _ := utf8.DecodeRuneInString(w)
+			r, _ := utf8.DecodeRune(w)
 			if r >= utf8.RuneSelf {
 				t.add(prefix + "skip:8bit")
 				continue
 			}
 			t.add(prefix + "skip:" + string(unicode.ToLower(r)) + itoa(n/10*10))
 		default:
-			t.add(prefix + strings.ToLower(w))
+			t.key = append(append(t.key[:0], prefix...), w...)
+			lower(t.key[len(prefix):])
+			t.addKey()
 		}
 	}
+}
+
+// lower lower-cases b in place when it is ASCII; other text goes through
+// bytes.ToLower.
+func lower(b []byte) {
+	for i, c := range b {
+		if c >= utf8.RuneSelf {
+			l := bytes.ToLower(b[i:])
+			if len(l) == len(b)-i {
+				copy(b[i:], l)
+			}
+			return
+		}
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+}
+
+// addKey adds the token in t.key, allocating only when it is new.
+func (t *tokenizer) addKey() {
+	if len(t.out) >= MaxTokens {
+		return
+	}
+	if _, ok := t.seen[string(t.key)]; ok {
+		return
+	}
+	tok := string(t.key)
+	t.seen[tok] = struct{}{}
+	t.out = append(t.out, tok)
 }
 
 // url adds a URL's host and its registered domain.

@@ -13,7 +13,8 @@ type tx struct {
 	*bolt.Tx
 	origin any
 	events []Event
-	junk   *junkTrainer // nil: moves and flags train no junk model
+	junk   *junkTrainer        // nil: moves and flags train no junk model
+	pretok map[uint64][]string // blob -> tokens, made before the transaction (junkPretokens)
 }
 
 func (t *tx) emit(ev Event) {

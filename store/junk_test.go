@@ -3,11 +3,13 @@ package store_test
 import (
 	"bytes"
 	"errors"
+	"hash/fnv"
 	"io"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"petrel/store"
@@ -287,5 +289,52 @@ func TestJunkCountsPerToken(t *testing.T) {
 	want := []store.JunkCounts{{Spam: 2}, {Spam: 1}, {Spam: 1}, {}}
 	if !slices.Equal(counts, want) {
 		t.Errorf("counts %+v, want %+v", counts, want)
+	}
+}
+
+// TestJunkExactlyOnceUnderRetries flags messages $Junk concurrently with
+// writes that fail: a group commit with a failed write is rolled back and
+// its other writes retried alone, and each message must still be trained
+// exactly once.
+func TestJunkExactlyOnceUnderRetries(t *testing.T) {
+	s, _ := openJunkStore(t, store.Options{})
+	a := storetest.Account(t, s, "ann@example.org")
+	inbox := mailbox(t, s, a, "INBOX")
+	const n = 40
+	var uids []store.UID
+	for i := range n {
+		uids = append(uids, deliver(t, s, a, "Subject: x\r\n\r\nshared unique"+strconv.Itoa(i)+"\r\n").UID)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := s.StoreFlags(ctx, inbox.ID, []store.UID{uids[i]}, store.FlagsAdd, []string{store.FlagJunk}); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := s.DeleteMailbox(ctx, a.ID, "Nothing"+strconv.Itoa(i)); !errors.Is(err, store.ErrNoMailbox) {
+				t.Errorf("deleting a missing mailbox: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	stats, counts := model(t, s, a.ID, "shared", "unique0", "unique39")
+	if stats.Spam != n || counts[0].Spam != n || counts[1].Spam != 1 || counts[2].Spam != 1 {
+		t.Errorf("model %+v, counts %+v; want %d spam, each message once", stats, counts, n)
+	}
+}
+
+// The token hash is FNV-1a: models written before stay readable.
+func TestJunkTokenHashIsFNV(t *testing.T) {
+	for _, tok := range []string{"", "a", "subject:viagra", "url:example.com", "ünïcode"} {
+		h := fnv.New64a()
+		h.Write([]byte(tok))
+		if got := store.JunkTokenHash(tok); got != h.Sum64() {
+			t.Errorf("%q: %x, want %x", tok, got, h.Sum64())
+		}
 	}
 }

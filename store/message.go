@@ -528,7 +528,12 @@ const (
 func (s *Store) StoreFlags(ctx context.Context, mbx MailboxID, uids []UID, op FlagOp, flags []string) ([]Message, error) {
 	flags = normalizeFlags(flags)
 	var out []Message
+	var pre map[uint64][]string
+	if op != FlagsRemove {
+		pre = s.junkPretokens(mbx, uids, func(*bolt.Tx, *Mailbox) JunkClass { return junkFlagClass(nil, flags) })
+	}
 	err := s.update(ctx, func(t *tx) error {
+		t.pretok = pre
 		out = out[:0]
 		m, err := getMailboxTx(t.Tx, mbx)
 		if err != nil {
@@ -702,7 +707,15 @@ func (s *Store) copyOrMove(ctx context.Context, src MailboxID, uids []UID, dst M
 		return nil, fmt.Errorf("move: source and destination are the same mailbox")
 	}
 	var res *CopyResult
+	pre := s.junkPretokens(src, uids, func(t *bolt.Tx, sm *Mailbox) JunkClass {
+		dm, err := getMailboxTx(t, dst)
+		if err != nil {
+			return JunkNone
+		}
+		return junkMoveClass(sm, &dm)
+	})
 	err := s.update(ctx, func(t *tx) error {
+		t.pretok = pre
 		r, dm, err := copyTx(t, src, uids, dst, move)
 		if err != nil {
 			return err

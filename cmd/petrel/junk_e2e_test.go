@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"petrel/mailio"
+	"petrel/store"
 )
 
 // The junk classifier end to end: an account trained with `petrel junk
@@ -114,4 +117,83 @@ func TestJunkEndToEnd(t *testing.T) {
 	waitFor(t, 5*time.Second, "the $Junk flag to train", func() bool {
 		return strings.Contains(in.ok("", "junk", "stats", "bob@hamburger.edu"), "41 spam and 50 ham")
 	})
+}
+
+// A petrel killed with SIGKILL while a client moves mail into and out of
+// Junk keeps a model in which every message counts at most once, as spam
+// or as ham, and whose totals match: training and move commit together.
+func TestJunkCrashKeepsModelConsistent(t *testing.T) {
+	in := newInstanceWith(t, instanceOpts{imapAddr: freePort(t)})
+	in.ok("pw\n", "user", "add", "bob@hamburger.edu")
+	in.start()
+	const n = 30
+	for i := range n {
+		if err := sendOne(in.smtpAddr, "uniqtok"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := imapclient.DialInsecure(in.imapAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("bob@hamburger.edu", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it a third of the way back out of Junk: after a whole round
+	// into Junk (spam) and some messages moved out again (ham).
+	midway := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		from, to := "INBOX", "Junk"
+		for r := 0; ; r++ {
+			if _, err := c.Select(from, nil).Wait(); err != nil {
+				return
+			}
+			for i := 1; i <= n; i++ { // one message per MOVE: many commits
+				if _, err := c.Move(imap.SeqSetNum(1), to).Wait(); err != nil {
+					return
+				}
+				if r == 1 && i == n/3 {
+					close(midway)
+				}
+			}
+			from, to = to, from
+		}
+	}()
+	<-midway
+	in.signal(syscall.SIGKILL)
+	<-done
+
+	st, err := store.Open(filepath.Join(in.dir, "data", "mail.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, _ := st.AccountByAddress("bob@hamburger.edu")
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = "subject:uniqtok" + strconv.Itoa(i) // sendOne puts the tag in the Subject
+	}
+	counts := make([]store.JunkCounts, n)
+	stats, err := st.JunkLookup(a.ID, toks, counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spam, ham uint64
+	for i, c := range counts {
+		if c.Spam+c.Ham != 1 {
+			t.Errorf("message %d counts %+v: want it trained exactly once", i, c)
+		}
+		spam += uint64(c.Spam)
+		ham += uint64(c.Ham)
+	}
+	if stats.Spam != spam || stats.Ham != ham {
+		t.Errorf("model totals %+v, but its messages count %d spam and %d ham", stats, spam, ham)
+	}
+	if ham < n/3 {
+		t.Errorf("%d messages trained as ham, but %d moves out of Junk had their OK before the kill", ham, n/3)
+	}
+	t.Logf("after SIGKILL: %d spam, %d ham", spam, ham)
 }

@@ -1,0 +1,4 @@
+package store
+
+// JunkTokenHash exposes tokenHash to the tests.
+var JunkTokenHash = tokenHash
