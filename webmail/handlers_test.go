@@ -514,7 +514,7 @@ func TestConversations(t *testing.T) {
 	_, body := c.get(mailboxURL(h.inbox("ann@example.com").ID) + "?view=conversations")
 	var order []string
 	for _, s := range []string{"Re: RE: lunch", "Lunch", "changed subject", "Trip"} {
-		order = append(order, fmt.Sprint(strings.Index(body, s+"<") >= 0 || strings.Index(body, s+" <") >= 0))
+		order = append(order, fmt.Sprint(strings.Contains(body, s+"<") || strings.Contains(body, s+" <")))
 	}
 	iLunchReply, iLunch, iChanged, iTrip := strings.Index(body, "Re: RE: lunch"), strings.Index(body, "Lunch"), strings.Index(body, "changed subject"), strings.Index(body, "Trip")
 	if !(iLunchReply < iLunch && iLunch < iChanged && iChanged < iTrip) {
