@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"petrel/internal/quickack"
 	"petrel/store"
 )
 
@@ -180,16 +181,18 @@ func (s *Server) Serve(l net.Listener) error {
 // tls.Listener's connection (made again over the corked one with
 // Options.TLSConfig, before its handshake: go-imap must still see a
 // *tls.Conn to allow LOGIN), directly otherwise (STARTTLS then builds TLS
-// on top of it).
+// on top of it). Under the cork the socket acknowledges each read at once
+// (internal/quickack): an APPEND literal whose CRLF a Nagle-on client
+// (imaplib) writes separately otherwise waits 40 ms for our delayed ACK.
 func (s *Server) cork(c net.Conn) net.Conn {
 	tc, isTLS := c.(*tls.Conn)
 	if !isTLS {
-		return newCorkConn(c)
+		return newCorkConn(quickack.Wrap(c))
 	}
 	if s.opts.TLSConfig == nil || tc.ConnectionState().HandshakeComplete {
 		return c
 	}
-	return tls.Server(newCorkConn(tc.NetConn()), s.opts.TLSConfig)
+	return tls.Server(newCorkConn(quickack.Wrap(tc.NetConn())), s.opts.TLSConfig)
 }
 
 // Close stops every listener, closes every connection and waits for their

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"petrel/internal/quickack"
 	"petrel/store"
 )
 
@@ -135,6 +136,11 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("pop3: accept on %s: %w", l.Addr(), err)
 		}
 		backoff = 0
+		if _, isTLS := nc.(*tls.Conn); !isTLS {
+			// Clients that write a command in pieces with Nagle on
+			// would otherwise wait for our delayed ACK (40 ms).
+			nc = quickack.Wrap(nc)
+		}
 		sess := newSession(s, nc)
 		if !s.track(sess) {
 			nc.Close()
