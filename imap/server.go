@@ -93,6 +93,8 @@ type Server struct {
 	mailboxes map[store.MailboxID]*mailbox // open mailboxes, reference-counted
 
 	headerCaches *headerCaches // SEARCH's, kept while mailboxes close
+
+	corkBufs sync.Pool // output buffers lent to busy connections (corkConn)
 }
 
 // New makes a Server; call Serve for each listener.
@@ -187,12 +189,12 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) cork(c net.Conn) net.Conn {
 	tc, isTLS := c.(*tls.Conn)
 	if !isTLS {
-		return newCorkConn(quickack.Wrap(c))
+		return newCorkConn(quickack.Wrap(c), &s.corkBufs)
 	}
 	if s.opts.TLSConfig == nil || tc.ConnectionState().HandshakeComplete {
 		return c
 	}
-	return tls.Server(newCorkConn(quickack.Wrap(tc.NetConn())), s.opts.TLSConfig)
+	return tls.Server(newCorkConn(quickack.Wrap(tc.NetConn()), &s.corkBufs), s.opts.TLSConfig)
 }
 
 // Close stops every listener, closes every connection and waits for their
