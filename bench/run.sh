@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh [scenario…] — Petrel against its Debian peers on this machine.
 #
-# Scenarios: outbound pop3 smtp-accept ceiling imap imap-concurrency memory
+# Scenarios: outbound pop3 smtp-accept ceiling imap imap-concurrency
+# imap-steady memory
 # (default: all; name some to run only those, e.g. `bench/run.sh imap
 # memory`). Installs what it needs from Debian (postfix, dovecot-core,
 # dovecot-pop3d, dovecot-lmtpd, dovecot-imapd, python3) when missing, builds
@@ -18,6 +19,8 @@
 # IMAP_ACCOUNTS (= IMAP_CLIENTS: one account per client), IMAP_SECONDS (30,
 # each measured run of imap-concurrency), N_MEMORY (1000 idle connections),
 # PROFILE=1 (perf profile of Petrel's IMAP steps, bench/out/profile-imap.txt).
+# imap-steady: STEADY_CLIENTS (10 clients staying logged in), N_IMAP_STEADY
+# (300 messages per INBOX), IMAP_SECONDS (each measured run).
 # Must run as root (Postfix and Dovecot start as root and drop privileges).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -17,6 +17,11 @@ import (
 // blocked (IDLE's unsolicited EXISTS, a BYE from another goroutine) goes
 // out at once. Close writes out what is pending, with a short deadline.
 //
+// The buffer is lent from a pool shared by the server's connections while a
+// command's responses are written and given back when the server reads
+// again: a busy connection does not grow a new buffer for every command,
+// an idle one holds none.
+//
 // go-imap sets a write deadline around every response; corkConn records it
 // and applies it (or writeTimeout from now, whichever is later) to the
 // writes it actually makes, so a client that stops reading still times out.
@@ -25,8 +30,11 @@ type corkConn struct {
 	writeTimeout time.Duration
 	max          int
 
+	bufs *sync.Pool // of *[]byte; nil: no pooling
+
 	mu       sync.Mutex
 	buf      []byte
+	bp       *[]byte   // what buf came from the pool in, if it did
 	reading  bool      // a Read is in progress: write through
 	deadline time.Time // the last write deadline set by the caller
 	err      error     // the first write error; later writes return it
@@ -38,8 +46,34 @@ const (
 	corkCloseTimeout = time.Second
 )
 
-func newCorkConn(c net.Conn) *corkConn {
-	return &corkConn{Conn: c, writeTimeout: corkWriteTimeout, max: corkMax}
+// newCorkConn corks c, with buffers from bufs (a pool of *[]byte whose
+// New may be nil) unless it is nil.
+func newCorkConn(c net.Conn, bufs *sync.Pool) *corkConn {
+	return &corkConn{Conn: c, writeTimeout: corkWriteTimeout, max: corkMax, bufs: bufs}
+}
+
+// take gives the connection a buffer from the pool when it has none.
+func (c *corkConn) take() {
+	if c.buf != nil || c.bufs == nil {
+		return
+	}
+	if bp, ok := c.bufs.Get().(*[]byte); ok {
+		c.buf, c.bp = (*bp)[:0], bp
+	}
+}
+
+// release gives the buffer back to the pool (unless it grew too large to
+// keep) and leaves the connection without one.
+func (c *corkConn) release() {
+	if c.bufs != nil && c.buf != nil && cap(c.buf) <= 4*c.max {
+		bp := c.bp
+		if bp == nil {
+			bp = new([]byte)
+		}
+		*bp = c.buf[:0]
+		c.bufs.Put(bp)
+	}
+	c.buf, c.bp = nil, nil
 }
 
 func (c *corkConn) Write(p []byte) (int, error) {
@@ -48,6 +82,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
+	c.take()
 	if !c.reading && len(c.buf)+len(p) <= c.max {
 		c.buf = append(c.buf, p...)
 		return len(p), nil
@@ -60,7 +95,11 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	} else {
 		extra = p
 	}
-	if err := c.flushLocked(extra, time.Now().Add(c.writeTimeout)); err != nil {
+	err := c.flushLocked(extra, time.Now().Add(c.writeTimeout))
+	if c.reading {
+		c.release() // written while waiting for the client (IDLE): keep none
+	}
+	if err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -84,7 +123,7 @@ func (c *corkConn) flushLocked(extra []byte, dl time.Time) error {
 		_, err = c.Conn.Write(extra)
 	}
 	if cap(c.buf) > 4*c.max {
-		c.buf = nil // do not keep a large buffer for an idle connection
+		c.buf, c.bp = nil, nil // do not keep a large buffer
 	} else {
 		c.buf = c.buf[:0]
 	}
@@ -97,7 +136,7 @@ func (c *corkConn) flushLocked(extra []byte, dl time.Time) error {
 func (c *corkConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	err := c.flushLocked(nil, time.Now().Add(c.writeTimeout))
-	c.buf = nil // a connection waiting for its client keeps no buffer
+	c.release() // a connection waiting for its client keeps no buffer
 	c.reading = err == nil
 	c.mu.Unlock()
 	if err != nil {

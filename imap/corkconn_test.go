@@ -56,7 +56,7 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 func TestCorkConnBatchesUntilRead(t *testing.T) {
 	srv, cli := tcpPair(t)
 	cc := &countingConn{Conn: srv}
-	c := newCorkConn(cc)
+	c := newCorkConn(cc, nil)
 	var want bytes.Buffer
 	for i := 0; i < 1000; i++ {
 		line := []byte("* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n")
@@ -88,7 +88,7 @@ func TestCorkConnBatchesUntilRead(t *testing.T) {
 func TestCorkConnBigOutput(t *testing.T) {
 	srv, cli := tcpPair(t)
 	cc := &countingConn{Conn: srv}
-	c := newCorkConn(cc)
+	c := newCorkConn(cc, nil)
 	total := 0
 	go func() { io.Copy(io.Discard, cli) }()
 	line := bytes.Repeat([]byte("x"), 100)
@@ -107,7 +107,7 @@ func TestCorkConnBigOutput(t *testing.T) {
 // the client (IDLE's updates) goes out at once.
 func TestCorkConnWriteDuringRead(t *testing.T) {
 	srv, cli := tcpPair(t)
-	c := newCorkConn(srv)
+	c := newCorkConn(srv, nil)
 	readDone := make(chan error, 1)
 	go func() {
 		_, err := c.Read(make([]byte, 16))
@@ -142,7 +142,7 @@ func TestCorkConnWriteDuringRead(t *testing.T) {
 // TestCorkConnCloseFlushes: a BYE written just before closing arrives.
 func TestCorkConnCloseFlushes(t *testing.T) {
 	srv, cli := tcpPair(t)
-	c := newCorkConn(srv)
+	c := newCorkConn(srv, nil)
 	bye := []byte("* BYE Autologout\r\n")
 	c.Write(bye)
 	if err := c.Close(); err != nil {
@@ -161,7 +161,7 @@ func TestCorkConnCloseFlushes(t *testing.T) {
 func TestCorkConnStalledClient(t *testing.T) {
 	srv, cli := net.Pipe() // unbuffered: nothing is written until read
 	defer cli.Close()
-	c := newCorkConn(srv)
+	c := newCorkConn(srv, nil)
 	c.writeTimeout = 50 * time.Millisecond
 	c.max = 10
 	start := time.Now()
@@ -176,12 +176,61 @@ func TestCorkConnStalledClient(t *testing.T) {
 		t.Error("a write after a failed one succeeded")
 	}
 	// The caller's longer deadline (go-imap's for literals) is honoured.
-	c2 := newCorkConn(srv)
+	c2 := newCorkConn(srv, nil)
 	c2.writeTimeout = 10 * time.Millisecond
 	c2.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
 	start = time.Now()
 	c2.Write(bytes.Repeat([]byte("y"), 2*corkMax))
 	if d := time.Since(start); d < 250*time.Millisecond {
 		t.Errorf("gave up after %v, before the caller's deadline of 300ms", d)
+	}
+}
+
+// TestCorkConnPoolsItsBuffer: the buffer of a command's responses goes
+// back to the pool when the server reads again, so that a connection
+// waiting for its client, even after an IDLE update, holds none. (Whether
+// the pool hands it out again is sync.Pool's business: under -race it
+// drops some on purpose.)
+func TestCorkConnPoolsItsBuffer(t *testing.T) {
+	srv, cli := tcpPair(t)
+	var pool sync.Pool
+	c := newCorkConn(srv, &pool)
+	cli.SetDeadline(time.Now().Add(5 * time.Second))
+	read := func() {
+		t.Helper()
+		if _, err := c.Read(make([]byte, 16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holds := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.buf != nil
+	}
+	resp := bytes.Repeat([]byte("* 1 FETCH (FLAGS ())\r\n"), 100)
+	c.Write(resp)
+	cli.Write([]byte("a NOOP\r\n"))
+	read()
+	if holds() {
+		t.Error("the connection kept its buffer while reading")
+	}
+	if _, err := io.ReadFull(cli, make([]byte, len(resp))); err != nil {
+		t.Fatal(err)
+	}
+	c.Write(resp)
+	// An update written while the server waits for the client.
+	go func() {
+		for !func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.reading }() {
+			time.Sleep(time.Millisecond)
+		}
+		c.Write([]byte("* 2 EXISTS\r\n"))
+		if holds() {
+			t.Error("the connection kept a buffer after an update written while reading")
+		}
+		cli.Write([]byte("DONE\r\n"))
+	}()
+	read()
+	if _, err := io.ReadFull(cli, make([]byte, len(resp)+len("* 2 EXISTS\r\n"))); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"petrel/authlimit"
+	"petrel/internal/quickack"
 	"petrel/netlimit"
 	"petrel/store"
 )
@@ -94,6 +95,8 @@ type Server struct {
 	mailboxes map[store.MailboxID]*mailbox // open mailboxes, reference-counted
 
 	headerCaches *headerCaches // SEARCH's, kept while mailboxes close
+
+	corkBufs sync.Pool // output buffers lent to busy connections (corkConn)
 }
 
 // New makes a Server; call Serve for each listener.
@@ -174,16 +177,18 @@ func (s *Server) Serve(l net.Listener) error {
 // tls.Listener's connection (made again over the corked one with
 // Options.TLSConfig, before its handshake: go-imap must still see a
 // *tls.Conn to allow LOGIN), directly otherwise (STARTTLS then builds TLS
-// on top of it).
+// on top of it). Under the cork the socket acknowledges each read at once
+// (internal/quickack): an APPEND literal whose CRLF a Nagle-on client
+// (imaplib) writes separately otherwise waits 40 ms for our delayed ACK.
 func (s *Server) cork(c net.Conn) net.Conn {
 	tc, isTLS := c.(*tls.Conn)
 	if !isTLS {
-		return newCorkConn(c)
+		return newCorkConn(quickack.Wrap(c), &s.corkBufs)
 	}
 	if s.opts.TLSConfig == nil || tc.ConnectionState().HandshakeComplete {
 		return c
 	}
-	return tls.Server(newCorkConn(tc.NetConn()), s.opts.TLSConfig)
+	return tls.Server(newCorkConn(quickack.Wrap(tc.NetConn()), &s.corkBufs), s.opts.TLSConfig)
 }
 
 // Close stops every listener, closes every connection and waits for their

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"petrel/authlimit"
+	"petrel/internal/quickack"
 	"petrel/netlimit"
 	"petrel/store"
 )
@@ -129,6 +130,11 @@ func (s *Server) Serve(l net.Listener) error {
 				return ErrServerClosed
 			}
 			return fmt.Errorf("pop3: accept on %s: %w", l.Addr(), err)
+		}
+		if _, isTLS := nc.(*tls.Conn); !isTLS {
+			// Clients that write a command in pieces with Nagle on
+			// would otherwise wait for our delayed ACK (40 ms).
+			nc = quickack.Wrap(nc)
 		}
 		sess := newSession(s, nc)
 		if !s.track(sess) {

@@ -41,6 +41,10 @@ func (c *countedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// Unwrap returns the connection counted, so that the servers can reach its
+// socket (internal/quickack sets TCP_QUICKACK on it).
+func (c *countedConn) Unwrap() net.Conn { return c.Conn }
+
 // rejectIMAP and rejectPOP3 answer a connection refused by netlimit (too
 // many at once, or too many new ones from one address), with the reason.
 func rejectIMAP(c net.Conn, why error) { netlimit.Reject(c, "* BYE [UNAVAILABLE]", why) }

@@ -12,6 +12,11 @@
 //	benchimap imaptest the same clients running imaptest's default state
 //	                   mix (LOGIN … LOGOUT, over and over) in a mailbox
 //	                   "imaptest" kept near 30 messages
+//	benchimap steady   -clients sessions that stay logged in, each on its
+//	                   own account's INBOX; "ready", then on "go" each
+//	                   loops a desktop client's commands (LIST, STATUS,
+//	                   FETCH of flags, envelopes and bodies, STORE,
+//	                   EXPUNGE, APPEND) for -seconds
 //	benchimap idle     -clients connections logged in, INBOX selected, in
 //	                   IDLE; "ready", then on "quit" they are closed
 //
@@ -66,7 +71,7 @@ var (
 func main() {
 	flag.Parse()
 	if *addr == "" || flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: benchimap -addr host:port [flags] steps|conc|imaptest|idle")
+		fmt.Fprintln(os.Stderr, "usage: benchimap -addr host:port [flags] steps|conc|imaptest|steady|idle")
 		os.Exit(2)
 	}
 	go func() {
@@ -84,6 +89,8 @@ func main() {
 		err = conc(true)
 	case "idle":
 		err = idle()
+	case "steady":
+		err = steady()
 	default:
 		err = fmt.Errorf("unknown mode %q", flag.Arg(0))
 	}

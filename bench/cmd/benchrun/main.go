@@ -6,7 +6,7 @@
 //
 //	benchrun [-rounds 3] [-n 5000] [scenario…]
 //
-// Scenarios: outbound pop3 smtp-accept ceiling imap imap-concurrency
+// Scenarios: outbound pop3 smtp-accept ceiling imap imap-concurrency imap-steady
 // memory (default: all).
 //
 // Everything it starts runs in its own process group and is stopped on
@@ -53,6 +53,8 @@ type bench struct {
 	imapBin, outDir                     string
 	imapClients, imapAccounts, imapIdle int
 	imapDuration                        time.Duration
+	steadyClients                       int          // imap-steady's clients
+	imaplibScript                       string       // imap-steady's probe
 	accounts                            *imapFixture // made once, for imap-concurrency and memory
 }
 
@@ -73,12 +75,12 @@ func fatalf(format string, a ...any) {
 	os.Exit(1)
 }
 
-var allScenarios = []string{"outbound", "pop3", "smtp-accept", "ceiling", "imap", "imap-concurrency", "memory"}
+var allScenarios = []string{"outbound", "pop3", "smtp-accept", "ceiling", "imap", "imap-concurrency", "imap-steady", "memory"}
 
 // imapDefaults are the sizes of the IMAP scenarios, which N does not set:
 // messages in the mailbox (N_IMAP, N_IMAP_CONCURRENCY; memory uses
 // imap-concurrency's accounts).
-var imapDefaults = map[string]int{"imap": 10000, "imap-concurrency": 1000, "memory": 1000}
+var imapDefaults = map[string]int{"imap": 10000, "imap-concurrency": 1000, "imap-steady": 300, "memory": 1000}
 
 func main() {
 	rounds := flag.Int("rounds", envInt("ROUNDS", 3), "rounds per scenario (env ROUNDS)")
@@ -132,6 +134,10 @@ func main() {
 	b.imapAccounts = envInt("IMAP_ACCOUNTS", b.imapClients)
 	b.imapIdle = b.n["memory"] // connections
 	b.imapDuration = time.Duration(envInt("IMAP_SECONDS", 30)) * time.Second
+	b.steadyClients = envInt("STEADY_CLIENTS", 10)
+	if b.steadyClients < 1 || b.steadyClients > 1000 || b.n["imap-steady"] < 20 || b.n["imap-steady"] > 20000 {
+		log.Fatal("benchrun: STEADY_CLIENTS 1…1000, N_IMAP_STEADY 20…20000")
+	}
 	if b.imapClients < 1 || b.imapClients > 5000 || b.imapAccounts < 1 || b.imapAccounts > 1000 || b.imapIdle < 1 || b.imapIdle > 5000 ||
 		b.imapDuration < time.Second || b.imapDuration > 30*time.Minute || b.n["imap"] < 1 || b.n["imap"] > 200000 || b.n["imap-concurrency"] < 1 || b.n["imap-concurrency"] > 20000 {
 		log.Fatal("benchrun: IMAP_CLIENTS 1…5000, IMAP_ACCOUNTS 1…1000, N_MEMORY 1…5000, IMAP_SECONDS 1…1800, N_IMAP 1…200000, N_IMAP_CONCURRENCY 1…20000")
@@ -143,6 +149,7 @@ func main() {
 	b.python = findTool("/usr/bin/python3")
 	wd, _ := os.Getwd()
 	b.poplibScript = filepath.Join(wd, "pop3/testdata/poplib_retr_all.py")
+	b.imaplibScript = filepath.Join(wd, "imap/testdata/imaplib_append.py")
 
 	cleanup = func() {
 		stopAll()
@@ -197,6 +204,8 @@ func main() {
 			r, err = b.imapBig()
 		case "imap-concurrency":
 			r, err = b.imapConcurrency()
+		case "imap-steady":
+			r, err = b.imapSteady()
 		case "memory":
 			r, err = b.memory()
 		}
