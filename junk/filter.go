@@ -152,12 +152,21 @@ func headerSafe(tok string) string {
 // account an "error" verdict (INBOX): the classifier never loses mail.
 func (c *Classifier) Classify(ctx context.Context, queueID string, msg io.Reader, accounts []uint64) []Verdict {
 	start := time.Now()
-	toks := Tokens(msg)
-	senders := fromAddresses(toks)
+	ready := c.anyReady(accounts)
+	var toks, senders []string
+	if ready {
+		// Not before a model can judge: untrained accounts (every
+		// account of a new server) cost no tokenizing.
+		toks = Tokens(msg)
+		senders = fromAddresses(toks)
+	}
 	counts := make([]Counts, len(toks))
 	out := make([]Verdict, 0, len(accounts))
 	for _, acct := range accounts {
-		v := c.judge(acct, toks, senders, counts)
+		v := Verdict{Account: acct, Verdict: "untrained", Model: "none"}
+		if ready {
+			v = c.judge(acct, toks, senders, counts)
+		}
 		c.verdicts.WithLabelValues(v.Verdict, v.Model).Inc()
 		args := []any{"queue_id", queueID, "account", acct, "verdict", v.Verdict, "model", v.Model}
 		if v.Model != "none" {
@@ -168,6 +177,22 @@ func (c *Classifier) Classify(ctx context.Context, queueID string, msg io.Reader
 	}
 	c.seconds.Observe(time.Since(start).Seconds())
 	return out
+}
+
+// anyReady reports whether one of accounts' models (or the shared one, if
+// it may judge) has learnt enough to give verdicts; an error reading one
+// counts as yes, for judge to report it.
+func (c *Classifier) anyReady(accounts []uint64) bool {
+	if c.opts.Shared {
+		accounts = append(accounts[:len(accounts):len(accounts)], store.SharedJunkModel)
+	}
+	for _, a := range accounts {
+		st, err := c.model.JunkLookup(a, nil, nil)
+		if err != nil || st.Spam >= uint64(c.opts.MinTrained) && st.Ham >= uint64(c.opts.MinTrained) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Classifier) judge(acct uint64, toks, senders []string, counts []Counts) Verdict {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -171,5 +172,31 @@ func TestTrainPath(t *testing.T) {
 	}
 	if _, err := TrainPath(ctx, s, ann.ID, "classify.go", store.JunkSpam, nil); err == nil || !strings.Contains(err.Error(), "mbox") {
 		t.Errorf("a Go file as mbox: %v", err)
+	}
+}
+
+// readSpy records whether anything read it.
+type readSpy struct{ read bool }
+
+func (r *readSpy) Read(p []byte) (int, error) {
+	r.read = true
+	return 0, io.EOF
+}
+
+// Until a model has learnt enough, verdicts cost no tokenizing: the
+// message is not even read.
+func TestClassifyUntrainedReadsNothing(t *testing.T) {
+	s := storetest.Open(t)
+	bob := storetest.Account(t, s, "bob@example.org")
+	c, err := New(s, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := &readSpy{}
+	if v := c.Classify(ctx, "Q", spy, []uint64{bob.ID})[0]; v.Verdict != "untrained" || v.Junk {
+		t.Errorf("verdict %+v", v)
+	}
+	if spy.read {
+		t.Error("the message was read for an account that cannot judge")
 	}
 }

@@ -32,9 +32,9 @@ func (f classifierFilter) Trust(ctx context.Context, acct uint64, addrs []string
 }
 
 // BenchmarkSMTPAcceptJunk is BenchmarkSMTPAccept with a 4 KiB message of
-// real words (from junk/testdata), with the junk classifier off, and on
-// with bob's model trained on the 90 messages of junk/testdata (so that
-// every message is scored).
+// real words (from junk/testdata), with the junk classifier off, on with
+// bob's model untrained (a new server), and on with it trained on the 90
+// messages of junk/testdata (so that every message is scored).
 func BenchmarkSMTPAcceptJunk(b *testing.B) {
 	raw, err := os.ReadFile(filepath.Join("..", "junk", "testdata", "ham.mbox"))
 	if err != nil {
@@ -52,19 +52,20 @@ func BenchmarkSMTPAcceptJunk(b *testing.B) {
 		}
 	}
 	body := "From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: bench\r\n\r\n" + text.String() + "\r\n"
-	for _, on := range []bool{false, true} {
-		name := "classifier=off"
-		if on {
-			name = "classifier=on"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, mode := range []string{"off", "untrained", "on"} {
+		b.Run("classifier="+mode, func(b *testing.B) {
 			ts := newTestServer(b, func(o *Options) { o.Logger = slog.New(slog.DiscardHandler) })
-			if on {
+			if mode != "off" {
 				c, err := junk.New(ts.store, junk.Options{MinTrained: 20, Logger: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					b.Fatal(err)
 				}
 				bob, _ := ts.store.AccountByAddress("bob@hamburger.edu")
+				if mode == "untrained" {
+					ts.mta.opts.Junk = classifierFilter{c, ts.store}
+					benchAccept(b, ts, body)
+					return
+				}
 				for _, f := range []struct {
 					name  string
 					class store.JunkClass

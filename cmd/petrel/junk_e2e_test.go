@@ -124,7 +124,7 @@ func TestJunkEndToEnd(t *testing.T) {
 // or as ham, and whose totals match: training and move commit together.
 func TestJunkCrashKeepsModelConsistent(t *testing.T) {
 	in := newInstanceWith(t, instanceOpts{imapAddr: freePort(t)})
-	in.ok("pw\n", "user", "add", "bob@hamburger.edu")
+	in.ok("bob's long password\n", "user", "add", "bob@hamburger.edu")
 	in.start()
 	const n = 30
 	for i := range n {
@@ -137,7 +137,7 @@ func TestJunkCrashKeepsModelConsistent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Login("bob@hamburger.edu", "pw").Wait(); err != nil {
+	if err := c.Login("bob@hamburger.edu", "bob's long password").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	// Kill it a third of the way back out of Junk: after a whole round
