@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"petrel/store"
 )
@@ -24,16 +23,12 @@ type fetched struct {
 	err      error
 }
 
-// Fetch serves FETCH and UID FETCH. Metadata comes in batches; content,
+// fetch serves FETCH and UID FETCH. Metadata comes in batches; content,
 // when asked for, in groups of messages bounded in count and bytes, each in
 // one short read transaction, written to the network only after that
 // transaction ends.
-func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	s.touch()
-	v, err := s.selected()
-	if err != nil {
-		return err
-	}
+func (s *session) fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	v := s.view
 	idx := v.resolve(numSet)
 	if len(idx) == 0 {
 		return nil
@@ -102,7 +97,7 @@ const (
 
 var errGroupFull = errors.New("content group full")
 
-func (s *session) fetchContent(w *imapserver.FetchWriter, v *view, metas []store.Message, options *imap.FetchOptions, seenNow map[store.UID]bool) error {
+func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, options *imap.FetchOptions, seenNow map[store.UID]bool) error {
 	st := s.srv.opts.Store
 	for len(metas) > 0 {
 		group := metas[:min(contentGroup, len(metas))]
@@ -218,7 +213,7 @@ func extract(c *store.Content, root *store.Part, options *imap.FetchOptions) fet
 	return f
 }
 
-func writeFetch(w *imapserver.FetchWriter, seq uint32, meta *store.Message, options *imap.FetchOptions, f *fetched, seenNow bool) error {
+func writeFetch(w *fetchWriter, seq uint32, meta *store.Message, options *imap.FetchOptions, f *fetched, seenNow bool) error {
 	if seq == 0 {
 		return nil
 	}
@@ -247,31 +242,13 @@ func writeFetch(w *imapserver.FetchWriter, seq uint32, meta *store.Message, opti
 		rw.WriteBodyStructure(f.bs)
 	}
 	for i, sec := range options.BodySection {
-		wc := rw.WriteBodySection(sec, int64(len(f.sections[i])))
-		if _, err := wc.Write(f.sections[i]); err != nil {
-			wc.Close()
-			rw.Close()
-			return err
-		}
-		if err := wc.Close(); err != nil {
-			rw.Close()
-			return err
-		}
+		rw.WriteBodySection(sec, f.sections[i])
 	}
 	for i, sec := range options.BinarySection {
-		wc := rw.WriteBinarySection(sec, int64(len(f.binary[i])))
-		if _, err := wc.Write(f.binary[i]); err != nil {
-			wc.Close()
-			rw.Close()
-			return err
-		}
-		if err := wc.Close(); err != nil {
-			rw.Close()
-			return err
-		}
+		rw.WriteBinarySection(sec, f.binary[i])
 	}
 	for i, sec := range options.BinarySectionSize {
-		rw.WriteBinarySectionSize(sec, f.binSize[i])
+		rw.WriteBinarySize(sec.Part, int64(f.binSize[i]))
 	}
 	return rw.Close()
 }

@@ -5,22 +5,24 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"petrel/store"
 )
 
-// Search serves SEARCH and UID SEARCH with every RFC 9051 key, ESEARCH
+// search serves SEARCH and UID SEARCH with every RFC 9051 key, ESEARCH
 // results (MIN, MAX, COUNT, ALL) and SEARCHRES (SAVE). Flags, sizes and
 // dates come from the metadata; header and body keys read the messages in
 // groups, one short read transaction each, and match decoded text
 // (searchtext.go).
-func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
-	s.touch()
-	v, err := s.selected()
-	if err != nil {
-		return nil, err
-	}
+// searchResult is a SEARCH's answer; nums are the numbers of a plain
+// SEARCH response, in order.
+type searchResult struct {
+	imap.SearchData
+	nums []uint32
+}
+
+func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*searchResult, error) {
+	v := s.view
 	uids := v.uids
 	v.staticCriteria(criteria)
 	content := needsContent(criteria)
@@ -101,8 +103,12 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 	}
 
-	data := &imap.SearchData{Count: uint32(len(found))}
-	if kind == imapserver.NumKindUID {
+	data := &searchResult{SearchData: imap.SearchData{Count: uint32(len(found))}, nums: seqs}
+	if byUID {
+		data.nums = make([]uint32, len(found))
+		for i, u := range found {
+			data.nums[i] = uint32(u)
+		}
 		data.All = uidSet(found)
 		if len(found) > 0 {
 			data.Min, data.Max = uint32(found[0]), uint32(found[len(found)-1])

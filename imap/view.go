@@ -46,7 +46,7 @@ func (v *view) close() {
 	v.m.srv.releaseMailbox(v.m)
 }
 
-// updateWriter is what poll writes to (*imapserver.UpdateWriter).
+// updateWriter is what poll writes to (the session's sessionUpdates).
 type updateWriter interface {
 	WriteExpunge(seqNum uint32) error
 	WriteNumMessages(n uint32) error

@@ -1,0 +1,779 @@
+package imap
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"petrel/store"
+)
+
+// Commands on mailboxes (RFC 9051 6.3): SELECT, EXAMINE, CREATE, DELETE,
+// RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (with RFC 5258, 5819 and 6154
+// options), LSUB, STATUS and APPEND.
+
+// systemFlags are shown in FLAGS; PERMANENTFLAGS adds \* since any keyword
+// is stored (RFC 9051 7.1).
+var (
+	systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft,
+		imap.FlagForwarded, imap.FlagJunk, imap.FlagNotJunk, imap.FlagMDNSent}
+	permanentFlags = append(slices.Clone(systemFlags), imap.FlagWildcard)
+)
+
+// codeUseAttr is RFC 6154's response code for a refused special-use
+// attribute (go-imap has no constant for it).
+const codeUseAttr imap.ResponseCode = "USEATTR"
+
+func (s *session) cmdSelect(c *cmd) error {
+	p := c.p
+	readOnly := c.name == "EXAMINE"
+	if err := p.sp(); err != nil {
+		return err
+	}
+	name, err := p.mailbox()
+	if err != nil {
+		return err
+	}
+	if ok, err := p.accept(' '); err != nil {
+		return err
+	} else if ok {
+		// select-params: none is supported yet.
+		if err := p.list(true, func() error { return badSyntax("Unknown SELECT parameter") }); err != nil {
+			return err
+		}
+	}
+	if err := p.crlf(); err != nil {
+		return err
+	}
+	if s.state == stateSelected {
+		s.unselect()
+		s.e.raw("* OK [CLOSED] Previous mailbox is now closed").crlf()
+	}
+	mb, err := s.srv.opts.Store.MailboxByName(s.acct.ID, name)
+	if err != nil {
+		return clientError(err, "select")
+	}
+	m, err := s.srv.openMailbox(mb.ID)
+	if err != nil {
+		return clientError(err, "select")
+	}
+	v := m.newView(readOnly)
+	m.mu.Lock()
+	uidNext, uidValidity := m.uidNext, m.uidValidity
+	m.mu.Unlock()
+	var list *imap.ListData
+	if s.rev2 {
+		// RFC 9051 6.3.2: SELECT returns the mailbox's LIST response.
+		has, err := s.hasChildren(mb.Name)
+		if err != nil {
+			v.close()
+			return clientError(err, "select")
+		}
+		list = &imap.ListData{Delim: store.Separator, Mailbox: mb.Name, Attrs: mailboxAttrs(mb, has)}
+	}
+	s.view = v
+	s.state = stateSelected
+	e := &s.e
+	e.raw("* ").num(uint32(len(v.uids))).raw(" EXISTS").crlf()
+	if !s.rev2 {
+		e.raw("* 0 RECENT").crlf()
+	}
+	e.raw("* OK [UIDVALIDITY ").num(uidValidity).raw("] UIDs valid").crlf()
+	e.raw("* OK [UIDNEXT ").num(uint32(uidNext)).raw("] Predicted next UID").crlf()
+	e.raw("* FLAGS ").flags(systemFlags).crlf()
+	if readOnly {
+		e.raw("* OK [PERMANENTFLAGS ()] No permanent flags permitted").crlf()
+	} else {
+		e.raw("* OK [PERMANENTFLAGS ").flags(permanentFlags).raw("] Flags permitted").crlf()
+	}
+	if list != nil {
+		s.writeList("LIST", list)
+	}
+	if readOnly {
+		return ok("READ-ONLY", "EXAMINE completed")
+	}
+	return ok("READ-WRITE", "SELECT completed")
+}
+
+// mailboxAttrs are the attributes LIST shows for a mailbox (before
+// \Subscribed, which is shown on request).
+func mailboxAttrs(mb *store.Mailbox, hasChildren bool) []imap.MailboxAttr {
+	attrs := []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}
+	if hasChildren {
+		attrs[0] = imap.MailboxAttrHasChildren
+	}
+	if mb.SpecialUse != "" {
+		attrs = append(attrs, imap.MailboxAttr(mb.SpecialUse))
+	}
+	return attrs
+}
+
+func (s *session) cmdCreate(c *cmd) error {
+	p := c.p
+	if err := p.sp(); err != nil {
+		return err
+	}
+	name, err := p.mailbox()
+	if err != nil {
+		return err
+	}
+	var uses []string
+	if ok, err := p.accept(' '); err != nil {
+		return err
+	} else if ok {
+		// RFC 4466 create-param; RFC 6154 USE (attrs).
+		err := p.list(false, func() error {
+			a, err := p.atom()
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(a, "USE") {
+				return badSyntax("Unknown CREATE parameter")
+			}
+			if err := p.sp(); err != nil {
+				return err
+			}
+			return p.list(true, func() error {
+				f, err := p.flag()
+				uses = append(uses, f)
+				return err
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := p.crlf(); err != nil {
+		return err
+	}
+	name = strings.TrimSuffix(name, string(store.Separator)) // RFC 9051 6.3.4
+	use := ""
+	if len(uses) > 1 {
+		return no(codeUseAttr, "One special-use attribute per mailbox")
+	}
+	if len(uses) == 1 {
+		use = specialUse(uses[0])
+		if use == "" {
+			return no(codeUseAttr, "Unsupported special-use attribute")
+		}
+	}
+	_, err = s.srv.opts.Store.CreateMailbox(s.ctx, s.acct.ID, name, use)
+	return clientError(err, "create")
+}
+
+// specialUse is the canonical spelling of a special-use attribute Petrel
+// supports, or "".
+func specialUse(a string) string {
+	for _, u := range []imap.MailboxAttr{imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts,
+		imap.MailboxAttrFlagged, imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash} {
+		if strings.EqualFold(a, string(u)) {
+			return string(u)
+		}
+	}
+	return ""
+}
+
+// oneMailbox reads " mailbox" CRLF.
+func oneMailbox(p *parser) (string, error) {
+	if err := p.sp(); err != nil {
+		return "", err
+	}
+	name, err := p.mailbox()
+	if err != nil {
+		return "", err
+	}
+	return name, p.crlf()
+}
+
+// cmdDelete deletes a mailbox and its messages (RFC 9051 6.3.4). If it
+// has children they stay, and its name stays in LIST as a \Noselect level
+// of the hierarchy for as long as they exist (see cmdList). Deleting such
+// a level is an error while it has children; once the last child is gone,
+// so is the name.
+func (s *session) cmdDelete(c *cmd) error {
+	name, err := oneMailbox(c.p)
+	if err != nil {
+		return err
+	}
+	err = s.srv.opts.Store.DeleteMailbox(s.ctx, s.acct.ID, name)
+	if errors.Is(err, store.ErrNoMailbox) {
+		has, herr := s.hasChildren(name)
+		if herr != nil {
+			return clientError(herr, "delete")
+		}
+		if has {
+			return no(imap.ResponseCodeHasChildren, "Name is not a mailbox and has inferior hierarchical names")
+		}
+	}
+	return clientError(err, "delete")
+}
+
+// hasChildren reports whether any mailbox is below name in the hierarchy.
+func (s *session) hasChildren(name string) (bool, error) {
+	n, err := store.NormalizeMailboxName(name)
+	if err != nil {
+		return false, nil
+	}
+	mbs, err := s.srv.opts.Store.Mailboxes(s.acct.ID)
+	if err != nil {
+		return false, fmt.Errorf("list mailboxes: %w", err)
+	}
+	p := n + string(store.Separator)
+	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, p) }), nil
+}
+
+func (s *session) cmdRename(c *cmd) error {
+	p := c.p
+	if err := p.sp(); err != nil {
+		return err
+	}
+	oldName, err := p.mailbox()
+	if err != nil {
+		return err
+	}
+	newName, err := oneMailbox(p)
+	if err != nil {
+		return err
+	}
+	newName = strings.TrimSuffix(newName, string(store.Separator))
+	return clientError(s.srv.opts.Store.RenameMailbox(s.ctx, s.acct.ID, oldName, newName), "rename")
+}
+
+func (s *session) cmdSubscribe(c *cmd) error {
+	name, err := oneMailbox(c.p)
+	if err != nil {
+		return err
+	}
+	return clientError(s.srv.opts.Store.SetSubscribed(s.ctx, s.acct.ID, name, c.name == "SUBSCRIBE"), strings.ToLower(c.name))
+}
+
+// listOptions are LIST's selection and return options (RFC 5258, 5819,
+// 6154).
+type listOptions struct {
+	selectSubscribed, selectSpecialUse, recursiveMatch bool
+	returnSubscribed, returnChildren, returnSpecialUse bool
+	returnStatus                                       *imap.StatusOptions
+	statusItems                                        []string
+}
+
+// cmdList serves LIST and LSUB.
+func (s *session) cmdList(c *cmd) error {
+	p := c.p
+	lsub := c.name == "LSUB"
+	var o listOptions
+	if err := p.sp(); err != nil {
+		return err
+	}
+	if b, err := p.peek(); err != nil {
+		return err
+	} else if b == '(' && !lsub {
+		err := p.list(true, func() error {
+			a, err := p.atom()
+			if err != nil {
+				return err
+			}
+			switch strings.ToUpper(a) {
+			case "SUBSCRIBED":
+				o.selectSubscribed = true
+			case "REMOTE":
+			case "RECURSIVEMATCH":
+				o.recursiveMatch = true
+			case "SPECIAL-USE":
+				o.selectSpecialUse = true
+			default:
+				return badSyntax("Unknown LIST selection option %q", a)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if o.recursiveMatch && !o.selectSubscribed {
+			return badSyntax("RECURSIVEMATCH needs another selection option")
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+	}
+	ref, err := p.mailbox()
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	var patterns []string
+	if b, err := p.peek(); err != nil {
+		return err
+	} else if b == '(' && !lsub {
+		err := p.list(false, func() error {
+			pat, err := p.listMailbox()
+			patterns = append(patterns, pat)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		pat, err := p.listMailbox()
+		if err != nil {
+			return err
+		}
+		patterns = append(patterns, pat)
+	}
+	if !lsub {
+		if ok, err := p.accept(' '); err != nil {
+			return err
+		} else if ok {
+			a, err := p.atom()
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(a, "RETURN") {
+				return badSyntax("Expected RETURN")
+			}
+			if err := p.sp(); err != nil {
+				return err
+			}
+			err = p.list(true, func() error {
+				a, err := p.atom()
+				if err != nil {
+					return err
+				}
+				switch strings.ToUpper(a) {
+				case "SUBSCRIBED":
+					o.returnSubscribed = true
+				case "CHILDREN":
+					o.returnChildren = true
+				case "SPECIAL-USE":
+					o.returnSpecialUse = true
+				case "STATUS":
+					if err := p.sp(); err != nil {
+						return err
+					}
+					o.returnStatus, o.statusItems, err = statusItems(p)
+					return err
+				default:
+					return badSyntax("Unknown LIST return option %q", a)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := p.crlf(); err != nil {
+		return err
+	}
+	// Patterns are matched against names as the store keeps them (UTF-8):
+	// decode them; one that is not valid modified UTF-7 matches itself.
+	for i, pat := range patterns {
+		if d, err := utf7Decode(pat); err == nil {
+			patterns[i] = d
+		}
+	}
+	if lsub {
+		o.selectSubscribed = true
+	}
+	return s.list(c.name, ref, patterns, &o)
+}
+
+func (s *session) list(resp, ref string, patterns []string, o *listOptions) error {
+	if len(patterns) == 1 && patterns[0] == "" {
+		// RFC 9051 6.3.9: the hierarchy delimiter and root.
+		s.writeList(resp, &imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: store.Separator})
+		return nil
+	}
+	mbs, err := s.srv.opts.Store.Mailboxes(s.acct.ID)
+	if err != nil {
+		return clientError(err, "list")
+	}
+	// Levels of the hierarchy that are no mailbox: the parents left by
+	// DELETE of a mailbox with children. They are listed \Noselect, or
+	// \NonExistent to an IMAP4rev2 client (RFC 9051 7.3.1: it implies
+	// \Noselect, and such names are returned only where "%" asks for
+	// levels of hierarchy, RFC 9051 6.3.9).
+	isMailbox := make(map[string]bool, len(mbs))
+	for _, mb := range mbs {
+		isMailbox[mb.Name] = true
+	}
+	listed := maps.Clone(isMailbox)
+	for _, mb := range mbs {
+		for i, r := range mb.Name {
+			if r != store.Separator {
+				continue
+			}
+			if parent := mb.Name[:i]; !listed[parent] {
+				listed[parent] = true
+				mbs = append(mbs, store.Mailbox{Name: parent})
+			}
+		}
+	}
+	// INBOX first, as clients expect; the rest by name.
+	slices.SortStableFunc(mbs, func(a, b store.Mailbox) int {
+		if (a.Name == "INBOX") != (b.Name == "INBOX") {
+			if a.Name == "INBOX" {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	hasChildren := func(name string) bool {
+		p := name + string(store.Separator)
+		return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, p) })
+	}
+	for _, mb := range mbs {
+		matches := func(p string) bool { return matchList(mb.Name, store.Separator, ref, p) }
+		if !slices.ContainsFunc(patterns, matches) {
+			continue
+		}
+		if !isMailbox[mb.Name] {
+			if o.selectSubscribed || o.selectSpecialUse {
+				continue
+			}
+			attr := imap.MailboxAttrNoSelect
+			if s.rev2 {
+				attr = imap.MailboxAttrNonExistent
+				if !slices.ContainsFunc(patterns, func(p string) bool { return strings.HasSuffix(p, "%") && matches(p) }) {
+					continue
+				}
+			}
+			s.writeList(resp, &imap.ListData{Delim: store.Separator, Mailbox: mb.Name, Attrs: []imap.MailboxAttr{attr, imap.MailboxAttrHasChildren}})
+			continue
+		}
+		if o.selectSubscribed && !mb.Subscribed {
+			continue
+		}
+		if o.selectSpecialUse && mb.SpecialUse == "" {
+			continue
+		}
+		data := &imap.ListData{Delim: store.Separator, Mailbox: mb.Name, Attrs: mailboxAttrs(&mb, hasChildren(mb.Name))}
+		if mb.Subscribed && (o.returnSubscribed || o.selectSubscribed) && resp == "LIST" {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
+		}
+		s.writeList(resp, data)
+		if o.returnStatus != nil {
+			s.writeStatus(s.statusData(&mb, o.returnStatus), o.statusItems)
+		}
+	}
+	return nil
+}
+
+func (s *session) writeList(resp string, d *imap.ListData) {
+	e := &s.e
+	e.raw("* ").raw(resp).sp().attrs(d.Attrs).sp()
+	if d.Delim == 0 {
+		e.nil()
+	} else {
+		e.str(string(d.Delim))
+	}
+	e.sp().mailbox(d.Mailbox).crlf()
+}
+
+// matchList reports whether name matches reference and pattern (RFC 9051
+// 6.3.9): "*" matches anything, "%" anything but the delimiter; INBOX
+// matches in any case.
+func matchList(name string, delim rune, ref, pattern string) bool {
+	d := string(delim)
+	if strings.HasPrefix(pattern, d) {
+		ref = ""
+		pattern = strings.TrimPrefix(pattern, d)
+	}
+	full := pattern
+	if ref != "" {
+		if !strings.HasSuffix(ref, d) {
+			ref += d
+		}
+		full = ref + pattern
+	}
+	if name == "INBOX" && len(full) >= 5 && strings.EqualFold(full[:5], "INBOX") {
+		full = "INBOX" + full[5:]
+	}
+	return wildMatch(name, d[0], full)
+}
+
+func wildMatch(name string, delim byte, pat string) bool {
+	for len(pat) > 0 {
+		switch pat[0] {
+		case '*', '%':
+			w := pat[0]
+			rest := pat[1:]
+			for j := 0; j <= len(name); j++ {
+				if wildMatch(name[j:], delim, rest) {
+					return true
+				}
+				if j < len(name) && w == '%' && name[j] == delim {
+					return false
+				}
+			}
+			return false
+		default:
+			if len(name) == 0 || name[0] != pat[0] {
+				return false
+			}
+			name, pat = name[1:], pat[1:]
+		}
+	}
+	return len(name) == 0
+}
+
+// statusItems reads STATUS's item list.
+func statusItems(p *parser) (*imap.StatusOptions, []string, error) {
+	var o imap.StatusOptions
+	var items []string
+	err := p.list(false, func() error {
+		a, err := p.atom()
+		if err != nil {
+			return err
+		}
+		a = strings.ToUpper(a)
+		switch a {
+		case "MESSAGES":
+			o.NumMessages = true
+		case "RECENT":
+			o.NumRecent = true
+		case "UIDNEXT":
+			o.UIDNext = true
+		case "UIDVALIDITY":
+			o.UIDValidity = true
+		case "UNSEEN":
+			o.NumUnseen = true
+		case "DELETED":
+			o.NumDeleted = true
+		case "SIZE":
+			o.Size = true
+		case "APPENDLIMIT":
+			o.AppendLimit = true
+		default:
+			return badSyntax("Unknown STATUS item %q", a)
+		}
+		if !slices.Contains(items, a) {
+			items = append(items, a)
+		}
+		return nil
+	})
+	return &o, items, err
+}
+
+func (s *session) cmdStatus(c *cmd) error {
+	p := c.p
+	if err := p.sp(); err != nil {
+		return err
+	}
+	name, err := p.mailbox()
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	o, items, err := statusItems(p)
+	if err != nil {
+		return err
+	}
+	if err := p.crlf(); err != nil {
+		return err
+	}
+	mb, err := s.srv.opts.Store.MailboxByName(s.acct.ID, name)
+	if err != nil {
+		return clientError(err, "status")
+	}
+	s.writeStatus(s.statusData(mb, o), items)
+	return nil
+}
+
+// statusData answers STATUS from the counts the store keeps: one read.
+func (s *session) statusData(mb *store.Mailbox, options *imap.StatusOptions) *imap.StatusData {
+	data := &imap.StatusData{Mailbox: mb.Name}
+	u32 := func(v uint32) *uint32 { return &v }
+	if options.NumMessages {
+		data.NumMessages = u32(mb.Messages)
+	}
+	if options.NumRecent {
+		data.NumRecent = u32(0)
+	}
+	if options.UIDNext {
+		data.UIDNext = imap.UID(mb.UIDNext)
+	}
+	if options.UIDValidity {
+		data.UIDValidity = mb.UIDValidity
+	}
+	if options.NumUnseen {
+		data.NumUnseen = u32(mb.Unseen)
+	}
+	if options.NumDeleted {
+		data.NumDeleted = u32(mb.Deleted)
+	}
+	if options.Size {
+		size := mb.Size
+		data.Size = &size
+	}
+	if options.AppendLimit {
+		data.AppendLimit = u32(s.srv.opts.AppendLimit)
+	}
+	return data
+}
+
+func (s *session) writeStatus(d *imap.StatusData, items []string) {
+	e := &s.e
+	e.raw("* STATUS ").mailbox(d.Mailbox).raw(" (")
+	for i, it := range items {
+		if i > 0 {
+			e.sp()
+		}
+		e.raw(it).sp()
+		switch it {
+		case "MESSAGES":
+			e.num(*d.NumMessages)
+		case "RECENT":
+			e.num(*d.NumRecent)
+		case "UIDNEXT":
+			e.num(uint32(d.UIDNext))
+		case "UIDVALIDITY":
+			e.num(d.UIDValidity)
+		case "UNSEEN":
+			e.num(*d.NumUnseen)
+		case "DELETED":
+			e.num(*d.NumDeleted)
+		case "SIZE":
+			e.num64(*d.Size)
+		case "APPENDLIMIT":
+			e.num(*d.AppendLimit)
+		}
+	}
+	e.byte(')').crlf()
+}
+
+// cmdAppend stores a message (RFC 9051 6.3.12; UTF8 (literal8), RFC
+// 6855). A message over the limit is refused before its octets are asked
+// for; a LITERAL+ one, whose octets come unasked, is read and discarded
+// first, so they are never taken for commands.
+func (s *session) cmdAppend(c *cmd) error {
+	p := c.p
+	if err := p.sp(); err != nil {
+		return err
+	}
+	name, err := p.mailbox()
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	var flags []imap.Flag
+	var date time.Time
+	b, err := p.peek()
+	if err != nil {
+		return err
+	}
+	if b == '(' {
+		if flags, err = p.flagList(); err != nil {
+			return err
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+		if b, err = p.peek(); err != nil {
+			return err
+		}
+	}
+	if b == '"' {
+		if date, err = p.dateTime(); err != nil {
+			return err
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+		if b, err = p.peek(); err != nil {
+			return err
+		}
+	}
+	utf8Ext := false
+	if b == 'U' || b == 'u' {
+		a, err := p.atom()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(a, "UTF8") {
+			return badSyntax("Expected a literal")
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+		if err := p.expect('(', "("); err != nil {
+			return err
+		}
+		if err := p.expect('~', "~{"); err != nil {
+			return err
+		}
+		utf8Ext = true
+	} else if b == '~' || b == '{' {
+		p.next()
+	} else {
+		return badSyntax("Expected a literal")
+	}
+	n, sync, err := p.literalHeader(utf8Ext || b == '~')
+	if err != nil {
+		return err
+	}
+	limit := int64(s.srv.opts.AppendLimit)
+	if n > limit {
+		if sync {
+			p.eol = true // the client sends nothing more
+			return no(imap.ResponseCodeTooBig, "Message too big")
+		}
+		s.nc.SetReadDeadline(time.Now().Add(literalTimeout))
+		if _, err := io.CopyN(io.Discard, p.br, n); err != nil {
+			p.ioErr = err
+			return err
+		}
+		return no(imap.ResponseCodeTooBig, "Message too big")
+	}
+	mb, err := s.srv.opts.Store.MailboxByName(s.acct.ID, name)
+	if err != nil {
+		if sync {
+			p.eol = true
+		} else if _, err := io.CopyN(io.Discard, p.br, n); err != nil {
+			p.ioErr = err
+			return err
+		}
+		err = clientError(err, "append")
+		if e, ok := err.(*imap.Error); ok && e.Code == imap.ResponseCodeNonExistent {
+			e.Code = imap.ResponseCodeTryCreate // RFC 9051 6.3.12
+		}
+		return err
+	}
+	if sync {
+		if err := s.cont("Ready for literal data"); err != nil {
+			return err
+		}
+	}
+	s.nc.SetReadDeadline(time.Now().Add(literalTimeout))
+	body := make([]byte, n)
+	if _, err := io.ReadFull(p.br, body); err != nil {
+		p.ioErr = err
+		return err
+	}
+	s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
+	if utf8Ext {
+		if err := p.expect(')', ")"); err != nil {
+			return err
+		}
+	}
+	if err := p.crlf(); err != nil {
+		return err
+	}
+	d, err := s.srv.opts.Store.Append(s.writeCtx(), mb.ID, body, storeFlags(flags), date)
+	if err != nil {
+		return clientError(err, "append")
+	}
+	return ok(imap.ResponseCode(fmt.Sprintf("APPENDUID %d %d", d.UIDValidity, d.UID)), "APPEND completed")
+}
