@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -18,12 +17,11 @@ import (
 // RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (with RFC 5258, 5819 and 6154
 // options), LSUB, STATUS and APPEND.
 
-// systemFlags are shown in FLAGS; PERMANENTFLAGS adds \* since any keyword
-// is stored (RFC 9051 7.1).
+// systemFlags are shown in FLAGS, with the keywords the session has met;
+// PERMANENTFLAGS adds \* since any keyword is stored (RFC 9051 7.1).
 var (
 	systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft,
 		imap.FlagForwarded, imap.FlagJunk, imap.FlagNotJunk, imap.FlagMDNSent}
-	permanentFlags = append(slices.Clone(systemFlags), imap.FlagWildcard)
 )
 
 // codeUseAttr is RFC 6154's response code for a refused special-use
@@ -79,26 +77,50 @@ func (s *session) cmdSelect(c *cmd) error {
 	}
 	s.view = v
 	s.state = stateSelected
+	var firstUnseen uint32
+	if !s.rev2 && mb.Unseen > 0 {
+		if firstUnseen, err = s.firstUnseen(v); err != nil {
+			s.unselect()
+			return clientError(err, "select")
+		}
+	}
 	e := &s.e
 	e.raw("* ").num(uint32(len(v.uids))).raw(" EXISTS").crlf()
 	if !s.rev2 {
-		e.raw("* 0 RECENT").crlf()
+		// IMAP4rev1 (RFC 3501 6.3.1); IMAP4rev2 dropped both.
+		e.raw("* ").num(uint32(len(v.recent))).raw(" RECENT").crlf()
+		if firstUnseen > 0 {
+			e.raw("* OK [UNSEEN ").num(firstUnseen).raw("] First unseen").crlf()
+		}
 	}
 	e.raw("* OK [UIDVALIDITY ").num(uidValidity).raw("] UIDs valid").crlf()
 	e.raw("* OK [UIDNEXT ").num(uint32(uidNext)).raw("] Predicted next UID").crlf()
-	e.raw("* FLAGS ").flags(systemFlags).crlf()
-	if readOnly {
-		e.raw("* OK [PERMANENTFLAGS ()] No permanent flags permitted").crlf()
-	} else {
-		e.raw("* OK [PERMANENTFLAGS ").flags(permanentFlags).raw("] Flags permitted").crlf()
-	}
+	s.writeFlags()
 	if list != nil {
-		s.writeList("LIST", list)
+		s.writeList("LIST", list, nil)
 	}
 	if readOnly {
 		return ok("READ-ONLY", "EXAMINE completed")
 	}
 	return ok("READ-WRITE", "SELECT completed")
+}
+
+// firstUnseen is the sequence number of the view's first message without
+// \Seen, or 0.
+func (s *session) firstUnseen(v *view) (uint32, error) {
+	for start := 0; start < len(v.uids); start += fetchBatch {
+		batch := v.uids[start:min(start+fetchBatch, len(v.uids))]
+		metas, err := s.srv.opts.Store.Messages(v.m.id, batch)
+		if err != nil {
+			return 0, err
+		}
+		for i := range metas {
+			if !metas[i].Has(store.FlagSeen) {
+				return v.seqOf(metas[i].UID), nil
+			}
+		}
+	}
+	return 0, nil
 }
 
 // mailboxAttrs are the attributes LIST shows for a mailbox (before
@@ -163,7 +185,7 @@ func (s *session) cmdCreate(c *cmd) error {
 			return no(codeUseAttr, "Unsupported special-use attribute")
 		}
 	}
-	_, err = s.srv.opts.Store.CreateMailbox(s.ctx, s.acct.ID, name, use)
+	_, err = s.srv.opts.Store.CreateMailboxSubscribed(s.ctx, s.acct.ID, name, use, false)
 	return clientError(err, "create")
 }
 
@@ -388,86 +410,153 @@ func (s *session) cmdList(c *cmd) error {
 func (s *session) list(resp, ref string, patterns []string, o *listOptions) error {
 	if len(patterns) == 1 && patterns[0] == "" {
 		// RFC 9051 6.3.9: the hierarchy delimiter and root.
-		s.writeList(resp, &imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: store.Separator})
+		s.writeList(resp, &imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: store.Separator}, nil)
 		return nil
 	}
 	mbs, err := s.srv.opts.Store.Mailboxes(s.acct.ID)
 	if err != nil {
 		return clientError(err, "list")
 	}
+	type entry struct {
+		mb         *store.Mailbox // nil: a level of the hierarchy, or a subscription only
+		subscribed bool
+	}
+	entries := make(map[string]*entry, len(mbs))
+	for i := range mbs {
+		entries[mbs[i].Name] = &entry{mb: &mbs[i], subscribed: mbs[i].Subscribed}
+	}
 	// Levels of the hierarchy that are no mailbox: the parents left by
 	// DELETE of a mailbox with children. They are listed \Noselect, or
 	// \NonExistent to an IMAP4rev2 client (RFC 9051 7.3.1: it implies
 	// \Noselect, and such names are returned only where "%" asks for
 	// levels of hierarchy, RFC 9051 6.3.9).
-	isMailbox := make(map[string]bool, len(mbs))
-	for _, mb := range mbs {
-		isMailbox[mb.Name] = true
-	}
-	listed := maps.Clone(isMailbox)
-	for _, mb := range mbs {
-		for i, r := range mb.Name {
-			if r != store.Separator {
-				continue
-			}
-			if parent := mb.Name[:i]; !listed[parent] {
-				listed[parent] = true
-				mbs = append(mbs, store.Mailbox{Name: parent})
+	addLevels := func(name string) {
+		for i, r := range name {
+			if r == store.Separator && entries[name[:i]] == nil {
+				entries[name[:i]] = &entry{}
 			}
 		}
 	}
+	for _, mb := range mbs {
+		addLevels(mb.Name)
+	}
+	if o.selectSubscribed {
+		// Subscriptions outlive their mailboxes (RFC 9051 6.3.7): shown
+		// \NonExistent (\Noselect to LSUB).
+		subs, err := s.srv.opts.Store.Subscriptions(s.acct.ID)
+		if err != nil {
+			return clientError(err, "list")
+		}
+		for _, n := range subs {
+			if entries[n] == nil {
+				entries[n] = &entry{}
+			}
+			entries[n].subscribed = true
+			addLevels(n)
+		}
+	}
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
+	}
 	// INBOX first, as clients expect; the rest by name.
-	slices.SortStableFunc(mbs, func(a, b store.Mailbox) int {
-		if (a.Name == "INBOX") != (b.Name == "INBOX") {
-			if a.Name == "INBOX" {
+	slices.SortFunc(names, func(a, b string) int {
+		if (a == "INBOX") != (b == "INBOX") {
+			if a == "INBOX" {
 				return -1
 			}
 			return 1
 		}
-		return strings.Compare(a.Name, b.Name)
+		return strings.Compare(a, b)
 	})
-	hasChildren := func(name string) bool {
-		p := name + string(store.Separator)
-		return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, p) })
+	// below reports whether any name below n in the hierarchy has ok.
+	below := func(n string, ok func(*entry) bool) bool {
+		p := n + string(store.Separator)
+		i, _ := slices.BinarySearch(names[1:], p) // names[0] may be INBOX
+		for _, m := range names[1+i:] {
+			if !strings.HasPrefix(m, p) {
+				break
+			}
+			if ok(entries[m]) {
+				return true
+			}
+		}
+		return n == "INBOX" && slices.ContainsFunc(names, func(m string) bool {
+			return strings.HasPrefix(m, p) && ok(entries[m])
+		})
 	}
-	for _, mb := range mbs {
-		matches := func(p string) bool { return matchList(mb.Name, store.Separator, ref, p) }
+	isMailbox := func(e *entry) bool { return e.mb != nil }
+	isSubscribed := func(e *entry) bool { return e.subscribed }
+	for _, name := range names {
+		en := entries[name]
+		matches := func(p string) bool { return matchList(name, store.Separator, ref, p) }
 		if !slices.ContainsFunc(patterns, matches) {
 			continue
 		}
-		if !isMailbox[mb.Name] {
-			if o.selectSubscribed || o.selectSpecialUse {
+		byPercent := slices.ContainsFunc(patterns, func(p string) bool { return strings.HasSuffix(p, "%") && matches(p) })
+		var data *imap.ListData
+		var childInfo []string
+		switch {
+		case o.selectSubscribed:
+			subChild := below(name, isSubscribed)
+			if !en.subscribed {
+				// A parent of subscribed names: LSUB shows it \Noselect
+				// where "%" stops at it (RFC 3501 6.3.9), LIST with
+				// RECURSIVEMATCH with CHILDINFO (RFC 5258 3.5).
+				if !subChild || !(o.recursiveMatch || resp == "LSUB" && byPercent) {
+					continue
+				}
+			}
+			if subChild && o.recursiveMatch {
+				childInfo = []string{"SUBSCRIBED"}
+			}
+			var attrs []imap.MailboxAttr
+			switch {
+			case resp == "LSUB" && !en.subscribed:
+				attrs = []imap.MailboxAttr{imap.MailboxAttrNoSelect}
+			case en.mb != nil:
+				attrs = mailboxAttrs(en.mb, below(name, isMailbox))
+			case resp == "LSUB":
+				attrs = []imap.MailboxAttr{imap.MailboxAttrNoSelect}
+			default:
+				attrs = []imap.MailboxAttr{imap.MailboxAttrNonExistent}
+			}
+			if en.subscribed && resp == "LIST" {
+				attrs = append(attrs, imap.MailboxAttrSubscribed)
+			}
+			data = &imap.ListData{Delim: store.Separator, Mailbox: name, Attrs: attrs}
+		case en.mb == nil:
+			if o.selectSpecialUse {
 				continue
 			}
 			attr := imap.MailboxAttrNoSelect
 			if s.rev2 {
 				attr = imap.MailboxAttrNonExistent
-				if !slices.ContainsFunc(patterns, func(p string) bool { return strings.HasSuffix(p, "%") && matches(p) }) {
+				if !byPercent {
 					continue
 				}
 			}
-			s.writeList(resp, &imap.ListData{Delim: store.Separator, Mailbox: mb.Name, Attrs: []imap.MailboxAttr{attr, imap.MailboxAttrHasChildren}})
-			continue
+			data = &imap.ListData{Delim: store.Separator, Mailbox: name, Attrs: []imap.MailboxAttr{attr, imap.MailboxAttrHasChildren}}
+		default:
+			if o.selectSpecialUse && en.mb.SpecialUse == "" {
+				continue
+			}
+			data = &imap.ListData{Delim: store.Separator, Mailbox: name, Attrs: mailboxAttrs(en.mb, below(name, isMailbox))}
+			if en.subscribed && o.returnSubscribed {
+				data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
+			}
 		}
-		if o.selectSubscribed && !mb.Subscribed {
-			continue
-		}
-		if o.selectSpecialUse && mb.SpecialUse == "" {
-			continue
-		}
-		data := &imap.ListData{Delim: store.Separator, Mailbox: mb.Name, Attrs: mailboxAttrs(&mb, hasChildren(mb.Name))}
-		if mb.Subscribed && (o.returnSubscribed || o.selectSubscribed) && resp == "LIST" {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
-		}
-		s.writeList(resp, data)
-		if o.returnStatus != nil {
-			s.writeStatus(s.statusData(&mb, o.returnStatus), o.statusItems)
+		s.writeList(resp, data, childInfo)
+		if o.returnStatus != nil && en.mb != nil {
+			s.writeStatus(s.statusData(en.mb, o.returnStatus), o.statusItems)
 		}
 	}
 	return nil
 }
 
-func (s *session) writeList(resp string, d *imap.ListData) {
+// writeList writes a LIST (or LSUB) response, with RFC 5258's CHILDINFO
+// extended data when childInfo is set.
+func (s *session) writeList(resp string, d *imap.ListData, childInfo []string) {
 	e := &s.e
 	e.raw("* ").raw(resp).sp().attrs(d.Attrs).sp()
 	if d.Delim == 0 {
@@ -475,7 +564,18 @@ func (s *session) writeList(resp string, d *imap.ListData) {
 	} else {
 		e.str(string(d.Delim))
 	}
-	e.sp().mailbox(d.Mailbox).crlf()
+	e.sp().mailbox(d.Mailbox)
+	if len(childInfo) > 0 {
+		e.raw(` ("CHILDINFO" (`)
+		for i, c := range childInfo {
+			if i > 0 {
+				e.sp()
+			}
+			e.str(c)
+		}
+		e.raw("))")
+	}
+	e.crlf()
 }
 
 // matchList reports whether name matches reference and pattern (RFC 9051
@@ -598,7 +698,7 @@ func (s *session) statusData(mb *store.Mailbox, options *imap.StatusOptions) *im
 		data.NumMessages = u32(mb.Messages)
 	}
 	if options.NumRecent {
-		data.NumRecent = u32(0)
+		data.NumRecent = u32(s.srv.recentCount(mb))
 	}
 	if options.UIDNext {
 		data.UIDNext = imap.UID(mb.UIDNext)
@@ -771,6 +871,7 @@ func (s *session) cmdAppend(c *cmd) error {
 	if err := p.crlf(); err != nil {
 		return err
 	}
+	flags = slices.DeleteFunc(flags, func(f imap.Flag) bool { return strings.EqualFold(string(f), string(flagRecent)) })
 	d, err := s.srv.opts.Store.Append(s.writeCtx(), mb.ID, body, storeFlags(flags), date)
 	if err != nil {
 		return clientError(err, "append")

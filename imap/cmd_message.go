@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bytes"
 	"strings"
 	"time"
 
@@ -333,6 +334,7 @@ func (r *fetchResp) WriteBodyStructure(bs imap.BodyStructure) {
 }
 
 func (r *fetchResp) WriteBodySection(sec *imap.FetchItemBodySection, b []byte) {
+	b = withoutNUL(b)
 	if name, ok := r.w.obsolete[sec]; ok {
 		r.item(strings.TrimSuffix(name, ".PEEK")).sp().literal(b)
 		return
@@ -344,10 +346,29 @@ func (r *fetchResp) WriteBodySection(sec *imap.FetchItemBodySection, b []byte) {
 	r.e.sp().literal(b)
 }
 
+// withoutNUL replaces NUL octets, which no IMAP literal may hold (a
+// message APPENDed as literal8 can have them), with 0x80, as Dovecot does:
+// the size stays, BINARY still gives the octets as stored.
+func withoutNUL(b []byte) []byte {
+	if bytes.IndexByte(b, 0) < 0 {
+		return b
+	}
+	b = bytes.Clone(b)
+	for i, c := range b {
+		if c == 0 {
+			b[i] = 0x80
+		}
+	}
+	return b
+}
+
 // WriteBinarySection names the section with its origin when partial
 // (RFC 3516 4.2: "BINARY[1]<0>").
 func (r *fetchResp) WriteBinarySection(sec *imap.FetchItemBinarySection, b []byte) {
 	r.item("BINARY[").raw(partPath(sec.Part)).raw("]")
+	if sec.Partial != nil {
+		r.e.byte('<').num64(sec.Partial.Offset).byte('>')
+	}
 	r.e.sp().literal8(b)
 }
 

@@ -217,17 +217,22 @@ func writeFetch(w *fetchWriter, seq uint32, meta *store.Message, options *imap.F
 	if seq == 0 {
 		return nil
 	}
+	var flags []imap.Flag
+	if options.Flags || seenNow {
+		fl := meta.Flags
+		if seenNow && !meta.Has(store.FlagSeen) {
+			fl = append(slices.Clone(fl), store.FlagSeen)
+			slices.Sort(fl)
+		}
+		flags = w.s.view.flagsOf(meta.UID, fl, w.s.rev2)
+		w.s.announceKeywords(flags)
+	}
 	rw := w.CreateMessage(seq)
 	if options.UID {
 		rw.WriteUID(imap.UID(meta.UID))
 	}
-	if options.Flags || seenNow {
-		flags := meta.Flags
-		if seenNow && !meta.Has(store.FlagSeen) {
-			flags = append(slices.Clone(flags), store.FlagSeen)
-			slices.Sort(flags)
-		}
-		rw.WriteFlags(imapFlags(flags))
+	if flags != nil {
+		rw.WriteFlags(flags)
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(meta.InternalDate)

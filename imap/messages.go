@@ -40,11 +40,13 @@ func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags) 
 		if seq == 0 {
 			continue
 		}
+		flags := v.flagsOf(msg.UID, msg.Flags, s.rev2)
+		s.announceKeywords(flags)
 		rw := w.CreateMessage(seq)
 		if byUID {
 			rw.WriteUID(imap.UID(msg.UID))
 		}
-		rw.WriteFlags(imapFlags(msg.Flags))
+		rw.WriteFlags(flags)
 		rw.Close()
 	}
 	return nil
@@ -103,7 +105,8 @@ func copyUIDCode(d *imap.CopyData) imap.ResponseCode {
 	return imap.ResponseCode(fmt.Sprintf("COPYUID %d %s %s", d.UIDValidity, d.SourceUIDs, d.DestUIDs))
 }
 
-// move moves messages in one transaction (RFC 6851). COPYUID comes in an
+// move moves messages in one transaction (RFC 6851), into the selected
+// mailbox too (they get new UIDs, as Dovecot does). COPYUID comes in an
 // untagged OK before the EXPUNGE replies, which come from the poll that
 // follows.
 func (s *session) move(numSet imap.NumSet, dest string) error {
@@ -114,9 +117,6 @@ func (s *session) move(numSet imap.NumSet, dest string) error {
 	mb, err := s.destination(dest)
 	if err != nil {
 		return err
-	}
-	if mb.ID == v.m.id {
-		return no(imap.ResponseCodeCannot, "Source and destination are the same mailbox")
 	}
 	uids := v.uidsOf(v.resolve(numSet))
 	if len(uids) == 0 {

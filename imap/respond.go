@@ -183,9 +183,9 @@ func (e *enc) envelope(env *imap.Envelope) *enc {
 	return e.byte(')')
 }
 
-// addresses writes an address list. An address with neither mailbox nor
-// host but a name is a group's start (name = group name, RFC 3501 7.4.2);
-// one with nothing at all is its end.
+// addresses writes an address list. An address without a host marks a
+// group (RFC 3501 7.4.2): its start "(NIL NIL name NIL)" with the group's
+// name as the mailbox, its end "(NIL NIL NIL NIL)".
 func (e *enc) addresses(l []imap.Address) *enc {
 	if len(l) == 0 {
 		return e.nil()
@@ -193,9 +193,8 @@ func (e *enc) addresses(l []imap.Address) *enc {
 	e.byte('(')
 	for _, a := range l {
 		e.byte('(')
-		if a.Mailbox == "" && a.Host == "" {
-			// group start "(NIL NIL name NIL)" or end "(NIL NIL NIL NIL)"
-			e.nil().sp().nil().sp().nstr(a.Name).sp().nil()
+		if a.Host == "" {
+			e.nil().sp().nil().sp().nstr(a.Mailbox).sp().nil()
 		} else {
 			e.nstr(mime.QEncoding.Encode("utf-8", a.Name)).sp().nil().sp().nstr(a.Mailbox).sp().nstr(a.Host)
 		}

@@ -191,6 +191,19 @@ func (v *view) staticCriteria(c *imap.SearchCriteria) {
 		seqs = append(seqs, set)
 	}
 	c.SeqNum = seqs
+	// \Recent is the view's: a set of UIDs.
+	recent := imap.UIDSet{}
+	if len(v.recent) > 0 {
+		recent = uidSet(v.recent)
+	}
+	if i := slices.Index(c.Flag, flagRecent); i >= 0 {
+		c.Flag = slices.Delete(slices.Clone(c.Flag), i, i+1)
+		c.UID = append(c.UID, recent)
+	}
+	if i := slices.Index(c.NotFlag, flagRecent); i >= 0 {
+		c.NotFlag = slices.Delete(slices.Clone(c.NotFlag), i, i+1)
+		c.Not = append(c.Not, imap.SearchCriteria{UID: []imap.UIDSet{recent}})
+	}
 	for k, set := range c.UID {
 		if imap.IsSearchRes(set) {
 			v.m.mu.Lock()
@@ -329,7 +342,7 @@ func match(c *imap.SearchCriteria, m *msgCtx) bool {
 	return true
 }
 
-// hasFlag: \Recent is never set (Petrel does not keep it).
+// hasFlag: \Recent was turned into a UID set by staticCriteria.
 func hasFlag(m *store.Message, f imap.Flag) bool {
 	return m.Has(string(f))
 }

@@ -64,7 +64,9 @@ type Server struct {
 	sessions  sync.WaitGroup
 
 	mboxMu    sync.Mutex
-	mailboxes map[store.MailboxID]*mailbox // open mailboxes, reference-counted
+	mailboxes map[store.MailboxID]*mailbox   // open mailboxes, reference-counted
+	recent    map[store.MailboxID]recentMark // of mailboxes not open; guarded by mboxMu
+	started   time.Time                      // messages since are \Recent to someone
 
 	headerCaches *headerCaches // SEARCH's, kept while mailboxes close
 }
@@ -85,6 +87,8 @@ func New(opts Options) *Server {
 		log:          opts.Logger.With("service", "imap"),
 		listeners:    make(map[net.Listener]struct{}),
 		mailboxes:    make(map[store.MailboxID]*mailbox),
+		recent:       make(map[store.MailboxID]recentMark),
+		started:      time.Now().Truncate(time.Second),
 		headerCaches: newHeaderCaches(defaultCacheBudget),
 		secureL:      newChanListener(),
 		loopbackL:    newChanListener(),

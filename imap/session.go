@@ -502,10 +502,38 @@ func (u sessionUpdates) WriteExpunge(seq uint32) error {
 
 func (u sessionUpdates) WriteNumMessages(n uint32) error {
 	u.s.e.raw("* ").num(n).raw(" EXISTS").crlf()
+	if !u.s.rev2 && u.s.view != nil {
+		u.s.e.raw("* ").num(uint32(len(u.s.view.recent))).raw(" RECENT").crlf()
+	}
 	return nil
 }
 
 func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag) error {
+	if !u.s.rev2 && u.s.view.isRecent(store.UID(uid)) {
+		flags = append(flags, flagRecent)
+	}
+	u.s.announceKeywords(flags)
 	u.s.e.raw("* ").num(seq).raw(" FETCH (UID ").num(uint32(uid)).raw(" FLAGS ").flags(flags).raw(")").crlf()
 	return nil
+}
+
+// announceKeywords writes FLAGS and PERMANENTFLAGS again if flags hold a
+// keyword the session has not been told of: a client may reject a keyword
+// it meets in a FETCH before FLAGS lists it (RFC 3501 7.2.6).
+func (s *session) announceKeywords(flags []imap.Flag) {
+	if s.view == nil || !s.view.newKeywords(flags) {
+		return
+	}
+	s.writeFlags()
+}
+
+// writeFlags writes the selected mailbox's FLAGS and PERMANENTFLAGS.
+func (s *session) writeFlags() {
+	fl := s.view.flagList()
+	s.e.raw("* FLAGS ").flags(fl).crlf()
+	if s.view.readOnly {
+		s.e.raw("* OK [PERMANENTFLAGS ()] No permanent flags permitted").crlf()
+	} else {
+		s.e.raw("* OK [PERMANENTFLAGS ").flags(append(fl, imap.FlagWildcard)).raw("] Flags permitted").crlf()
+	}
 }

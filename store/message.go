@@ -673,15 +673,13 @@ func (s *Store) Copy(ctx context.Context, src MailboxID, uids []UID, dst Mailbox
 	return s.copyOrMove(ctx, src, uids, dst, false)
 }
 
-// Move moves messages to another mailbox in one transaction (RFC 6851).
+// Move moves messages to another mailbox, or within one (new UIDs), in one
+// transaction (RFC 6851).
 func (s *Store) Move(ctx context.Context, src MailboxID, uids []UID, dst MailboxID) (*CopyResult, error) {
 	return s.copyOrMove(ctx, src, uids, dst, true)
 }
 
 func (s *Store) copyOrMove(ctx context.Context, src MailboxID, uids []UID, dst MailboxID, move bool) (*CopyResult, error) {
-	if src == dst && move {
-		return nil, fmt.Errorf("move: source and destination are the same mailbox")
-	}
 	var res *CopyResult
 	err := s.update(ctx, func(t *tx) error {
 		r, dm, err := copyTx(t, src, uids, dst, move)

@@ -30,9 +30,10 @@ var (
 	bAliases   = []byte("aliases")   // address or "@domain" -> alias record (JSON)
 	bLists     = []byte("lists")     // list address -> list record (JSON)
 	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)
+	bSubs      = []byte("subs")      // account ID ++ name -> "": subscriptions of names that are no mailbox
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs}
 
 // Options configure a Store.
 type Options struct {
