@@ -752,10 +752,18 @@ func (s *session) writeStatus(d *imap.StatusData, items []string) {
 	e.byte(')').crlf()
 }
 
-// cmdAppend stores a message (RFC 9051 6.3.12; UTF8 (literal8), RFC
-// 6855). A message over the limit is refused before its octets are asked
-// for; a LITERAL+ one, whose octets come unasked, is read and discarded
-// first, so they are never taken for commands.
+// maxMultiAppend bounds the messages of one MULTIAPPEND (RFC 3502); their
+// total size is bounded by the append limit times maxMultiAppendSize.
+const (
+	maxMultiAppend     = 1000
+	maxMultiAppendSize = 4
+)
+
+// cmdAppend stores one message (RFC 9051 6.3.12; UTF8 (literal8), RFC
+// 6855) or several, atomically (MULTIAPPEND, RFC 3502). A message over the
+// limit is refused before its octets are asked for; a LITERAL+ one, whose
+// octets come unasked, is read and discarded first, so they are never
+// taken for commands.
 func (s *session) cmdAppend(c *cmd) error {
 	p := c.p
 	if err := p.sp(); err != nil {
@@ -765,116 +773,151 @@ func (s *session) cmdAppend(c *cmd) error {
 	if err != nil {
 		return err
 	}
-	if err := p.sp(); err != nil {
-		return err
-	}
-	var flags []imap.Flag
-	var date time.Time
-	b, err := p.peek()
-	if err != nil {
-		return err
-	}
-	if b == '(' {
-		if flags, err = p.flagList(); err != nil {
-			return err
+	mb, mbErr := s.srv.opts.Store.MailboxByName(s.acct.ID, name)
+	if mbErr != nil {
+		mbErr = clientError(mbErr, "append")
+		if e, ok := mbErr.(*imap.Error); ok && e.Code == imap.ResponseCodeNonExistent {
+			e.Code = imap.ResponseCodeTryCreate // RFC 9051 6.3.12
 		}
+	}
+	var items []store.AppendItem
+	var refused error // the first refusal; later messages are read and dropped
+	total := int64(0)
+	for {
 		if err := p.sp(); err != nil {
 			return err
 		}
-		if b, err = p.peek(); err != nil {
-			return err
-		}
-	}
-	if b == '"' {
-		if date, err = p.dateTime(); err != nil {
-			return err
-		}
-		if err := p.sp(); err != nil {
-			return err
-		}
-		if b, err = p.peek(); err != nil {
-			return err
-		}
-	}
-	utf8Ext := false
-	if b == 'U' || b == 'u' {
-		a, err := p.atom()
+		it, n, sync, utf8Ext, err := appendHeader(p)
 		if err != nil {
 			return err
 		}
-		if !strings.EqualFold(a, "UTF8") {
-			return badSyntax("Expected a literal")
+		limit := int64(s.srv.opts.AppendLimit)
+		switch {
+		case refused == nil && mbErr != nil:
+			refused = mbErr
+		case refused == nil && (n > limit || total+n > limit*maxMultiAppendSize):
+			refused = no(imap.ResponseCodeTooBig, "Message too big")
+		case refused == nil && len(items) >= maxMultiAppend:
+			refused = no(imap.ResponseCodeLimit, "Too many messages in one APPEND")
 		}
-		if err := p.sp(); err != nil {
-			return err
+		if refused != nil {
+			if sync {
+				p.eol = true // the client sends nothing more
+				return refused
+			}
+			s.nc.SetReadDeadline(time.Now().Add(literalTimeout))
+			if _, err := io.CopyN(io.Discard, p.br, n); err != nil {
+				p.ioErr = err
+				return err
+			}
+		} else {
+			if sync {
+				if err := s.cont("Ready for literal data"); err != nil {
+					return err
+				}
+			}
+			s.nc.SetReadDeadline(time.Now().Add(literalTimeout))
+			it.Body = make([]byte, n)
+			if _, err := io.ReadFull(p.br, it.Body); err != nil {
+				p.ioErr = err
+				return err
+			}
+			total += n
+			items = append(items, it)
 		}
-		if err := p.expect('(', "("); err != nil {
-			return err
+		s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
+		if utf8Ext {
+			if err := p.expect(')', ")"); err != nil {
+				return err
+			}
 		}
-		if err := p.expect('~', "~{"); err != nil {
-			return err
-		}
-		utf8Ext = true
-	} else if b == '~' || b == '{' {
-		p.next()
-	} else {
-		return badSyntax("Expected a literal")
-	}
-	n, sync, err := p.literalHeader(utf8Ext || b == '~')
-	if err != nil {
-		return err
-	}
-	limit := int64(s.srv.opts.AppendLimit)
-	if n > limit {
-		if sync {
-			p.eol = true // the client sends nothing more
-			return no(imap.ResponseCodeTooBig, "Message too big")
-		}
-		s.nc.SetReadDeadline(time.Now().Add(literalTimeout))
-		if _, err := io.CopyN(io.Discard, p.br, n); err != nil {
-			p.ioErr = err
-			return err
-		}
-		return no(imap.ResponseCodeTooBig, "Message too big")
-	}
-	mb, err := s.srv.opts.Store.MailboxByName(s.acct.ID, name)
-	if err != nil {
-		if sync {
-			p.eol = true
-		} else if _, err := io.CopyN(io.Discard, p.br, n); err != nil {
-			p.ioErr = err
-			return err
-		}
-		err = clientError(err, "append")
-		if e, ok := err.(*imap.Error); ok && e.Code == imap.ResponseCodeNonExistent {
-			e.Code = imap.ResponseCodeTryCreate // RFC 9051 6.3.12
-		}
-		return err
-	}
-	if sync {
-		if err := s.cont("Ready for literal data"); err != nil {
-			return err
-		}
-	}
-	s.nc.SetReadDeadline(time.Now().Add(literalTimeout))
-	body := make([]byte, n)
-	if _, err := io.ReadFull(p.br, body); err != nil {
-		p.ioErr = err
-		return err
-	}
-	s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
-	if utf8Ext {
-		if err := p.expect(')', ")"); err != nil {
-			return err
+		if p.atEnd() {
+			break
 		}
 	}
 	if err := p.crlf(); err != nil {
 		return err
 	}
-	flags = slices.DeleteFunc(flags, func(f imap.Flag) bool { return strings.EqualFold(string(f), string(flagRecent)) })
-	d, err := s.srv.opts.Store.Append(s.writeCtx(), mb.ID, body, storeFlags(flags), date)
-	if err != nil {
+	if refused != nil {
+		return refused
+	}
+	var ds []store.Delivered
+	if len(items) == 1 {
+		d, err := s.srv.opts.Store.Append(s.writeCtx(), mb.ID, items[0].Body, items[0].Flags, items[0].Date)
+		if err != nil {
+			return clientError(err, "append")
+		}
+		ds = []store.Delivered{d}
+	} else if ds, err = s.srv.opts.Store.AppendMany(s.writeCtx(), mb.ID, items); err != nil {
 		return clientError(err, "append")
 	}
-	return ok(imap.ResponseCode(fmt.Sprintf("APPENDUID %d %d", d.UIDValidity, d.UID)), "APPEND completed")
+	uids := make([]store.UID, len(ds))
+	for i, d := range ds {
+		uids[i] = d.UID
+	}
+	return ok(imap.ResponseCode(fmt.Sprintf("APPENDUID %d %s", ds[0].UIDValidity, uidSet(uids))), "APPEND completed")
+}
+
+// appendHeader reads one message's [flags] [date-time] and literal header
+// (RFC 3502 append-message), up to the literal's octets; utf8Ext: it was
+// sent as UTF8 (literal8), whose ")" follows the octets (RFC 6855).
+func appendHeader(p *parser) (it store.AppendItem, n int64, sync, utf8Ext bool, err error) {
+	var flags []imap.Flag
+	b, err := p.peek()
+	if err != nil {
+		return it, 0, false, false, err
+	}
+	if b == '(' {
+		if flags, err = p.flagList(); err != nil {
+			return it, 0, false, false, err
+		}
+		if err := p.sp(); err != nil {
+			return it, 0, false, false, err
+		}
+		if b, err = p.peek(); err != nil {
+			return it, 0, false, false, err
+		}
+	}
+	if b == '"' {
+		if it.Date, err = p.dateTime(); err != nil {
+			return it, 0, false, false, err
+		}
+		if err := p.sp(); err != nil {
+			return it, 0, false, false, err
+		}
+		if b, err = p.peek(); err != nil {
+			return it, 0, false, false, err
+		}
+	}
+	switch b {
+	case 'U', 'u':
+		a, err := p.atom()
+		if err != nil {
+			return it, 0, false, false, err
+		}
+		if !strings.EqualFold(a, "UTF8") {
+			return it, 0, false, false, badSyntax("Expected a literal")
+		}
+		if err := p.sp(); err != nil {
+			return it, 0, false, false, err
+		}
+		if err := p.expect('(', "("); err != nil {
+			return it, 0, false, false, err
+		}
+		if err := p.expect('~', "~{"); err != nil {
+			return it, 0, false, false, err
+		}
+		utf8Ext = true
+	case '~', '{':
+		p.next()
+	default:
+		return it, 0, false, false, badSyntax("Expected a literal")
+	}
+	n, sync, err = p.literalHeader(utf8Ext || b == '~')
+	if err != nil {
+		return it, 0, false, false, err
+	}
+	flags = slices.DeleteFunc(flags, func(f imap.Flag) bool { return strings.EqualFold(string(f), string(flagRecent)) })
+	it.Flags = storeFlags(flags)
+	return it, n, sync, utf8Ext, nil
 }

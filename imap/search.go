@@ -19,6 +19,7 @@ import (
 type searchResult struct {
 	imap.SearchData
 	nums []uint32
+	uids []store.UID // the matches, ascending
 }
 
 func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*searchResult, error) {
@@ -103,7 +104,7 @@ func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *ima
 		}
 	}
 
-	data := &searchResult{SearchData: imap.SearchData{Count: uint32(len(found))}, nums: seqs}
+	data := &searchResult{SearchData: imap.SearchData{Count: uint32(len(found))}, nums: seqs, uids: found}
 	if byUID {
 		data.nums = make([]uint32, len(found))
 		for i, u := range found {
