@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"time"
 
@@ -738,6 +739,22 @@ func searchKey(p *parser, crit *imap.SearchCriteria, key string, depth int) erro
 			}
 		}
 		crit.Or = append(crit.Or, or)
+	case "OLDER", "YOUNGER": // RFC 5032
+		if err := p.sp(); err != nil {
+			return err
+		}
+		n, err := p.number()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return badSyntax("%s needs a positive number", k)
+		}
+		op := ">"
+		if k == "YOUNGER" {
+			op = "<"
+		}
+		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: withinKey, Value: op + strconv.FormatUint(uint64(n), 10)})
 	case "$":
 		crit.UID = append(crit.UID, imap.SearchRes())
 	default:

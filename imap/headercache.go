@@ -127,6 +127,9 @@ func cachedHeaderNames(c *imap.SearchCriteria) []string {
 	ok := true
 	anyKey(c, func(c *imap.SearchCriteria) bool {
 		for _, h := range c.Header {
+			if h.Key == withinKey {
+				continue
+			}
 			n := strings.ToLower(h.Key)
 			ok = ok && cacheableFields[n]
 			if !slices.Contains(names, n) {

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -238,7 +239,8 @@ func (v *view) staticCriteria(c *imap.SearchCriteria) {
 // needsContent: whether any key reads the message itself.
 func needsContent(c *imap.SearchCriteria) bool {
 	return anyKey(c, func(c *imap.SearchCriteria) bool {
-		return len(c.Header) > 0 || len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
+		return slices.ContainsFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool { return h.Key != withinKey }) ||
+			len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
 	})
 }
 
@@ -316,6 +318,12 @@ func match(c *imap.SearchCriteria, m *msgCtx) bool {
 		return false
 	}
 	for _, h := range c.Header {
+		if h.Key == withinKey {
+			if !within(h.Value, m.meta.InternalDate) {
+				return false
+			}
+			continue
+		}
 		if !m.headerContains(h.Key, h.Value) {
 			return false
 		}
@@ -372,4 +380,23 @@ func inUIDSet(set imap.UIDSet, n imap.UID) bool {
 // timezone).
 func dateOnly(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// withinKey marks, as a header key no field can have, WITHIN's OLDER and
+// YOUNGER (RFC 5032), which go-imap's SearchCriteria cannot hold: the
+// value is "<" (younger) or ">" (older) and a number of seconds.
+const withinKey = "\x00WITHIN"
+
+// within: whether a message that arrived at t is younger ("<n") or older
+// (">n") than n seconds.
+func within(v string, t time.Time) bool {
+	n, err := strconv.ParseInt(v[1:], 10, 64)
+	if err != nil {
+		return false
+	}
+	age := time.Since(t)
+	if v[0] == '<' {
+		return age <= time.Duration(n)*time.Second
+	}
+	return age >= time.Duration(n)*time.Second
 }

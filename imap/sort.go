@@ -202,6 +202,51 @@ func (s *session) cmdSort(c *cmd) error {
 	if err := p.sp(); err != nil {
 		return err
 	}
+	// ESORT (RFC 5267): SORT RETURN (MIN MAX ALL COUNT) answers ESEARCH.
+	var ret *imap.SearchOptions
+	if b, err := p.peek(); err != nil {
+		return err
+	} else if b == 'R' || b == 'r' {
+		a, err := p.atom()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(a, "RETURN") {
+			return badSyntax("Expected RETURN or sort criteria")
+		}
+		ret = &imap.SearchOptions{}
+		if err := p.sp(); err != nil {
+			return err
+		}
+		err = p.list(true, func() error {
+			a, err := p.atom()
+			if err != nil {
+				return err
+			}
+			switch strings.ToUpper(a) {
+			case "MIN":
+				ret.ReturnMin = true
+			case "MAX":
+				ret.ReturnMax = true
+			case "ALL":
+				ret.ReturnAll = true
+			case "COUNT":
+				ret.ReturnCount = true
+			default:
+				return badSyntax("Unknown SORT RETURN option %q", a)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !ret.ReturnMin && !ret.ReturnMax && !ret.ReturnCount {
+			ret.ReturnAll = true
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+	}
 	var keys []sortKey
 	reverse := false
 	err := p.list(false, func() error {
@@ -251,15 +296,48 @@ func (s *session) cmdSort(c *cmd) error {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	s.e.raw("* SORT")
-	for _, m := range msgs {
+	num := func(m *sortMsg) uint32 {
 		if c.uid {
-			s.e.sp().num(uint32(m.uid))
-		} else {
-			s.e.sp().num(m.seq)
+			return uint32(m.uid)
+		}
+		return m.seq
+	}
+	e := &s.e
+	if ret == nil {
+		e.raw("* SORT")
+		for _, m := range msgs {
+			e.sp().num(num(m))
+		}
+		e.crlf()
+		return nil
+	}
+	// MIN and MAX are the first and last in sort order, ALL the sorted
+	// list (RFC 5267 3.2).
+	e.raw("* ESEARCH (TAG ").str(c.tag).raw(")")
+	if c.uid {
+		e.raw(" UID")
+	}
+	if len(msgs) > 0 {
+		if ret.ReturnMin {
+			e.raw(" MIN ").num(num(msgs[0]))
+		}
+		if ret.ReturnMax {
+			e.raw(" MAX ").num(num(msgs[len(msgs)-1]))
+		}
+		if ret.ReturnAll {
+			e.raw(" ALL ")
+			for i, m := range msgs {
+				if i > 0 {
+					e.byte(',')
+				}
+				e.num(num(m))
+			}
 		}
 	}
-	s.e.crlf()
+	if ret.ReturnCount {
+		e.raw(" COUNT ").num(uint32(len(msgs)))
+	}
+	e.crlf()
 	return nil
 }
 
