@@ -308,6 +308,11 @@ func (s *session) cmdEnable(c *cmd) error {
 				s.rev2, s.e.utf8 = true, true
 				enabled = append(enabled, "IMAP4rev2")
 			}
+		case "CONDSTORE":
+			if !s.condstore {
+				s.condstore = true
+				enabled = append(enabled, "CONDSTORE")
+			}
 		case "UTF8=ACCEPT":
 			if !s.e.utf8 || !contains(enabled, "UTF8=ACCEPT") && !s.rev2 {
 				s.e.utf8 = true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,8 +42,16 @@ func (s *session) cmdSelect(c *cmd) error {
 	if ok, err := p.accept(' '); err != nil {
 		return err
 	} else if ok {
-		// select-params: none is supported yet.
-		if err := p.list(true, func() error { return badSyntax("Unknown SELECT parameter") }); err != nil {
+		// select-params: CONDSTORE (RFC 7162 3.1.8).
+		err := p.list(true, func() error {
+			a, err := p.atom()
+			if err == nil && !strings.EqualFold(a, "CONDSTORE") {
+				err = badSyntax("Unknown SELECT parameter %q", a)
+			}
+			s.condstore = s.condstore || err == nil
+			return err
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -95,6 +104,8 @@ func (s *session) cmdSelect(c *cmd) error {
 	}
 	e.raw("* OK [UIDVALIDITY ").num(uidValidity).raw("] UIDs valid").crlf()
 	e.raw("* OK [UIDNEXT ").num(uint32(uidNext)).raw("] Predicted next UID").crlf()
+	e.raw("* OK [MAILBOXID (").raw(mailboxID(mb.ID)).raw(")] Ok").crlf()            // RFC 8474
+	e.raw("* OK [HIGHESTMODSEQ ").num64(int64(v.selModSeq)).raw("] Highest").crlf() // RFC 7162
 	s.writeFlags()
 	if list != nil {
 		s.writeList("LIST", list, nil)
@@ -185,8 +196,11 @@ func (s *session) cmdCreate(c *cmd) error {
 			return no(codeUseAttr, "Unsupported special-use attribute")
 		}
 	}
-	_, err = s.srv.opts.Store.CreateMailboxSubscribed(s.ctx, s.acct.ID, name, use, false)
-	return clientError(err, "create")
+	mb, err := s.srv.opts.Store.CreateMailboxSubscribed(s.ctx, s.acct.ID, name, use, false)
+	if err != nil {
+		return clientError(err, "create")
+	}
+	return ok(imap.ResponseCode("MAILBOXID ("+mailboxID(mb.ID)+")"), "CREATE completed")
 }
 
 // specialUse is the canonical spelling of a special-use attribute Petrel
@@ -548,7 +562,7 @@ func (s *session) list(resp, ref string, patterns []string, o *listOptions) erro
 		}
 		s.writeList(resp, data, childInfo)
 		if o.returnStatus != nil && en.mb != nil {
-			s.writeStatus(s.statusData(en.mb, o.returnStatus), o.statusItems)
+			s.writeStatus(en.mb.ID, s.statusData(en.mb, o.returnStatus), o.statusItems)
 		}
 	}
 	return nil
@@ -652,6 +666,7 @@ func statusItems(p *parser) (*imap.StatusOptions, []string, error) {
 			o.Size = true
 		case "APPENDLIMIT":
 			o.AppendLimit = true
+		case "MAILBOXID", "HIGHESTMODSEQ":
 		default:
 			return badSyntax("Unknown STATUS item %q", a)
 		}
@@ -682,17 +697,20 @@ func (s *session) cmdStatus(c *cmd) error {
 	if err := p.crlf(); err != nil {
 		return err
 	}
+	if slices.Contains(items, "HIGHESTMODSEQ") {
+		s.condstore = true // RFC 7162 3.1: a CONDSTORE enabling command
+	}
 	mb, err := s.srv.opts.Store.MailboxByName(s.acct.ID, name)
 	if err != nil {
 		return clientError(err, "status")
 	}
-	s.writeStatus(s.statusData(mb, o), items)
+	s.writeStatus(mb.ID, s.statusData(mb, o), items)
 	return nil
 }
 
 // statusData answers STATUS from the counts the store keeps: one read.
 func (s *session) statusData(mb *store.Mailbox, options *imap.StatusOptions) *imap.StatusData {
-	data := &imap.StatusData{Mailbox: mb.Name}
+	data := &imap.StatusData{Mailbox: mb.Name, HighestModSeq: mb.ModSeq}
 	u32 := func(v uint32) *uint32 { return &v }
 	if options.NumMessages {
 		data.NumMessages = u32(mb.Messages)
@@ -722,7 +740,10 @@ func (s *session) statusData(mb *store.Mailbox, options *imap.StatusOptions) *im
 	return data
 }
 
-func (s *session) writeStatus(d *imap.StatusData, items []string) {
+// mailboxID is RFC 8474's MAILBOXID: the store's mailbox ID, never reused.
+func mailboxID(id store.MailboxID) string { return "M" + strconv.FormatUint(uint64(id), 10) }
+
+func (s *session) writeStatus(id store.MailboxID, d *imap.StatusData, items []string) {
 	e := &s.e
 	e.raw("* STATUS ").mailbox(d.Mailbox).raw(" (")
 	for i, it := range items {
@@ -747,6 +768,10 @@ func (s *session) writeStatus(d *imap.StatusData, items []string) {
 			e.num64(*d.Size)
 		case "APPENDLIMIT":
 			e.num(*d.AppendLimit)
+		case "MAILBOXID":
+			e.raw("(").raw(mailboxID(id)).raw(")")
+		case "HIGHESTMODSEQ":
+			e.num64(int64(d.HighestModSeq))
 		}
 	}
 	e.byte(')').crlf()

@@ -2,6 +2,8 @@ package imap
 
 import (
 	"bytes"
+	"math"
+	"petrel/store"
 	"strconv"
 	"strings"
 	"time"
@@ -52,9 +54,16 @@ func (s *session) cmdExpunge(c *cmd) error {
 // what it asked for in the reply.
 type fetchWriter struct {
 	s        *session
-	bsExt    bool // BODYSTRUCTURE
-	bsPlain  bool // BODY
-	obsolete map[*imap.FetchItemBodySection]string
+	emailID  bool // EMAILID (RFC 8474)
+	threadID bool // THREADID (RFC 8474; NIL: no thread IDs kept)
+	preview  bool // PREVIEW (RFC 8970)
+	modseq   bool // MODSEQ (RFC 7162), asked or implied
+	// changedSince, when not 0, keeps only messages with a higher MODSEQ
+	// (FETCH … (CHANGEDSINCE n), RFC 7162 3.1.4).
+	changedSince uint64
+	bsExt        bool // BODYSTRUCTURE
+	bsPlain      bool // BODY
+	obsolete     map[*imap.FetchItemBodySection]string
 }
 
 func (s *session) cmdFetch(c *cmd) error {
@@ -81,8 +90,36 @@ func (s *session) cmdFetch(c *cmd) error {
 	} else if err := fetchAtt(p, o, w, true); err != nil {
 		return err
 	}
+	if ok, err := p.accept(' '); err != nil {
+		return err
+	} else if ok { // fetch-modifiers: (CHANGEDSINCE n)
+		err := p.list(false, func() error {
+			a, err := p.atom()
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(a, "CHANGEDSINCE") {
+				return badSyntax("Unknown FETCH modifier %q", a)
+			}
+			if err := p.sp(); err != nil {
+				return err
+			}
+			n, err := p.number64()
+			if err == nil && n <= 0 {
+				err = badSyntax("CHANGEDSINCE needs a positive number")
+			}
+			w.changedSince, w.modseq = uint64(n), true
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
 	if err := p.crlf(); err != nil {
 		return err
+	}
+	if w.modseq {
+		s.condstore = true
 	}
 	return s.fetch(w, set, o)
 }
@@ -121,6 +158,27 @@ func fetchAtt(p *parser, o *imap.FetchOptions, w *fetchWriter, macro bool) error
 		o.RFC822Size = true
 	case "UID":
 		o.UID = true
+	case "MODSEQ":
+		w.modseq = true
+	case "EMAILID":
+		w.emailID = true
+	case "THREADID":
+		w.threadID = true
+	case "PREVIEW":
+		w.preview = true
+		if b, err := p.br.Peek(2); err == nil && string(b) == " (" { // RFC 8970 preview-mod: (LAZY)
+			p.next()
+			err := p.list(false, func() error {
+				a, err := p.atom()
+				if err == nil && !strings.EqualFold(a, "LAZY") {
+					err = badSyntax("Unknown PREVIEW modifier %q", a)
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
 	case "BODYSTRUCTURE":
 		w.bsExt = true
 		o.BodyStructure = &imap.FetchItemBodyStructure{Extended: true}
@@ -325,6 +383,24 @@ func (r *fetchResp) WriteBinarySize(part []int, n int64) {
 	r.item("BINARY.SIZE[").raw(partPath(part)).raw("] ").num64(n)
 }
 
+// WriteObjectIDs writes RFC 8474's EMAILID and THREADID, as asked.
+func (r *fetchResp) WriteObjectIDs(meta *store.Message) {
+	if r.w.emailID {
+		r.item("EMAILID (E").num64(int64(meta.Blob)).raw(")")
+	}
+	if r.w.threadID {
+		r.item("THREADID NIL")
+	}
+}
+
+// WriteModSeq writes MODSEQ (RFC 7162 3.1.4.1).
+func (r *fetchResp) WriteModSeq(n uint64) { r.item("MODSEQ (").num64(int64(n)).raw(")") }
+
+// WritePreview writes RFC 8970's PREVIEW: NIL when there is no text.
+func (r *fetchResp) WritePreview(text string) {
+	r.item("PREVIEW ").nstr(text)
+}
+
 func (r *fetchResp) WriteBodyStructure(bs imap.BodyStructure) {
 	if r.w.bsPlain {
 		r.item("BODY ").bodyStructure(bs, false)
@@ -385,6 +461,33 @@ func (s *session) cmdStore(c *cmd) error {
 	if err := p.sp(); err != nil {
 		return err
 	}
+	unchangedSince := uint64(math.MaxUint64)
+	if b, err := p.peek(); err != nil {
+		return err
+	} else if b == '(' { // store-modifiers: (UNCHANGEDSINCE n), RFC 7162 3.1.3
+		err := p.list(false, func() error {
+			a, err := p.atom()
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(a, "UNCHANGEDSINCE") {
+				return badSyntax("Unknown STORE modifier %q", a)
+			}
+			if err := p.sp(); err != nil {
+				return err
+			}
+			n, err := p.number64()
+			unchangedSince = uint64(n)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+		s.condstore = true
+	}
 	item, err := p.atom()
 	if err != nil {
 		return err
@@ -437,7 +540,7 @@ func (s *session) cmdStore(c *cmd) error {
 			return bad("\\Recent and \\* cannot be stored")
 		}
 	}
-	return s.store(c.uid, set, &f)
+	return s.store(c.uid, set, &f, unchangedSince)
 }
 
 func (s *session) cmdCopy(c *cmd) error {
@@ -582,12 +685,18 @@ func (s *session) cmdSearch(c *cmd) error {
 		if o.ReturnCount {
 			e.raw(" COUNT ").num(data.Count)
 		}
+		if data.modseq > 0 {
+			e.raw(" MODSEQ ").num64(int64(data.modseq))
+		}
 		e.crlf()
 		return nil
 	}
 	e.raw("* SEARCH")
 	for _, n := range data.nums {
 		e.sp().num(n)
+	}
+	if data.modseq > 0 {
+		e.raw(" (MODSEQ ").num64(int64(data.modseq)).raw(")")
 	}
 	e.crlf()
 	return nil
@@ -739,6 +848,46 @@ func searchKey(p *parser, crit *imap.SearchCriteria, key string, depth int) erro
 			}
 		}
 		crit.Or = append(crit.Or, or)
+	case "MODSEQ": // RFC 7162 3.1.5: MODSEQ [entry-name entry-type] n
+		if err := p.sp(); err != nil {
+			return err
+		}
+		if b, err := p.peek(); err != nil {
+			return err
+		} else if b == '"' {
+			p.next()
+			if _, err := p.quoted(); err != nil {
+				return err
+			}
+			if err := p.sp(); err != nil {
+				return err
+			}
+			typ, err := p.atom()
+			if err != nil {
+				return err
+			}
+			if t := strings.ToLower(typ); t != "priv" && t != "shared" && t != "all" {
+				return badSyntax("Unknown MODSEQ entry type %q", typ)
+			}
+			if err := p.sp(); err != nil {
+				return err
+			}
+		}
+		n, err := p.number64()
+		if err != nil {
+			return err
+		}
+		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: modSeqKey, Value: strconv.FormatInt(n, 10)})
+	case "EMAILID", "THREADID": // RFC 8474 5
+		id, err := astr()
+		if err != nil {
+			return err
+		}
+		if k == "THREADID" {
+			crit.UID = append(crit.UID, imap.UIDSet{}) // no thread IDs: nothing
+		} else {
+			crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: emailIDKey, Value: id})
+		}
 	case "OLDER", "YOUNGER": // RFC 5032
 		if err := p.sp(); err != nil {
 			return err

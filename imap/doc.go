@@ -14,8 +14,16 @@
 //     is flushed to the corkConn (corkconn.go) before every read.
 //   - session.go is the state machine and command loop; the commands live
 //     in a file per group: cmd_auth.go (any state, login, ENABLE, IDLE),
-//     cmd_mailbox.go (SELECT … APPEND), cmd_message.go (the selected
-//     state's syntax; the work in fetch.go, search.go, messages.go).
+//     cmd_mailbox.go (SELECT … APPEND, MULTIAPPEND), cmd_message.go (the
+//     selected state's syntax; the work in fetch.go, search.go,
+//     messages.go), sort.go (SORT, ESORT) and thread.go (THREAD).
+//
+// Per session, a view also keeps what IMAP4rev1 calls \Recent (each new
+// message is recent to exactly one session, claimed through the shared
+// mailbox) and the keywords announced in FLAGS: a keyword a session has
+// not been told of is announced (FLAGS, PERMANENTFLAGS) before the FETCH
+// that shows it. MODSEQ comes from the store, which changes it in the same
+// commit as the change it counts (CONDSTORE).
 //
 // Mailbox state is shared between sessions and lives in bbolt:
 //

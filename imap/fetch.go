@@ -2,7 +2,10 @@ package imap
 
 import (
 	"errors"
+	"html"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -20,6 +23,7 @@ type fetched struct {
 	sections [][]byte
 	binary   [][]byte
 	binSize  []uint32
+	preview  string
 	err      error
 }
 
@@ -63,7 +67,7 @@ func (s *session) fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 		}
 	}
 
-	needContent := options.Envelope || options.BodyStructure != nil ||
+	needContent := w.preview || options.Envelope || options.BodyStructure != nil ||
 		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 
 	for start := 0; start < len(uids); start += fetchBatch {
@@ -71,6 +75,9 @@ func (s *session) fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 		metas, err := st.Messages(v.m.id, batch)
 		if err != nil {
 			return clientError(err, "fetch")
+		}
+		if w.changedSince > 0 {
+			metas = slices.DeleteFunc(metas, func(m store.Message) bool { return m.ModSeq <= w.changedSince })
 		}
 		if !needContent {
 			for i := range metas {
@@ -109,11 +116,14 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 		last := -1
 		size := 0
 		read := st.ReadContents
-		if topSectionsOnly(options) {
+		if topSectionsOnly(options) && !w.preview {
 			read = readTop(st)
 		}
 		err := read(v.m.id, uids, func(uid store.UID, c *store.Content, root *store.Part) error {
 			f := extract(c, root, options)
+			if w.preview {
+				f.preview = preview(c, root)
+			}
 			got[uid] = &f
 			if i, ok := slices.BinarySearch(uids, uid); ok {
 				last = i
@@ -237,6 +247,13 @@ func writeFetch(w *fetchWriter, seq uint32, meta *store.Message, options *imap.F
 	if options.InternalDate {
 		rw.WriteInternalDate(meta.InternalDate)
 	}
+	rw.WriteObjectIDs(meta)
+	if w.modseq || w.s.condstore && flags != nil {
+		rw.WriteModSeq(meta.ModSeq)
+	}
+	if w.preview {
+		rw.WritePreview(f.preview)
+	}
 	if options.RFC822Size {
 		rw.WriteRFC822Size(meta.Size)
 	}
@@ -256,4 +273,56 @@ func writeFetch(w *fetchWriter, seq uint32, meta *store.Message, options *imap.F
 		rw.WriteBinarySize(sec.Part, int64(f.binSize[i]))
 	}
 	return rw.Close()
+}
+
+// previewLen is how much text PREVIEW gives (RFC 8970 3: at most 256
+// characters; 200 is what most clients show).
+const previewLen = 200
+
+// preview is RFC 8970's preview of a message: the start of its first
+// text/plain part (else text/html, tags removed), decoded, white space
+// collapsed.
+func preview(c *store.Content, root *store.Part) string {
+	p := firstText(root, "plain", 0)
+	if p == nil {
+		p = firstText(root, "html", 0)
+	}
+	if p == nil {
+		return ""
+	}
+	raw := c.Slice(p.BodyStart, min(p.Size(), 64<<10))
+	dec, err := decodeCTE(raw, p.Encoding)
+	if err != nil {
+		dec = raw
+	}
+	text := toUTF8(dec, p.Params["charset"])
+	if p.Subtype == "html" {
+		text = htmlTags.ReplaceAllString(text, " ")
+		text = html.UnescapeString(text)
+	}
+	text = strings.Join(strings.Fields(text), " ")
+	if r := []rune(text); len(r) > previewLen {
+		text = string(r[:previewLen])
+	}
+	return text
+}
+
+var htmlTags = regexp.MustCompile(`(?s)<(style|script)[^>]*>.*?</(style|script)>|<[^>]*>`)
+
+// firstText finds the first text/<sub> part, not an attachment.
+func firstText(p *store.Part, sub string, depth int) *store.Part {
+	if depth > 64 {
+		return nil
+	}
+	switch {
+	case isMultipart(p):
+		for _, ch := range p.Parts {
+			if t := firstText(ch, sub, depth+1); t != nil {
+				return t
+			}
+		}
+	case (p.Type == "text" || p.Type == "") && (p.Subtype == sub || p.Subtype == "" && sub == "plain") && !strings.EqualFold(p.Disposition, "attachment"):
+		return p
+	}
+	return nil
 }

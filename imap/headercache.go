@@ -127,7 +127,7 @@ func cachedHeaderNames(c *imap.SearchCriteria) []string {
 	ok := true
 	anyKey(c, func(c *imap.SearchCriteria) bool {
 		for _, h := range c.Header {
-			if h.Key == withinKey {
+			if isSpecialKey(h.Key) {
 				continue
 			}
 			n := strings.ToLower(h.Key)

@@ -46,6 +46,7 @@ type mailbox struct {
 	// Server.recent, but not the process: after a restart the messages
 	// already there are recent to no one.
 	recentFrom store.UID
+	modseq     uint64 // HIGHESTMODSEQ as of the last event applied
 	// keywords are the keywords seen on the mailbox's messages, for the
 	// FLAGS of SELECT (each session announces more as it meets them).
 	keywords map[string]struct{}
@@ -76,6 +77,7 @@ func (s *Server) openMailbox(id store.MailboxID) (*mailbox, error) {
 	m.uids = snap.UIDs
 	m.uidNext = snap.Mailbox.UIDNext
 	m.uidValidity = snap.Mailbox.UIDValidity
+	m.modseq = snap.Mailbox.ModSeq
 	m.hc = s.headerCaches.cacheFor(id, m.uidValidity)
 	if r, ok := s.recent[id]; ok && r.uidValidity == m.uidValidity {
 		m.recentFrom = r.from
@@ -119,6 +121,7 @@ func (m *mailbox) onEvent(ev store.Event) {
 }
 
 func (m *mailbox) applyLocked(ev store.Event) {
+	m.modseq = max(m.modseq, ev.ModSeq)
 	switch ev.Kind {
 	case store.EventAdded:
 		nu := make([]store.UID, len(m.uids), len(m.uids)+len(ev.Messages))

@@ -11,7 +11,7 @@ import (
 // store changes flags (RFC 9051 6.4.6). Other sessions hear of the change
 // through the store's events; this one only through the FETCH replies
 // written here (none with .SILENT).
-func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags) error {
+func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags, unchangedSince uint64) error {
 	v, err := s.writable()
 	if err != nil {
 		return err
@@ -27,12 +27,29 @@ func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags) 
 	case imap.StoreFlagsDel:
 		op = store.FlagsRemove
 	}
-	msgs, err := s.srv.opts.Store.StoreFlags(s.writeCtx(), v.m.id, uids, op, storeFlags(flags.Flags))
+	msgs, modified, err := s.srv.opts.Store.StoreFlagsIf(s.writeCtx(), v.m.id, uids, op, storeFlags(flags.Flags), unchangedSince)
 	if err != nil {
 		return clientError(err, "store")
 	}
+	// RFC 7162 3.1.3: the messages left alone for their MODSEQ.
+	var result error
+	if len(modified) > 0 {
+		var set string
+		if byUID {
+			set = numSetString(uidSet(modified))
+		} else {
+			var seqs []uint32
+			for _, u := range modified {
+				if n := v.seqOf(u); n > 0 {
+					seqs = append(seqs, n)
+				}
+			}
+			set = numSetString(seqSet(seqs))
+		}
+		result = ok(imap.ResponseCode("MODIFIED "+set), "Conditional STORE failed for some messages")
+	}
 	if flags.Silent {
-		return nil
+		return result
 	}
 	w := &fetchWriter{s: s}
 	for _, msg := range msgs {
@@ -47,9 +64,12 @@ func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags) 
 			rw.WriteUID(imap.UID(msg.UID))
 		}
 		rw.WriteFlags(flags)
+		if s.condstore {
+			rw.WriteModSeq(msg.ModSeq)
+		}
 		rw.Close()
 	}
-	return nil
+	return result
 }
 
 // expunge removes \Deleted messages (all, or those of uids for UID

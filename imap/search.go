@@ -3,6 +3,7 @@ package imap
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -21,6 +22,9 @@ type searchResult struct {
 	imap.SearchData
 	nums []uint32
 	uids []store.UID // the matches, ascending
+	// modseq is the highest MODSEQ of the matches, for a SEARCH with a
+	// MODSEQ key (RFC 7162 3.1.5); 0 otherwise.
+	modseq uint64
 }
 
 func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*searchResult, error) {
@@ -37,6 +41,7 @@ func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *ima
 
 	var seqs []uint32
 	var found []store.UID
+	var maxModSeq uint64
 	for start := 0; start < len(uids); start += fetchBatch {
 		batch := uids[start:min(start+fetchBatch, len(uids))]
 		metas, err := st.Messages(v.m.id, batch)
@@ -51,6 +56,7 @@ func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *ima
 			if match(criteria, mc) {
 				seqs = append(seqs, mc.seq)
 				found = append(found, mc.meta.UID)
+				maxModSeq = max(maxModSeq, mc.meta.ModSeq)
 			}
 		}
 		if !content {
@@ -106,6 +112,12 @@ func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *ima
 	}
 
 	data := &searchResult{SearchData: imap.SearchData{Count: uint32(len(found))}, nums: seqs, uids: found}
+	if anyKey(criteria, func(c *imap.SearchCriteria) bool {
+		return slices.ContainsFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool { return h.Key == modSeqKey })
+	}) {
+		data.modseq = maxModSeq
+		s.condstore = true
+	}
 	if byUID {
 		data.nums = make([]uint32, len(found))
 		for i, u := range found {
@@ -239,7 +251,7 @@ func (v *view) staticCriteria(c *imap.SearchCriteria) {
 // needsContent: whether any key reads the message itself.
 func needsContent(c *imap.SearchCriteria) bool {
 	return anyKey(c, func(c *imap.SearchCriteria) bool {
-		return slices.ContainsFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool { return h.Key != withinKey }) ||
+		return slices.ContainsFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool { return !isSpecialKey(h.Key) }) ||
 			len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
 	})
 }
@@ -318,8 +330,19 @@ func match(c *imap.SearchCriteria, m *msgCtx) bool {
 		return false
 	}
 	for _, h := range c.Header {
-		if h.Key == withinKey {
+		switch h.Key {
+		case withinKey:
 			if !within(h.Value, m.meta.InternalDate) {
+				return false
+			}
+			continue
+		case modSeqKey:
+			if n, _ := strconv.ParseUint(h.Value, 10, 64); m.meta.ModSeq < n {
+				return false
+			}
+			continue
+		case emailIDKey:
+			if "E"+strconv.FormatUint(m.meta.Blob, 10) != h.Value {
 				return false
 			}
 			continue
@@ -381,6 +404,15 @@ func inUIDSet(set imap.UIDSet, n imap.UID) bool {
 func dateOnly(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
+
+// modSeqKey marks RFC 7162's SEARCH MODSEQ the same way.
+const modSeqKey = "\x00MODSEQ"
+
+// emailIDKey marks RFC 8474's SEARCH EMAILID the same way.
+const emailIDKey = "\x00EMAILID"
+
+// isSpecialKey: a key that is no header field (withinKey, emailIDKey).
+func isSpecialKey(k string) bool { return strings.HasPrefix(k, "\x00") }
 
 // withinKey marks, as a header key no field can have, WITHIN's OLDER and
 // YOUNGER (RFC 5032), which go-imap's SearchCriteria cannot hold: the

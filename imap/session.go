@@ -39,7 +39,9 @@ type session struct {
 	insecure bool // plaintext LOGIN allowed (loopback)
 	state    connState
 	rev2     bool // ENABLE IMAP4rev2
-	idling   atomic.Bool
+	// condstore: CONDSTORE is enabled (RFC 7162 3.1): FLAGS come with MODSEQ.
+	condstore bool
+	idling    atomic.Bool
 	// ending is why the session must end (endAutologout, endShutdown), set
 	// from other goroutines.
 	ending atomic.Int32
@@ -465,7 +467,7 @@ func (s *session) caps() []string {
 	}
 	return append(caps, "ENABLE", "IDLE", "UNSELECT", "UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
-		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
 }
 
 // writeCtx marks the session's writes so their flag changes are not echoed
@@ -512,12 +514,16 @@ func (u sessionUpdates) WriteNumMessages(n uint32) error {
 	return nil
 }
 
-func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag) error {
+func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag, modseq uint64) error {
 	if !u.s.rev2 && u.s.view.isRecent(store.UID(uid)) {
 		flags = append(flags, flagRecent)
 	}
 	u.s.announceKeywords(flags)
-	u.s.e.raw("* ").num(seq).raw(" FETCH (UID ").num(uint32(uid)).raw(" FLAGS ").flags(flags).raw(")").crlf()
+	u.s.e.raw("* ").num(seq).raw(" FETCH (UID ").num(uint32(uid)).raw(" FLAGS ").flags(flags)
+	if u.s.condstore {
+		u.s.e.raw(" MODSEQ (").num64(int64(modseq)).raw(")")
+	}
+	u.s.e.raw(")").crlf()
 	return nil
 }
 

@@ -34,12 +34,15 @@ type view struct {
 	// none). keywords are those announced in FLAGS. Session goroutine only.
 	recent   []store.UID
 	keywords map[string]struct{}
+	// selModSeq is the mailbox's HIGHESTMODSEQ when the view opened.
+	selModSeq uint64
 }
 
 func (m *mailbox) newView(readOnly bool) *view {
 	v := &view{m: m, readOnly: readOnly, wake: make(chan struct{}, 1), keywords: make(map[string]struct{})}
 	m.mu.Lock()
 	v.uids = m.uids
+	v.selModSeq = m.modseq
 	m.views[v] = struct{}{}
 	for k := range m.keywords {
 		v.keywords[k] = struct{}{}
@@ -113,7 +116,7 @@ func (v *view) close() {
 type updateWriter interface {
 	WriteExpunge(seqNum uint32) error
 	WriteNumMessages(n uint32) error
-	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag) error
+	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag, modseq uint64) error
 }
 
 // poll reports queued changes to the client, in commit order. Without
@@ -163,7 +166,7 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 			}
 			for _, msg := range ev.Messages {
 				if i, ok := slices.BinarySearch(v.uids, msg.UID); ok {
-					if err := w.WriteMessageFlags(uint32(i+1), imap.UID(msg.UID), imapFlags(msg.Flags)); err != nil {
+					if err := w.WriteMessageFlags(uint32(i+1), imap.UID(msg.UID), imapFlags(msg.Flags), msg.ModSeq); err != nil {
 						return err
 					}
 				}

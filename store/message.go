@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -33,6 +34,9 @@ type Message struct {
 	InternalDate time.Time
 	Size         int64
 	ModSeq       uint64
+	// Blob identifies the message's bytes, shared by its copies: IMAP's
+	// EMAILID (RFC 8474).
+	Blob uint64
 }
 
 // Has reports whether m carries flag (case-insensitively, as IMAP compares).
@@ -510,10 +514,19 @@ const (
 // state (UIDs that no longer exist are skipped). Messages whose flags do not
 // actually change are returned too but not written or announced.
 func (s *Store) StoreFlags(ctx context.Context, mbx MailboxID, uids []UID, op FlagOp, flags []string) ([]Message, error) {
+	out, _, err := s.StoreFlagsIf(ctx, mbx, uids, op, flags, math.MaxUint64)
+	return out, err
+}
+
+// StoreFlagsIf is StoreFlags that leaves alone, in the same transaction,
+// the messages whose MODSEQ is above unchangedSince, and returns their UIDs
+// as modified (IMAP's STORE (UNCHANGEDSINCE n), RFC 7162 3.1.3).
+func (s *Store) StoreFlagsIf(ctx context.Context, mbx MailboxID, uids []UID, op FlagOp, flags []string, unchangedSince uint64) ([]Message, []UID, error) {
 	flags = normalizeFlags(flags)
 	var out []Message
+	var modified []UID
 	err := s.update(ctx, func(t *tx) error {
-		out = out[:0]
+		out, modified = out[:0], modified[:0]
 		m, err := getMailboxTx(t.Tx, mbx)
 		if err != nil {
 			return err
@@ -530,6 +543,10 @@ func (s *Store) StoreFlags(ctx context.Context, mbx MailboxID, uids []UID, op Fl
 			rec, err := decodeRecord(v, false)
 			if err != nil {
 				return err
+			}
+			if rec.ModSeq > unchangedSince {
+				modified = append(modified, uid)
+				continue
 			}
 			nf := applyFlags(rec.Flags, op, flags)
 			if slices.Equal(nf, rec.Flags) {
@@ -558,9 +575,9 @@ func (s *Store) StoreFlags(ctx context.Context, mbx MailboxID, uids []UID, op Fl
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store flags: %w", err)
+		return nil, nil, fmt.Errorf("store flags: %w", err)
 	}
-	return out, nil
+	return out, modified, nil
 }
 
 func applyFlags(cur []string, op FlagOp, flags []string) []string {
