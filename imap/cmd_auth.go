@@ -308,6 +308,11 @@ func (s *session) cmdEnable(c *cmd) error {
 				s.rev2, s.e.utf8 = true, true
 				enabled = append(enabled, "IMAP4rev2")
 			}
+		case "QRESYNC":
+			if !s.qresync {
+				s.qresync, s.condstore = true, true
+				enabled = append(enabled, "QRESYNC")
+			}
 		case "CONDSTORE":
 			if !s.condstore {
 				s.condstore = true

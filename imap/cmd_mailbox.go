@@ -39,17 +39,31 @@ func (s *session) cmdSelect(c *cmd) error {
 	if err != nil {
 		return err
 	}
+	var qr *qresyncParam
 	if ok, err := p.accept(' '); err != nil {
 		return err
 	} else if ok {
-		// select-params: CONDSTORE (RFC 7162 3.1.8).
+		// select-params: CONDSTORE (RFC 7162 3.1.8), QRESYNC (3.2.5).
 		err := p.list(true, func() error {
 			a, err := p.atom()
-			if err == nil && !strings.EqualFold(a, "CONDSTORE") {
-				err = badSyntax("Unknown SELECT parameter %q", a)
+			if err != nil {
+				return err
 			}
-			s.condstore = s.condstore || err == nil
-			return err
+			switch strings.ToUpper(a) {
+			case "CONDSTORE":
+				s.condstore = true
+				return nil
+			case "QRESYNC":
+				if !s.qresync {
+					return badSyntax("QRESYNC is not enabled")
+				}
+				if err := p.sp(); err != nil {
+					return err
+				}
+				qr, err = qresyncParams(p)
+				return err
+			}
+			return badSyntax("Unknown SELECT parameter %q", a)
 		})
 		if err != nil {
 			return err
@@ -109,6 +123,11 @@ func (s *session) cmdSelect(c *cmd) error {
 	s.writeFlags()
 	if list != nil {
 		s.writeList("LIST", list, nil)
+	}
+	if qr != nil && qr.uidValidity == uidValidity {
+		if err := s.resync(v, qr); err != nil {
+			return clientError(err, "select")
+		}
 	}
 	if readOnly {
 		return ok("READ-ONLY", "EXAMINE completed")
@@ -945,4 +964,128 @@ func appendHeader(p *parser) (it store.AppendItem, n int64, sync, utf8Ext bool, 
 	flags = slices.DeleteFunc(flags, func(f imap.Flag) bool { return strings.EqualFold(string(f), string(flagRecent)) })
 	it.Flags = storeFlags(flags)
 	return it, n, sync, utf8Ext, nil
+}
+
+// qresyncParam is SELECT's QRESYNC parameter (RFC 7162 3.2.5).
+type qresyncParam struct {
+	uidValidity uint32
+	modSeq      uint64
+	known       imap.UIDSet // nil: all
+}
+
+// qresyncParams reads "(" uidvalidity SP modseq [SP known-uids [SP
+// seq-match]] ")"; seq-match, an optimisation, is read and not used.
+func qresyncParams(p *parser) (*qresyncParam, error) {
+	var q qresyncParam
+	if err := p.expect('(', "("); err != nil {
+		return nil, err
+	}
+	uv, err := p.number()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.sp(); err != nil {
+		return nil, err
+	}
+	ms, err := p.number64()
+	if err != nil {
+		return nil, err
+	}
+	q.uidValidity, q.modSeq = uv, uint64(ms)
+	if ok, err := p.accept(' '); err != nil {
+		return nil, err
+	} else if ok {
+		if b, err := p.peek(); err != nil {
+			return nil, err
+		} else if b != '(' {
+			set, err := p.numSet(true)
+			if err != nil {
+				return nil, err
+			}
+			if imap.IsSearchRes(set) {
+				return nil, badSyntax("$ is not a known-uids set")
+			}
+			q.known = set.(imap.UIDSet)
+			if _, err := p.accept(' '); err != nil {
+				return nil, err
+			}
+		}
+		if b, err := p.peek(); err != nil {
+			return nil, err
+		} else if b == '(' {
+			p.next()
+			if _, err := p.numSet(false); err != nil {
+				return nil, err
+			}
+			if err := p.sp(); err != nil {
+				return nil, err
+			}
+			if _, err := p.numSet(true); err != nil {
+				return nil, err
+			}
+			if err := p.expect(')', ")"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &q, p.expect(')', ")")
+}
+
+// resync sends what changed since the client's MODSEQ: the UIDs expunged
+// (VANISHED (EARLIER)), then the flags of the messages changed (RFC 7162
+// 3.2.5.2), within the known UIDs.
+func (s *session) resync(v *view, q *qresyncParam) error {
+	st := s.srv.opts.Store
+	known := func(u store.UID) bool { return q.known == nil || inUIDSet(q.known, imap.UID(u)) }
+	gone, err := st.Vanished(v.m.id, q.modSeq)
+	if err != nil {
+		return err
+	}
+	gone = slices.DeleteFunc(gone, func(u store.UID) bool { return !known(u) || v.seqOf(u) > 0 })
+	if len(gone) > 0 {
+		s.e.raw("* VANISHED (EARLIER) ").raw(numSetString(uidSet(gone))).crlf()
+	}
+	w := &fetchWriter{s: s, modseq: true, changedSince: q.modSeq}
+	var uids []store.UID
+	for _, u := range v.uids {
+		if known(u) {
+			uids = append(uids, u)
+		}
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	return s.fetch(w, uidSet(uids), &imap.FetchOptions{UID: true, Flags: true})
+}
+
+// vanishedSince writes VANISHED (EARLIER) for the UIDs of set expunged
+// since modseq (UID FETCH … (CHANGEDSINCE n VANISHED), RFC 7162 3.2.6).
+func (s *session) vanishedSince(set imap.UIDSet, modseq uint64) error {
+	v := s.view
+	if imap.IsSearchRes(set) {
+		v.m.mu.Lock()
+		set = uidSet(v.searchRes)
+		v.m.mu.Unlock()
+	}
+	v.m.mu.Lock()
+	last := imap.UID(v.m.uidNext - 1)
+	v.m.mu.Unlock()
+	set = slices.Clone(set)
+	for i := range set {
+		if set[i].Start == 0 {
+			set[i].Start = last
+		}
+		if set[i].Stop == 0 {
+			set[i].Stop = last
+		}
+	}
+	gone, err := s.srv.opts.Store.Vanished(v.m.id, modseq)
+	if err != nil {
+		return clientError(err, "fetch")
+	}
+	gone = slices.DeleteFunc(gone, func(u store.UID) bool { return !inUIDSet(set, imap.UID(u)) })
+	if len(gone) > 0 {
+		s.e.raw("* VANISHED (EARLIER) ").raw(numSetString(uidSet(gone))).crlf()
+	}
+	return nil
 }

@@ -90,13 +90,18 @@ func (s *session) cmdFetch(c *cmd) error {
 	} else if err := fetchAtt(p, o, w, true); err != nil {
 		return err
 	}
+	vanished := false
 	if ok, err := p.accept(' '); err != nil {
 		return err
-	} else if ok { // fetch-modifiers: (CHANGEDSINCE n)
+	} else if ok { // fetch-modifiers: (CHANGEDSINCE n), (… VANISHED)
 		err := p.list(false, func() error {
 			a, err := p.atom()
 			if err != nil {
 				return err
+			}
+			if strings.EqualFold(a, "VANISHED") { // RFC 7162 3.2.6
+				vanished = true
+				return nil
 			}
 			if !strings.EqualFold(a, "CHANGEDSINCE") {
 				return badSyntax("Unknown FETCH modifier %q", a)
@@ -120,6 +125,14 @@ func (s *session) cmdFetch(c *cmd) error {
 	}
 	if w.modseq {
 		s.condstore = true
+	}
+	if vanished {
+		if !c.uid || !s.qresync || w.changedSince == 0 {
+			return bad("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled")
+		}
+		if err := s.vanishedSince(set.(imap.UIDSet), w.changedSince); err != nil {
+			return err
+		}
 	}
 	return s.fetch(w, set, o)
 }

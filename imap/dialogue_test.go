@@ -21,7 +21,8 @@ import (
 //	C1: / S1:          the same on connection 1 (2, … as needed)
 //
 // Connections open at first use; their greeting is checked and consumed.
-// In a pattern, {{n}} matches a number and {{*}} any text, {{NUL}} and
+// In a pattern, {{n}} matches a number, {{=name}} too and keeps it for
+// {{name}} in later C: lines, {{*}} matches any text, {{NUL}} and
 // {{x80}} those octets (in C: lines, {{NUL}} sends a NUL); everything
 // else is literal.
 func TestDialogues(t *testing.T) {
@@ -52,7 +53,8 @@ func runDialogue(t *testing.T, file string) {
 		return conns[id]
 	}
 	skip := map[string]bool{}
-	var msg []string // inside !message
+	vars := map[string]string{} // captured by {{=name}}
+	var msg []string            // inside !message
 	inMsg := false
 	for i, line := range strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n") {
 		at := file + ":" + itoa(i+1)
@@ -83,7 +85,11 @@ func runDialogue(t *testing.T, file string) {
 		}
 		r := conn(m[2])
 		if m[1] == "C" {
-			r.send(t, strings.ReplaceAll(m[3], "{{NUL}}", "\x00"))
+			line := strings.ReplaceAll(m[3], "{{NUL}}", "\x00")
+			for k, v := range vars {
+				line = strings.ReplaceAll(line, "{{"+k+"}}", v)
+			}
+			r.send(t, line)
 			continue
 		}
 		if m[3] == "..." {
@@ -93,7 +99,12 @@ func runDialogue(t *testing.T, file string) {
 		re := patternRegexp(m[3])
 		for {
 			got := r.dialogueLine(t, at)
-			if re.MatchString(got) {
+			if sm := re.FindStringSubmatch(got); sm != nil {
+				for i, name := range re.SubexpNames() {
+					if name != "" {
+						vars[name] = sm[i]
+					}
+				}
 				break
 			}
 			if !skip[m[2]] {
@@ -133,6 +144,10 @@ func patternRegexp(p string) *regexp.Regexp {
 		case strings.HasPrefix(p, "{{*}}"):
 			b.WriteString(`.*`)
 			p = p[5:]
+		case strings.HasPrefix(p, "{{=") && strings.Contains(p, "}}"):
+			end := strings.Index(p, "}}")
+			b.WriteString(`(?P<` + p[3:end] + `>\d+)`)
+			p = p[end+2:]
 		case strings.HasPrefix(p, "{{NUL}}"), strings.HasPrefix(p, "{{x80}}"):
 			b.WriteString(regexp.QuoteMeta(p[:7])) // received octets are shown so
 			p = p[7:]

@@ -41,6 +41,7 @@ type session struct {
 	rev2     bool // ENABLE IMAP4rev2
 	// condstore: CONDSTORE is enabled (RFC 7162 3.1): FLAGS come with MODSEQ.
 	condstore bool
+	qresync   bool // QRESYNC is enabled (RFC 7162 3.2.3)
 	idling    atomic.Bool
 	// ending is why the session must end (endAutologout, endShutdown), set
 	// from other goroutines.
@@ -467,7 +468,7 @@ func (s *session) caps() []string {
 	}
 	return append(caps, "ENABLE", "IDLE", "UNSELECT", "UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
-		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
 }
 
 // writeCtx marks the session's writes so their flag changes are not echoed
@@ -501,8 +502,17 @@ func (s *session) updates() updateWriter { return sessionUpdates{s} }
 
 type sessionUpdates struct{ s *session }
 
-func (u sessionUpdates) WriteExpunge(seq uint32) error {
-	u.s.e.raw("* ").num(seq).raw(" EXPUNGE").crlf()
+// WriteExpunged writes EXPUNGE responses, highest first so that each
+// sequence number is valid when sent, or, once QRESYNC is enabled, one
+// VANISHED (RFC 7162 3.2.10).
+func (u sessionUpdates) WriteExpunged(seqs []uint32, uids []store.UID) error {
+	if u.s.qresync {
+		u.s.e.raw("* VANISHED ").raw(numSetString(uidSet(uids))).crlf()
+		return nil
+	}
+	for i := len(seqs) - 1; i >= 0; i-- {
+		u.s.e.raw("* ").num(seqs[i]).raw(" EXPUNGE").crlf()
+	}
 	return nil
 }
 

@@ -114,7 +114,9 @@ func (v *view) close() {
 
 // updateWriter is what poll writes to (the session's sessionUpdates).
 type updateWriter interface {
-	WriteExpunge(seqNum uint32) error
+	// WriteExpunged reports messages gone: their sequence numbers and
+	// UIDs, ascending.
+	WriteExpunged(seqs []uint32, uids []store.UID) error
 	WriteNumMessages(n uint32) error
 	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag, modseq uint64) error
 }
@@ -175,18 +177,19 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 			if err := flushExists(); err != nil {
 				return err
 			}
-			// Highest first, so each sequence number is valid when sent.
 			var seqs []uint32
+			var gone []store.UID
 			for _, uid := range ev.UIDs {
 				if i, ok := slices.BinarySearch(v.uids, uid); ok {
 					seqs = append(seqs, uint32(i+1))
+					gone = append(gone, uid)
 				}
 			}
 			v.uids = without(v.uids, ev.UIDs)
 			v.recent = without(v.recent, ev.UIDs)
 			announced = len(v.uids)
-			for i := len(seqs) - 1; i >= 0; i-- {
-				if err := w.WriteExpunge(seqs[i]); err != nil {
+			if len(gone) > 0 {
+				if err := w.WriteExpunged(seqs, gone); err != nil {
 					return err
 				}
 			}

@@ -674,6 +674,9 @@ func expungeTx(t *tx, mbx MailboxID, uids []UID, onlyDeleted bool) ([]UID, error
 	if err := putMailboxTx(t.Tx, &m); err != nil {
 		return nil, err
 	}
+	if err := putVanishedTx(t, mbx, m.ModSeq, gone); err != nil {
+		return nil, err
+	}
 	t.emit(Event{Kind: EventExpunged, Mailbox: mbx, ModSeq: m.ModSeq, UIDs: gone})
 	return gone, nil
 }

@@ -31,9 +31,10 @@ var (
 	bLists     = []byte("lists")     // list address -> list record (JSON)
 	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)
 	bSubs      = []byte("subs")      // account ID ++ name -> "": subscriptions of names that are no mailbox
+	bVanished  = []byte("vanished")  // mailbox ID ++ MODSEQ ++ UID -> "": expunged UIDs (QRESYNC)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished}
 
 // Options configure a Store.
 type Options struct {
