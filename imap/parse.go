@@ -607,3 +607,32 @@ func (p *parser) nstring() (string, error) {
 	}
 	return p.str()
 }
+
+// nstringOrNil reads NIL or a string whose octets may be anything (a
+// quoted string, a literal or a literal8): METADATA's values.
+func (p *parser) nstringOrNil() (string, bool, error) {
+	c, err := p.peek()
+	if err != nil {
+		return "", false, err
+	}
+	switch c {
+	case 'N', 'n':
+		a, err := p.atom()
+		if err != nil {
+			return "", false, err
+		}
+		if !strings.EqualFold(a, "NIL") {
+			return "", false, badSyntax("Expected NIL or a string")
+		}
+		return "", true, nil
+	case '"':
+		p.next()
+		s, err := p.quoted()
+		return s, false, err
+	case '{', '~':
+		p.next()
+		b, err := p.literal(c == '~')
+		return string(b), false, err
+	}
+	return "", false, badSyntax("Expected NIL or a string")
+}

@@ -268,6 +268,8 @@ func init() {
 		"LSUB":           {(*session).cmdList, authStates},
 		"STATUS":         {(*session).cmdStatus, authStates},
 		"APPEND":         {(*session).cmdAppend, authStates},
+		"GETMETADATA":    {(*session).cmdGetMetadata, authStates},
+		"SETMETADATA":    {(*session).cmdSetMetadata, authStates},
 		"IDLE":           {(*session).cmdIdle, authStates},
 		"CHECK":          {(*session).cmdNoop, selectedState},
 		"CLOSE":          {(*session).cmdClose, selectedState},
@@ -468,7 +470,7 @@ func (s *session) caps() []string {
 	}
 	return append(caps, "ENABLE", "IDLE", "UNSELECT", "UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
-		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
 }
 
 // writeCtx marks the session's writes so their flag changes are not echoed

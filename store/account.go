@@ -151,6 +151,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 				return err
 			}
 		}
+		if err := dropPrefixTx(t, prefix); err != nil { // metadata
+			return err
+		}
 		var subs [][]byte
 		sc := t.Bucket(bSubs).Cursor()
 		for k, _ := sc.Seek(prefix); len(k) >= 8 && string(k[:8]) == string(prefix); k, _ = sc.Next() {

@@ -242,6 +242,9 @@ func deleteMailboxTx(t *tx, id MailboxID) error {
 	if err := dropVanishedTx(t, id); err != nil {
 		return err
 	}
+	if err := dropMetadataTx(t, m.Account, id); err != nil {
+		return err
+	}
 	if m.Subscribed {
 		// The subscription outlives the mailbox (RFC 9051 6.3.4, 6.3.7).
 		if err := t.Bucket(bSubs).Put(nameKey(m.Account, m.Name), nil); err != nil {

@@ -32,9 +32,10 @@ var (
 	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)
 	bSubs      = []byte("subs")      // account ID ++ name -> "": subscriptions of names that are no mailbox
 	bVanished  = []byte("vanished")  // mailbox ID ++ MODSEQ ++ UID -> "": expunged UIDs (QRESYNC)
+	bMetadata  = []byte("metadata")  // account ID ++ mailbox ID (0: server) ++ entry -> value (METADATA)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata}
 
 // Options configure a Store.
 type Options struct {
