@@ -138,8 +138,11 @@ func (s *session) cmdSelect(c *cmd) error {
 // firstUnseen is the sequence number of the view's first message without
 // \Seen, or 0.
 func (s *session) firstUnseen(v *view) (uint32, error) {
-	for start := 0; start < len(v.uids); start += fetchBatch {
-		batch := v.uids[start:min(start+fetchBatch, len(v.uids))]
+	// Batches grow from 64: the first unseen message is usually early
+	// (an unread mailbox) or the search is long anyway.
+	size := 64
+	for start := 0; start < len(v.uids); start, size = start+size, min(2*size, fetchBatch) {
+		batch := v.uids[start:min(start+size, len(v.uids))]
 		metas, err := s.srv.opts.Store.Messages(v.m.id, batch)
 		if err != nil {
 			return 0, err
