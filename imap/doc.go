@@ -1,10 +1,31 @@
 // Package imap owns Petrel's IMAP service: it serves the mail store
-// (package store) to IMAP4rev1 and IMAP4rev2 clients on top of go-imap's
-// imapserver, with flags, partial fetch, server-side search and live
-// updates shared by every session of a mailbox.
+// (package store) to IMAP4rev1 and IMAP4rev2 clients with its own protocol
+// engine, with flags, partial fetch, server-side search and live updates
+// shared by every session of a mailbox. go-imap's imap package provides
+// the types of parsed commands (flags, sets, fetch and search options,
+// envelope and body structure); the protocol is Petrel's:
 //
-// The shape follows imapmemserver (Server ≈ Backend, session ≈ UserSession,
-// mailbox ≈ Mailbox, view ≈ MailboxView) but the state lives in bbolt:
+//   - parse.go reads a command as it arrives (atoms, quoted strings,
+//     literals with LITERAL+ and literal8, sequence sets with "*" and "$"),
+//     sending continuation requests for synchronising literals; malformed
+//     input is a syntaxError, answered BAD, never NO [SERVERBUG]. utf7.go
+//     converts modified UTF-7 mailbox names.
+//   - respond.go writes responses into the session's bufio.Writer, which
+//     is flushed to the corkConn (corkconn.go) before every read.
+//   - session.go is the state machine and command loop; the commands live
+//     in a file per group: cmd_auth.go (any state, login, ENABLE, IDLE),
+//     cmd_mailbox.go (SELECT … APPEND, MULTIAPPEND), cmd_message.go (the
+//     selected state's syntax; the work in fetch.go, search.go,
+//     messages.go), sort.go (SORT, ESORT) and thread.go (THREAD).
+//
+// Per session, a view also keeps what IMAP4rev1 calls \Recent (each new
+// message is recent to exactly one session, claimed through the shared
+// mailbox) and the keywords announced in FLAGS: a keyword a session has
+// not been told of is announced (FLAGS, PERMANENTFLAGS) before the FETCH
+// that shows it. MODSEQ comes from the store, which changes it in the same
+// commit as the change it counts (CONDSTORE).
+//
+// Mailbox state is shared between sessions and lives in bbolt:
 //
 //   - A mailbox (mailbox.go) is opened once per server however many sessions
 //     select it. It holds the UID list loaded from the store, kept current by a

@@ -2,10 +2,12 @@ package imap
 
 import (
 	"errors"
+	"html"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"petrel/store"
 )
@@ -21,19 +23,16 @@ type fetched struct {
 	sections [][]byte
 	binary   [][]byte
 	binSize  []uint32
+	preview  string
 	err      error
 }
 
-// Fetch serves FETCH and UID FETCH. Metadata comes in batches; content,
+// fetch serves FETCH and UID FETCH. Metadata comes in batches; content,
 // when asked for, in groups of messages bounded in count and bytes, each in
 // one short read transaction, written to the network only after that
 // transaction ends.
-func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	s.touch()
-	v, err := s.selected()
-	if err != nil {
-		return err
-	}
+func (s *session) fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	v := s.view
 	idx := v.resolve(numSet)
 	if len(idx) == 0 {
 		return nil
@@ -68,7 +67,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		}
 	}
 
-	needContent := options.Envelope || options.BodyStructure != nil ||
+	needContent := w.preview || options.Envelope || options.BodyStructure != nil ||
 		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 
 	for start := 0; start < len(uids); start += fetchBatch {
@@ -76,6 +75,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		metas, err := st.Messages(v.m.id, batch)
 		if err != nil {
 			return clientError(err, "fetch")
+		}
+		if w.changedSince > 0 {
+			metas = slices.DeleteFunc(metas, func(m store.Message) bool { return m.ModSeq <= w.changedSince })
 		}
 		if !needContent {
 			for i := range metas {
@@ -102,7 +104,7 @@ const (
 
 var errGroupFull = errors.New("content group full")
 
-func (s *session) fetchContent(w *imapserver.FetchWriter, v *view, metas []store.Message, options *imap.FetchOptions, seenNow map[store.UID]bool) error {
+func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, options *imap.FetchOptions, seenNow map[store.UID]bool) error {
 	st := s.srv.opts.Store
 	for len(metas) > 0 {
 		group := metas[:min(contentGroup, len(metas))]
@@ -114,11 +116,14 @@ func (s *session) fetchContent(w *imapserver.FetchWriter, v *view, metas []store
 		last := -1
 		size := 0
 		read := st.ReadContents
-		if topSectionsOnly(options) {
+		if topSectionsOnly(options) && !w.preview {
 			read = readTop(st)
 		}
 		err := read(v.m.id, uids, func(uid store.UID, c *store.Content, root *store.Part) error {
 			f := extract(c, root, options)
+			if w.preview {
+				f.preview = preview(c, root)
+			}
 			got[uid] = &f
 			if i, ok := slices.BinarySearch(uids, uid); ok {
 				last = i
@@ -218,24 +223,36 @@ func extract(c *store.Content, root *store.Part, options *imap.FetchOptions) fet
 	return f
 }
 
-func writeFetch(w *imapserver.FetchWriter, seq uint32, meta *store.Message, options *imap.FetchOptions, f *fetched, seenNow bool) error {
+func writeFetch(w *fetchWriter, seq uint32, meta *store.Message, options *imap.FetchOptions, f *fetched, seenNow bool) error {
 	if seq == 0 {
 		return nil
+	}
+	var flags []imap.Flag
+	if options.Flags || seenNow {
+		fl := meta.Flags
+		if seenNow && !meta.Has(store.FlagSeen) {
+			fl = append(slices.Clone(fl), store.FlagSeen)
+			slices.Sort(fl)
+		}
+		flags = w.s.view.flagsOf(meta.UID, fl, w.s.rev2)
+		w.s.announceKeywords(flags)
 	}
 	rw := w.CreateMessage(seq)
 	if options.UID {
 		rw.WriteUID(imap.UID(meta.UID))
 	}
-	if options.Flags || seenNow {
-		flags := meta.Flags
-		if seenNow && !meta.Has(store.FlagSeen) {
-			flags = append(slices.Clone(flags), store.FlagSeen)
-			slices.Sort(flags)
-		}
-		rw.WriteFlags(imapFlags(flags))
+	if flags != nil {
+		rw.WriteFlags(flags)
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(meta.InternalDate)
+	}
+	rw.WriteObjectIDs(meta)
+	if w.modseq || w.s.condstore && flags != nil {
+		rw.WriteModSeq(meta.ModSeq)
+	}
+	if w.preview {
+		rw.WritePreview(f.preview)
 	}
 	if options.RFC822Size {
 		rw.WriteRFC822Size(meta.Size)
@@ -247,31 +264,65 @@ func writeFetch(w *imapserver.FetchWriter, seq uint32, meta *store.Message, opti
 		rw.WriteBodyStructure(f.bs)
 	}
 	for i, sec := range options.BodySection {
-		wc := rw.WriteBodySection(sec, int64(len(f.sections[i])))
-		if _, err := wc.Write(f.sections[i]); err != nil {
-			wc.Close()
-			rw.Close()
-			return err
-		}
-		if err := wc.Close(); err != nil {
-			rw.Close()
-			return err
-		}
+		rw.WriteBodySection(sec, f.sections[i])
 	}
 	for i, sec := range options.BinarySection {
-		wc := rw.WriteBinarySection(sec, int64(len(f.binary[i])))
-		if _, err := wc.Write(f.binary[i]); err != nil {
-			wc.Close()
-			rw.Close()
-			return err
-		}
-		if err := wc.Close(); err != nil {
-			rw.Close()
-			return err
-		}
+		rw.WriteBinarySection(sec, f.binary[i])
 	}
 	for i, sec := range options.BinarySectionSize {
-		rw.WriteBinarySectionSize(sec, f.binSize[i])
+		rw.WriteBinarySize(sec.Part, int64(f.binSize[i]))
 	}
 	return rw.Close()
+}
+
+// previewLen is how much text PREVIEW gives (RFC 8970 3: at most 256
+// characters; 200 is what most clients show).
+const previewLen = 200
+
+// preview is RFC 8970's preview of a message: the start of its first
+// text/plain part (else text/html, tags removed), decoded, white space
+// collapsed.
+func preview(c *store.Content, root *store.Part) string {
+	p := firstText(root, "plain", 0)
+	if p == nil {
+		p = firstText(root, "html", 0)
+	}
+	if p == nil {
+		return ""
+	}
+	raw := c.Slice(p.BodyStart, min(p.Size(), 64<<10))
+	dec, err := decodeCTE(raw, p.Encoding)
+	if err != nil {
+		dec = raw
+	}
+	text := toUTF8(dec, p.Params["charset"])
+	if p.Subtype == "html" {
+		text = htmlTags.ReplaceAllString(text, " ")
+		text = html.UnescapeString(text)
+	}
+	text = strings.Join(strings.Fields(text), " ")
+	if r := []rune(text); len(r) > previewLen {
+		text = string(r[:previewLen])
+	}
+	return text
+}
+
+var htmlTags = regexp.MustCompile(`(?s)<(style|script)[^>]*>.*?</(style|script)>|<[^>]*>`)
+
+// firstText finds the first text/<sub> part, not an attachment.
+func firstText(p *store.Part, sub string, depth int) *store.Part {
+	if depth > 64 {
+		return nil
+	}
+	switch {
+	case isMultipart(p):
+		for _, ch := range p.Parts {
+			if t := firstText(ch, sub, depth+1); t != nil {
+				return t
+			}
+		}
+	case (p.Type == "text" || p.Type == "") && (p.Subtype == sub || p.Subtype == "" && sub == "plain") && !strings.EqualFold(p.Disposition, "attachment"):
+		return p
+	}
+	return nil
 }

@@ -127,6 +127,9 @@ func cachedHeaderNames(c *imap.SearchCriteria) []string {
 	ok := true
 	anyKey(c, func(c *imap.SearchCriteria) bool {
 		for _, h := range c.Header {
+			if isSpecialKey(h.Key) {
+				continue
+			}
 			n := strings.ToLower(h.Key)
 			ok = ok && cacheableFields[n]
 			if !slices.Contains(names, n) {

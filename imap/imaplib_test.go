@@ -86,7 +86,7 @@ func TestPythonImaplibThunderbirdSession(t *testing.T) {
 	if len(out.List) != 6 || !strings.Contains(strings.Join(out.List, "\n"), `(\HasNoChildren \Sent) "/" "Sent"`) {
 		t.Errorf("LIST: %q", out.List)
 	}
-	if out.Exists != 2 || len(out.Flags) != 2 || !slices.Equal(out.Flags["1"], []string{`\Seen`}) || !slices.Equal(out.Flags["2"], []string{"$Label1", `\Flagged`}) {
+	if out.Exists != 2 || len(out.Flags) != 2 || !slices.Equal(out.Flags["1"], []string{`\Seen`, `\Recent`}) || !slices.Equal(out.Flags["2"], []string{"$Label1", `\Flagged`, `\Recent`}) {
 		t.Errorf("SELECT EXISTS %d, flags %v", out.Exists, out.Flags)
 	}
 	if !slices.Equal(out.Subjects, []string{"first", "second"}) {

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"fmt"
+	"github.com/emersion/go-imap/v2"
 	"slices"
 	"sync"
 
@@ -38,6 +39,23 @@ type mailbox struct {
 	views       map[*view]struct{}
 
 	hc *headerCache // SEARCH's cache of header fields (headercache.go)
+
+	// recentFrom is the lowest UID no session has claimed as \Recent
+	// (RFC 3501 2.3.2: a message is recent to exactly one session, the
+	// first to be told of it). It outlives the open mailbox in
+	// Server.recent, but not the process: after a restart the messages
+	// already there are recent to no one.
+	recentFrom store.UID
+	modseq     uint64 // HIGHESTMODSEQ as of the last event applied
+	// keywords are the keywords seen on the mailbox's messages, for the
+	// FLAGS of SELECT (each session announces more as it meets them).
+	keywords map[string]struct{}
+}
+
+// recentMark is what Server.recent keeps of a closed mailbox.
+type recentMark struct {
+	uidValidity uint32
+	from        store.UID
 }
 
 // openMailbox returns the shared state of mailbox id, loading it on first
@@ -59,7 +77,14 @@ func (s *Server) openMailbox(id store.MailboxID) (*mailbox, error) {
 	m.uids = snap.UIDs
 	m.uidNext = snap.Mailbox.UIDNext
 	m.uidValidity = snap.Mailbox.UIDValidity
+	m.modseq = snap.Mailbox.ModSeq
 	m.hc = s.headerCaches.cacheFor(id, m.uidValidity)
+	if r, ok := s.recent[id]; ok && r.uidValidity == m.uidValidity {
+		m.recentFrom = r.from
+	} else {
+		m.recentFrom = s.firstRecent(id, m.uids, m.uidNext)
+	}
+	m.keywords = make(map[string]struct{})
 	m.loaded = true
 	for _, ev := range m.early {
 		m.applyLocked(ev)
@@ -76,6 +101,9 @@ func (s *Server) releaseMailbox(m *mailbox) {
 	m.refs--
 	if m.refs == 0 {
 		delete(s.mailboxes, m.id)
+		m.mu.Lock()
+		s.recent[m.id] = recentMark{uidValidity: m.uidValidity, from: m.recentFrom}
+		m.mu.Unlock()
 		m.stop()
 	}
 }
@@ -93,6 +121,7 @@ func (m *mailbox) onEvent(ev store.Event) {
 }
 
 func (m *mailbox) applyLocked(ev store.Event) {
+	m.modseq = max(m.modseq, ev.ModSeq)
 	switch ev.Kind {
 	case store.EventAdded:
 		nu := make([]store.UID, len(m.uids), len(m.uids)+len(ev.Messages))
@@ -109,6 +138,9 @@ func (m *mailbox) applyLocked(ev store.Event) {
 			slices.Sort(nu)
 		}
 		m.uids = nu
+		for _, msg := range ev.Messages {
+			m.noteKeywordsLocked(msg.Flags)
+		}
 	case store.EventExpunged:
 		m.uids = without(m.uids, ev.UIDs)
 		m.hc.drop(ev.UIDs)
@@ -120,6 +152,9 @@ func (m *mailbox) applyLocked(ev store.Event) {
 		ev = store.Event{Kind: store.EventExpunged, Mailbox: m.id, UIDs: m.uids, ModSeq: ev.ModSeq}
 		m.uids = nil
 	case store.EventFlags:
+		for _, msg := range ev.Messages {
+			m.noteKeywordsLocked(msg.Flags)
+		}
 	default:
 		return
 	}
@@ -158,4 +193,76 @@ func without(list, gone []store.UID) []store.UID {
 		out = append(out, u)
 	}
 	return out
+}
+
+// noteKeywordsLocked adds the keywords among flags to m.keywords.
+func (m *mailbox) noteKeywordsLocked(flags []string) {
+	for _, f := range flags {
+		if !isSystemFlag(f) && len(m.keywords) < maxKeywords {
+			m.keywords[f] = struct{}{}
+		}
+	}
+}
+
+// maxKeywords bounds the keywords a mailbox remembers for FLAGS.
+const maxKeywords = 1000
+
+func isSystemFlag(f string) bool {
+	return len(f) > 0 && f[0] == '\\' || slices.Contains(systemFlags, imap.Flag(f))
+}
+
+// claimRecent returns those of uids (ascending) that become \Recent to
+// the caller: the ones no session has claimed yet.
+func (m *mailbox) claimRecent(uids []store.UID) []store.UID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i, _ := slices.BinarySearch(uids, m.recentFrom)
+	if i == len(uids) {
+		return nil
+	}
+	m.recentFrom = uids[len(uids)-1] + 1
+	return slices.Clone(uids[i:])
+}
+
+// firstRecent guesses, for a mailbox no session opened since the server
+// started, the first message no session has seen: the first that arrived
+// after the start, by internal date (a binary search, a few reads; an
+// APPEND with an older date can make it err, which \Recent tolerates).
+func (s *Server) firstRecent(id store.MailboxID, uids []store.UID, uidNext store.UID) store.UID {
+	lo, hi := 0, len(uids)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		metas, err := s.opts.Store.Messages(id, uids[mid:mid+1])
+		if err != nil || len(metas) == 0 {
+			return uidNext
+		}
+		if metas[0].InternalDate.Before(s.started) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == len(uids) {
+		return uidNext
+	}
+	return uids[lo]
+}
+
+// recentCount is STATUS RECENT: the messages no session has claimed. For a
+// mailbox not open it counts UIDs, not messages (an upper bound if some
+// were expunged since).
+func (s *Server) recentCount(mb *store.Mailbox) uint32 {
+	s.mboxMu.Lock()
+	defer s.mboxMu.Unlock()
+	if m := s.mailboxes[mb.ID]; m != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		i, _ := slices.BinarySearch(m.uids, m.recentFrom)
+		return uint32(len(m.uids) - i)
+	}
+	r, ok := s.recent[mb.ID]
+	if !ok || r.uidValidity != mb.UIDValidity || r.from >= mb.UIDNext {
+		return 0 // (not counted before the mailbox is first opened)
+	}
+	return min(mb.Messages, uint32(mb.UIDNext-r.from))
 }

@@ -1,17 +1,17 @@
 package imap
 
 import (
+	"fmt"
+
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"petrel/store"
 )
 
-// Store changes flags (RFC 9051 6.4.6). Other sessions hear of the change
+// store changes flags (RFC 9051 6.4.6). Other sessions hear of the change
 // through the store's events; this one only through the FETCH replies
 // written here (none with .SILENT).
-func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
-	s.touch()
+func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags, unchangedSince uint64) error {
 	v, err := s.writable()
 	if err != nil {
 		return err
@@ -27,63 +27,65 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	case imap.StoreFlagsDel:
 		op = store.FlagsRemove
 	}
-	msgs, err := s.srv.opts.Store.StoreFlags(s.writeCtx(), v.m.id, uids, op, storeFlags(flags.Flags))
+	msgs, modified, err := s.srv.opts.Store.StoreFlagsIf(s.writeCtx(), v.m.id, uids, op, storeFlags(flags.Flags), unchangedSince)
 	if err != nil {
 		return clientError(err, "store")
 	}
-	if flags.Silent {
-		return nil
+	// RFC 7162 3.1.3: the messages left alone for their MODSEQ.
+	var result error
+	if len(modified) > 0 {
+		var set string
+		if byUID {
+			set = numSetString(uidSet(modified))
+		} else {
+			var seqs []uint32
+			for _, u := range modified {
+				if n := v.seqOf(u); n > 0 {
+					seqs = append(seqs, n)
+				}
+			}
+			set = numSetString(seqSet(seqs))
+		}
+		result = ok(imap.ResponseCode("MODIFIED "+set), "Conditional STORE failed for some messages")
 	}
-	_, byUID := numSet.(imap.UIDSet)
+	if flags.Silent {
+		return result
+	}
+	w := &fetchWriter{s: s}
 	for _, msg := range msgs {
 		seq := v.seqOf(msg.UID)
 		if seq == 0 {
 			continue
 		}
+		flags := v.flagsOf(msg.UID, msg.Flags, s.rev2)
+		s.announceKeywords(flags)
 		rw := w.CreateMessage(seq)
 		if byUID {
 			rw.WriteUID(imap.UID(msg.UID))
 		}
-		rw.WriteFlags(imapFlags(msg.Flags))
-		if err := rw.Close(); err != nil {
-			return err
+		rw.WriteFlags(flags)
+		if s.condstore {
+			rw.WriteModSeq(msg.ModSeq)
 		}
+		rw.Close()
 	}
-	return nil
+	return result
 }
 
-// Expunge removes \Deleted messages (all, or those of uids for UID
-// EXPUNGE). The EXPUNGE replies come from the Poll that follows the
+// expunge removes \Deleted messages (all, or those of uids for UID
+// EXPUNGE). The EXPUNGE replies come from the poll that follows the
 // command; after CLOSE there is none, as RFC 9051 6.4.1 wants.
-//
-// CLOSE on a mailbox opened with EXAMINE deselects it without expunging
-// and succeeds (RFC 9051 6.4.1, RFC 3501 6.4.2); EXPUNGE there is refused.
-func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
-	s.touch()
-	if s.view != nil && s.view.readOnly && uids == nil && isCloseWriter(w) {
-		return nil // CLOSE after EXAMINE
-	}
-	v, err := s.writable()
-	if err != nil {
-		return err
-	}
+func (s *session) expunge(uids imap.NumSet) error {
+	v := s.view
 	var within []store.UID
 	if uids != nil {
-		within = v.uidsOf(v.resolve(*uids))
+		within = v.uidsOf(v.resolve(uids))
 		if len(within) == 0 {
 			return nil
 		}
 	}
-	_, err = s.srv.opts.Store.ExpungeDeleted(s.writeCtx(), v.m.id, within)
+	_, err := s.srv.opts.Store.ExpungeDeleted(s.writeCtx(), v.m.id, within)
 	return clientError(err, "expunge")
-}
-
-// isCloseWriter tells CLOSE from EXPUNGE: imapserver calls Expunge for
-// both, and for CLOSE (which must send no EXPUNGE responses) with a zero
-// ExpungeWriter, not bound to the connection. TestCloseExpungesUnselectDoesNot
-// notices if a go-imap upgrade changes that.
-func isCloseWriter(w *imapserver.ExpungeWriter) bool {
-	return w == nil || *w == (imapserver.ExpungeWriter{})
 }
 
 func (s *session) destination(name string) (*store.Mailbox, error) {
@@ -98,32 +100,36 @@ func (s *session) destination(name string) (*store.Mailbox, error) {
 	return mb, nil
 }
 
-// Copy copies messages; the store shares their bytes (COPYUID, RFC 4315).
-func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
-	s.touch()
-	v, err := s.selected()
-	if err != nil {
-		return nil, err
-	}
+// copy copies messages; the store shares their bytes (COPYUID, RFC 4315).
+func (s *session) copy(numSet imap.NumSet, dest string) error {
+	v := s.view
 	mb, err := s.destination(dest)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	uids := v.uidsOf(v.resolve(numSet))
 	if len(uids) == 0 {
-		return nil, nil
+		return nil
 	}
 	res, err := s.srv.opts.Store.Copy(s.writeCtx(), v.m.id, uids, mb.ID)
 	if err != nil {
-		return nil, clientError(err, "copy")
+		return clientError(err, "copy")
 	}
-	return copyData(res), nil
+	if d := copyData(res); d != nil {
+		return ok(copyUIDCode(d), "COPY completed")
+	}
+	return nil
 }
 
-// Move moves messages in one transaction (RFC 6851). COPYUID is written
-// here; the EXPUNGE replies come from the Poll that follows.
-func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
-	s.touch()
+func copyUIDCode(d *imap.CopyData) imap.ResponseCode {
+	return imap.ResponseCode(fmt.Sprintf("COPYUID %d %s %s", d.UIDValidity, d.SourceUIDs, d.DestUIDs))
+}
+
+// move moves messages in one transaction (RFC 6851), into the selected
+// mailbox too (they get new UIDs, as Dovecot does). COPYUID comes in an
+// untagged OK before the EXPUNGE replies, which come from the poll that
+// follows.
+func (s *session) move(numSet imap.NumSet, dest string) error {
 	v, err := s.writable()
 	if err != nil {
 		return err
@@ -131,9 +137,6 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	mb, err := s.destination(dest)
 	if err != nil {
 		return err
-	}
-	if mb.ID == v.m.id {
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Source and destination are the same mailbox"}
 	}
 	uids := v.uidsOf(v.resolve(numSet))
 	if len(uids) == 0 {
@@ -143,10 +146,10 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if err != nil {
 		return clientError(err, "move")
 	}
-	if len(res.Source) == 0 {
-		return nil
+	if d := copyData(res); d != nil {
+		s.e.raw("* OK [").raw(string(copyUIDCode(d))).raw("] Moved").crlf()
 	}
-	return w.WriteCopyData(copyData(res))
+	return nil
 }
 
 func copyData(res *store.CopyResult) *imap.CopyData {

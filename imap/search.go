@@ -2,25 +2,33 @@ package imap
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"petrel/store"
 )
 
-// Search serves SEARCH and UID SEARCH with every RFC 9051 key, ESEARCH
+// search serves SEARCH and UID SEARCH with every RFC 9051 key, ESEARCH
 // results (MIN, MAX, COUNT, ALL) and SEARCHRES (SAVE). Flags, sizes and
 // dates come from the metadata; header and body keys read the messages in
 // groups, one short read transaction each, and match decoded text
 // (searchtext.go).
-func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
-	s.touch()
-	v, err := s.selected()
-	if err != nil {
-		return nil, err
-	}
+// searchResult is a SEARCH's answer; nums are the numbers of a plain
+// SEARCH response, in order.
+type searchResult struct {
+	imap.SearchData
+	nums []uint32
+	uids []store.UID // the matches, ascending
+	// modseq is the highest MODSEQ of the matches, for a SEARCH with a
+	// MODSEQ key (RFC 7162 3.1.5); 0 otherwise.
+	modseq uint64
+}
+
+func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*searchResult, error) {
+	v := s.view
 	uids := v.uids
 	v.staticCriteria(criteria)
 	content := needsContent(criteria)
@@ -33,6 +41,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 
 	var seqs []uint32
 	var found []store.UID
+	var maxModSeq uint64
 	for start := 0; start < len(uids); start += fetchBatch {
 		batch := uids[start:min(start+fetchBatch, len(uids))]
 		metas, err := st.Messages(v.m.id, batch)
@@ -47,6 +56,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 			if match(criteria, mc) {
 				seqs = append(seqs, mc.seq)
 				found = append(found, mc.meta.UID)
+				maxModSeq = max(maxModSeq, mc.meta.ModSeq)
 			}
 		}
 		if !content {
@@ -101,8 +111,18 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 	}
 
-	data := &imap.SearchData{Count: uint32(len(found))}
-	if kind == imapserver.NumKindUID {
+	data := &searchResult{SearchData: imap.SearchData{Count: uint32(len(found))}, nums: seqs, uids: found}
+	if anyKey(criteria, func(c *imap.SearchCriteria) bool {
+		return slices.ContainsFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool { return h.Key == modSeqKey })
+	}) {
+		data.modseq = maxModSeq
+		s.condstore = true
+	}
+	if byUID {
+		data.nums = make([]uint32, len(found))
+		for i, u := range found {
+			data.nums[i] = uint32(u)
+		}
 		data.All = uidSet(found)
 		if len(found) > 0 {
 			data.Min, data.Max = uint32(found[0]), uint32(found[len(found)-1])
@@ -185,6 +205,19 @@ func (v *view) staticCriteria(c *imap.SearchCriteria) {
 		seqs = append(seqs, set)
 	}
 	c.SeqNum = seqs
+	// \Recent is the view's: a set of UIDs.
+	recent := imap.UIDSet{}
+	if len(v.recent) > 0 {
+		recent = uidSet(v.recent)
+	}
+	if i := slices.Index(c.Flag, flagRecent); i >= 0 {
+		c.Flag = slices.Delete(slices.Clone(c.Flag), i, i+1)
+		c.UID = append(c.UID, recent)
+	}
+	if i := slices.Index(c.NotFlag, flagRecent); i >= 0 {
+		c.NotFlag = slices.Delete(slices.Clone(c.NotFlag), i, i+1)
+		c.Not = append(c.Not, imap.SearchCriteria{UID: []imap.UIDSet{recent}})
+	}
 	for k, set := range c.UID {
 		if imap.IsSearchRes(set) {
 			v.m.mu.Lock()
@@ -218,7 +251,8 @@ func (v *view) staticCriteria(c *imap.SearchCriteria) {
 // needsContent: whether any key reads the message itself.
 func needsContent(c *imap.SearchCriteria) bool {
 	return anyKey(c, func(c *imap.SearchCriteria) bool {
-		return len(c.Header) > 0 || len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
+		return slices.ContainsFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool { return !isSpecialKey(h.Key) }) ||
+			len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
 	})
 }
 
@@ -296,6 +330,23 @@ func match(c *imap.SearchCriteria, m *msgCtx) bool {
 		return false
 	}
 	for _, h := range c.Header {
+		switch h.Key {
+		case withinKey:
+			if !within(h.Value, m.meta.InternalDate) {
+				return false
+			}
+			continue
+		case modSeqKey:
+			if n, _ := strconv.ParseUint(h.Value, 10, 64); m.meta.ModSeq < n {
+				return false
+			}
+			continue
+		case emailIDKey:
+			if "E"+strconv.FormatUint(m.meta.Blob, 10) != h.Value {
+				return false
+			}
+			continue
+		}
 		if !m.headerContains(h.Key, h.Value) {
 			return false
 		}
@@ -323,7 +374,7 @@ func match(c *imap.SearchCriteria, m *msgCtx) bool {
 	return true
 }
 
-// hasFlag: \Recent is never set (Petrel does not keep it).
+// hasFlag: \Recent was turned into a UID set by staticCriteria.
 func hasFlag(m *store.Message, f imap.Flag) bool {
 	return m.Has(string(f))
 }
@@ -352,4 +403,32 @@ func inUIDSet(set imap.UIDSet, n imap.UID) bool {
 // timezone).
 func dateOnly(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// modSeqKey marks RFC 7162's SEARCH MODSEQ the same way.
+const modSeqKey = "\x00MODSEQ"
+
+// emailIDKey marks RFC 8474's SEARCH EMAILID the same way.
+const emailIDKey = "\x00EMAILID"
+
+// isSpecialKey: a key that is no header field (withinKey, emailIDKey).
+func isSpecialKey(k string) bool { return strings.HasPrefix(k, "\x00") }
+
+// withinKey marks, as a header key no field can have, WITHIN's OLDER and
+// YOUNGER (RFC 5032), which go-imap's SearchCriteria cannot hold: the
+// value is "<" (younger) or ">" (older) and a number of seconds.
+const withinKey = "\x00WITHIN"
+
+// within: whether a message that arrived at t is younger ("<n") or older
+// (">n") than n seconds.
+func within(v string, t time.Time) bool {
+	n, err := strconv.ParseInt(v[1:], 10, 64)
+	if err != nil {
+		return false
+	}
+	age := time.Since(t)
+	if v[0] == '<' {
+		return age <= time.Duration(n)*time.Second
+	}
+	return age >= time.Duration(n)*time.Second
 }

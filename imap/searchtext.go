@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bytes"
+	"github.com/emersion/go-message/charset"
 	"io"
 	"iter"
 	"mime"
@@ -141,14 +142,45 @@ func (m *msgCtx) header() []byte {
 // (case-insensitively), unfolded, encoded-words decoded and lower-cased,
 // each preceded by a NUL; "" when there is none. Only those fields' lines
 // are unfolded and decoded: the rest of the header is scanned, not copied.
+//
+// Address fields also get their addresses as RFC 5322 reads them, comments
+// dropped ("<user (c)@ (c) example.org>" is found as user@example.org).
 func fieldValues(hdr []byte, name string) string {
 	var out strings.Builder
+	addrs := isAddressField(name)
 	eachField(hdr, name, func(value string) {
 		f := headerField{value: value}
+		dec := f.decode()
 		out.WriteByte(0)
-		out.WriteString(f.decode())
+		out.WriteString(dec)
+		if addrs {
+			for _, a := range store.ParseAddressList(value) {
+				if a.Host == "" {
+					continue // a group's markers
+				}
+				addr := strings.ToLower(a.Mailbox + "@" + a.Host)
+				if strings.Contains(dec, addr) {
+					continue // written so already
+				}
+				out.WriteByte(0)
+				if a.Name != "" {
+					n := headerField{value: a.Name}
+					out.WriteString(n.decode())
+					out.WriteByte(' ')
+				}
+				out.WriteString(addr)
+			}
+		}
 	})
 	return out.String()
+}
+
+func isAddressField(name string) bool {
+	switch strings.ToLower(name) {
+	case "from", "to", "cc", "bcc", "sender", "reply-to":
+		return true
+	}
+	return false
 }
 
 // cachedContains is headerContains on fieldValues.
@@ -230,18 +262,19 @@ func (m *msgCtx) sentDate() time.Time {
 	return m.meta.InternalDate.UTC()
 }
 
-// toUTF8 converts text in the charsets mail mostly uses without pulling in
-// golang.org/x/text: UTF-8 and ASCII as they are, ISO-8859-1 and
-// Windows-1252 byte by byte. Others are matched as they are.
-func toUTF8(b []byte, charset string) string {
-	switch strings.ToLower(charset) {
-	case "iso-8859-1", "latin1", "iso_8859-1", "windows-1252", "cp1252":
-		var sb strings.Builder
-		sb.Grow(len(b))
-		for _, c := range b {
-			sb.WriteRune(rune(c))
+// toUTF8 converts text in a MIME charset to UTF-8 with go-message's
+// charset tables (every charset mail uses, windows-1252's 0x80–0x9F
+// included); text in a charset it does not know, or not valid in its own,
+// is matched as far as it is UTF-8.
+func toUTF8(b []byte, cs string) string {
+	switch strings.ToLower(cs) {
+	case "", "utf-8", "utf8", "us-ascii", "ascii":
+	default:
+		if r, err := charset.Reader(cs, bytes.NewReader(b)); err == nil {
+			if out, err := io.ReadAll(r); err == nil {
+				b = out
+			}
 		}
-		return sb.String()
 	}
 	if utf8.Valid(b) {
 		return string(b)
@@ -250,10 +283,10 @@ func toUTF8(b []byte, charset string) string {
 }
 
 // charsetReader lets the encoded-word decoder handle the same charsets.
-func charsetReader(charset string, r io.Reader) (io.Reader, error) {
+func charsetReader(cs string, r io.Reader) (io.Reader, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
-	return strings.NewReader(toUTF8(b, charset)), nil
+	return strings.NewReader(toUTF8(b, cs)), nil
 }

@@ -10,9 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-
 	"petrel/authlimit"
 	"petrel/internal/quickack"
 	"petrel/netlimit"
@@ -51,40 +48,18 @@ const (
 	defaultAppendLimit = 50 << 20
 )
 
-// caps is what Petrel advertises; each capability is backed by the session
-// methods that serve it (see the interface assertions in session.go).
-var caps = imap.CapSet{
-	imap.CapIMAP4rev1:        {},
-	imap.CapIMAP4rev2:        {},
-	imap.CapNamespace:        {},
-	imap.CapUIDPlus:          {},
-	imap.CapESearch:          {},
-	imap.CapSearchRes:        {},
-	imap.CapListExtended:     {},
-	imap.CapListStatus:       {},
-	imap.CapMove:             {},
-	imap.CapStatusSize:       {},
-	imap.CapBinary:           {},
-	imap.CapChildren:         {},
-	imap.CapSpecialUse:       {},
-	imap.CapCreateSpecialUse: {},
-	imap.CapLiteralPlus:      {},
-	imap.CapUnauthenticate:   {},
-}
-
 // Server serves the store over IMAP on any number of listeners.
 //
 // Whether plaintext LOGIN is allowed is decided per connection: TLS
 // connections and connections from loopback may log in; others are shown
-// LOGINDISABLED and STARTTLS. go-imap decides this per server
-// (Options.InsecureAuth), so Server runs two imapserver.Servers, one for
-// each policy, and hands every accepted connection to the right one.
+// LOGINDISABLED and STARTTLS. The accept loop hands each connection to
+// the session loop of its policy (secureL, loopbackL).
 type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	secure, loopback   *imapserver.Server
 	secureL, loopbackL *chanListener
+	conns              map[*session]struct{} // guarded by mu
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -92,7 +67,9 @@ type Server struct {
 	sessions  sync.WaitGroup
 
 	mboxMu    sync.Mutex
-	mailboxes map[store.MailboxID]*mailbox // open mailboxes, reference-counted
+	mailboxes map[store.MailboxID]*mailbox   // open mailboxes, reference-counted
+	recent    map[store.MailboxID]recentMark // of mailboxes not open; guarded by mboxMu
+	started   time.Time                      // messages since are \Recent to someone
 
 	headerCaches *headerCaches // SEARCH's, kept while mailboxes close
 
@@ -115,22 +92,15 @@ func New(opts Options) *Server {
 		log:          opts.Logger.With("service", "imap"),
 		listeners:    make(map[net.Listener]struct{}),
 		mailboxes:    make(map[store.MailboxID]*mailbox),
+		recent:       make(map[store.MailboxID]recentMark),
+		started:      time.Now().Truncate(time.Second),
 		headerCaches: newHeaderCaches(defaultCacheBudget),
 		secureL:      newChanListener(),
 		loopbackL:    newChanListener(),
 	}
-	mk := func(insecure bool) *imapserver.Server {
-		return imapserver.New(&imapserver.Options{
-			NewSession:   s.newSession,
-			Caps:         caps,
-			Logger:       slogPrintf{s.log},
-			TLSConfig:    opts.TLSConfig,
-			InsecureAuth: insecure,
-		})
-	}
-	s.secure, s.loopback = mk(false), mk(true)
-	go s.secure.Serve(s.secureL)
-	go s.loopback.Serve(s.loopbackL)
+	s.conns = make(map[*session]struct{})
+	go s.sessionsFrom(s.secureL, false)
+	go s.sessionsFrom(s.loopbackL, true)
 	<-s.secureL.ready
 	<-s.loopbackL.ready
 	return s
@@ -206,9 +176,12 @@ func (s *Server) Close() error {
 			err = errors.Join(err, fmt.Errorf("imap: close %s: %w", l.Addr(), cerr))
 		}
 	}
+	for sess := range s.conns {
+		sess.end(endShutdown)
+	}
 	s.mu.Unlock()
-	s.secure.Close()
-	s.loopback.Close()
+	s.secureL.Close()
+	s.loopbackL.Close()
 	s.sessions.Wait()
 	return err
 }
@@ -231,26 +204,14 @@ func isLoopback(a net.Addr) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// newSession is imapserver's NewSession hook.
-func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
+// sessionsFrom runs a session for each connection l hands over;
+// insecure allows plaintext LOGIN on them.
+func (s *Server) sessionsFrom(l *chanListener, insecure bool) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go s.serveConn(c, insecure)
 	}
-	s.sessions.Add(1)
-	s.mu.Unlock()
-	sess := &session{srv: s, conn: c, ctx: context.Background()}
-	sess.log = s.log.With("remote", c.NetConn().RemoteAddr().String())
-	sess.timerLog = sess.log
-	sess.timer = time.AfterFunc(s.opts.AutoLogout, sess.autoLogout)
-	return sess, nil, nil
-}
-
-// slogPrintf adapts slog to imapserver.Logger. go-imap logs only failures
-// (a command's internal error, a panic), never command arguments.
-type slogPrintf struct{ l *slog.Logger }
-
-func (p slogPrintf) Printf(format string, args ...any) {
-	p.l.Warn(fmt.Sprintf(format, args...))
 }

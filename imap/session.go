@@ -1,31 +1,51 @@
 package imap
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
-	"math"
 	"net"
-	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-sasl"
 
-	"petrel/authlimit"
 	"petrel/store"
 )
 
-// session is one IMAP connection. imapserver calls its methods from the
-// connection's goroutine, one command at a time (IDLE included).
+// session is one IMAP connection: its state machine (RFC 9051 3), the
+// command loop and the writer of its responses. Every read and write is
+// made by the session's goroutine, except in IDLE, where a helper goroutine
+// waits for DONE while the session writes updates. The autologout timer and
+// Server.Close do not write: they mark the session as ending and cut its
+// read short with a deadline, and the session says BYE itself.
 type session struct {
-	srv  *Server
-	conn *imapserver.Conn
-	ctx  context.Context
-	log  *slog.Logger
+	srv *Server
+	nc  net.Conn // the connection, TLS after STARTTLS
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	e   enc
+	ctx context.Context
+	log *slog.Logger
+
+	isTLS    bool
+	insecure bool // plaintext LOGIN allowed (loopback)
+	state    connState
+	rev2     bool // ENABLE IMAP4rev2
+	// condstore: CONDSTORE is enabled (RFC 7162 3.1): FLAGS come with MODSEQ.
+	condstore bool
+	qresync   bool // QRESYNC is enabled (RFC 7162 3.2.3)
+	idling    atomic.Bool
+	// ending is why the session must end (endAutologout, endShutdown), set
+	// from other goroutines.
+	ending atomic.Int32
 
 	timer   *time.Timer // autologout
 	timerMu sync.Mutex  // guards closed and timerLog
@@ -33,20 +53,113 @@ type session struct {
 	// timerLog is log as of the last touch, for autoLogout, which runs on
 	// the timer's goroutine and so must not read log itself.
 	timerLog *slog.Logger
-	once     sync.Once
 
 	acct *store.Account
 	view *view // selected mailbox, or nil
+	tag  string
 }
 
-var (
-	_ imapserver.SessionIMAP4rev2      = (*session)(nil)
-	_ imapserver.SessionSASL           = (*session)(nil)
-	_ imapserver.SessionUnauthenticate = (*session)(nil)
-	_ imapserver.SessionAppendLimit    = (*session)(nil)
-	_ imapserver.SessionNamespace      = (*session)(nil)
-	_ imapserver.SessionMove           = (*session)(nil)
+type connState int
+
+const (
+	stateNotAuth connState = iota
+	stateAuth
+	stateSelected
+	stateLogout
 )
+
+const (
+	endAutologout = 1
+	endShutdown   = 2
+)
+
+// sessionIO reads and writes the session's current connection; a read
+// first writes out the responses waiting in bw (never during IDLE, where
+// the session flushes its own writes).
+type sessionIO struct{ s *session }
+
+func (io sessionIO) Read(p []byte) (int, error) {
+	if !io.s.idling.Load() {
+		if err := io.s.bw.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return io.s.nc.Read(p)
+}
+
+func (io sessionIO) Write(p []byte) (int, error) { return io.s.nc.Write(p) }
+
+// serveConn runs one connection's session until it ends.
+func (srv *Server) serveConn(c net.Conn, insecure bool) {
+	srv.mu.Lock()
+	if srv.closed {
+		srv.mu.Unlock()
+		c.Write([]byte("* BYE Server shutting down\r\n"))
+		c.Close()
+		return
+	}
+	s := &session{srv: srv, nc: c, ctx: context.Background(), insecure: insecure}
+	srv.sessions.Add(1)
+	srv.conns[s] = struct{}{}
+	srv.mu.Unlock()
+	_, s.isTLS = c.(*tls.Conn)
+	s.br = bufio.NewReaderSize(sessionIO{s}, 4096)
+	s.bw = bufio.NewWriterSize(sessionIO{s}, 4096)
+	s.e = enc{w: s.bw}
+	s.log = srv.log.With("remote", c.RemoteAddr().String())
+	s.timerLog = s.log
+	s.timer = time.AfterFunc(srv.opts.AutoLogout, s.autoLogout)
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in IMAP session", "panic", v, "stack", string(debug.Stack()))
+		}
+		s.bw.Flush()
+		s.nc.Close()
+		s.close()
+		srv.mu.Lock()
+		delete(srv.conns, s)
+		srv.mu.Unlock()
+		srv.sessions.Done()
+	}()
+	s.e.raw("* OK [CAPABILITY ").raw(strings.Join(s.caps(), " ")).raw("] Petrel IMAP server ready").crlf()
+	for s.state != stateLogout {
+		if err := s.command(); err != nil {
+			if !errors.Is(err, net.ErrClosed) && !isTimeout(err) && !errors.Is(err, errEnded) {
+				s.log.Debug("session ends", "err", err)
+			}
+			return
+		}
+	}
+}
+
+var errEnded = errors.New("session ended")
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// end makes the session end soon with BYE (why: endAutologout,
+// endShutdown), from any goroutine.
+func (s *session) end(why int32) {
+	if s.ending.CompareAndSwap(0, why) {
+		s.nc.SetReadDeadline(time.Now())
+	}
+}
+
+// bye writes the BYE of an ending session.
+func (s *session) bye() error {
+	switch s.ending.Load() {
+	case endAutologout:
+		s.e.raw("* BYE Autologout; idle for too long").crlf()
+	case endShutdown:
+		s.e.raw("* BYE Server shutting down").crlf()
+	default:
+		return nil
+	}
+	s.bw.Flush()
+	return errEnded
+}
 
 // touch restarts the autologout timer: the client did something.
 func (s *session) touch() {
@@ -66,188 +179,298 @@ func (s *session) autoLogout() {
 		return
 	}
 	log.Info("autologout", "after", s.srv.opts.AutoLogout)
-	s.conn.Bye("Autologout; idle for too long")
+	s.end(endAutologout)
 }
 
-func (s *session) Close() error {
-	s.once.Do(func() {
-		s.timerMu.Lock()
-		s.closed = true
-		s.timer.Stop()
-		s.timerMu.Unlock()
-		if s.view != nil {
-			s.view.close()
-			s.view = nil
-		}
-		s.srv.sessions.Done()
-	})
-	return nil
+func (s *session) close() {
+	s.timerMu.Lock()
+	s.closed = true
+	s.timer.Stop()
+	s.timerMu.Unlock()
+	s.unselect()
 }
 
-// Login checks a password against the store. The password is never logged.
-func (s *session) Login(username, password string) error {
-	s.touch()
-	lim, ip := s.srv.opts.AuthLimiter, remoteIP(s.conn.NetConn().RemoteAddr())
-	end := func(authlimit.Outcome) {}
-	if lim != nil {
-		var err error
-		if end, err = lim.Begin(s.ctx, ip, username); err != nil {
-			s.log.Info("login refused", "user", username, "err", err)
-			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Too many failed logins from your address, try again later"}
-		}
-	}
-	acct, err := s.srv.opts.Store.Authenticate(username, password)
-	switch {
-	case errors.Is(err, store.ErrAuthFailed):
-		end(authlimit.Failed)
-		s.log.Info("login failed", "user", username)
-		if f := s.srv.opts.OnAuthFailure; f != nil {
-			f()
-		}
-		return imapserver.ErrAuthFailed
-	case errors.Is(err, store.ErrBusy):
-		end(authlimit.Undecided)
-		s.log.Info("login shed: too many being checked", "user", username)
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Too many logins being checked now, try again later"}
-	case err != nil:
-		end(authlimit.Undecided)
+// cont writes a continuation request and sends it at once.
+func (s *session) cont(text string) error {
+	s.e.raw("+ ").raw(text).crlf()
+	return s.bw.Flush()
+}
+
+// command reads and runs one command. A non-nil error ends the session.
+func (s *session) command() error {
+	s.nc.SetReadDeadline(time.Time{})
+	if err := s.bye(); err != nil {
 		return err
 	}
-	end(authlimit.Succeeded)
-	s.acct = acct
-	s.log = s.log.With("user", acct.Address)
-	s.log.Info("login")
-	s.touch() // so an autologout is logged with the user
-	return nil
-}
-
-// remoteIP is the client's address without the port, as AuthLimiter keys it.
-func remoteIP(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	if host, _, err := net.SplitHostPort(a.String()); err == nil {
-		return host
-	}
-	return a.String()
-}
-
-func (s *session) AuthenticateMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *session) Authenticate(mech string) (sasl.Server, error) {
-	if mech != sasl.Plain {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported SASL mechanism"}
-	}
-	return sasl.NewPlainServer(func(identity, username, password string) error {
-		if identity != "" && identity != username {
-			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthorizationFailed, Text: "Acting as another user is not supported"}
+	if _, err := s.br.Peek(1); err != nil {
+		if berr := s.bye(); berr != nil {
+			return berr
 		}
-		return s.Login(username, password)
-	}), nil
-}
-
-func (s *session) Unauthenticate() error {
-	s.touch()
-	s.unselect()
-	s.acct = nil
-	return nil
-}
-
-// AppendLimit is both what go-imap advertises as APPENDLIMIT=n and what
-// its APPEND handler checks a literal's size against before calling
-// Append. That check refuses without reading the literal, which is right
-// for a synchronising literal but not for a LITERAL+ one, whose octets the
-// client has already sent: go-imap would then read them as commands (RFC
-// 7888 3 says they are the literal), so a message over the limit whose
-// text holds a line like "Subject: DELETE Work" would delete Work.
-//
-// So to the APPEND handler AppendLimit says "no limit" and Append refuses
-// a message over the limit itself, with NO [TOOBIG], after which go-imap
-// reads and discards the literal: the connection stays in step. The cost:
-// a client that ignores APPENDLIMIT and sends a synchronising literal over
-// it is answered "+" and sends the octets before being refused. A literal
-// over 4 GiB (math.MaxUint32, the most AppendLimit can say) is still
-// refused by go-imap unread, with the old consequence for a LITERAL+ one.
-func (s *session) AppendLimit() uint32 {
-	if calledByAppendHandler() {
-		return math.MaxUint32
+		return err
 	}
-	return s.srv.opts.AppendLimit
+	s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
+	p := newParser(s.br, s.cont)
+	err := s.run(p)
+	if s.ending.Load() != 0 {
+		return s.bye()
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, errTooLong) {
+		s.e.raw("* BYE Command too long").crlf()
+		s.bw.Flush()
+		return err
+	}
+	return err
 }
 
-// calledByAppendHandler reports whether AppendLimit's caller is go-imap's
-// APPEND handler rather than its capability list. TestAppendLimit and
-// TestAppendLimitNonSyncLiteral notice if a go-imap upgrade renames it.
-func calledByAppendHandler() bool {
-	var pcs [8]uintptr
-	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
-	for {
-		f, more := frames.Next()
-		if !strings.HasPrefix(f.Function, "petrel/imap.") {
-			return strings.HasSuffix(f.Function, "/imapserver.(*Conn).handleAppend")
+// cmd is what a command handler gets: the parser after the command name.
+type cmd struct {
+	tag, name string
+	uid       bool
+	p         *parser
+}
+
+type handler struct {
+	fn     func(s *session, c *cmd) error
+	states []connState
+}
+
+var anyState = []connState{stateNotAuth, stateAuth, stateSelected}
+var authStates = []connState{stateAuth, stateSelected}
+var selectedState = []connState{stateSelected}
+
+// commands maps a command name (with "UID " for the UID forms) to its
+// handler; the handlers live in a file per command group (cmd_*.go).
+var commands map[string]handler
+
+func init() {
+	commands = map[string]handler{
+		"CAPABILITY":     {(*session).cmdCapability, anyState},
+		"NOOP":           {(*session).cmdNoop, anyState},
+		"LOGOUT":         {(*session).cmdLogout, anyState},
+		"ID":             {(*session).cmdID, anyState},
+		"STARTTLS":       {(*session).cmdStartTLS, []connState{stateNotAuth}},
+		"LOGIN":          {(*session).cmdLogin, []connState{stateNotAuth}},
+		"AUTHENTICATE":   {(*session).cmdAuthenticate, []connState{stateNotAuth}},
+		"UNAUTHENTICATE": {(*session).cmdUnauthenticate, authStates},
+		"ENABLE":         {(*session).cmdEnable, authStates},
+		"NAMESPACE":      {(*session).cmdNamespace, authStates},
+		"SELECT":         {(*session).cmdSelect, authStates},
+		"EXAMINE":        {(*session).cmdSelect, authStates},
+		"CREATE":         {(*session).cmdCreate, authStates},
+		"DELETE":         {(*session).cmdDelete, authStates},
+		"RENAME":         {(*session).cmdRename, authStates},
+		"SUBSCRIBE":      {(*session).cmdSubscribe, authStates},
+		"UNSUBSCRIBE":    {(*session).cmdSubscribe, authStates},
+		"LIST":           {(*session).cmdList, authStates},
+		"LSUB":           {(*session).cmdList, authStates},
+		"STATUS":         {(*session).cmdStatus, authStates},
+		"APPEND":         {(*session).cmdAppend, authStates},
+		"GETMETADATA":    {(*session).cmdGetMetadata, authStates},
+		"SETMETADATA":    {(*session).cmdSetMetadata, authStates},
+		"IDLE":           {(*session).cmdIdle, authStates},
+		"CHECK":          {(*session).cmdNoop, selectedState},
+		"CLOSE":          {(*session).cmdClose, selectedState},
+		"UNSELECT":       {(*session).cmdClose, selectedState},
+		"EXPUNGE":        {(*session).cmdExpunge, selectedState},
+		"UID EXPUNGE":    {(*session).cmdExpunge, selectedState},
+		"FETCH":          {(*session).cmdFetch, selectedState},
+		"UID FETCH":      {(*session).cmdFetch, selectedState},
+		"STORE":          {(*session).cmdStore, selectedState},
+		"UID STORE":      {(*session).cmdStore, selectedState},
+		"SEARCH":         {(*session).cmdSearch, selectedState},
+		"UID SEARCH":     {(*session).cmdSearch, selectedState},
+		"COPY":           {(*session).cmdCopy, selectedState},
+		"UID COPY":       {(*session).cmdCopy, selectedState},
+		"MOVE":           {(*session).cmdCopy, selectedState},
+		"UID MOVE":       {(*session).cmdCopy, selectedState},
+		"SORT":           {(*session).cmdSort, selectedState},
+		"UID SORT":       {(*session).cmdSort, selectedState},
+		"THREAD":         {(*session).cmdThread, selectedState},
+		"UID THREAD":     {(*session).cmdThread, selectedState},
+	}
+}
+
+// run reads a command's tag and name, runs its handler and writes the
+// tagged reply.
+func (s *session) run(p *parser) error {
+	tag, err := p.word(isTagChar, "tag")
+	if err == nil {
+		err = p.sp()
+	}
+	var name string
+	if err == nil {
+		name, err = p.atom()
+	}
+	c := &cmd{tag: tag, p: p}
+	if err == nil {
+		name = strings.ToUpper(name)
+		if name == "UID" {
+			var sub string
+			if err = p.sp(); err == nil {
+				if sub, err = p.atom(); err == nil {
+					name = "UID " + strings.ToUpper(sub)
+					c.uid = true
+				}
+			}
 		}
-		if !more {
-			return false
+	}
+	var se *syntaxError
+	if errors.As(err, &se) {
+		if s.state == stateNotAuth {
+			// Mitigates cross-protocol attacks (a browser's form posted to
+			// port 143): before login, nothing but IMAP gets a second line.
+			s.e.raw("* BYE Syntax error: ").raw(se.msg).crlf()
+			s.state = stateLogout
+			return nil
+		}
+		if tag == "" {
+			tag = "*"
+		}
+		s.e.status(tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Syntax error: " + se.msg})
+		return p.skipLine()
+	}
+	if err != nil {
+		return err
+	}
+	c.name = name
+	s.tag = tag
+	h, ok := commands[name]
+	if !ok {
+		if s.state == stateNotAuth {
+			s.e.status(tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Text: "Unknown command"})
+			s.e.raw("* BYE Unknown command").crlf()
+			s.state = stateLogout
+			return nil
+		}
+		s.e.status(tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Text: "Unknown command"})
+		return p.skipLine()
+	}
+	if !inState(s.state, h.states) {
+		text := "Not allowed in this state"
+		switch {
+		case s.state == stateNotAuth:
+			text = "Log in first"
+		case s.state == stateAuth && inState(stateSelected, h.states):
+			text = "No mailbox selected"
+		}
+		s.e.status(tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Text: text})
+		return p.skipLine()
+	}
+	err = h.fn(s, c)
+	return s.reply(c, err)
+}
+
+func inState(st connState, states []connState) bool {
+	for _, x := range states {
+		if x == st {
+			return true
 		}
 	}
+	return false
 }
 
-func (s *session) Namespace() (*imap.NamespaceData, error) {
-	s.touch()
-	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: store.Separator}}}, nil
-}
+// errReplied: the handler wrote its own tagged reply.
+var errReplied = errors.New("replied")
 
-func (s *session) unselect() {
-	if s.view != nil {
-		s.view.close()
-		s.view = nil
+// reply writes the tagged reply for a handler's result: nil is OK (after
+// the updates the command allows), an *imap.Error its status (an OK one
+// with its response code), a syntaxError BAD; I/O errors end the session,
+// and any other error is the server's fault: logged, NO [SERVERBUG].
+func (s *session) reply(c *cmd, err error) error {
+	var (
+		ie *imap.Error
+		se *syntaxError
+	)
+	switch {
+	case err == nil:
+		if err := s.poll(c.name); err != nil {
+			return err
+		}
+		s.e.status(c.tag, &imap.StatusResponse{Type: imap.StatusResponseTypeOK, Text: c.name + " completed"})
+		return nil
+	case errors.Is(err, errReplied):
+		return nil
+	case errors.As(err, &se):
+		s.e.status(c.tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Syntax error: " + se.msg})
+		return c.p.skipLine()
+	case errors.As(err, &ie):
+		if ie.Type == imap.StatusResponseTypeBye {
+			s.e.status("", (*imap.StatusResponse)(ie))
+			return errEnded
+		}
+		if ie.Type == imap.StatusResponseTypeOK {
+			if err := s.poll(c.name); err != nil {
+				return err
+			}
+			if ie.Text == "" {
+				ie.Text = c.name + " completed"
+			}
+		}
+		s.e.status(c.tag, (*imap.StatusResponse)(ie))
+		return c.p.skipLine()
+	case c.p.ioErr != nil || isIOError(err):
+		return err
 	}
+	s.log.Warn("command failed", "command", c.name, "err", err)
+	s.e.status(c.tag, &imap.StatusResponse{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal server error"})
+	return c.p.skipLine()
 }
 
-func (s *session) Unselect() error {
-	s.touch()
-	s.unselect()
-	return nil
+// isIOError: the connection failed (or the command outgrew its limit).
+func isIOError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, errTooLong) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, errEnded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// Poll runs after every successful command.
-func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+// ok is a tagged OK with a response code.
+func ok(code imap.ResponseCode, text string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeOK, Code: code, Text: text}
+}
+
+func no(code imap.ResponseCode, text string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: text}
+}
+
+func bad(text string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeBad, Text: text}
+}
+
+// poll writes the selected mailbox's changes after a command; after FETCH,
+// STORE and SEARCH (by sequence number) without EXPUNGE (RFC 9051 7.5.1).
+func (s *session) poll(name string) error {
 	s.touch()
 	if s.view == nil {
 		return nil
 	}
-	return s.view.poll(w, allowExpunge)
+	allowExpunge := true
+	switch name {
+	case "FETCH", "STORE", "SEARCH":
+		allowExpunge = false
+	}
+	return s.view.poll(s.updates(), allowExpunge)
 }
 
-// Idle reports changes as they are committed until the client says DONE.
-// With no mailbox selected there is nothing to report, but the command
-// still waits for DONE.
-//
-// A client in IDLE is not idle: the autologout clock stops until DONE and
-// starts again then. Clients renew IDLE every 29 minutes at most (RFC
-// 2177); for one that does not, go-imap ends the IDLE after 35 minutes
-// without DONE (its read deadline), and the clock runs again.
-func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	s.timer.Stop()
-	defer s.touch()
-	v := s.view
-	if v == nil {
-		<-stop
-		return nil
-	}
-	if err := v.poll(w, true); err != nil {
-		return err
-	}
-	for {
-		select {
-		case <-v.wake:
-			if err := v.poll(w, true); err != nil {
-				return err
-			}
-		case <-stop:
-			return nil
+// caps is what the session advertises now (RFC 9051 7.2.2).
+func (s *session) caps() []string {
+	caps := []string{"IMAP4rev1", "IMAP4rev2", "SASL-IR", "LITERAL+", "ID"}
+	if s.state == stateNotAuth {
+		if s.srv.opts.TLSConfig != nil && !s.isTLS {
+			caps = append(caps, "STARTTLS")
 		}
+		if s.isTLS || s.insecure {
+			caps = append(caps, "AUTH=PLAIN")
+		} else {
+			caps = append(caps, "LOGINDISABLED")
+		}
+		return caps
 	}
+	return append(caps, "ENABLE", "IDLE", "UNSELECT", "UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES",
+		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
 }
 
 // writeCtx marks the session's writes so their flag changes are not echoed
@@ -259,20 +482,80 @@ func (s *session) writeCtx() context.Context {
 	return store.WithOrigin(s.ctx, s.view)
 }
 
-func (s *session) selected() (*view, error) {
-	if s.view == nil {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "No mailbox selected"}
+func (s *session) unselect() {
+	if s.view != nil {
+		s.view.close()
+		s.view = nil
+	}
+	if s.state == stateSelected {
+		s.state = stateAuth
+	}
+}
+
+func (s *session) writable() (*view, error) {
+	if s.view.readOnly {
+		return nil, no(imap.ResponseCodeCannot, "Mailbox is read-only (EXAMINE)")
 	}
 	return s.view, nil
 }
 
-func (s *session) writable() (*view, error) {
-	v, err := s.selected()
-	if err != nil {
-		return nil, err
+// updates writes the unsolicited responses poll reports.
+func (s *session) updates() updateWriter { return sessionUpdates{s} }
+
+type sessionUpdates struct{ s *session }
+
+// WriteExpunged writes EXPUNGE responses, highest first so that each
+// sequence number is valid when sent, or, once QRESYNC is enabled, one
+// VANISHED (RFC 7162 3.2.10).
+func (u sessionUpdates) WriteExpunged(seqs []uint32, uids []store.UID) error {
+	if u.s.qresync {
+		u.s.e.raw("* VANISHED ").raw(numSetString(uidSet(uids))).crlf()
+		return nil
 	}
-	if v.readOnly {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only (EXAMINE)"}
+	for i := len(seqs) - 1; i >= 0; i-- {
+		u.s.e.raw("* ").num(seqs[i]).raw(" EXPUNGE").crlf()
 	}
-	return v, nil
+	return nil
+}
+
+func (u sessionUpdates) WriteNumMessages(n uint32) error {
+	u.s.e.raw("* ").num(n).raw(" EXISTS").crlf()
+	if !u.s.rev2 && u.s.view != nil {
+		u.s.e.raw("* ").num(uint32(len(u.s.view.recent))).raw(" RECENT").crlf()
+	}
+	return nil
+}
+
+func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag, modseq uint64) error {
+	if !u.s.rev2 && u.s.view.isRecent(store.UID(uid)) {
+		flags = append(flags, flagRecent)
+	}
+	u.s.announceKeywords(flags)
+	u.s.e.raw("* ").num(seq).raw(" FETCH (UID ").num(uint32(uid)).raw(" FLAGS ").flags(flags)
+	if u.s.condstore {
+		u.s.e.raw(" MODSEQ (").num64(int64(modseq)).raw(")")
+	}
+	u.s.e.raw(")").crlf()
+	return nil
+}
+
+// announceKeywords writes FLAGS and PERMANENTFLAGS again if flags hold a
+// keyword the session has not been told of: a client may reject a keyword
+// it meets in a FETCH before FLAGS lists it (RFC 3501 7.2.6).
+func (s *session) announceKeywords(flags []imap.Flag) {
+	if s.view == nil || !s.view.newKeywords(flags) {
+		return
+	}
+	s.writeFlags()
+}
+
+// writeFlags writes the selected mailbox's FLAGS and PERMANENTFLAGS.
+func (s *session) writeFlags() {
+	fl := s.view.flagList()
+	s.e.raw("* FLAGS ").flags(fl).crlf()
+	if s.view.readOnly {
+		s.e.raw("* OK [PERMANENTFLAGS ()] No permanent flags permitted").crlf()
+	} else {
+		s.e.raw("* OK [PERMANENTFLAGS ").flags(append(fl, imap.FlagWildcard)).raw("] Flags permitted").crlf()
+	}
 }

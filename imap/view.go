@@ -28,15 +28,81 @@ type view struct {
 	overflow bool
 
 	searchRes []store.UID
+
+	// recent are the messages \Recent to this session, ascending (a
+	// read-only view shares the ones unclaimed when it opened, claiming
+	// none). keywords are those announced in FLAGS. Session goroutine only.
+	recent   []store.UID
+	keywords map[string]struct{}
+	// selModSeq is the mailbox's HIGHESTMODSEQ when the view opened.
+	selModSeq uint64
 }
 
 func (m *mailbox) newView(readOnly bool) *view {
-	v := &view{m: m, readOnly: readOnly, wake: make(chan struct{}, 1)}
+	v := &view{m: m, readOnly: readOnly, wake: make(chan struct{}, 1), keywords: make(map[string]struct{})}
 	m.mu.Lock()
 	v.uids = m.uids
+	v.selModSeq = m.modseq
 	m.views[v] = struct{}{}
+	for k := range m.keywords {
+		v.keywords[k] = struct{}{}
+	}
+	if readOnly {
+		i, _ := slices.BinarySearch(v.uids, m.recentFrom)
+		v.recent = slices.Clone(v.uids[i:])
+	}
 	m.mu.Unlock()
+	if !readOnly {
+		v.recent = m.claimRecent(v.uids)
+	}
 	return v
+}
+
+// isRecent: whether uid is \Recent to this session.
+func (v *view) isRecent(uid store.UID) bool {
+	_, ok := slices.BinarySearch(v.recent, uid)
+	return ok
+}
+
+// flagsOf are the flags a message shows this session: \Recent added for
+// an IMAP4rev1 session (IMAP4rev2 has no \Recent).
+func (v *view) flagsOf(uid store.UID, flags []string, rev2 bool) []imap.Flag {
+	out := imapFlags(flags)
+	if !rev2 && v.isRecent(uid) {
+		out = append(out, flagRecent)
+	}
+	return out
+}
+
+// newKeywords reports whether flags hold keywords not yet announced in
+// FLAGS, and adds them.
+func (v *view) newKeywords(flags []imap.Flag) bool {
+	added := false
+	for _, f := range flags {
+		if isSystemFlag(string(f)) {
+			continue
+		}
+		if _, ok := v.keywords[string(f)]; !ok && len(v.keywords) < maxKeywords {
+			v.keywords[string(f)] = struct{}{}
+			added = true
+		}
+	}
+	return added
+}
+
+// flagList is the FLAGS of this session: the system flags and the
+// keywords announced.
+func (v *view) flagList() []imap.Flag {
+	out := slices.Clone(systemFlags)
+	kws := make([]string, 0, len(v.keywords))
+	for k := range v.keywords {
+		kws = append(kws, k)
+	}
+	slices.Sort(kws)
+	for _, k := range kws {
+		out = append(out, imap.Flag(k))
+	}
+	return out
 }
 
 func (v *view) close() {
@@ -46,11 +112,13 @@ func (v *view) close() {
 	v.m.srv.releaseMailbox(v.m)
 }
 
-// updateWriter is what poll writes to (*imapserver.UpdateWriter).
+// updateWriter is what poll writes to (the session's sessionUpdates).
 type updateWriter interface {
-	WriteExpunge(seqNum uint32) error
+	// WriteExpunged reports messages gone: their sequence numbers and
+	// UIDs, ascending.
+	WriteExpunged(seqs []uint32, uids []store.UID) error
 	WriteNumMessages(n uint32) error
-	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag) error
+	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag, modseq uint64) error
 }
 
 // poll reports queued changes to the client, in commit order. Without
@@ -76,6 +144,9 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 	announced := len(v.uids)
 	flushExists := func() error {
 		if len(v.uids) != announced {
+			if !v.readOnly && len(v.uids) > announced {
+				v.recent = append(v.recent, v.m.claimRecent(v.uids[announced:])...)
+			}
 			announced = len(v.uids)
 			return w.WriteNumMessages(uint32(announced))
 		}
@@ -97,7 +168,7 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 			}
 			for _, msg := range ev.Messages {
 				if i, ok := slices.BinarySearch(v.uids, msg.UID); ok {
-					if err := w.WriteMessageFlags(uint32(i+1), imap.UID(msg.UID), imapFlags(msg.Flags)); err != nil {
+					if err := w.WriteMessageFlags(uint32(i+1), imap.UID(msg.UID), imapFlags(msg.Flags), msg.ModSeq); err != nil {
 						return err
 					}
 				}
@@ -106,17 +177,19 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 			if err := flushExists(); err != nil {
 				return err
 			}
-			// Highest first, so each sequence number is valid when sent.
 			var seqs []uint32
+			var gone []store.UID
 			for _, uid := range ev.UIDs {
 				if i, ok := slices.BinarySearch(v.uids, uid); ok {
 					seqs = append(seqs, uint32(i+1))
+					gone = append(gone, uid)
 				}
 			}
 			v.uids = without(v.uids, ev.UIDs)
+			v.recent = without(v.recent, ev.UIDs)
 			announced = len(v.uids)
-			for i := len(seqs) - 1; i >= 0; i-- {
-				if err := w.WriteExpunge(seqs[i]); err != nil {
+			if len(gone) > 0 {
+				if err := w.WriteExpunged(seqs, gone); err != nil {
 					return err
 				}
 			}

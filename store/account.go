@@ -151,6 +151,19 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 				return err
 			}
 		}
+		if err := dropPrefixTx(t, prefix); err != nil { // metadata
+			return err
+		}
+		var subs [][]byte
+		sc := t.Bucket(bSubs).Cursor()
+		for k, _ := sc.Seek(prefix); len(k) >= 8 && string(k[:8]) == string(prefix); k, _ = sc.Next() {
+			subs = append(subs, append([]byte(nil), k...))
+		}
+		for _, k := range subs {
+			if err := t.Bucket(bSubs).Delete(k); err != nil {
+				return err
+			}
+		}
 		if err := t.Bucket(bAccounts).Delete([]byte(addr)); err != nil {
 			return err
 		}

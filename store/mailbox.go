@@ -118,9 +118,17 @@ func (s *Store) MailboxByID(id MailboxID) (*Mailbox, error) {
 	return &m, nil
 }
 
-// CreateMailbox makes a mailbox, and any missing parents (RFC 3501 6.3.3).
-// specialUse is "" or one of the RFC 6154 attributes.
+// CreateMailbox makes a mailbox, and any missing parents (RFC 3501 6.3.3),
+// subscribed. specialUse is "" or one of the RFC 6154 attributes.
 func (s *Store) CreateMailbox(ctx context.Context, acct uint64, name, specialUse string) (*Mailbox, error) {
+	return s.CreateMailboxSubscribed(ctx, acct, name, specialUse, true)
+}
+
+// CreateMailboxSubscribed is CreateMailbox that subscribes the mailbox
+// and the parents it makes only if subscribed is true; a name subscribed
+// before it was a mailbox (or while it was deleted) stays subscribed.
+// IMAP's CREATE uses it: subscriptions are the client's (RFC 9051 6.3.4).
+func (s *Store) CreateMailboxSubscribed(ctx context.Context, acct uint64, name, specialUse string, subscribed bool) (*Mailbox, error) {
 	n, err := NormalizeMailboxName(name)
 	if err != nil {
 		return nil, fmt.Errorf("create mailbox %q: %w", name, err)
@@ -142,14 +150,20 @@ func (s *Store) CreateMailbox(ctx context.Context, acct uint64, name, specialUse
 		for i := 1; i < len(parts); i++ {
 			parent := strings.Join(parts[:i], string(Separator))
 			if _, err := mailboxByNameTx(t.Tx, acct, parent); err == ErrNoMailbox {
-				if _, err := createMailboxTx(t, acct, parent, ""); err != nil {
+				pm, err := createMailboxTx(t, acct, parent, "")
+				if err != nil {
+					return err
+				}
+				if err := subscribeNewTx(t, &pm, subscribed); err != nil {
 					return err
 				}
 			}
 		}
 		var err error
-		m, err = createMailboxTx(t, acct, n, specialUse)
-		return err
+		if m, err = createMailboxTx(t, acct, n, specialUse); err != nil {
+			return err
+		}
+		return subscribeNewTx(t, &m, subscribed)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create mailbox %q: %w", n, err)
@@ -224,6 +238,18 @@ func deleteMailboxTx(t *tx, id MailboxID) error {
 	}
 	if err := t.Bucket(bMbxNames).Delete(nameKey(m.Account, m.Name)); err != nil {
 		return err
+	}
+	if err := dropVanishedTx(t, id); err != nil {
+		return err
+	}
+	if err := dropMetadataTx(t, m.Account, id); err != nil {
+		return err
+	}
+	if m.Subscribed {
+		// The subscription outlives the mailbox (RFC 9051 6.3.4, 6.3.7).
+		if err := t.Bucket(bSubs).Put(nameKey(m.Account, m.Name), nil); err != nil {
+			return err
+		}
 	}
 	if err := t.Bucket(bMailboxes).Delete(be64(uint64(id))); err != nil {
 		return err
@@ -325,12 +351,57 @@ func (s *Store) SetSubscribed(ctx context.Context, acct uint64, name string, sub
 	}
 	return s.update(ctx, func(t *tx) error {
 		m, err := mailboxByNameTx(t.Tx, acct, n)
+		if err == ErrNoMailbox {
+			// A name that is no mailbox can be subscribed too (RFC 9051
+			// 6.3.7); unsubscribing one that is not subscribed fails.
+			k := nameKey(acct, n)
+			if subscribed {
+				return t.Bucket(bSubs).Put(k, nil)
+			}
+			if t.Bucket(bSubs).Get(k) == nil {
+				return ErrNoMailbox
+			}
+			return t.Bucket(bSubs).Delete(k)
+		}
 		if err != nil {
 			return err
 		}
 		m.Subscribed = subscribed
 		return putMailboxTx(t.Tx, &m)
 	})
+}
+
+// subscribeNewTx sets a new mailbox's subscription: subscribed, or as its
+// name was subscribed before it existed.
+func subscribeNewTx(t *tx, m *Mailbox, subscribed bool) error {
+	k := nameKey(m.Account, m.Name)
+	had := t.Bucket(bSubs).Get(k) != nil
+	if had {
+		if err := t.Bucket(bSubs).Delete(k); err != nil {
+			return err
+		}
+	}
+	if m.Subscribed == (subscribed || had) {
+		return nil
+	}
+	m.Subscribed = subscribed || had
+	return putMailboxTx(t.Tx, m)
+}
+
+// Subscriptions lists the subscribed names of an account that are no
+// mailbox (deleted, or subscribed before they were made), ordered; a
+// mailbox's own subscription is Mailbox.Subscribed.
+func (s *Store) Subscriptions(acct uint64) ([]string, error) {
+	var out []string
+	err := s.view(func(t *bolt.Tx) error {
+		prefix := be64(acct)
+		c := t.Bucket(bSubs).Cursor()
+		for k, _ := c.Seek(prefix); len(k) >= 8 && string(k[:8]) == string(prefix); k, _ = c.Next() {
+			out = append(out, string(k[8:]))
+		}
+		return nil
+	})
+	return out, err
 }
 
 func mailboxByNameTx(t *bolt.Tx, acct uint64, name string) (Mailbox, error) {

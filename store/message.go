@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -33,6 +34,9 @@ type Message struct {
 	InternalDate time.Time
 	Size         int64
 	ModSeq       uint64
+	// Blob identifies the message's bytes, shared by its copies: IMAP's
+	// EMAILID (RFC 8474).
+	Blob uint64
 }
 
 // Has reports whether m carries flag (case-insensitively, as IMAP compares).
@@ -526,15 +530,24 @@ const (
 // state (UIDs that no longer exist are skipped). Messages whose flags do not
 // actually change are returned too but not written or announced.
 func (s *Store) StoreFlags(ctx context.Context, mbx MailboxID, uids []UID, op FlagOp, flags []string) ([]Message, error) {
+	out, _, err := s.StoreFlagsIf(ctx, mbx, uids, op, flags, math.MaxUint64)
+	return out, err
+}
+
+// StoreFlagsIf is StoreFlags that leaves alone, in the same transaction,
+// the messages whose MODSEQ is above unchangedSince, and returns their UIDs
+// as modified (IMAP's STORE (UNCHANGEDSINCE n), RFC 7162 3.1.3).
+func (s *Store) StoreFlagsIf(ctx context.Context, mbx MailboxID, uids []UID, op FlagOp, flags []string, unchangedSince uint64) ([]Message, []UID, error) {
 	flags = normalizeFlags(flags)
 	var out []Message
+	var modified []UID
 	var pre map[uint64][]string
 	if op != FlagsRemove {
 		pre = s.junkPretokens(mbx, uids, func(*bolt.Tx, *Mailbox) JunkClass { return junkFlagClass(nil, flags) })
 	}
 	err := s.update(ctx, func(t *tx) error {
 		t.pretok = pre
-		out = out[:0]
+		out, modified = out[:0], modified[:0]
 		m, err := getMailboxTx(t.Tx, mbx)
 		if err != nil {
 			return err
@@ -551,6 +564,10 @@ func (s *Store) StoreFlags(ctx context.Context, mbx MailboxID, uids []UID, op Fl
 			rec, err := decodeRecord(v, false)
 			if err != nil {
 				return err
+			}
+			if rec.ModSeq > unchangedSince {
+				modified = append(modified, uid)
+				continue
 			}
 			nf := applyFlags(rec.Flags, op, flags)
 			if slices.Equal(nf, rec.Flags) {
@@ -582,9 +599,9 @@ func (s *Store) StoreFlags(ctx context.Context, mbx MailboxID, uids []UID, op Fl
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store flags: %w", err)
+		return nil, nil, fmt.Errorf("store flags: %w", err)
 	}
-	return out, nil
+	return out, modified, nil
 }
 
 func applyFlags(cur []string, op FlagOp, flags []string) []string {
@@ -681,6 +698,9 @@ func expungeTx(t *tx, mbx MailboxID, uids []UID, onlyDeleted bool) ([]UID, error
 	if err := putMailboxTx(t.Tx, &m); err != nil {
 		return nil, err
 	}
+	if err := putVanishedTx(t, mbx, m.ModSeq, gone); err != nil {
+		return nil, err
+	}
 	t.emit(Event{Kind: EventExpunged, Mailbox: mbx, ModSeq: m.ModSeq, UIDs: gone})
 	return gone, nil
 }
@@ -697,15 +717,13 @@ func (s *Store) Copy(ctx context.Context, src MailboxID, uids []UID, dst Mailbox
 	return s.copyOrMove(ctx, src, uids, dst, false)
 }
 
-// Move moves messages to another mailbox in one transaction (RFC 6851).
+// Move moves messages to another mailbox, or within one (new UIDs), in one
+// transaction (RFC 6851).
 func (s *Store) Move(ctx context.Context, src MailboxID, uids []UID, dst MailboxID) (*CopyResult, error) {
 	return s.copyOrMove(ctx, src, uids, dst, true)
 }
 
 func (s *Store) copyOrMove(ctx context.Context, src MailboxID, uids []UID, dst MailboxID, move bool) (*CopyResult, error) {
-	if src == dst && move {
-		return nil, fmt.Errorf("move: source and destination are the same mailbox")
-	}
 	var res *CopyResult
 	pre := s.junkPretokens(src, uids, func(t *bolt.Tx, sm *Mailbox) JunkClass {
 		dm, err := getMailboxTx(t, dst)

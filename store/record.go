@@ -126,5 +126,6 @@ func (r *msgRecord) message(uid UID) Message {
 		InternalDate: time.Unix(0, r.Date),
 		Size:         r.Size,
 		ModSeq:       r.ModSeq,
+		Blob:         r.Blob,
 	}
 }

@@ -32,10 +32,13 @@ var (
 	bAliases   = []byte("aliases")   // address or "@domain" -> alias record (JSON)
 	bLists     = []byte("lists")     // list address -> list record (JSON)
 	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)
+	bSubs      = []byte("subs")      // account ID ++ name -> "": subscriptions of names that are no mailbox
+	bVanished  = []byte("vanished")  // mailbox ID ++ MODSEQ ++ UID -> "": expunged UIDs (QRESYNC)
+	bMetadata  = []byte("metadata")  // account ID ++ mailbox ID (0: server) ++ entry -> value (METADATA)
 	// bJunk and bJunkMsgs: the junk models (junk.go)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bJunk, bJunkMsgs}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs}
 
 // Options configure a Store.
 type Options struct {

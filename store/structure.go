@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 )
@@ -271,20 +272,24 @@ func parseEnvelope(th textproto.Header) *Envelope {
 }
 
 func addressList(h mail.Header, key string) []Address {
-	list, err := h.AddressList(key)
-	if err != nil {
+	v := h.Get(key)
+	if v == "" {
 		return nil
 	}
-	out := make([]Address, 0, len(list))
-	for _, a := range list {
-		local, host := a.Address, ""
-		if i := strings.LastIndexByte(a.Address, '@'); i >= 0 {
-			local, host = a.Address[:i], a.Address[i+1:]
+	list := ParseAddressList(v)
+	for i := range list {
+		if list[i].Name != "" {
+			if d, err := nameDecoder.DecodeHeader(list[i].Name); err == nil {
+				list[i].Name = d
+			}
 		}
-		out = append(out, Address{Name: a.Name, Mailbox: local, Host: host})
 	}
-	return out
+	return list
 }
+
+// nameDecoder decodes RFC 2047 encoded words in display names, in every
+// charset go-message knows.
+var nameDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
 
 // shift moves every offset of the tree by d (the per-copy prefix length);
 // the top part's header still starts at 0, since the prefix is header.
