@@ -1,0 +1,42 @@
+package store
+
+import "fmt"
+
+// This file holds what other backends of the contract (see the package
+// doc; store/pgstore) share with this one, so that the rules are kept in
+// one place: how passwords are hashed and checked, and ReadRange.
+
+// HashPassword returns the hash stored for a new password: argon2id in
+// PHC form, as accounts of this store get; cheap is Options.CheapPasswordHash
+// (bcrypt at its lowest cost, for tests only).
+func HashPassword(password string, cheap bool) (string, error) {
+	s := Store{opts: Options{CheapPasswordHash: cheap}}
+	return s.hashPassword(password)
+}
+
+// CheckPassword reports whether password matches hash (argon2id, or bcrypt
+// for hashes brought from elsewhere), in time independent of where they
+// differ. An empty hash (no such account) is checked against a dummy hash
+// and never matches, so that an unknown user costs what a wrong password
+// does.
+func CheckPassword(hash, password string) bool {
+	if hash == "" {
+		checkPassword(dummyHash, password)
+		return false
+	}
+	return checkPassword(hash, password)
+}
+
+// ReadRange copies out bytes [off, off+n) of a message (prefix included),
+// clipped to its end: what a partial FETCH needs, without the rest.
+func (s *Store) ReadRange(mbx MailboxID, uid UID, off, n int64) ([]byte, error) {
+	var out []byte
+	err := s.ReadRaw(mbx, uid, func(c *Content) error {
+		out = c.Slice(off, n)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read message %d/%d: %w", mbx, uid, err)
+	}
+	return out, nil
+}
