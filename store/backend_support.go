@@ -40,3 +40,11 @@ func (s *Store) ReadRange(mbx MailboxID, uid UID, off, n int64) ([]byte, error) 
 	}
 	return out, nil
 }
+
+// NormalizeFlags sorts and deduplicates flags as they are stored: system
+// flags in their canonical case, \Recent and unknown system flags dropped.
+func NormalizeFlags(flags []string) []string { return normalizeFlags(flags) }
+
+// ApplyFlags returns cur changed by op with flags (normalized), as
+// StoreFlags changes a message's flags.
+func ApplyFlags(cur []string, op FlagOp, flags []string) []string { return applyFlags(cur, op, flags) }
