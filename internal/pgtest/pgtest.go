@@ -88,9 +88,18 @@ func credential() (*syscall.Credential, int, int, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid, gid, nil
 }
 
+// Options say how Start runs a server.
+type Options struct {
+	// Durable keeps fsync on, as a production server has it: for
+	// benchmarks. The shared test server runs without it (its data is
+	// thrown away, and a test that kills the server process loses
+	// nothing that fsync would keep).
+	Durable bool
+}
+
 // Start initialises a new cluster in a new temporary folder and starts its
 // server, returning once it accepts connections. Stop it with Stop.
-func Start() (*Server, error) {
+func Start(o Options) (*Server, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -124,13 +133,13 @@ func Start() (*Server, error) {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
 	defer logf.Close()
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
-		"-c", "listen_addresses=", "-c", "unix_socket_directories="+dir,
-		"-c", "max_connections=200", "-c", "shared_buffers=32MB",
-		// A test server: the data is thrown away, so it need not survive
-		// a crash of the machine. Tests of durability kill the server
-		// process, which fsync=off does not weaken.
-		"-c", "fsync=off", "-c", "full_page_writes=off")
+	args := []string{"-D", data,
+		"-c", "listen_addresses=", "-c", "unix_socket_directories=" + dir,
+		"-c", "max_connections=200", "-c", "shared_buffers=32MB"}
+	if !o.Durable {
+		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off")
+	}
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
 	if err := s.cmd.Start(); err != nil {
@@ -245,7 +254,7 @@ func Shared(t testing.TB) *Server {
 	if _, err := binDir(); err != nil {
 		testenv.Unavailable(t, "%v", err)
 	}
-	shared.once.Do(func() { shared.srv, shared.err = Start() })
+	shared.once.Do(func() { shared.srv, shared.err = Start(Options{}) })
 	if shared.err != nil {
 		if strings.Contains(shared.err.Error(), "no \""+unprivileged+"\" user") {
 			testenv.Unavailable(t, "%v", shared.err)
@@ -259,7 +268,12 @@ func Shared(t testing.TB) *Server {
 // dropped when t ends.
 func DSN(t testing.TB) string {
 	t.Helper()
-	s := Shared(t)
+	return Shared(t).DSN(t)
+}
+
+// DSN returns the DSN of a new empty database on s, dropped when t ends.
+func (s *Server) DSN(t testing.TB) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name, dsn, err := s.CreateDB(ctx)

@@ -47,7 +47,7 @@ func TestFreshDatabasePerTest(t *testing.T) {
 // A server of its own stops, and its folder goes, when asked.
 func TestStartStop(t *testing.T) {
 	Shared(t) // skips (fails under CI) where PostgreSQL is missing
-	s, err := Start()
+	s, err := Start(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
