@@ -367,3 +367,36 @@ func TestPath(t *testing.T) {
 		t.Errorf("Load with the file variables set: %v", err)
 	}
 }
+
+// [store]: the backend and its DSN are checked, and the error never shows
+// the DSN's password.
+func TestStoreConfig(t *testing.T) {
+	for _, tc := range []struct {
+		backend, dsn string
+		want         string // "" = valid
+	}{
+		{"bbolt", "", ""},
+		{"postgres", "postgres://petrel:pw@db.example.com:5432/petrel?sslmode=verify-full", ""},
+		{"postgres", "postgresql://petrel@/petrel?host=/run/postgresql", ""},
+		{"postgres", "host=db.example.com dbname=petrel", ""},
+		{"postgres", "", "store.dsn is empty"},
+		{"postgres", "mysql://x", "not a postgres:// URL"},
+		{"postgres", "postgres://u:secretpw@/db", "names no host"},
+		{"postgres", "postgres://u:secretpw@db:99999/db", "is not a port number"},
+		{"bbolt", "postgres://db/petrel", `store.backend = "bbolt"`},
+		{"sqlite", "", `store.backend = "sqlite"`},
+	} {
+		c, err := Load("", []string{"PETREL_STORE_BACKEND=" + tc.backend, "PETREL_STORE_DSN=" + tc.dsn}, false)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s %q: %v", tc.backend, tc.dsn, err)
+			} else if c.Store.Backend != tc.backend || c.Store.DSN != tc.dsn {
+				t.Errorf("%s %q: loaded %+v", tc.backend, tc.dsn, c.Store)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "secretpw") {
+			t.Errorf("%s %q: error %v, want one saying %s (and no password)", tc.backend, tc.dsn, err, tc.want)
+		}
+	}
+}

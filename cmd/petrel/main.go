@@ -40,6 +40,7 @@ Usage:
   petrel import mbox|maildir ADDRESS PATH [--mailbox NAME]
   petrel export ADDRESS DIR
   petrel reindex                           parse every stored message again (after an upgrade)
+  petrel store migrate                     bring the PostgreSQL store's schema to this version
   petrel config default|env|check          print the default config, its PETREL_ variables, or check yours
   petrel health                            exit 0 if the running server answers /healthz
   petrel version
@@ -142,6 +143,8 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		return health(ctx, g, stdout)
 	case "restore":
 		return restore(ctx, g, args[1:], stdout)
+	case "store":
+		return storeCmd(ctx, g, args[1:], stdout)
 	}
 	return admin(ctx, g, args, stdin, stdout, stderr)
 }
