@@ -39,8 +39,11 @@ import (
 // Server is one running PostgreSQL server.
 type Server struct {
 	dir  string // data folder's parent: data/, the socket, the log
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the postmaster has exited
+	bin  string // the PostgreSQL binaries' folder
+	cred *syscall.Credential
+	args []string      // the postmaster's
+	cmd  *exec.Cmd     // the running (or last) postmaster
+	done chan struct{} // closed when that postmaster has exited
 	user string        // superuser name
 	n    atomic.Uint64 // databases made
 }
@@ -118,7 +121,7 @@ func Start(o Options) (*Server, error) {
 			return nil, fmt.Errorf("pgtest: %w", err)
 		}
 	}
-	s := &Server{dir: dir, user: "petrel", done: make(chan struct{})}
+	s := &Server{dir: dir, user: "petrel"}
 	data := filepath.Join(dir, "data")
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", s.user, "--auth=trust",
 		"--encoding=UTF8", "--locale=C", "--no-instructions")
@@ -127,32 +130,51 @@ func Start(o Options) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("pgtest: initdb: %v: %s", err, out)
 	}
-	logf, err := os.Create(filepath.Join(dir, "server.log"))
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("pgtest: %w", err)
-	}
-	defer logf.Close()
-	args := []string{"-D", data,
+	s.bin, s.cred = bin, cred
+	s.args = []string{"-D", data,
 		"-c", "listen_addresses=", "-c", "unix_socket_directories=" + dir,
 		"-c", "max_connections=200", "-c", "shared_buffers=32MB"}
 	if !o.Durable {
-		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off")
+		s.args = append(s.args, "-c", "fsync=off", "-c", "full_page_writes=off")
 	}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("pgtest: start postgres: %w", err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(30 * time.Second); err != nil {
+	if err := s.start(); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
+
+// start runs the postmaster and waits until it accepts connections.
+func (s *Server) start() error {
+	logf, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	defer logf.Close()
+	s.cmd = exec.Command(filepath.Join(s.bin, "postgres"), s.args...)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
+	done := make(chan struct{})
+	s.done = done
+	if err := s.cmd.Start(); err != nil {
+		close(done)
+		return fmt.Errorf("pgtest: start postgres: %w", err)
+	}
+	cmd := s.cmd
+	go func() { cmd.Wait(); close(done) }()
+	return s.waitReady(30 * time.Second)
+}
+
+// Crash ends the server as a crash would (SIGQUIT: immediate shutdown, no
+// checkpoint; every client's connection drops), keeping its data for
+// Restart, which then runs crash recovery.
+func (s *Server) Crash() {
+	s.cmd.Process.Signal(syscall.SIGQUIT)
+	<-s.done
+}
+
+// Restart starts the server again on its data after Crash.
+func (s *Server) Restart() error { return s.start() }
 
 // waitReady connects until the server answers, it exits, or the time is up.
 func (s *Server) waitReady(limit time.Duration) error {
@@ -214,7 +236,7 @@ func (s *Server) DropDB(ctx context.Context, name string) error {
 // Stop shuts the server down (fast shutdown, SIGQUIT after 10 s) and
 // removes its folder.
 func (s *Server) Stop() error {
-	if s.cmd != nil && s.cmd.Process != nil {
+	if s.cmd != nil && s.cmd.Process != nil && s.done != nil {
 		s.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case <-s.done:

@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 
@@ -14,7 +15,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func open(t testing.TB, dsn string) *pgstore.Store {
 	t.Helper()
-	s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{CheapPasswordHash: true})
+	s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{CheapPasswordHash: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
