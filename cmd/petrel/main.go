@@ -41,6 +41,7 @@ Usage:
   petrel export ADDRESS DIR
   petrel reindex                           parse every stored message again (after an upgrade)
   petrel store migrate                     bring the PostgreSQL store's schema to this version
+  petrel store copy --to postgres://…      copy the bbolt store into PostgreSQL (server stopped; resumable)
   petrel config default|env|check          print the default config, its PETREL_ variables, or check yours
   petrel health                            exit 0 if the running server answers /healthz
   petrel version
@@ -78,6 +79,7 @@ type globalFlags struct {
 	mailbox  string
 	algo     string
 	selector string
+	to       string // store copy's destination
 }
 
 // parseArgs separates flags from positional arguments, wherever they stand
@@ -91,6 +93,7 @@ func parseArgs(args []string) (globalFlags, []string, error) {
 	fs.StringVar(&g.mailbox, "mailbox", "", "mailbox to import into")
 	fs.StringVar(&g.algo, "algo", "ed25519", "DKIM key algorithm")
 	fs.StringVar(&g.selector, "selector", "", "DKIM selector")
+	fs.StringVar(&g.to, "to", "", "store copy's destination")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

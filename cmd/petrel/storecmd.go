@@ -5,24 +5,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"petrel/config"
+	"petrel/store"
 	"petrel/store/pgstore"
 )
 
-// storeCmd runs `petrel store migrate`: the PostgreSQL schema brought to
-// this version by hand (every node also does it when it starts).
+// storeCmd runs `petrel store migrate` (the PostgreSQL schema brought to
+// this version by hand; every node also does it when it starts) and
+// `petrel store copy --to DSN`.
 func storeCmd(ctx context.Context, g globalFlags, args []string, stdout io.Writer) error {
-	if len(args) != 1 || args[0] != "migrate" {
-		return usagef("usage: petrel store migrate")
+	const use = "usage: petrel store migrate | petrel store copy --to postgres://…"
+	if len(args) != 1 {
+		return usagef(use)
 	}
 	cfg, err := config.Load(g.config, os.Environ(), g.dev)
 	if err != nil {
 		return err
+	}
+	switch args[0] {
+	case "migrate":
+	case "copy":
+		return storeCopy(ctx, cfg, g.to, stdout)
+	default:
+		return usagef(use)
 	}
 	if cfg.Store.Backend != "postgres" {
 		return fmt.Errorf("store migrate: store.backend = %q has no schema to migrate (it applies to \"postgres\", with store.dsn or PETREL_STORE_DSN)", cfg.Store.Backend)
@@ -46,5 +59,51 @@ func storeCmd(ctx context.Context, g globalFlags, args []string, stdout io.Write
 		return nil
 	}
 	fmt.Fprintf(stdout, "store schema migrated from version %d to %d\n", from, to)
+	return nil
+}
+
+// storeCopy copies data_dir's bbolt store into the PostgreSQL database at
+// to, with progress, resumably (see pgstore.CopyFrom). The server must be
+// stopped: the bbolt file is opened directly.
+func storeCopy(ctx context.Context, cfg *config.Config, to string, stdout io.Writer) error {
+	if to == "" {
+		return usagef("store copy needs --to postgres://user:password@host/db (the database to copy into)")
+	}
+	if !strings.HasPrefix(to, "postgres://") && !strings.HasPrefix(to, "postgresql://") {
+		return fmt.Errorf("store copy --to: want a postgres:// URL; copying from PostgreSQL back to bbolt is not supported yet")
+	}
+	path := filepath.Join(cfg.DataDir, "mail.db")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("store copy: no bbolt store at %s (set data_dir): %w", path, err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	src, err := store.Open(path, store.Options{Logger: quiet, Timeout: 2 * time.Second})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("store copy: %w: stop the petrel server using %s first", err, cfg.DataDir)
+	}
+	if err != nil {
+		return fmt.Errorf("store copy: %w", err)
+	}
+	defer src.Close()
+	dst, err := pgstore.Open(ctx, to, pgstore.Options{Logger: quiet})
+	if err != nil {
+		return fmt.Errorf("store copy --to: %w", err)
+	}
+	defer dst.Close()
+	last := time.Time{}
+	st, err := dst.CopyFrom(ctx, src, func(done, total int) {
+		if time.Since(last) >= time.Second || done == total {
+			last = time.Now()
+			fmt.Fprintf(stdout, "copied %d of %d messages\n", done, total)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("store copy: %w (run it again to go on where it stopped)", err)
+	}
+	fmt.Fprintf(stdout, "store copied: %d accounts, %d mailboxes, %d aliases, %d messages (%d were there already)\n",
+		st.Accounts, st.Mailboxes, st.Aliases, st.Messages, st.Skipped)
+	if st.Lists > 0 {
+		fmt.Fprintf(stdout, "not copied: %d mailing lists (PostgreSQL does not keep them yet)\n", st.Lists)
+	}
 	return nil
 }

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"petrel/internal/pgtest"
+	"petrel/store"
+	"petrel/store/pgstore"
 )
 
 // petrelEnv runs the petrel binary with extra environment variables and
@@ -41,7 +45,7 @@ func TestStoreMigrate(t *testing.T) {
 		{"password not echoed", []string{"PETREL_STORE_BACKEND=postgres", "PETREL_STORE_DSN=postgres://u:hunter2@/db"}, []string{"store", "migrate"}, false, "names no host"},
 		{"dsn without postgres", []string{"PETREL_STORE_DSN=" + dsn}, []string{"store", "migrate"}, false, `store.dsn is set but store.backend = "bbolt"`},
 		{"bad backend", []string{"PETREL_STORE_BACKEND=mysql"}, []string{"store", "migrate"}, false, `store.backend = "mysql"`},
-		{"usage", pg, []string{"store", "copy"}, false, "usage: petrel store migrate"},
+		{"usage", pg, []string{"store", "compact"}, false, "usage: petrel store migrate"},
 		{"serve refuses postgres", pg, []string{"serve"}, false, "runs on the bbolt store only"},
 		{"user add refuses postgres", pg, []string{"user", "list"}, false, "runs on the bbolt store only"},
 	} {
@@ -54,5 +58,59 @@ func TestStoreMigrate(t *testing.T) {
 				t.Fatalf("password echoed:\n%s", out)
 			}
 		})
+	}
+}
+
+// `petrel store copy --to` copies data_dir's bbolt store into PostgreSQL,
+// with progress, and a second run finds nothing left to copy.
+func TestStoreCopy(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, err := store.Open(filepath.Join(dir, "mail.db"), store.Options{CheapPasswordHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := src.CreateAccount(ctx, "bob@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("Subject: copied\r\n\r\nhello\r\n")
+	d, err := src.Deliver(ctx, &store.Delivery{Body: body, Targets: []store.Target{{Account: a.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	dsn := pgtest.DSN(t)
+	env := []string{"PETREL_DATA_DIR=" + dir}
+	out, ok := petrelEnv(t, env, "store", "copy", "--to", dsn)
+	if !ok || !strings.Contains(out, "copied 1 of 1 messages") || !strings.Contains(out, "1 accounts, 6 mailboxes, 0 aliases, 1 messages (0 were there already)") {
+		t.Fatalf("store copy:\n%s", out)
+	}
+	out, ok = petrelEnv(t, env, "store", "copy", "--to", dsn)
+	if !ok || !strings.Contains(out, "0 messages (1 were there already)") {
+		t.Fatalf("second store copy:\n%s", out)
+	}
+	dst, err := pgstore.Open(ctx, dsn, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := dst.Authenticate("bob@example.org", "secret"); err != nil {
+		t.Fatalf("password after the copy: %v", err)
+	}
+	got, err := dst.ReadMessage(d[0].Mailbox, d[0].UID)
+	if err != nil || string(got) != string(body) {
+		t.Fatalf("message after the copy: %q, %v", got, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"store", "copy"}, "store copy needs --to"},
+		{[]string{"store", "copy", "--to", "/tmp/x.db"}, "want a postgres:// URL"},
+	} {
+		if out, ok := petrelEnv(t, env, tc.args...); ok || !strings.Contains(out, tc.want) {
+			t.Errorf("petrel %v: ok=%v\n%s\nwant %q", tc.args, ok, out, tc.want)
+		}
 	}
 }
