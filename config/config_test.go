@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -399,4 +400,24 @@ func TestStoreConfig(t *testing.T) {
 			t.Errorf("%s %q: error %v, want one saying %s (and no password)", tc.backend, tc.dsn, err, tc.want)
 		}
 	}
+}
+
+// FuzzCheckDSN: any DSN gets an answer, never a panic, and an answer about
+// a URL never repeats its password.
+func FuzzCheckDSN(f *testing.F) {
+	for _, s := range []string{"", "postgres://u:pw@db:5432/petrel?sslmode=verify-full", "postgresql://u@/db?host=/run/postgresql",
+		"host=db dbname=petrel", "postgres://u:pw@db:99999/x", "postgres://u:pw@/x", "mysql://x", "postgres://%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dsn string) {
+		msg := checkDSN(dsn)
+		u, err := url.Parse(dsn)
+		if err != nil || u.User == nil {
+			return
+		}
+		if pw, ok := u.User.Password(); ok && len(pw) >= 4 && msg != "" && strings.Contains(msg, pw) &&
+			!strings.Contains(strings.Replace(dsn, pw, "", 1), pw) && !strings.Contains("is not a valid URL want postgres://user:password@host:5432/petrel?sslmode=verify-full", pw) {
+			t.Fatalf("checkDSN(%q) = %q repeats the password", dsn, msg)
+		}
+	})
 }
