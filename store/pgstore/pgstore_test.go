@@ -40,5 +40,11 @@ func TestConformance(t *testing.T) {
 		Peer: func(t testing.TB, b storetest.Backend) storetest.Backend {
 			return open(t, where[b])
 		},
+		Reopen: func(t testing.TB, b storetest.Backend) storetest.Backend {
+			b.Close()
+			s := open(t, where[b])
+			where[s] = where[b]
+			return s
+		},
 	})
 }

@@ -61,6 +61,9 @@ type Factory struct {
 	// closed when t ends. Nil for a backend that one process owns: the
 	// tests then use b itself.
 	Peer func(t testing.TB, b Backend) Backend
+	// Reopen closes b and opens its data again, as a restarted server
+	// would, closed when t ends.
+	Reopen func(t testing.TB, b Backend) Backend
 }
 
 var _ Backend = (*store.Store)(nil)

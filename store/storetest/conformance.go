@@ -34,6 +34,7 @@ func Run(t *testing.T, f Factory) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"WatchExact", testWatchExact},
 		{"WatchOtherNode", testWatchOtherNode},
+		{"Restart", testRestart},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })
@@ -736,5 +737,57 @@ func testWatchOtherNode(t *testing.T, f Factory) {
 	evs = rec.waitModSeq(t, cur.ModSeq+1, watchLimit)
 	if ev := evs[len(evs)-1]; ev.Kind != store.EventMailboxDeleted {
 		t.Fatalf("delete event = %+v", ev)
+	}
+}
+
+// What a method returned nil for is there after a restart, and UIDs,
+// MODSEQs, UIDVALIDITY and IDs go on from where they were, never back.
+func testRestart(t *testing.T, f Factory) {
+	b := f.New(t)
+	a := mustAccount(t, b, "bob@example.org")
+	var last store.Delivered
+	for i := range 5 {
+		last = mustDeliver(t, b, a.ID, msg(i))
+	}
+	if _, err := b.Expunge(bg, last.Mailbox, []store.UID{last.UID}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := b.StoreFlags(bg, last.Mailbox, []store.UID{1}, store.FlagsAdd, []string{"kept"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	made, err := b.CreateMailbox(bg, a.ID, "Gone", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteMailbox(bg, a.ID, "Gone"); err != nil {
+		t.Fatal(err)
+	}
+	before := mustMailbox(t, b, a.ID, "INBOX")
+	b = f.Reopen(t, b)
+	after := mustMailbox(t, b, a.ID, "INBOX")
+	if after.UIDNext != before.UIDNext || after.ModSeq != before.ModSeq || after.UIDValidity != before.UIDValidity || after.Messages != 4 {
+		t.Fatalf("INBOX after a restart: %+v, before %+v", after, before)
+	}
+	got, err := b.Messages(last.Mailbox, []store.UID{1})
+	if err != nil || len(got) != 1 || !slices.Equal(got[0].Flags, []string{"kept"}) || got[0].ModSeq != ms[0].ModSeq {
+		t.Fatalf("flags after a restart: %+v, %v", got, err)
+	}
+	if body, err := b.ReadMessage(last.Mailbox, 2); err != nil || !bytes.Equal(body, msg(1)) {
+		t.Fatalf("message after a restart: %q, %v", body, err)
+	}
+	if _, err := b.Authenticate("bob@example.org", "secret"); err != nil {
+		t.Fatalf("login after a restart: %v", err)
+	}
+	next := mustDeliver(t, b, a.ID, msg(9))
+	if next.UID != before.UIDNext {
+		t.Fatalf("UID after a restart %d, want %d", next.UID, before.UIDNext)
+	}
+	again, err := b.CreateMailbox(bg, a.ID, "Gone", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID == made.ID || again.UIDValidity == made.UIDValidity {
+		t.Fatalf("mailbox made again after a restart reused ID %d or UIDVALIDITY %d", made.ID, made.UIDValidity)
 	}
 }
