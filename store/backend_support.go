@@ -48,3 +48,29 @@ func NormalizeFlags(flags []string) []string { return normalizeFlags(flags) }
 // ApplyFlags returns cur changed by op with flags (normalized), as
 // StoreFlags changes a message's flags.
 func ApplyFlags(cur []string, op FlagOp, flags []string) []string { return applyFlags(cur, op, flags) }
+
+// PasswordCache is CheckPassword with the store's memory of recent right
+// passwords (authCache: a few minutes, keyed by an HMAC under a
+// per-process key, never the password; an entry is for one hash, so a
+// password changed by any node is checked again). Safe for concurrent use.
+type PasswordCache struct{ c *authCache }
+
+// NewPasswordCache returns an empty cache.
+func NewPasswordCache() *PasswordCache { return &PasswordCache{newAuthCache()} }
+
+// Check reports whether password matches the stored hash of address ("" for
+// no such account, which never matches and costs what a wrong password does).
+func (p *PasswordCache) Check(address, hash, password string) bool {
+	if hash == "" {
+		return CheckPassword("", password)
+	}
+	id := p.c.id(address, password, hash)
+	if p.c.ok(id) {
+		return true
+	}
+	if !checkPassword(hash, password) {
+		return false
+	}
+	p.c.remember(id)
+	return true
+}

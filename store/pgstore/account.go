@@ -164,7 +164,8 @@ func (s *Store) AccountByID(id uint64) (*store.Account, error) {
 }
 
 // Authenticate checks a password. Unknown accounts and wrong passwords both
-// return ErrAuthFailed after the same work.
+// return ErrAuthFailed after the same work. A right password is remembered
+// for a few minutes (store.PasswordCache), as the bbolt store does.
 func (s *Store) Authenticate(address, password string) (*store.Account, error) {
 	addr, nerr := store.NormalizeAddress(address)
 	var a *store.Account
@@ -178,7 +179,7 @@ func (s *Store) Authenticate(address, password string) (*store.Account, error) {
 			return nil, fmt.Errorf("authenticate: %w", err)
 		}
 	}
-	if !store.CheckPassword(hash, password) {
+	if !s.auth.Check(addr, hash, password) {
 		return nil, store.ErrAuthFailed
 	}
 	return a, nil

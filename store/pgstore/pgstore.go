@@ -37,6 +37,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"petrel/store"
 )
 
 // Options configure a Store.
@@ -62,6 +64,7 @@ type Store struct {
 	log    *slog.Logger
 	opts   Options
 	hub    *hub
+	auth   *store.PasswordCache
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -95,7 +98,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, log: opts.Logger, opts: opts, ctx: sctx, cancel: cancel}
+	s := &Store{pool: pool, log: opts.Logger, opts: opts, auth: store.NewPasswordCache(), ctx: sctx, cancel: cancel}
 	s.hub = newHub(s)
 	if err := s.pruneChanges(ctx, ChangesKept); err != nil {
 		s.log.Warn("store: pruning old changes", "err", err)

@@ -53,3 +53,28 @@ func TestSchema(t *testing.T) {
 		t.Fatal("bad DSN accepted")
 	}
 }
+
+// A password changed through one node is checked anew by another that
+// remembered the old one as right.
+func TestPasswordChangeAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	if _, err := a.CreateAccount(ctx, "bob@example.org", "old"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time from the cache
+		if _, err := b.Authenticate("bob@example.org", "old"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.SetPassword(ctx, "bob@example.org", "new"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate("bob@example.org", "old"); err == nil {
+		t.Fatal("old password still accepted by the other node")
+	}
+	if _, err := b.Authenticate("bob@example.org", "new"); err != nil {
+		t.Fatal(err)
+	}
+}
