@@ -88,10 +88,16 @@ func putBlob(ctx context.Context, tx pgx.Tx, body []byte) (int64, error) {
 
 // dropBlobs deletes those of blobs that no message refers to any more.
 // The caller holds the locks of the mailboxes that referred to them, so no
-// copy of those messages is being made.
+// copy of those messages is being made. The blobs' rows are locked first
+// (in ID order): two transactions removing the last two references of one
+// blob then take turns, and the second sees the first's removal, so the
+// blob goes with its last message instead of being left behind by both.
 func dropBlobs(ctx context.Context, tx pgx.Tx, blobs []int64) error {
 	if len(blobs) == 0 {
 		return nil
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM blobs WHERE id = ANY($1) ORDER BY id FOR UPDATE", blobs); err != nil {
+		return err
 	}
 	_, err := tx.Exec(ctx, "DELETE FROM blobs b WHERE b.id = ANY($1) AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob = b.id)", blobs)
 	return err

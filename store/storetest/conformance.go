@@ -14,8 +14,9 @@ import (
 )
 
 // Run checks that the backends f makes keep the store's contract (the
-// store package's doc): the same tests for every backend.
-func Run(t *testing.T, f Factory) {
+// store package's doc): the same tests for every backend. With names, only
+// the tests of those names run.
+func Run(t *testing.T, f Factory, names ...string) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, Factory)
@@ -35,8 +36,12 @@ func Run(t *testing.T, f Factory) {
 		{"WatchExact", testWatchExact},
 		{"WatchOtherNode", testWatchOtherNode},
 		{"Restart", testRestart},
+		{"MixedWriters", testMixedWriters},
 	}
 	for _, tc := range tests {
+		if len(names) > 0 && !slices.Contains(names, tc.name) {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })
 	}
 }
@@ -789,5 +794,84 @@ func testRestart(t *testing.T, f Factory) {
 	}
 	if again.ID == made.ID || again.UIDValidity == made.UIDValidity {
 		t.Fatalf("mailbox made again after a restart reused ID %d or UIDVALIDITY %d", made.ID, made.UIDValidity)
+	}
+}
+
+// Writers on several nodes deliver to shared and single mailboxes, copy,
+// move, flag and expunge at once: no write fails, and afterwards every
+// mailbox's counts are those of its messages, and every message reads.
+func testMixedWriters(t *testing.T, f Factory) {
+	b := f.New(t)
+	bob := mustAccount(t, b, "bob@example.org")
+	al := mustAccount(t, b, "alice@example.org")
+	in := mustMailbox(t, b, bob.ID, "INBOX")
+	arch := mustMailbox(t, b, bob.ID, "Archive")
+	ain := mustMailbox(t, b, al.ID, "INBOX")
+	nodes := []Backend{b, peer(t, f, b), peer(t, f, b)}
+	const writers, ops = 6, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*ops)
+	for w := range writers {
+		wg.Go(func() {
+			n := nodes[w%len(nodes)]
+			for i := range ops {
+				var err error
+				switch (w + i) % 6 {
+				case 0, 1:
+					_, err = n.Deliver(bg, &store.Delivery{Body: msg(w*100 + i), Targets: []store.Target{
+						{Account: bob.ID}, {Account: al.ID}, {Account: bob.ID, Mailbox: "Archive"}}})
+				case 2:
+					_, err = n.Copy(bg, in.ID, []store.UID{store.UID(i), store.UID(i + 1)}, arch.ID)
+				case 3:
+					_, err = n.Move(bg, arch.ID, []store.UID{store.UID(i), store.UID(2 * i)}, in.ID)
+				case 4:
+					_, err = n.StoreFlags(bg, in.ID, []store.UID{store.UID(i), store.UID(i + 2)}, store.FlagsAdd, []string{store.FlagDeleted, store.FlagSeen})
+				case 5:
+					_, err = n.ExpungeDeleted(bg, in.ID, nil)
+					if err == nil {
+						_, err = n.Expunge(bg, ain.ID, []store.UID{store.UID(i)})
+					}
+				}
+				if err != nil {
+					errs <- fmt.Errorf("writer %d op %d: %w", w, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, id := range []store.MailboxID{in.ID, arch.ID, ain.ID} {
+		m, err := b.MailboxByID(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := b.List(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var size int64
+		var unseen, deleted uint32
+		for _, msg := range list {
+			size += msg.Size
+			if !msg.Has(store.FlagSeen) {
+				unseen++
+			}
+			if msg.Has(store.FlagDeleted) {
+				deleted++
+			}
+			if msg.UID >= m.UIDNext || msg.ModSeq > m.ModSeq {
+				t.Fatalf("mailbox %s: message %+v beyond UIDNEXT %d or MODSEQ %d", m.Name, msg, m.UIDNext, m.ModSeq)
+			}
+			if _, err := b.ReadRange(id, msg.UID, 0, 10); err != nil {
+				t.Fatalf("mailbox %s UID %d: %v", m.Name, msg.UID, err)
+			}
+		}
+		if int(m.Messages) != len(list) || m.Size != size || m.Unseen != unseen || m.Deleted != deleted {
+			t.Fatalf("mailbox %s counts %d msgs %d bytes %d unseen %d deleted; its messages: %d, %d, %d, %d",
+				m.Name, m.Messages, m.Size, m.Unseen, m.Deleted, len(list), size, unseen, deleted)
+		}
 	}
 }
