@@ -74,3 +74,24 @@ func (p *PasswordCache) Check(address, hash, password string) bool {
 	p.c.remember(id)
 	return true
 }
+
+// EncodeStructure is the stored form of a message's parsed structure
+// (ParseStructure of its shared bytes, without prefix), as this store keeps
+// it beside each blob.
+func EncodeStructure(p *Part) []byte { return encodeStructure(p) }
+
+// DecodeStructure decodes a stored structure (this store's binary form or
+// the older JSON), adding shift (the length of the copy's prefix) to its
+// offsets as ReadContent's structures have them.
+func DecodeStructure(info []byte, shift int64) (*Part, error) {
+	p, err := decodeStructure(info, shift)
+	if err != nil {
+		return nil, fmt.Errorf("structure: %w", err)
+	}
+	return p, nil
+}
+
+// StructureBodyStart reads where the top part's body starts (without
+// shift) from the front of a stored structure in the binary form; ok is
+// false for another form (decode it whole then).
+func StructureBodyStart(info []byte) (start int64, ok bool) { return structureBodyStart(info) }

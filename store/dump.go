@@ -43,6 +43,7 @@ type MessageDump struct {
 	Blob   uint64
 	Prefix []byte
 	Body   []byte
+	Info   []byte // the stored structure (EncodeStructure's form, or the older JSON); nil if lost
 }
 
 // DumpMessages calls fn with the messages of mailbox mbx whose UID is
@@ -54,7 +55,7 @@ func (s *Store) DumpMessages(mbx MailboxID, after UID, limit int, fn func(Messag
 		if b == nil {
 			return ErrNoMailbox
 		}
-		blobs := t.Bucket(bBlobs)
+		blobs, infos := t.Bucket(bBlobs), t.Bucket(bBlobInfo)
 		c := b.Cursor()
 		n := 0
 		for k, v := c.Seek(be32(uint32(after) + 1)); k != nil; k, v = c.Next() {
@@ -73,7 +74,8 @@ func (s *Store) DumpMessages(mbx MailboxID, after UID, limit int, fn func(Messag
 			if body == nil {
 				return fmt.Errorf("message %d/%d: blob %d missing: %w", mbx, uid, rec.Blob, errCorrupt)
 			}
-			if err := fn(MessageDump{Message: rec.message(uid), Blob: rec.Blob, Prefix: rec.Prefix, Body: bytes.Clone(body)}); err != nil {
+			if err := fn(MessageDump{Message: rec.message(uid), Blob: rec.Blob, Prefix: rec.Prefix, Body: bytes.Clone(body),
+				Info: bytes.Clone(infos.Get(be64(rec.Blob)))}); err != nil {
 				return err
 			}
 			n++

@@ -194,7 +194,11 @@ func (s *Store) copyBatch(ctx context.Context, src *store.Store, mbx store.Mailb
 		for _, m := range batch {
 			if !have[int64(m.Blob)] {
 				have[int64(m.Blob)] = true
-				blobRows = append(blobRows, []any{int64(m.Blob), m.Body})
+				info := m.Info
+				if info == nil {
+					info = store.EncodeStructure(store.ParseStructure(m.Body))
+				}
+				blobRows = append(blobRows, []any{int64(m.Blob), m.Body, info})
 			}
 			flags := m.Flags
 			if flags == nil {
@@ -207,7 +211,7 @@ func (s *Store) copyBatch(ctx context.Context, src *store.Store, mbx store.Mailb
 			// COPY cannot override the identity; an INSERT per blob can.
 			b := &pgx.Batch{}
 			for _, r := range blobRows {
-				b.Queue("INSERT INTO blobs (id, body) OVERRIDING SYSTEM VALUE VALUES ($1, $2)", r...)
+				b.Queue("INSERT INTO blobs (id, body, info) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3)", r...)
 			}
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return err

@@ -97,6 +97,11 @@ func sameStores(t testing.TB, src *store.Store, dst *pgstore.Store) (messages in
 				if err != nil || !bytes.Equal(wb, hb) {
 					t.Fatalf("mailbox %s UID %d: bytes differ (%v)", m.Name, w.UID, err)
 				}
+				ws, _ := src.Structure(m.ID, w.UID)
+				hs, err := dst.Structure(m.ID, h.UID)
+				if err != nil || ws.BodyStart != hs.BodyStart || ws.End != hs.End || ws.Envelope.Subject != hs.Envelope.Subject {
+					t.Fatalf("mailbox %s UID %d: structure %+v, want %+v (%v)", m.Name, w.UID, hs, ws, err)
+				}
 				messages++
 			}
 		}

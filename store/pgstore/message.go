@@ -80,9 +80,10 @@ func addMessagesTx(ctx context.Context, tx pgx.Tx, id store.MailboxID, msgs []ne
 	return mb, uids, emit(ctx, tx, store.Event{Kind: store.EventAdded, Mailbox: id, ModSeq: mb.ModSeq, Messages: added})
 }
 
-func putBlob(ctx context.Context, tx pgx.Tx, body []byte) (int64, error) {
+// putBlob stores a delivery's bytes once, with their parsed structure.
+func putBlob(ctx context.Context, tx pgx.Tx, body, info []byte) (int64, error) {
 	var id int64
-	err := tx.QueryRow(ctx, "INSERT INTO blobs (body) VALUES ($1) RETURNING id", body).Scan(&id)
+	err := tx.QueryRow(ctx, "INSERT INTO blobs (body, info) VALUES ($1, $2) RETURNING id", body, info).Scan(&id)
 	return id, err
 }
 
@@ -114,6 +115,7 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 	if date.IsZero() {
 		date = time.Now()
 	}
+	info := store.EncodeStructure(store.ParseStructure(d.Body))
 	var out []store.Delivered
 	err := s.update(ctx, func(tx pgx.Tx) error {
 		out = make([]store.Delivered, len(d.Targets))
@@ -125,7 +127,7 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 			}
 			ids[i] = id
 		}
-		blob, err := putBlob(ctx, tx, d.Body)
+		blob, err := putBlob(ctx, tx, d.Body, info)
 		if err != nil {
 			return err
 		}
@@ -188,12 +190,13 @@ func (s *Store) Append(ctx context.Context, mbx store.MailboxID, body []byte, fl
 	if date.IsZero() {
 		date = time.Now()
 	}
+	info := store.EncodeStructure(store.ParseStructure(body))
 	var out store.Delivered
 	err := s.update(ctx, func(tx pgx.Tx) error {
 		if _, err := lockMailbox(ctx, tx, mbx); err != nil {
 			return err
 		}
-		blob, err := putBlob(ctx, tx, body)
+		blob, err := putBlob(ctx, tx, body, info)
 		if err != nil {
 			return err
 		}

@@ -48,7 +48,8 @@ CREATE TABLE mailboxes (
 );
 CREATE TABLE blobs (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	body bytea NOT NULL
+	body bytea NOT NULL,
+	info bytea NOT NULL -- the parsed MIME structure, store.EncodeStructure
 );
 ALTER TABLE blobs ALTER COLUMN body SET STORAGE EXTERNAL;
 CREATE TABLE messages (

@@ -44,6 +44,11 @@ type Backend interface {
 	Move(ctx context.Context, src store.MailboxID, uids []store.UID, dst store.MailboxID) (*store.CopyResult, error)
 	ReadMessage(mbx store.MailboxID, uid store.UID) ([]byte, error)
 	ReadRange(mbx store.MailboxID, uid store.UID, off, n int64) ([]byte, error)
+	ReadContent(mbx store.MailboxID, uid store.UID, fn func(c *store.Content, structure *store.Part) error) error
+	ReadRaw(mbx store.MailboxID, uid store.UID, fn func(c *store.Content) error) error
+	Structure(mbx store.MailboxID, uid store.UID) (*store.Part, error)
+	ReadContents(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, structure *store.Part) error) error
+	ReadHeaders(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, bodyStart int64) error) error
 	Watch(id store.MailboxID, fn func(store.Event)) (*store.Snapshot, func(), error)
 
 	SetAlias(ctx context.Context, address string, targets []string, o store.ResolveOptions) (*store.Resolution, error)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func Run(t *testing.T, f Factory, names ...string) {
 		{"Expunge", testExpunge},
 		{"CopyMove", testCopyMove},
 		{"ReadRange", testReadRange},
+		{"Structure", testStructure},
 		{"Aliases", testAliases},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"WatchExact", testWatchExact},
@@ -873,5 +875,74 @@ func testMixedWriters(t *testing.T, f Factory) {
 			t.Fatalf("mailbox %s counts %d msgs %d bytes %d unseen %d deleted; its messages: %d, %d, %d, %d",
 				m.Name, m.Messages, m.Size, m.Unseen, m.Deleted, len(list), size, unseen, deleted)
 		}
+	}
+}
+
+// The MIME structure comes with the content, its offsets counting the
+// copy's prefix, from every read that gives one.
+func testStructure(t *testing.T, f Factory) {
+	b := f.New(t)
+	a := mustAccount(t, b, "bob@example.org")
+	body := []byte("From: Alice <alice@example.org>\r\nSubject: parts\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=xx\r\n\r\n--xx\r\nContent-Type: text/plain\r\n\r\nfirst\r\n" +
+		"--xx\r\nContent-Type: text/html\r\n\r\n<p>second</p>\r\n--xx--\r\n")
+	prefix := []byte("Received: by test\r\n")
+	out, err := b.Deliver(bg, &store.Delivery{Body: body, Targets: []store.Target{{Account: a.ID, Prefix: prefix}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbx, uid := out[0].Mailbox, out[0].UID
+	whole := append(slices.Clone(prefix), body...)
+	check := func(how string, c *store.Content, p *store.Part) {
+		t.Helper()
+		if got := c.Slice(0, c.Size()); !bytes.Equal(got, whole) {
+			t.Fatalf("%s: content %q", how, got)
+		}
+		if p == nil || p.Type != "multipart" || len(p.Parts) != 2 || p.Envelope == nil || p.Envelope.Subject != "parts" {
+			t.Fatalf("%s: structure %+v", how, p)
+		}
+		for i, want := range []string{"first", "<p>second</p>"} {
+			part := p.Parts[i]
+			if got := string(whole[part.BodyStart:part.End]); !strings.HasPrefix(got, want) {
+				t.Fatalf("%s: part %d body %q, want %q", how, i+1, got, want)
+			}
+		}
+	}
+	if err := b.ReadContent(mbx, uid, func(c *store.Content, p *store.Part) error { check("ReadContent", c, p); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Structure(mbx, uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Structure", &store.Content{Body: whole}, p)
+	calls := 0
+	err = b.ReadContents(mbx, []store.UID{99, uid}, func(u store.UID, c *store.Content, p *store.Part) error {
+		calls++
+		check("ReadContents", c, p)
+		return nil
+	})
+	if err != nil || calls != 1 {
+		t.Fatalf("ReadContents: %d calls, %v", calls, err)
+	}
+	err = b.ReadHeaders(mbx, []store.UID{uid}, func(u store.UID, c *store.Content, start int64) error {
+		if want := int64(bytes.Index(whole, []byte("\r\n\r\n")) + 4); start != want {
+			t.Fatalf("ReadHeaders: body starts at %d, want %d", start, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ReadRaw(mbx, uid, func(c *store.Content) error {
+		if c.Size() != int64(len(whole)) {
+			t.Fatalf("ReadRaw: %d bytes, want %d", c.Size(), len(whole))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ReadContent(mbx, 99, func(*store.Content, *store.Part) error { return nil }); !errors.Is(err, store.ErrNoMessage) {
+		t.Fatalf("ReadContent of no message: %v", err)
 	}
 }
