@@ -256,3 +256,21 @@ func (s *Store) pruneChanges(ctx context.Context, keep time.Duration) error {
 	_, err := s.pool.Exec(ctx, "DELETE FROM changes WHERE at < now() - $1::interval", keep.String())
 	return err
 }
+
+// pruneLoop prunes the changes older than ChangesKept now and then every
+// interval, until the store closes.
+func (s *Store) pruneLoop(interval time.Duration) {
+	defer s.wg.Done()
+	for {
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.QueryTimeout)
+		if err := s.pruneChanges(ctx, ChangesKept); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("store: pruning old changes", "err", err)
+		}
+		cancel()
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}

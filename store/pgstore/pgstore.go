@@ -54,7 +54,7 @@ type Options struct {
 }
 
 // ChangesKept is how long the changes table keeps a change for watchers
-// that catch up (pruned when a node starts).
+// that catch up (pruned when a node starts, and every hour).
 const ChangesKept = 24 * time.Hour
 
 // Store is an open PostgreSQL store. It is safe for concurrent use, and
@@ -100,12 +100,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Store{pool: pool, log: opts.Logger, opts: opts, auth: store.NewPasswordCache(), ctx: sctx, cancel: cancel}
 	s.hub = newHub(s)
-	if err := s.pruneChanges(ctx, ChangesKept); err != nil {
-		s.log.Warn("store: pruning old changes", "err", err)
-	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.hub.listen(cfg.ConnConfig)
 	go s.hub.dispatch()
+	go s.pruneLoop(time.Hour)
 	return s, nil
 }
 
