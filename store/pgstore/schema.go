@@ -79,6 +79,21 @@ CREATE TABLE aliases (
 	created timestamptz NOT NULL
 );
 `,
+	// 2: the outbound queue's units of work and their leases
+	// (queue/pgqueue).
+	`
+CREATE TABLE queue_units (
+	id text NOT NULL,
+	domain text NOT NULL,
+	next_attempt timestamptz NOT NULL,
+	attempts integer NOT NULL DEFAULT 0,
+	lease_owner text,
+	lease_until timestamptz,
+	PRIMARY KEY (id, domain)
+);
+CREATE INDEX queue_units_due ON queue_units (next_attempt);
+CREATE INDEX queue_units_leased ON queue_units (domain) WHERE lease_until IS NOT NULL;
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations of
