@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
 
 // This file holds what other backends of the contract (see the package
 // doc; store/pgstore) share with this one, so that the rules are kept in
@@ -95,3 +98,7 @@ func DecodeStructure(info []byte, shift int64) (*Part, error) {
 // shift) from the front of a stored structure in the binary form; ok is
 // false for another form (decode it whole then).
 func StructureBodyStart(info []byte) (start int64, ok bool) { return structureBodyStart(info) }
+
+// OriginOf returns what WithOrigin put in ctx, or nil: for backends that
+// carry it into their events.
+func OriginOf(ctx context.Context) any { return originOf(ctx) }

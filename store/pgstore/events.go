@@ -24,9 +24,61 @@ type payload struct {
 	UIDs     []store.UID     `json:"u,omitempty"`
 }
 
+// change names one change: a mailbox and its MODSEQ after it.
+type change struct {
+	mbx    store.MailboxID
+	modseq uint64
+}
+
+// writeTx is a write transaction that remembers the origins
+// (store.WithOrigin) of the changes it makes to mailboxes this node
+// watches, so that this node's events carry them; a transaction that does
+// not commit forgets them, as its MODSEQs will be another's.
+type writeTx struct {
+	pgx.Tx
+	hub  *hub
+	made []change
+}
+
+func (w *writeTx) remember(ctx context.Context, ev store.Event) {
+	origin := store.OriginOf(ctx)
+	if origin == nil {
+		return
+	}
+	h := w.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.watchers[ev.Mailbox] == nil {
+		return // nobody here to tell
+	}
+	if len(h.origins) >= maxOrigins {
+		clear(h.origins) // undelivered ones: their events lose the origin, and are echoed
+	}
+	k := change{ev.Mailbox, ev.ModSeq}
+	h.origins[k] = origin
+	w.made = append(w.made, k)
+}
+
+func (w *writeTx) forget() {
+	if len(w.made) == 0 {
+		return
+	}
+	w.hub.mu.Lock()
+	for _, k := range w.made {
+		delete(w.hub.origins, k)
+	}
+	w.hub.mu.Unlock()
+}
+
+// maxOrigins bounds the origins remembered and not yet delivered.
+const maxOrigins = 1 << 16
+
 // emit records ev in the transaction and notifies the channel, which
 // PostgreSQL delivers when (and only if) the transaction commits.
 func emit(ctx context.Context, tx pgx.Tx, ev store.Event) error {
+	if w, ok := tx.(*writeTx); ok {
+		w.remember(ctx, ev)
+	}
 	p, err := json.Marshal(payload{Messages: ev.Messages, UIDs: ev.UIDs})
 	if err != nil {
 		return err
@@ -50,6 +102,7 @@ type hub struct {
 	mu       sync.Mutex
 	watchers map[store.MailboxID]map[*watcher]struct{}
 	dirty    map[store.MailboxID]bool
+	origins  map[change]any // of this node's writes, until delivered
 	wake     chan struct{}
 }
 
@@ -61,7 +114,7 @@ type watcher struct {
 }
 
 func newHub(s *Store) *hub {
-	return &hub{s: s, watchers: map[store.MailboxID]map[*watcher]struct{}{}, dirty: map[store.MailboxID]bool{}, wake: make(chan struct{}, 1)}
+	return &hub{s: s, watchers: map[store.MailboxID]map[*watcher]struct{}{}, dirty: map[store.MailboxID]bool{}, origins: map[change]any{}, wake: make(chan struct{}, 1)}
 }
 
 func (h *hub) mark(id store.MailboxID) {
@@ -184,6 +237,15 @@ func (h *hub) catchUp(ctx context.Context, id store.MailboxID) error {
 	if err != nil {
 		return err
 	}
+	h.mu.Lock()
+	for i := range events {
+		k := change{id, events[i].ModSeq}
+		if o, ok := h.origins[k]; ok {
+			events[i].Origin = o
+			delete(h.origins, k)
+		}
+	}
+	h.mu.Unlock()
 	for _, w := range ws {
 		w.mu.Lock()
 		for _, ev := range events {
@@ -203,9 +265,10 @@ func (h *hub) catchUp(ctx context.Context, id store.MailboxID) error {
 // Watch reports every change committed to mailbox id after the returned
 // snapshot, by any node, in commit order, by calling fn; the snapshot and
 // the events are together exact. fn runs on the store's dispatcher
-// goroutine: it must be quick and must not write to the store. Events carry
-// no Origin (it does not cross nodes). Call stop to end the watch; fn is
-// not called once stop has returned.
+// goroutine: it must be quick and must not write to the store. Events of
+// this node's writes carry their Origin (store.WithOrigin); those of other
+// nodes' carry none. Call stop to end the watch; fn is not called once
+// stop has returned.
 func (s *Store) Watch(id store.MailboxID, fn func(store.Event)) (*store.Snapshot, func(), error) {
 	snap := &store.Snapshot{}
 	err := s.view(func(ctx context.Context, tx pgx.Tx) error {

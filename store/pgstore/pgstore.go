@@ -133,7 +133,14 @@ func (s *Store) readCtx() (context.Context, context.CancelFunc) {
 func (s *Store) update(ctx context.Context, fn func(pgx.Tx) error) error {
 	var err error
 	for range 5 {
-		err = pgx.BeginFunc(ctx, s.pool, fn)
+		w := &writeTx{hub: s.hub}
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			w.Tx = tx
+			return fn(w)
+		})
+		if err != nil {
+			w.forget()
+		}
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01") {
 			continue

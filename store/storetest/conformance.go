@@ -39,6 +39,7 @@ func Run(t *testing.T, f Factory, names ...string) {
 		{"WatchOtherNode", testWatchOtherNode},
 		{"Restart", testRestart},
 		{"MixedWriters", testMixedWriters},
+		{"Origin", testOrigin},
 	}
 	for _, tc := range tests {
 		if len(names) > 0 && !slices.Contains(names, tc.name) {
@@ -944,5 +945,38 @@ func testStructure(t *testing.T, f Factory) {
 	}
 	if err := b.ReadContent(mbx, 99, func(*store.Content, *store.Part) error { return nil }); !errors.Is(err, store.ErrNoMessage) {
 		t.Fatalf("ReadContent of no message: %v", err)
+	}
+}
+
+// A write made with store.WithOrigin reaches the watchers of the same
+// handle with that Origin (a session's own STORE is not echoed to it); one
+// made without, with none.
+func testOrigin(t *testing.T, f Factory) {
+	b := f.New(t)
+	a := mustAccount(t, b, "bob@example.org")
+	d := mustDeliver(t, b, a.ID, msg(1))
+	rec := newRecorder()
+	_, stop, err := b.Watch(d.Mailbox, rec.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	type session struct{ name string }
+	me := &session{"me"}
+	ms, err := b.StoreFlags(store.WithOrigin(bg, me), d.Mailbox, []store.UID{d.UID}, store.FlagsAdd, []string{store.FlagSeen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := rec.waitModSeq(t, ms[0].ModSeq, watchLimit)
+	if ev := evs[len(evs)-1]; ev.Origin != me {
+		t.Fatalf("event of a write with an origin: Origin %v", ev.Origin)
+	}
+	ms, err = b.StoreFlags(bg, d.Mailbox, []store.UID{d.UID}, store.FlagsAdd, []string{store.FlagFlagged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs = rec.waitModSeq(t, ms[0].ModSeq, watchLimit)
+	if ev := evs[len(evs)-1]; ev.Origin != nil {
+		t.Fatalf("event of a write without an origin: Origin %v", ev.Origin)
 	}
 }
