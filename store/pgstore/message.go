@@ -144,6 +144,11 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 				blob: blob, prefix: nonNil(tg.Prefix), flags: store.NormalizeFlags(tg.Flags),
 				date: date.UnixNano(), size: int64(len(tg.Prefix) + len(d.Body)),
 			}})
+			if errors.Is(err, store.ErrNoMailbox) {
+				// Deleted since deliveryMailbox found it: find again
+				// (INBOX, if the folder is gone for good).
+				return errRetry
+			}
 			if err != nil {
 				return err
 			}

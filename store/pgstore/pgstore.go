@@ -129,7 +129,7 @@ func (s *Store) readCtx() (context.Context, context.CancelFunc) {
 
 // update runs fn in a read-committed transaction and commits it, again
 // from the start (up to 5 times) when PostgreSQL ends it for a deadlock or
-// a serialization failure, which change nothing.
+// a serialization failure, or fn returns errRetry, which change nothing.
 func (s *Store) update(ctx context.Context, fn func(pgx.Tx) error) error {
 	var err error
 	for range 5 {
@@ -142,13 +142,17 @@ func (s *Store) update(ctx context.Context, fn func(pgx.Tx) error) error {
 			w.forget()
 		}
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01") {
+		if errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01") || errors.Is(err, errRetry) {
 			continue
 		}
 		return err
 	}
 	return err
 }
+
+// errRetry ends a write transaction to run it again from the start: what
+// it read changed under it (a delivery's folder deleted meanwhile).
+var errRetry = errors.New("changed meanwhile; try again")
 
 // view runs fn in a read-only repeatable-read transaction: one consistent
 // state of the database.

@@ -164,3 +164,52 @@ func waitLockWaiters(t *testing.T, dsn string, n int) {
 		time.Sleep(5 * time.Millisecond) // polling the server's own view of its lock queue
 	}
 }
+
+// A delivery whose folder is deleted between finding it and writing to it
+// goes to INBOX, as it would had the folder been gone from the start.
+func TestDeliverFolderDeletedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn)
+	bob, err := s.CreateAccount(ctx, "bob@example.org", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder, err := s.CreateMailbox(ctx, bob.ID, "Lists", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	admin, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE", int64(folder.ID)); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		d   []store.Delivered
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		d, err := s.Deliver(ctx, &store.Delivery{Body: []byte("Subject: x\r\n\r\nx\r\n"), Targets: []store.Target{{Account: bob.ID, Mailbox: "Lists"}}})
+		done <- result{d, err}
+	}()
+	waitLockWaiters(t, dsn, 1) // the delivery waits for the folder's row
+	if _, err := admin.Exec(ctx, "DELETE FROM mailboxes WHERE id = $1", int64(folder.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	in, _ := s.MailboxByName(bob.ID, "INBOX")
+	if r.err != nil || r.d[0].Mailbox != in.ID {
+		t.Fatalf("delivery = %+v, %v; want INBOX %d", r.d, r.err, in.ID)
+	}
+}
