@@ -134,3 +134,37 @@ func BenchmarkWatchLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
+
+// BenchmarkReadRange reads 4 KiB from the middle of a 20 MiB message, and
+// the whole message: a range costs what its chunks cost, not the message.
+func BenchmarkReadRange(b *testing.B) {
+	srv := durable(b)
+	s, err := pgstore.Open(context.Background(), srv.DSN(b), pgstore.Options{CheapPasswordHash: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.CreateAccount(context.Background(), "bob@example.org", "x")
+	if err != nil {
+		b.Fatal(err)
+	}
+	big := benchMessage(20 << 20)
+	d, err := s.Deliver(context.Background(), &store.Delivery{Body: big, Targets: []store.Target{{Account: a.ID}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		off, n int64
+	}{{"4KiB", 10 << 20, 4 << 10}, {"whole", 0, int64(len(big))}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for range b.N {
+				got, err := s.ReadRange(d[0].Mailbox, d[0].UID, tc.off, tc.n)
+				if err != nil || int64(len(got)) != tc.n {
+					b.Fatalf("%d bytes, %v", len(got), err)
+				}
+			}
+			b.SetBytes(tc.n)
+		})
+	}
+}
