@@ -100,6 +100,19 @@ type Options struct {
 	Durable bool
 }
 
+// tempBase is where the server's folder goes: the usual temporary folder,
+// unless the server's user could not reach it (a private TMPDIR while we
+// are root) or the socket's path would be too long for a unix socket
+// (107 bytes): then /tmp.
+func tempBase(otherUser bool) string {
+	base := os.TempDir()
+	fi, err := os.Stat(base)
+	if err != nil || len(base) > 60 || (otherUser && fi.Mode().Perm()&0o001 == 0) {
+		return "/tmp"
+	}
+	return base
+}
+
 // Start initialises a new cluster in a new temporary folder and starts its
 // server, returning once it accepts connections. Stop it with Stop.
 func Start(o Options) (*Server, error) {
@@ -111,7 +124,7 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "petrel-pg-")
+	dir, err := os.MkdirTemp(tempBase(cred != nil), "petrel-pg-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
