@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -240,4 +241,120 @@ func (s *Store) fixSequences(ctx context.Context) error {
 		return fmt.Errorf("copy: sequence of uidvalidity: %w", err)
 	}
 	return nil
+}
+
+// CopyTo copies this database into a bbolt store, the way back of
+// CopyFrom: IDs, password hashes, UIDVALIDITY, UIDNEXT, UIDs, MODSEQs,
+// flags, dates, bytes and their sharing kept; resumable the same way (it
+// goes on after the last UID of each mailbox in dst). Aliases are set
+// anew. Nothing may write to this database meanwhile.
+func (s *Store) CopyTo(ctx context.Context, dst *store.Store, progress func(done, total int)) (CopyStats, error) {
+	var st CopyStats
+	rows, _ := s.pool.Query(ctx, "SELECT id, address, hash, created FROM accounts ORDER BY id")
+	accts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.AccountDump, error) {
+		var a store.AccountDump
+		err := r.Scan(&a.ID, &a.Address, &a.Hash, &a.Created)
+		a.Created = a.Created.UTC()
+		return a, err
+	})
+	if err != nil {
+		return st, fmt.Errorf("copy: accounts: %w", err)
+	}
+	for _, a := range accts {
+		if err := dst.LoadAccount(ctx, a); err != nil {
+			return st, fmt.Errorf("copy: %w", err)
+		}
+	}
+	rows, _ = s.pool.Query(ctx, "SELECT "+mailboxCols+" FROM mailboxes ORDER BY id")
+	mboxes, err := collectMailboxes(rows)
+	if err != nil {
+		return st, fmt.Errorf("copy: mailboxes: %w", err)
+	}
+	total := 0
+	for _, m := range mboxes {
+		total += int(m.Messages)
+		if err := dst.LoadMailbox(ctx, m); err != nil {
+			return st, fmt.Errorf("copy: %w", err)
+		}
+	}
+	aliases, err := s.Aliases()
+	if err != nil {
+		return st, fmt.Errorf("copy: %w", err)
+	}
+	for _, al := range aliases {
+		if _, err := dst.SetAlias(ctx, al.Address, al.Targets, store.ResolveOptions{}); err != nil {
+			return st, fmt.Errorf("copy: %w", err)
+		}
+	}
+	st.Accounts, st.Mailboxes, st.Aliases = len(accts), len(mboxes), len(aliases)
+	for _, m := range mboxes {
+		after, err := dst.LastUID(m.ID)
+		if err != nil {
+			return st, fmt.Errorf("copy: %w", err)
+		}
+		var have int
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM messages WHERE mailbox = $1 AND uid <= $2", int64(m.ID), int64(after)).Scan(&have); err != nil {
+			return st, fmt.Errorf("copy: %w", err)
+		}
+		st.Skipped += have
+		for {
+			batch, err := s.dumpBatch(ctx, m.ID, after)
+			if err != nil {
+				return st, fmt.Errorf("copy: mailbox %q: %w", m.Name, err)
+			}
+			if len(batch) == 0 {
+				break
+			}
+			if err := dst.LoadMessages(ctx, m.ID, batch); err != nil {
+				return st, fmt.Errorf("copy: %w", err)
+			}
+			st.Messages += len(batch)
+			after = batch[len(batch)-1].UID
+			if progress != nil {
+				progress(st.Messages+st.Skipped, total)
+			}
+		}
+	}
+	return st, nil
+}
+
+// dumpBatch reads the messages of mailbox mbx after UID after, whole, up
+// to copyBatchBytes (at least one).
+func (s *Store) dumpBatch(ctx context.Context, mbx store.MailboxID, after store.UID) ([]store.MessageDump, error) {
+	rows, _ := s.pool.Query(ctx, "SELECT uid, size FROM messages WHERE mailbox = $1 AND uid > $2 ORDER BY uid LIMIT 1000", int64(mbx), int64(after))
+	var uids []int64
+	var size int64
+	for rows.Next() {
+		var uid, sz int64
+		if err := rows.Scan(&uid, &sz); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if len(uids) > 0 && size+sz > copyBatchBytes {
+			rows.Close()
+			break
+		}
+		uids, size = append(uids, uid), size+sz
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	rows, _ = s.pool.Query(ctx, `SELECT m.uid, m.blob, m.prefix, b.body, b.info, m.flags, m.date_ns, m.size, m.modseq
+		FROM messages m JOIN blobs b ON b.id = m.blob WHERE m.mailbox = $1 AND m.uid = ANY($2) ORDER BY m.uid`, int64(mbx), uids)
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MessageDump, error) {
+		var d store.MessageDump
+		var uid, date int64
+		err := r.Scan(&uid, &d.Blob, &d.Prefix, &d.Body, &d.Info, &d.Flags, &date, &d.Size, &d.ModSeq)
+		d.UID, d.InternalDate = store.UID(uid), time.Unix(0, date)
+		if len(d.Flags) == 0 {
+			d.Flags = nil
+		}
+		if len(d.Prefix) == 0 {
+			d.Prefix = nil
+		}
+		return d, err
+	})
 }

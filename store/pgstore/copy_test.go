@@ -59,10 +59,11 @@ func fillSource(t testing.TB, n int) *store.Store {
 	return src
 }
 
-// sameStores checks that dst holds what src does: accounts (their
+// sameStores checks that dst holds what src does (every account's password
+// being "secret"): accounts (their
 // passwords), mailboxes with UIDVALIDITY, UIDNEXT, MODSEQ and counts, every
 // message's UID, flags, date, size, MODSEQ and bytes.
-func sameStores(t testing.TB, src *store.Store, dst *pgstore.Store) (messages int) {
+func sameStores(t testing.TB, src, dst storetest.Backend) (messages int) {
 	accts, _ := src.Accounts()
 	got, _ := dst.Accounts()
 	if !slices.EqualFunc(accts, got, func(a, b store.Account) bool {
@@ -179,7 +180,7 @@ func TestCopyFrom(t *testing.T) {
 
 	// The copy is a working store: new accounts, mailboxes and mail get
 	// numbers of their own.
-	carol, err := dst.CreateAccount(ctx, "carol@example.org", "pw")
+	carol, err := dst.CreateAccount(ctx, "carol@example.org", "secret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +194,28 @@ func TestCopyFrom(t *testing.T) {
 		t.Logf("new UIDVALIDITY %d, copied %d", cin.UIDValidity, in.UIDValidity)
 	}
 
+	// And back into a new bbolt store: the same again, byte for byte.
+	back := storetest.Open(t)
+	st, err = dst.CopyTo(ctx, back, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := sameStores(t, dst, back); n != st.Messages {
+		t.Fatalf("copied back %d messages, compared %d", st.Messages, n)
+	}
+	if st, err = dst.CopyTo(ctx, back, nil); err != nil || st.Messages != 0 {
+		t.Fatalf("second copy back: %+v, %v", st, err)
+	}
+	backBob, _ := back.MailboxByName(bob.ID, "INBOX")
+	nd, err := back.Deliver(ctx, &store.Delivery{Body: []byte("Subject: after\r\n\r\nx\r\n"), Targets: []store.Target{{Account: bob.ID}}})
+	if err != nil || nd[0].UID != backBob.UIDNext {
+		t.Fatalf("delivery into the copied-back store: %+v, %v (INBOX %+v)", nd, err, backBob)
+	}
+	fresh, err := back.CreateMailbox(ctx, bob.ID, "Fresh", "")
+	if err != nil || fresh.UIDValidity <= backBob.UIDValidity {
+		t.Fatalf("new mailbox after the copy back: %+v, %v", fresh, err)
+	}
+
 	// Another store cannot be copied over this one.
 	other := storetest.Open(t)
 	storetest.Account(t, other, "zed@example.org")
@@ -202,8 +225,8 @@ func TestCopyFrom(t *testing.T) {
 }
 
 // BenchmarkCopyFrom copies a bbolt store of 10,000 messages to PostgreSQL
-// (fsync on) and checks that every message came over byte for byte, with
-// its UID and flags.
+// (fsync on) and back into a new bbolt store, and checks that every message
+// came over byte for byte, with its UID and flags, both ways.
 func BenchmarkCopyFrom(b *testing.B) {
 	srv := durable(b)
 	src := fillSource(b, 7850) // 7850 deliveries: about 10,000 stored messages once the expunged are gone
@@ -225,6 +248,18 @@ func BenchmarkCopyFrom(b *testing.B) {
 		}
 		b.ReportMetric(float64(st.Messages), "messages")
 		b.ReportMetric(float64(st.Messages)/el.Seconds(), "msgs/s")
+		// And back: byte for byte what the source had.
+		back := storetest.Open(b)
+		start = time.Now()
+		st, err = dst.CopyTo(context.Background(), back, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		el = time.Since(start)
+		if n := sameStores(b, src, back); n != st.Messages {
+			b.Fatalf("compared %d, copied back %d", n, st.Messages)
+		}
+		b.ReportMetric(float64(st.Messages)/el.Seconds(), "back-msgs/s")
 		dst.Close()
 		b.StartTimer()
 	}
