@@ -42,6 +42,7 @@ Usage:
   petrel reindex                           parse every stored message again (after an upgrade)
   petrel store migrate                     bring the PostgreSQL store's schema to this version
   petrel store copy --to postgres://…      copy the bbolt store into PostgreSQL (server stopped; resumable)
+  petrel store copy --to FILE.db           copy the PostgreSQL store (store.dsn) into a bbolt file
   petrel config default|env|check          print the default config, its PETREL_ variables, or check yours
   petrel health                            exit 0 if the running server answers /healthz
   petrel version
@@ -147,7 +148,7 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	case "restore":
 		return restore(ctx, g, args[1:], stdout)
 	case "store":
-		return storeCmd(ctx, g, args[1:], stdout)
+		return storeCmd(ctx, g, args[1:], stdout, stderr)
 	}
 	return admin(ctx, g, args, stdin, stdout, stderr)
 }

@@ -21,7 +21,7 @@ import (
 // storeCmd runs `petrel store migrate` (the PostgreSQL schema brought to
 // this version by hand; every node also does it when it starts) and
 // `petrel store copy --to DSN`.
-func storeCmd(ctx context.Context, g globalFlags, args []string, stdout io.Writer) error {
+func storeCmd(ctx context.Context, g globalFlags, args []string, stdout, stderr io.Writer) error {
 	const use = "usage: petrel store migrate | petrel store copy --to postgres://…"
 	if len(args) != 1 {
 		return usagef(use)
@@ -33,7 +33,11 @@ func storeCmd(ctx context.Context, g globalFlags, args []string, stdout io.Write
 	switch args[0] {
 	case "migrate":
 	case "copy":
-		return storeCopy(ctx, cfg, g.to, stdout)
+		// Progress as import and export show it: a bar on a terminal's
+		// stderr, else a line each 1000 messages.
+		bar := newProgressBar(stderr, "load")
+		defer bar.end()
+		return storeCopy(ctx, cfg, g.to, progressOut{w: stdout, bar: bar})
 	default:
 		return usagef(use)
 	}
@@ -70,7 +74,7 @@ func storeCopy(ctx context.Context, cfg *config.Config, to string, stdout io.Wri
 		return usagef("store copy needs --to postgres://user:password@host/db (the database to copy into)")
 	}
 	if !strings.HasPrefix(to, "postgres://") && !strings.HasPrefix(to, "postgresql://") {
-		return fmt.Errorf("store copy --to: want a postgres:// URL; copying from PostgreSQL back to bbolt is not supported yet")
+		return storeCopyBack(ctx, cfg, to, stdout)
 	}
 	path := filepath.Join(cfg.DataDir, "mail.db")
 	if _, err := os.Stat(path); err != nil {
@@ -90,13 +94,11 @@ func storeCopy(ctx context.Context, cfg *config.Config, to string, stdout io.Wri
 		return fmt.Errorf("store copy --to: %w", err)
 	}
 	defer dst.Close()
-	last := time.Time{}
-	st, err := dst.CopyFrom(ctx, src, func(done, total int) {
-		if time.Since(last) >= time.Second || done == total {
-			last = time.Now()
-			fmt.Fprintf(stdout, "copied %d of %d messages\n", done, total)
-		}
-	})
+	st, err := dst.CopyFrom(ctx, src, progressTo(stdout))
+	return copyReport(stdout, st, err)
+}
+
+func copyReport(stdout io.Writer, st pgstore.CopyStats, err error) error {
 	if err != nil {
 		return fmt.Errorf("store copy: %w (run it again to go on where it stopped)", err)
 	}
@@ -106,4 +108,28 @@ func storeCopy(ctx context.Context, cfg *config.Config, to string, stdout io.Wri
 		fmt.Fprintf(stdout, "not copied: %d mailing lists (PostgreSQL does not keep them yet)\n", st.Lists)
 	}
 	return nil
+}
+
+// storeCopyBack copies the PostgreSQL store of store.dsn into the bbolt
+// file at path (new, or an interrupted copy to go on with).
+func storeCopyBack(ctx context.Context, cfg *config.Config, path string, stdout io.Writer) error {
+	if cfg.Store.Backend != "postgres" {
+		return fmt.Errorf("store copy --to %s: copying into a bbolt file reads the PostgreSQL store: set store.backend = \"postgres\" and store.dsn (or PETREL_STORE_DSN); --to postgres://… copies data_dir's bbolt store the other way", path)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	src, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: quiet})
+	if err != nil {
+		return fmt.Errorf("store copy: %w", err)
+	}
+	defer src.Close()
+	dst, err := store.Open(path, store.Options{Logger: quiet, Timeout: 2 * time.Second})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("store copy --to %s: %w: stop the petrel server using it first", path, err)
+	}
+	if err != nil {
+		return fmt.Errorf("store copy --to %s: %w", path, err)
+	}
+	defer dst.Close()
+	st, err := src.CopyTo(ctx, dst, progressTo(stdout))
+	return copyReport(stdout, st, err)
 }
