@@ -72,7 +72,7 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 	if cfg.Store.Backend != "bbolt" {
-		return fmt.Errorf("store.backend = %q: petrel serve runs on the bbolt store only in this version (its front-ends are not yet wired to PostgreSQL; `petrel store migrate` is); set store.backend = \"bbolt\"", cfg.Store.Backend)
+		return fmt.Errorf("store.backend = %q: petrel serve runs on the bbolt store only in this version (its front-ends are not yet wired to PostgreSQL; `petrel store migrate` and `petrel store copy` are); set store.backend = \"bbolt\"", cfg.Store.Backend)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %s: %w (set data_dir to a directory petrel may write)", cfg.DataDir, err)
