@@ -56,6 +56,7 @@ type Config struct {
 	// Filters are the [[filter]] entries: milters (rspamd, clamav-milter)
 	// every message goes through before it is accepted, in order.
 	Filters []Filter `toml:"filter"`
+	Store   Store    `toml:"store"`
 }
 
 // Filter is one [[filter]] entry (docs/filtering.md).
@@ -139,6 +140,13 @@ func (l *DNSLists) UnmarshalText(b []byte) error {
 	}
 	*l = out
 	return nil
+}
+
+// Store says where accounts and mail are kept: bbolt (a file in data_dir,
+// one node) or PostgreSQL (shared by several nodes).
+type Store struct {
+	Backend string `toml:"backend"` // "bbolt" or "postgres"
+	DSN     string `toml:"dsn"`     // postgres://user:password@host:port/db?sslmode=…, for postgres
 }
 
 // Listen holds listener addresses; "" means that listener is off.
@@ -701,6 +709,18 @@ func (c *Config) Validate() error {
 	default:
 		bad("junk.dnsbl_action", "junk.dnsbl_action = %q: use refuse-connect, refuse-rcpt or score", c.Junk.DNSBLAction)
 	}
+	switch c.Store.Backend {
+	case "bbolt":
+		if c.Store.DSN != "" {
+			bad("store.dsn", "store.dsn is set but store.backend = \"bbolt\": set backend = \"postgres\" to use it, or remove the dsn")
+		}
+	case "postgres":
+		if msg := checkDSN(c.Store.DSN); msg != "" {
+			bad("store.dsn", "store.dsn %s", msg)
+		}
+	default:
+		bad("store.backend", "store.backend = %q: use \"bbolt\" (one node, a file in data_dir) or \"postgres\" (with store.dsn)", c.Store.Backend)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -948,4 +968,32 @@ func firstDomain(domains []string) string {
 		return "example.com"
 	}
 	return domains[0]
+}
+
+// checkDSN says what is wrong with a PostgreSQL DSN ("" when nothing is),
+// without repeating its password.
+func checkDSN(dsn string) string {
+	const want = "(want \"postgres://user:password@host:5432/petrel?sslmode=verify-full\")"
+	if strings.TrimSpace(dsn) == "" {
+		return "is empty but store.backend = \"postgres\" needs it " + want
+	}
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		if strings.Contains(dsn, "=") { // keyword/value form: host=… dbname=…
+			return ""
+		}
+		return "is not a postgres:// URL " + want
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "is not a valid URL " + want
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return fmt.Sprintf("%s names no host %s", u.Redacted(), want)
+	}
+	if _, port, err := net.SplitHostPort(u.Host); err == nil {
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return fmt.Sprintf("%s: %q is not a port number", u.Redacted(), port)
+		}
+	}
+	return ""
 }

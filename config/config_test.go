@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -481,4 +482,57 @@ func TestTypeErrorWithUnknownKeys(t *testing.T) {
 			t.Errorf("line %d: %q, want %q…", i, got[i], want[i])
 		}
 	}
+}
+
+// [store]: the backend and its DSN are checked, and the error never shows
+// the DSN's password.
+func TestStoreConfig(t *testing.T) {
+	for _, tc := range []struct {
+		backend, dsn string
+		want         string // "" = valid
+	}{
+		{"bbolt", "", ""},
+		{"postgres", "postgres://petrel:pw@db.example.com:5432/petrel?sslmode=verify-full", ""},
+		{"postgres", "postgresql://petrel@/petrel?host=/run/postgresql", ""},
+		{"postgres", "host=db.example.com dbname=petrel", ""},
+		{"postgres", "", "store.dsn is empty"},
+		{"postgres", "mysql://x", "not a postgres:// URL"},
+		{"postgres", "postgres://u:secretpw@/db", "names no host"},
+		{"postgres", "postgres://u:secretpw@db:99999/db", "is not a port number"},
+		{"bbolt", "postgres://db/petrel", `store.backend = "bbolt"`},
+		{"sqlite", "", `store.backend = "sqlite"`},
+	} {
+		c, err := Load("", []string{"PETREL_STORE_BACKEND=" + tc.backend, "PETREL_STORE_DSN=" + tc.dsn}, false)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s %q: %v", tc.backend, tc.dsn, err)
+			} else if c.Store.Backend != tc.backend || c.Store.DSN != tc.dsn {
+				t.Errorf("%s %q: loaded %+v", tc.backend, tc.dsn, c.Store)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "secretpw") {
+			t.Errorf("%s %q: error %v, want one saying %s (and no password)", tc.backend, tc.dsn, err, tc.want)
+		}
+	}
+}
+
+// FuzzCheckDSN: any DSN gets an answer, never a panic, and an answer about
+// a URL never repeats its password.
+func FuzzCheckDSN(f *testing.F) {
+	for _, s := range []string{"", "postgres://u:pw@db:5432/petrel?sslmode=verify-full", "postgresql://u@/db?host=/run/postgresql",
+		"host=db dbname=petrel", "postgres://u:pw@db:99999/x", "postgres://u:pw@/x", "mysql://x", "postgres://%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dsn string) {
+		msg := checkDSN(dsn)
+		u, err := url.Parse(dsn)
+		if err != nil || u.User == nil {
+			return
+		}
+		if pw, ok := u.User.Password(); ok && len(pw) >= 4 && msg != "" && strings.Contains(msg, pw) &&
+			!strings.Contains(strings.Replace(dsn, pw, "", 1), pw) && !strings.Contains("is not a valid URL want postgres://user:password@host:5432/petrel?sslmode=verify-full", pw) {
+			t.Fatalf("checkDSN(%q) = %q repeats the password", dsn, msg)
+		}
+	})
 }

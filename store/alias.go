@@ -106,18 +106,9 @@ func (s *Store) SetAlias(ctx context.Context, address string, targets []string, 
 	if err != nil {
 		return nil, err
 	}
-	if len(targets) == 0 {
-		return nil, fmt.Errorf("alias %s: no targets", addr)
-	}
-	var tgts []string
-	for _, t := range targets {
-		n, err := NormalizeAddress(t)
-		if err != nil {
-			return nil, fmt.Errorf("alias %s: target %w", addr, err)
-		}
-		if !slices.Contains(tgts, n) {
-			tgts = append(tgts, n)
-		}
+	tgts, err := AliasTargets(addr, targets)
+	if err != nil {
+		return nil, err
 	}
 	var res *Resolution
 	err = s.update(ctx, func(t *tx) error {
@@ -132,30 +123,17 @@ func (s *Store) SetAlias(ctx context.Context, address string, targets []string, 
 		if err := t.Bucket(bAliases).Put([]byte(addr), b); err != nil {
 			return err
 		}
-		// A loop made by this alias goes through it; so does a chain it
-		// makes too long, from any alias that leads to it.
-		r := newResolver(t.Tx, o)
-		if err := r.expand(addr, tgts); err != nil {
-			return err
-		}
-		if len(r.res.Unknown) > 0 {
-			return fmt.Errorf("target %s is no account, alias or list here: %w", r.res.Unknown[0], ErrNoAccount)
-		}
-		res = r.res
-		return t.Bucket(bAliases).ForEach(func(k, v []byte) error {
-			if string(k) == addr {
-				return nil
-			}
+		var others []Alias
+		t.Bucket(bAliases).ForEach(func(k, v []byte) error {
 			var other aliasRecord
-			if json.Unmarshal(v, &other) != nil {
-				return nil
-			}
-			var ae *AliasError
-			if err := newResolver(t.Tx, o).expand(other.Address, other.Targets); errors.As(err, &ae) && slices.Contains(ae.Path, addr) {
-				return err
+			if string(k) != addr && json.Unmarshal(v, &other) == nil {
+				others = append(others, Alias(other))
 			}
 			return nil
 		})
+		var err error
+		res, err = CheckAlias(addr, tgts, o, boltSource{t.Tx}, others)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("alias %s: %w", addr, err)
@@ -210,31 +188,107 @@ func (s *Store) ResolveAddress(address string, o ResolveOptions) (*Resolution, e
 	}
 	var res *Resolution
 	err = s.view(func(t *bolt.Tx) error {
-		r := newResolver(t, o)
-		found, err := r.lookup(addr, true)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return ErrNoAccount
-		}
-		res = r.res
-		return nil
+		var err error
+		res, err = Resolve(addr, o, boltSource{t})
+		return err
 	})
 	return res, err
 }
 
-// resolver walks aliases in one transaction.
+// AddressSource is what resolving an address reads, from one consistent
+// state of a backend: the account, mailing list or alias an address is.
+type AddressSource interface {
+	LookupAccount(addr string) (Account, bool)
+	LookupList(addr string) bool
+	LookupAlias(addr string) (Alias, bool)
+}
+
+// Resolve is ResolveAddress over any backend's addresses: addr must be
+// normalized (NormalizeAddress).
+func Resolve(addr string, o ResolveOptions, src AddressSource) (*Resolution, error) {
+	r := newResolver(src, o)
+	found, err := r.lookup(addr, true)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, ErrNoAccount
+	}
+	return r.res, nil
+}
+
+// AliasTargets checks and normalizes an alias's targets, each kept once.
+func AliasTargets(addr string, targets []string) ([]string, error) {
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("alias %s: no targets", addr)
+	}
+	var tgts []string
+	for _, t := range targets {
+		n, err := NormalizeAddress(t)
+		if err != nil {
+			return nil, fmt.Errorf("alias %s: target %w", addr, err)
+		}
+		if !slices.Contains(tgts, n) {
+			tgts = append(tgts, n)
+		}
+	}
+	return tgts, nil
+}
+
+// CheckAlias is SetAlias's check of a new alias addr -> tgts, for every
+// backend: src already sees the new alias, others are all the other
+// aliases. A loop made by this alias goes through it; so does a chain it
+// makes too long, from any alias that leads to it. It returns what the
+// alias resolves to.
+func CheckAlias(addr string, tgts []string, o ResolveOptions, src AddressSource, others []Alias) (*Resolution, error) {
+	r := newResolver(src, o)
+	if err := r.expand(addr, tgts); err != nil {
+		return nil, err
+	}
+	if len(r.res.Unknown) > 0 {
+		return nil, fmt.Errorf("target %s is no account, alias or list here: %w", r.res.Unknown[0], ErrNoAccount)
+	}
+	for _, other := range others {
+		var ae *AliasError
+		if err := newResolver(src, o).expand(other.Address, other.Targets); errors.As(err, &ae) && slices.Contains(ae.Path, addr) {
+			return nil, err
+		}
+	}
+	return r.res, nil
+}
+
+// boltSource reads addresses in one bbolt transaction.
+type boltSource struct{ t *bolt.Tx }
+
+func (b boltSource) LookupAccount(addr string) (Account, bool) {
+	rec, err := getAccountTx(b.t, addr)
+	if err != nil {
+		return Account{}, false
+	}
+	return Account{ID: rec.ID, Address: rec.Address, Created: rec.Created}, true
+}
+
+func (b boltSource) LookupList(addr string) bool {
+	_, ok := getListTx(b.t, addr)
+	return ok
+}
+
+func (b boltSource) LookupAlias(addr string) (Alias, bool) {
+	rec, ok := getAliasTx(b.t, addr)
+	return Alias(rec), ok
+}
+
+// resolver walks aliases in one consistent state.
 type resolver struct {
-	t     *bolt.Tx
+	src   AddressSource
 	o     ResolveOptions
 	res   *Resolution
 	seen  map[string]bool // accounts, lists and remote addresses added
 	stack []string        // the aliases being expanded
 }
 
-func newResolver(t *bolt.Tx, o ResolveOptions) *resolver {
-	return &resolver{t: t, o: o, res: &Resolution{}, seen: map[string]bool{}}
+func newResolver(src AddressSource, o ResolveOptions) *resolver {
+	return &resolver{src: src, o: o, res: &Resolution{}, seen: map[string]bool{}}
 }
 
 // lookup resolves one address; top says it is the address mail came for
@@ -250,7 +304,7 @@ func (r *resolver) lookup(addr string, top bool) (found bool, err error) {
 		}
 	}
 	_, domain, _ := strings.Cut(addr, "@")
-	if rec, ok := getAliasTx(r.t, "@"+domain); ok {
+	if rec, ok := r.src.LookupAlias("@" + domain); ok {
 		return true, r.expand(rec.Address, rec.Targets)
 	}
 	if top {
@@ -272,14 +326,14 @@ func (r *resolver) lookup(addr string, top bool) (found bool, err error) {
 // exact matches addr itself: an account, a list, a list's bounce address
 // (at the top only), an alias.
 func (r *resolver) exact(addr string, top bool) (bool, error) {
-	if rec, err := getAccountTx(r.t, addr); err == nil {
+	if acct, ok := r.src.LookupAccount(addr); ok {
 		if !r.seen[addr] {
 			r.seen[addr] = true
-			r.res.Accounts = append(r.res.Accounts, Account{ID: rec.ID, Address: rec.Address, Created: rec.Created})
+			r.res.Accounts = append(r.res.Accounts, acct)
 		}
 		return true, nil
 	}
-	if _, ok := getListTx(r.t, addr); ok {
+	if r.src.LookupList(addr) {
 		if !r.seen[addr] {
 			r.seen[addr] = true
 			r.res.Lists = append(r.res.Lists, addr)
@@ -287,12 +341,12 @@ func (r *resolver) exact(addr string, top bool) (bool, error) {
 		return true, nil
 	}
 	if list, ok := listOfBounceAddress(addr); ok && top {
-		if _, ok := getListTx(r.t, list); ok {
+		if r.src.LookupList(list) {
 			r.res.Bounces = list
 			return true, nil
 		}
 	}
-	if rec, ok := getAliasTx(r.t, addr); ok {
+	if rec, ok := r.src.LookupAlias(addr); ok {
 		return true, r.expand(rec.Address, rec.Targets)
 	}
 	return false, nil

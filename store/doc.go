@@ -25,4 +25,33 @@
 //     what differs (Received, Return-Path). A blob is deleted with its last
 //     reference.
 //   - Slices read from bbolt are copied before a transaction ends.
+//
+// # The contract
+//
+// What the front-ends rely on, kept by this bbolt store and by every other
+// backend (store/pgstore, on PostgreSQL), and checked for each by the same
+// conformance suite (store/storetest.Run):
+//
+//   - Durability: a write method that returns nil has made its change
+//     durable (committed and synced); SMTP's 250 comes after it. One that
+//     returns an error changed nothing.
+//   - UIDs are given in increasing order within a mailbox and never reused,
+//     even after an expunge. UIDVALIDITY and the MailboxID are new for every
+//     mailbox creation, so a mailbox deleted and made again is seen as new.
+//     A rename keeps both.
+//   - MODSEQ increases per mailbox with every change that is announced; a
+//     write that changes nothing (a flag already set) does not move it.
+//   - Change events (Watch) for a mailbox come in commit order, after the
+//     commit, each with its mailbox's MODSEQ after the change: the
+//     snapshot Watch returns and the events that follow are together
+//     exact, no change missed or seen twice, whichever node or connection
+//     made it. The callback must be quick and must not write to the store.
+//   - Message contents are read by range (ReadRange, ReadRaw's Content):
+//     a partial fetch of a large message does not load all of it. The bytes
+//     of one delivery are stored once, whatever the number of recipients,
+//     COPYs and MOVEs.
+//   - Passwords are argon2id hashes (HashPassword, CheckPassword), the same
+//     in every backend, so accounts can move between them.
+//   - Errors are the package's sentinel errors (ErrNoAccount, ErrNoMailbox,
+//     ErrNoMessage, ...), wrapped with context: test them with errors.Is.
 package store

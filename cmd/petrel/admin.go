@@ -225,6 +225,9 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 }
 
 func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	if cfg.Store.Backend != "bbolt" {
+		return nil, fmt.Errorf("store.backend = %q: this command runs on the bbolt store only in this version; set store.backend = \"bbolt\"", cfg.Store.Backend)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}

@@ -43,6 +43,9 @@ Usage:
   petrel reindex                           parse every stored message again (after an upgrade)
   petrel junk train ADDRESS --spam|--ham MBOX|MAILDIR   teach an account's junk classifier
   petrel junk stats ADDRESS                what an account's junk classifier has learnt
+  petrel store migrate                     bring the PostgreSQL store's schema to this version
+  petrel store copy --to postgres://…      copy the bbolt store into PostgreSQL (server stopped; resumable)
+  petrel store copy --to FILE.db           copy the PostgreSQL store (store.dsn) into a bbolt file
   petrel config default|env|check          print the default config, its PETREL_ variables, or check yours
   petrel health                            exit 0 if the running server answers /healthz
   petrel version
@@ -85,6 +88,7 @@ type globalFlags struct {
 	yes      bool // user del: delete without asking
 	spam     bool
 	ham      bool
+	to       string // store copy's destination
 }
 
 // parseArgs separates flags from positional arguments, wherever they stand
@@ -104,6 +108,7 @@ func parseArgs(args []string) (globalFlags, []string, error) {
 	fs.BoolVar(&g.help, "help", false, "print the usage")
 	fs.BoolVar(&g.spam, "spam", false, "junk train: the messages are spam")
 	fs.BoolVar(&g.ham, "ham", false, "junk train: the messages are ham")
+	fs.StringVar(&g.to, "to", "", "store copy's destination")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -182,6 +187,8 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		return health(ctx, g, stdout)
 	case "restore":
 		return restore(ctx, g, args[1:], stdout)
+	case "store":
+		return storeCmd(ctx, g, args[1:], stdout, stderr)
 	}
 	return admin(ctx, g, args, stdin, stdout, stderr)
 }

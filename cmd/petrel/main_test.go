@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"petrel/internal/pgtest"
 )
 
 // petrelBin is the binary under test, built once by TestMain.
@@ -36,7 +38,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build petrel: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m) // m.Run, then the shared PostgreSQL (if a test started it) stopped
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -79,6 +79,9 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		return errors.New("config: no listener has an address: set at least one under [listen] (smtp = \":25\", …); `petrel config default` shows them all")
 	}
 	log := newLogger(cfg, stderr)
+	if cfg.Store.Backend != "bbolt" {
+		return fmt.Errorf("store.backend = %q: petrel serve runs on the bbolt store only in this version (its front-ends are not yet wired to PostgreSQL; `petrel store migrate` and `petrel store copy` are); set store.backend = \"bbolt\"", cfg.Store.Backend)
+	}
 	if soft, hard, err := netlimit.RaiseFileLimit(); err != nil {
 		log.Warn("open files limit", "soft", soft, "hard", hard, "err", err)
 	} else {

@@ -1,5 +1,8 @@
 // Package storetest opens throw-away stores for tests of the packages built
 // on the store, and checks the bbolt file's consistency when a test ends.
+// It also holds the store's conformance suite: Backend, the store's methods
+// as the front-ends use them, and Run, the tests of the contract (the store
+// package's doc) that every backend passes, bbolt and PostgreSQL alike.
 package storetest
 
 import (

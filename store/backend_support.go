@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// This file holds what other backends of the contract (see the package
+// doc; store/pgstore) share with this one, so that the rules are kept in
+// one place: how passwords are hashed and checked, and ReadRange.
+
+// HashPassword returns the hash stored for a new password: argon2id in
+// PHC form, as accounts of this store get; cheap is Options.CheapPasswordHash
+// (bcrypt at its lowest cost, for tests only).
+func HashPassword(password string, cheap bool) (string, error) {
+	s := Store{opts: Options{CheapPasswordHash: cheap}}
+	return s.hashPassword(password)
+}
+
+// VerifyPassword reports whether password matches hash (argon2id, or bcrypt
+// for hashes brought from elsewhere), in time independent of where they
+// differ. An empty hash (no such account) is checked against a dummy hash
+// and never matches, so that an unknown user costs what a wrong password
+// does.
+func VerifyPassword(hash, password string) bool {
+	if hash == "" {
+		checkPassword(dummyHash, password)
+		return false
+	}
+	return checkPassword(hash, password)
+}
+
+// ReadRange copies out bytes [off, off+n) of a message (prefix included),
+// clipped to its end: what a partial FETCH needs, without the rest.
+func (s *Store) ReadRange(mbx MailboxID, uid UID, off, n int64) ([]byte, error) {
+	var out []byte
+	err := s.ReadRaw(mbx, uid, func(c *Content) error {
+		out = c.Slice(off, n)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read message %d/%d: %w", mbx, uid, err)
+	}
+	return out, nil
+}
+
+// NormalizeFlags sorts and deduplicates flags as they are stored: system
+// flags in their canonical case, \Recent and unknown system flags dropped.
+func NormalizeFlags(flags []string) []string { return normalizeFlags(flags) }
+
+// ApplyFlags returns cur changed by op with flags (normalized), as
+// StoreFlags changes a message's flags.
+func ApplyFlags(cur []string, op FlagOp, flags []string) []string { return applyFlags(cur, op, flags) }
+
+// PasswordCache is VerifyPassword with the store's memory of recent right
+// passwords (authCache: a few minutes, keyed by an HMAC under a
+// per-process key, never the password; an entry is for one hash, so a
+// password changed by any node is checked again). Safe for concurrent use.
+type PasswordCache struct{ c *authCache }
+
+// NewPasswordCache returns an empty cache.
+func NewPasswordCache() *PasswordCache { return &PasswordCache{newAuthCache()} }
+
+// Check reports whether password matches the stored hash of address ("" for
+// no such account, which never matches and costs what a wrong password does).
+func (p *PasswordCache) Check(address, hash, password string) bool {
+	if hash == "" {
+		return VerifyPassword("", password)
+	}
+	id := p.c.id(address, password, hash)
+	if p.c.ok(id) {
+		return true
+	}
+	if !checkPassword(hash, password) {
+		return false
+	}
+	p.c.remember(id)
+	return true
+}
+
+// EncodeStructure is the stored form of a message's parsed structure
+// (ParseStructure of its shared bytes, without prefix), as this store keeps
+// it beside each blob.
+func EncodeStructure(p *Part) []byte { return encodeStructure(p) }
+
+// DecodeStructure decodes a stored structure (this store's binary form or
+// the older JSON), adding shift (the length of the copy's prefix) to its
+// offsets as ReadContent's structures have them.
+func DecodeStructure(info []byte, shift int64) (*Part, error) {
+	p, err := decodeStructure(info, shift)
+	if err != nil {
+		return nil, fmt.Errorf("structure: %w", err)
+	}
+	return p, nil
+}
+
+// StructureBodyStart reads where the top part's body starts (without
+// shift) from the front of a stored structure in the binary form; ok is
+// false for another form (decode it whole then).
+func StructureBodyStart(info []byte) (start int64, ok bool) { return structureBodyStart(info) }
+
+// OriginOf returns what WithOrigin put in ctx, or nil: for backends that
+// carry it into their events.
+func OriginOf(ctx context.Context) any { return originOf(ctx) }

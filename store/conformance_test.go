@@ -1,0 +1,28 @@
+package store_test
+
+import (
+	"testing"
+
+	"petrel/store"
+	"petrel/store/storetest"
+)
+
+// The bbolt store keeps the contract every backend is held to.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Factory{
+		New: func(t testing.TB) storetest.Backend { return storetest.Open(t) },
+		Reopen: func(t testing.TB, b storetest.Backend) storetest.Backend {
+			s := b.(*store.Store)
+			path := s.Path()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err := store.Open(path, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	})
+}

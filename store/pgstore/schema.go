@@ -1,0 +1,138 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// SchemaVersion is the schema this build of Petrel writes and reads: one
+// per migration (never changed at run time).
+var SchemaVersion = len(migrations)
+
+// ErrSchemaNewer is returned when the database was migrated by a newer
+// Petrel: this one would not know its tables, so it refuses to start.
+var ErrSchemaNewer = errors.New("the database's schema is newer than this Petrel knows (upgrade Petrel on this node)")
+
+// migrations[i] takes the schema from version i to version i+1. Never edit
+// one that has been released: append.
+var migrations = []string{
+	// 1: accounts, mailboxes, messages, blobs, changes, aliases.
+	`
+CREATE TABLE accounts (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	address text NOT NULL UNIQUE,
+	hash text NOT NULL,
+	created timestamptz NOT NULL
+);
+CREATE SEQUENCE uidvalidity AS bigint MAXVALUE 4294967295;
+SELECT setval('uidvalidity', extract(epoch FROM now())::bigint);
+CREATE TABLE mailboxes (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	account bigint NOT NULL REFERENCES accounts (id),
+	name text NOT NULL,
+	special_use text NOT NULL DEFAULT '',
+	uidvalidity bigint NOT NULL DEFAULT nextval('uidvalidity'),
+	uidnext bigint NOT NULL DEFAULT 1,
+	modseq bigint NOT NULL DEFAULT 1,
+	subscribed boolean NOT NULL DEFAULT true,
+	messages bigint NOT NULL DEFAULT 0,
+	unseen bigint NOT NULL DEFAULT 0,
+	deleted bigint NOT NULL DEFAULT 0,
+	size bigint NOT NULL DEFAULT 0,
+	created timestamptz NOT NULL DEFAULT date_trunc('second', now()),
+	UNIQUE (account, name)
+);
+CREATE TABLE blobs (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	body bytea NOT NULL,
+	info bytea NOT NULL -- the parsed MIME structure, store.EncodeStructure
+);
+ALTER TABLE blobs ALTER COLUMN body SET STORAGE EXTERNAL;
+CREATE TABLE messages (
+	mailbox bigint NOT NULL REFERENCES mailboxes (id),
+	uid bigint NOT NULL,
+	blob bigint NOT NULL REFERENCES blobs (id),
+	prefix bytea NOT NULL,
+	flags text[] NOT NULL,
+	date_ns bigint NOT NULL,
+	size bigint NOT NULL,
+	modseq bigint NOT NULL,
+	PRIMARY KEY (mailbox, uid)
+);
+CREATE INDEX messages_blob ON messages (blob);
+CREATE TABLE changes (
+	mailbox bigint NOT NULL,
+	modseq bigint NOT NULL,
+	kind smallint NOT NULL,
+	payload jsonb NOT NULL,
+	at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (mailbox, modseq)
+);
+CREATE INDEX changes_at ON changes (at);
+CREATE TABLE aliases (
+	address text PRIMARY KEY,
+	targets text[] NOT NULL,
+	created timestamptz NOT NULL
+);
+`,
+	// 2: the outbound queue's units of work and their leases
+	// (queue/pgqueue).
+	`
+CREATE TABLE queue_units (
+	id text NOT NULL,
+	domain text NOT NULL,
+	next_attempt timestamptz NOT NULL,
+	attempts integer NOT NULL DEFAULT 0,
+	lease_owner text,
+	lease_until timestamptz,
+	PRIMARY KEY (id, domain)
+);
+CREATE INDEX queue_units_due ON queue_units (next_attempt);
+CREATE INDEX queue_units_leased ON queue_units (domain) WHERE lease_until IS NOT NULL;
+`,
+}
+
+// migrateLock is the advisory lock key that serialises migrations of
+// nodes starting at once ("petrel" in ASCII).
+const migrateLock = 0x706574726c
+
+// Migrate brings the database's schema to SchemaVersion in one
+// transaction, and reports the version it found and the one it left.
+// A database newer than SchemaVersion is left alone: ErrSchemaNewer.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) (from, to int, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS petrel_schema (version integer NOT NULL)"); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, "SELECT version FROM petrel_schema").Scan(&from)
+		if errors.Is(err, pgx.ErrNoRows) {
+			from = 0
+			if _, err := tx.Exec(ctx, "INSERT INTO petrel_schema VALUES (0)"); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if from > SchemaVersion {
+			return fmt.Errorf("schema version %d, this Petrel knows up to %d: %w", from, SchemaVersion, ErrSchemaNewer)
+		}
+		for v := from; v < SchemaVersion; v++ {
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migration to version %d: %w", v+1, err)
+			}
+		}
+		_, err = tx.Exec(ctx, "UPDATE petrel_schema SET version = $1", SchemaVersion)
+		return err
+	})
+	if err != nil {
+		return from, from, fmt.Errorf("migrate store schema: %w", err)
+	}
+	return from, SchemaVersion, nil
+}
