@@ -428,7 +428,7 @@ func TestQueueFailureIsTemporary(t *testing.T) {
 func TestTimeouts(t *testing.T) {
 	ts := newTestServer(t, func(o *Options) {
 		o.CommandTimeout = 400 * time.Millisecond
-		o.DataTimeout = 2 * time.Second
+		o.DataTimeout = 3 * time.Second
 	})
 	t.Run("idle between commands", func(t *testing.T) {
 		d := dial(t, ts.smtpAddr)
@@ -452,9 +452,11 @@ func TestTimeouts(t *testing.T) {
 		d.expect("MAIL FROM:<alice@crepes.fr>", 250)
 		d.expect("RCPT TO:<bob@hamburger.edu>", 250)
 		d.expect("DATA", 354)
-		// 5 × 600ms: longer than the command timeout at every step and
-		// than the data timeout in all, shorter than it at each step.
-		for i := range 5 {
+		// 8 × 600ms: longer than the command timeout at every step and
+		// than the data timeout in all, shorter than it at each step (a
+		// 4 KiB chunk spans at most two steps: 1.2s, with 1.8s to spare
+		// for a loaded machine).
+		for i := range 8 {
 			time.Sleep(600 * time.Millisecond)
 			fmt.Fprintf(d.conn, "line %d of a slow message\r\n%s", i, strings.Repeat(strings.Repeat("x", 78)+"\r\n", dataChunk/80+1))
 		}
@@ -462,7 +464,7 @@ func TestTimeouts(t *testing.T) {
 			t.Fatalf("slow body: %d %s", code, msg)
 		}
 		_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
-		if len(msgs) != 1 || !strings.Contains(string(msgs[0]), "line 4 of a slow message") {
+		if len(msgs) != 1 || !strings.Contains(string(msgs[0]), "line 7 of a slow message") {
 			t.Errorf("stored: %q", msgs)
 		}
 	})
