@@ -28,7 +28,7 @@ import (
 type session struct {
 	m    *MTA
 	kind kind
-	conn *smtp.Conn
+	conn connState
 
 	remoteIP net.IP
 	rdns     string // reverse name, "" until looked up
@@ -67,12 +67,19 @@ type localRcpt struct {
 	role bool
 }
 
-func newSession(m *MTA, k kind, c *smtp.Conn) *session {
+func newSession(m *MTA, k kind, c connState) *session {
 	s := &session{m: m, kind: k, conn: c}
 	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		s.remoteIP = ta.IP
 	}
 	return s
+}
+
+// connState is what a session asks of its connection (conn.go's conn).
+type connState interface {
+	Hostname() string // the HELO/EHLO argument
+	TLSConnectionState() (tls.ConnectionState, bool)
+	Conn() net.Conn
 }
 
 func (s *session) isTLS() bool {
