@@ -195,7 +195,15 @@ func (c *conn) reply(code int, ec smtp.EnhancedCode, text string) {
 			ec = smtp.NoEnhancedCode
 		}
 	}
-	lines := strings.Split(strings.ReplaceAll(text, "\r", ""), "\n")
+	// What the client sent (a HELO name, an address) is echoed: no
+	// control character of it reaches the reply.
+	text = strings.Map(func(r rune) rune {
+		if r != '\n' && (r < 0x20 || r == 0x7f) {
+			return '?'
+		}
+		return r
+	}, text)
+	lines := strings.Split(text, "\n")
 	for i, l := range lines {
 		sep := "-"
 		if i == len(lines)-1 {
@@ -325,7 +333,7 @@ func (c *conn) mail(arg string) {
 	}
 	from, params, err := parseMailArg(arg)
 	if err != nil {
-		c.refuse(501, ecSyntax, "Syntax: MAIL FROM:<address>: %v", err)
+		c.syntaxErr("MAIL FROM:<address>", err)
 		return
 	}
 	opts, err := mailOptions(params)
@@ -341,6 +349,17 @@ func (c *conn) mail(arg string) {
 	c.reply(250, smtp.EnhancedCode{2, 1, 0}, fmt.Sprintf("Roger, accepting mail from <%s>", from))
 }
 
+// syntaxErr refuses a MAIL or RCPT whose argument does not parse.
+func (c *conn) syntaxErr(want string, err error) {
+	var bp errBadParam
+	if errors.As(err, &bp) {
+		c.refuse(501, ecParam, "%v", err)
+		return
+	}
+	c.refuse(501, ecSyntax, "Syntax: %s: %v", want, err)
+}
+
+// paramErr refuses a parameter: 555 for one of no extension offered.
 func (c *conn) paramErr(err error) {
 	var u errUnknownParam
 	if errors.As(err, &u) {
@@ -361,7 +380,7 @@ func (c *conn) rcpt(arg string) {
 	}
 	to, params, err := parseRcptArg(arg)
 	if err != nil {
-		c.refuse(501, ecSyntax, "Syntax: RCPT TO:<address>: %v", err)
+		c.syntaxErr("RCPT TO:<address>", err)
 		return
 	}
 	opts, err := rcptOptions(params)
@@ -466,6 +485,9 @@ func (c *conn) bdatCmd(arg string) {
 		return
 	case c.bdatFail:
 		refuse(554, smtp.EnhancedCode{5, 5, 0}, "The message was refused already; RSET")
+		if last {
+			c.resetTx()
+		}
 		return
 	case int64(c.bdatBuf.Len())+int64(size) > max:
 		c.bdat, c.bdatFail = true, true

@@ -22,9 +22,9 @@ var errBareLFReply = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{
 
 func slogLevel(n int) slog.Level { return slog.Level(n) }
 
-// readMessage reads DATA (already dot-unstuffed by go-smtp) through
-// dataFilter. A message over max yields go-smtp's 552 error, one with a
-// bare LF errBareLFReply.
+// readMessage reads DATA (already dot-unstuffed by conn.go's dotReader)
+// through dataFilter. A message over max yields smtp.ErrDataTooLarge (552),
+// one with a bare LF errBareLFReply.
 func readMessage(r io.Reader, max int64) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(16 << 10)
@@ -64,7 +64,7 @@ func readMessage(r io.Reader, max int64) ([]byte, error) {
 // deadlineReader gives each dataChunk of the message body its own
 // deadline: a client may take long over a large message, but not stall
 // (RFC 5321 section 4.5.3.2 times each data block, not the message). The
-// deadline is per chunk, not per network read, because go-smtp's reader
+// deadline is per chunk, not per network read, because the dotReader
 // fills what it is given before it returns; the chunk is small enough
 // that any live client sends one within the timeout.
 //

@@ -111,8 +111,8 @@ func parsePath(s string) (mailbox, rest string, err error) {
 }
 
 // parseMailbox parses local-part@domain. The local part is a dot-string or
-// a quoted string (kept with its quotes removed, as go-smtp did, so that
-// splitAddress sees the same address); the domain runs to a space or '>'.
+// a quoted string (kept with its quotes removed, as go-smtp's server did,
+// so that splitAddress sees the same address); the domain runs to a space or '>'.
 func parseMailbox(s string) (mailbox, rest string, err error) {
 	var b strings.Builder
 	if strings.HasPrefix(s, `"`) {
@@ -153,6 +153,9 @@ func parseMailbox(s string) (mailbox, rest string, err error) {
 	if i == 1 {
 		return "", "", errors.New("empty domain")
 	}
+	if strings.Contains(s[1:i], "@") {
+		return "", "", errors.New("more than one '@'")
+	}
 	b.WriteString(s[:i])
 	return b.String(), s[i:], nil
 }
@@ -169,17 +172,23 @@ func parseParams(s string) ([]param, error) {
 		k, v, _ := strings.Cut(f, "=")
 		k = strings.ToUpper(k)
 		if k == "" {
-			return nil, fmt.Errorf("parameter %q has no keyword", f)
+			return nil, errBadParam(fmt.Sprintf("parameter %q has no keyword", f))
 		}
 		for _, p := range out {
 			if p.key == k {
-				return nil, fmt.Errorf("parameter %s given twice", k)
+				return nil, errBadParam(fmt.Sprintf("parameter %s given twice", k))
 			}
 		}
 		out = append(out, param{k, v})
 	}
 	return out, nil
 }
+
+// errBadParam is a parameter that is not keyword[=value], or given
+// twice: 501 5.5.4.
+type errBadParam string
+
+func (e errBadParam) Error() string { return string(e) }
 
 // errUnknownParam is a parameter of no extension this server offers: RFC
 // 5321 4.1.1.11's 555.

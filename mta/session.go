@@ -34,9 +34,8 @@ type session struct {
 	rdns     string // reverse name, "" until looked up
 	account  *store.Account
 	// esmtp says the client greeted with EHLO, not HELO (RFC 3848's
-	// "SMTP" or "ESMTP" in Received). go-smtp does not say which; it asks
-	// AuthMechanisms on EHLO only, so that is where it is noted. A new
-	// session begins after STARTTLS, whose EHLO is noted again.
+	// "SMTP" or "ESMTP" in Received), set by conn.go at each greeting. A
+	// new session begins after STARTTLS, whose EHLO is noted again.
 	esmtp    bool
 	authMech string        // the SASL mechanism account logged in with
 	rep      *dnsbl.Result // what the DNS lists say of the client, nil until asked
@@ -469,9 +468,7 @@ func newID() string {
 
 var _ smtp.AuthSession = (*session)(nil)
 
-// AuthMechanisms is asked by go-smtp on every EHLO (the servers allow it
-// without TLS so that it is, see newServer), and only then: it notes that
-// the client speaks ESMTP. Port 25 offers no AUTH.
+// AuthMechanisms is asked on every EHLO (conn.go); port 25 offers no AUTH.
 func (s *session) AuthMechanisms() []string {
 	s.esmtp = true
 	return nil
