@@ -2,6 +2,7 @@ package mta
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 
 	"github.com/emersion/go-smtp"
@@ -63,6 +64,21 @@ const (
 
 func (d *dotReader) Read(p []byte) (n int, err error) {
 	for n < len(p) && d.state != dotEOF {
+		if d.state == dotData {
+			// Inside a line only CR matters: the bytes before one that
+			// are buffered already go in one copy.
+			if buf, _ := d.r.Peek(min(d.r.Buffered(), len(p)-n)); len(buf) > 0 {
+				i := bytes.IndexByte(buf, '\r')
+				if i < 0 {
+					i = len(buf)
+				}
+				if i > 0 {
+					n += copy(p[n:], buf[:i])
+					d.r.Discard(i)
+					continue
+				}
+			}
+		}
 		var c byte
 		c, err = d.r.ReadByte()
 		if err != nil {
@@ -87,10 +103,7 @@ func (d *dotReader) Read(p []byte) (n int, err error) {
 				d.state = dotDotCR
 				continue
 			}
-			d.state = dotData
-			if c == '\n' {
-				d.state = dotData // ".\n": a bare LF, passed on
-			}
+			d.state = dotData // ".\n" too: a bare LF, passed on
 		case dotDotCR:
 			if c == '\n' {
 				d.state = dotEOF

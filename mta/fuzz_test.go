@@ -1,6 +1,7 @@
 package mta
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"errors"
@@ -456,6 +457,57 @@ func FuzzParseMailRcpt(f *testing.F) {
 			}
 			mailOptions(params)
 			rcptOptions(params)
+		}
+	})
+}
+
+// FuzzDotReader: the dot reader gives what a line-by-line reading of RFC
+// 5321 4.5.2 gives (a leading dot removed from each CRLF-ended line, the
+// end at a line that is a lone dot), and leaves what follows unread.
+func FuzzDotReader(f *testing.F) {
+	for _, s := range []string{"a\r\n.\r\n", "..a\r\n.\r\nQUIT\r\n", "a\n.\nb\r\n.\r\n", ".\rb\r\n.\r\n", "a\r\r\n.\r\n", "x"} {
+		f.Add([]byte(s), uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, size uint8) {
+		// The reference: line by line.
+		var want []byte
+		rest, end := in, false
+		for len(rest) > 0 {
+			if bytes.HasPrefix(rest, []byte(".\r\n")) {
+				rest, end = rest[3:], true
+				break
+			}
+			rest = bytes.TrimPrefix(rest, []byte("."))
+			i := bytes.Index(rest, []byte("\r\n"))
+			if i < 0 {
+				want, rest = append(want, rest...), nil
+				break
+			}
+			want, rest = append(want, rest[:i+2]...), rest[i+2:]
+		}
+		br := bufio.NewReaderSize(bytes.NewReader(in), 16)
+		d := &dotReader{r: br}
+		var got []byte
+		buf := make([]byte, int(size)%32+1)
+		var err error
+		for {
+			var n int
+			n, err = d.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		if end != (err == io.EOF) || (!end && err != io.ErrUnexpectedEOF) {
+			t.Fatalf("%q: error %v, end %v", in, err, end)
+		}
+		// Without the end, the data is refused anyway: what came before
+		// the cut need only be a prefix.
+		if end && !bytes.Equal(got, want) || !end && !bytes.HasPrefix(want, got) {
+			t.Fatalf("%q: got %q, want %q", in, got, want)
+		}
+		if left, _ := io.ReadAll(br); end && !bytes.Equal(left, rest) {
+			t.Fatalf("%q: left %q, want %q", in, left, rest)
 		}
 	})
 }
