@@ -22,9 +22,9 @@ var errBareLFReply = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{
 
 func slogLevel(n int) slog.Level { return slog.Level(n) }
 
-// readMessage reads DATA (already dot-unstuffed by go-smtp) through
+// readMessage reads DATA (already dot-unstuffed by conn.go's dotReader) through
 // dataFilter into w (a spool), as it comes. A message over max yields
-// go-smtp's 552 error, one with a bare LF errBareLFReply.
+// smtp.ErrDataTooLarge (552), one with a bare LF errBareLFReply.
 func readMessage(r io.Reader, max int64, w io.Writer) error {
 	f := newDataFilter(w)
 	// The deadline reader hands out dataChunk at most: a larger buffer
@@ -64,7 +64,7 @@ func readMessage(r io.Reader, max int64, w io.Writer) error {
 // deadlineReader gives each dataChunk of the message body its own
 // deadline: a client may take long over a large message, but not stall
 // (RFC 5321 section 4.5.3.2 times each data block, not the message). The
-// deadline is per chunk, not per network read, because go-smtp's reader
+// deadline is per chunk, not per network read, because the dotReader
 // fills what it is given before it returns; the chunk is small enough
 // that any live client sends one within the timeout.
 //
@@ -76,9 +76,8 @@ type deadlineReader struct {
 	r       io.Reader
 	conn    net.Conn
 	timeout time.Duration
-	// noPoll: BDAT, whose chunks go-smtp reads on the command goroutine
-	// and pipes here; a short deadline would cut its reads of the next
-	// BDAT command, and a chunk has no end marker to smuggle.
+	// noPoll: BDAT, whose message conn.go has read whole already (no end
+	// marker to smuggle, no client pause to poll for).
 	noPoll bool
 
 	chunkStart time.Time // when the chunk being read began

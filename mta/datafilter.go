@@ -10,7 +10,7 @@ import (
 var errBareLF = errors.New("bare LF in DATA")
 
 // dataFilter shapes DATA as it streams in, byte for byte as the client
-// sent it (dot-unstuffed by go-smtp), on its way to w:
+// sent it (dot-unstuffed by conn.go), on its way to w:
 //
 //   - When a line of the header section is not a header field (nor the
 //     continuation of one), the header has ended: the text from there on

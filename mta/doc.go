@@ -32,6 +32,14 @@
 // DMARC p=reject but was let in is never forwarded nor sent to a list. DeliverLocal gives the queue the same
 // routing for what it holds for local addresses.
 //
+// The SMTP protocol layer is the package's own (conn.go, parse.go,
+// dotreader.go, server.go): it reads commands, checks their syntax and
+// order (a command out of sequence is 503 5.5.1, RFC 5321 4.3.2), writes
+// the replies, and calls the session's handlers (session.go) for what they
+// mean. Enhanced status codes (RFC 2034) are in the replies only after EHLO,
+// which offers them, never after HELO. Clear text pipelined after STARTTLS
+// is dropped; after the handshake the session begins again.
+//
 // A read timeout ends the session (timeout.go): a command line must arrive
 // whole within the command timeout, and after a timeout nothing more is
 // read, so neither a trickled line's first half nor the rest of a stalled

@@ -1,6 +1,7 @@
 package mta
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -384,6 +386,155 @@ func FuzzDataFilter(f *testing.F) {
 			if k := bytes.IndexByte(line, ':'); k <= 0 || len(bytes.TrimRight(line[:k], " \t")) == 0 {
 				t.Fatalf("%q -> %q: the header kept %q, no field", in, out, line)
 			}
+		}
+	})
+}
+
+// FuzzSMTPSession sends arbitrary bytes as a whole session to the MX
+// listener (conn.go's loop), then ends its half of the connection. The
+// server must answer only well-formed replies (a code 2xx-5xx, a space or
+// a hyphen, CRLF, no other control characters), close the connection
+// soon after the client's end (no hang), put no enhanced status code in
+// any reply when the client never sent EHLO, and relay nothing.
+func FuzzSMTPSession(f *testing.F) {
+	for _, s := range []string{
+		"HELO crepes.fr\r\nMAIL FROM:<alice@crepes.fr>\r\nRCPT TO:<bob@hamburger.edu>\r\nDATA\r\nDo you like ketchup?\r\n.\r\nQUIT\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b> SIZE=10 BODY=8BITMIME\r\nRCPT TO:<bob@hamburger.edu>\r\nBDAT 5 LAST\r\nhello\r\nRSET\r\nDATA\r\n",
+		"EHLO x\r\nSTARTTLS\r\nMAIL FROM:<a@b>\r\n",
+		"EHLO x\r\nAUTH PLAIN\r\n*\r\nAUTH LOGIN dXNlcg==\r\n\r\n",
+		"RCPT TO:<a@b>\r\nDATA\r\n\r\n.\r\nVRFY\r\nHELP\r\nNOOP x\r\nBDAT x\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob@hamburger.edu>\r\nDATA\r\nx\n.\nMAIL FROM:<e@v>\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<someone@elsewhere.example>\r\nRCPT TO:<bob@hamburger.edu>\r\nBDAT 0\r\nBDAT 2 LAST\r\n\r\n",
+		"\x00\xff\r\n\n\r\nhelo\r\nehlo\r\nMAIL\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	ts := newTestServer(f, func(o *Options) {
+		o.Logger = slog.New(slog.DiscardHandler)
+		o.CommandTimeout = 2 * time.Second
+		o.DataTimeout = 2 * time.Second
+		o.MaxLineLength = 512
+	})
+	replyLine := regexp.MustCompile(`^[2-5][0-9][0-9][ -][^\x00-\x08\x0a-\x1f\x7f]*$`)
+	enhanced := regexp.MustCompile(`^[245][0-9][0-9] [245]\.[0-9]{1,3}\.[0-9]{1,3} `)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 64<<10 {
+			in = in[:64<<10]
+		}
+		c, err := net.DialTimeout("tcp", ts.smtpAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go func() {
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			c.Write(in)
+			c.(*net.TCPConn).CloseWrite()
+		}()
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		out, err := io.ReadAll(c)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("the server did not end the session; it sent %q", out)
+		}
+		ehlo := bytes.Contains(bytes.ToUpper(in), []byte("EHLO"))
+		for i, l := range strings.SplitAfter(string(out), "\r\n") {
+			if l == "" {
+				continue
+			}
+			if !strings.HasSuffix(l, "\r\n") || !replyLine.MatchString(strings.TrimSuffix(l, "\r\n")) {
+				t.Fatalf("reply line %d malformed: %q", i, l)
+			}
+			if !ehlo && enhanced.MatchString(l) {
+				t.Fatalf("enhanced status code without EHLO: %q", l)
+			}
+		}
+		if q := ts.queue.all(); len(q) > 0 {
+			t.Fatalf("relayed without authentication: %v", q)
+		}
+	})
+}
+
+// FuzzParseMailRcpt: parse.go on any MAIL or RCPT argument: no panic; a
+// path that parses is a mailbox with a non-empty local part and domain
+// (or <> and <Postmaster>), without a space or a '>' in its domain, and
+// its parameters have upper-case keywords, none twice.
+func FuzzParseMailRcpt(f *testing.F) {
+	for _, s := range []string{"FROM:<a@b> SIZE=1 BODY=8BITMIME", "FROM:<>", "TO:<Postmaster>", `TO:<"a b"@c>`,
+		"TO:<@r1,@r2:a@b>", "FROM: <a@b>", "from:a@b", "TO:<a@b>x", "FROM:<a@b> AUTH=a+2Bb@c", "TO:<a@>", "TO:<\"a@b>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		for _, parse := range []func(string) (string, []param, error){parseMailArg, parseRcptArg} {
+			addr, params, err := parse(arg)
+			if err != nil {
+				continue
+			}
+			if addr != "" && !strings.EqualFold(addr, "postmaster") {
+				at := strings.LastIndexByte(addr, '@')
+				if at <= 0 || at == len(addr)-1 || strings.ContainsAny(addr[at+1:], " \t>") {
+					t.Fatalf("%q: mailbox %q", arg, addr)
+				}
+			}
+			seen := map[string]bool{}
+			for _, p := range params {
+				if p.key == "" || p.key != strings.ToUpper(p.key) || seen[p.key] {
+					t.Fatalf("%q: parameters %q", arg, params)
+				}
+				seen[p.key] = true
+			}
+			mailOptions(params)
+			rcptOptions(params)
+		}
+	})
+}
+
+// FuzzDotReader: the dot reader gives what a line-by-line reading of RFC
+// 5321 4.5.2 gives (a leading dot removed from each CRLF-ended line, the
+// end at a line that is a lone dot), and leaves what follows unread.
+func FuzzDotReader(f *testing.F) {
+	for _, s := range []string{"a\r\n.\r\n", "..a\r\n.\r\nQUIT\r\n", "a\n.\nb\r\n.\r\n", ".\rb\r\n.\r\n", "a\r\r\n.\r\n", "x"} {
+		f.Add([]byte(s), uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, size uint8) {
+		// The reference: line by line.
+		var want []byte
+		rest, end := in, false
+		for len(rest) > 0 {
+			if bytes.HasPrefix(rest, []byte(".\r\n")) {
+				rest, end = rest[3:], true
+				break
+			}
+			rest = bytes.TrimPrefix(rest, []byte("."))
+			i := bytes.Index(rest, []byte("\r\n"))
+			if i < 0 {
+				want, rest = append(want, rest...), nil
+				break
+			}
+			want, rest = append(want, rest[:i+2]...), rest[i+2:]
+		}
+		br := bufio.NewReaderSize(bytes.NewReader(in), 16)
+		d := &dotReader{r: br}
+		var got []byte
+		buf := make([]byte, int(size)%32+1)
+		var err error
+		for {
+			var n int
+			n, err = d.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		if end != (err == io.EOF) || (!end && err != io.ErrUnexpectedEOF) {
+			t.Fatalf("%q: error %v, end %v", in, err, end)
+		}
+		// Without the end, the data is refused anyway: what came before
+		// the cut need only be a prefix.
+		if end && !bytes.Equal(got, want) || !end && !bytes.HasPrefix(want, got) {
+			t.Fatalf("%q: got %q, want %q", in, got, want)
+		}
+		if left, _ := io.ReadAll(br); end && !bytes.Equal(left, rest) {
+			t.Fatalf("%q: left %q, want %q", in, left, rest)
 		}
 	})
 }

@@ -168,6 +168,7 @@ func TestSlowloris(t *testing.T) {
 		t.Run("command line", func(t *testing.T) {
 			d := dial(t, ts.smtpAddr)
 			d.read()
+			d.expect("EHLO crepes.fr", 250) // for the enhanced code in the 421
 			slow(t, d)
 		})
 	}()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,7 +192,7 @@ type MTA struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	servers []*smtp.Server
+	servers []*server
 
 	budget   *memBudget   // memory for message data, all sessions
 	inFlight atomic.Int64 // bytes of message data received and not yet done with
@@ -259,25 +258,8 @@ func (k kind) String() string {
 	return "submission"
 }
 
-func (m *MTA) newServer(k kind) *smtp.Server {
-	s := smtp.NewServer(&backend{mta: m, kind: k})
-	s.Domain = m.opts.Hostname
-	s.TLSConfig = noTickets(m.opts.TLSConfig)
-	s.MaxMessageBytes = m.opts.MaxMessageBytes
-	s.MaxRecipients = m.opts.MaxRecipients
-	s.MaxLineLength = m.opts.MaxLineLength
-	// go-smtp applies ReadTimeout to each command line; the message body
-	// gets DataTimeout per read instead (session.Data), as RFC 5321
-	// section 4.5.3.2 has separate timeouts for commands and data blocks.
-	s.ReadTimeout = m.opts.CommandTimeout
-	s.WriteTimeout = m.opts.CommandTimeout
-	s.EnableSMTPUTF8 = true
-	s.ErrorLog = slogAdapter{m.log.With("listener", k.String())}
-	// Submission offers AUTH; whether it may be used on this connection
-	// (TLS, or loopback) is decided per session in AuthMechanisms. Port 25
-	// offers none, but go-smtp must ask it too: that is how a session
-	// learns that the client sent EHLO (session.esmtp).
-	s.AllowInsecureAuth = true
+func (m *MTA) newServer(k kind) *server {
+	s := newServer(m, k)
 	m.mu.Lock()
 	m.servers = append(m.servers, s)
 	m.mu.Unlock()
@@ -289,20 +271,20 @@ func (m *MTA) ServeSMTP(l net.Listener) error {
 	if m.opts.Reputation != nil && m.opts.Reputation.Action() == dnsbl.RefuseConnect {
 		l = reputationListener{Listener: l, m: m}
 	}
-	return m.newServer(kindMX).Serve(timeoutListener{l})
+	return m.newServer(kindMX).serve(timeoutListener{l})
 }
 
 // ServeSubmission serves message submission (RFC 6409) on l: a plain
 // listener offers STARTTLS (port 587), a tls.Listener is implicit TLS (465).
 func (m *MTA) ServeSubmission(l net.Listener) error {
-	return m.newServer(kindSubmission).Serve(timeoutListener{l})
+	return m.newServer(kindSubmission).serve(timeoutListener{l})
 }
 
 // ServeSubmissionTLS serves submission with implicit TLS (port 465) on the
 // plain listener l, with cfg: the TLS layer is made here, over the
 // connection that makes a read timeout final (timeout.go).
 func (m *MTA) ServeSubmissionTLS(l net.Listener, cfg *tls.Config) error {
-	return m.newServer(kindSubmission).Serve(tls.NewListener(timeoutListener{l}, noTickets(cfg)))
+	return m.newServer(kindSubmission).serve(tls.NewListener(timeoutListener{l}, noTickets(cfg)))
 }
 
 // noTickets returns cfg with TLS session tickets off (nil stays nil), in
@@ -333,16 +315,14 @@ func noTickets(cfg *tls.Config) *tls.Config {
 // transactions in flight to finish, then closes what is left.
 func (m *MTA) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
-	servers := append([]*smtp.Server(nil), m.servers...)
+	servers := append([]*server(nil), m.servers...)
 	m.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range servers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Shutdown(ctx); err != nil {
-				s.Close()
-			}
+			s.shutdown(ctx)
 		}()
 	}
 	wg.Wait()
@@ -352,26 +332,3 @@ func (m *MTA) Shutdown(ctx context.Context) error {
 // RejectBusy writes SMTP's "too busy" reply, 421 4.7.0 with the reason, on
 // a connection refused by a connection limit (netlimit's reject function).
 func RejectBusy(c net.Conn, why error) { netlimit.Reject(c, "421 4.7.0", why) }
-
-type backend struct {
-	mta  *MTA
-	kind kind
-}
-
-func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	s := newSession(b.mta, b.kind, c)
-	if b.kind == kindSubmission {
-		return &submissionSession{session: s}, nil
-	}
-	return s, nil
-}
-
-type slogAdapter struct{ l *slog.Logger }
-
-func (a slogAdapter) Printf(format string, v ...interface{}) {
-	a.l.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)))
-}
-
-func (a slogAdapter) Println(v ...interface{}) {
-	a.l.Warn(strings.TrimSpace(fmt.Sprintln(v...)))
-}

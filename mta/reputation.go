@@ -60,7 +60,7 @@ func (m *MTA) repVerdict(id string, ip net.IP, verdict string, r *dnsbl.Result) 
 func isPostmaster(local string) bool { return strings.EqualFold(local, "postmaster") }
 
 // reputationListener refuses listed hosts at connect (action
-// refuse-connect): the greeting go-smtp writes first is replaced by 554
+// refuse-connect): the greeting conn.go writes first is replaced by 554
 // 5.7.1 naming the lists, and the connection closed. The lists are asked
 // on that first write, in the connection's own goroutine, so a slow list
 // never holds up Accept.

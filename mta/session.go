@@ -28,15 +28,14 @@ import (
 type session struct {
 	m    *MTA
 	kind kind
-	conn *smtp.Conn
+	conn connState
 
 	remoteIP net.IP
 	rdns     string // reverse name, "" until looked up
 	account  *store.Account
 	// esmtp says the client greeted with EHLO, not HELO (RFC 3848's
-	// "SMTP" or "ESMTP" in Received). go-smtp does not say which; it asks
-	// AuthMechanisms on EHLO only, so that is where it is noted. A new
-	// session begins after STARTTLS, whose EHLO is noted again.
+	// "SMTP" or "ESMTP" in Received), set by conn.go at each greeting. A
+	// new session begins after STARTTLS, whose EHLO is noted again.
 	esmtp    bool
 	authMech string        // the SASL mechanism account logged in with
 	rep      *dnsbl.Result // what the DNS lists say of the client, nil until asked
@@ -67,12 +66,19 @@ type localRcpt struct {
 	role bool
 }
 
-func newSession(m *MTA, k kind, c *smtp.Conn) *session {
+func newSession(m *MTA, k kind, c connState) *session {
 	s := &session{m: m, kind: k, conn: c}
 	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		s.remoteIP = ta.IP
 	}
 	return s
+}
+
+// connState is what a session asks of its connection (conn.go's conn).
+type connState interface {
+	Hostname() string // the HELO/EHLO argument
+	TLSConnectionState() (tls.ConnectionState, bool)
+	Conn() net.Conn
 }
 
 func (s *session) isTLS() bool {
@@ -296,7 +302,7 @@ func (s *session) Data(r io.Reader) error {
 	s.logged = true // this transaction's line is written below, whatever happens
 	sp := s.m.newSpool()
 	defer sp.release()
-	_, bdat := r.(*io.PipeReader) // go-smtp hands BDAT's chunks over a pipe
+	_, bdat := r.(bdatMessage) // conn.go hands BDAT's chunks over whole
 	err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout, noPoll: bdat}, s.m.opts.MaxMessageBytes, sp)
 	var msg []byte
 	if err == nil {
@@ -475,9 +481,7 @@ func newID() string {
 
 var _ smtp.AuthSession = (*session)(nil)
 
-// AuthMechanisms is asked by go-smtp on every EHLO (the servers allow it
-// without TLS so that it is, see newServer), and only then: it notes that
-// the client speaks ESMTP. Port 25 offers no AUTH.
+// AuthMechanisms is asked on every EHLO (conn.go); port 25 offers no AUTH.
 func (s *session) AuthMechanisms() []string {
 	s.esmtp = true
 	return nil

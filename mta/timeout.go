@@ -11,14 +11,13 @@ import (
 )
 
 // A read timeout ends the session: nothing the client sends after it is
-// read. go-smtp reads command lines through bufio and textproto, which
-// return a line cut short by a timeout as if it were whole ("MAIL FROM:<a"
-// from a client that trickles bytes), and after a timeout in DATA it goes on
-// reading commands, so the rest of a stalled message body would run as SMTP
-// commands. With timeoutConn under it, every read after the first timeout
-// fails at once: the cut line (if any) is refused by the session
-// (connTimedOut), then go-smtp answers 421 4.4.2 and closes. RFC 5321
-// 4.5.3.2 has the server give up on the connection at a timeout.
+// read. conn.go never runs a command line cut short by a timeout ("MAIL
+// FROM:<a" from a client that trickles bytes) and answers 421 4.4.2; with
+// timeoutConn under it, every read after the first timeout fails at once
+// as well, so that after a timeout in DATA the rest of a stalled message
+// body is never read as commands, and a handler that was reading is
+// stopped (connTimedOut). RFC 5321 4.5.3.2 has the server give up on the
+// connection at a timeout.
 
 // timeoutListener wraps the connections of l in timeoutConn.
 type timeoutListener struct{ net.Listener }
@@ -29,7 +28,7 @@ func (l timeoutListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	if _, ok := c.(*tls.Conn); ok {
-		// go-smtp must see the *tls.Conn itself; ServeSubmissionTLS puts
+		// conn.go must see the *tls.Conn itself; ServeSubmissionTLS puts
 		// timeoutConn under the TLS layer instead.
 		return c, nil
 	}
@@ -75,7 +74,7 @@ func (c *timeoutConn) Write(p []byte) (int, error) {
 // Unwrap returns the underlying connection.
 func (c *timeoutConn) Unwrap() net.Conn { return c.Conn }
 
-// timeoutError is a net.Error whose Timeout is true, so that go-smtp
+// timeoutError is a net.Error whose Timeout is true, so that conn.go
 // answers 421 4.4.2 to it.
 type timeoutError struct{}
 
@@ -100,7 +99,7 @@ func connTimedOut(c net.Conn) bool {
 }
 
 // hangUp ends the session on c: nothing more is read from the client (a
-// read says EOF at once, so go-smtp's wait for the end of the data ends),
+// read says EOF at once, so conn.go's wait for the end of the data ends),
 // and the connection is closed once the next reply is written.
 func hangUp(c net.Conn) {
 	if tc := baseConn(c); tc != nil {
