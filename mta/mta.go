@@ -329,6 +329,6 @@ func (m *MTA) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// RejectBusy writes SMTP's "too busy" reply, 421 4.7.0 with the reason, on
+// RejectBusy writes SMTP's "too busy" reply, 421 with the reason, on
 // a connection refused by a connection limit (netlimit's reject function).
-func RejectBusy(c net.Conn, why error) { netlimit.Reject(c, "421 4.7.0", why) }
+func RejectBusy(c net.Conn, why error) { netlimit.Reject(c, "421", why) } // before EHLO: no enhanced code (RFC 2034)

@@ -110,7 +110,7 @@ func Temporary(err error) bool {
 }
 
 // Reject writes a protocol's "too busy, try again later" reply on c: its
-// prefix ("421 4.7.0" for SMTP, "* BYE [UNAVAILABLE]" for IMAP,
+// prefix ("421" for SMTP, "* BYE [UNAVAILABLE]" for IMAP,
 // "-ERR [SYS/TEMP]" for POP3), then why, capitalised. It gives up after 5
 // seconds of a client that does not read.
 func Reject(c net.Conn, prefix string, why error) {

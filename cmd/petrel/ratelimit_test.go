@@ -33,7 +33,7 @@ func TestConnectionRateLimit(t *testing.T) {
 		name, addr, ok, refused string
 		probed                  bool
 	}{
-		{"smtp", in.smtpAddr, "220 ", "421 4.7.0 Too many new connections from one address", true},
+		{"smtp", in.smtpAddr, "220 ", "421 Too many new connections from one address", true},
 		{"imap", imapAddr, "* OK", "* BYE [UNAVAILABLE] Too many new connections from one address", false},
 		{"pop3", pop3Addr, "+OK", "-ERR [SYS/TEMP] Too many new connections from one address", false},
 	} {
