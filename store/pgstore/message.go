@@ -472,14 +472,13 @@ func (s *Store) Move(ctx context.Context, src store.MailboxID, uids []store.UID,
 	return s.copyOrMove(ctx, src, uids, dst, true)
 }
 
+// A move within one mailbox is allowed (RFC 6851, IMAP's MOVE into the
+// selected mailbox): the messages get new UIDs and the old ones are expunged.
 func (s *Store) copyOrMove(ctx context.Context, src store.MailboxID, uids []store.UID, dst store.MailboxID, move bool) (*store.CopyResult, error) {
-	if src == dst && move {
-		return nil, fmt.Errorf("move: source and destination are the same mailbox")
-	}
 	var res *store.CopyResult
 	err := s.update(ctx, func(tx pgx.Tx) error {
-		// Both mailboxes locked, in ID order.
-		for _, id := range []store.MailboxID{min(src, dst), max(src, dst)} {
+		// Both mailboxes locked, in ID order (once when they are one).
+		for _, id := range slices.Compact([]store.MailboxID{min(src, dst), max(src, dst)}) {
 			if _, err := lockMailbox(ctx, tx, id); err != nil {
 				return err
 			}

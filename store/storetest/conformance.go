@@ -462,8 +462,17 @@ func testCopyMove(t *testing.T, f Factory) {
 	if got, err := b.ReadMessage(arch.ID, 1); err != nil || !bytes.Equal(got, msg(1)) {
 		t.Fatalf("shared bytes gone with one copy: %q, %v", got, err)
 	}
-	if _, err := b.Move(bg, arch.ID, []store.UID{1}, arch.ID); err == nil {
-		t.Fatal("move onto itself accepted")
+	// A move within one mailbox (IMAP's MOVE into the selected mailbox, RFC
+	// 6851) gives the message a new UID and expunges the old one.
+	res, err = b.Move(bg, arch.ID, []store.UID{1}, arch.ID)
+	if err != nil || len(res.Dest) != 1 || res.Dest[0] <= 1 {
+		t.Fatalf("move within one mailbox = %+v, %v", res, err)
+	}
+	if left, _ := b.List(arch.ID); !slices.Equal(uids(left), []store.UID{2, res.Dest[0]}) {
+		t.Fatalf("mailbox after a move within it: %v, want [2 %d]", uids(left), res.Dest[0])
+	}
+	if got, err := b.ReadMessage(arch.ID, res.Dest[0]); err != nil || !bytes.Equal(got, msg(1)) {
+		t.Fatalf("moved within its mailbox: %q, %v", got, err)
 	}
 }
 
