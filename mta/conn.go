@@ -39,11 +39,20 @@ type conn struct {
 	rcpts  int  // recipients accepted in the transaction
 	quit   bool // close after the reply written last
 
-	// BDAT (RFC 3030): the chunks of the message so far.
+	// BDAT (RFC 3030): the chunks stream into the session's Data, running
+	// on its own goroutine from the first chunk, through a pipe: the
+	// message goes to a spool under the MTA's memory budget as it comes,
+	// as DATA's does, never whole into this connection's memory.
 	bdat     bool
-	bdatBuf  bytes.Buffer
-	bdatFail bool // a chunk was refused: the rest is discarded until LAST
+	bdatPipe *io.PipeWriter
+	bdatDone chan error // Data's result, once it returns
+	bdatSize int64      // octets of the message so far
+	bdatFail bool       // a chunk was refused: the rest is discarded until LAST
 }
+
+// errBDATAborted ends a BDAT message's Data when the transaction ends
+// before LAST (RSET, a new greeting, the end of the session).
+var errBDATAborted = errors.New("BDAT transaction ended before LAST")
 
 // authSession is the AUTH half of a session: *session refuses AUTH (port
 // 25), *submissionSession offers it.
@@ -70,6 +79,7 @@ func (c *conn) setupIO() {
 func (c *conn) newSession() {
 	errs := 0
 	if c.sess != nil {
+		c.bdatReset()
 		errs = c.sess.errors
 		c.sess.Logout()
 	}
@@ -102,6 +112,7 @@ func (c *conn) opts() *Options { return &c.srv.m.opts }
 func (c *conn) serve() {
 	defer func() {
 		c.flush()
+		c.bdatReset()
 		c.sess.Logout()
 		c.nc.Close()
 	}()
@@ -291,9 +302,9 @@ func (c *conn) handle(line string) {
 
 // resetTx ends the transaction (RSET, HELO/EHLO, after DATA).
 func (c *conn) resetTx() {
+	c.bdatReset() // before Reset: a BDAT message's Data must have returned
 	c.sess.Reset()
 	c.inTx, c.rcpts = false, 0
-	c.bdatReset()
 }
 
 func (c *conn) hello(ehlo bool, arg string) {
@@ -448,13 +459,41 @@ func (c *conn) dataReply(err error) {
 }
 
 // bdatMessage is the message of a BDAT transaction as the session's Data
-// reads it: whole, its chunks already read (so it has no end marker that
-// could be smuggled, and no client pause to poll for).
-type bdatMessage struct{ *bytes.Reader }
+// reads it: the chunks' octets, counted by the command loop (no end marker
+// that could be smuggled, and client pauses between chunks are commands'
+// business, not the data reader's).
+type bdatMessage struct{ *io.PipeReader }
 
+// bdatReset ends the BDAT message in progress, if any: its Data sees an
+// error (errBDATAborted) and returns before this does.
 func (c *conn) bdatReset() {
-	c.bdat, c.bdatFail = false, false
-	c.bdatBuf = bytes.Buffer{}
+	if c.bdatPipe != nil {
+		c.bdatPipe.CloseWithError(errBDATAborted)
+		<-c.bdatDone
+	}
+	c.bdat, c.bdatFail, c.bdatSize = false, false, 0
+	c.bdatPipe, c.bdatDone = nil, nil
+}
+
+// bdatStart runs the session's Data on the message the chunks make.
+func (c *conn) bdatStart() {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := c.sess.Data(bdatMessage{pr})
+		pr.CloseWithError(errBDATAborted) // a chunk still being written ends
+		done <- err
+	}()
+	c.bdatPipe, c.bdatDone = pw, done
+}
+
+// bdatEnd closes the message (LAST, or Data gave up early) and returns
+// what Data returned.
+func (c *conn) bdatEnd() error {
+	c.bdatPipe.Close()
+	err := <-c.bdatDone
+	c.bdatPipe, c.bdatDone = nil, nil
+	return err
 }
 
 // bdatCmd takes one chunk (RFC 3030): the chunk follows the command line,
@@ -494,9 +533,13 @@ func (c *conn) bdatCmd(arg string) {
 			c.resetTx()
 		}
 		return
-	case int64(c.bdatBuf.Len())+int64(size) > max:
+	case c.bdatSize+int64(size) > max:
+		if c.bdatPipe != nil {
+			c.bdatPipe.CloseWithError(errBDATAborted)
+			<-c.bdatDone
+			c.bdatPipe, c.bdatDone = nil, nil
+		}
 		c.bdat, c.bdatFail = true, true
-		c.bdatBuf = bytes.Buffer{}
 		refuse(552, smtp.EnhancedCode{5, 3, 4}, "Message too big for system")
 		if last {
 			c.resetTx()
@@ -504,10 +547,28 @@ func (c *conn) bdatCmd(arg string) {
 		return
 	}
 	c.bdat = true
+	if c.bdatPipe == nil {
+		c.bdatStart()
+	}
+	c.bdatSize += int64(size)
 	c.ll.limit = 0
 	c.nc.SetReadDeadline(time.Now().Add(c.opts().DataTimeout))
-	_, err = io.CopyN(&c.bdatBuf, c.br, int64(size))
+	n, err := io.CopyN(c.bdatPipe, c.br, int64(size))
 	c.ll.limit = c.opts().MaxLineLength
+	if err != nil && errors.Is(err, errBDATAborted) {
+		// Data gave up (a bare LF, no memory): the rest of this chunk
+		// is read and dropped, the later ones refused until LAST.
+		if !c.discard(int64(size) - n) {
+			return
+		}
+		derr := c.bdatEnd()
+		c.bdatFail = !last
+		if last {
+			c.resetTx()
+		}
+		c.dataReply(derr)
+		return
+	}
 	if err != nil {
 		c.quit = true
 		var ne net.Error
@@ -520,8 +581,7 @@ func (c *conn) bdatCmd(arg string) {
 		c.reply(250, ecOK, fmt.Sprintf("%d octets received", size))
 		return
 	}
-	msg := c.bdatBuf.Bytes()
-	err = c.sess.Data(bdatMessage{bytes.NewReader(msg)})
+	err = c.bdatEnd()
 	c.resetTx()
 	c.dataReply(err)
 }

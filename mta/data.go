@@ -76,9 +76,6 @@ type deadlineReader struct {
 	r       io.Reader
 	conn    net.Conn
 	timeout time.Duration
-	// noPoll: BDAT, whose message conn.go has read whole already (no end
-	// marker to smuggle, no client pause to poll for).
-	noPoll bool
 
 	chunkStart time.Time // when the chunk being read began
 	got        int       // bytes of it read so far
@@ -92,9 +89,6 @@ const (
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	p = p[:min(len(p), dataChunk-d.got)]
 	tc := baseConn(d.conn)
-	if d.noPoll {
-		tc = nil
-	}
 	if d.got == 0 {
 		d.chunkStart = time.Now()
 	}

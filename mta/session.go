@@ -302,8 +302,14 @@ func (s *session) Data(r io.Reader) error {
 	s.logged = true // this transaction's line is written below, whatever happens
 	sp := s.m.newSpool()
 	defer sp.release()
-	_, bdat := r.(bdatMessage) // conn.go hands BDAT's chunks over whole
-	err := readMessage(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout, noPoll: bdat}, s.m.opts.MaxMessageBytes, sp)
+	// BDAT's chunks come through conn.go's pipe, read by the command loop
+	// under its own deadlines; DATA is read here, a deadline per chunk.
+	_, bdat := r.(bdatMessage)
+	body := r
+	if !bdat {
+		body = &deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.m.opts.DataTimeout}
+	}
+	err := readMessage(body, s.m.opts.MaxMessageBytes, sp)
 	var msg []byte
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.m.opts.DataTimeout)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -150,4 +151,67 @@ func TestSpoolBudget(t *testing.T) {
 		t.Fatalf("a message over the budget: %d bytes, %v", len(msg), err)
 	}
 	big.release()
+}
+
+// BDAT's chunks go to the session's spool as they come, under the same
+// memory budget and in-flight count as DATA, not whole into the
+// connection's memory until LAST: 4 MiB of chunks without LAST are data in
+// flight, the heap does not grow by them, and the message arrives whole.
+func TestBDATSpooled(t *testing.T) {
+	const size = 4 << 20
+	ts := newTestServer(t, func(o *Options) { o.SpoolDir = t.TempDir() })
+	d := dial(t, ts.smtpAddr)
+	d.conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	d.read()
+	d.expect("EHLO crepes.fr", 250)
+	d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+	d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+	before := heapInUse()
+	first := "Subject: chunks\r\n\r\n"
+	fmt.Fprintf(d.conn, "BDAT %d\r\n%s", len(first), first)
+	if code, msg := d.read(); code != 250 {
+		t.Fatalf("first chunk: %d %s", code, msg)
+	}
+	chunk := strings.Repeat(strings.Repeat("x", 1022)+"\r\n", 1024) // 1 MiB
+	for range size / len(chunk) {
+		fmt.Fprintf(d.conn, "BDAT %d\r\n%s", len(chunk), chunk)
+		if code, msg := d.read(); code != 250 {
+			t.Fatalf("chunk: %d %s", code, msg)
+		}
+	}
+	want := int64(len(first) + size)
+	for deadline := time.Now().Add(time.Minute); ts.mta.DataInFlight() < want; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes in flight before LAST, want %d (BDAT chunks not spooled as they come)", ts.mta.DataInFlight(), want)
+		}
+	}
+	if held := heapInUse() - before; held > size/4 {
+		t.Errorf("heap +%d bytes for %d bytes of BDAT chunks in flight", held, size)
+	}
+	fmt.Fprintf(d.conn, "BDAT 0 LAST\r\n")
+	if code, msg := d.read(); code != 250 {
+		t.Fatalf("LAST: %d %s", code, msg)
+	}
+	_, msgs := inbox(t, ts.store, "bob@hamburger.edu")
+	if len(msgs) != 1 || !strings.HasSuffix(string(msgs[0]), first+strings.Repeat(chunk, size/len(chunk))) {
+		t.Fatalf("stored %d messages", len(msgs))
+	}
+	if n := ts.mta.DataInFlight(); n != 0 {
+		t.Errorf("%d bytes still in flight", n)
+	}
+	// RSET in the middle of a BDAT message ends its Data: nothing stored,
+	// nothing left in flight.
+	d.expect("MAIL FROM:<alice@crepes.fr>", 250)
+	d.expect("RCPT TO:<bob@hamburger.edu>", 250)
+	fmt.Fprintf(d.conn, "BDAT %d\r\n%s", len(first), first)
+	if code, msg := d.read(); code != 250 {
+		t.Fatalf("first chunk: %d %s", code, msg)
+	}
+	d.expect("RSET", 250)
+	if n := ts.mta.DataInFlight(); n != 0 {
+		t.Errorf("%d bytes in flight after RSET", n)
+	}
+	if _, msgs := inbox(t, ts.store, "bob@hamburger.edu"); len(msgs) != 1 {
+		t.Errorf("%d messages after an RSET mid-BDAT, want 1", len(msgs))
+	}
 }
