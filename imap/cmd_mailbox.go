@@ -32,10 +32,7 @@ const codeUseAttr imap.ResponseCode = "USEATTR"
 func (s *session) cmdSelect(c *cmd) error {
 	p := c.p
 	readOnly := c.name == "EXAMINE"
-	if err := p.sp(); err != nil {
-		return err
-	}
-	name, err := p.mailbox()
+	name, err := p.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -171,10 +168,7 @@ func mailboxAttrs(mb *store.Mailbox, hasChildren bool) []imap.MailboxAttr {
 
 func (s *session) cmdCreate(c *cmd) error {
 	p := c.p
-	if err := p.sp(); err != nil {
-		return err
-	}
-	name, err := p.mailbox()
+	name, err := p.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -288,10 +282,7 @@ func (s *session) hasChildren(name string) (bool, error) {
 
 func (s *session) cmdRename(c *cmd) error {
 	p := c.p
-	if err := p.sp(); err != nil {
-		return err
-	}
-	oldName, err := p.mailbox()
+	oldName, err := p.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -702,10 +693,7 @@ func statusItems(p *parser) (*imap.StatusOptions, []string, error) {
 
 func (s *session) cmdStatus(c *cmd) error {
 	p := c.p
-	if err := p.sp(); err != nil {
-		return err
-	}
-	name, err := p.mailbox()
+	name, err := p.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -813,10 +801,7 @@ const (
 // taken for commands.
 func (s *session) cmdAppend(c *cmd) error {
 	p := c.p
-	if err := p.sp(); err != nil {
-		return err
-	}
-	name, err := p.mailbox()
+	name, err := p.spMailbox()
 	if err != nil {
 		return err
 	}

@@ -68,10 +68,7 @@ type fetchWriter struct {
 
 func (s *session) cmdFetch(c *cmd) error {
 	p := c.p
-	if err := p.sp(); err != nil {
-		return err
-	}
-	set, err := p.numSet(c.uid)
+	set, err := p.spNumSet(c.uid)
 	if err != nil {
 		return err
 	}
@@ -464,10 +461,7 @@ func (r *fetchResp) WriteBinarySection(sec *imap.FetchItemBinarySection, b []byt
 
 func (s *session) cmdStore(c *cmd) error {
 	p := c.p
-	if err := p.sp(); err != nil {
-		return err
-	}
-	set, err := p.numSet(c.uid)
+	set, err := p.spNumSet(c.uid)
 	if err != nil {
 		return err
 	}
@@ -558,10 +552,7 @@ func (s *session) cmdStore(c *cmd) error {
 
 func (s *session) cmdCopy(c *cmd) error {
 	p := c.p
-	if err := p.sp(); err != nil {
-		return err
-	}
-	set, err := p.numSet(c.uid)
+	set, err := p.spNumSet(c.uid)
 	if err != nil {
 		return err
 	}
@@ -833,10 +824,7 @@ func searchKey(p *parser, crit *imap.SearchCriteria, key string, depth int) erro
 			crit.And(&imap.SearchCriteria{Smaller: n})
 		}
 	case "UID":
-		if err := p.sp(); err != nil {
-			return err
-		}
-		set, err := p.numSet(true)
+		set, err := p.spNumSet(true)
 		if err != nil {
 			return err
 		}

@@ -172,10 +172,7 @@ func (s *session) cmdGetMetadata(c *cmd) error {
 
 func (s *session) cmdSetMetadata(c *cmd) error {
 	p := c.p
-	if err := p.sp(); err != nil {
-		return err
-	}
-	name, err := p.mailbox()
+	name, err := p.spMailbox()
 	if err != nil {
 		return err
 	}

@@ -455,6 +455,23 @@ func (p *parser) flagList() ([]imap.Flag, error) {
 // numSet reads a sequence set (RFC 9051 9: sequence-set), with "*" and
 // "$" (SEARCHRES); uid gives an imap.UIDSet, else an imap.SeqSet. "*" is
 // 0 in go-imap's ranges.
+// spNumSet reads a space and a sequence or UID set: the first argument of
+// FETCH, STORE, COPY and MOVE.
+func (p *parser) spNumSet(uid bool) (imap.NumSet, error) {
+	if err := p.sp(); err != nil {
+		return nil, err
+	}
+	return p.numSet(uid)
+}
+
+// spMailbox reads a space and a mailbox name.
+func (p *parser) spMailbox() (string, error) {
+	if err := p.sp(); err != nil {
+		return "", err
+	}
+	return p.mailbox()
+}
+
 func (p *parser) numSet(uid bool) (imap.NumSet, error) {
 	if ok, err := p.accept('$'); err != nil {
 		return nil, err
