@@ -83,6 +83,20 @@ type original struct {
 	references string
 }
 
+// original is the message a compose link names (reply, forward, draft):
+// its reference, checked to be the user's, and its text.
+func (s *Server) original(sess *session, v string) (*ref, *original, error) {
+	rf, err := s.parseRef(sess, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := s.readOriginal(rf, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rf, o, nil
+}
+
 func (s *Server) readOriginal(rf *ref, withRaw bool) (*original, error) {
 	o := &original{}
 	err := s.st.ReadContent(rf.mbx.ID, rf.uid, func(c *store.Content, top *store.Part) error {
@@ -156,12 +170,7 @@ func (s *Server) composePage(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	switch {
 	case q.Get("reply") != "":
-		rf, err := s.parseRef(sess, q.Get("reply"))
-		if err != nil {
-			s.fail(w, r, sess, err)
-			return
-		}
-		o, err := s.readOriginal(rf, false)
+		rf, o, err := s.original(sess, q.Get("reply"))
 		if err != nil {
 			s.fail(w, r, sess, err)
 			return
@@ -202,12 +211,7 @@ func (s *Server) composePage(w http.ResponseWriter, r *http.Request, sess *sessi
 		who := formatAddresses(o.env.From)
 		d.Body = "\n\nOn " + o.env.Date.Format("Mon, 2 Jan 2006 at 15:04") + ", " + who + " wrote:\n" + quote(o.text) + "\n"
 	case q.Get("forward") != "":
-		rf, err := s.parseRef(sess, q.Get("forward"))
-		if err != nil {
-			s.fail(w, r, sess, err)
-			return
-		}
-		o, err := s.readOriginal(rf, false)
+		rf, o, err := s.original(sess, q.Get("forward"))
 		if err != nil {
 			s.fail(w, r, sess, err)
 			return
@@ -224,12 +228,7 @@ func (s *Server) composePage(w http.ResponseWriter, r *http.Request, sess *sessi
 				"\nTo: " + formatAddresses(o.env.To) + "\n\n" + o.text
 		}
 	case q.Get("draft") != "":
-		rf, err := s.parseRef(sess, q.Get("draft"))
-		if err != nil {
-			s.fail(w, r, sess, err)
-			return
-		}
-		o, err := s.readOriginal(rf, false)
+		rf, o, err := s.original(sess, q.Get("draft"))
 		if err != nil {
 			s.fail(w, r, sess, err)
 			return
