@@ -150,7 +150,7 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) *smtp.SMTPError {
 	if len(p.failed) > 0 {
 		m.bounce(ctx, in, p.failed)
 	}
-	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as %s", in.id)
+	return queuedReply(in.id)
 }
 
 // planRcpt works out where the message goes for one local recipient.
@@ -336,4 +336,10 @@ func domainOf(addr string) string {
 		return strings.ToLower(addr[i+1:])
 	}
 	return ""
+}
+
+// queuedReply is DATA's success: 250 naming the message's queue ID (an
+// *smtp.SMTPError, as every reply of the session is one).
+func queuedReply(id string) *smtp.SMTPError {
+	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as %s", id)
 }

@@ -28,12 +28,9 @@ type filtered struct {
 	local      []localRcpt
 	remote     []string
 	quarantine bool
-	// done is set when the filters decided the reply: a refusal, or a
-	// discard (250, delivered nowhere).
-	done bool
-	code int
-	ec   smtp.EnhancedCode
-	text string
+	// reply, when set, is the filters' decision that ends the
+	// transaction: a refusal, or a discard (250, delivered nowhere).
+	reply *smtp.SMTPError
 }
 
 // runFilters hands the message to the filters of this listener, if any.
@@ -46,10 +43,10 @@ func (s *session) runFilters(ctx context.Context, id string, msg []byte) *filter
 	res := f.Check(ctx, s.filterEnvelope(id), msg)
 	switch res.Verdict {
 	case filter.Reject, filter.TempFail:
-		out.done, out.code, out.ec, out.text = true, res.Code, smtp.EnhancedCode(res.Enhanced), res.Text
+		out.reply = &smtp.SMTPError{Code: res.Code, EnhancedCode: smtp.EnhancedCode(res.Enhanced), Message: res.Text}
 		return out
 	case filter.Discard:
-		out.done, out.code, out.ec, out.text = true, 250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+id
+		out.reply = queuedReply(id)
 		return out
 	}
 	out.msg = msgtext.ToCRLF(res.Message)
@@ -61,7 +58,7 @@ func (s *session) runFilters(ctx context.Context, id string, msg []byte) *filter
 		out.local, out.remote = s.filteredRcpts(id, res.Rcpts)
 		if len(out.local)+len(out.remote) == 0 {
 			s.m.log.Info("filters removed every recipient: message delivered nowhere", "id", id)
-			out.done, out.code, out.ec, out.text = true, 250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+id
+			out.reply = queuedReply(id)
 		}
 	}
 	return out

@@ -389,8 +389,8 @@ func (s *session) accept(id string, msg []byte) *smtp.SMTPError {
 	// anything is written, and the message they leave is what is signed
 	// and delivered.
 	f := s.runFilters(ctx, id, msg)
-	if f.done {
-		return &smtp.SMTPError{Code: f.code, EnhancedCode: f.ec, Message: f.text}
+	if f.reply != nil {
+		return f.reply
 	}
 	msg = f.msg
 	if f.quarantine {
