@@ -329,6 +329,13 @@ func (s *session) Data(r io.Reader) error {
 			// rather than wait for a CRLF.CRLF that may never come.
 			hangUp(s.conn.Conn())
 		}
+		if errors.Is(err, errBDATAborted) {
+			// RSET (or the session's end) before BDAT's LAST: the client
+			// gave the message up, as one that ends before DATA.
+			s.logTransaction(id, start, 0, 0, "ended before BDAT LAST")
+			s.count("aborted")
+			return se
+		}
 		s.logTransaction(id, start, 0, se.Code, err.Error())
 		s.count(result(se.Code))
 		return se

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,7 +160,12 @@ func TestSpoolBudget(t *testing.T) {
 // flight, the heap does not grow by them, and the message arrives whole.
 func TestBDATSpooled(t *testing.T) {
 	const size = 4 << 20
-	ts := newTestServer(t, func(o *Options) { o.SpoolDir = t.TempDir() })
+	var mu sync.Mutex
+	var results []string
+	ts := newTestServer(t, func(o *Options) {
+		o.SpoolDir = t.TempDir()
+		o.OnTransaction = func(r string) { mu.Lock(); results = append(results, r); mu.Unlock() }
+	})
 	d := dial(t, ts.smtpAddr)
 	d.conn.SetDeadline(time.Now().Add(2 * time.Minute))
 	d.read()
@@ -213,5 +219,10 @@ func TestBDATSpooled(t *testing.T) {
 	}
 	if _, msgs := inbox(t, ts.store, "bob@hamburger.edu"); len(msgs) != 1 {
 		t.Errorf("%d messages after an RSET mid-BDAT, want 1", len(msgs))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(results, []string{"accepted", "aborted"}) {
+		t.Errorf("transactions counted %v, want [accepted aborted] (an RSET mid-BDAT is no tempfail)", results)
 	}
 }
