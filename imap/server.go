@@ -215,3 +215,8 @@ func (s *Server) sessionsFrom(l *chanListener, insecure bool) {
 		go s.serveConn(c, insecure)
 	}
 }
+
+// RejectBusy writes IMAP's "too busy" reply, BYE [UNAVAILABLE] with the
+// reason, on a connection refused by a connection limit (netlimit's
+// reject function).
+func RejectBusy(c net.Conn, why error) { netlimit.Reject(c, "* BYE [UNAVAILABLE]", why) }

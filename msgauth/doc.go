@@ -26,5 +26,6 @@
 //   - authres.go, strip.go: writing our Authentication-Results header and
 //     removing forged ones (RFC 8601 section 5); header.go: the header
 //     field scanner both use.
-//   - keys.go, signer.go: DKIM key generation, storage and signing.
+//   - keys.go, signer.go, keyring.go: DKIM key generation, storage and
+//     signing; a KeyRing reloads the keys while the server runs.
 package msgauth

@@ -224,3 +224,8 @@ func (s *Server) unlock(acct uint64, c *session) {
 		delete(s.locked, acct)
 	}
 }
+
+// RejectBusy writes POP3's "too busy" reply, -ERR [SYS/TEMP] with the
+// reason, on a connection refused by a connection limit (netlimit's
+// reject function).
+func RejectBusy(c net.Conn, why error) { netlimit.Reject(c, "-ERR [SYS/TEMP]", why) }

@@ -43,6 +43,12 @@ type Options struct {
 	Hostname string // for EHLO, DSNs and Message-IDs
 	Resolver MXResolver
 	Local    LocalDeliverer
+	// NewLocal, when set, makes the LocalDeliverer from the queue itself,
+	// in Open, before the queue runs: for a deliverer that queues mail
+	// in turn (the MTA, which forwards and expands lists), so that the
+	// cycle queue → local delivery → MTA → queue is closed in one
+	// constructor call, not by a field set later. It replaces Local.
+	NewLocal func(*Queue) (LocalDeliverer, error)
 	IsLocal  func(domain string) bool // domains delivered through Local
 	Logger   *slog.Logger
 

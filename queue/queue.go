@@ -91,6 +91,12 @@ func Open(opts Options) (*Queue, error) {
 		db.Close()
 		return nil, fmt.Errorf("queue: load %s: %w", opts.Path, err)
 	}
+	if opts.NewLocal != nil {
+		if q.opts.Local, err = opts.NewLocal(q); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("queue: local delivery: %w", err)
+		}
+	}
 	return q, nil
 }
 

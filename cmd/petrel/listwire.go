@@ -16,8 +16,7 @@ import (
 )
 
 // This file wires aliases, forwarding and mailing lists: the SRS key, the
-// one-click unsubscribe links, and the MTA's routing as the queue's local
-// deliverer.
+// one-click unsubscribe links, and the MTA's refusals as the queue's DSNs.
 
 // srsKeyFile and unsubscribeKeyFile are made in data_dir on first start.
 const (
@@ -56,22 +55,6 @@ func (l listRemover) RemoveListMember(ctx context.Context, list, member string) 
 		return nil // the list is gone: so is the subscription
 	}
 	return err
-}
-
-// routedDeliverer is the queue's LocalDeliverer in a running server: the
-// MTA's routing (accounts, aliases, lists, SRS and list bounce addresses).
-// mta is set once the MTA is made, before the queue runs; until then, and
-// for commands run with the server stopped, DSNs go to accounts only.
-type routedDeliverer struct {
-	accounts localDeliverer
-	mta      *mta.MTA
-}
-
-func (r *routedDeliverer) DeliverLocal(ctx context.Context, from, rcpt string, msg []byte) error {
-	if r.mta != nil {
-		return r.mta.DeliverLocal(ctx, from, rcpt, msg)
-	}
-	return r.accounts.DeliverLocal(ctx, from, rcpt, msg)
 }
 
 // bouncer sends the MTA's refusals after DATA as the queue's DSNs.

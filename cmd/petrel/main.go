@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"petrel/admin"
 	"petrel/config"
 )
 
@@ -60,7 +61,7 @@ func main() {
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
-		var ue usageError
+		var ue *admin.UsageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(os.Stderr, "petrel: %v\n(run `petrel help` for usage)\n", err)
 			os.Exit(2)
@@ -70,45 +71,26 @@ func main() {
 	}
 }
 
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
-
-// globalFlags are accepted by every command, anywhere on the line.
-type globalFlags struct {
-	config   string
-	dev      bool
-	mailbox  string
-	algo     string
-	selector string
-	help     bool // -h, -help or --help anywhere before "--"
-	force    bool // user add|passwd: take a password the rule refuses
-	yes      bool // user del: delete without asking
-	spam     bool
-	ham      bool
-	to       string // store copy's destination
-}
+func usagef(format string, a ...any) error { return admin.Usagef(format, a...) }
 
 // parseArgs separates flags from positional arguments, wherever they stand
 // (`petrel user add bob@example.com --config x.toml` works).
-func parseArgs(args []string) (globalFlags, []string, error) {
-	var g globalFlags
+func parseArgs(args []string) (admin.Flags, []string, error) {
+	var g admin.Flags
 	fs := flag.NewFlagSet("petrel", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&g.config, "config", "", "configuration file")
-	fs.BoolVar(&g.dev, "dev", false, "high ports and a test account")
-	fs.StringVar(&g.mailbox, "mailbox", "", "mailbox to import into")
-	fs.StringVar(&g.algo, "algo", "ed25519", "DKIM key algorithm")
-	fs.StringVar(&g.selector, "selector", "", "DKIM selector")
-	fs.BoolVar(&g.help, "h", false, "print the usage")
-	fs.BoolVar(&g.force, "force", false, "user add|passwd: take a weak password")
-	fs.BoolVar(&g.yes, "yes", false, "user del: do not ask")
-	fs.BoolVar(&g.help, "help", false, "print the usage")
-	fs.BoolVar(&g.spam, "spam", false, "junk train: the messages are spam")
-	fs.BoolVar(&g.ham, "ham", false, "junk train: the messages are ham")
-	fs.StringVar(&g.to, "to", "", "store copy's destination")
+	fs.StringVar(&g.Config, "config", "", "configuration file")
+	fs.BoolVar(&g.Dev, "dev", false, "high ports and a test account")
+	fs.StringVar(&g.Mailbox, "mailbox", "", "mailbox to import into")
+	fs.StringVar(&g.Algo, "algo", "ed25519", "DKIM key algorithm")
+	fs.StringVar(&g.Selector, "selector", "", "DKIM selector")
+	fs.BoolVar(&g.Help, "h", false, "print the usage")
+	fs.BoolVar(&g.Force, "force", false, "user add|passwd: take a weak password")
+	fs.BoolVar(&g.Yes, "yes", false, "user del: do not ask")
+	fs.BoolVar(&g.Help, "help", false, "print the usage")
+	fs.BoolVar(&g.Spam, "spam", false, "junk train: the messages are spam")
+	fs.BoolVar(&g.Ham, "ham", false, "junk train: the messages are ham")
+	fs.StringVar(&g.To, "to", "", "store copy's destination")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -135,8 +117,8 @@ func helpFor(args []string) string {
 	if len(args) == 0 {
 		return usage
 	}
-	if _, o, _, err := lookupOp(args); err == nil {
-		return "usage: petrel " + o.usage + "\n"
+	if u, ok := admin.CommandUsage(args); ok {
+		return u + "\n"
 	}
 	var b strings.Builder
 	for _, line := range strings.Split(usage, "\n") {
@@ -155,7 +137,7 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if g.help {
+	if g.Help {
 		fmt.Fprint(stdout, helpFor(args))
 		return nil
 	}
@@ -172,23 +154,15 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	// --config, else PETREL_CONFIG, else PETREL_CONFIG_OPTIONAL if it exists.
-	if g.config, err = config.Path(g.config, os.Getenv); err != nil {
+	if g.Config, err = config.Path(g.Config, os.Getenv); err != nil {
 		return err
 	}
-	switch args[0] {
-	case "serve":
+	if args[0] == "serve" {
 		if len(args) > 1 {
 			return usagef("serve takes no arguments, got %q", strings.Join(args[1:], " "))
 		}
 		return serve(ctx, g, stdout, stderr)
-	case "config":
-		return configCmd(g, args[1:], stdout)
-	case "health":
-		return health(ctx, g, stdout)
-	case "restore":
-		return restore(ctx, g, args[1:], stdout)
-	case "store":
-		return storeCmd(ctx, g, args[1:], stdout, stderr)
 	}
-	return admin(ctx, g, args, stdin, stdout, stderr)
+	cli := &admin.CLI{Flags: g, Stdin: stdin, Stdout: stdout, Stderr: stderr, OpenQueue: openQueueOffline}
+	return cli.Run(ctx, args)
 }

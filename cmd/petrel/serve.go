@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"petrel/admin"
 	"petrel/authlimit"
 	"petrel/config"
 	"petrel/control"
@@ -60,7 +61,7 @@ type server struct {
 	imap    *imap.Server
 	pop3    *pop3.Server
 	queue   *queue.Queue
-	signer  *signer
+	signer  *msgauth.KeyRing
 	metrics *web.Metrics
 	http    *http.Server
 	ready   bool
@@ -70,8 +71,8 @@ type server struct {
 	wg sync.WaitGroup
 }
 
-func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(g.config, os.Environ(), g.dev)
+func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(g.Config, os.Environ(), g.Dev)
 	if err != nil {
 		return err
 	}
@@ -98,7 +99,7 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		if l.Addr == "" {
 			continue
 		}
-		ln, err := listenTCP(l.Addr)
+		ln, err := netlimit.Listen(l.Addr)
 		if err != nil {
 			return bindError(l, err)
 		}
@@ -121,7 +122,7 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 			s.tls = s.acme.Config()
 		}
 	} else {
-		if g.dev && cfg.TLS.Cert == "" {
+		if g.Dev && cfg.TLS.Cert == "" {
 			// Clients of --dev connect to localhost: a certificate kept
 			// from before it was named so is remade.
 			if renewed, rerr := tlsconf.RenewSelfSigned(cfg.DataDir, cfg.Hostname); rerr != nil {
@@ -138,7 +139,7 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 	if created {
 		log.Info("made a self-signed TLS certificate; set [tls] cert and key for a real one", "dir", filepath.Join(cfg.DataDir, "tls"), "hostname", cfg.Hostname)
 	}
-	if g.dev {
+	if g.Dev {
 		if err := devAccount(ctx, s.store, cfg, stdout); err != nil {
 			return err
 		}
@@ -205,14 +206,14 @@ func (s *server) start(ctx context.Context) error {
 	}
 	// An RSA and an Ed25519 DKIM key for every local domain, made on the
 	// first start and when a domain is added.
-	made, err := msgauth.EnsureKeys(dkimDir(cfg), cfg.Domains, time.Now())
+	made, err := msgauth.EnsureKeys(admin.DKIMDir(cfg), cfg.Domains, time.Now())
 	if err != nil {
 		return fmt.Errorf("dkim keys: %w", err)
 	}
 	for _, rec := range made {
 		s.log.Info("made a DKIM key; publish its record (petrel dns DOMAIN prints them all)", "record", rec)
 	}
-	if s.signer, err = newSigner(dkimDir(cfg)); err != nil {
+	if s.signer, err = msgauth.OpenKeyRing(admin.DKIMDir(cfg)); err != nil {
 		return err
 	}
 	rewriter, err := newSRS(cfg)
@@ -223,13 +224,7 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	env := &adminEnv{cfg: cfg, store: s.store, log: s.log}
 	m := s.metrics
-	local := &routedDeliverer{accounts: localDeliverer{store: s.store, cfg: cfg}}
-	if s.queue, err = openQueue(cfg, s.store, mxres, env, func(o *queue.Options) { o.OnAttempt = m.DeliveryAttempt; o.Local = local }); err != nil {
-		return err
-	}
-	env.extra = adminExtras{queue: s.queue, signer: s.signer, resolver: netres}
 	fm := m.FilterMetrics()
 	filters, reputation, err := newFilters(cfg, mxres, s.log, fm)
 	if err != nil {
@@ -243,13 +238,12 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.mta = mta.New(mta.Options{
+	mopts := mta.Options{
 		Hostname:        cfg.Hostname,
 		IsLocalDomain:   cfg.IsLocalDomain,
 		Postmaster:      cfg.Postmaster,
 		SpoolDir:        cfg.DataDir, // message data past 1 MiB: on disk, not in a tmpfs /tmp
 		Store:           s.store,
-		Queue:           s.queue,
 		Checker:         checker{verifier},
 		Filters:         filters,
 		Reputation:      reputation,
@@ -267,7 +261,6 @@ func (s *server) start(ctx context.Context) error {
 		PlusSeparator:   cfg.SMTP.PlusSeparator,
 		SaveSent:        cfg.SMTP.SaveSent,
 		SRS:             rewriter,
-		Bouncer:         bouncer{s.queue},
 		UnsubscribeURL:  unsub.Link,
 		ListBounceDays:  cfg.Lists.BounceDays,
 		OnTransaction:   m.SMTPTransaction,
@@ -275,8 +268,21 @@ func (s *server) start(ctx context.Context) error {
 		OnAuthFailure:   func() { m.AuthFailure("smtp") },
 		OnReputation:    fm.ReputationVerdict,
 		Junk:            junkFilter,
-	})
-	local.mta = s.mta // before the queue runs
+	}
+	// The queue and the MTA need each other: the queue delivers DSNs and
+	// queued local mail through the MTA's routing (accounts, aliases,
+	// lists, SRS), and the MTA queues remote mail, forwards and bounces.
+	// queue.Open makes the MTA on the queue it opens, before either runs.
+	if s.queue, err = openQueue(cfg, mxres, s.log, func(o *queue.Options) {
+		o.OnAttempt = m.DeliveryAttempt
+		o.NewLocal = func(q *queue.Queue) (queue.LocalDeliverer, error) {
+			mopts.Queue, mopts.Bouncer = q, bouncer{q}
+			s.mta = mta.New(mopts)
+			return s.mta, nil
+		}
+	}); err != nil {
+		return err
+	}
 	s.imap = imap.New(imap.Options{
 		Store:       s.store,
 		Logger:      s.log.With("svc", "imap"),
@@ -299,7 +305,7 @@ func (s *server) start(ctx context.Context) error {
 	})
 	limits := netlimit.Limits{Total: cfg.SMTP.MaxConnections, PerIP: cfg.SMTP.MaxConnectionsPerIP, RatePerIP: cfg.SMTP.MaxConnectionRatePerIP, RateExempt: cfg.SMTP.RateExempt()}
 	limited := func(l net.Listener, proto string, reject func(net.Conn, error)) net.Listener {
-		return countConns(netlimit.Wrap(l, limits, reject), m, proto)
+		return m.CountConns(netlimit.Wrap(l, limits, reject), proto)
 	}
 	s.goServe("smtp", func(l net.Listener) error {
 		return s.mta.ServeSMTP(limited(l, "smtp", mta.RejectBusy))
@@ -311,13 +317,13 @@ func (s *server) start(ctx context.Context) error {
 		return s.mta.ServeSubmissionTLS(limited(l, "submissions", nil), s.tls) // no clear text on a TLS port
 	})
 	s.goServe("imap", func(l net.Listener) error {
-		return s.imap.Serve(limited(l, "imap", rejectIMAP))
+		return s.imap.Serve(limited(l, "imap", imap.RejectBusy))
 	})
 	s.goServe("imaps", func(l net.Listener) error {
 		return s.imap.Serve(tls.NewListener(limited(l, "imaps", nil), s.tls))
 	})
 	s.goServe("pop3", func(l net.Listener) error {
-		return s.pop3.Serve(limited(l, "pop3", rejectPOP3))
+		return s.pop3.Serve(limited(l, "pop3", pop3.RejectBusy))
 	})
 	s.goServe("pop3s", func(l net.Listener) error {
 		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
@@ -378,8 +384,9 @@ func (s *server) start(ctx context.Context) error {
 		s.queue.Run(ctx)
 	}()
 	// The control socket, for the CLI while we run.
+	env := &admin.Env{Config: cfg, Store: s.store, Log: s.log, Queue: s.queue, DKIM: s.signer, Resolver: netres}
 	sock := controlPath(cfg.DataDir)
-	cl, err := listenControl(sock)
+	cl, err := control.Listen(sock)
 	if err != nil {
 		return err
 	}
@@ -387,7 +394,7 @@ func (s *server) start(ctx context.Context) error {
 	go func() {
 		defer s.wg.Done()
 		control.Serve(ctx, cl, func(ctx context.Context, args []string, password string, out io.Writer) error {
-			return runOp(ctx, env, args, password, out)
+			return admin.Run(ctx, env, args, password, out)
 		}, s.log.With("svc", "control"))
 		os.Remove(sock)
 	}()

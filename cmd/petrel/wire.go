@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"petrel/admin"
 	"petrel/config"
 	"petrel/dnsmx"
 	"petrel/junk"
@@ -48,69 +45,11 @@ func (c checker) Check(ctx context.Context, in mta.CheckInput) (*mta.CheckResult
 	}, nil
 }
 
-// signer holds the DKIM keys, reloaded after `petrel dkim keygen`.
-type signer struct {
-	dir string
-	mu  sync.RWMutex
-	s   *msgauth.Signer
-}
-
-func newSigner(dir string) (*signer, error) {
-	s := &signer{dir: dir}
-	return s, s.reload()
-}
-
-func (s *signer) reload() error {
-	ns, err := msgauth.LoadSigner(s.dir)
-	if err != nil {
-		return fmt.Errorf("dkim keys in %s: %w", s.dir, err)
-	}
-	s.mu.Lock()
-	s.s = ns
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *signer) get() *msgauth.Signer {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.s
-}
-
-func (s *signer) Sign(domain string, msg []byte) ([]byte, error) { return s.get().Sign(domain, msg) }
-
-func (s *signer) DNSRecord(domain string) (string, bool) { return s.get().DNSRecord(domain) }
-
-func dkimDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "dkim") }
-
-// localDeliverer stores DSNs (and other queue-made mail) for local
-// recipients.
-type localDeliverer struct {
-	store *store.Store
-	cfg   *config.Config
-}
-
-func (l localDeliverer) DeliverLocal(ctx context.Context, from, rcpt string, msg []byte) error {
-	acct, err := l.store.AccountByAddress(rcpt)
-	if base := store.StripPlus(strings.ToLower(rcpt), l.cfg.SMTP.PlusSeparator); errors.Is(err, store.ErrNoAccount) && base != strings.ToLower(rcpt) {
-		acct, err = l.store.AccountByAddress(base)
-	}
-	if errors.Is(err, store.ErrNoAccount) {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: fmt.Sprintf("<%s>: no such user here", rcpt)}
-	}
-	if err != nil {
-		return err
-	}
-	prefix := fmt.Sprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n", from, acct.Address)
-	_, err = l.store.Deliver(ctx, &store.Delivery{Body: msg, Targets: []store.Target{{Account: acct.ID, Prefix: []byte(prefix)}}})
-	return err
-}
-
 func queuePath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "queue.db") }
 
 // openQueue opens the queue as cfg says; mods set what the config does
 // not (the server's metrics hooks).
-func openQueue(cfg *config.Config, st *store.Store, res queue.MXResolver, env *adminEnv, mods ...func(*queue.Options)) (*queue.Queue, error) {
+func openQueue(cfg *config.Config, res queue.MXResolver, log *slog.Logger, mods ...func(*queue.Options)) (*queue.Queue, error) {
 	var retry []time.Duration
 	for _, d := range cfg.Queue.Retry {
 		retry = append(retry, d.Duration)
@@ -119,9 +58,8 @@ func openQueue(cfg *config.Config, st *store.Store, res queue.MXResolver, env *a
 		Path:          queuePath(cfg),
 		Hostname:      cfg.Hostname,
 		Resolver:      res,
-		Local:         localDeliverer{store: st, cfg: cfg},
 		IsLocal:       cfg.IsLocalDomain,
-		Logger:        env.log.With("svc", "queue"),
+		Logger:        log.With("svc", "queue"),
 		Retry:         retry,
 		MaxAge:        cfg.Queue.MaxAge.Duration,
 		DelayWarning:  cfg.Queue.DelayWarning.Duration,
@@ -141,6 +79,20 @@ func openQueue(cfg *config.Config, st *store.Store, res queue.MXResolver, env *a
 		return nil, fmt.Errorf("queue %s: %w", queuePath(cfg), err)
 	}
 	return q, nil
+}
+
+// openQueueOffline opens the queue for an admin command run while the
+// server is stopped: it does not run, so it delivers nothing.
+func openQueueOffline(cfg *config.Config, log *slog.Logger) (admin.Queue, func(), error) {
+	mx, _, err := newDNS(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := openQueue(cfg, mx, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, func() { q.Close() }, nil
 }
 
 // newDNS makes the resolvers: dnsmx for MX lookups, and a *net.Resolver

@@ -1,62 +1,19 @@
-package main
+package netlimit
 
 import (
 	"errors"
 	"net"
 	"sync"
 	"syscall"
-
-	"petrel/config"
-	"petrel/netlimit"
-	"petrel/web"
 )
 
-// countConns reports each connection of l to the metrics while it is open.
-func countConns(l net.Listener, m *web.Metrics, proto string) net.Listener {
-	return &countingListener{Listener: l, m: m, proto: proto}
-}
-
-type countingListener struct {
-	net.Listener
-	m     *web.Metrics
-	proto string
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &countedConn{Conn: c, done: l.m.ConnOpened(l.proto)}, nil
-}
-
-type countedConn struct {
-	net.Conn
-	done func()
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(c.done)
-	return c.Conn.Close()
-}
-
-// Unwrap returns the connection counted, so that the servers can reach its
-// socket (internal/quickack sets TCP_QUICKACK on it).
-func (c *countedConn) Unwrap() net.Conn { return c.Conn }
-
-// rejectIMAP and rejectPOP3 answer a connection refused by netlimit (too
-// many at once, or too many new ones from one address), with the reason.
-func rejectIMAP(c net.Conn, why error) { netlimit.Reject(c, "* BYE [UNAVAILABLE]", why) }
-
-func rejectPOP3(c net.Conn, why error) { netlimit.Reject(c, "-ERR [SYS/TEMP]", why) }
-
-// listenTCP binds addr; a "localhost" host is bound on both loopback
+// Listen binds addr on TCP; a "localhost" host is bound on both loopback
 // addresses, 127.0.0.1 and ::1 (::1 only where the machine has IPv6), so
-// that `serve --dev` is reachable as localhost and from nowhere else.
-func listenTCP(addr string) (net.Listener, error) {
+// that a listener named so (`serve --dev`: config.DevHost) is reachable
+// as localhost and from nowhere else.
+func Listen(addr string) (net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host != config.DevHost {
+	if err != nil || host != "localhost" {
 		return net.Listen("tcp", addr)
 	}
 	l4, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))

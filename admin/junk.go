@@ -1,4 +1,4 @@
-package main
+package admin
 
 // `petrel junk train` and `petrel junk stats`: thin entries to package
 // junk, through the running server or on the stopped store.
@@ -14,11 +14,11 @@ import (
 
 // junkTrainCmd runs `junk train ADDRESS spam|ham PATH`: the CLI has turned
 // --spam or --ham into the class and made PATH absolute.
-func junkTrainCmd(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
+func junkTrainCmd(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
 	if len(args) != 3 || args[1] != "spam" && args[1] != "ham" {
-		return usagef("usage: petrel junk train ADDRESS --spam|--ham MBOX|MAILDIR")
+		return Usagef("usage: petrel junk train ADDRESS --spam|--ham MBOX|MAILDIR")
 	}
-	acct, err := findAccount(env.store, args[0])
+	acct, err := findAccount(env.Store, args[0])
 	if err != nil {
 		return fmt.Errorf("junk train: %w", err)
 	}
@@ -26,12 +26,12 @@ func junkTrainCmd(ctx context.Context, env *adminEnv, args []string, _ string, o
 	if args[1] == "spam" {
 		class = store.JunkSpam
 	}
-	res, err := junk.TrainPath(ctx, env.store, acct.ID, args[2], class, nil)
+	res, err := junk.TrainPath(ctx, env.Store, acct.ID, args[2], class, nil)
 	if err != nil {
 		return fmt.Errorf("%w (%d messages trained before it)", err, res.Trained)
 	}
 	fmt.Fprintf(out, "trained %s on %d %s messages (%d read; the others were trained so already)\n", acct.Address, res.Trained, args[1], res.Messages)
-	st, err := junk.ModelStats(env.store, acct.ID, env.cfg.Junk.MinTrained)
+	st, err := junk.ModelStats(env.Store, acct.ID, env.Config.Junk.MinTrained)
 	if err != nil {
 		return err
 	}
@@ -39,12 +39,12 @@ func junkTrainCmd(ctx context.Context, env *adminEnv, args []string, _ string, o
 	return nil
 }
 
-func junkStatsCmd(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
-	acct, err := findAccount(env.store, args[0])
+func junkStatsCmd(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
+	acct, err := findAccount(env.Store, args[0])
 	if err != nil {
 		return fmt.Errorf("junk stats: %w", err)
 	}
-	st, err := junk.ModelStats(env.store, acct.ID, env.cfg.Junk.MinTrained)
+	st, err := junk.ModelStats(env.Store, acct.ID, env.Config.Junk.MinTrained)
 	if err != nil {
 		return err
 	}

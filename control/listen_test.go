@@ -1,4 +1,4 @@
-package main
+package control
 
 import (
 	"io/fs"
@@ -23,7 +23,7 @@ func TestControlSocketBornPrivate(t *testing.T) {
 	}
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
-	path := filepath.Join(dir, controlSocketName)
+	path := filepath.Join(dir, SocketName)
 	var stop atomic.Bool
 	var wide atomic.Int32
 	var seen atomic.Int32
@@ -40,7 +40,7 @@ func TestControlSocketBornPrivate(t *testing.T) {
 	})
 	const starts = 300
 	for range starts {
-		l, err := listenControl(path)
+		l, err := Listen(path)
 		if err != nil {
 			stop.Store(true)
 			wg.Wait()

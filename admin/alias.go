@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -14,13 +14,13 @@ import (
 // act through the running server's control socket, or on the store when
 // it is stopped.
 
-func resolveOptions(env *adminEnv) store.ResolveOptions {
-	return store.ResolveOptions{PlusSeparator: env.cfg.SMTP.PlusSeparator, IsLocal: env.cfg.IsLocalDomain}
+func resolveOptions(env *Env) store.ResolveOptions {
+	return store.ResolveOptions{PlusSeparator: env.Config.SMTP.PlusSeparator, IsLocal: env.Config.IsLocalDomain}
 }
 
 // localAddress checks that addr (an address, or "@domain" when catchAll)
 // is in a local domain, and returns it normalized.
-func localAddress(env *adminEnv, addr string, catchAll bool) (string, error) {
+func localAddress(env *Env, addr string, catchAll bool) (string, error) {
 	var n string
 	var err error
 	if catchAll {
@@ -32,18 +32,18 @@ func localAddress(env *adminEnv, addr string, catchAll bool) (string, error) {
 		return "", err
 	}
 	_, domain, _ := strings.Cut(n, "@")
-	if !env.cfg.IsLocalDomain(domain) {
-		return "", fmt.Errorf("%s is not in a local domain (domains = %v); add %q to domains in the config first", n, env.cfg.Domains, domain)
+	if !env.Config.IsLocalDomain(domain) {
+		return "", fmt.Errorf("%s is not in a local domain (domains = %v); add %q to domains in the config first", n, env.Config.Domains, domain)
 	}
 	return n, nil
 }
 
-func aliasAdd(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
+func aliasAdd(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
 	addr, err := localAddress(env, args[0], true)
 	if err != nil {
 		return err
 	}
-	res, err := env.store.SetAlias(ctx, addr, args[1:], resolveOptions(env))
+	res, err := env.Store.SetAlias(ctx, addr, args[1:], resolveOptions(env))
 	if err != nil {
 		return err
 	}
@@ -62,9 +62,9 @@ func aliasAdd(ctx context.Context, env *adminEnv, args []string, _ string, out i
 	return nil
 }
 
-func aliasDel(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
+func aliasDel(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
 	for _, a := range args {
-		if err := env.store.DeleteAlias(ctx, a); err != nil {
+		if err := env.Store.DeleteAlias(ctx, a); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "deleted alias %s\n", strings.ToLower(a))
@@ -72,8 +72,8 @@ func aliasDel(ctx context.Context, env *adminEnv, args []string, _ string, out i
 	return nil
 }
 
-func aliasList(ctx context.Context, env *adminEnv, _ []string, _ string, out io.Writer) error {
-	as, err := env.store.Aliases()
+func aliasList(ctx context.Context, env *Env, _ []string, _ string, out io.Writer) error {
+	as, err := env.Store.Aliases()
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func listSettings(l *store.List, args []string) error {
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
-			return usagef("%q: want key=value (post=, moderators=, reply_to= or archive=)", a)
+			return Usagef("%q: want key=value (post=, moderators=, reply_to= or archive=)", a)
 		}
 		switch strings.ToLower(k) {
 		case "post":
@@ -111,7 +111,7 @@ func listSettings(l *store.List, args []string) error {
 		case "archive":
 			l.Archive = v
 		default:
-			return usagef("unknown list setting %q (want post, moderators, reply_to or archive)", k)
+			return Usagef("unknown list setting %q (want post, moderators, reply_to or archive)", k)
 		}
 	}
 	return nil
@@ -130,7 +130,7 @@ func printList(out io.Writer, l *store.List) {
 	fmt.Fprintf(out, "  posts to %s go to every member; bounces come back to %s\n", l.Address, store.BounceAddress(l.Address))
 }
 
-func listCreate(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
+func listCreate(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
 	addr, err := localAddress(env, args[0], false)
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func listCreate(ctx context.Context, env *adminEnv, args []string, _ string, out
 	if err := listSettings(&l, args[1:]); err != nil {
 		return err
 	}
-	made, err := env.store.CreateList(ctx, l)
+	made, err := env.Store.CreateList(ctx, l)
 	if err != nil {
 		return err
 	}
@@ -147,18 +147,18 @@ func listCreate(ctx context.Context, env *adminEnv, args []string, _ string, out
 	return nil
 }
 
-func listSet(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
-	l, err := env.store.MailingList(args[0])
+func listSet(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
+	l, err := env.Store.MailingList(args[0])
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	if err := listSettings(l, args[1:]); err != nil {
 		return err
 	}
-	if err := env.store.UpdateList(ctx, *l); err != nil {
+	if err := env.Store.UpdateList(ctx, *l); err != nil {
 		return err
 	}
-	l, err = env.store.MailingList(l.Address)
+	l, err = env.Store.MailingList(l.Address)
 	if err != nil {
 		return err
 	}
@@ -166,17 +166,17 @@ func listSet(ctx context.Context, env *adminEnv, args []string, _ string, out io
 	return nil
 }
 
-func listShow(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
+func listShow(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
 	var ls []store.List
 	if len(args) > 0 {
-		l, err := env.store.MailingList(args[0])
+		l, err := env.Store.MailingList(args[0])
 		if err != nil {
 			return fmt.Errorf("%s: %w", args[0], err)
 		}
 		ls = []store.List{*l}
 	} else {
 		var err error
-		if ls, err = env.store.MailingLists(); err != nil {
+		if ls, err = env.Store.MailingLists(); err != nil {
 			return err
 		}
 	}
@@ -184,7 +184,7 @@ func listShow(ctx context.Context, env *adminEnv, args []string, _ string, out i
 		fmt.Fprintln(out, "no mailing lists")
 	}
 	for i := range ls {
-		ms, err := env.store.Members(ls[i].Address)
+		ms, err := env.Store.Members(ls[i].Address)
 		if err != nil {
 			return err
 		}
@@ -200,16 +200,16 @@ func listShow(ctx context.Context, env *adminEnv, args []string, _ string, out i
 	return nil
 }
 
-func listDrop(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
-	if err := env.store.DeleteList(ctx, args[0]); err != nil {
+func listDrop(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
+	if err := env.Store.DeleteList(ctx, args[0]); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "deleted the list %s and its members\n", strings.ToLower(args[0]))
 	return nil
 }
 
-func listAdd(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
-	added, err := env.store.AddMembers(ctx, args[0], args[1:])
+func listAdd(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
+	added, err := env.Store.AddMembers(ctx, args[0], args[1:])
 	if err != nil {
 		return err
 	}
@@ -217,8 +217,8 @@ func listAdd(ctx context.Context, env *adminEnv, args []string, _ string, out io
 	return nil
 }
 
-func listDel(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
-	removed, err := env.store.RemoveMembers(ctx, args[0], args[1:])
+func listDel(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
+	removed, err := env.Store.RemoveMembers(ctx, args[0], args[1:])
 	if err != nil {
 		return err
 	}
@@ -226,8 +226,8 @@ func listDel(ctx context.Context, env *adminEnv, args []string, _ string, out io
 	return nil
 }
 
-func listMembers(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
-	ms, err := env.store.Members(args[0])
+func listMembers(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
+	ms, err := env.Store.Members(args[0])
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package admin
 
 // `petrel reindex`: parse every stored message again and store its MIME
 // structure in the current form (store.Reindex), with progress on stderr.
@@ -9,8 +9,8 @@ import (
 	"io"
 )
 
-func reindexCmd(ctx context.Context, env *adminEnv, _ []string, _ string, out io.Writer) error {
-	n, err := env.store.Reindex(ctx, progressTo(out))
+func reindexCmd(ctx context.Context, env *Env, _ []string, _ string, out io.Writer) error {
+	n, err := env.Store.Reindex(ctx, progressTo(out))
 	if err != nil {
 		return err
 	}

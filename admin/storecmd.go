@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -21,12 +21,13 @@ import (
 // storeCmd runs `petrel store migrate` (the PostgreSQL schema brought to
 // this version by hand; every node also does it when it starts) and
 // `petrel store copy --to DSN`.
-func storeCmd(ctx context.Context, g globalFlags, args []string, stdout, stderr io.Writer) error {
+func (c *CLI) store(ctx context.Context, args []string) error {
+	g, stdout, stderr := c.Flags, c.Stdout, c.Stderr
 	const use = "usage: petrel store migrate | petrel store copy --to postgres://…"
 	if len(args) != 1 {
-		return usagef(use)
+		return Usagef(use)
 	}
-	cfg, err := config.Load(g.config, os.Environ(), g.dev)
+	cfg, err := config.Load(g.Config, os.Environ(), g.Dev)
 	if err != nil {
 		return err
 	}
@@ -37,9 +38,9 @@ func storeCmd(ctx context.Context, g globalFlags, args []string, stdout, stderr 
 		// stderr, else a line each 1000 messages.
 		bar := newProgressBar(stderr, "load")
 		defer bar.end()
-		return storeCopy(ctx, cfg, g.to, progressOut{w: stdout, bar: bar})
+		return storeCopy(ctx, cfg, g.To, progressOut{w: stdout, bar: bar})
 	default:
-		return usagef(use)
+		return Usagef(use)
 	}
 	if cfg.Store.Backend != "postgres" {
 		return fmt.Errorf("store migrate: store.backend = %q has no schema to migrate (it applies to \"postgres\", with store.dsn or PETREL_STORE_DSN)", cfg.Store.Backend)
@@ -71,7 +72,7 @@ func storeCmd(ctx context.Context, g globalFlags, args []string, stdout, stderr 
 // stopped: the bbolt file is opened directly.
 func storeCopy(ctx context.Context, cfg *config.Config, to string, stdout io.Writer) error {
 	if to == "" {
-		return usagef("store copy needs --to postgres://user:password@host/db (the database to copy into)")
+		return Usagef("store copy needs --to postgres://user:password@host/db (the database to copy into)")
 	}
 	if !strings.HasPrefix(to, "postgres://") && !strings.HasPrefix(to, "postgresql://") {
 		return storeCopyBack(ctx, cfg, to, stdout)

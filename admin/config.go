@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -13,9 +13,10 @@ import (
 	"petrel/config"
 )
 
-func configCmd(g globalFlags, args []string, out io.Writer) error {
+func (c *CLI) config(args []string) error {
+	g, out := c.Flags, c.Stdout
 	if len(args) != 1 {
-		return usagef("usage: petrel config default|env|check")
+		return Usagef("usage: petrel config default|env|check")
 	}
 	switch args[0] {
 	case "default":
@@ -27,24 +28,25 @@ func configCmd(g globalFlags, args []string, out io.Writer) error {
 		}
 		return nil
 	case "check":
-		cfg, err := config.Load(g.config, os.Environ(), g.dev)
+		cfg, err := config.Load(g.Config, os.Environ(), g.Dev)
 		if err != nil {
 			return err
 		}
 		src := "the embedded default"
-		if g.config != "" {
-			src = g.config
+		if g.Config != "" {
+			src = g.Config
 		}
 		fmt.Fprintf(out, "%s is valid: hostname %s, domains %s, data_dir %s\n", src, cfg.Hostname, strings.Join(cfg.Domains, ","), cfg.DataDir)
 		return nil
 	}
-	return usagef("config: unknown subcommand %q (want default, env or check)", args[0])
+	return Usagef("config: unknown subcommand %q (want default, env or check)", args[0])
 }
 
 // health asks the running server's HTTP listener for /healthz (the Docker
 // HEALTHCHECK).
-func health(ctx context.Context, g globalFlags, out io.Writer) error {
-	cfg, err := config.Load(g.config, os.Environ(), g.dev)
+func (c *CLI) health(ctx context.Context) error {
+	g, out := c.Flags, c.Stdout
+	cfg, err := config.Load(g.Config, os.Environ(), g.Dev)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package control
 
 import (
 	"fmt"
@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 )
 
-// listenControl listens on the control socket at path, which exists only
+// Listen listens on the control socket at path, which exists only
 // with its final mode, owner-only (0600), whatever the umask and the mode
 // of its folder: the socket is made in a new 0700 folder beside path,
 // restricted there, and then renamed into place. (Bound with a umask of
 // 000 and restricted afterwards, it was open to every user in between.)
-func listenControl(path string) (*net.UnixListener, error) {
+func Listen(path string) (*net.UnixListener, error) {
 	dir, err := os.MkdirTemp(filepath.Dir(path), ".control-") // 0700
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -10,13 +10,14 @@ import (
 
 	"petrel/backup"
 	"petrel/config"
+	"petrel/control"
 )
 
 // backupCmd is `petrel backup FILE` (the archive: package backup).
-func backupCmd(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
+func backupCmd(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
 	path := args[0]
-	src := backup.Source{DataDir: env.cfg.DataDir, Store: env.store.BackupSized, Skip: []string{controlSocketName}}
-	if q := env.extra.queue; q != nil {
+	src := backup.Source{DataDir: env.Config.DataDir, Store: env.Store.BackupSized, Skip: []string{control.SocketName}}
+	if q := env.Queue; q != nil {
 		src.Queue = q.BackupSized
 	}
 	sum, err := backup.WriteFile(ctx, path, src)
@@ -30,16 +31,17 @@ func backupCmd(ctx context.Context, env *adminEnv, args []string, _ string, out 
 
 // restore is `petrel restore FILE`: into the data directory of a stopped
 // server.
-func restore(ctx context.Context, g globalFlags, args []string, out io.Writer) error {
+func (c *CLI) restore(ctx context.Context, args []string) error {
+	g, out := c.Flags, c.Stdout
 	if len(args) != 1 {
-		return usagef("usage: petrel restore FILE")
+		return Usagef("usage: petrel restore FILE")
 	}
-	cfg, err := config.Load(g.config, os.Environ(), false)
+	cfg, err := config.Load(g.Config, os.Environ(), false)
 	if err != nil {
 		return err
 	}
 	var d net.Dialer
-	if c, err := d.DialContext(ctx, "unix", controlPath(cfg.DataDir)); err == nil {
+	if c, err := d.DialContext(ctx, "unix", control.Path(cfg.DataDir)); err == nil {
 		c.Close()
 		return fmt.Errorf("restore: petrel is running on %s: stop it first", cfg.DataDir)
 	}
