@@ -68,4 +68,3 @@ func TestImportProgressThrottle(t *testing.T) {
 		t.Errorf("progress for an output that cannot show it")
 	}
 }
-

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -736,6 +737,41 @@ func (c *Config) Validate() error {
 
 // Listener is one named listen address.
 type Listener struct{ Name, Addr string }
+
+// HasListener says whether c gives any listener an address.
+func (c *Config) HasListener() bool {
+	for _, l := range c.Listeners() {
+		if l.Addr != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// BindError explains a failed bind of l in one line, with the fix (exe
+// is the binary, for the setcap hint).
+func (l Listener) BindError(err error, exe string) error {
+	switch {
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("listen.%s %s: permission denied: ports below 1024 need privileges; run as root, or `sudo setcap cap_net_bind_service=+ep %s`, or use `petrel serve --dev` for high ports", l.Name, l.Addr, exe)
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen.%s %s: address already in use: another program listens there (see `ss -ltnp`); stop it, or change listen.%s", l.Name, l.Addr, l.Name)
+	}
+	return fmt.Errorf("listen.%s %s: %w", l.Name, l.Addr, err)
+}
+
+// ListenPort is the port of a listen address (":8443" is 8443), or def.
+func ListenPort(addr string, def int) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n <= 0 {
+		return def
+	}
+	return n
+}
 
 // Listeners lists the listen addresses by their config names.
 func (c *Config) Listeners() []Listener {

@@ -536,3 +536,18 @@ func FuzzCheckDSN(f *testing.F) {
 		}
 	})
 }
+
+func TestListenPort(t *testing.T) {
+	for _, c := range []struct {
+		addr string
+		def  int
+		want int
+	}{
+		{":8443", 443, 8443}, {"127.0.0.1:25", 0, 25}, {"[::1]:993", 0, 993},
+		{"", 443, 443}, {"nohost", 443, 443}, {":0", 7, 7}, {":http", 7, 7},
+	} {
+		if got := ListenPort(c.addr, c.def); got != c.want {
+			t.Errorf("ListenPort(%q, %d) = %d, want %d", c.addr, c.def, got, c.want)
+		}
+	}
+}

@@ -42,7 +42,9 @@ func (k *KeyRing) Signer() *Signer {
 }
 
 // Sign signs msg with the current keys of domain (see Signer.Sign).
-func (k *KeyRing) Sign(domain string, msg []byte) ([]byte, error) { return k.Signer().Sign(domain, msg) }
+func (k *KeyRing) Sign(domain string, msg []byte) ([]byte, error) {
+	return k.Signer().Sign(domain, msg)
+}
 
 // DNSRecord is the current DNS record of domain's key (see Signer.DNSRecord).
 func (k *KeyRing) DNSRecord(domain string) (string, bool) { return k.Signer().DNSRecord(domain) }

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"petrel/admin"
@@ -76,7 +72,7 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !hasListener(cfg) {
+	if !cfg.HasListener() {
 		return errors.New("config: no listener has an address: set at least one under [listen] (smtp = \":25\", …); `petrel config default` shows them all")
 	}
 	log := newLogger(cfg, stderr)
@@ -101,7 +97,7 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 		}
 		ln, err := netlimit.Listen(l.Addr)
 		if err != nil {
-			return bindError(l, err)
+			return l.BindError(err, exePath())
 		}
 		s.lns[l.Name] = ln
 	}
@@ -140,7 +136,7 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 		log.Info("made a self-signed TLS certificate; set [tls] cert and key for a real one", "dir", filepath.Join(cfg.DataDir, "tls"), "hostname", cfg.Hostname)
 	}
 	if g.Dev {
-		if err := devAccount(ctx, s.store, cfg, stdout); err != nil {
+		if err := admin.DevAccount(ctx, s.store, cfg, stdout); err != nil {
 			return err
 		}
 	}
@@ -160,35 +156,6 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 	s.shutdown(sctx)
 	log.Info("stopped")
 	return nil
-}
-
-// hasListener says whether cfg gives any listener an address.
-func hasListener(cfg *config.Config) bool {
-	for _, l := range cfg.Listeners() {
-		if l.Addr != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// bindError explains a failed bind in one line, with the fix.
-func bindError(l config.Listener, err error) error {
-	switch {
-	case errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("listen.%s %s: permission denied: ports below 1024 need privileges; run as root, or `sudo setcap cap_net_bind_service=+ep %s`, or use `petrel serve --dev` for high ports", l.Name, l.Addr, exePath())
-	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("listen.%s %s: address already in use: another program listens there (see `ss -ltnp`); stop it, or change listen.%s", l.Name, l.Addr, l.Name)
-	}
-	return fmt.Errorf("listen.%s %s: %w", l.Name, l.Addr, err)
-}
-
-func exePath() string {
-	p, err := os.Executable()
-	if err != nil {
-		return "petrel"
-	}
-	return p
 }
 
 func (s *server) closeListeners() {
@@ -330,7 +297,7 @@ func (s *server) start(ctx context.Context) error {
 	})
 	wm := webmail.New(webmail.Options{
 		Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter,
-		Hostname: cfg.Hostname, HTTPSPort: listenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
+		Hostname: cfg.Hostname, HTTPSPort: config.ListenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
 		Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
 	})
 	// Made before its goroutine starts, so that shutdown reads it safely.
@@ -478,34 +445,6 @@ func (s *server) shutdown(ctx context.Context) {
 	}
 }
 
-// devAccount makes, on the first start with --dev, a test account with a
-// random password, and prints both.
-func devAccount(ctx context.Context, st *store.Store, cfg *config.Config, out io.Writer) error {
-	accts, err := st.Accounts()
-	if err != nil {
-		return err
-	}
-	addr := "test@" + cfg.Domains[0]
-	if len(accts) > 0 {
-		// The password was printed once, on the first start.
-		for _, a := range accts {
-			if a.Address == addr {
-				fmt.Fprintf(out, "petrel --dev: the test account %s was made on the first start; to give it a new password: petrel user passwd %s\n", addr, addr)
-			}
-		}
-		return nil
-	}
-	b := make([]byte, 12)
-	rand.Read(b)
-	pw := base64.RawURLEncoding.EncodeToString(b)
-	if _, err := st.CreateAccount(ctx, addr, pw); err != nil {
-		return fmt.Errorf("dev account: %w", err)
-	}
-	fmt.Fprintf(out, "petrel --dev: created test account %s with password %s\n", addr, pw)
-	fmt.Fprintf(out, "  SMTP localhost:2525, submission 5870, IMAP 1430, POP3 1100 (STARTTLS), IMAPS 9930, POP3S 9950, submissions 4650\n")
-	return nil
-}
-
 // accountMaxFailDelay maps the config's "0s" (off) to authlimit's negative.
 func accountMaxFailDelay(d time.Duration) time.Duration {
 	if d <= 0 {
@@ -514,15 +453,11 @@ func accountMaxFailDelay(d time.Duration) time.Duration {
 	return d
 }
 
-// listenPort is the port of a listen address (":8443" is 8443), or def.
-func listenPort(addr string, def int) int {
-	_, p, err := net.SplitHostPort(addr)
+// exePath is this binary, for the setcap hint of a refused bind.
+func exePath() string {
+	p, err := os.Executable()
 	if err != nil {
-		return def
+		return "petrel"
 	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n <= 0 {
-		return def
-	}
-	return n
+	return p
 }

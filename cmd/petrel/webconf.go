@@ -1,9 +1,6 @@
 package main
 
 import (
-	"net"
-	"strconv"
-
 	"petrel/config"
 	"petrel/web"
 )
@@ -21,15 +18,8 @@ func services(cfg *config.Config) []web.Service {
 		{"pop3", l.POP3S, "SSL"}, {"pop3", l.POP3, "STARTTLS"},
 		{"smtp", l.Submissions, "SSL"}, {"smtp", l.Submission, "STARTTLS"},
 	} {
-		if s.addr == "" {
-			continue
-		}
-		_, p, err := net.SplitHostPort(s.addr)
-		if err != nil {
-			continue // config.Validate refused it already
-		}
-		port, err := strconv.Atoi(p)
-		if err != nil || port == 0 {
+		port := config.ListenPort(s.addr, 0) // config.Validate refused a malformed one
+		if s.addr == "" || port == 0 {
 			continue
 		}
 		out = append(out, web.Service{Type: s.typ, Port: port, Socket: s.socket})
