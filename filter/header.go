@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"fmt"
+	"petrel/msgtext"
 	"slices"
 	"strings"
 
@@ -30,42 +31,20 @@ func (f field) value() string {
 	return strings.TrimRight(string(v), "\r\n")
 }
 
-// parseHeader splits msg. A line that is not a field (no colon) ends the
+// parseHeader splits msg into its fields (msgtext.Fields) and body. A
+// line that is not a field (no colon, or blanks in the name) ends the
 // header there, as the message parsers of mail clients do: it and what
 // follows are body.
 func parseHeader(msg []byte) *header {
 	h := &header{}
-	rest := msg
-	for len(rest) > 0 {
-		if rest[0] == '\r' && len(rest) > 1 && rest[1] == '\n' {
-			h.body = rest[2:]
+	for f := range msgtext.Fields(msg) {
+		if f.Name == nil || len(f.Name) == 0 || bytes.ContainsAny(f.Raw[:len(f.Raw)-len(f.Value)-1], " \t") {
+			h.body = msg[f.Start:]
 			return h
 		}
-		if rest[0] == '\n' {
-			h.body = rest[1:]
-			return h
-		}
-		end := 0
-		for {
-			i := bytes.IndexByte(rest[end:], '\n')
-			if i < 0 {
-				end = len(rest)
-				break
-			}
-			end += i + 1
-			if end >= len(rest) || (rest[end] != ' ' && rest[end] != '\t') {
-				break
-			}
-		}
-		line := rest[:end]
-		name, _, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t\r\n") {
-			h.body = rest
-			return h
-		}
-		h.fields = append(h.fields, field{name: string(name), raw: line})
-		rest = rest[end:]
+		h.fields = append(h.fields, field{name: string(f.Name), raw: f.Raw})
 	}
+	h.body = msg[msgtext.BodyStart(msg):]
 	return h
 }
 

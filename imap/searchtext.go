@@ -2,14 +2,15 @@ package imap
 
 import (
 	"bytes"
-	"github.com/emersion/go-message/charset"
 	"io"
-	"iter"
 	"mime"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/emersion/go-message/charset"
+
+	"petrel/msgtext"
 	"petrel/store"
 )
 
@@ -42,36 +43,13 @@ type headerField struct {
 
 var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 
-// headerLines yields each line of a header block, its line end trimmed,
-// up to the blank line that ends the block.
-func headerLines(hdr []byte) iter.Seq[[]byte] {
-	return func(yield func([]byte) bool) {
-		for len(hdr) > 0 {
-			line := hdr
-			if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
-				line = hdr[:i+1]
-			}
-			hdr = hdr[len(line):]
-			t := bytes.TrimRight(line, "\r\n")
-			if len(t) == 0 || !yield(t) {
-				return
-			}
-		}
-	}
-}
-
-// splitHeader splits a header block into unfolded fields, values as
-// written. It never fails: a line without a colon is a field with an empty
-// value.
+// splitHeader splits a header block into its fields (msgtext.Fields),
+// each value as one line of text, as written. It never fails: a line
+// without a colon is a field with no name and an empty value.
 func splitHeader(hdr []byte) []headerField {
 	var out []headerField
-	for t := range headerLines(hdr) {
-		if (t[0] == ' ' || t[0] == '\t') && len(out) > 0 {
-			out[len(out)-1].value += " " + strings.TrimSpace(string(t))
-			continue
-		}
-		name, value, _ := bytes.Cut(t, []byte(":"))
-		out = append(out, headerField{name: string(bytes.TrimSpace(name)), value: string(bytes.TrimSpace(value))})
+	for f := range msgtext.Fields(hdr) {
+		out = append(out, headerField{name: string(f.Name), value: f.Text()})
 	}
 	return out
 }
@@ -191,31 +169,14 @@ func cachedContains(v, s string) bool {
 	return s == "" || strings.Contains(v, s)
 }
 
-// eachField calls fn with the unfolded value, as written, of every field
-// of hdr named name (case-insensitively). It splits fields as splitHeader
-// does.
+// eachField calls fn with the value, as one line of text as written, of
+// every field of hdr named name (case-insensitively), as splitHeader has
+// them.
 func eachField(hdr []byte, name string, fn func(value string)) {
-	var value []byte // the matching field being unfolded
-	in, seen := false, false
-	for t := range headerLines(hdr) {
-		if (t[0] == ' ' || t[0] == '\t') && seen {
-			if in {
-				value = append(append(value, ' '), bytes.TrimSpace(t)...)
-			}
-			continue
+	for f := range msgtext.Fields(hdr) {
+		if f.Is(name) {
+			fn(f.Text())
 		}
-		if in {
-			fn(string(value))
-		}
-		seen = true
-		n, v, _ := bytes.Cut(t, []byte(":"))
-		in = len(n) >= len(name) && strings.EqualFold(string(bytes.TrimSpace(n)), name)
-		if in {
-			value = append(value[:0], bytes.TrimSpace(v)...)
-		}
-	}
-	if in {
-		fn(string(value))
 	}
 }
 

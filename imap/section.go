@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"mime/quotedprintable"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
+	"petrel/msgtext"
 	"petrel/store"
 )
 
@@ -151,25 +153,12 @@ func partial(b []byte, p *imap.SectionPartial) []byte {
 // and bytes, and ends the result with the blank line (RFC 9051 6.4.5).
 func headerFields(hdr []byte, names []string, not bool) []byte {
 	var out bytes.Buffer
-	keep := false
-	for trimmed := range headerLines(hdr) {
-		if trimmed[0] != ' ' && trimmed[0] != '\t' {
-			name := trimmed
-			if i := bytes.IndexByte(trimmed, ':'); i >= 0 {
-				name = trimmed[:i]
-			}
-			name = bytes.TrimRight(name, " \t")
-			match := false
-			for _, n := range names {
-				if strings.EqualFold(string(name), n) {
-					match = true
-					break
-				}
-			}
-			keep = match != not
+	for f := range msgtext.Fields(hdr) {
+		if slices.ContainsFunc(names, f.Is) == not {
+			continue
 		}
-		if keep {
-			out.Write(trimmed)
+		for line := range bytes.Lines(f.Raw) {
+			out.Write(bytes.TrimRight(line, "\r\n"))
 			out.WriteString("\r\n")
 		}
 	}

@@ -1,51 +1,22 @@
 package mailio
 
 import (
-	"bytes"
+	"petrel/msgtext"
 	"strings"
 )
 
-// headerFields returns the unfolded values of the named header fields
-// (lower-case names) in the header of msg, which has CRLF line ends.
+// headerFields returns the values, each as one line of text
+// (msgtext.Field.Text), of the named header fields (lower-case names) in
+// the header of msg.
 func headerFields(msg []byte, names ...string) map[string][]string {
 	out := map[string][]string{}
-	hdr := msg
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		hdr = msg[:i+2]
-	}
-	var name string
-	var val strings.Builder
-	flush := func() {
-		if name != "" {
-			out[name] = append(out[name], strings.TrimSpace(val.String()))
-		}
-		name = ""
-		val.Reset()
-	}
-	for len(hdr) > 0 {
-		line, rest, _ := bytes.Cut(hdr, []byte("\r\n"))
-		hdr = rest
-		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			if name != "" {
-				val.WriteByte(' ')
-				val.Write(bytes.TrimSpace(line))
-			}
-			continue
-		}
-		flush()
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		key := strings.ToLower(string(bytes.TrimSpace(k)))
+	for f := range msgtext.Fields(msg) {
 		for _, n := range names {
-			if key == n {
-				name = key
-				val.Write(v)
+			if f.Is(n) {
+				out[n] = append(out[n], f.Text())
 			}
 		}
 	}
-	flush()
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"petrel/msgtext"
 
 	"github.com/emersion/go-msgauth/dkim"
 )
@@ -66,11 +67,5 @@ func verifyDKIM(ctx context.Context, r Resolver, msg []byte) []DKIMOutcome {
 // that looks like a DKIM-Signature, to tell "unreadable signed message"
 // (permerror) from "unreadable unsigned message" (none).
 func hasDKIMSignature(msg []byte) bool {
-	h := msg
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		h = msg[:i]
-	} else if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
-		h = msg[:i]
-	}
-	return bytes.Contains(bytes.ToLower(h), []byte("dkim-signature:"))
+	return bytes.Contains(bytes.ToLower(msgtext.HeaderSection(msg)), []byte("dkim-signature:"))
 }

@@ -143,7 +143,7 @@ func authorDomains(msg []byte) []string {
 			out = append(out, d)
 		}
 	}
-	fields, _ := scanHeader(msg)
+	fields := scanHeader(msg)
 	for _, f := range fields {
 		if !f.is("From") {
 			continue

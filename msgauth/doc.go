@@ -24,8 +24,8 @@
 //     normalization, organizational domains and alignment.
 //   - policy.go: Policy and Action, what a result means for delivery.
 //   - authres.go, strip.go: writing our Authentication-Results header and
-//     removing forged ones (RFC 8601 section 5); header.go: the header
-//     field scanner both use.
+//     removing forged ones (RFC 8601 section 5); header.go: the fields both
+//     use, with their offsets (from msgtext.Fields).
 //   - keys.go, signer.go, keyring.go: DKIM key generation, storage and
 //     signing; a KeyRing reloads the keys while the server runs.
 package msgauth

@@ -2,6 +2,7 @@ package msgauth
 
 import (
 	"bytes"
+	"petrel/msgtext"
 	"strings"
 )
 
@@ -18,36 +19,22 @@ type field struct {
 // one of the fields this package cares about.
 const maxFieldNameLen = 64
 
-// scanHeader splits the header section of msg into fields. It accepts CRLF
-// or bare LF, a header without a body, and malformed lines (kept as fields
-// with no name); it never fails. bodyStart is the index of the blank line
-// that ends the header, or len(msg).
-func scanHeader(msg []byte) (fields []field, bodyStart int) {
-	pos := 0
-	for pos < len(msg) {
-		end := len(msg)
-		if i := bytes.IndexByte(msg[pos:], '\n'); i >= 0 {
-			end = pos + i + 1
-		}
-		line := msg[pos:end]
-		if len(bytes.TrimRight(line, "\r\n")) == 0 && (len(line) == 0 || line[len(line)-1] == '\n') {
-			return fields, pos
-		}
-		if (line[0] == ' ' || line[0] == '\t') && len(fields) > 0 {
-			fields[len(fields)-1].end = end
-		} else {
-			f := field{start: pos, end: end, colon: -1}
-			if i := bytes.IndexByte(line, ':'); i >= 0 {
-				f.colon = pos + i
-				if i <= maxFieldNameLen {
-					f.name = string(bytes.TrimRight(line[:i], " \t"))
-				}
+// scanHeader splits the header section of msg into fields
+// (msgtext.Fields): CRLF or bare LF, a header without a body, and malformed
+// lines (kept as fields with no name) are accepted; it never fails.
+func scanHeader(msg []byte) []field {
+	var fields []field
+	for f := range msgtext.Fields(msg) {
+		fl := field{start: f.Start, end: f.Start + len(f.Raw), colon: -1}
+		if f.Name != nil {
+			fl.colon = fl.end - len(f.Value) - 1
+			if len(f.Name) <= maxFieldNameLen {
+				fl.name = string(f.Name)
 			}
-			fields = append(fields, f)
 		}
-		pos = end
+		fields = append(fields, fl)
 	}
-	return fields, len(msg)
+	return fields
 }
 
 // is reports whether the field's name is name, ignoring case.

@@ -153,7 +153,7 @@ func (s *Signer) Sign(domain string, msg []byte) ([]byte, error) {
 // occurrence in msg, plus once more for the over-signed ones present.
 func fieldsToSign(msg []byte) []string {
 	count := map[string]int{}
-	fields, _ := scanHeader(msg)
+	fields := scanHeader(msg)
 	for _, f := range fields {
 		count[strings.ToLower(f.name)]++
 	}

@@ -15,7 +15,7 @@ func StripAuthResults(msg []byte, authservID string) []byte {
 	if id == "" {
 		return msg
 	}
-	fields, _ := scanHeader(msg)
+	fields := scanHeader(msg)
 	var drop []field
 	for _, f := range fields {
 		if f.is("Authentication-Results") && strings.EqualFold(strings.TrimRight(authservIDOf(f.value(msg)), "."), id) {

@@ -24,23 +24,26 @@ func HeaderSection(msg []byte) []byte {
 	return msg
 }
 
+// BodyStart is the offset of msg's body: just past the empty line that ends
+// the header section; len(msg) when there is none.
+func BodyStart(msg []byte) int {
+	rest := msg[len(HeaderSection(msg)):]
+	switch {
+	case len(rest) > 0 && rest[0] == '\n':
+		return len(msg) - len(rest) + 1
+	case len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n':
+		return len(msg) - len(rest) + 2
+	}
+	return len(msg)
+}
+
 // CountReceived counts the Received fields of msg's header section (not
 // their continuation lines, nor anything in the body), the obsolete form
 // with blanks before the colon (RFC 5322 section 4.5) included.
 func CountReceived(msg []byte) int {
-	h := HeaderSection(msg)
 	n := 0
-	for len(h) > 0 {
-		line := h
-		if i := bytes.IndexByte(h, '\n'); i >= 0 {
-			line, h = h[:i], h[i+1:]
-		} else {
-			h = nil
-		}
-		if len(line) < 9 || !bytes.EqualFold(line[:8], []byte("received")) {
-			continue
-		}
-		if rest := bytes.TrimLeft(line[8:], " \t"); len(rest) > 0 && rest[0] == ':' {
+	for f := range Fields(msg) {
+		if f.Is("Received") {
 			n++
 		}
 	}

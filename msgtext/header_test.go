@@ -21,6 +21,26 @@ func TestHeaderSection(t *testing.T) {
 	}
 }
 
+func TestBodyStart(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want int
+	}{
+		{"Subject: x\r\n\r\nbody\r\n", 14},
+		{"Subject: x\n\nbody\n", 12},
+		{"\r\nbody", 2},
+		{"\nbody", 1},
+		{"Subject: x\r\n", 12},
+		{"Subject: x", 10},
+		{"A: 1\r\n \r\nB: 2\r\n\r\n", 17},
+		{"", 0},
+	} {
+		if got := BodyStart([]byte(tc.msg)); got != tc.want {
+			t.Errorf("BodyStart(%q) = %d, want %d", tc.msg, got, tc.want)
+		}
+	}
+}
+
 func TestCountReceived(t *testing.T) {
 	for _, tc := range []struct {
 		name string

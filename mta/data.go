@@ -121,23 +121,6 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 	}
 }
 
-// hasField reports whether the header has a field of that name.
-func hasField(h []byte, name string) bool {
-	n := []byte(name + ":")
-	for len(h) > 0 {
-		line := h
-		if i := bytes.IndexByte(h, '\n'); i >= 0 {
-			line, h = h[:i+1], h[i+1:]
-		} else {
-			h = nil
-		}
-		if len(line) >= len(n) && bytes.EqualFold(line[:len(n)], n) {
-			return true
-		}
-	}
-	return false
-}
-
 // completeHeader adds the Date and Message-ID a submitting client left
 // out (RFC 6409 8.2 and 8.3).
 func completeHeader(msg []byte, hostname string, now time.Time) []byte {

@@ -1,7 +1,7 @@
 package mta
 
 import (
-	"bytes"
+	"slices"
 	"strings"
 
 	"petrel/msgtext"
@@ -11,71 +11,41 @@ import (
 // with that name (case-insensitive), trimmed, in order.
 func fieldValues(msg []byte, name string) []string {
 	var out []string
-	forFields(msgtext.HeaderSection(msg), func(field []byte) bool {
-		k, v, ok := bytes.Cut(field, []byte(":"))
-		if ok && strings.EqualFold(string(bytes.TrimSpace(k)), name) {
-			v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
-			v = bytes.ReplaceAll(v, []byte("\n"), nil)
-			out = append(out, strings.TrimSpace(string(v)))
+	for f := range msgtext.Fields(msg) {
+		if f.Is(name) {
+			out = append(out, strings.TrimSpace(f.Unfolded()))
 		}
-		return true
-	})
+	}
 	return out
+}
+
+// hasField reports whether the header of msg has a field named name.
+func hasField(msg []byte, name string) bool {
+	for f := range msgtext.Fields(msg) {
+		if f.Is(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // stripFields returns msg without the header fields of the given names
 // (with their continuation lines); msg itself when it has none of them.
 func stripFields(msg []byte, names ...string) []byte {
-	h := msgtext.HeaderSection(msg)
-	drop := func(field []byte) bool {
-		k, _, ok := bytes.Cut(field, []byte(":"))
-		if !ok {
-			return false
+	var out []byte
+	kept := 0 // msg[:kept] is in out (once something is dropped)
+	for f := range msgtext.Fields(msg) {
+		if !slices.ContainsFunc(names, f.Is) {
+			continue
 		}
-		for _, n := range names {
-			if strings.EqualFold(string(bytes.TrimSpace(k)), n) {
-				return true
-			}
+		if out == nil {
+			out = make([]byte, 0, len(msg))
 		}
-		return false
+		out = append(out, msg[kept:f.Start]...)
+		kept = f.Start + len(f.Raw)
 	}
-	found := false
-	forFields(h, func(field []byte) bool {
-		found = drop(field)
-		return !found
-	})
-	if !found {
+	if out == nil {
 		return msg
 	}
-	out := make([]byte, 0, len(msg))
-	forFields(h, func(field []byte) bool {
-		if !drop(field) {
-			out = append(out, field...)
-		}
-		return true
-	})
-	return append(out, msg[len(h):]...)
-}
-
-// forFields calls fn with each field of the header block h, continuation
-// lines included, until fn returns false.
-func forFields(h []byte, fn func(field []byte) bool) {
-	for len(h) > 0 {
-		end := 0
-		for {
-			i := bytes.IndexByte(h[end:], '\n')
-			if i < 0 {
-				end = len(h)
-				break
-			}
-			end += i + 1
-			if end >= len(h) || (h[end] != ' ' && h[end] != '\t') {
-				break
-			}
-		}
-		if !fn(h[:end]) {
-			return
-		}
-		h = h[end:]
-	}
+	return append(out, msg[kept:]...)
 }

@@ -116,14 +116,17 @@ func dsnHeader(msg []byte) []byte {
 	if len(h) <= maxDSNHeader {
 		return h
 	}
-	cut := h[:maxDSNHeader]
-	// End at a line that does not continue, so no field is cut in half.
-	for i := len(cut) - 1; i > 0; i-- {
-		if cut[i-1] == '\n' && cut[i] != ' ' && cut[i] != '\t' {
-			return cut[:i]
+	end := 0
+	for f := range msgtext.Fields(h) {
+		if f.Start+len(f.Raw) > maxDSNHeader {
+			break
 		}
+		end = f.Start + len(f.Raw)
 	}
-	return nil
+	if end == 0 {
+		return nil
+	}
+	return h[:end]
 }
 
 // oneLine folds a multi-line reply onto one line for a DSN field.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"mime"
+	"petrel/msgtext"
 	"strings"
 	"time"
 
@@ -163,28 +164,7 @@ func (p *parser) part(start, end int64, defType, defSub string, depth int, envel
 // blank line, the whole of b is header and the body is empty. A part that
 // starts with a blank line has an empty header.
 func headerEnd(b []byte) (hdrEnd, bodyStart int64) {
-	if len(b) > 0 && b[0] == '\n' {
-		return 0, 1
-	}
-	if len(b) > 1 && b[0] == '\r' && b[1] == '\n' {
-		return 0, 2
-	}
-	i := 0
-	for i < len(b) {
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
-			return int64(len(b)), int64(len(b))
-		}
-		next := i + j + 1
-		if next < len(b) && b[next] == '\n' {
-			return int64(next), int64(next + 1)
-		}
-		if next+1 < len(b) && b[next] == '\r' && b[next+1] == '\n' {
-			return int64(next), int64(next + 2)
-		}
-		i = next
-	}
-	return int64(len(b)), int64(len(b))
+	return int64(len(msgtext.HeaderSection(b))), int64(msgtext.BodyStart(b))
 }
 
 // splitMultipart returns the [start, end) ranges of the body parts of a
