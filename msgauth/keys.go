@@ -10,8 +10,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"petrel/internal/durable"
 	"strings"
 	"time"
 )
@@ -164,44 +166,16 @@ func keyAlgorithm(key crypto.Signer) string {
 }
 
 // writeNewFile writes data to dir/name durably and atomically, failing if
-// the file exists: a temporary file is written and synced, then hard-linked
-// to its name (link, unlike rename, refuses to replace).
+// the file exists (durable.Create).
 func writeNewFile(dir, name string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-dkim-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		if errors.Is(err, os.ErrExist) {
+	if err := durable.Create(filepath.Join(dir, name), data, 0o600); err != nil {
+		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("key %s already exists; choose another selector", name)
 		}
 		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return err
-		}
 	}
 	return nil
 }

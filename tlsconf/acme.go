@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"petrel/internal/durable"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -210,6 +212,20 @@ func (a *ACME) obtain(ctx context.Context) (*tls.Certificate, error) {
 	}
 }
 
+// put stores data under name as DirCache.Put does, but durably
+// (internal/durable: the file and its folder fsync'd), so that a crash
+// never leaves a truncated certificate or account key.
+func (c loggingCache) put(ctx context.Context, name string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := string(c.DirCache)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return durable.WriteFile(filepath.Join(dir, filepath.Clean("/"+name)), data, 0o600)
+}
+
 // loggingCache logs each certificate the manager stores for the host: the
 // first one and every renewal.
 type loggingCache struct {
@@ -219,7 +235,7 @@ type loggingCache struct {
 }
 
 func (c loggingCache) Put(ctx context.Context, name string, data []byte) error {
-	err := c.DirCache.Put(ctx, name, data)
+	err := c.put(ctx, name, data)
 	if name != c.host {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"petrel/internal/durable"
 	"sync"
 	"time"
 )
@@ -239,10 +240,10 @@ func RenewSelfSigned(dataDir, hostname string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := os.WriteFile(kp, k, 0o600); err != nil {
+	if err := durable.WriteFile(kp, k, 0o600); err != nil {
 		return false, fmt.Errorf("tls: %w", err)
 	}
-	if err := os.WriteFile(cp, c, 0o644); err != nil {
+	if err := durable.WriteFile(cp, c, 0o644); err != nil {
 		return false, fmt.Errorf("tls: %w", err)
 	}
 	return true, nil
@@ -260,10 +261,10 @@ func keptSelfSigned(dataDir, hostname string) (f *Files, created bool, err error
 		if err := os.MkdirAll(filepath.Dir(cp), 0o700); err != nil {
 			return nil, false, fmt.Errorf("tls: %w", err)
 		}
-		if err := os.WriteFile(kp, k, 0o600); err != nil {
+		if err := durable.WriteFile(kp, k, 0o600); err != nil {
 			return nil, false, fmt.Errorf("tls: %w", err)
 		}
-		if err := os.WriteFile(cp, c, 0o644); err != nil {
+		if err := durable.WriteFile(cp, c, 0o644); err != nil {
 			return nil, false, fmt.Errorf("tls: %w", err)
 		}
 		created = true
