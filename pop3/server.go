@@ -15,12 +15,11 @@ import (
 	"petrel/authlimit"
 	"petrel/internal/quickack"
 	"petrel/netlimit"
-	"petrel/store"
 )
 
 // Options configure a Server.
 type Options struct {
-	Store  *store.Store
+	Store  Store
 	Logger *slog.Logger // nil means slog.Default()
 	// TLSConfig enables STLS on plain listeners. Implicit-TLS listeners are
 	// wrapped by the caller (tls.NewListener) and need nothing here.
