@@ -86,7 +86,7 @@ func dkimDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "dki
 // localDeliverer stores DSNs (and other queue-made mail) for local
 // recipients.
 type localDeliverer struct {
-	store *store.Store
+	store localStore
 	cfg   *config.Config
 }
 
@@ -110,7 +110,7 @@ func queuePath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "q
 
 // openQueue opens the queue as cfg says; mods set what the config does
 // not (the server's metrics hooks).
-func openQueue(cfg *config.Config, st *store.Store, res queue.MXResolver, env *adminEnv, mods ...func(*queue.Options)) (*queue.Queue, error) {
+func openQueue(cfg *config.Config, st localStore, res queue.MXResolver, env *adminEnv, mods ...func(*queue.Options)) (*queue.Queue, error) {
 	var retry []time.Duration
 	for _, d := range cfg.Queue.Retry {
 		retry = append(retry, d.Duration)
@@ -156,12 +156,15 @@ func newDNS(cfg *config.Config) (*dnsmx.Resolver, *net.Resolver, error) {
 // junkClassifier adapts package junk's classifier to the MTA.
 type junkClassifier struct {
 	c  *junk.Classifier
-	st *store.Store
+	st junkTruster
 }
 
 // newJunkFilter makes the junk classifier junk.classifier asks for; nil
 // (no filter) when it is off.
-func newJunkFilter(cfg *config.Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (mta.JunkFilter, error) {
+func newJunkFilter(cfg *config.Config, st interface {
+	junk.Model
+	junkTruster
+}, log *slog.Logger, reg prometheus.Registerer) (mta.JunkFilter, error) {
 	if !cfg.Junk.Classifier {
 		return nil, nil
 	}
