@@ -116,6 +116,10 @@ func runOp(ctx context.Context, env *adminEnv, args []string, password string, o
 	if len(rest) < o.minArgs {
 		return usagef("usage: petrel %s", o.usage)
 	}
+	if o.needsStore && env.store == nil {
+		// A server on PostgreSQL: its admin commands are not yet ported.
+		return fmt.Errorf("petrel %s runs on the bbolt store only in this version (store.backend = %q)", o.usage, env.cfg.Store.Backend)
+	}
 	return o.run(ctx, env, rest, password, out)
 }
 

@@ -22,7 +22,6 @@ import (
 	"petrel/config"
 	"petrel/control"
 	"petrel/imap"
-	"petrel/junk"
 	"petrel/msgauth"
 	"petrel/mta"
 	"petrel/netlimit"
@@ -52,7 +51,8 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 type server struct {
 	cfg     *config.Config
 	log     *slog.Logger
-	store   *store.Store
+	store   mailStore
+	bolt    *store.Store // the same store on bbolt; nil on PostgreSQL
 	tls     *tls.Config
 	acme    *tlsconf.ACME // with tls.acme
 	lns     map[string]net.Listener
@@ -79,9 +79,6 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		return errors.New("config: no listener has an address: set at least one under [listen] (smtp = \":25\", …); `petrel config default` shows them all")
 	}
 	log := newLogger(cfg, stderr)
-	if cfg.Store.Backend != "bbolt" {
-		return fmt.Errorf("store.backend = %q: petrel serve runs on the bbolt store only in this version (its front-ends are not yet wired to PostgreSQL; `petrel store migrate` and `petrel store copy` are); set store.backend = \"bbolt\"", cfg.Store.Backend)
-	}
 	if soft, hard, err := netlimit.RaiseFileLimit(); err != nil {
 		log.Warn("open files limit", "soft", soft, "hard", hard, "err", err)
 	} else {
@@ -105,12 +102,7 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		s.lns[l.Name] = ln
 	}
 	s.metrics = web.NewMetrics()
-	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit, OnAuthBusy: s.metrics.AuthShed,
-		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
-	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)
-		}
+	if s.store, s.bolt, err = openMailStore(ctx, cfg, log, s.metrics); err != nil {
 		return err
 	}
 	defer s.store.Close()
@@ -223,7 +215,7 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	env := &adminEnv{cfg: cfg, store: s.store, log: s.log}
+	env := &adminEnv{cfg: cfg, store: s.bolt, log: s.log}
 	m := s.metrics
 	local := &routedDeliverer{accounts: localDeliverer{store: s.store, cfg: cfg}}
 	if s.queue, err = openQueue(cfg, s.store, mxres, env, func(o *queue.Options) { o.OnAttempt = m.DeliveryAttempt; o.Local = local }); err != nil {
@@ -473,7 +465,7 @@ func (s *server) shutdown(ctx context.Context) {
 
 // devAccount makes, on the first start with --dev, a test account with a
 // random password, and prints both.
-func devAccount(ctx context.Context, st *store.Store, cfg *config.Config, out io.Writer) error {
+func devAccount(ctx context.Context, st mailStore, cfg *config.Config, out io.Writer) error {
 	accts, err := st.Accounts()
 	if err != nil {
 		return err

@@ -46,7 +46,6 @@ func TestStoreMigrate(t *testing.T) {
 		{"dsn without postgres", []string{"PETREL_STORE_DSN=" + dsn}, []string{"store", "migrate"}, false, `store.dsn is set but store.backend = "bbolt"`},
 		{"bad backend", []string{"PETREL_STORE_BACKEND=mysql"}, []string{"store", "migrate"}, false, `store.backend = "mysql"`},
 		{"usage", pg, []string{"store", "compact"}, false, "usage: petrel store migrate"},
-		{"serve refuses postgres", pg, []string{"serve"}, false, "runs on the bbolt store only"},
 		{"user add refuses postgres", pg, []string{"user", "list"}, false, "runs on the bbolt store only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"petrel/config"
+	"petrel/store/pgstore"
+	"petrel/web"
 
 	"petrel/imap"
 	"petrel/junk"
@@ -56,3 +66,44 @@ var (
 	_ mailio.Store  = (*store.Store)(nil)
 	_ junk.Model    = (*store.Store)(nil)
 )
+
+// openMailStore opens the store cfg names for serve: the bbolt file in
+// data_dir (bolt is then the same store, for the admin commands of the
+// control socket), or the PostgreSQL database of store.dsn (bolt nil).
+func openMailStore(ctx context.Context, cfg *config.Config, log *slog.Logger, m *web.Metrics) (st mailStore, bolt *store.Store, err error) {
+	if cfg.Store.Backend == "postgres" {
+		pg, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: log.With("svc", "store")})
+		if err != nil {
+			return nil, nil, fmt.Errorf("store.dsn: %w (check that PostgreSQL runs and store.dsn or PETREL_STORE_DSN names a database this user may change)", err)
+		}
+		st, ok := any(pg).(mailStore)
+		if !ok {
+			pg.Close()
+			return nil, nil, fmt.Errorf("store.backend = \"postgres\": this build's PostgreSQL store lacks %s, which the front-ends call; set store.backend = \"bbolt\"", strings.Join(missingMethods(pg, (*mailStore)(nil)), ", "))
+		}
+		return st, nil, nil
+	}
+	bolt, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: m.StoreCommit, OnAuthBusy: m.AuthShed,
+		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil, nil, fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)
+		}
+		return nil, nil, err
+	}
+	return bolt, bolt, nil
+}
+
+// missingMethods names the methods of the interface iface points to that
+// v lacks.
+func missingMethods(v any, iface any) []string {
+	it := reflect.TypeOf(iface).Elem()
+	vt := reflect.TypeOf(v)
+	var out []string
+	for i := range it.NumMethod() {
+		if _, ok := vt.MethodByName(it.Method(i).Name); !ok {
+			out = append(out, it.Method(i).Name)
+		}
+	}
+	return out
+}
