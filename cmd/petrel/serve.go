@@ -279,8 +279,11 @@ func (s *server) start(ctx context.Context) error {
 		AuthLimiter:   authLimiter,
 		OnAuthFailure: func() { m.AuthFailure("imap") },
 	})
+	// On PostgreSQL the maildrop lock holds across nodes.
+	pop3Locker, _ := s.store.(pop3.Locker)
 	s.pop3 = pop3.New(pop3.Options{
 		Store:       s.store,
+		Locker:      pop3Locker,
 		Logger:      s.log.With("svc", "pop3"),
 		TLSConfig:   s.tls,
 		Hostname:    cfg.Hostname,

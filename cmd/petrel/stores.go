@@ -65,6 +65,9 @@ var (
 	_ webmail.Store = (*store.Store)(nil)
 	_ mailio.Store  = (*store.Store)(nil)
 	_ junk.Model    = (*store.Store)(nil)
+
+	// PostgreSQL's maildrop lock holds across nodes.
+	_ pop3.Locker = (*pgstore.Store)(nil)
 )
 
 // openMailStore opens the store cfg names for serve: the bbolt file in
