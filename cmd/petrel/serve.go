@@ -317,8 +317,10 @@ func (s *server) start(ctx context.Context) error {
 	s.goServe("pop3s", func(l net.Listener) error {
 		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
 	})
+	// On PostgreSQL the web mail's sessions are shared by the nodes.
+	webSessions, _ := s.store.(webmail.SessionStore)
 	wm := webmail.New(webmail.Options{
-		Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter,
+		Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter, Sessions: webSessions,
 		Hostname: cfg.Hostname, HTTPSPort: listenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
 		Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
 	})

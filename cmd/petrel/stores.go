@@ -68,6 +68,8 @@ var (
 
 	// PostgreSQL's maildrop lock holds across nodes.
 	_ pop3.Locker = (*pgstore.Store)(nil)
+	// and the web mail's sessions are shared.
+	_ webmail.SessionStore = (*pgstore.Store)(nil)
 )
 
 // openMailStore opens the store cfg names for serve: the bbolt file in

@@ -94,6 +94,20 @@ CREATE TABLE queue_units (
 CREATE INDEX queue_units_due ON queue_units (next_attempt);
 CREATE INDEX queue_units_leased ON queue_units (domain) WHERE lease_until IS NOT NULL;
 `,
+	// 3 (branch pgfront; renumber on merge): the web mail's sessions,
+	// shared by the nodes (websession.go).
+	`
+CREATE TABLE web_sessions (
+	key text PRIMARY KEY,
+	account bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+	address text NOT NULL,
+	csrf text NOT NULL,
+	flash text NOT NULL DEFAULT '',
+	created timestamptz NOT NULL,
+	last_seen timestamptz NOT NULL
+);
+CREATE INDEX web_sessions_account ON web_sessions (account);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations of
