@@ -129,4 +129,3 @@ func (s *Store) AppendMany(ctx context.Context, mbx store.MailboxID, items []sto
 	}
 	return out, nil
 }
-
