@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"reflect"
-	"strings"
 
 	"petrel/config"
 	"petrel/store/pgstore"
@@ -24,8 +22,7 @@ import (
 
 // mailStore is what `petrel serve` hands its front-ends: the union of the
 // interfaces they declare, and the few methods the wiring here calls.
-// *store.Store (bbolt) is one; *pgstore.Store (PostgreSQL) is checked
-// against it when serve opens it (pgStore).
+// *store.Store (bbolt) and *pgstore.Store (PostgreSQL) are two.
 type mailStore interface {
 	mta.Store
 	imap.Store
@@ -66,7 +63,8 @@ var (
 	_ mailio.Store  = (*store.Store)(nil)
 	_ junk.Model    = (*store.Store)(nil)
 
-	// PostgreSQL's maildrop lock holds across nodes.
+	// So does PostgreSQL's, whose maildrop lock holds across nodes
+	_ mailStore   = (*pgstore.Store)(nil)
 	_ pop3.Locker = (*pgstore.Store)(nil)
 	// and the web mail's sessions are shared.
 	_ webmail.SessionStore = (*pgstore.Store)(nil)
@@ -77,16 +75,12 @@ var (
 // control socket), or the PostgreSQL database of store.dsn (bolt nil).
 func openMailStore(ctx context.Context, cfg *config.Config, log *slog.Logger, m *web.Metrics) (st mailStore, bolt *store.Store, err error) {
 	if cfg.Store.Backend == "postgres" {
-		pg, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: log.With("svc", "store")})
+		pg, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: log.With("svc", "store"),
+			JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
 		if err != nil {
 			return nil, nil, fmt.Errorf("store.dsn: %w (check that PostgreSQL runs and store.dsn or PETREL_STORE_DSN names a database this user may change)", err)
 		}
-		st, ok := any(pg).(mailStore)
-		if !ok {
-			pg.Close()
-			return nil, nil, fmt.Errorf("store.backend = \"postgres\": this build's PostgreSQL store lacks %s, which the front-ends call; set store.backend = \"bbolt\"", strings.Join(missingMethods(pg, (*mailStore)(nil)), ", "))
-		}
-		return st, nil, nil
+		return pg, nil, nil
 	}
 	bolt, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: m.StoreCommit, OnAuthBusy: m.AuthShed,
 		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
@@ -97,18 +91,4 @@ func openMailStore(ctx context.Context, cfg *config.Config, log *slog.Logger, m 
 		return nil, nil, err
 	}
 	return bolt, bolt, nil
-}
-
-// missingMethods names the methods of the interface iface points to that
-// v lacks.
-func missingMethods(v any, iface any) []string {
-	it := reflect.TypeOf(iface).Elem()
-	vt := reflect.TypeOf(v)
-	var out []string
-	for i := range it.NumMethod() {
-		if _, ok := vt.MethodByName(it.Method(i).Name); !ok {
-			out = append(out, it.Method(i).Name)
-		}
-	}
-	return out
 }
