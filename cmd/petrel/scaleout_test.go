@@ -29,7 +29,7 @@ import (
 // pgNode starts a petrel node on PostgreSQL at dsn: its own data_dir and
 // its own loopback address (127.x.y.z), SMTP, submission, IMAP and HTTP
 // on it.
-func pgNode(t *testing.T, dsn string) *instance {
+func pgNode(t testing.TB, dsn string) *instance {
 	t.Helper()
 	ip, ports := loopbackPorts(t, 4)
 	dir := t.TempDir()
@@ -58,7 +58,7 @@ dsn = %q
 
 // loopbackPorts picks a random address in 127.0.0.0/8 (as freePort does)
 // and n free ports on it.
-func loopbackPorts(t *testing.T, n int) (string, []string) {
+func loopbackPorts(t testing.TB, n int) (string, []string) {
 	t.Helper()
 	for range 10 {
 		ip := fmt.Sprintf("127.%d.%d.%d", 100+rand.IntN(100), rand.IntN(256), 1+rand.IntN(254))
@@ -86,7 +86,7 @@ func loopbackPorts(t *testing.T, n int) (string, []string) {
 
 // pgAccount makes bob@hamburger.edu (password "pw") in the database and
 // returns the store, for the test to read what the nodes wrote.
-func pgAccount(t *testing.T, dsn string) (*pgstore.Store, *store.Mailbox) {
+func pgAccount(t testing.TB, dsn string) (*pgstore.Store, *store.Mailbox) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := pgstore.Open(ctx, dsn, pgstore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CheapPasswordHash: true})
@@ -113,7 +113,7 @@ type idleClient struct {
 	flags  chan []imap.Flag
 }
 
-func dialIdle(t *testing.T, addr string) *idleClient {
+func dialIdle(t testing.TB, addr string) *idleClient {
 	t.Helper()
 	ic := &idleClient{exists: make(chan uint32, 1000), flags: make(chan []imap.Flag, 1000)}
 	c, err := imapclient.DialInsecure(addr, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
@@ -145,7 +145,7 @@ func dialIdle(t *testing.T, addr string) *idleClient {
 }
 
 // waitExists waits for an EXISTS of at least n, up to limit.
-func (ic *idleClient) waitExists(t *testing.T, n uint32, limit time.Duration) {
+func (ic *idleClient) waitExists(t testing.TB, n uint32, limit time.Duration) {
 	t.Helper()
 	timeout := time.After(limit)
 	for {
