@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"petrel/internal/pgtest"
@@ -29,7 +32,10 @@ import (
 // pgNode starts a petrel node on PostgreSQL at dsn: its own data_dir and
 // its own loopback address (127.x.y.z), SMTP, submission, IMAP and HTTP
 // on it.
-func pgNode(t testing.TB, dsn string) *instance {
+func pgNode(t testing.TB, dsn string) *instance { return pgNodeWith(t, dsn, "") }
+
+// pgNodeWith is pgNode with more TOML (sections) in its config.
+func pgNodeWith(t testing.TB, dsn, extra string) *instance {
 	t.Helper()
 	ip, ports := loopbackPorts(t, 4)
 	dir := t.TempDir()
@@ -48,7 +54,8 @@ http = %q
 [store]
 backend = "postgres"
 dsn = %q
-`, filepath.Join(dir, "data"), in.smtpAddr, in.subAddr, in.imapAddr, in.httpAddr, dsn)
+%s
+`, filepath.Join(dir, "data"), in.smtpAddr, in.subAddr, in.imapAddr, in.httpAddr, dsn, extra)
 	if err := os.WriteFile(in.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -421,4 +428,138 @@ func TestScaleOutDatabaseRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	onC.waitExists(t, *status.NumMessages+1, 10*time.Second)
+}
+
+// countingSink is an SMTP server standing for the rest of the internet:
+// it counts the messages it accepts by their Subject, and takes a while
+// over each, so that deliveries are in flight when a node is killed.
+type countingSink struct {
+	mu   sync.Mutex
+	got  map[string]int
+	addr string
+}
+
+func newCountingSink(t *testing.T) *countingSink {
+	k := &countingSink{got: map[string]int{}}
+	s := smtp.NewServer(k)
+	s.Domain = "sink.example"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.addr = l.Addr().String()
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return k
+}
+
+func (k *countingSink) NewSession(*smtp.Conn) (smtp.Session, error) { return countingSession{k}, nil }
+
+type countingSession struct{ k *countingSink }
+
+var subjectRe = regexp.MustCompile(`(?m)^Subject: (\S+)`)
+
+func (countingSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (countingSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (countingSession) Reset()                               {}
+func (countingSession) Logout() error                        { return nil }
+func (s countingSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	time.Sleep(30 * time.Millisecond) // a remote server's pace
+	if m := subjectRe.FindSubmatch(b); m != nil {
+		s.k.mu.Lock()
+		s.k.got[string(m[1])]++
+		s.k.mu.Unlock()
+	}
+	return nil
+}
+
+func (k *countingSink) counts() (distinct, total int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, n := range k.got {
+		distinct++
+		total += n
+	}
+	return
+}
+
+// submitOne submits a message to a remote recipient through a node's
+// submission port and returns nil only if DATA got 250.
+func submitOne(addr, tag string) error {
+	c, err := smtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "bob@hamburger.edu", "pw")); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("From: bob@hamburger.edu\r\nTo: carol@remote.example\r\nSubject: %s\r\n\r\nhello\r\n", tag)
+	if err := c.SendMail("bob@hamburger.edu", []string{"carol@remote.example"}, strings.NewReader(msg)); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// TestScaleOutKilledDuringDelivery: the three nodes share the outbound
+// queue in PostgreSQL. Node B is killed (SIGKILL) while deliveries to the
+// sink are in flight; its leases run out and the other nodes deliver what
+// it held and what was queued through it: every message that got 250 at
+// submission reaches the sink (duplicates allowed, losses never), and the
+// queue ends empty.
+func TestScaleOutKilledDuringDelivery(t *testing.T) {
+	k := newCountingSink(t)
+	dsn := pgtest.DSN(t)
+	st, _ := pgAccount(t, dsn)
+	extra := fmt.Sprintf("[queue]\nrelay_host = %q\nlease = \"2s\"\n", k.addr)
+	nodes := []*instance{pgNodeWith(t, dsn, extra), pgNodeWith(t, dsn, extra), pgNodeWith(t, dsn, extra)}
+
+	var accepted []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for ni, in := range nodes {
+		for g := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 15 {
+					tag := fmt.Sprintf("out-%d-%d-%d", ni, g, i)
+					if submitOne(in.subAddr, tag) == nil {
+						mu.Lock()
+						accepted = append(accepted, tag)
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+	}
+	waitFor(t, 2*time.Minute, "10 messages at the sink", func() bool {
+		d, _ := k.counts()
+		return d >= 10
+	})
+	nodes[1].signal(syscall.SIGKILL)
+	wg.Wait()
+	if len(accepted) < 20 {
+		t.Fatalf("only %d submissions accepted", len(accepted))
+	}
+	waitFor(t, 2*time.Minute, "every accepted message at the sink", func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for _, tag := range accepted {
+			if k.got[tag] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, time.Minute, "an empty queue", func() bool {
+		var n int
+		return st.Pool().QueryRow(context.Background(), "SELECT count(*) FROM queue_items").Scan(&n) == nil && n == 0
+	})
+	d, total := k.counts()
+	t.Logf("%d submissions accepted; the sink got %d distinct messages, %d deliveries (%d duplicates)", len(accepted), d, total, total-d)
 }

@@ -218,7 +218,7 @@ func (s *server) start(ctx context.Context) error {
 	env := &adminEnv{cfg: cfg, store: s.bolt, log: s.log}
 	m := s.metrics
 	local := &routedDeliverer{accounts: localDeliverer{store: s.store, cfg: cfg}}
-	if s.queue, err = openQueue(cfg, s.store, mxres, env, func(o *queue.Options) { o.OnAttempt = m.DeliveryAttempt; o.Local = local }); err != nil {
+	if s.queue, err = openQueue(cfg, s.store, mxres, env, func(o *queue.Options) { o.OnAttempt = m.DeliveryAttempt; o.Local = local }, sharedQueue(s.store, cfg)); err != nil {
 		return err
 	}
 	env.extra = adminExtras{queue: s.queue, signer: s.signer, resolver: netres}

@@ -16,6 +16,8 @@ import (
 	"petrel/mailio"
 	"petrel/mta"
 	"petrel/pop3"
+	"petrel/queue"
+	"petrel/queue/pgqueue"
 	"petrel/store"
 	"petrel/webmail"
 )
@@ -91,4 +93,15 @@ func openMailStore(ctx context.Context, cfg *config.Config, log *slog.Logger, m 
 		return nil, nil, err
 	}
 	return bolt, bolt, nil
+}
+
+// sharedQueue puts the queue where the store is: in PostgreSQL, shared by
+// the nodes (queue/pgqueue), or, on bbolt, in data_dir/queue.db (no
+// change to the options).
+func sharedQueue(st mailStore, cfg *config.Config) func(*queue.Options) {
+	return func(o *queue.Options) {
+		if pg, ok := st.(*pgstore.Store); ok {
+			o.Shared, o.Lease = pgqueue.NewStore(pg.Pool()), cfg.Queue.Lease.Duration
+		}
+	}
 }

@@ -180,6 +180,17 @@ CREATE TABLE web_sessions (
 );
 CREATE INDEX web_sessions_account ON web_sessions (account);
 `,
+	// 5 (branch pgfront; renumber on merge if need be): the outbound
+	// queue's messages, their bodies and recipients' states, for
+	// queue/pgqueue's Store (its units are queue_units).
+	`
+CREATE TABLE queue_items (
+	id text PRIMARY KEY,
+	arrived timestamptz NOT NULL,
+	item bytea NOT NULL,
+	body bytea NOT NULL
+);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations of
