@@ -19,6 +19,7 @@ import (
 	"petrel/config"
 	"petrel/control"
 	"petrel/store"
+	"petrel/store/pgstore"
 )
 
 // adminEnv is what admin operations act on: the running server's objects
@@ -26,7 +27,8 @@ import (
 // when the server is stopped.
 type adminEnv struct {
 	cfg   *config.Config
-	store *store.Store
+	store adminStore
+	bolt  *store.Store // the same store on bbolt (backup); nil on PostgreSQL
 	log   *slog.Logger
 	extra adminExtras // queue, DKIM, …: wired where they exist
 }
@@ -115,10 +117,6 @@ func runOp(ctx context.Context, env *adminEnv, args []string, password string, o
 	}
 	if len(rest) < o.minArgs {
 		return usagef("usage: petrel %s", o.usage)
-	}
-	if o.needsStore && env.store == nil {
-		// A server on PostgreSQL: its admin commands are not yet ported.
-		return fmt.Errorf("petrel %s runs on the bbolt store only in this version (store.backend = %q)", o.usage, env.cfg.Store.Backend)
 	}
 	return o.run(ctx, env, rest, password, out)
 }
@@ -213,12 +211,12 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	// No server: act on the files directly.
 	env := &adminEnv{cfg: cfg, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if o.needsStore || o.needsQueue {
-		st, err := openStore(cfg, env.log)
+		st, bolt, err := openAdminStore(ctx, cfg, env.log)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		env.store = st
+		env.store, env.bolt = st, bolt
 	}
 	closeExtras, err := openExtrasOffline(cfg, env, o)
 	if err != nil {
@@ -226,6 +224,23 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	}
 	defer closeExtras()
 	return runOp(ctx, env, args, password, out)
+}
+
+// openAdminStore opens the store cfg names for an admin command run with
+// no server: bbolt's file (bolt is then the same store), or PostgreSQL.
+func openAdminStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (adminStore, *store.Store, error) {
+	if cfg.Store.Backend == "postgres" {
+		pg, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: log, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
+		if err != nil {
+			return nil, nil, fmt.Errorf("store.dsn: %w", err)
+		}
+		return pg, nil, nil
+	}
+	st, err := openStore(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, st, nil
 }
 
 func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {

@@ -15,7 +15,10 @@ import (
 // backupCmd is `petrel backup FILE` (the archive: package backup).
 func backupCmd(ctx context.Context, env *adminEnv, args []string, _ string, out io.Writer) error {
 	path := args[0]
-	src := backup.Source{DataDir: env.cfg.DataDir, Store: env.store.BackupSized, Skip: []string{controlSocketName}}
+	if env.bolt == nil {
+		return fmt.Errorf("petrel backup archives a bbolt data_dir; with store.backend = %q back up the database with PostgreSQL's own tools (pg_dump, or base backups and WAL archiving) and each node's data_dir (TLS, DKIM and SRS keys) as files", env.cfg.Store.Backend)
+	}
+	src := backup.Source{DataDir: env.cfg.DataDir, Store: env.bolt.BackupSized, Skip: []string{controlSocketName}}
 	if q := env.extra.queue; q != nil {
 		src.Queue = q.BackupSized
 	}

@@ -41,7 +41,7 @@ func openExtrasOffline(cfg *config.Config, env *adminEnv, o op) (func(), error) 
 		return closeAll, err
 	}
 	if o.needsQueue {
-		q, err := openQueue(cfg, env.store, mx, env)
+		q, err := openQueue(cfg, env.store, mx, env, sharedQueue(env.store, cfg))
 		if err != nil {
 			return closeAll, err
 		}

@@ -87,7 +87,9 @@ func exportCmd(ctx context.Context, env *adminEnv, args []string, _ string, out 
 	return nil
 }
 
-func findAccount(st *store.Store, address string) (*store.Account, error) {
+func findAccount(st interface {
+	AccountByAddress(address string) (*store.Account, error)
+}, address string) (*store.Account, error) {
 	addr, err := store.NormalizeAddress(address)
 	if err != nil {
 		return nil, err

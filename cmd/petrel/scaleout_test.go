@@ -234,6 +234,15 @@ func TestScaleOutIdleAndFlags(t *testing.T) {
 	if err != nil || len(m) != 1 || !slices.Contains(m[0].Flags, store.FlagFlagged) {
 		t.Fatalf("store: UID 3 %+v, %v; want \\Flagged", m, err)
 	}
+
+	// Admin commands through one node's control socket act on the shared
+	// store: an account added through B is listed through C.
+	if out, errOut, code := b.petrel("pw\n", "user", "add", "carol@hamburger.edu"); code != 0 {
+		t.Fatalf("user add through node B: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := c.petrel("", "user", "list"); code != 0 || !strings.Contains(out, "carol@hamburger.edu") {
+		t.Fatalf("user list through node C: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
 // smtpLoad sends through every node from 4 clients each until stop is
@@ -560,6 +569,9 @@ func TestScaleOutKilledDuringDelivery(t *testing.T) {
 		var n int
 		return st.Pool().QueryRow(context.Background(), "SELECT count(*) FROM queue_items").Scan(&n) == nil && n == 0
 	})
+	if out, errOut, code := nodes[2].petrel("", "queue", "list"); code != 0 || !strings.Contains(out, "the queue is empty") {
+		t.Fatalf("queue list through node C: exit %d\n%s%s", code, out, errOut)
+	}
 	d, total := k.counts()
 	t.Logf("%d submissions accepted; the sink got %d distinct messages, %d deliveries (%d duplicates)", len(accepted), d, total, total-d)
 }

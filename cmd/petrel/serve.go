@@ -215,7 +215,7 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	env := &adminEnv{cfg: cfg, store: s.bolt, log: s.log}
+	env := &adminEnv{cfg: cfg, store: s.store, bolt: s.bolt, log: s.log}
 	m := s.metrics
 	local := &routedDeliverer{accounts: localDeliverer{store: s.store, cfg: cfg}}
 	if s.queue, err = openQueue(cfg, s.store, mxres, env, func(o *queue.Options) { o.OnAttempt = m.DeliveryAttempt; o.Local = local }, sharedQueue(s.store, cfg)); err != nil {

@@ -35,7 +35,32 @@ type mailStore interface {
 	localStore
 	listStore
 	junkTruster
+	adminStore
+}
+
+// adminStore is what the admin commands need (adminEnv): accounts,
+// aliases, lists, import and export, junk training, reindexing.
+type adminStore interface {
+	mailio.Store
+	junk.Trainer
+	junk.StatsReader
+	localStore
+	listStore
 	CreateAccount(ctx context.Context, address, password string) (*store.Account, error)
+	SetPassword(ctx context.Context, address, password string) error
+	DeleteAccount(ctx context.Context, address string) error
+	Accounts() ([]store.Account, error)
+	Aliases() ([]store.Alias, error)
+	SetAlias(ctx context.Context, address string, targets []string, o store.ResolveOptions) (*store.Resolution, error)
+	DeleteAlias(ctx context.Context, address string) error
+	MailingList(address string) (*store.List, error)
+	MailingLists() ([]store.List, error)
+	CreateList(ctx context.Context, l store.List) (*store.List, error)
+	UpdateList(ctx context.Context, l store.List) error
+	DeleteList(ctx context.Context, address string) error
+	Members(list string) ([]store.Member, error)
+	AddMembers(ctx context.Context, list string, addrs []string) ([]string, error)
+	Reindex(ctx context.Context, progress func(done, total int)) (int, error)
 	Close() error
 }
 
@@ -98,7 +123,7 @@ func openMailStore(ctx context.Context, cfg *config.Config, log *slog.Logger, m 
 // sharedQueue puts the queue where the store is: in PostgreSQL, shared by
 // the nodes (queue/pgqueue), or, on bbolt, in data_dir/queue.db (no
 // change to the options).
-func sharedQueue(st mailStore, cfg *config.Config) func(*queue.Options) {
+func sharedQueue(st any, cfg *config.Config) func(*queue.Options) {
 	return func(o *queue.Options) {
 		if pg, ok := st.(*pgstore.Store); ok {
 			o.Shared, o.Lease = pgqueue.NewStore(pg.Pool()), cfg.Queue.Lease.Duration
