@@ -37,17 +37,17 @@ type session struct {
 	lastSeen time.Time
 	flash    string // one message for the next page
 
-	db *sessions // with a SessionStore: where its flash is kept
+	owner *sessions // its SessionStore, if any, keeps its flash
 }
 
 // takeFlash returns the pending message once.
 func (s *session) takeFlash() string {
-	if s.db != nil && s.db.db != nil {
+	if s.owner != nil && s.owner.db != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), sessionStoreTimeout)
 		defer cancel()
-		f, err := s.db.db.TakeWebFlash(ctx, sessionKey(s.id))
+		f, err := s.owner.db.TakeWebFlash(ctx, sessionKey(s.id))
 		if err != nil {
-			s.db.log.Warn("web session: flash", "err", err)
+			s.owner.log.Warn("web session: flash", "err", err)
 		}
 		return f
 	}
@@ -59,11 +59,11 @@ func (s *session) takeFlash() string {
 }
 
 func (s *session) setFlash(f string) {
-	if s.db != nil && s.db.db != nil {
+	if s.owner != nil && s.owner.db != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), sessionStoreTimeout)
 		defer cancel()
-		if err := s.db.db.SetWebFlash(ctx, sessionKey(s.id), f); err != nil {
-			s.db.log.Warn("web session: flash", "err", err)
+		if err := s.owner.db.SetWebFlash(ctx, sessionKey(s.id), f); err != nil {
+			s.owner.log.Warn("web session: flash", "err", err)
 		}
 		return
 	}
@@ -132,7 +132,7 @@ func randomToken() string {
 // browser brought: no session fixation).
 func (ss *sessions) create(ctx context.Context, acct uint64, address string) (*session, error) {
 	now := ss.now()
-	s := &session{id: randomToken(), acct: acct, address: address, csrf: randomToken(), created: now, lastSeen: now, db: ss}
+	s := &session{id: randomToken(), acct: acct, address: address, csrf: randomToken(), created: now, lastSeen: now, owner: ss}
 	if ss.db != nil {
 		ctx, cancel := context.WithTimeout(ctx, sessionStoreTimeout)
 		defer cancel()
@@ -211,7 +211,7 @@ func (ss *sessions) getStored(ctx context.Context, token string) *session {
 	if ws == nil {
 		return nil
 	}
-	s := &session{id: token, acct: ws.Account, address: ws.Address, csrf: ws.CSRF, created: ws.Created, lastSeen: ws.LastSeen, db: ss}
+	s := &session{id: token, acct: ws.Account, address: ws.Address, csrf: ws.CSRF, created: ws.Created, lastSeen: ws.LastSeen, owner: ss}
 	now := ss.now()
 	if ss.expired(s, now) {
 		ss.remove(token)
