@@ -35,7 +35,8 @@ import (
 // the server is stopped.
 type Env struct {
 	Config   *config.Config
-	Store    *store.Store
+	Store    Store
+	Bolt     *store.Store // the same store when it is bbolt (backup); nil on PostgreSQL
 	Log      *slog.Logger
 	Queue    Queue            // nil unless the command needs it
 	DKIM     *msgauth.KeyRing // reloaded after dkim keygen; nil: no keys to show

@@ -16,7 +16,10 @@ import (
 // backupCmd is `petrel backup FILE` (the archive: package backup).
 func backupCmd(ctx context.Context, env *Env, args []string, _ string, out io.Writer) error {
 	path := args[0]
-	src := backup.Source{DataDir: env.Config.DataDir, Store: env.Store.BackupSized, Skip: []string{control.SocketName}}
+	if env.Bolt == nil {
+		return fmt.Errorf("petrel backup archives a bbolt data_dir; with store.backend = %q back up the database with PostgreSQL's own tools (pg_dump, or base backups and WAL archiving) and each node's data_dir (TLS, DKIM and SRS keys) as files", env.Config.Store.Backend)
+	}
+	src := backup.Source{DataDir: env.Config.DataDir, Store: env.Bolt.BackupSized, Skip: []string{control.SocketName}}
 	if q := env.Queue; q != nil {
 		src.Queue = q.BackupSized
 	}

@@ -24,6 +24,7 @@ import (
 	"petrel/control"
 	"petrel/msgauth"
 	"petrel/store"
+	"petrel/store/pgstore"
 )
 
 // Flags are the flags every command accepts, anywhere on the line
@@ -50,7 +51,7 @@ type CLI struct {
 	Stderr io.Writer
 	// OpenQueue opens the queue for a command that needs it while the
 	// server is stopped (cmd/petrel wires it as serve does).
-	OpenQueue func(cfg *config.Config, log *slog.Logger) (Queue, func(), error)
+	OpenQueue func(cfg *config.Config, st Store, log *slog.Logger) (Queue, func(), error)
 }
 
 // Run runs the command args for the CLI. config, health, restore and
@@ -175,12 +176,12 @@ func (c *CLI) openOffline(cfg *config.Config, o op) (*Env, func(), error) {
 	env := &Env{Config: cfg, Log: slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Resolver: msgauth.NewNetResolver(cfg.DNS.Resolver)}
 	if o.needsStore || o.needsQueue {
-		st, err := openStore(cfg, env.Log)
+		st, bolt, err := openStore(context.Background(), cfg, env.Log)
 		if err != nil {
 			return nil, nil, err
 		}
 		closers = append(closers, func() { st.Close() })
-		env.Store = st
+		env.Store, env.Bolt = st, bolt
 	}
 	var err error
 	if env.DKIM, err = msgauth.OpenKeyRing(DKIMDir(cfg)); err != nil {
@@ -188,7 +189,7 @@ func (c *CLI) openOffline(cfg *config.Config, o op) (*Env, func(), error) {
 		return nil, nil, err
 	}
 	if o.needsQueue {
-		q, closeQueue, err := c.OpenQueue(cfg, env.Log)
+		q, closeQueue, err := c.OpenQueue(cfg, env.Store, env.Log)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -199,18 +200,27 @@ func (c *CLI) openOffline(cfg *config.Config, o op) (*Env, func(), error) {
 	return env, closeAll, nil
 }
 
-func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
-	if cfg.Store.Backend != "bbolt" {
-		return nil, fmt.Errorf("store.backend = %q: this command runs on the bbolt store only in this version; set store.backend = \"bbolt\"", cfg.Store.Backend)
+// openStore opens the store cfg names for a command run with no server:
+// bbolt's file (bolt is then the same store), or PostgreSQL (bolt nil).
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (Store, *store.Store, error) {
+	if cfg.Store.Backend == "postgres" {
+		pg, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: log, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
+		if err != nil {
+			return nil, nil, fmt.Errorf("store.dsn: %w", err)
+		}
+		return pg, nil, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+		return nil, nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, Timeout: 2 * time.Second, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("%w: a petrel server is using %s but its control socket %s does not answer; stop it or check its permissions", err, cfg.DataDir, control.Path(cfg.DataDir))
+		return nil, nil, fmt.Errorf("%w: a petrel server is using %s but its control socket %s does not answer; stop it or check its permissions", err, cfg.DataDir, control.Path(cfg.DataDir))
 	}
-	return st, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, st, nil
 }
 
 // readPassword reads a new password: from a prompt (twice) on a terminal,

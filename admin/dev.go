@@ -13,7 +13,10 @@ import (
 
 // DevAccount makes, on the first start with --dev, a test account with a
 // random password, and prints both.
-func DevAccount(ctx context.Context, st *store.Store, cfg *config.Config, out io.Writer) error {
+func DevAccount(ctx context.Context, st interface {
+	Accounts() ([]store.Account, error)
+	CreateAccount(ctx context.Context, address, password string) (*store.Account, error)
+}, cfg *config.Config, out io.Writer) error {
 	accts, err := st.Accounts()
 	if err != nil {
 		return err

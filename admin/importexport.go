@@ -82,7 +82,9 @@ func exportCmd(ctx context.Context, env *Env, args []string, _ string, out io.Wr
 	return nil
 }
 
-func findAccount(st *store.Store, address string) (*store.Account, error) {
+func findAccount(st interface {
+	AccountByAddress(address string) (*store.Account, error)
+}, address string) (*store.Account, error) {
 	addr, err := store.NormalizeAddress(address)
 	if err != nil {
 		return nil, err

@@ -253,6 +253,9 @@ type Queue struct {
 	ConnectionsPerDomain int        `toml:"connections_per_domain"`
 	Port                 int        `toml:"port"`
 	MaxConnections       int        `toml:"max_connections"`
+	// Lease is how long a node's claim on a delivery lasts unless renewed
+	// (store.backend = "postgres": the queue is shared by the nodes).
+	Lease Duration `toml:"lease"`
 }
 
 type HTTP struct {
@@ -609,6 +612,7 @@ func (c *Config) Validate() error {
 		"smtp.command_timeout": c.SMTP.CommandTimeout.Duration, "smtp.data_timeout": c.SMTP.DataTimeout.Duration,
 		"imap.autologout": c.IMAP.AutoLogout.Duration, "pop3.idle_timeout": c.POP3.IdleTimeout.Duration,
 		"queue.max_age": c.Queue.MaxAge.Duration, "auth.lockout_time": c.Auth.LockoutTime.Duration,
+		"queue.lease": c.Queue.Lease.Duration,
 	}
 	for _, k := range sortedKeys(durations) {
 		if durations[k] <= 0 {

@@ -184,7 +184,7 @@ func topSectionsOnly(o *imap.FetchOptions) bool {
 // readTop is ReadContents for topSectionsOnly: the root it gives holds only
 // the offsets of the whole message (store.ReadHeaders), not the decoded
 // structure.
-func readTop(st *store.Store) func(store.MailboxID, []store.UID, func(store.UID, *store.Content, *store.Part) error) error {
+func readTop(st Store) func(store.MailboxID, []store.UID, func(store.UID, *store.Content, *store.Part) error) error {
 	return func(mbx store.MailboxID, uids []store.UID, fn func(store.UID, *store.Content, *store.Part) error) error {
 		return st.ReadHeaders(mbx, uids, func(uid store.UID, c *store.Content, bodyStart int64) error {
 			return fn(uid, c, &store.Part{BodyStart: bodyStart, End: c.Size()})

@@ -18,7 +18,7 @@ import (
 
 // Options configure a Server. Store is required.
 type Options struct {
-	Store  *store.Store
+	Store  Store
 	Logger *slog.Logger
 	// TLSConfig is offered through STARTTLS on plain listeners. Implicit-TLS
 	// listeners (imaps) come already wrapped by the caller.

@@ -58,7 +58,7 @@ type Result struct {
 // batcher collects messages per mailbox and appends them in batches.
 type batcher struct {
 	ctx     context.Context
-	st      *store.Store
+	st      Store
 	acct    uint64
 	opts    *ImportOptions
 	res     *Result
@@ -71,7 +71,7 @@ type batcher struct {
 	queued  int   // source messages queued so far
 }
 
-func newBatcher(ctx context.Context, st *store.Store, acct uint64, opts *ImportOptions, total int) *batcher {
+func newBatcher(ctx context.Context, st Store, acct uint64, opts *ImportOptions, total int) *batcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

@@ -28,7 +28,7 @@ type ExportOptions struct {
 // keywords in dovecot-keywords, the order in dovecot-uidlist, and the
 // internal date as the file's modification time. dir must not exist or be
 // empty. Messages are written with LF line ends.
-func ExportMaildir(ctx context.Context, st *store.Store, acct uint64, dir string, opts ExportOptions) (*Result, error) {
+func ExportMaildir(ctx context.Context, st Store, acct uint64, dir string, opts ExportOptions) (*Result, error) {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("export maildir: %s is not empty", dir)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -106,7 +106,7 @@ func folderName(mailbox string) (name string, short bool) {
 	return name[:cut] + suffix, true
 }
 
-func exportMailbox(ctx context.Context, st *store.Store, m store.Mailbox, dir string, res *Result, progress func()) error {
+func exportMailbox(ctx context.Context, st Store, m store.Mailbox, dir string, res *Result, progress func()) error {
 	for _, d := range []string{"cur", "new", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return err

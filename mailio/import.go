@@ -15,7 +15,7 @@ import (
 // ImportMbox adds the messages of the mbox file at path to an account,
 // keeping their flags (Status, X-Status, X-Keywords, or Gmail's labels) and
 // their arrival dates (from the From_ lines).
-func ImportMbox(ctx context.Context, st *store.Store, acct uint64, path string, opts ImportOptions) (*Result, error) {
+func ImportMbox(ctx context.Context, st Store, acct uint64, path string, opts ImportOptions) (*Result, error) {
 	total, err := countMbox(path, opts.Variant)
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func countMbox(path string, v Variant) (int, error) {
 // keeping flags (the ":2," info letters and dovecot-keywords), the order
 // (dovecot-uidlist) and the arrival dates (file modification times, as
 // Dovecot keeps them).
-func ImportMaildir(ctx context.Context, st *store.Store, acct uint64, root string, opts ImportOptions) (*Result, error) {
+func ImportMaildir(ctx context.Context, st Store, acct uint64, root string, opts ImportOptions) (*Result, error) {
 	folders, err := findFolders(root)
 	if err != nil {
 		return nil, fmt.Errorf("import maildir: %w", err)

@@ -15,7 +15,6 @@ import (
 	"petrel/authlimit"
 	"petrel/dnsbl"
 	"petrel/netlimit"
-	"petrel/store"
 )
 
 // Queue takes messages for remote recipients. Enqueue returns once the
@@ -117,7 +116,7 @@ type PTRResolver interface {
 type Options struct {
 	Hostname      string
 	IsLocalDomain func(domain string) bool
-	Store         *store.Store
+	Store         Store
 	Queue         Queue       // nil: remote recipients are refused
 	Checker       Checker     // nil: incoming mail is not verified
 	Signer        Signer      // nil: outgoing mail is not signed

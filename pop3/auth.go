@@ -165,7 +165,10 @@ func (c *session) login(user, pass string) error {
 		return c.reply("-ERR [SYS/TEMP] cannot check password now")
 	}
 	end(authlimit.Succeeded)
-	if !c.srv.lock(acct.ID, c) {
+	if ok, err := c.srv.lock(c.ctx, acct.ID, c); err != nil {
+		c.log.Error("pop3: maildrop lock", "user", acct.Address, "err", err)
+		return c.reply("-ERR [SYS/TEMP] cannot lock maildrop now, try again later")
+	} else if !ok {
 		c.log.Info("pop3: maildrop in use", "user", acct.Address)
 		return c.reply("-ERR [IN-USE] maildrop is in use by another POP3 session")
 	}

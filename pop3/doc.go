@@ -18,7 +18,10 @@
 //     download does not wait for one fsync per message (seen.go).
 //   - One session at a time holds a maildrop (RFC 1939 section 8); the lock
 //     lives in the Server, so one Server must serve every POP3 listener of
-//     the process.
+//     the process, and, with Options.Locker, also in the shared store, so
+//     that it holds across the nodes serving one store.
+//   - The store is reached only through the Store interface this package
+//     declares (the methods it calls).
 //   - No network write happens inside a store transaction: RETR copies each
 //     chunk out of the transaction, then writes it.
 package pop3

@@ -25,7 +25,7 @@ type dropMsg struct {
 // openMaildrop reads the INBOX of acct and measures every message. Each
 // message is measured in its own short read transaction, so a large
 // maildrop never holds one open for long.
-func openMaildrop(st *store.Store, acct uint64) (*maildrop, error) {
+func openMaildrop(st Store, acct uint64) (*maildrop, error) {
 	mbx, err := st.MailboxByName(acct, "INBOX")
 	if err != nil {
 		return nil, fmt.Errorf("open maildrop of account %d: %w", acct, err)

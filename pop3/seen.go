@@ -21,7 +21,7 @@ import (
 // which writes its flags once, when the session ends.
 type seenMarker struct {
 	ctx context.Context // carries the session as the writes' origin
-	st  *store.Store
+	st  Store
 	mbx store.MailboxID
 	log *slog.Logger
 
@@ -36,7 +36,7 @@ type seenMarker struct {
 // seenInterval is the shortest time between two \Seen commits of a session.
 const seenInterval = time.Second
 
-func newSeenMarker(ctx context.Context, st *store.Store, mbx store.MailboxID, log *slog.Logger) *seenMarker {
+func newSeenMarker(ctx context.Context, st Store, mbx store.MailboxID, log *slog.Logger) *seenMarker {
 	m := &seenMarker{ctx: ctx, st: st, mbx: mbx, log: log,
 		kick: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
 	go m.run()

@@ -15,12 +15,11 @@ import (
 	"petrel/authlimit"
 	"petrel/internal/quickack"
 	"petrel/netlimit"
-	"petrel/store"
 )
 
 // Options configure a Server.
 type Options struct {
-	Store  *store.Store
+	Store  Store
 	Logger *slog.Logger // nil means slog.Default()
 	// TLSConfig enables STLS on plain listeners. Implicit-TLS listeners are
 	// wrapped by the caller (tls.NewListener) and need nothing here.
@@ -40,6 +39,18 @@ type Options struct {
 	// OnAuthFailure, if set, is called after every failed login (metrics).
 	AuthLimiter   AuthLimiter
 	OnAuthFailure func()
+	// Locker, if set, makes the maildrop lock hold across every server
+	// that shares the store (several nodes on PostgreSQL); nil: the lock
+	// is this server's own, which is enough when no other process serves
+	// the store (bbolt).
+	Locker Locker
+}
+
+// Locker gives one session at a time an account's maildrop, across every
+// server sharing the store. ok is false when another session holds it;
+// release gives it back (and is called exactly once when ok).
+type Locker interface {
+	LockMaildrop(ctx context.Context, acct uint64) (release func(), ok bool, err error)
 }
 
 // AuthLimiter throttles logins per client address: Begin admits an
@@ -72,6 +83,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	locked    map[uint64]*session // account ID -> session holding its maildrop
+	released  map[*session]func() // the shared locks (Options.Locker) sessions hold
 	wg        sync.WaitGroup      // one per session
 }
 
@@ -101,6 +113,7 @@ func New(opts Options) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		locked:    make(map[uint64]*session),
+		released:  make(map[*session]func()),
 	}
 }
 
@@ -206,22 +219,40 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // lock gives c the maildrop of account acct, if no other session has it
-// (RFC 1939 section 8: exclusive-access lock).
-func (s *Server) lock(acct uint64, c *session) bool {
+// (RFC 1939 section 8: exclusive-access lock): first this server's own
+// lock, then, with Options.Locker, the one shared with other servers.
+func (s *Server) lock(ctx context.Context, acct uint64, c *session) (bool, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, held := s.locked[acct]; held {
-		return false
+		s.mu.Unlock()
+		return false, nil
 	}
 	s.locked[acct] = c
-	return true
+	s.mu.Unlock()
+	if s.opts.Locker == nil {
+		return true, nil
+	}
+	release, ok, err := s.opts.Locker.LockMaildrop(ctx, acct)
+	if err != nil || !ok {
+		s.unlock(acct, c)
+		return false, err
+	}
+	s.mu.Lock()
+	s.released[c] = release
+	s.mu.Unlock()
+	return true, nil
 }
 
 func (s *Server) unlock(acct uint64, c *session) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	release := s.released[c]
+	delete(s.released, c)
 	if s.locked[acct] == c {
 		delete(s.locked, acct)
+	}
+	s.mu.Unlock()
+	if release != nil {
+		release()
 	}
 }
 

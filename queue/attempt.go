@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"petrel/msgtext"
 )
 
@@ -25,13 +23,13 @@ type outcome struct {
 func (q *Queue) attempt(ctx context.Context, u unit) time.Time {
 	var it *Item
 	var body []byte
-	err := q.db.View(func(tx *bolt.Tx) error {
+	err := q.rec.view(ctx, func(tx recTx) error {
 		var err error
-		if it, err = getItemTx(tx, u.id); err != nil {
+		if it, err = tx.get(u.id); err != nil {
 			return err
 		}
-		body = append([]byte(nil), tx.Bucket(bucketBodies).Get([]byte(u.id))...)
-		return nil
+		body, err = tx.body(u.id)
+		return err
 	})
 	if errors.Is(err, ErrNotFound) {
 		return time.Time{} // deleted or bounced meanwhile
@@ -76,7 +74,7 @@ func (q *Queue) attempt(ctx context.Context, u unit) time.Time {
 		f(attemptResult(res))
 	}
 
-	next, counts, err := q.record(u, res)
+	next, counts, err := q.record(ctx, u, res)
 	args := []any{"id", u.id, "domain", u.domain, "from", it.From, "host", info.host, "tls", info.tls,
 		"delivered", counts[Delivered], "failed", counts[Failed], "deferred", counts[Pending],
 		"duration", time.Since(start).Round(time.Millisecond)}
@@ -118,21 +116,27 @@ func all(rcpts []string, o outcome) map[string]outcome {
 // recipients' states, the next attempt of those deferred, expiry, DSNs for
 // failures and for the first long delay, and the message's removal when
 // every recipient is finished.
-func (q *Queue) record(u unit, res map[string]outcome) (time.Time, map[State]int, error) {
+func (q *Queue) record(ctx context.Context, u unit, res map[string]outcome) (time.Time, map[State]int, error) {
 	var next time.Time
 	var counts map[State]int
 	var dsns []*Item
 	now := time.Now()
-	err := q.db.Batch(func(tx *bolt.Tx) error {
+	// Recorded even when shutting down: the attempt happened.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	err := q.rec.update(ctx, true, func(tx recTx) error {
 		next, counts, dsns = time.Time{}, map[State]int{}, nil
-		it, err := getItemTx(tx, u.id)
+		it, err := tx.get(u.id)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return nil
 			}
 			return err
 		}
-		body := tx.Bucket(bucketBodies).Get([]byte(u.id))
+		body, err := tx.body(u.id)
+		if err != nil {
+			return err
+		}
 		it.Attempts++
 		expired := now.Sub(it.Arrived) >= q.opts.MaxAge
 		var failed, delayed []Rcpt
@@ -191,9 +195,9 @@ func (q *Queue) record(u unit, res map[string]outcome) (time.Time, map[State]int
 			it.Warned = true
 		}
 		if it.done() {
-			return deleteItemTx(tx, it.ID)
+			return tx.del(it.ID)
 		}
-		return putItemTx(tx, it, nil)
+		return tx.put(it, nil)
 	})
 	if err != nil {
 		return time.Time{}, counts, fmt.Errorf("queue: record attempt of %s: %w", u.id, err)

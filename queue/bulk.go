@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // EnqueueEach queues len(rcpts) messages from one envelope sender in one
@@ -34,9 +32,9 @@ func (q *Queue) EnqueueEach(ctx context.Context, from string, rcpts []string, ms
 		items[i] = &Item{ID: newID(now), From: from, Arrived: now, Size: len(msgs[i]),
 			Rcpts: []Rcpt{{Addr: r, State: Pending, NextAttempt: now}}}
 	}
-	err := q.db.Update(func(tx *bolt.Tx) error {
+	err := q.rec.update(ctx, false, func(tx recTx) error {
 		for i, it := range items {
-			if err := putItemTx(tx, it, msgs[i]); err != nil {
+			if err := tx.put(it, msgs[i]); err != nil {
 				return err
 			}
 		}
@@ -79,7 +77,7 @@ func (q *Queue) EnqueueDSN(ctx context.Context, id, from string, failed []Rcpt, 
 		rcpts = append(rcpts, r)
 	}
 	var dsn *Item
-	err := q.db.Update(func(tx *bolt.Tx) error {
+	err := q.rec.update(ctx, false, func(tx recTx) error {
 		var err error
 		dsn, err = q.dsnTx(tx, it, msg, rcpts, actionFailed, now)
 		return err

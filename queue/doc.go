@@ -6,9 +6,10 @@
 //
 // Invariants, kept by every function in this package:
 //
-//   - The queue lives in its own bbolt file. Enqueue returns only after the
-//     message is committed with fsync: then, and only then, may the MTA say
-//     250.
+//   - The queue lives in its own bbolt file, or (Options.Shared) in the
+//     database several nodes share, behind the same records interface
+//     (records.go). Enqueue returns only after the message is committed
+//     durably: then, and only then, may the MTA say 250.
 //   - A message is deleted only in the transaction that records its last
 //     recipient as finished (delivered or failed). A DSN for failed
 //     recipients is enqueued in that same transaction, so a crash loses
@@ -19,7 +20,12 @@
 //   - One scheduler goroutine (Run) decides what runs when: it wakes on a
 //     kick (new message, retry) or on a timer set at the earliest next
 //     attempt, and starts a bounded number of deliveries (per domain and in
-//     total). No goroutine sleeps waiting for a message's retry time.
+//     total). No goroutine sleeps waiting for a message's retry time. On a
+//     Shared queue it claims due units from the database instead (and
+//     looks every second, for other nodes' messages and dead nodes'
+//     leases), delivering each under a lease renewed until the attempt is
+//     recorded: per-domain limits hold across nodes; a node that dies
+//     causes duplicates at most, never a loss.
 //   - No network I/O happens inside a bbolt transaction; bytes read from
 //     bbolt are copied before the transaction ends.
 //   - The queue sends the message bytes as given: the MTA adds our Received

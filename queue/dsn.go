@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"petrel/msgtext"
 )
 
@@ -23,7 +21,7 @@ const (
 // dsnTx queues, in tx, a delivery status notification to it.From about
 // rcpts, and returns the new item (nil when none is due: the null sender
 // never gets one, RFC 5321 section 6.1, which also stops bounce loops).
-func (q *Queue) dsnTx(tx *bolt.Tx, it *Item, body []byte, rcpts []Rcpt, action dsnAction, now time.Time) (*Item, error) {
+func (q *Queue) dsnTx(tx recTx, it *Item, body []byte, rcpts []Rcpt, action dsnAction, now time.Time) (*Item, error) {
 	if it.From == "" || len(rcpts) == 0 {
 		return nil, nil
 	}
@@ -35,7 +33,7 @@ func (q *Queue) dsnTx(tx *bolt.Tx, it *Item, body []byte, rcpts []Rcpt, action d
 		Size:    len(msg),
 		Rcpts:   []Rcpt{{Addr: it.From, State: Pending, NextAttempt: now}},
 	}
-	if err := putItemTx(tx, d, msg); err != nil {
+	if err := tx.put(d, msg); err != nil {
 		return nil, fmt.Errorf("queue dsn for %s: %w", it.ID, err)
 	}
 	return d, nil

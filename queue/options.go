@@ -39,7 +39,13 @@ func DefaultRetry() []time.Duration {
 // Options configures a Queue. Only Path, Hostname and Resolver (or
 // RelayHost) are required.
 type Options struct {
-	Path     string // the queue's bbolt file
+	Path string // the queue's bbolt file (unless Shared)
+	// Shared, if set, keeps the queue in a database several nodes share
+	// instead of Path (queue/pgqueue); Lease is how long a node's claim
+	// on a delivery lasts unless renewed (0 means 2 minutes): a node
+	// that dies holds its deliveries that long.
+	Shared   Shared
+	Lease    time.Duration
 	Hostname string // for EHLO, DSNs and Message-IDs
 	Resolver MXResolver
 	Local    LocalDeliverer
@@ -133,5 +139,8 @@ func (o *Options) setDefaults() {
 	}
 	if o.Hostname == "" {
 		o.Hostname = "localhost"
+	}
+	if o.Lease <= 0 {
+		o.Lease = 2 * time.Minute
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -34,8 +35,11 @@ type unit struct{ id, domain string }
 type Queue struct {
 	opts Options
 	log  *slog.Logger
-	db   *bolt.DB
+	db   *bolt.DB // nil on a Shared queue
+	rec  records
 	kick chan struct{} // one slot: wakes Run
+	// owner names this node's leases on a Shared queue.
+	owner string
 
 	mu        sync.Mutex
 	waiting   map[unit]time.Time // units not running, and their next attempt
@@ -48,11 +52,14 @@ type Queue struct {
 // pending work. Only one process may have the file open.
 func Open(opts Options) (*Queue, error) {
 	opts.setDefaults()
-	if opts.Path == "" {
-		return nil, errors.New("queue: no path")
-	}
 	if opts.Resolver == nil && opts.RelayHost == "" {
 		return nil, errors.New("queue: neither a resolver nor a relay host")
+	}
+	if opts.Shared != nil {
+		return openShared(opts), nil
+	}
+	if opts.Path == "" {
+		return nil, errors.New("queue: no path")
 	}
 	db, err := bolt.Open(opts.Path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -62,6 +69,7 @@ func Open(opts Options) (*Queue, error) {
 		opts:      opts,
 		log:       opts.Logger.With("pkg", "queue"),
 		db:        db,
+		rec:       boltRecords{db},
 		kick:      make(chan struct{}, 1),
 		waiting:   map[unit]time.Time{},
 		running:   map[unit]bool{},
@@ -100,15 +108,37 @@ func Open(opts Options) (*Queue, error) {
 	return q, nil
 }
 
+// openShared returns the queue on a Shared database: nothing to load,
+// the units are claimed from the database as they fall due.
+func openShared(opts Options) *Queue {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return &Queue{
+		opts:  opts,
+		log:   opts.Logger.With("pkg", "queue"),
+		rec:   sharedRecords{opts.Shared},
+		kick:  make(chan struct{}, 1),
+		owner: fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b),
+	}
+}
+
 // BackupSized writes a consistent snapshot of the queue's file while it
 // stays in use (boltbackup.Sized): begin is told the snapshot's size and
-// returns where to write it.
+// returns where to write it. A Shared queue is backed up with its
+// database.
 func (q *Queue) BackupSized(ctx context.Context, begin func(size int64) (io.Writer, error)) (int64, error) {
+	if q.db == nil {
+		return 0, errors.New("queue: the queue is in the shared database: back it up with the database")
+	}
 	return boltbackup.Sized(ctx, q.db, begin)
 }
 
 // Close closes the queue file. Run must have returned.
 func (q *Queue) Close() error {
+	if q.db == nil {
+		return nil
+	}
 	if err := q.db.Close(); err != nil {
 		return fmt.Errorf("queue: close: %w", err)
 	}
@@ -133,6 +163,10 @@ func (q *Queue) addUnitsLocked(it *Item) {
 }
 
 func (q *Queue) schedule(items ...*Item) {
+	if q.db == nil {
+		q.wake() // due in the shared database: this node claims them first
+		return
+	}
 	q.mu.Lock()
 	for _, it := range items {
 		q.addUnitsLocked(it)
@@ -142,6 +176,9 @@ func (q *Queue) schedule(items ...*Item) {
 }
 
 func (q *Queue) unschedule(id string) {
+	if q.db == nil {
+		return // its units went with it
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for u := range q.waiting {
@@ -190,7 +227,7 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, msg []
 		seen[strings.ToLower(r)] = true
 		it.Rcpts = append(it.Rcpts, Rcpt{Addr: r, State: Pending, NextAttempt: now})
 	}
-	err := q.db.Batch(func(tx *bolt.Tx) error { return putItemTx(tx, it, msg) })
+	err := q.rec.update(ctx, true, func(tx recTx) error { return tx.put(it, msg) })
 	if err != nil {
 		return "", fmt.Errorf("queue: enqueue: %w", err)
 	}
@@ -198,45 +235,14 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, msg []
 	return it.ID, nil
 }
 
-func putItemTx(tx *bolt.Tx, it *Item, body []byte) error {
-	b, err := encodeItem(it)
-	if err != nil {
-		return err
-	}
-	if err := tx.Bucket(bucketItems).Put([]byte(it.ID), b); err != nil {
-		return fmt.Errorf("put item %s: %w", it.ID, err)
-	}
-	if body != nil {
-		if err := tx.Bucket(bucketBodies).Put([]byte(it.ID), body); err != nil {
-			return fmt.Errorf("put body %s: %w", it.ID, err)
-		}
-	}
-	return nil
-}
-
-func getItemTx(tx *bolt.Tx, id string) (*Item, error) {
-	v := tx.Bucket(bucketItems).Get([]byte(id))
-	if v == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	return decodeItem(v)
-}
-
-func deleteItemTx(tx *bolt.Tx, id string) error {
-	if err := tx.Bucket(bucketItems).Delete([]byte(id)); err != nil {
-		return err
-	}
-	return tx.Bucket(bucketBodies).Delete([]byte(id))
-}
-
 // List returns every queued message, oldest first.
 func (q *Queue) List() ([]Item, error) {
 	var out []Item
-	err := q.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketItems).ForEach(func(k, v []byte) error {
-			it, err := decodeItem(v)
+	err := q.rec.view(context.Background(), func(tx recTx) error {
+		out = out[:0]
+		return tx.each(func(id string, it *Item, err error) error {
 			if err != nil {
-				out = append(out, Item{ID: string(k), LastErr: err.Error()})
+				out = append(out, Item{ID: id, LastErr: err.Error()})
 				return nil
 			}
 			out = append(out, *it)
@@ -253,20 +259,7 @@ func (q *Queue) List() ([]Item, error) {
 // arrived (zero when the queue is empty), read from the file without
 // decoding the messages: cheap enough for every /metrics scrape.
 func (q *Queue) Stats() (size int, oldest time.Time, err error) {
-	err = q.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketItems)
-		size = b.Stats().KeyN
-		k, v := b.Cursor().First() // IDs sort by arrival
-		if k == nil {
-			return nil
-		}
-		it, err := decodeItem(v)
-		if err != nil {
-			return err
-		}
-		oldest = it.Arrived
-		return nil
-	})
+	size, oldest, err = q.rec.stats(context.Background())
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("queue: stats: %w", err)
 	}
@@ -277,13 +270,13 @@ func (q *Queue) Stats() (size int, oldest time.Time, err error) {
 func (q *Queue) Show(id string) (*Item, []byte, error) {
 	var it *Item
 	var body []byte
-	err := q.db.View(func(tx *bolt.Tx) error {
+	err := q.rec.view(context.Background(), func(tx recTx) error {
 		var err error
-		if it, err = getItemTx(tx, id); err != nil {
+		if it, err = tx.get(id); err != nil {
 			return err
 		}
-		body = append([]byte(nil), tx.Bucket(bucketBodies).Get([]byte(id))...)
-		return nil
+		body, err = tx.body(id)
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("queue: show: %w", err)
@@ -296,7 +289,7 @@ func (q *Queue) Show(id string) (*Item, []byte, error) {
 func (q *Queue) Retry(id string) error {
 	now := time.Now()
 	var items []*Item
-	err := q.db.Update(func(tx *bolt.Tx) error {
+	err := q.rec.update(context.Background(), false, func(tx recTx) error {
 		items = items[:0]
 		retry := func(it *Item) error {
 			for i := range it.Rcpts {
@@ -305,18 +298,18 @@ func (q *Queue) Retry(id string) error {
 				}
 			}
 			items = append(items, it)
-			return putItemTx(tx, it, nil)
+			return tx.put(it, nil)
 		}
 		if id != "" {
-			it, err := getItemTx(tx, id)
+			it, err := tx.get(id)
 			if err != nil {
 				return err
 			}
 			return retry(it)
 		}
 		var all []*Item
-		err := tx.Bucket(bucketItems).ForEach(func(k, v []byte) error {
-			if it, err := decodeItem(v); err == nil {
+		err := tx.each(func(_ string, it *Item, err error) error {
+			if err == nil {
 				all = append(all, it)
 			}
 			return nil
@@ -334,6 +327,10 @@ func (q *Queue) Retry(id string) error {
 	if err != nil {
 		return fmt.Errorf("queue: retry: %w", err)
 	}
+	if q.db == nil {
+		q.wake()
+		return nil
+	}
 	q.mu.Lock()
 	for _, it := range items {
 		for u := range q.waiting {
@@ -350,11 +347,11 @@ func (q *Queue) Retry(id string) error {
 
 // Delete removes message id from the queue without telling the sender.
 func (q *Queue) Delete(id string) error {
-	err := q.db.Update(func(tx *bolt.Tx) error {
-		if _, err := getItemTx(tx, id); err != nil {
+	err := q.rec.update(context.Background(), false, func(tx recTx) error {
+		if _, err := tx.get(id); err != nil {
 			return err
 		}
-		return deleteItemTx(tx, id)
+		return tx.del(id)
 	})
 	if err != nil {
 		return fmt.Errorf("queue: delete: %w", err)
@@ -368,12 +365,15 @@ func (q *Queue) Delete(id string) error {
 // a DSN (unless it is the null sender) and removes the message.
 func (q *Queue) Bounce(id string) error {
 	var dsn *Item
-	err := q.db.Update(func(tx *bolt.Tx) error {
-		it, err := getItemTx(tx, id)
+	err := q.rec.update(context.Background(), false, func(tx recTx) error {
+		it, err := tx.get(id)
 		if err != nil {
 			return err
 		}
-		body := tx.Bucket(bucketBodies).Get([]byte(id))
+		body, err := tx.body(id)
+		if err != nil {
+			return err
+		}
 		var failed []Rcpt
 		for i := range it.Rcpts {
 			r := &it.Rcpts[i]
@@ -386,7 +386,7 @@ func (q *Queue) Bounce(id string) error {
 		if dsn, err = q.dsnTx(tx, it, body, failed, actionFailed, time.Now()); err != nil {
 			return err
 		}
-		return deleteItemTx(tx, id)
+		return tx.del(id)
 	})
 	if err != nil {
 		return fmt.Errorf("queue: bounce: %w", err)

@@ -16,6 +16,10 @@ const idle = time.Hour
 // the earliest next attempt. It returns when ctx ends, after the running
 // deliveries have stopped.
 func (q *Queue) Run(ctx context.Context) {
+	if q.opts.Shared != nil {
+		q.runShared(ctx)
+		return
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(idle)

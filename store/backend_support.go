@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 )
 
 // This file holds what other backends of the contract (see the package
@@ -102,3 +104,63 @@ func StructureBodyStart(info []byte) (start int64, ok bool) { return structureBo
 // OriginOf returns what WithOrigin put in ctx, or nil: for backends that
 // carry it into their events.
 func OriginOf(ctx context.Context) any { return originOf(ctx) }
+
+// NormalizeList checks and fills in a list's settings (defaults of Post
+// and ReplyTo, moderators normalized), as CreateList and UpdateList do.
+func NormalizeList(l *List) error { return normalizeList(l) }
+
+// NormalizeMembers normalizes a list's address and member addresses
+// (duplicates dropped), as the member methods do.
+func NormalizeMembers(list string, addrs []string) (string, []string, error) {
+	return normalizeMembers(list, addrs)
+}
+
+// ListOfBounceAddress is the list whose bounce address addr would be.
+func ListOfBounceAddress(addr string) (string, bool) { return listOfBounceAddress(addr) }
+
+// BounceDay applies one bounce at when to a member's bounce days, as
+// RecordBounce does: it returns the new days, whether they changed, and
+// whether the member is now disabled (days reached; days 0 never).
+func BounceDay(m Member, when time.Time, days int) (out []string, changed, disabled bool) {
+	day := when.UTC().Format(time.DateOnly)
+	if m.Disabled || slices.Contains(m.BounceDays, day) {
+		return m.BounceDays, false, false
+	}
+	out = m.BounceDays
+	if n := len(out); n > 0 {
+		last, err := time.Parse(time.DateOnly, out[n-1])
+		if err != nil || when.Sub(last) > BounceStale+24*time.Hour {
+			out = nil
+		}
+	}
+	out = append(slices.Clone(out), day)
+	return out, true, days > 0 && len(out) >= days
+}
+
+// Now is the store's clock (tests of this package move it).
+func Now() time.Time { return nowFunc() }
+
+// JunkTokenKey is the key of a token in a junk model: its 64-bit FNV-1a
+// hash, as every backend keeps it.
+func JunkTokenKey(tok string) uint64 { return tokenHash(tok) }
+
+// JunkMoveClass says how moving or copying a message from src to dst
+// trains it (into Junk: spam; out of Junk, except into Trash: ham).
+func JunkMoveClass(src, dst *Mailbox) JunkClass { return junkMoveClass(src, dst) }
+
+// JunkFlagClass says how a flag change from old to new trains a message
+// ($Junk added: spam; $NotJunk added: ham).
+func JunkFlagClass(old, new []string) JunkClass { return junkFlagClass(old, new) }
+
+// JunkPruneCut says which tokens a model over its bound drops to keep
+// target of them, from hist[n], the number of tokens seen in n messages
+// (n capped at 63): every token seen fewer than cut times, and atCut of
+// those seen cut times (in key order), as the bbolt store prunes.
+func JunkPruneCut(hist *[64]uint64, tokens, target uint64) (cut, atCut uint64) {
+	excess := tokens - target
+	sum := uint64(0)
+	for cut = 1; cut < 63 && sum+hist[cut] < excess; cut++ {
+		sum += hist[cut]
+	}
+	return cut, excess - sum
+}

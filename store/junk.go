@@ -383,20 +383,15 @@ func (m *junkModel) count(toks []string, class JunkClass, delta int) error {
 // in the fewest messages (those say least): first every token seen once,
 // then twice, and so on.
 func (m *junkModel) prune(target uint64) error {
-	excess := m.st.Tokens - target
 	var hist [64]uint64
 	m.toks.ForEach(func(_, v []byte) error {
 		c := decodeJunkCounts(v)
 		hist[min(uint64(c.Spam)+uint64(c.Ham), 63)]++
 		return nil
 	})
-	cut, sum := uint64(0), uint64(0)
-	for cut = 1; cut < 63 && sum+hist[cut] < excess; cut++ {
-		sum += hist[cut]
-	}
 	// Delete every token seen fewer than cut times, and at cut until the
 	// excess is gone.
-	atCut := excess - sum
+	cut, atCut := JunkPruneCut(&hist, m.st.Tokens, target)
 	var del [][]byte
 	m.toks.ForEach(func(k, v []byte) error {
 		c := decodeJunkCounts(v)

@@ -372,24 +372,18 @@ func (s *Store) RecordBounce(ctx context.Context, list, member string, when time
 	if err != nil {
 		return false, err
 	}
-	day := when.UTC().Format(time.DateOnly)
 	err = s.update(ctx, func(t *tx) error {
 		disabled = false
 		rec, ok := getMemberTx(t.Tx, laddr, norm[0])
 		if !ok {
 			return ErrNoMember
 		}
-		if rec.Disabled || slices.Contains(rec.BounceDays, day) {
+		bdays, changed, off := BounceDay(Member(rec), when, days)
+		if !changed {
 			return nil
 		}
-		if n := len(rec.BounceDays); n > 0 {
-			last, err := time.Parse(time.DateOnly, rec.BounceDays[n-1])
-			if err != nil || when.Sub(last) > BounceStale+24*time.Hour {
-				rec.BounceDays = nil
-			}
-		}
-		rec.BounceDays = append(rec.BounceDays, day)
-		if days > 0 && len(rec.BounceDays) >= days {
+		rec.BounceDays = bdays
+		if off {
 			rec.Disabled, disabled = true, true
 		}
 		return putMemberTx(t.Tx, laddr, rec)

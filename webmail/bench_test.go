@@ -75,7 +75,10 @@ func benchGet(b *testing.B, s *Server, sess *session, path string) {
 func BenchmarkPages100k(b *testing.B) {
 	st, acct, inbox := benchStore(b, 100000)
 	s := benchServer(b, st)
-	sess := s.sessions.create(acct.ID, acct.Address)
+	sess, err := s.sessions.create(context.Background(), acct.ID, acct.Address)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct{ name, path string }{
 		{"list-first", mailboxURL(inbox.ID)},
 		{"list-deep", mailboxURL(inbox.ID) + "?before=50000"},
@@ -109,7 +112,11 @@ func BenchmarkSessionMemory(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		conns := make([]net.Conn, 0, n)
 		for i := range n {
-			ids[i] = s.sessions.create(acct.ID, acct.Address).id
+			sess, err := s.sessions.create(context.Background(), acct.ID, acct.Address)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids[i] = sess.id
 			c, err := net.Dial("tcp", srv.Listener.Addr().String())
 			if err != nil {
 				b.Fatal(err)

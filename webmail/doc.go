@@ -7,7 +7,9 @@
 //
 // It reaches the store, the submission path and the queue only through
 // the small interfaces it declares (Store, Sender, Outbox), which
-// cmd/petrel satisfies with *store.Store, *mta.MTA and *queue.Queue.
+// cmd/petrel satisfies with *store.Store or *pgstore.Store, *mta.MTA and
+// *queue.Queue. Sessions are kept in memory, or, when several nodes serve
+// the web mail, in a SessionStore (PostgreSQL), by a hash of their token.
 //
 // Invariants, kept by every handler:
 //

@@ -87,7 +87,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if old := s.sessions.get(r); old != nil {
 		s.sessions.remove(old.id)
 	}
-	sess := s.sessions.create(acct.ID, acct.Address)
+	sess, err := s.sessions.create(r.Context(), acct.ID, acct.Address)
+	if err != nil {
+		s.log.Error("web login: session", "client", ip, "user", acct.Address, "err", err)
+		d.Error = "The server cannot log you in now; try again in a moment."
+		s.showLogin(w, r, http.StatusServiceUnavailable, d)
+		return
+	}
 	setCookie(w, r, sessionCookie(r), sess.id, 0)
 	setCookie(w, r, loginCookie(r), "", -1)
 	s.log.Info("web login", "client", ip, "user", acct.Address)

@@ -1,12 +1,18 @@
 package webmail
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
+
+	"petrel/store"
 )
 
 // Cookie names. Over HTTPS the session cookie has the __Host- prefix, which
@@ -30,10 +36,21 @@ type session struct {
 	mu       sync.Mutex
 	lastSeen time.Time
 	flash    string // one message for the next page
+
+	owner *sessions // its SessionStore, if any, keeps its flash
 }
 
 // takeFlash returns the pending message once.
 func (s *session) takeFlash() string {
+	if s.owner != nil && s.owner.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionStoreTimeout)
+		defer cancel()
+		f, err := s.owner.db.TakeWebFlash(ctx, sessionKey(s.id))
+		if err != nil {
+			s.owner.log.Warn("web session: flash", "err", err)
+		}
+		return f
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.flash
@@ -42,22 +59,67 @@ func (s *session) takeFlash() string {
 }
 
 func (s *session) setFlash(f string) {
+	if s.owner != nil && s.owner.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionStoreTimeout)
+		defer cancel()
+		if err := s.owner.db.SetWebFlash(ctx, sessionKey(s.id), f); err != nil {
+			s.owner.log.Warn("web session: flash", "err", err)
+		}
+		return
+	}
 	s.mu.Lock()
 	s.flash = f
 	s.mu.Unlock()
 }
 
-// sessions are kept in memory: a restart logs everyone out.
+// SessionStore keeps the web mail's sessions where every node serving the
+// web mail finds them (*pgstore.Store is one). It is handed a hash of each
+// session's token (sessionKey), never the token the cookie carries.
+type SessionStore interface {
+	PutWebSession(ctx context.Context, s store.WebSession) error
+	// WebSession returns the session of key, or nil and no error.
+	WebSession(ctx context.Context, key string) (*store.WebSession, error)
+	TouchWebSession(ctx context.Context, key string, at time.Time) error
+	SetWebFlash(ctx context.Context, key, flash string) error
+	// TakeWebFlash returns the session's flash and clears it, at once.
+	TakeWebFlash(ctx context.Context, key string) (string, error)
+	DeleteWebSession(ctx context.Context, key string) error
+	// DeleteWebSessions ends every session of acct but keep's.
+	DeleteWebSessions(ctx context.Context, acct uint64, keep string) error
+	// PruneWebSessions deletes the sessions last seen before idle or
+	// created before old.
+	PruneWebSessions(ctx context.Context, idle, old time.Time) error
+}
+
+// sessionStoreTimeout bounds each call to a SessionStore.
+const sessionStoreTimeout = 10 * time.Second
+
+// touchEvery is how stale a SessionStore's last-seen time may get before a
+// request writes it again (not every request writes).
+const touchEvery = time.Minute
+
+// sessionKey is what a SessionStore keeps of a session's token: its
+// SHA-256, so that reading the table gives no one a live cookie.
+func sessionKey(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// sessions are kept in memory (a restart logs everyone out), or in a
+// SessionStore when several nodes serve the web mail.
 type sessions struct {
 	idle, maxAge time.Duration
 	now          func() time.Time
+	db           SessionStore // nil: byID
+	log          *slog.Logger
 
-	mu   sync.Mutex
-	byID map[string]*session
+	mu      sync.Mutex
+	byID    map[string]*session
+	created int // by this node, for pruning now and then
 }
 
-func newSessions(idle, maxAge time.Duration, now func() time.Time) *sessions {
-	return &sessions{idle: idle, maxAge: maxAge, now: now, byID: map[string]*session{}}
+func newSessions(idle, maxAge time.Duration, now func() time.Time, db SessionStore, log *slog.Logger) *sessions {
+	return &sessions{idle: idle, maxAge: maxAge, now: now, db: db, log: log, byID: map[string]*session{}}
 }
 
 func randomToken() string {
@@ -68,9 +130,27 @@ func randomToken() string {
 
 // create makes a new session with fresh id and CSRF token (never one the
 // browser brought: no session fixation).
-func (ss *sessions) create(acct uint64, address string) *session {
+func (ss *sessions) create(ctx context.Context, acct uint64, address string) (*session, error) {
 	now := ss.now()
-	s := &session{id: randomToken(), acct: acct, address: address, csrf: randomToken(), created: now, lastSeen: now}
+	s := &session{id: randomToken(), acct: acct, address: address, csrf: randomToken(), created: now, lastSeen: now, owner: ss}
+	if ss.db != nil {
+		ctx, cancel := context.WithTimeout(ctx, sessionStoreTimeout)
+		defer cancel()
+		ss.mu.Lock()
+		ss.created++
+		prune := ss.created%64 == 1
+		ss.mu.Unlock()
+		if prune {
+			if err := ss.db.PruneWebSessions(ctx, now.Add(-ss.idle), now.Add(-ss.maxAge)); err != nil {
+				ss.log.Warn("web sessions: prune", "err", err)
+			}
+		}
+		err := ss.db.PutWebSession(ctx, store.WebSession{Key: sessionKey(s.id), Account: acct, Address: address, CSRF: s.csrf, Created: now, LastSeen: now})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	// Drop expired sessions now and then, so that the map does not grow.
@@ -82,7 +162,7 @@ func (ss *sessions) create(acct uint64, address string) *session {
 		}
 	}
 	ss.byID[s.id] = s
-	return s
+	return s, nil
 }
 
 func (ss *sessions) expired(s *session, now time.Time) bool {
@@ -96,6 +176,9 @@ func (ss *sessions) get(r *http.Request) *session {
 	c, err := r.Cookie(sessionCookie(r))
 	if err != nil || c.Value == "" {
 		return nil
+	}
+	if ss.db != nil {
+		return ss.getStored(r.Context(), c.Value)
 	}
 	ss.mu.Lock()
 	s := ss.byID[c.Value]
@@ -114,7 +197,44 @@ func (ss *sessions) get(r *http.Request) *session {
 	return s
 }
 
+// getStored is get with a SessionStore: a database that cannot answer
+// logs no one in.
+func (ss *sessions) getStored(ctx context.Context, token string) *session {
+	ctx, cancel := context.WithTimeout(ctx, sessionStoreTimeout)
+	defer cancel()
+	key := sessionKey(token)
+	ws, err := ss.db.WebSession(ctx, key)
+	if err != nil {
+		ss.log.Warn("web session: read", "err", err)
+		return nil
+	}
+	if ws == nil {
+		return nil
+	}
+	s := &session{id: token, acct: ws.Account, address: ws.Address, csrf: ws.CSRF, created: ws.Created, lastSeen: ws.LastSeen, owner: ss}
+	now := ss.now()
+	if ss.expired(s, now) {
+		ss.remove(token)
+		return nil
+	}
+	if now.Sub(ws.LastSeen) >= touchEvery {
+		if err := ss.db.TouchWebSession(ctx, key, now); err != nil {
+			ss.log.Warn("web session: touch", "err", err)
+		}
+	}
+	s.lastSeen = now
+	return s
+}
+
 func (ss *sessions) remove(id string) {
+	if ss.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionStoreTimeout)
+		defer cancel()
+		if err := ss.db.DeleteWebSession(ctx, sessionKey(id)); err != nil {
+			ss.log.Warn("web session: delete", "err", err)
+		}
+		return
+	}
 	ss.mu.Lock()
 	delete(ss.byID, id)
 	ss.mu.Unlock()
@@ -123,6 +243,14 @@ func (ss *sessions) remove(id string) {
 // removeAccount ends every session of an account but keep (a password
 // change logs the other browsers out).
 func (ss *sessions) removeAccount(acct uint64, keep string) {
+	if ss.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionStoreTimeout)
+		defer cancel()
+		if err := ss.db.DeleteWebSessions(ctx, acct, sessionKey(keep)); err != nil {
+			ss.log.Warn("web sessions: delete the account's", "err", err)
+		}
+		return
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for id, s := range ss.byID {

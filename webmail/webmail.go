@@ -63,6 +63,10 @@ type Options struct {
 	Store  Store
 	Sender Sender
 	Outbox Outbox // nil: no outbox page
+	// Sessions, if set, keeps the logged-in sessions where every node
+	// serving the web mail finds them (PostgreSQL); nil: in this
+	// process's memory, and a restart logs everyone out.
+	Sessions SessionStore
 	// AuthLimiter is the limiter the mail protocols share, so that
 	// guessing passwords on the web counts as on IMAP. nil: a default one.
 	AuthLimiter *authlimit.Limiter
@@ -133,7 +137,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, log: opts.Logger, st: opts.Store, stop: make(chan struct{})}
-	s.sessions = newSessions(opts.IdleTimeout, opts.MaxSessionAge, opts.Now)
+	s.sessions = newSessions(opts.IdleTimeout, opts.MaxSessionAge, opts.Now, opts.Sessions, opts.Logger)
 	s.tmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
 	static, _ := fs.Sub(staticFS, "static")
 	mux := http.NewServeMux()

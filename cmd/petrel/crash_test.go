@@ -94,7 +94,10 @@ func TestCrashLosesNothingAccepted(t *testing.T) {
 }
 
 // sendOne sends a message and returns nil only if DATA got 250.
-func sendOne(addr, tag string) error {
+func sendOne(addr, tag string) error { return sendTo(addr, "bob@hamburger.edu", tag) }
+
+// sendTo sends a message to rcpt and returns nil only if DATA got 250.
+func sendTo(addr, rcpt, tag string) error {
 	c, err := smtp.Dial(addr)
 	if err != nil {
 		return err
@@ -103,7 +106,7 @@ func sendOne(addr, tag string) error {
 	if err := c.Mail("alice@crepes.fr", nil); err != nil {
 		return err
 	}
-	if err := c.Rcpt("bob@hamburger.edu", nil); err != nil {
+	if err := c.Rcpt(rcpt, nil); err != nil {
 		return err
 	}
 	w, err := c.Data()

@@ -33,7 +33,7 @@ func newSRS(cfg *config.Config) (*srs.Rewriter, error) {
 }
 
 // newUnsubscribe makes the one-click unsubscribe endpoint of the lists.
-func newUnsubscribe(cfg *config.Config, st *store.Store) (*web.Unsubscribe, error) {
+func newUnsubscribe(cfg *config.Config, st listStore) (*web.Unsubscribe, error) {
 	key, err := secret.LoadOrCreate(filepath.Join(cfg.DataDir, unsubscribeKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("unsubscribe links: %w", err)
@@ -47,7 +47,7 @@ func newUnsubscribe(cfg *config.Config, st *store.Store) (*web.Unsubscribe, erro
 
 // listRemover takes a member off a list for the web's one-click
 // unsubscribe.
-type listRemover struct{ st *store.Store }
+type listRemover struct{ st listStore }
 
 func (l listRemover) RemoveListMember(ctx context.Context, list, member string) error {
 	_, err := l.st.RemoveMembers(ctx, list, []string{member})

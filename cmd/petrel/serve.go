@@ -19,7 +19,6 @@ import (
 	"petrel/config"
 	"petrel/control"
 	"petrel/imap"
-	"petrel/junk"
 	"petrel/msgauth"
 	"petrel/mta"
 	"petrel/netlimit"
@@ -49,7 +48,8 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 type server struct {
 	cfg     *config.Config
 	log     *slog.Logger
-	store   *store.Store
+	store   mailStore
+	bolt    *store.Store // the same store on bbolt; nil on PostgreSQL
 	tls     *tls.Config
 	acme    *tlsconf.ACME // with tls.acme
 	lns     map[string]net.Listener
@@ -76,9 +76,6 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 		return errors.New("config: no listener has an address: set at least one under [listen] (smtp = \":25\", …); `petrel config default` shows them all")
 	}
 	log := newLogger(cfg, stderr)
-	if cfg.Store.Backend != "bbolt" {
-		return fmt.Errorf("store.backend = %q: petrel serve runs on the bbolt store only in this version (its front-ends are not yet wired to PostgreSQL; `petrel store migrate` and `petrel store copy` are); set store.backend = \"bbolt\"", cfg.Store.Backend)
-	}
 	if soft, hard, err := netlimit.RaiseFileLimit(); err != nil {
 		log.Warn("open files limit", "soft", soft, "hard", hard, "err", err)
 	} else {
@@ -102,12 +99,7 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 		s.lns[l.Name] = ln
 	}
 	s.metrics = web.NewMetrics()
-	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit, OnAuthBusy: s.metrics.AuthShed,
-		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
-	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)
-		}
+	if s.store, s.bolt, err = openMailStore(ctx, cfg, log, s.metrics); err != nil {
 		return err
 	}
 	defer s.store.Close()
@@ -240,7 +232,7 @@ func (s *server) start(ctx context.Context) error {
 	// queued local mail through the MTA's routing (accounts, aliases,
 	// lists, SRS), and the MTA queues remote mail, forwards and bounces.
 	// queue.Open makes the MTA on the queue it opens, before either runs.
-	if s.queue, err = openQueue(cfg, mxres, s.log, func(o *queue.Options) {
+	if s.queue, err = openQueue(cfg, mxres, s.log, sharedQueue(s.store, cfg), func(o *queue.Options) {
 		o.OnAttempt = m.DeliveryAttempt
 		o.NewLocal = func(q *queue.Queue) (queue.LocalDeliverer, error) {
 			mopts.Queue, mopts.Bouncer = q, bouncer{q}
@@ -260,8 +252,11 @@ func (s *server) start(ctx context.Context) error {
 		AuthLimiter:   authLimiter,
 		OnAuthFailure: func() { m.AuthFailure("imap") },
 	})
+	// On PostgreSQL the maildrop lock holds across nodes.
+	pop3Locker, _ := s.store.(pop3.Locker)
 	s.pop3 = pop3.New(pop3.Options{
 		Store:       s.store,
+		Locker:      pop3Locker,
 		Logger:      s.log.With("svc", "pop3"),
 		TLSConfig:   s.tls,
 		Hostname:    cfg.Hostname,
@@ -295,8 +290,10 @@ func (s *server) start(ctx context.Context) error {
 	s.goServe("pop3s", func(l net.Listener) error {
 		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
 	})
+	// On PostgreSQL the web mail's sessions are shared by the nodes.
+	webSessions, _ := s.store.(webmail.SessionStore)
 	wm := webmail.New(webmail.Options{
-		Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter,
+		Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter, Sessions: webSessions,
 		Hostname: cfg.Hostname, HTTPSPort: config.ListenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
 		Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
 	})
@@ -351,7 +348,7 @@ func (s *server) start(ctx context.Context) error {
 		s.queue.Run(ctx)
 	}()
 	// The control socket, for the CLI while we run.
-	env := &admin.Env{Config: cfg, Store: s.store, Log: s.log, Queue: s.queue, DKIM: s.signer, Resolver: netres}
+	env := &admin.Env{Config: cfg, Store: s.store, Bolt: s.bolt, Log: s.log, Queue: s.queue, DKIM: s.signer, Resolver: netres}
 	sock := controlPath(cfg.DataDir)
 	cl, err := control.Listen(sock)
 	if err != nil {

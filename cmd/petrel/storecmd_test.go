@@ -46,8 +46,8 @@ func TestStoreMigrate(t *testing.T) {
 		{"dsn without postgres", []string{"PETREL_STORE_DSN=" + dsn}, []string{"store", "migrate"}, false, `store.dsn is set but store.backend = "bbolt"`},
 		{"bad backend", []string{"PETREL_STORE_BACKEND=mysql"}, []string{"store", "migrate"}, false, `store.backend = "mysql"`},
 		{"usage", pg, []string{"store", "compact"}, false, "usage: petrel store migrate"},
-		{"serve refuses postgres", pg, []string{"serve"}, false, "runs on the bbolt store only"},
-		{"user add refuses postgres", pg, []string{"user", "list"}, false, "runs on the bbolt store only"},
+		{"user list on postgres", pg, []string{"user", "list"}, true, ""},
+		{"backup refuses postgres", pg, []string{"backup", "b.tar"}, false, "back up the database with PostgreSQL's own tools"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, ok := petrelEnv(t, tc.env, tc.args...)

@@ -18,7 +18,6 @@ import (
 	"petrel/msgauth"
 	"petrel/mta"
 	"petrel/queue"
-	"petrel/store"
 )
 
 // This file adapts the packages to each other: each declares the small
@@ -83,12 +82,12 @@ func openQueue(cfg *config.Config, res queue.MXResolver, log *slog.Logger, mods 
 
 // openQueueOffline opens the queue for an admin command run while the
 // server is stopped: it does not run, so it delivers nothing.
-func openQueueOffline(cfg *config.Config, log *slog.Logger) (admin.Queue, func(), error) {
+func openQueueOffline(cfg *config.Config, st admin.Store, log *slog.Logger) (admin.Queue, func(), error) {
 	mx, _, err := newDNS(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	q, err := openQueue(cfg, mx, log)
+	q, err := openQueue(cfg, mx, log, sharedQueue(st, cfg))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -108,12 +107,15 @@ func newDNS(cfg *config.Config) (*dnsmx.Resolver, *net.Resolver, error) {
 // junkClassifier adapts package junk's classifier to the MTA.
 type junkClassifier struct {
 	c  *junk.Classifier
-	st *store.Store
+	st junkTruster
 }
 
 // newJunkFilter makes the junk classifier junk.classifier asks for; nil
 // (no filter) when it is off.
-func newJunkFilter(cfg *config.Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (mta.JunkFilter, error) {
+func newJunkFilter(cfg *config.Config, st interface {
+	junk.Model
+	junkTruster
+}, log *slog.Logger, reg prometheus.Registerer) (mta.JunkFilter, error) {
 	if !cfg.Junk.Classifier {
 		return nil, nil
 	}

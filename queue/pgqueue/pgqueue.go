@@ -7,8 +7,9 @@
 // across nodes.
 //
 // Its tables are part of the store's schema (store/pgstore's migrations).
-// It is not yet used by package queue, which keeps its bbolt file: it is
-// the part of the queue on PostgreSQL that the next step wires in.
+// Store (store.go) is the whole queue on PostgreSQL for package queue
+// (queue.Shared): the messages in queue_items and their units here, written
+// together; `petrel serve` uses it when store.backend = "postgres".
 //
 // Invariants:
 //

@@ -27,12 +27,18 @@ func (s *Store) CreateAccount(ctx context.Context, address, password string) (*s
 	}
 	acct := store.Account{Address: addr, Created: time.Now().UTC().Truncate(time.Second)}
 	err = s.update(ctx, func(tx pgx.Tx) error {
-		var n int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM aliases WHERE address = $1", addr).Scan(&n); err != nil {
+		if err := lockAddresses(ctx, tx); err != nil {
 			return err
 		}
-		if n > 0 {
-			return fmt.Errorf("%s is an alias: %w", addr, store.ErrAddressTaken)
+		var taken bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM accounts WHERE address = $1)", addr).Scan(&taken); err != nil {
+			return err
+		}
+		if taken {
+			return store.ErrAccountExists
+		}
+		if err := addressFreeTx(ctx, tx, addr, true); err != nil {
+			return err
 		}
 		err := tx.QueryRow(ctx, "INSERT INTO accounts (address, hash, created) VALUES ($1, $2, $3) RETURNING id",
 			addr, hash, acct.Created).Scan(&acct.ID)
@@ -102,6 +108,14 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			if err := deleteMailboxTx(ctx, tx, store.MailboxID(mid)); err != nil {
 				return err
 			}
+		}
+		// Its model and training states go too; metadata and
+		// subscriptions go with the account (ON DELETE CASCADE).
+		if _, err := tx.Exec(ctx, "DELETE FROM junk_models WHERE account = $1", id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM junk_msgs WHERE account = $1", id); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, "DELETE FROM accounts WHERE id = $1", id)
 		return err

@@ -12,7 +12,7 @@ import (
 )
 
 // source reads addresses in one transaction for the store package's
-// resolver. Mailing lists are not kept in PostgreSQL yet: none is found.
+// resolver.
 type source struct {
 	ctx context.Context
 	tx  pgx.Tx
@@ -30,7 +30,16 @@ func (s *source) LookupAccount(addr string) (store.Account, bool) {
 	return *a, true
 }
 
-func (s *source) LookupList(string) bool { return false }
+func (s *source) LookupList(addr string) bool {
+	var ok bool
+	if err := s.tx.QueryRow(s.ctx, "SELECT EXISTS (SELECT 1 FROM lists WHERE address = $1)", addr).Scan(&ok); err != nil {
+		if s.err == nil {
+			s.err = err
+		}
+		return false
+	}
+	return ok
+}
 
 func (s *source) LookupAlias(addr string) (store.Alias, bool) {
 	a := store.Alias{}
@@ -63,8 +72,8 @@ func (s *Store) SetAlias(ctx context.Context, address string, targets []string, 
 			return err
 		}
 		src := &source{ctx: ctx, tx: tx}
-		if _, ok := src.LookupAccount(addr); ok {
-			return fmt.Errorf("%s is an account: %w", addr, store.ErrAddressTaken)
+		if err := addressFreeTx(ctx, tx, addr, false); err != nil {
+			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO aliases (address, targets, created) VALUES ($1, $2, $3)
 			ON CONFLICT (address) DO UPDATE SET targets = excluded.targets`, addr, tgts, time.Now().UTC().Truncate(time.Second))

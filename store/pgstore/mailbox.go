@@ -87,8 +87,15 @@ func lockMailbox(ctx context.Context, tx pgx.Tx, id store.MailboxID) (store.Mail
 	return scanMailbox(tx.QueryRow(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE id = $1 FOR UPDATE", int64(id)))
 }
 
-// CreateMailbox makes a mailbox, and any missing parents.
+// CreateMailbox makes a mailbox, and any missing parents, subscribed.
 func (s *Store) CreateMailbox(ctx context.Context, acct uint64, name, specialUse string) (*store.Mailbox, error) {
+	return s.CreateMailboxSubscribed(ctx, acct, name, specialUse, true)
+}
+
+// CreateMailboxSubscribed is CreateMailbox that subscribes the new
+// mailboxes only if subscribed, or if their name was subscribed before
+// they existed (RFC 9051 6.3.7).
+func (s *Store) CreateMailboxSubscribed(ctx context.Context, acct uint64, name, specialUse string, subscribed bool) (*store.Mailbox, error) {
 	n, err := store.NormalizeMailboxName(name)
 	if err != nil {
 		return nil, fmt.Errorf("create mailbox %q: %w", name, err)
@@ -111,11 +118,19 @@ func (s *Store) CreateMailbox(ctx context.Context, acct uint64, name, specialUse
 		if _, err := mailboxByNameTx(ctx, tx, acct, n, false); err == nil {
 			return store.ErrMailboxExists
 		}
-		if err := createParentsTx(ctx, tx, acct, n, ""); err != nil {
+		parents, err := createParentsTx(ctx, tx, acct, n, "")
+		if err != nil {
 			return err
 		}
-		m, err = createMailboxTx(ctx, tx, acct, n, specialUse)
-		return err
+		for i := range parents {
+			if err := subscribeNewTx(ctx, tx, &parents[i], subscribed); err != nil {
+				return err
+			}
+		}
+		if m, err = createMailboxTx(ctx, tx, acct, n, specialUse); err != nil {
+			return err
+		}
+		return subscribeNewTx(ctx, tx, &m, subscribed)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create mailbox %q: %w", n, err)
@@ -123,8 +138,10 @@ func (s *Store) CreateMailbox(ctx context.Context, acct uint64, name, specialUse
 	return &m, nil
 }
 
-// createParentsTx makes the missing parents of name, except skip.
-func createParentsTx(ctx context.Context, tx pgx.Tx, acct uint64, name, skip string) error {
+// createParentsTx makes the missing parents of name, except skip, and
+// returns them.
+func createParentsTx(ctx context.Context, tx pgx.Tx, acct uint64, name, skip string) ([]store.Mailbox, error) {
+	var made []store.Mailbox
 	parts := strings.Split(name, string(store.Separator))
 	for i := 1; i < len(parts); i++ {
 		parent := strings.Join(parts[:i], string(store.Separator))
@@ -132,12 +149,30 @@ func createParentsTx(ctx context.Context, tx pgx.Tx, acct uint64, name, skip str
 			continue
 		}
 		if _, err := mailboxByNameTx(ctx, tx, acct, parent, false); errors.Is(err, store.ErrNoMailbox) {
-			if _, err := createMailboxTx(ctx, tx, acct, parent, ""); err != nil {
-				return err
+			m, err := createMailboxTx(ctx, tx, acct, parent, "")
+			if err != nil {
+				return nil, err
 			}
+			made = append(made, m)
 		}
 	}
-	return nil
+	return made, nil
+}
+
+// subscribeNewTx sets a new mailbox's subscription: subscribed, or its
+// name's subscription from before it existed, which it takes over.
+func subscribeNewTx(ctx context.Context, tx pgx.Tx, m *store.Mailbox, subscribed bool) error {
+	tag, err := tx.Exec(ctx, "DELETE FROM subscriptions WHERE account = $1 AND name = $2", int64(m.Account), m.Name)
+	if err != nil {
+		return err
+	}
+	want := subscribed || tag.RowsAffected() > 0
+	if m.Subscribed == want {
+		return nil
+	}
+	m.Subscribed = want
+	_, err = tx.Exec(ctx, "UPDATE mailboxes SET subscribed = $2 WHERE id = $1", int64(m.ID), want)
+	return err
 }
 
 func createMailboxTx(ctx context.Context, tx pgx.Tx, acct uint64, name, specialUse string) (store.Mailbox, error) {
@@ -184,6 +219,16 @@ func deleteMailboxTx(ctx context.Context, tx pgx.Tx, id store.MailboxID) error {
 	if err := dropBlobs(ctx, tx, blobs); err != nil {
 		return err
 	}
+	if _, err := tx.Exec(ctx, "DELETE FROM metadata WHERE account = $1 AND mailbox = $2", int64(m.Account), int64(id)); err != nil {
+		return err
+	}
+	if m.Subscribed {
+		// The subscription outlives the mailbox (RFC 9051 6.3.4, 6.3.7).
+		if _, err := tx.Exec(ctx, "INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", int64(m.Account), m.Name); err != nil {
+			return err
+		}
+	}
+	// Its vanished UIDs go with it (ON DELETE CASCADE).
 	if _, err := tx.Exec(ctx, "DELETE FROM mailboxes WHERE id = $1", int64(id)); err != nil {
 		return err
 	}
@@ -236,7 +281,7 @@ func (s *Store) RenameMailbox(ctx context.Context, acct uint64, oldName, newName
 			_, err = copyTx(ctx, tx, src.ID, toUIDs(uids), dst.ID, true)
 			return err
 		}
-		if err := createParentsTx(ctx, tx, acct, to, from); err != nil {
+		if _, err := createParentsTx(ctx, tx, acct, to, from); err != nil {
 			return err
 		}
 		prefix := from + string(store.Separator)
@@ -261,20 +306,52 @@ func (s *Store) RenameMailbox(ctx context.Context, acct uint64, oldName, newName
 	return nil
 }
 
-// SetSubscribed sets a mailbox's subscribed state.
+// SetSubscribed sets a mailbox's subscribed state. A name that is no
+// mailbox can be subscribed too (RFC 9051 6.3.7: Subscriptions lists
+// those); unsubscribing one that is not subscribed is ErrNoMailbox.
 func (s *Store) SetSubscribed(ctx context.Context, acct uint64, name string, subscribed bool) error {
 	n, err := store.NormalizeMailboxName(name)
 	if err != nil {
 		return store.ErrNoMailbox
 	}
-	tag, err := s.pool.Exec(ctx, "UPDATE mailboxes SET subscribed = $3 WHERE account = $1 AND name = $2", int64(acct), n, subscribed)
+	err = s.update(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE mailboxes SET subscribed = $3 WHERE account = $1 AND name = $2", int64(acct), n, subscribed)
+		if err != nil || tag.RowsAffected() > 0 {
+			return err
+		}
+		if subscribed {
+			if err := accountExists(ctx, tx, acct); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", int64(acct), n)
+			return err
+		}
+		tag, err = tx.Exec(ctx, "DELETE FROM subscriptions WHERE account = $1 AND name = $2", int64(acct), n)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = store.ErrNoMailbox
+		}
+		return err
+	})
 	if err != nil {
+		if errors.Is(err, store.ErrNoMailbox) {
+			return err
+		}
 		return fmt.Errorf("subscribe %q: %w", n, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return store.ErrNoMailbox
-	}
 	return nil
+}
+
+// Subscriptions returns the subscribed names of an account that are no
+// mailbox (a mailbox's subscription is its Subscribed), ordered.
+func (s *Store) Subscriptions(acct uint64) ([]string, error) {
+	ctx, cancel := s.readCtx()
+	defer cancel()
+	rows, _ := s.pool.Query(ctx, `SELECT name FROM subscriptions WHERE account = $1 ORDER BY name COLLATE "C"`, int64(acct))
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions: %w", err)
+	}
+	return out, nil
 }
 
 func toUIDs(v []int64) []store.UID {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -67,7 +68,7 @@ func addMessagesTx(ctx context.Context, tx pgx.Tx, id store.MailboxID, msgs []ne
 			flags = []string{}
 		}
 		rows[i] = []any{int64(id), uid, m.blob, m.prefix, flags, m.date, m.size, int64(mb.ModSeq)}
-		added[i] = store.Message{UID: store.UID(uid), Flags: m.flags, InternalDate: time.Unix(0, m.date), Size: m.size, ModSeq: mb.ModSeq}
+		added[i] = store.Message{UID: store.UID(uid), Flags: m.flags, InternalDate: time.Unix(0, m.date), Size: m.size, ModSeq: mb.ModSeq, Blob: uint64(m.blob)}
 	}
 	if n == 1 {
 		_, err = tx.Exec(ctx, "INSERT INTO messages (mailbox, uid, blob, prefix, flags, date_ns, size, modseq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", rows[0]...)
@@ -121,7 +122,16 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 		out = make([]store.Delivered, len(d.Targets))
 		ids := make([]store.MailboxID, len(d.Targets))
 		for i, tg := range d.Targets {
-			id, err := deliveryMailbox(ctx, tx, tg.Account, tg.Mailbox)
+			var id store.MailboxID
+			var err error
+			if tg.Junk {
+				id, err = junkMailboxTx(ctx, tx, tg.Account)
+				if errors.Is(err, store.ErrMailboxExists) {
+					return errRetry // made by another delivery meanwhile
+				}
+			} else {
+				id, err = deliveryMailbox(ctx, tx, tg.Account, tg.Mailbox)
+			}
 			if err != nil {
 				return err
 			}
@@ -154,12 +164,32 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 			}
 			out[i] = store.Delivered{Mailbox: mb.ID, UIDValidity: mb.UIDValidity, UID: uids[0]}
 		}
+		// Trusted senders after every mailbox lock (the lock order:
+		// mailboxes, then models), in account order.
+		for _, i := range contactOrder(d.Targets) {
+			if err := addContactsTx(ctx, tx, d.Targets[i].Account, d.Targets[i].Contacts); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
 	return out, nil
+}
+
+// contactOrder returns the indexes of the targets with contacts, by
+// account.
+func contactOrder(tgs []store.Target) []int {
+	var out []int
+	for i, tg := range tgs {
+		if len(tg.Contacts) > 0 {
+			out = append(out, i)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return tgs[out[a]].Account < tgs[out[b]].Account })
+	return out
 }
 
 func nonNil(b []byte) []byte {
@@ -218,12 +248,12 @@ func (s *Store) Append(ctx context.Context, mbx store.MailboxID, body []byte, fl
 	return out, nil
 }
 
-const messageCols = "uid, flags, date_ns, size, modseq"
+const messageCols = "uid, flags, date_ns, size, modseq, blob"
 
 func scanMessage(r pgx.CollectableRow) (store.Message, error) {
 	var m store.Message
 	var uid, date int64
-	err := r.Scan(&uid, &m.Flags, &date, &m.Size, &m.ModSeq)
+	err := r.Scan(&uid, &m.Flags, &date, &m.Size, &m.ModSeq, &m.Blob)
 	m.UID, m.InternalDate = store.UID(uid), time.Unix(0, date)
 	if len(m.Flags) == 0 {
 		m.Flags = nil
@@ -324,10 +354,21 @@ func (s *Store) ReadRange(mbx store.MailboxID, uid store.UID, off, n int64) ([]b
 // state (UIDs that no longer exist are skipped). Messages whose flags do
 // not change are returned too but not written or announced.
 func (s *Store) StoreFlags(ctx context.Context, mbx store.MailboxID, uids []store.UID, op store.FlagOp, flags []string) ([]store.Message, error) {
+	out, _, err := s.StoreFlagsIf(ctx, mbx, uids, op, flags, math.MaxUint64)
+	return out, err
+}
+
+// StoreFlagsIf is StoreFlags that leaves alone, in the same transaction,
+// the messages whose MODSEQ is above unchangedSince, and returns their
+// UIDs as modified (IMAP's STORE (UNCHANGEDSINCE n), RFC 7162 3.1.3). A
+// message given $Junk or $NotJunk trains its account's junk model in the
+// same transaction (junk.go).
+func (s *Store) StoreFlagsIf(ctx context.Context, mbx store.MailboxID, uids []store.UID, op store.FlagOp, flags []string, unchangedSince uint64) ([]store.Message, []store.UID, error) {
 	flags = store.NormalizeFlags(flags)
 	var out []store.Message
+	var modified []store.UID
 	err := s.update(ctx, func(tx pgx.Tx) error {
-		out = out[:0]
+		out, modified = out[:0], modified[:0]
 		mb, err := lockMailbox(ctx, tx, mbx)
 		if err != nil {
 			return err
@@ -343,6 +384,7 @@ func (s *Store) StoreFlags(ctx context.Context, mbx store.MailboxID, uids []stor
 		}
 		modseq := mb.ModSeq + 1
 		var changed []store.Message
+		var train []trainee
 		var dUnseen, dDeleted int64
 		batch := &pgx.Batch{}
 		for _, uid := range uids {
@@ -350,10 +392,17 @@ func (s *Store) StoreFlags(ctx context.Context, mbx store.MailboxID, uids []stor
 			if !ok {
 				continue
 			}
+			if m.ModSeq > unchangedSince {
+				modified = append(modified, uid)
+				continue
+			}
 			nf := store.ApplyFlags(m.Flags, op, flags)
 			if slices.Equal(nf, m.Flags) {
 				out = append(out, m)
 				continue
+			}
+			if c := store.JunkFlagClass(m.Flags, nf); c != store.JunkNone {
+				train = append(train, trainee{mbx: mbx, uid: uid, blob: int64(m.Blob), class: c})
 			}
 			u0, d0 := counts(m.Flags)
 			u1, d1 := counts(nf)
@@ -375,6 +424,9 @@ func (s *Store) StoreFlags(ctx context.Context, mbx store.MailboxID, uids []stor
 		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 			return err
 		}
+		if err := s.junkTrainTx(ctx, tx, mb.Account, train); err != nil {
+			return err
+		}
 		// A UID given twice changed once: announce each message once,
 		// in UID order.
 		slices.SortFunc(changed, func(a, b store.Message) int { return int(a.UID) - int(b.UID) })
@@ -382,9 +434,9 @@ func (s *Store) StoreFlags(ctx context.Context, mbx store.MailboxID, uids []stor
 		return emit(ctx, tx, store.Event{Kind: store.EventFlags, Mailbox: mbx, ModSeq: modseq, Messages: changed})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store flags: %w", err)
+		return nil, nil, fmt.Errorf("store flags: %w", err)
 	}
-	return out, nil
+	return out, modified, nil
 }
 
 // Expunge removes the given messages, whatever their flags, and returns the
@@ -456,6 +508,9 @@ func expungeTx(ctx context.Context, tx pgx.Tx, mbx store.MailboxID, uids []store
 	if err != nil {
 		return nil, err
 	}
+	if _, err := tx.Exec(ctx, "INSERT INTO vanished (mailbox, modseq, uid) SELECT $1, $2, unnest($3::bigint[])", int64(mbx), int64(modseq), fromUIDs(gone)); err != nil {
+		return nil, err
+	}
 	if err := dropBlobs(ctx, tx, blobs); err != nil {
 		return nil, err
 	}
@@ -484,7 +539,7 @@ func (s *Store) copyOrMove(ctx context.Context, src store.MailboxID, uids []stor
 			}
 		}
 		var err error
-		res, err = copyTx(ctx, tx, src, uids, dst, move)
+		res, err = s.copyTrainTx(ctx, tx, src, uids, dst, move)
 		return err
 	})
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -51,6 +52,13 @@ type Options struct {
 	MaxConns int32
 	// QueryTimeout bounds the reads that take no context (default 30 s).
 	QueryTimeout time.Duration
+	// JunkTokens, JunkShared and JunkMaxTokens are store.Options': with
+	// JunkTokens, a message moved or copied into or out of Junk, or given
+	// $Junk or $NotJunk, trains its account's junk model in the same
+	// transaction (junk.go); nil trains nothing.
+	JunkTokens    func(io.Reader) []string
+	JunkShared    bool
+	JunkMaxTokens int
 }
 
 // ChangesKept is how long the changes table keeps a change for watchers

@@ -94,6 +94,103 @@ CREATE TABLE queue_units (
 CREATE INDEX queue_units_due ON queue_units (next_attempt);
 CREATE INDEX queue_units_leased ON queue_units (domain) WHERE lease_until IS NOT NULL;
 `,
+	// 3: what the front-ends use besides the contract's core: QRESYNC's
+	// expunged UIDs, subscriptions of names that are no mailbox, METADATA,
+	// mailing lists and their members, the junk models.
+	`
+CREATE TABLE vanished (
+	mailbox bigint NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+	modseq bigint NOT NULL,
+	uid bigint NOT NULL,
+	PRIMARY KEY (mailbox, modseq, uid)
+);
+CREATE TABLE subscriptions (
+	account bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+	name text NOT NULL,
+	PRIMARY KEY (account, name)
+);
+CREATE TABLE metadata (
+	account bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+	mailbox bigint NOT NULL, -- 0: the server's entries
+	name text NOT NULL,
+	value bytea NOT NULL,
+	PRIMARY KEY (account, mailbox, name)
+);
+CREATE TABLE lists (
+	address text PRIMARY KEY,
+	post text NOT NULL,
+	moderators text[] NOT NULL,
+	reply_to text NOT NULL,
+	archive text NOT NULL,
+	created timestamptz NOT NULL
+);
+CREATE TABLE list_members (
+	list text NOT NULL REFERENCES lists (address) ON DELETE CASCADE,
+	address text NOT NULL,
+	added timestamptz NOT NULL,
+	disabled boolean NOT NULL DEFAULT false,
+	bounce_days text[] NOT NULL DEFAULT '{}',
+	PRIMARY KEY (list, address)
+);
+CREATE TABLE junk_models (
+	account bigint PRIMARY KEY, -- 0: the shared model
+	spam bigint NOT NULL DEFAULT 0,
+	ham bigint NOT NULL DEFAULT 0,
+	tokens bigint NOT NULL DEFAULT 0,
+	contacts bigint NOT NULL DEFAULT 0
+);
+-- A token's key is its FNV-1a hash with the top bit flipped, so that
+-- bigint order is the hash's unsigned order.
+CREATE TABLE junk_tokens (
+	account bigint NOT NULL REFERENCES junk_models (account) ON DELETE CASCADE,
+	hash bigint NOT NULL,
+	spam bigint NOT NULL,
+	ham bigint NOT NULL,
+	PRIMARY KEY (account, hash)
+);
+CREATE TABLE junk_contacts (
+	account bigint NOT NULL REFERENCES junk_models (account) ON DELETE CASCADE,
+	address text NOT NULL,
+	PRIMARY KEY (account, address)
+);
+CREATE TABLE junk_samples (
+	account bigint NOT NULL REFERENCES junk_models (account) ON DELETE CASCADE,
+	id bytea NOT NULL,
+	class smallint NOT NULL,
+	PRIMARY KEY (account, id)
+);
+CREATE TABLE junk_msgs (
+	blob bigint NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+	account bigint NOT NULL,
+	class smallint NOT NULL,
+	PRIMARY KEY (blob, account)
+);
+`,
+	// 4 (branch pgfront, after pgstore's 3; renumber on merge if need be): the web mail's sessions,
+	// shared by the nodes (websession.go).
+	`
+CREATE TABLE web_sessions (
+	key text PRIMARY KEY,
+	account bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+	address text NOT NULL,
+	csrf text NOT NULL,
+	flash text NOT NULL DEFAULT '',
+	created timestamptz NOT NULL,
+	last_seen timestamptz NOT NULL
+);
+CREATE INDEX web_sessions_account ON web_sessions (account);
+`,
+	// 5 (branch pgfront; renumber on merge if need be): the outbound
+	// queue's messages, their bodies and recipients' states, for
+	// queue/pgqueue's Store (its units are queue_units).
+	`
+CREATE TABLE queue_items (
+	id text PRIMARY KEY,
+	arrived timestamptz NOT NULL,
+	item bytea NOT NULL,
+	body bytea NOT NULL
+);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations of
