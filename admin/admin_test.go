@@ -41,7 +41,7 @@ func newEnv(t *testing.T) *admin.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &admin.Env{Config: cfg, Store: st, Log: log, Queue: q, DKIM: keys}
+	return &admin.Env{Config: cfg, Store: st, Bolt: st, Log: log, Queue: q, DKIM: keys}
 }
 
 // Each command, run as the control socket or the stopped CLI runs it,
