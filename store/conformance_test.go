@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"path/filepath"
 	"testing"
 
 	"petrel/store"
@@ -18,6 +19,14 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			s, err := store.Open(path, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		NewJunk: func(t testing.TB, o storetest.JunkOptions) storetest.Backend {
+			s, err := store.Open(filepath.Join(t.TempDir(), "mail.db"), store.Options{JunkTokens: o.Tokens, JunkShared: o.Shared, JunkMaxTokens: o.MaxTokens})
 			if err != nil {
 				t.Fatal(err)
 			}
