@@ -35,3 +35,16 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// BenchmarkBackend: the writes storetest.Bench measures on every backend,
+// here on bbolt (compare store/pgstore's BenchmarkBackend).
+func BenchmarkBackend(b *testing.B) {
+	storetest.Bench(b, storetest.Factory{New: func(t testing.TB) storetest.Backend {
+		s, err := store.Open(filepath.Join(t.TempDir(), "mail.db"), store.Options{CheapPasswordHash: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}})
+}

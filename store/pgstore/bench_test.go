@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"petrel/internal/pgtest"
 	"petrel/store"
 	"petrel/store/pgstore"
+	"petrel/store/storetest"
 )
 
 // durable starts a PostgreSQL server with fsync on, as production runs it,
@@ -84,6 +86,21 @@ func BenchmarkDeliver(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 		})
 	}
+}
+
+// BenchmarkBackend: the writes storetest.Bench measures on every backend,
+// here on PostgreSQL with fsync on (compare the store package's
+// BenchmarkBackend, bbolt).
+func BenchmarkBackend(b *testing.B) {
+	srv := durable(b)
+	storetest.Bench(b, storetest.Factory{New: func(t testing.TB) storetest.Backend {
+		s, err := pgstore.Open(context.Background(), srv.DSN(t), pgstore.Options{CheapPasswordHash: true, MaxConns: 64, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}})
 }
 
 // BenchmarkWatchLatency measures how long a delivery made through one node
