@@ -59,6 +59,12 @@ type Options struct {
 	JunkTokens    func(io.Reader) []string
 	JunkShared    bool
 	JunkMaxTokens int
+	// HashWorkers, HashQueue and OnAuthBusy are store.Options': the bound
+	// on the password hashes Authenticate checks at once on this node,
+	// past which it returns store.ErrBusy.
+	HashWorkers int
+	HashQueue   int
+	OnAuthBusy  func()
 }
 
 // ChangesKept is how long the changes table keeps a change for watchers
@@ -106,7 +112,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, log: opts.Logger, opts: opts, auth: store.NewPasswordCache(), ctx: sctx, cancel: cancel}
+	s := &Store{pool: pool, log: opts.Logger, opts: opts, auth: store.NewPasswordCache(opts.HashWorkers, opts.HashQueue), ctx: sctx, cancel: cancel}
 	s.hub = newHub(s)
 	s.wg.Add(3)
 	go s.hub.listen(cfg.ConnConfig)
