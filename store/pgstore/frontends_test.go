@@ -50,8 +50,11 @@ var frontEndMethods = []string{
 
 // bboltOnly are the methods of *store.Store that are the bbolt file's own:
 // its path and backup (PostgreSQL is backed up with its own tools), and
-// the dump/load pair `store copy` reads and writes a bbolt store with.
-var bboltOnly = []string{"Path", "Backup", "BackupSized", "DumpAccounts", "DumpMessages", "LoadAccount", "LoadMailbox", "LoadMessages", "LastUID"}
+// the dump/load pairs `store copy` reads and writes a bbolt store with
+// (pgstore's CopyFrom and CopyTo do the same with SQL).
+var bboltOnly = []string{"Path", "Backup", "BackupSized",
+	"DumpAccounts", "DumpMessages", "LoadAccount", "LoadMailbox", "LoadMessages", "LastUID",
+	"DumpVanished", "LoadVanished", "LoadList", "JunkModels", "DumpJunk", "LoadJunk", "DumpJunkMsgs", "LoadJunkMsgs"}
 
 // Every method of *store.Store the front-ends use is on *pgstore.Store
 // with the same signature, and every method of *store.Store is either
