@@ -52,6 +52,7 @@ func Run(t *testing.T, f Factory, names ...string) {
 		{"JunkDelivery", testJunkDelivery},
 		{"JunkTrainMany", testJunkTrainMany},
 		{"JunkPrune", testJunkPrune},
+		{"JunkConcurrent", testJunkConcurrent},
 		{"Reindex", testReindex},
 	}
 	for _, tc := range tests {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -767,5 +768,62 @@ func testReindex(t *testing.T, f Factory) {
 	after, err := b.Structure(in.ID, 3)
 	if err != nil || after.Envelope == nil || before.Envelope == nil || after.Envelope.Subject != before.Envelope.Subject || after.Size() != before.Size() {
 		t.Errorf("structure after Reindex = %+v, %v; before %+v", after, err, before)
+	}
+}
+
+// Trainings from several writers at once (MOVEs into Junk, $Junk STOREs,
+// training from outside, deliveries with trusted senders, all into one
+// account's model and the shared one): none is lost or counted twice, and
+// none fails (a backend that locks models must take its locks in one
+// order).
+func testJunkConcurrent(t *testing.T, f Factory) {
+	b := junkBackend(t, f, JunkOptions{Tokens: words, Shared: true})
+	a := mustAccount(t, b, "bob@example.org")
+	in := mustMailbox(t, b, a.ID, "INBOX")
+	junk := mustMailbox(t, b, a.ID, "Junk")
+	const each = 10
+	for i := range 2 * each {
+		mustDeliver(t, b, a.ID, msg(i))
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for u := range each {
+			if _, err := b.Move(bg, in.ID, []store.UID{store.UID(u + 1)}, junk.ID); err != nil {
+				t.Errorf("move: %v", err)
+			}
+		}
+	})
+	wg.Go(func() {
+		for u := range each {
+			if _, err := b.StoreFlags(bg, in.ID, []store.UID{store.UID(each + u + 1)}, store.FlagsAdd, []string{store.FlagJunk}); err != nil {
+				t.Errorf("store: %v", err)
+			}
+		}
+	})
+	wg.Go(func() {
+		for i := range each {
+			if _, err := b.JunkTrain(bg, a.ID, []byte{byte(i)}, []string{"outside", fmt.Sprint(i)}, store.JunkSpam); err != nil {
+				t.Errorf("train: %v", err)
+			}
+		}
+	})
+	wg.Go(func() {
+		for i := range each {
+			_, err := b.Deliver(bg, &store.Delivery{Body: msg(100 + i), Targets: []store.Target{
+				{Account: a.ID, Mailbox: "Sent", Contacts: []string{fmt.Sprintf("friend%d@example.net", i)}},
+				{Account: a.ID, Junk: true},
+			}})
+			if err != nil {
+				t.Errorf("deliver: %v", err)
+			}
+		}
+	})
+	wg.Wait()
+	st, c := lookup(t, b, a.ID, "body", "outside")
+	if st.Spam != 3*each || st.Ham != 0 || st.Contacts != each || c[0].Spam != 2*each || c[1].Spam != each {
+		t.Errorf("account's model: %+v, counts %+v; want %d spam (%d with \"body\", %d from outside), %d contacts", st, c, 3*each, 2*each, each, each)
+	}
+	if st, _ := lookup(t, b, store.SharedJunkModel); st.Spam != 3*each {
+		t.Errorf("shared model: %+v, want %d spam", st, 3*each)
 	}
 }
