@@ -1,8 +1,12 @@
 // Package pgstore is Petrel's mail store on PostgreSQL: the same contract
 // as the embedded bbolt store (the store package's doc), for several Petrel
 // nodes sharing one database. It owns the schema (schema.go: versioned,
-// migrated at start, a newer one refused), accounts, mailboxes, messages and
-// aliases, and the change events that reach watchers on every node.
+// migrated at start, a newer one refused), accounts, mailboxes and their
+// subscriptions, messages, QRESYNC's expunged UIDs (imap.go), METADATA,
+// aliases, mailing lists (list.go), the junk models (junk.go), and the
+// change events that reach watchers on every node. Every method the
+// front-ends call on the bbolt store is here with the same signature and
+// semantics (storetest.Backend; TestFrontEndMethods keeps the list).
 //
 // Invariants, which every function in this package keeps:
 //
@@ -23,7 +27,13 @@
 //     that a range is read without the rest; a blob goes with its last
 //     message.
 //   - Passwords are hashed and checked by the store package's code
-//     (store.HashPassword, store.VerifyPassword): argon2id.
+//     (store.HashPassword, store.PasswordCache): argon2id, at most
+//     Options.HashWorkers checks at once on a node, store.ErrBusy past
+//     its queue.
+//   - Locks are taken in one order: the mailboxes a write changes (by
+//     ID), then the junk models it trains (the account's, then the shared
+//     one). Junk training is part of the write that moved, copied or
+//     flagged the message (junk.go).
 package pgstore
 
 import (
