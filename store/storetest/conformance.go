@@ -53,6 +53,7 @@ func Run(t *testing.T, f Factory, names ...string) {
 		{"JunkTrainMany", testJunkTrainMany},
 		{"JunkPrune", testJunkPrune},
 		{"JunkConcurrent", testJunkConcurrent},
+		{"ExtrasOtherNode", testExtrasOtherNode},
 		{"Reindex", testReindex},
 	}
 	for _, tc := range tests {

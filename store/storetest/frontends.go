@@ -827,3 +827,64 @@ func testJunkConcurrent(t *testing.T, f Factory) {
 		t.Errorf("shared model: %+v, want %d spam", st, 3*each)
 	}
 }
+
+// What one node writes besides mail, every other node sharing the store
+// reads at once: lists and members, subscriptions, METADATA, expunged
+// UIDs, junk models and trusted senders, aliases of an address.
+func testExtrasOtherNode(t *testing.T, f Factory) {
+	a := f.New(t)
+	b := peer(t, f, a)
+	bob := mustAccount(t, a, "bob@example.org")
+	in := mustMailbox(t, a, bob.ID, "INBOX")
+	if _, err := a.CreateList(bg, store.List{Address: "news@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddMembers(bg, "news@example.org", []string{"x@elsewhere.net"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetSubscribed(bg, bob.ID, "Someday", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetMetadata(bg, bob.ID, in.ID, []store.MetadataEntry{{Name: "/private/color", Value: []byte("red")}}); err != nil {
+		t.Fatal(err)
+	}
+	mustDeliver(t, a, bob.ID, msg(1))
+	if _, err := a.Expunge(bg, in.ID, []store.UID{1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.JunkTrain(bg, bob.ID, []byte("x"), []string{"viagra"}, store.JunkSpam); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.JunkTrust(bg, bob.ID, []string{"mum@example.net"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetAlias(bg, "robert@example.org", []string{"bob@example.org"}, store.ResolveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	if m, err := b.ListMember("news@example.org", "x@elsewhere.net"); err != nil || m.Address != "x@elsewhere.net" {
+		t.Errorf("member on the other node: %+v, %v", m, err)
+	}
+	if r, err := b.ResolveAddress("news@example.org", store.ResolveOptions{}); err != nil || len(r.Lists) != 1 {
+		t.Errorf("list resolved on the other node: %+v, %v", r, err)
+	}
+	if subs, err := b.Subscriptions(bob.ID); err != nil || !slices.Equal(subs, []string{"Someday"}) {
+		t.Errorf("subscriptions on the other node: %v, %v", subs, err)
+	}
+	if es, err := b.Metadata(bob.ID, in.ID, []string{"/private/color"}, 0); err != nil || len(es) != 1 || string(es[0].Value) != "red" {
+		t.Errorf("metadata on the other node: %+v, %v", es, err)
+	}
+	if v, err := b.Vanished(in.ID, 0); err != nil || !slices.Equal(v, []store.UID{1}) {
+		t.Errorf("vanished on the other node: %v, %v", v, err)
+	}
+	st, c := lookup(t, b, bob.ID, "viagra")
+	if st.Spam != 1 || c[0].Spam != 1 || st.Contacts != 1 {
+		t.Errorf("junk model on the other node: %+v %+v", st, c)
+	}
+	if ok, err := b.JunkTrusted(bob.ID, "mum@example.net"); err != nil || !ok {
+		t.Errorf("trusted sender on the other node: %v, %v", ok, err)
+	}
+	if al, err := b.AliasesOf("bob@example.org"); err != nil || !slices.Equal(al, []string{"robert@example.org"}) {
+		t.Errorf("AliasesOf on the other node: %v, %v", al, err)
+	}
+}
