@@ -1,7 +1,6 @@
 package pgstore_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -28,22 +27,13 @@ func durable(b *testing.B) *pgtest.Server {
 	return srv
 }
 
-func benchMessage(size int) []byte {
-	var m bytes.Buffer
-	m.WriteString("From: alice@example.org\r\nTo: bob@example.com\r\nSubject: benchmark\r\n\r\n")
-	for m.Len() < size-76 {
-		m.WriteString(string(bytes.Repeat([]byte("x"), 74)) + "\r\n")
-	}
-	return m.Bytes()
-}
-
 // BenchmarkDeliver measures durable delivery (fsync on) of one 4 KiB
 // message to one recipient per iteration, by concurrent writers, as the
 // store package's BenchmarkDeliver does for bbolt: compare its
 // commit=group results.
 func BenchmarkDeliver(b *testing.B) {
 	srv := durable(b)
-	msg := benchMessage(4 << 10)
+	msg := storetest.BenchMessage(4 << 10)
 	for _, writers := range []int{1, 8, 50} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			s, err := pgstore.Open(context.Background(), srv.DSN(b), pgstore.Options{CheapPasswordHash: true, MaxConns: 64})
@@ -131,7 +121,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer stop()
-	msg := benchMessage(4 << 10)
+	msg := storetest.BenchMessage(4 << 10)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
@@ -165,7 +155,7 @@ func BenchmarkReadRange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	big := benchMessage(20 << 20)
+	big := storetest.BenchMessage(20 << 20)
 	d, err := s.Deliver(context.Background(), &store.Delivery{Body: big, Targets: []store.Target{{Account: a.ID}}})
 	if err != nil {
 		b.Fatal(err)

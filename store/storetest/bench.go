@@ -22,7 +22,7 @@ import (
 //
 // Each sub-benchmark gets a new store from f.New.
 func Bench(b *testing.B, f Factory) {
-	body := benchMessage(4 << 10)
+	body := BenchMessage(4 << 10)
 	for _, writers := range []int{1, 8} {
 		b.Run(fmt.Sprintf("Deliver/writers=%d", writers), func(b *testing.B) {
 			s := f.New(b)
@@ -66,7 +66,9 @@ func Bench(b *testing.B, f Factory) {
 	}
 }
 
-func benchMessage(size int) []byte {
+// BenchMessage returns a message of about size bytes (a header and lines
+// of x), for benchmarks.
+func BenchMessage(size int) []byte {
 	var m bytes.Buffer
 	m.WriteString("From: alice@example.org\r\nTo: bob@example.com\r\nSubject: benchmark\r\n\r\n")
 	for m.Len() < size-76 {
