@@ -215,6 +215,9 @@ func (v *view) resolve(set imap.NumSet) []int {
 	var idx []int
 	switch set := set.(type) {
 	case imap.SeqSet:
+		if len(set) == 1 && (set[0].Start == 1 && set[0].Stop == 0 || set[0].Start == 0 && set[0].Stop == 1) {
+			idx = make([]int, 0, n) // 1:*, the common whole-mailbox FETCH
+		}
 		for _, r := range set {
 			start, stop := r.Start, r.Stop
 			if start == 0 {

@@ -24,6 +24,10 @@
 //     recipients of one delivery, COPY, MOVE); a small per-message prefix holds
 //     what differs (Received, Return-Path). A blob is deleted with its last
 //     reference.
+//   - Every message record has its key in the MODSEQ index (mailbox, MODSEQ,
+//     UID; modseqindex.go), written in the same transaction, so
+//     ChangedSince reads what changed, not the mailbox. Stores older than
+//     the index are indexed once when opened.
 //   - Slices read from bbolt are copied before a transaction ends.
 //
 // # The contract

@@ -242,6 +242,9 @@ func deleteMailboxTx(t *tx, id MailboxID) error {
 	if err := dropVanishedTx(t, id); err != nil {
 		return err
 	}
+	if err := dropModSeqsTx(t.Tx, id); err != nil {
+		return err
+	}
 	if err := dropMetadataTx(t, m.Account, id); err != nil {
 		return err
 	}

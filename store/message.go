@@ -235,6 +235,9 @@ func addMessageTx(t *tx, m *Mailbox, rec *msgRecord) (UID, error) {
 	if err := msgs.Put(be32(uint32(uid)), rec.encode()); err != nil {
 		return 0, err
 	}
+	if err := indexMsgTx(t.Tx, m.ID, uid, 0, rec.ModSeq); err != nil {
+		return 0, err
+	}
 	m.countIn(rec, 1)
 	if err := putMailboxTx(t.Tx, m); err != nil {
 		return 0, err
@@ -578,10 +581,14 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mbx MailboxID, uids []UID, op 
 				return err
 			}
 			m.countIn(&rec, -1)
+			old := rec.ModSeq
 			rec.Flags = nf
 			rec.ModSeq = modseq
 			m.countIn(&rec, 1)
 			if err := b.Put(k, rec.encode()); err != nil {
+				return err
+			}
+			if err := indexMsgTx(t.Tx, mbx, uid, old, modseq); err != nil {
 				return err
 			}
 			msg := rec.message(uid)
@@ -683,6 +690,9 @@ func expungeTx(t *tx, mbx MailboxID, uids []UID, onlyDeleted bool) ([]UID, error
 			continue
 		}
 		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+		if err := unindexMsgTx(t.Tx, mbx, uid, rec.ModSeq); err != nil {
 			return nil, err
 		}
 		if err := unrefBlob(t.Tx, rec.Blob); err != nil {
@@ -789,6 +799,9 @@ func copyTx(t *tx, src MailboxID, uids []UID, dst MailboxID, move bool) ([2][]UI
 		dm.UIDNext++
 		rec.ModSeq = dm.ModSeq + 1
 		if err := db.Put(be32(uint32(nuid)), rec.encode()); err != nil {
+			return res, dm, err
+		}
+		if err := indexMsgTx(t.Tx, dst, nuid, 0, rec.ModSeq); err != nil {
 			return res, dm, err
 		}
 		dm.countIn(&rec, 1)

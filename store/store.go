@@ -35,10 +35,11 @@ var (
 	bSubs      = []byte("subs")      // account ID ++ name -> "": subscriptions of names that are no mailbox
 	bVanished  = []byte("vanished")  // mailbox ID ++ MODSEQ ++ UID -> "": expunged UIDs (QRESYNC)
 	bMetadata  = []byte("metadata")  // account ID ++ mailbox ID (0: server) ++ entry -> value (METADATA)
+	bModSeqs   = []byte("modseqs")   // mailbox ID ++ MODSEQ ++ UID -> "": the MODSEQ index (modseqindex.go)
 	// bJunk and bJunkMsgs: the junk models (junk.go)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs, bModSeqs}
 
 // Options configure a Store.
 type Options struct {
@@ -133,6 +134,9 @@ func Open(path string, opts Options) (*Store, error) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if err := buildModSeqIndex(tx); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bMeta)
 		if meta.Get([]byte("uidvalidity")) == nil {
