@@ -96,3 +96,45 @@ func BenchmarkCondstoreResync(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDeliverIntoBigMailbox: deliveries into an INBOX of
+// PETREL_BENCH_MESSAGES (default 100,000) messages that three sessions
+// hold selected in IDLE, each told of every new message. What a delivery
+// costs the server (B/op, allocs/op) must not grow with the mailbox: no
+// copy of the UID list per delivery, on the committer or in a session.
+//
+//	go test -run XXX -bench DeliverIntoBigMailbox -benchmem ./imap/
+func BenchmarkDeliverIntoBigMailbox(b *testing.B) {
+	n := benchMessages()
+	e := newEnv(b)
+	loadInbox(b, e, n)
+	var idlers []*rawConn
+	for range 3 {
+		r := e.raw(b)
+		r.login(b)
+		r.cmd(b, "SELECT INBOX", "OK")
+		r.send(b, "i IDLE")
+		if l := r.line(b); !strings.HasPrefix(l, "+") {
+			b.Fatalf("IDLE: %q", l)
+		}
+		idlers = append(idlers, r)
+	}
+	body := []byte("From: a@example.net\r\nSubject: new\r\n\r\nnew\r\n")
+	b.ReportAllocs()
+	k := n
+	for b.Loop() {
+		if _, err := e.st.Deliver(context.Background(), &store.Delivery{Body: body, Targets: []store.Target{{Account: e.acct.ID}}}); err != nil {
+			b.Fatal(err)
+		}
+		k++
+		want := fmt.Sprintf("* %d EXISTS", k)
+		for _, r := range idlers {
+			for {
+				l := r.line(b)
+				if strings.HasPrefix(l, want) {
+					break
+				}
+			}
+		}
+	}
+}

@@ -133,6 +133,7 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 	}
 	evs := v.pending
 	v.pending = nil
+	shared := m.uids // the mailbox's list, at least as new as evs
 	if !allowExpunge {
 		if i := slices.IndexFunc(evs, func(e store.Event) bool { return e.Kind == store.EventExpunged }); i >= 0 {
 			v.pending = evs[i:]
@@ -155,13 +156,7 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 	for _, ev := range evs {
 		switch ev.Kind {
 		case store.EventAdded:
-			nu := slices.Clip(v.uids)
-			for _, msg := range ev.Messages {
-				if len(nu) == 0 || msg.UID > nu[len(nu)-1] {
-					nu = append(nu, msg.UID)
-				}
-			}
-			v.uids = nu
+			v.uids = v.added(shared, ev.Messages)
 		case store.EventFlags:
 			if err := flushExists(); err != nil {
 				return err
@@ -205,6 +200,33 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 	}
 	m.mu.Unlock()
 	return nil
+}
+
+// added returns v.uids with the UIDs of msgs (an EventAdded's) after it.
+// When v.uids is a prefix of the mailbox's shared array and the array goes
+// on with those UIDs, it is a longer slice of that array, not a copy: a
+// delivery into a big mailbox costs each view nothing per message it holds.
+func (v *view) added(shared []store.UID, msgs []store.Message) []store.UID {
+	n := len(v.uids)
+	if n+len(msgs) <= len(shared) && (n == 0 || &shared[0] == &v.uids[0]) {
+		ok := true
+		for i, msg := range msgs {
+			if shared[n+i] != msg.UID {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return shared[: n+len(msgs) : n+len(msgs)]
+		}
+	}
+	nu := slices.Clip(v.uids)
+	for _, msg := range msgs {
+		if len(nu) == 0 || msg.UID > nu[len(nu)-1] {
+			nu = append(nu, msg.UID)
+		}
+	}
+	return nu
 }
 
 // resolve turns a sequence or UID set of the client's into indexes of

@@ -46,10 +46,14 @@
 //   - MODSEQ increases per mailbox with every change that is announced; a
 //     write that changes nothing (a flag already set) does not move it.
 //   - Change events (Watch) for a mailbox come in commit order, after the
-//     commit, each with its mailbox's MODSEQ after the change: the
-//     snapshot Watch returns and the events that follow are together
-//     exact, no change missed or seen twice, whichever node or connection
-//     made it. The callback must be quick and must not write to the store.
+//     commit, each with its mailbox's MODSEQ after the change: Watch
+//     returns a snapshot as of one point in commit order, then the
+//     callback gets every change committed after that point exactly once,
+//     whichever node or connection made it. The calls are one at a time
+//     and never on the goroutine that called Watch (they may begin before
+//     it returns): a caller holds the lock its callback takes from before
+//     Watch until the snapshot is installed, and keeps no buffer of its
+//     own. The callback must be quick and must not write to the store.
 //   - Message contents are read by range (ReadRange, ReadRaw's Content):
 //     a partial fetch of a large message does not load all of it. The bytes
 //     of one delivery are stored once, whatever the number of recipients,

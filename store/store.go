@@ -99,6 +99,10 @@ type Store struct {
 	auth *authCache
 	hash *hashGate
 	junk *junkTrainer
+
+	// afterSnapshot, set only by tests, runs in Watch between the
+	// snapshot and the start of delivery (the window Watch must cover).
+	afterSnapshot func()
 }
 
 // ErrLocked is returned by Open when another process has the file open.
