@@ -132,6 +132,9 @@ func (s *Store) LoadMessages(ctx context.Context, mbx MailboxID, msgs []MessageD
 			if err := indexMsgTx(t.Tx, mbx, m.UID, 0, m.ModSeq); err != nil {
 				return err
 			}
+			if err := noteDeletedTx(t.Tx, mbx, m.UID, false, hasDeleted(rec.Flags)); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -257,3 +257,83 @@ func fillLoaded(b testing.TB, s *store.Store, mbx store.MailboxID, n int) {
 		b.Fatal(err)
 	}
 }
+
+// TestExpungeDeletedIndex: EXPUNGE (ExpungeDeleted with no UIDs) finds the
+// \Deleted messages through the index, which follows every flag change,
+// APPEND, COPY and expunge; and a store made before the index (its bucket
+// and marker gone) is indexed when opened.
+func TestExpungeDeletedIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mail.db")
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := storetest.Account(t, s, "bob@example.com")
+	in := storetest.Inbox(t, s, a)
+	for i := range 6 {
+		deliver(t, s, a, fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))
+	}
+	flag := func(op store.FlagOp, uids ...store.UID) {
+		t.Helper()
+		if _, err := s.StoreFlags(ctx, in.ID, uids, op, []string{`\deleted`}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flag(store.FlagsAdd, 1, 2, 3)
+	flag(store.FlagsRemove, 2)
+	if _, err := s.StoreFlags(ctx, in.ID, []store.UID{4}, store.FlagsReplace, []string{store.FlagSeen, store.FlagDeleted}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StoreFlags(ctx, in.ID, []store.UID{4}, store.FlagsReplace, []string{store.FlagSeen}); err != nil {
+		t.Fatal(err)
+	}
+	app, err := s.Append(ctx, in.ID, []byte("Subject: x\r\n\r\ny\r\n"), []string{store.FlagDeleted}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := s.CreateMailbox(ctx, a.ID, "Box", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Copy(ctx, in.ID, []store.UID{1, 2}, box.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Make it an old store.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket([]byte("deletedidx")); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("meta")).Delete([]byte("deletedidx"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gone, err := s.ExpungeDeleted(ctx, in.ID, nil)
+	if want := []store.UID{1, 3, app.UID}; err != nil || !slices.Equal(gone, want) {
+		t.Fatalf("EXPUNGE of INBOX removed %v, %v; want %v", gone, err, want)
+	}
+	if gone, err := s.ExpungeDeleted(ctx, in.ID, nil); err != nil || len(gone) != 0 {
+		t.Fatalf("second EXPUNGE removed %v, %v", gone, err)
+	}
+	gone, err = s.ExpungeDeleted(ctx, box.ID, nil)
+	if err != nil || len(gone) != 1 {
+		t.Fatalf("EXPUNGE of the copy's mailbox removed %v, %v; want the copy of UID 1", gone, err)
+	}
+	left, _ := s.List(in.ID)
+	if len(left) != 4 {
+		t.Fatalf("INBOX keeps %d messages, want 4", len(left))
+	}
+}

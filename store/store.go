@@ -20,26 +20,27 @@ import (
 
 // Bucket names. Keys are big-endian integers so cursors walk them in order.
 var (
-	bMeta      = []byte("meta")      // counters: "acct", "mbx", "blob", "uidvalidity"
-	bAccounts  = []byte("accounts")  // address -> account record (JSON)
-	bAcctIDs   = []byte("acctids")   // account ID -> address
-	bMailboxes = []byte("mailboxes") // mailbox ID -> mailbox record (JSON)
-	bMbxNames  = []byte("mbxnames")  // account ID ++ name -> mailbox ID
-	bMsgs      = []byte("msgs")      // mailbox ID -> bucket{ UID -> message record }
-	bBlobs     = []byte("blobs")     // blob ID -> message bytes
-	bBlobRefs  = []byte("blobrefs")  // blob ID -> reference count
-	bBlobInfo  = []byte("blobinfo")  // blob ID -> parsed structure (structcodec.go; JSON before it)
-	bAliases   = []byte("aliases")   // address or "@domain" -> alias record (JSON)
-	bLists     = []byte("lists")     // list address -> list record (JSON)
-	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)
-	bSubs      = []byte("subs")      // account ID ++ name -> "": subscriptions of names that are no mailbox
-	bVanished  = []byte("vanished")  // mailbox ID ++ MODSEQ ++ UID -> "": expunged UIDs (QRESYNC)
-	bMetadata  = []byte("metadata")  // account ID ++ mailbox ID (0: server) ++ entry -> value (METADATA)
-	bModSeqs   = []byte("modseqs")   // mailbox ID ++ MODSEQ ++ UID -> "": the MODSEQ index (modseqindex.go)
+	bMeta       = []byte("meta")       // counters: "acct", "mbx", "blob", "uidvalidity"
+	bAccounts   = []byte("accounts")   // address -> account record (JSON)
+	bAcctIDs    = []byte("acctids")    // account ID -> address
+	bMailboxes  = []byte("mailboxes")  // mailbox ID -> mailbox record (Mailbox.encode; JSON before it)
+	bMbxNames   = []byte("mbxnames")   // account ID ++ name -> mailbox ID
+	bMsgs       = []byte("msgs")       // mailbox ID -> bucket{ UID -> message record }
+	bBlobs      = []byte("blobs")      // blob ID -> message bytes
+	bBlobRefs   = []byte("blobrefs")   // blob ID -> reference count
+	bBlobInfo   = []byte("blobinfo")   // blob ID -> parsed structure (structcodec.go; JSON before it)
+	bAliases    = []byte("aliases")    // address or "@domain" -> alias record (JSON)
+	bLists      = []byte("lists")      // list address -> list record (JSON)
+	bMembers    = []byte("members")    // list address ++ 0 ++ member address -> member record (JSON)
+	bSubs       = []byte("subs")       // account ID ++ name -> "": subscriptions of names that are no mailbox
+	bVanished   = []byte("vanished")   // mailbox ID ++ MODSEQ ++ UID -> "": expunged UIDs (QRESYNC)
+	bMetadata   = []byte("metadata")   // account ID ++ mailbox ID (0: server) ++ entry -> value (METADATA)
+	bModSeqs    = []byte("modseqs")    // mailbox ID ++ MODSEQ ++ UID -> "": the MODSEQ index (modseqindex.go)
+	bDeletedIdx = []byte("deletedidx") // mailbox ID ++ UID -> "": messages flagged \Deleted (deletedindex.go)
 	// bJunk and bJunkMsgs: the junk models (junk.go)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs, bModSeqs}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs, bModSeqs, bDeletedIdx}
 
 // Options configure a Store.
 type Options struct {
@@ -140,6 +141,9 @@ func Open(path string, opts Options) (*Store, error) {
 			}
 		}
 		if err := buildModSeqIndex(tx); err != nil {
+			return err
+		}
+		if err := buildDeletedIndex(tx); err != nil {
 			return err
 		}
 		meta := tx.Bucket(bMeta)
