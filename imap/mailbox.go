@@ -86,7 +86,7 @@ func (s *Server) openMailbox(id store.MailboxID) (*mailbox, error) {
 	m.keywords = make(map[string]struct{})
 	m.mu.Unlock()
 	// No session sees m before mboxMu is released; firstRecent reads the
-	// store, which the committer's onEvent must not wait for.
+	// store, which a committing writer's onEvent must not wait for.
 	var from store.UID
 	if r, ok := s.recent[id]; ok && r.uidValidity == snap.Mailbox.UIDValidity {
 		from = r.from
@@ -113,7 +113,7 @@ func (s *Server) releaseMailbox(m *mailbox) {
 	}
 }
 
-// onEvent is the store.Watch callback. It runs on the store's committer
+// onEvent is the store.Watch callback. It runs on the store's committing
 // goroutine: memory only, under mu, and a non-blocking wake-up per view.
 func (m *mailbox) onEvent(ev store.Event) {
 	m.mu.Lock()

@@ -12,12 +12,13 @@
 //
 //   - Every mutation is one bbolt read-write transaction, committed with fsync
 //     (never NoSync). A method that returns nil has made its change durable.
-//   - All writes go through one committer goroutine (commit.go), which groups
-//     the writes queued while the previous commit was syncing into one
+//   - Commits are one at a time, each led by a writer (commit.go): the write
+//     that finds none running commits itself with every write queued by
+//     then, the writes that come meanwhile queue for the next, in one
 //     transaction: durability costs one fsync per batch, not per message.
-//   - Change events are published after the commit, in commit order, by that
-//     same goroutine (events.go). A watcher never sees an event for a change
-//     that is not durable.
+//   - Change events are published after the commit, in commit order, by the
+//     writer that led it (events.go). A watcher never sees an event for a
+//     change that is not durable.
 //   - UIDs are never reused in a mailbox; UIDVALIDITY is unique per mailbox
 //     creation, so a mailbox deleted and made again gets a new one.
 //   - Message bytes live in a blob shared by every copy of the message (the

@@ -75,7 +75,8 @@ func (h *hub) remove(mbx MailboxID, w *watcher) {
 	}
 }
 
-// publish runs on the committer, after the commit, in commit order.
+// publish runs on the goroutine that led the commit, after it, in commit
+// order.
 func (h *hub) publish(events []Event) {
 	if len(events) == 0 {
 		return
@@ -137,10 +138,10 @@ type Snapshot struct {
 // before it calls Watch and keeps it until the snapshot is installed, and
 // needs no buffer of its own.
 //
-// fn runs on the store's committer goroutine (or, for the changes that
-// came while the snapshot was read, on one Watch starts): it must be
-// quick, must not block for long, and must not call the store's write
-// methods (it would deadlock). Typically it updates an in-memory view under
+// fn runs on the goroutine of the write that led the commit (or, for the
+// changes that came while the snapshot was read, on one Watch starts): it
+// must be quick, must not block for long, and must not call the store's
+// write methods (it would deadlock). Typically it updates an in-memory view under
 // its own lock and wakes a session. Call the returned stop function to end
 // the watch; fn is not called once stop has returned.
 func (s *Store) Watch(id MailboxID, fn func(Event)) (*Snapshot, func(), error) {

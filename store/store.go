@@ -55,7 +55,8 @@ type Options struct {
 	// file gets ErrLocked after it (default 1s).
 	Timeout time.Duration
 	// OnCommit, if set, is told the duration and size of every commit
-	// (for metrics). It runs on the committer and must not block.
+	// (for metrics). It runs on the goroutine that led the commit and
+	// must not block.
 	OnCommit func(d time.Duration, writes int)
 	// CheapPasswordHash hashes new passwords with bcrypt at its lowest
 	// cost instead of argon2id: thousands of times faster, and as much
@@ -84,16 +85,21 @@ type Options struct {
 
 // Store is an open mail store. It is safe for concurrent use.
 type Store struct {
-	db     *bolt.DB
-	log    *slog.Logger
-	opts   Options
-	hub    *hub
-	writes chan *writeReq // closed by Close, under closeMu
-	wg     sync.WaitGroup
-	once   sync.Once
+	db   *bolt.DB
+	log  *slog.Logger
+	opts Options
+	hub  *hub
+	wg   sync.WaitGroup // writes queued and not yet answered
+	once sync.Once
 
-	// closeMu is held for reading by every send on writes and for writing
-	// by Close, which sets closed and closes writes (see enqueue).
+	// qmu guards the queue of writes waiting for a commit and leading,
+	// whether a writer is leading one (commit.go).
+	qmu     sync.Mutex
+	queue   []*writeReq
+	leading bool
+
+	// closeMu is held for reading by every enqueue and for writing by
+	// Close, which sets closed (see enqueue).
 	closeMu sync.RWMutex
 	closed  bool
 
@@ -159,29 +165,25 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{
-		db:     db,
-		log:    opts.Logger,
-		opts:   opts,
-		hub:    newHub(),
-		writes: make(chan *writeReq, opts.MaxBatch),
-		auth:   newAuthCache(),
-		hash:   newHashGate(opts.HashWorkers, opts.HashQueue),
-		junk:   newJunkTrainer(&opts),
+		db:   db,
+		log:  opts.Logger,
+		opts: opts,
+		hub:  newHub(),
+		auth: newAuthCache(),
+		hash: newHashGate(opts.HashWorkers, opts.HashQueue),
+		junk: newJunkTrainer(&opts),
 	}
-	s.wg.Add(1)
-	go s.committer()
 	return s, nil
 }
 
-// Close stops the committer after committing the writes already queued and
-// closes the file. Writes that begin after Close has begun fail with
+// Close waits for the writes already queued to be committed and closes the
+// file. Writes that begin after Close has begun fail with
 // ErrClosed; none is left waiting.
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.closeMu.Lock()
 		s.closed = true
-		close(s.writes)
 		s.closeMu.Unlock()
 		s.wg.Wait()
 		err = s.db.Close()
