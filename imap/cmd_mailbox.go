@@ -1034,16 +1034,14 @@ func (s *session) resync(v *view, q *qresyncParam) error {
 		s.e.raw("* VANISHED (EARLIER) ").raw(numSetString(uidSet(gone))).crlf()
 	}
 	w := &fetchWriter{s: s, modseq: true, changedSince: q.modSeq}
-	var uids []store.UID
-	for _, u := range v.uids {
-		if known(u) {
-			uids = append(uids, u)
-		}
+	uids := v.uids
+	if q.known != nil {
+		uids = slices.DeleteFunc(slices.Clone(uids), func(u store.UID) bool { return !known(u) })
 	}
 	if len(uids) == 0 {
 		return nil
 	}
-	return s.fetch(w, uidSet(uids), &imap.FetchOptions{UID: true, Flags: true})
+	return s.fetchUIDs(w, uids, &imap.FetchOptions{UID: true, Flags: true})
 }
 
 // vanishedSince writes VANISHED (EARLIER) for the UIDs of set expunged

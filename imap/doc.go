@@ -29,8 +29,8 @@
 //
 //   - A mailbox (mailbox.go) is opened once per server however many sessions
 //     select it. It holds the UID list loaded from the store, kept current by a
-//     store.Watch callback. That callback runs on the store's committer
-//     goroutine, so it only updates memory under mailbox.mu and queues the
+//     store.Watch callback. That callback runs on the goroutine of the
+//     write that led the store's commit, so it only updates memory under mailbox.mu and queues the
 //     event to every view; it never calls the store or blocks.
 //   - A view (view.go) is one session's picture of a selected mailbox: the
 //     UIDs the client has been told about (index i = sequence number i+1) and

@@ -37,7 +37,12 @@ func (s *session) fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 	if len(idx) == 0 {
 		return nil
 	}
-	uids := v.uidsOf(idx)
+	return s.fetchUIDs(w, v.uidsOf(idx), options)
+}
+
+// fetchUIDs is fetch for the given UIDs of the view, ascending.
+func (s *session) fetchUIDs(w *fetchWriter, uids []store.UID, options *imap.FetchOptions) error {
+	v := s.view
 	st := s.srv.opts.Store
 
 	// BODY[…] and BINARY[…] without .PEEK set \Seen (RFC 9051 6.4.5).
@@ -70,24 +75,36 @@ func (s *session) fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 	needContent := w.preview || options.Envelope || options.BodyStructure != nil ||
 		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 
-	for start := 0; start < len(uids); start += fetchBatch {
-		batch := uids[start:min(start+fetchBatch, len(uids))]
-		metas, err := st.Messages(v.m.id, batch)
+	write := func(metas []store.Message) error {
+		if needContent {
+			return s.fetchContent(w, v, metas, options, seenNow)
+		}
+		for i := range metas {
+			if err := writeFetch(w, v.seqOf(metas[i].UID), &metas[i], options, &fetched{}, seenNow[metas[i].UID]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if w.changedSince > 0 {
+		// CHANGEDSINCE reads the store's MODSEQ index: its cost follows
+		// what changed, not the size of the mailbox.
+		changed, err := st.ChangedSince(v.m.id, w.changedSince)
 		if err != nil {
 			return clientError(err, "fetch")
 		}
-		if w.changedSince > 0 {
-			metas = slices.DeleteFunc(metas, func(m store.Message) bool { return m.ModSeq <= w.changedSince })
+		changed = slices.DeleteFunc(changed, func(m store.Message) bool {
+			_, ok := slices.BinarySearch(uids, m.UID)
+			return !ok
+		})
+		return write(changed)
+	}
+	for start := 0; start < len(uids); start += fetchBatch {
+		metas, err := st.Messages(v.m.id, uids[start:min(start+fetchBatch, len(uids))])
+		if err != nil {
+			return clientError(err, "fetch")
 		}
-		if !needContent {
-			for i := range metas {
-				if err := writeFetch(w, v.seqOf(metas[i].UID), &metas[i], options, &fetched{}, seenNow[metas[i].UID]); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if err := s.fetchContent(w, v, metas, options, seenNow); err != nil {
+		if err := write(metas); err != nil {
 			return err
 		}
 	}

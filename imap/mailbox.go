@@ -19,8 +19,10 @@ const maxPending = 100_000
 //
 // Invariants (mu held):
 //   - uids is the mailbox's UID list as of the last event applied,
-//     ascending: what a new view starts from. A uids slice is never modified
-//     once published (views share it); changes make a new slice.
+//     ascending: what a new view starts from. Views share it: an element
+//     below len(uids) is never modified once published. New UIDs are
+//     appended in place (past every view's length); an expunge makes a new
+//     array.
 //   - every event applied to uids is also queued, in the same order, to
 //     every view (flag changes except to the view that made them).
 type mailbox struct {
@@ -30,8 +32,6 @@ type mailbox struct {
 	stop func()
 
 	mu          sync.Mutex
-	loaded      bool
-	early       []store.Event // events that arrived while Watch was loading
 	uids        []store.UID
 	uidNext     store.UID
 	uidValidity uint32
@@ -68,28 +68,33 @@ func (s *Server) openMailbox(id store.MailboxID) (*mailbox, error) {
 		return m, nil
 	}
 	m := &mailbox{srv: s, id: id, refs: 1, views: make(map[*view]struct{})}
+	// Held across Watch until the snapshot is in: the store's contract is
+	// that events may come as soon as Watch has registered onEvent, which
+	// waits here for the state they apply to.
+	m.mu.Lock()
 	snap, stop, err := s.opts.Store.Watch(id, m.onEvent)
 	if err != nil {
+		m.mu.Unlock()
 		return nil, fmt.Errorf("open mailbox %d: %w", id, err)
 	}
-	m.mu.Lock()
 	m.stop = stop
 	m.uids = snap.UIDs
 	m.uidNext = snap.Mailbox.UIDNext
 	m.uidValidity = snap.Mailbox.UIDValidity
 	m.modseq = snap.Mailbox.ModSeq
 	m.hc = s.headerCaches.cacheFor(id, m.uidValidity)
-	if r, ok := s.recent[id]; ok && r.uidValidity == m.uidValidity {
-		m.recentFrom = r.from
-	} else {
-		m.recentFrom = s.firstRecent(id, m.uids, m.uidNext)
-	}
 	m.keywords = make(map[string]struct{})
-	m.loaded = true
-	for _, ev := range m.early {
-		m.applyLocked(ev)
+	m.mu.Unlock()
+	// No session sees m before mboxMu is released; firstRecent reads the
+	// store, which a committing writer's onEvent must not wait for.
+	var from store.UID
+	if r, ok := s.recent[id]; ok && r.uidValidity == snap.Mailbox.UIDValidity {
+		from = r.from
+	} else {
+		from = s.firstRecent(id, snap.UIDs, snap.Mailbox.UIDNext)
 	}
-	m.early = nil
+	m.mu.Lock()
+	m.recentFrom = from
 	m.mu.Unlock()
 	s.mailboxes[id] = m
 	return m, nil
@@ -108,15 +113,11 @@ func (s *Server) releaseMailbox(m *mailbox) {
 	}
 }
 
-// onEvent is the store.Watch callback. It runs on the store's committer
+// onEvent is the store.Watch callback. It runs on the store's committing
 // goroutine: memory only, under mu, and a non-blocking wake-up per view.
 func (m *mailbox) onEvent(ev store.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.loaded {
-		m.early = append(m.early, ev)
-		return
-	}
 	m.applyLocked(ev)
 }
 
@@ -124,20 +125,35 @@ func (m *mailbox) applyLocked(ev store.Event) {
 	m.modseq = max(m.modseq, ev.ModSeq)
 	switch ev.Kind {
 	case store.EventAdded:
-		nu := make([]store.UID, len(m.uids), len(m.uids)+len(ev.Messages))
-		copy(nu, m.uids)
+		// The store hands out UIDs in ascending order, so new ones go at
+		// the end, appended in place: views share a prefix of the array and
+		// never look past their own length, so a delivery costs the same
+		// whatever the size of the mailbox (no copy of the list).
+		inOrder := true
+		last := store.UID(0)
+		if len(m.uids) > 0 {
+			last = m.uids[len(m.uids)-1]
+		}
 		for _, msg := range ev.Messages {
-			nu = append(nu, msg.UID)
+			inOrder = inOrder && msg.UID > last
+			last = max(last, msg.UID)
 			if msg.UID >= m.uidNext {
 				m.uidNext = msg.UID + 1
 			}
 		}
-		// The store hands out UIDs in ascending order; keep the list sorted
-		// even if a batch arrived otherwise.
-		if !slices.IsSorted(nu) {
+		if inOrder {
+			for _, msg := range ev.Messages {
+				m.uids = append(m.uids, msg.UID)
+			}
+		} else {
+			// Never seen; keep the list sorted (a new array) all the same.
+			nu := slices.Clone(m.uids)
+			for _, msg := range ev.Messages {
+				nu = append(nu, msg.UID)
+			}
 			slices.Sort(nu)
+			m.uids = slices.Compact(nu)
 		}
-		m.uids = nu
 		for _, msg := range ev.Messages {
 			m.noteKeywordsLocked(msg.Flags)
 		}

@@ -31,6 +31,22 @@ func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *ima
 	v := s.view
 	uids := v.uids
 	v.staticCriteria(criteria)
+	narrowed := false
+	if n, ok := topModSeq(criteria); ok {
+		// SEARCH MODSEQ n reads the store's MODSEQ index: only the
+		// messages changed since are candidates.
+		changed, err := s.srv.opts.Store.ChangedSince(v.m.id, n-1)
+		if err != nil {
+			return nil, clientError(err, "search")
+		}
+		uids = make([]store.UID, 0, len(changed))
+		for _, m := range changed {
+			if v.seqOf(m.UID) > 0 {
+				uids = append(uids, m.UID)
+			}
+		}
+		narrowed = true
+	}
 	content := needsContent(criteria)
 	headerOnly := content && !needsStructure(criteria)
 	var cachedNames []string // the fields served by the mailbox's headerCache
@@ -52,6 +68,12 @@ func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *ima
 		for i, uid := range batch {
 			pos[uid] = i
 		}
+		seqOf := func(uid store.UID) uint32 {
+			if narrowed {
+				return v.seqOf(uid)
+			}
+			return uint32(start + pos[uid] + 1)
+		}
 		check := func(mc *msgCtx) {
 			if match(criteria, mc) {
 				seqs = append(seqs, mc.seq)
@@ -61,7 +83,7 @@ func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *ima
 		}
 		if !content {
 			for k := range metas {
-				check(&msgCtx{seq: uint32(start + pos[metas[k].UID] + 1), meta: &metas[k]})
+				check(&msgCtx{seq: seqOf(metas[k].UID), meta: &metas[k]})
 			}
 			continue
 		}
@@ -75,7 +97,7 @@ func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *ima
 			if meta == nil {
 				return nil
 			}
-			return &msgCtx{seq: uint32(start + pos[uid] + 1), meta: meta}
+			return &msgCtx{seq: seqOf(uid), meta: meta}
 		}
 		for g := 0; g < len(batch); g += contentGroup {
 			group := batch[g:min(g+contentGroup, len(batch))]
@@ -431,4 +453,20 @@ func within(v string, t time.Time) bool {
 		return age <= time.Duration(n)*time.Second
 	}
 	return age >= time.Duration(n)*time.Second
+}
+
+// topModSeq is the n of a MODSEQ n key that every match must satisfy (one
+// at the top level of criteria, which ANDs its keys; the highest if there
+// are several): only messages with a MODSEQ of at least n can match.
+func topModSeq(c *imap.SearchCriteria) (uint64, bool) {
+	var n uint64
+	for _, h := range c.Header {
+		if h.Key != modSeqKey {
+			continue
+		}
+		if v, err := strconv.ParseUint(h.Value, 10, 64); err == nil && v > n {
+			n = v
+		}
+	}
+	return n, n > 0
 }

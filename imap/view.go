@@ -133,6 +133,7 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 	}
 	evs := v.pending
 	v.pending = nil
+	shared := m.uids // the mailbox's list, at least as new as evs
 	if !allowExpunge {
 		if i := slices.IndexFunc(evs, func(e store.Event) bool { return e.Kind == store.EventExpunged }); i >= 0 {
 			v.pending = evs[i:]
@@ -155,13 +156,7 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 	for _, ev := range evs {
 		switch ev.Kind {
 		case store.EventAdded:
-			nu := slices.Clip(v.uids)
-			for _, msg := range ev.Messages {
-				if len(nu) == 0 || msg.UID > nu[len(nu)-1] {
-					nu = append(nu, msg.UID)
-				}
-			}
-			v.uids = nu
+			v.uids = v.added(shared, ev.Messages)
 		case store.EventFlags:
 			if err := flushExists(); err != nil {
 				return err
@@ -207,6 +202,33 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 	return nil
 }
 
+// added returns v.uids with the UIDs of msgs (an EventAdded's) after it.
+// When v.uids is a prefix of the mailbox's shared array and the array goes
+// on with those UIDs, it is a longer slice of that array, not a copy: a
+// delivery into a big mailbox costs each view nothing per message it holds.
+func (v *view) added(shared []store.UID, msgs []store.Message) []store.UID {
+	n := len(v.uids)
+	if n+len(msgs) <= len(shared) && (n == 0 || &shared[0] == &v.uids[0]) {
+		ok := true
+		for i, msg := range msgs {
+			if shared[n+i] != msg.UID {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return shared[: n+len(msgs) : n+len(msgs)]
+		}
+	}
+	nu := slices.Clip(v.uids)
+	for _, msg := range msgs {
+		if len(nu) == 0 || msg.UID > nu[len(nu)-1] {
+			nu = append(nu, msg.UID)
+		}
+	}
+	return nu
+}
+
 // resolve turns a sequence or UID set of the client's into indexes of
 // v.uids, ascending and unique. "*" and "$" (SEARCHRES) are handled here;
 // numbers the client does not know are ignored.
@@ -215,6 +237,9 @@ func (v *view) resolve(set imap.NumSet) []int {
 	var idx []int
 	switch set := set.(type) {
 	case imap.SeqSet:
+		if len(set) == 1 && (set[0].Start == 1 && set[0].Stop == 0 || set[0].Start == 0 && set[0].Stop == 1) {
+			idx = make([]int, 0, n) // 1:*, the common whole-mailbox FETCH
+		}
 		for _, r := range set {
 			start, stop := r.Start, r.Stop
 			if start == 0 {

@@ -113,3 +113,69 @@ func benchDeliver(b *testing.B, msg []byte, writers int, noGroupCommit bool) {
 		b.ReportMetric(float64(writes.Load())/float64(c), "writes/commit")
 	}
 }
+
+// BenchmarkStoreFlags: writers, each on its own account's INBOX of 300
+// messages, toggling \Flagged one message at a time, as IMAP clients
+// staying logged in do (bench/run.sh imap-steady). Reports the mean commit
+// time and the writes per commit.
+func BenchmarkStoreFlags(b *testing.B) {
+	for _, writers := range []int{1, 10} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			var commits, writes, commitNS atomic.Int64
+			path := filepath.Join(b.TempDir(), "mail.db")
+			s, err := store.Open(path, store.Options{CheapPasswordHash: true, OnCommit: func(d time.Duration, n int) {
+				commits.Add(1)
+				writes.Add(int64(n))
+				commitNS.Add(int64(d))
+			}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			boxes := make([]store.MailboxID, writers)
+			for w := range writers {
+				a, err := s.CreateAccount(ctx, fmt.Sprintf("bench%d@example.com", w), "secret")
+				if err != nil {
+					b.Fatal(err)
+				}
+				for range 300 {
+					if _, err := s.Deliver(ctx, &store.Delivery{Body: benchMessage(2 << 10), Targets: []store.Target{{Account: a.ID}}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				in, err := s.MailboxByName(a.ID, "INBOX")
+				if err != nil {
+					b.Fatal(err)
+				}
+				boxes[w] = in.ID
+			}
+			commits.Store(0)
+			writes.Store(0)
+			commitNS.Store(0)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			for w := range writers {
+				wg.Go(func() {
+					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+						op := store.FlagsAdd
+						if i%2 == 0 {
+							op = store.FlagsRemove
+						}
+						if _, err := s.StoreFlags(ctx, boxes[w], []store.UID{store.UID(1 + i%300)}, op, []string{store.FlagFlagged}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			if c := commits.Load(); c > 0 {
+				b.ReportMetric(float64(writes.Load())/float64(c), "writes/commit")
+				b.ReportMetric(float64(commitNS.Load())/float64(c)/1e6, "ms/commit")
+			}
+		})
+	}
+}

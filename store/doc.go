@@ -12,18 +12,23 @@
 //
 //   - Every mutation is one bbolt read-write transaction, committed with fsync
 //     (never NoSync). A method that returns nil has made its change durable.
-//   - All writes go through one committer goroutine (commit.go), which groups
-//     the writes queued while the previous commit was syncing into one
+//   - Commits are one at a time, each led by a writer (commit.go): the write
+//     that finds none running commits itself with every write queued by
+//     then, the writes that come meanwhile queue for the next, in one
 //     transaction: durability costs one fsync per batch, not per message.
-//   - Change events are published after the commit, in commit order, by that
-//     same goroutine (events.go). A watcher never sees an event for a change
-//     that is not durable.
+//   - Change events are published after the commit, in commit order, by the
+//     writer that led it (events.go). A watcher never sees an event for a
+//     change that is not durable.
 //   - UIDs are never reused in a mailbox; UIDVALIDITY is unique per mailbox
 //     creation, so a mailbox deleted and made again gets a new one.
 //   - Message bytes live in a blob shared by every copy of the message (the
 //     recipients of one delivery, COPY, MOVE); a small per-message prefix holds
 //     what differs (Received, Return-Path). A blob is deleted with its last
 //     reference.
+//   - Every message record has its key in the MODSEQ index (mailbox, MODSEQ,
+//     UID; modseqindex.go), written in the same transaction, so
+//     ChangedSince reads what changed, not the mailbox. Stores older than
+//     the index are indexed once when opened.
 //   - Slices read from bbolt are copied before a transaction ends.
 //
 // # The contract
@@ -42,10 +47,14 @@
 //   - MODSEQ increases per mailbox with every change that is announced; a
 //     write that changes nothing (a flag already set) does not move it.
 //   - Change events (Watch) for a mailbox come in commit order, after the
-//     commit, each with its mailbox's MODSEQ after the change: the
-//     snapshot Watch returns and the events that follow are together
-//     exact, no change missed or seen twice, whichever node or connection
-//     made it. The callback must be quick and must not write to the store.
+//     commit, each with its mailbox's MODSEQ after the change: Watch
+//     returns a snapshot as of one point in commit order, then the
+//     callback gets every change committed after that point exactly once,
+//     whichever node or connection made it. The calls are one at a time
+//     and never on the goroutine that called Watch (they may begin before
+//     it returns): a caller holds the lock its callback takes from before
+//     Watch until the snapshot is installed, and keeps no buffer of its
+//     own. The callback must be quick and must not write to the store.
 //   - Message contents are read by range (ReadRange, ReadRaw's Content):
 //     a partial fetch of a large message does not load all of it. The bytes
 //     of one delivery are stored once, whatever the number of recipients,

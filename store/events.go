@@ -1,6 +1,9 @@
 package store
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // EventKind says what changed in a mailbox.
 type EventKind int
@@ -38,10 +41,10 @@ type hub struct {
 }
 
 type watcher struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // held while fn runs: calls are one at a time
 	fn      func(Event)
-	loading bool    // snapshot not taken yet: buffer
-	pending []Event // buffered while loading
+	loading bool    // snapshot not taken yet: queue
+	pending []Event // queued while loading, until drained after Watch
 	since   uint64  // events at or below this ModSeq are in the snapshot
 	closed  bool
 }
@@ -72,7 +75,8 @@ func (h *hub) remove(mbx MailboxID, w *watcher) {
 	}
 }
 
-// publish runs on the committer, after the commit, in commit order.
+// publish runs on the goroutine that led the commit, after it, in commit
+// order.
 func (h *hub) publish(events []Event) {
 	if len(events) == 0 {
 		return
@@ -92,7 +96,8 @@ func (w *watcher) deliver(ev Event) {
 	if w.closed {
 		return
 	}
-	if w.loading {
+	if w.loading || len(w.pending) > 0 {
+		// Behind the snapshot's own window: keep the order.
 		w.pending = append(w.pending, ev)
 		return
 	}
@@ -102,6 +107,21 @@ func (w *watcher) deliver(ev Event) {
 	w.fn(ev)
 }
 
+// drain delivers what was queued while Watch took the snapshot, and what
+// queued behind it, in order, on its own goroutine: never on Watch's.
+func (w *watcher) drain() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.pending) > 0 && !w.closed {
+		ev := w.pending[0]
+		w.pending = w.pending[1:]
+		if ev.ModSeq > w.since {
+			w.fn(ev)
+		}
+	}
+	w.pending = nil
+}
+
 // Snapshot is the state of a mailbox at the moment a watch began.
 type Snapshot struct {
 	Mailbox Mailbox
@@ -109,14 +129,21 @@ type Snapshot struct {
 	UIDs []UID
 }
 
-// Watch reports every change committed to mailbox id after the returned
-// snapshot, in commit order, by calling fn. Together, the snapshot and the
-// events are exact: no change is missed or counted twice.
+// Watch returns mailbox id as of one point in commit order (the snapshot)
+// and then calls fn once for every change committed after that point: in
+// commit order, none missed, none seen twice, none the snapshot already
+// holds. The calls are one at a time and never made on the goroutine that
+// called Watch, but they may begin before Watch returns: a caller that
+// applies events to state built from the snapshot takes the lock fn takes
+// before it calls Watch and keeps it until the snapshot is installed, and
+// needs no buffer of its own.
 //
-// fn runs on the store's committer goroutine: it must be quick, must not
-// block, and must not call the store's write methods (it would deadlock).
-// Typically it updates an in-memory view under its own lock and wakes a
-// session. Call the returned stop function to end the watch.
+// fn runs on the goroutine of the write that led the commit (or, for the
+// changes that came while the snapshot was read, on one Watch starts): it
+// must be quick, must not block for long, and must not call the store's
+// write methods (it would deadlock). Typically it updates an in-memory view under
+// its own lock and wakes a session. Call the returned stop function to end
+// the watch; fn is not called once stop has returned.
 func (s *Store) Watch(id MailboxID, fn func(Event)) (*Snapshot, func(), error) {
 	w := &watcher{fn: fn, loading: true}
 	s.hub.add(id, w)
@@ -125,15 +152,15 @@ func (s *Store) Watch(id MailboxID, fn func(Event)) (*Snapshot, func(), error) {
 		s.hub.remove(id, w)
 		return nil, nil, err
 	}
+	if s.afterSnapshot != nil {
+		s.afterSnapshot()
+	}
 	w.mu.Lock()
 	w.since = snap.Mailbox.ModSeq
 	w.loading = false
-	pending := w.pending
-	w.pending = nil
-	for _, ev := range pending {
-		if ev.ModSeq > w.since {
-			w.fn(ev)
-		}
+	w.pending = slices.DeleteFunc(w.pending, func(ev Event) bool { return ev.ModSeq <= w.since })
+	if len(w.pending) > 0 {
+		go w.drain()
 	}
 	w.mu.Unlock()
 	stop := func() {

@@ -129,6 +129,12 @@ func (s *Store) LoadMessages(ctx context.Context, mbx MailboxID, msgs []MessageD
 			if err := b.Put(be32(uint32(m.UID)), rec.encode()); err != nil {
 				return err
 			}
+			if err := indexMsgTx(t.Tx, mbx, m.UID, 0, m.ModSeq); err != nil {
+				return err
+			}
+			if err := noteDeletedTx(t.Tx, mbx, m.UID, false, hasDeleted(rec.Flags)); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -242,6 +242,12 @@ func deleteMailboxTx(t *tx, id MailboxID) error {
 	if err := dropVanishedTx(t, id); err != nil {
 		return err
 	}
+	if err := dropModSeqsTx(t.Tx, id); err != nil {
+		return err
+	}
+	if err := dropDeletedTx(t.Tx, id); err != nil {
+		return err
+	}
 	if err := dropMetadataTx(t, m.Account, id); err != nil {
 		return err
 	}
@@ -418,16 +424,104 @@ func getMailboxTx(t *bolt.Tx, id MailboxID) (Mailbox, error) {
 	if v == nil {
 		return m, ErrNoMailbox
 	}
-	if err := json.Unmarshal(v, &m); err != nil {
+	if err := m.decode(v); err != nil {
 		return m, fmt.Errorf("mailbox %d: %w", id, err)
 	}
 	return m, nil
 }
 
 func putMailboxTx(t *bolt.Tx, m *Mailbox) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
+	return t.Bucket(bMailboxes).Put(be64(uint64(m.ID)), m.encode())
+}
+
+// mailboxRecordV1 starts a mailbox record in the binary form; records
+// written before it are JSON (they start with '{') and are still read.
+// Every write, one per change to the mailbox, re-encodes the record, and
+// STATUS and each write decode it: JSON cost more than the change itself.
+const mailboxRecordV1 = 1
+
+func (m *Mailbox) encode() []byte {
+	b := make([]byte, 0, 64+len(m.Name)+len(m.SpecialUse))
+	b = append(b, mailboxRecordV1)
+	b = binary.AppendUvarint(b, uint64(m.ID))
+	b = binary.AppendUvarint(b, m.Account)
+	b = binary.AppendUvarint(b, uint64(len(m.Name)))
+	b = append(b, m.Name...)
+	b = binary.AppendUvarint(b, uint64(len(m.SpecialUse)))
+	b = append(b, m.SpecialUse...)
+	b = binary.AppendUvarint(b, uint64(m.UIDValidity))
+	b = binary.AppendUvarint(b, uint64(m.UIDNext))
+	b = binary.AppendUvarint(b, m.ModSeq)
+	sub := uint64(0)
+	if m.Subscribed {
+		sub = 1
 	}
-	return t.Bucket(bMailboxes).Put(be64(uint64(m.ID)), b)
+	b = binary.AppendUvarint(b, sub)
+	b = binary.AppendUvarint(b, uint64(m.Messages))
+	b = binary.AppendUvarint(b, uint64(m.Unseen))
+	b = binary.AppendUvarint(b, uint64(m.Deleted))
+	b = binary.AppendVarint(b, m.Size)
+	b = binary.AppendVarint(b, m.Created.Unix())
+	return b
+}
+
+func (m *Mailbox) decode(v []byte) error {
+	if len(v) > 0 && v[0] == '{' {
+		return json.Unmarshal(v, m)
+	}
+	if len(v) == 0 || v[0] != mailboxRecordV1 {
+		return errCorrupt
+	}
+	n := 1
+	uv := func() uint64 {
+		if n < 0 {
+			return 0
+		}
+		x, k := binary.Uvarint(v[n:])
+		if k <= 0 {
+			n = -1
+			return 0
+		}
+		n += k
+		return x
+	}
+	str := func() string {
+		l := uv()
+		if n < 0 || l > uint64(len(v)-n) {
+			n = -1
+			return ""
+		}
+		s := string(v[n : n+int(l)])
+		n += int(l)
+		return s
+	}
+	sv := func() int64 {
+		if n < 0 {
+			return 0
+		}
+		x, k := binary.Varint(v[n:])
+		if k <= 0 {
+			n = -1
+			return 0
+		}
+		n += k
+		return x
+	}
+	m.ID = MailboxID(uv())
+	m.Account = uv()
+	m.Name = str()
+	m.SpecialUse = str()
+	m.UIDValidity = uint32(uv())
+	m.UIDNext = UID(uv())
+	m.ModSeq = uv()
+	m.Subscribed = uv() == 1
+	m.Messages = uint32(uv())
+	m.Unseen = uint32(uv())
+	m.Deleted = uint32(uv())
+	m.Size = sv()
+	m.Created = time.Unix(sv(), 0).UTC()
+	if n < 0 {
+		return errCorrupt
+	}
+	return nil
 }

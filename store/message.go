@@ -235,6 +235,12 @@ func addMessageTx(t *tx, m *Mailbox, rec *msgRecord) (UID, error) {
 	if err := msgs.Put(be32(uint32(uid)), rec.encode()); err != nil {
 		return 0, err
 	}
+	if err := indexMsgTx(t.Tx, m.ID, uid, 0, rec.ModSeq); err != nil {
+		return 0, err
+	}
+	if err := noteDeletedTx(t.Tx, m.ID, uid, false, hasDeleted(rec.Flags)); err != nil {
+		return 0, err
+	}
 	m.countIn(rec, 1)
 	if err := putMailboxTx(t.Tx, m); err != nil {
 		return 0, err
@@ -578,10 +584,17 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mbx MailboxID, uids []UID, op 
 				return err
 			}
 			m.countIn(&rec, -1)
+			old, hadDeleted := rec.ModSeq, hasDeleted(rec.Flags)
 			rec.Flags = nf
 			rec.ModSeq = modseq
 			m.countIn(&rec, 1)
 			if err := b.Put(k, rec.encode()); err != nil {
+				return err
+			}
+			if err := indexMsgTx(t.Tx, mbx, uid, old, modseq); err != nil {
+				return err
+			}
+			if err := noteDeletedTx(t.Tx, mbx, uid, hadDeleted, hasDeleted(nf)); err != nil {
 				return err
 			}
 			msg := rec.message(uid)
@@ -658,7 +671,12 @@ func expungeTx(t *tx, mbx MailboxID, uids []UID, onlyDeleted bool) ([]UID, error
 		return nil, err
 	}
 	b := t.Bucket(bMsgs).Bucket(be64(uint64(mbx)))
-	if uids == nil {
+	if uids == nil && onlyDeleted {
+		uids = deletedUIDsTx(t.Tx, mbx) // IMAP's EXPUNGE: the \Deleted index, not every message
+		if len(uids) == 0 {
+			return nil, nil
+		}
+	} else if uids == nil {
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			uids = append(uids, UID(binary.BigEndian.Uint32(k)))
@@ -683,6 +701,12 @@ func expungeTx(t *tx, mbx MailboxID, uids []UID, onlyDeleted bool) ([]UID, error
 			continue
 		}
 		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+		if err := unindexMsgTx(t.Tx, mbx, uid, rec.ModSeq); err != nil {
+			return nil, err
+		}
+		if err := noteDeletedTx(t.Tx, mbx, uid, hasDeleted(rec.Flags), false); err != nil {
 			return nil, err
 		}
 		if err := unrefBlob(t.Tx, rec.Blob); err != nil {
@@ -789,6 +813,12 @@ func copyTx(t *tx, src MailboxID, uids []UID, dst MailboxID, move bool) ([2][]UI
 		dm.UIDNext++
 		rec.ModSeq = dm.ModSeq + 1
 		if err := db.Put(be32(uint32(nuid)), rec.encode()); err != nil {
+			return res, dm, err
+		}
+		if err := indexMsgTx(t.Tx, dst, nuid, 0, rec.ModSeq); err != nil {
+			return res, dm, err
+		}
+		if err := noteDeletedTx(t.Tx, dst, nuid, false, hasDeleted(rec.Flags)); err != nil {
 			return res, dm, err
 		}
 		dm.countIn(&rec, 1)

@@ -20,25 +20,27 @@ import (
 
 // Bucket names. Keys are big-endian integers so cursors walk them in order.
 var (
-	bMeta      = []byte("meta")      // counters: "acct", "mbx", "blob", "uidvalidity"
-	bAccounts  = []byte("accounts")  // address -> account record (JSON)
-	bAcctIDs   = []byte("acctids")   // account ID -> address
-	bMailboxes = []byte("mailboxes") // mailbox ID -> mailbox record (JSON)
-	bMbxNames  = []byte("mbxnames")  // account ID ++ name -> mailbox ID
-	bMsgs      = []byte("msgs")      // mailbox ID -> bucket{ UID -> message record }
-	bBlobs     = []byte("blobs")     // blob ID -> message bytes
-	bBlobRefs  = []byte("blobrefs")  // blob ID -> reference count
-	bBlobInfo  = []byte("blobinfo")  // blob ID -> parsed structure (structcodec.go; JSON before it)
-	bAliases   = []byte("aliases")   // address or "@domain" -> alias record (JSON)
-	bLists     = []byte("lists")     // list address -> list record (JSON)
-	bMembers   = []byte("members")   // list address ++ 0 ++ member address -> member record (JSON)
-	bSubs      = []byte("subs")      // account ID ++ name -> "": subscriptions of names that are no mailbox
-	bVanished  = []byte("vanished")  // mailbox ID ++ MODSEQ ++ UID -> "": expunged UIDs (QRESYNC)
-	bMetadata  = []byte("metadata")  // account ID ++ mailbox ID (0: server) ++ entry -> value (METADATA)
+	bMeta       = []byte("meta")       // counters: "acct", "mbx", "blob", "uidvalidity"
+	bAccounts   = []byte("accounts")   // address -> account record (JSON)
+	bAcctIDs    = []byte("acctids")    // account ID -> address
+	bMailboxes  = []byte("mailboxes")  // mailbox ID -> mailbox record (Mailbox.encode; JSON before it)
+	bMbxNames   = []byte("mbxnames")   // account ID ++ name -> mailbox ID
+	bMsgs       = []byte("msgs")       // mailbox ID -> bucket{ UID -> message record }
+	bBlobs      = []byte("blobs")      // blob ID -> message bytes
+	bBlobRefs   = []byte("blobrefs")   // blob ID -> reference count
+	bBlobInfo   = []byte("blobinfo")   // blob ID -> parsed structure (structcodec.go; JSON before it)
+	bAliases    = []byte("aliases")    // address or "@domain" -> alias record (JSON)
+	bLists      = []byte("lists")      // list address -> list record (JSON)
+	bMembers    = []byte("members")    // list address ++ 0 ++ member address -> member record (JSON)
+	bSubs       = []byte("subs")       // account ID ++ name -> "": subscriptions of names that are no mailbox
+	bVanished   = []byte("vanished")   // mailbox ID ++ MODSEQ ++ UID -> "": expunged UIDs (QRESYNC)
+	bMetadata   = []byte("metadata")   // account ID ++ mailbox ID (0: server) ++ entry -> value (METADATA)
+	bModSeqs    = []byte("modseqs")    // mailbox ID ++ MODSEQ ++ UID -> "": the MODSEQ index (modseqindex.go)
+	bDeletedIdx = []byte("deletedidx") // mailbox ID ++ UID -> "": messages flagged \Deleted (deletedindex.go)
 	// bJunk and bJunkMsgs: the junk models (junk.go)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs, bModSeqs, bDeletedIdx}
 
 // Options configure a Store.
 type Options struct {
@@ -53,7 +55,8 @@ type Options struct {
 	// file gets ErrLocked after it (default 1s).
 	Timeout time.Duration
 	// OnCommit, if set, is told the duration and size of every commit
-	// (for metrics). It runs on the committer and must not block.
+	// (for metrics). It runs on the goroutine that led the commit and
+	// must not block.
 	OnCommit func(d time.Duration, writes int)
 	// CheapPasswordHash hashes new passwords with bcrypt at its lowest
 	// cost instead of argon2id: thousands of times faster, and as much
@@ -82,22 +85,31 @@ type Options struct {
 
 // Store is an open mail store. It is safe for concurrent use.
 type Store struct {
-	db     *bolt.DB
-	log    *slog.Logger
-	opts   Options
-	hub    *hub
-	writes chan *writeReq // closed by Close, under closeMu
-	wg     sync.WaitGroup
-	once   sync.Once
+	db   *bolt.DB
+	log  *slog.Logger
+	opts Options
+	hub  *hub
+	wg   sync.WaitGroup // writes queued and not yet answered
+	once sync.Once
 
-	// closeMu is held for reading by every send on writes and for writing
-	// by Close, which sets closed and closes writes (see enqueue).
+	// qmu guards the queue of writes waiting for a commit and leading,
+	// whether a writer is leading one (commit.go).
+	qmu     sync.Mutex
+	queue   []*writeReq
+	leading bool
+
+	// closeMu is held for reading by every enqueue and for writing by
+	// Close, which sets closed (see enqueue).
 	closeMu sync.RWMutex
 	closed  bool
 
 	auth *authCache
 	hash *hashGate
 	junk *junkTrainer
+
+	// afterSnapshot, set only by tests, runs in Watch between the
+	// snapshot and the start of delivery (the window Watch must cover).
+	afterSnapshot func()
 }
 
 // ErrLocked is returned by Open when another process has the file open.
@@ -134,6 +146,12 @@ func Open(path string, opts Options) (*Store, error) {
 				return err
 			}
 		}
+		if err := buildModSeqIndex(tx); err != nil {
+			return err
+		}
+		if err := buildDeletedIndex(tx); err != nil {
+			return err
+		}
 		meta := tx.Bucket(bMeta)
 		if meta.Get([]byte("uidvalidity")) == nil {
 			// Start UIDVALIDITY from the clock so that a store made anew
@@ -147,29 +165,25 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{
-		db:     db,
-		log:    opts.Logger,
-		opts:   opts,
-		hub:    newHub(),
-		writes: make(chan *writeReq, opts.MaxBatch),
-		auth:   newAuthCache(),
-		hash:   newHashGate(opts.HashWorkers, opts.HashQueue),
-		junk:   newJunkTrainer(&opts),
+		db:   db,
+		log:  opts.Logger,
+		opts: opts,
+		hub:  newHub(),
+		auth: newAuthCache(),
+		hash: newHashGate(opts.HashWorkers, opts.HashQueue),
+		junk: newJunkTrainer(&opts),
 	}
-	s.wg.Add(1)
-	go s.committer()
 	return s, nil
 }
 
-// Close stops the committer after committing the writes already queued and
-// closes the file. Writes that begin after Close has begun fail with
+// Close waits for the writes already queued to be committed and closes the
+// file. Writes that begin after Close has begun fail with
 // ErrClosed; none is left waiting.
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.closeMu.Lock()
 		s.closed = true
-		close(s.writes)
 		s.closeMu.Unlock()
 		s.wg.Wait()
 		err = s.db.Close()

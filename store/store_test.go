@@ -432,3 +432,60 @@ func TestContentSlice(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatchWindow: a change committed while Watch reads its snapshot
+// reaches fn once, after Watch has returned to a caller that holds the
+// lock fn takes (store/doc.go's contract), not from within Watch.
+func TestWatchWindow(t *testing.T) {
+	s := storetest.Open(t)
+	a := storetest.Account(t, s, "bob@example.com")
+	in := storetest.Inbox(t, s, a)
+	deliver(t, s, a, "Subject: before\r\n\r\nx\r\n")
+	var during store.Delivered
+	store.SetAfterSnapshot(s, func() { during = deliver(t, s, a, "Subject: during\r\n\r\nx\r\n") })
+	var mu sync.Mutex
+	var snap *store.Snapshot
+	got := make(chan store.Event, 10)
+	mu.Lock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var err error
+		var stop func()
+		snap, stop, err = s.Watch(in.ID, func(ev store.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if snap == nil {
+				t.Errorf("event before the snapshot was installed")
+			}
+			got <- ev
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		t.Cleanup(stop)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch called fn from within itself, where its caller holds the lock")
+	}
+	mu.Unlock()
+	if len(snap.UIDs) != 1 {
+		t.Fatalf("snapshot UIDs %v, want the first message only", snap.UIDs)
+	}
+	select {
+	case ev := <-got:
+		if ev.Kind != store.EventAdded || ev.Messages[0].UID != during.UID {
+			t.Fatalf("event %+v, want the delivery made during the snapshot", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change made during the snapshot never came")
+	}
+	store.SetAfterSnapshot(s, nil)
+	d := deliver(t, s, a, "Subject: after\r\n\r\nx\r\n")
+	if ev := <-got; ev.Messages[0].UID != d.UID {
+		t.Fatalf("next event %+v, want UID %d", ev, d.UID)
+	}
+}

@@ -264,8 +264,11 @@ func (h *hub) catchUp(ctx context.Context, id store.MailboxID) error {
 
 // Watch reports every change committed to mailbox id after the returned
 // snapshot, by any node, in commit order, by calling fn; the snapshot and
-// the events are together exact. fn runs on the store's dispatcher
-// goroutine: it must be quick and must not write to the store. Events of
+// the events are together exact (store/doc.go's contract). fn runs on the
+// store's dispatcher goroutine, never on Watch's, one call at a time, and
+// may begin before Watch returns: a caller holds the lock fn takes until
+// it has installed the snapshot. It must be quick and must not write to
+// the store. Events of
 // this node's writes carry their Origin (store.WithOrigin); those of other
 // nodes' carry none. Call stop to end the watch; fn is not called once
 // stop has returned.

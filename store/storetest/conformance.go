@@ -650,7 +650,7 @@ func (r *recorder) waitModSeq(t testing.TB, modseq uint64, limit time.Duration) 
 
 // A watch that begins while writers write: the snapshot and the events
 // together are exactly the mailbox's messages, each once, events in
-// increasing MODSEQ.
+// increasing MODSEQ, none delivered before the caller has the snapshot.
 func testWatchExact(t *testing.T, f Factory) {
 	b := f.New(t)
 	a := mustAccount(t, b, "bob@example.org")
@@ -669,10 +669,34 @@ func testWatchExact(t *testing.T, f Factory) {
 	})
 	<-started
 	rec := newRecorder()
-	snap, stop, err := w.Watch(in.ID, rec.add)
+	// The contract: fn is never called on Watch's goroutine, so a caller
+	// may hold the lock fn takes while it calls Watch and installs the
+	// snapshot, and every event finds the snapshot installed (no buffer of
+	// the caller's own). lock is that lock, as a channel so that a call
+	// made from within Watch fails the test instead of hanging it.
+	lock := make(chan struct{}, 1)
+	installed := false
+	fn := func(ev store.Event) {
+		select {
+		case lock <- struct{}{}:
+		case <-time.After(watchLimit):
+			t.Errorf("event MODSEQ %d waited %v for the lock Watch's caller holds: fn called from within Watch", ev.ModSeq, watchLimit)
+			rec.add(ev)
+			return
+		}
+		if !installed {
+			t.Errorf("event MODSEQ %d before the snapshot was installed", ev.ModSeq)
+		}
+		<-lock
+		rec.add(ev)
+	}
+	lock <- struct{}{}
+	snap, stop, err := w.Watch(in.ID, fn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	installed = true
+	<-lock
 	defer stop()
 	wg.Wait()
 	// One more change, a flag, that must come after every delivery.

@@ -1,0 +1,35 @@
+package store
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// TestMailboxRecord: the binary mailbox record gives back what was put in,
+// and a record of the JSON form (stores written before it) still reads.
+func TestMailboxRecord(t *testing.T) {
+	for _, m := range []Mailbox{
+		{},
+		{ID: 7, Account: 3, Name: "INBOX", UIDValidity: 1700000000, UIDNext: 42, ModSeq: 99, Subscribed: true,
+			Messages: 40, Unseen: 3, Deleted: 1, Size: 123456, Created: time.Unix(1700000000, 0).UTC()},
+		{ID: 1 << 60, Account: 1 << 40, Name: "Ünïcode/Child", SpecialUse: `\Junk`, UIDValidity: ^uint32(0), UIDNext: ^UID(0),
+			ModSeq: 1<<64 - 1, Messages: ^uint32(0), Size: -5, Created: time.Unix(-1, 0).UTC()},
+	} {
+		var got Mailbox
+		if err := got.decode(m.encode()); err != nil || got != m {
+			t.Errorf("round trip of %+v = %+v, %v", m, got, err)
+		}
+		j, _ := json.Marshal(m)
+		got = Mailbox{}
+		if err := got.decode(j); err != nil || got != m {
+			t.Errorf("JSON record %s = %+v, %v", j, got, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {}, {2}, {mailboxRecordV1}, {mailboxRecordV1, 1, 1, 200}} {
+		var m Mailbox
+		if err := m.decode(bad); err == nil {
+			t.Errorf("decode(%v) accepted", bad)
+		}
+	}
+}
