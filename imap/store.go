@@ -12,6 +12,7 @@ import (
 // events of a mailbox. *store.Store (bbolt) and *pgstore.Store
 // (PostgreSQL) are two.
 type Store interface {
+	ChangedSince(mbx store.MailboxID, since uint64) ([]store.Message, error)
 	Append(ctx context.Context, mbx store.MailboxID, body []byte, flags []string, date time.Time) (store.Delivered, error)
 	AppendMany(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error)
 	Authenticate(address, password string) (*store.Account, error)

@@ -592,3 +592,23 @@ func copyTx(ctx context.Context, tx pgx.Tx, src store.MailboxID, uids []store.UI
 	}
 	return &store.CopyResult{UIDValidity: dm.UIDValidity, Source: source, Dest: dest}, nil
 }
+
+// ChangedSince returns the messages of mbx whose MODSEQ is above since,
+// in UID order (CONDSTORE's CHANGEDSINCE, QRESYNC), read through the
+// (mailbox, modseq) index.
+func (s *Store) ChangedSince(mbx store.MailboxID, since uint64) ([]store.Message, error) {
+	var out []store.Message
+	err := s.view(func(ctx context.Context, tx pgx.Tx) error {
+		if err := exists(ctx, tx, mbx); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, "SELECT "+messageCols+" FROM messages WHERE mailbox = $1 AND modseq > $2 ORDER BY uid", int64(mbx), int64(since))
+		var err error
+		out, err = pgx.CollectRows(rows, scanMessage)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("messages changed since %d in mailbox %d: %w", since, mbx, err)
+	}
+	return out, nil
+}

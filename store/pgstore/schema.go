@@ -191,6 +191,11 @@ CREATE TABLE queue_items (
 	body bytea NOT NULL
 );
 `,
+	// 6: CONDSTORE's changed-since reads (ChangedSince) find a mailbox's
+	// messages by MODSEQ.
+	`
+CREATE INDEX messages_modseq ON messages (mailbox, modseq);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations of
