@@ -679,6 +679,8 @@ func statusItems(p *parser) (*imap.StatusOptions, []string, error) {
 			o.Size = true
 		case "APPENDLIMIT":
 			o.AppendLimit = true
+		case "DELETED-STORAGE":
+			o.DeletedStorage = true
 		case "MAILBOXID", "HIGHESTMODSEQ":
 		default:
 			return badSyntax("Unknown STATUS item %q", a)
@@ -747,6 +749,13 @@ func (s *session) statusData(mb *store.Mailbox, options *imap.StatusOptions) *im
 	if options.AppendLimit {
 		data.AppendLimit = u32(s.srv.opts.AppendLimit)
 	}
+	if options.DeletedStorage {
+		n, err := s.deletedStorage(mb)
+		if err != nil {
+			s.log.Warn("status: deleted storage", "mailbox", mb.ID, "err", err)
+		}
+		data.DeletedStorage = &n
+	}
 	return data
 }
 
@@ -778,6 +787,8 @@ func (s *session) writeStatus(id store.MailboxID, d *imap.StatusData, items []st
 			e.num64(*d.Size)
 		case "APPENDLIMIT":
 			e.num(*d.AppendLimit)
+		case "DELETED-STORAGE":
+			e.num64(*d.DeletedStorage)
 		case "MAILBOXID":
 			e.raw("(").raw(mailboxID(id)).raw(")")
 		case "HIGHESTMODSEQ":
@@ -873,14 +884,8 @@ func (s *session) cmdAppend(c *cmd) error {
 	if refused != nil {
 		return refused
 	}
-	var ds []store.Delivered
-	if len(items) == 1 {
-		d, err := s.srv.opts.Store.Append(s.writeCtx(), mb.ID, items[0].Body, items[0].Flags, items[0].Date)
-		if err != nil {
-			return clientError(err, "append")
-		}
-		ds = []store.Delivered{d}
-	} else if ds, err = s.srv.opts.Store.AppendMany(s.writeCtx(), mb.ID, items); err != nil {
+	ds, err := s.srv.opts.Store.AppendWithinQuota(s.writeCtx(), mb.ID, items)
+	if err != nil {
 		return clientError(err, "append")
 	}
 	uids := make([]store.UID, len(ds))

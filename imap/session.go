@@ -290,6 +290,9 @@ func init() {
 		"UID SORT":       {(*session).cmdSort, selectedState},
 		"THREAD":         {(*session).cmdThread, selectedState},
 		"UID THREAD":     {(*session).cmdThread, selectedState},
+		"GETQUOTA":       {(*session).cmdGetQuota, authStates},
+		"GETQUOTAROOT":   {(*session).cmdGetQuotaRoot, authStates},
+		"SETQUOTA":       {(*session).cmdSetQuota, authStates},
 	}
 }
 
@@ -468,6 +471,7 @@ func (s *session) caps() []string {
 		}
 		return caps
 	}
+	caps = append(caps, quotaCaps...)
 	return append(caps, "ENABLE", "IDLE", "UNSELECT", "UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
 		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))

@@ -165,9 +165,6 @@ func (s *Store) Append(ctx context.Context, mbx MailboxID, body []byte, flags []
 		if err != nil {
 			return err
 		}
-		if err := checkQuotaTx(t.Tx, m.Account, int64(len(body)), 1); err != nil {
-			return err
-		}
 		blob, err := putBlobTx(t.Tx, body, info, 1)
 		if err != nil {
 			return err

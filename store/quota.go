@@ -182,6 +182,14 @@ func (s *Store) SetQuota(ctx context.Context, address string, storageLimit, mess
 	return nil
 }
 
+// AppendWithinQuota is AppendMany refused with ErrOverQuota, as a whole,
+// when the messages do not all fit in the account's limits (IMAP APPEND
+// and MULTIAPPEND, RFC 9208 NO [OVERQUOTA]). The check and the write are
+// one transaction: concurrent appends cannot together pass a limit.
+func (s *Store) AppendWithinQuota(ctx context.Context, mbx MailboxID, items []AppendItem) ([]Delivered, error) {
+	return s.appendMany(ctx, mbx, items, true)
+}
+
 // VerifyUsage recomputes every account's usage from its messages and
 // returns an error naming the first account whose kept usage differs.
 // Tests and `petrel store check` use it.

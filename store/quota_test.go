@@ -86,7 +86,7 @@ func randomOps(t testing.TB, s *store.Store, rng *rand.Rand, accts []*store.Acco
 			}
 			_, err = s.Deliver(ctx, &store.Delivery{Body: []byte(body), Targets: tgs})
 		case 2, 3:
-			_, err = s.Append(ctx, mbx(acct).ID, []byte(body), nil, time.Time{})
+			_, err = s.AppendWithinQuota(ctx, mbx(acct).ID, []store.AppendItem{{Body: []byte(body)}})
 		case 4:
 			src := mbx(acct)
 			_, err = s.Copy(ctx, src.ID, some(src), mbx(acct).ID)
@@ -165,17 +165,26 @@ func TestQuotaEnforced(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := []byte("Subject: q\r\n\r\n" + strings.Repeat("y", 88) + "\r\n") // 104 bytes
-	if _, err := s.Append(ctx, inbox.ID, msg, nil, time.Time{}); err != nil {
+	if _, err := appendQ(s, inbox.ID, msg); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetQuota(ctx, a.Address, 250, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, inbox.ID, msg, nil, time.Time{}); err != nil {
+	if _, err := appendQ(s, inbox.ID, msg); err != nil {
 		t.Fatalf("second message within 250 bytes: %v", err)
 	}
-	if _, err := s.Append(ctx, inbox.ID, msg, nil, time.Time{}); !errors.Is(err, store.ErrOverQuota) {
+	if _, err := appendQ(s, inbox.ID, msg); !errors.Is(err, store.ErrOverQuota) {
 		t.Fatalf("third message past 250 bytes: %v, want ErrOverQuota", err)
+	}
+	if _, err := s.Append(ctx, inbox.ID, msg, nil, time.Time{}); err != nil {
+		t.Fatalf("Append (drafts, imports) is not refused: %v", err)
+	}
+	if _, err := s.Expunge(ctx, inbox.ID, []store.UID{3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendWithinQuota(ctx, inbox.ID, []store.AppendItem{{Body: []byte("Subject: x\r\n\r\n")}, {Body: msg}}); !errors.Is(err, store.ErrOverQuota) {
+		t.Fatalf("two messages that do not both fit: %v", err)
 	}
 	if _, err := s.Copy(ctx, inbox.ID, []store.UID{1}, arch.ID); !errors.Is(err, store.ErrOverQuota) {
 		t.Fatalf("copy past the limit: %v, want ErrOverQuota", err)
@@ -193,13 +202,13 @@ func TestQuotaEnforced(t *testing.T) {
 	if q != (store.Quota{Storage: 208, Messages: 2, MessageLimit: 2}) || !q.Full() || q.Fits(1, 1) {
 		t.Fatalf("quota %+v", q)
 	}
-	if _, err := s.Append(ctx, inbox.ID, msg, nil, time.Time{}); !errors.Is(err, store.ErrOverQuota) {
+	if _, err := appendQ(s, inbox.ID, msg); !errors.Is(err, store.ErrOverQuota) {
 		t.Fatalf("a third message past a 2-message limit: %v", err)
 	}
 	if err := s.SetQuota(ctx, a.Address, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, inbox.ID, msg, nil, time.Time{}); err != nil {
+	if _, err := appendQ(s, inbox.ID, msg); err != nil {
 		t.Fatalf("no limits: %v", err)
 	}
 	if err := s.SetQuota(ctx, "nobody@example.org", 1, 1); !errors.Is(err, store.ErrNoAccount) {
@@ -323,4 +332,12 @@ func TestQuotaUsageAfterSIGKILL(t *testing.T) {
 		s.Close()
 	}
 	storetest.Check(t, path)
+}
+
+func appendQ(s *store.Store, mbx store.MailboxID, msg []byte) (store.Delivered, error) {
+	ds, err := s.AppendWithinQuota(ctx, mbx, []store.AppendItem{{Body: msg}})
+	if err != nil {
+		return store.Delivered{}, err
+	}
+	return ds[0], nil
 }
