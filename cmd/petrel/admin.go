@@ -48,6 +48,7 @@ var ops = map[string]op{
 	"user passwd": {needsPassword: true, needsStore: true, minArgs: 1, usage: "user passwd ADDRESS [--force]", run: userPasswd},
 	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS [--yes]", run: userDel},
 	"user list":   {needsStore: true, usage: "user list", run: userList},
+	"user quota":  {needsStore: true, minArgs: 1, maxArgs: 2, usage: "user quota ADDRESS [SIZE|none] [--messages N|none]", run: userQuota},
 	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backupCmd}, // backup.go
 	// aliascmd.go
 	"alias add":    {needsStore: true, minArgs: 2, usage: "alias add ADDRESS|@DOMAIN TARGET…", run: aliasAdd},
@@ -132,6 +133,9 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 	if g.mailbox != "" && !strings.HasPrefix(name, "import ") {
 		return usagef("--mailbox is for petrel import (%s takes no --mailbox)", name)
 	}
+	if g.messages != "" && name != "user quota" {
+		return usagef("--messages is for petrel user quota (%s takes no --messages)", name)
+	}
 	if (g.spam || g.ham) && name != "junk train" {
 		return usagef("--spam and --ham are for petrel junk train (%s takes neither)", name)
 	}
@@ -171,6 +175,12 @@ func admin(ctx context.Context, g globalFlags, args []string, stdin io.Reader, s
 			class = "spam"
 		}
 		args = []string{"junk", "train", rest[0], class, abs}
+	case "user quota":
+		size := ""
+		if len(rest) > 1 {
+			size = rest[1]
+		}
+		args = []string{"user", "quota", rest[0], size, g.messages}
 	case "export":
 		abs, err := filepath.Abs(rest[1])
 		if err != nil {

@@ -30,6 +30,7 @@ Usage:
   petrel user add|passwd ADDRESS [--force] set a password (prompt or stdin): 8+ characters, not a common one
   petrel user del ADDRESS [--yes]          delete an account and its mail (asks on a terminal)
   petrel user list
+  petrel user quota ADDRESS [SIZE|none] [--messages N|none]   show usage, set limits (SIZE: 500M, 2G…)
   petrel queue list|show ID|retry [ID]|delete ID|bounce ID
   petrel dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]
   petrel dns DOMAIN | petrel dns check DOMAIN
@@ -89,6 +90,7 @@ type globalFlags struct {
 	spam     bool
 	ham      bool
 	to       string // store copy's destination
+	messages string // user quota: the message limit
 }
 
 // parseArgs separates flags from positional arguments, wherever they stand
@@ -109,6 +111,7 @@ func parseArgs(args []string) (globalFlags, []string, error) {
 	fs.BoolVar(&g.spam, "spam", false, "junk train: the messages are spam")
 	fs.BoolVar(&g.ham, "ham", false, "junk train: the messages are ham")
 	fs.StringVar(&g.to, "to", "", "store copy's destination")
+	fs.StringVar(&g.messages, "messages", "", "user quota: message limit")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
