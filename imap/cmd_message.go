@@ -57,6 +57,7 @@ type fetchWriter struct {
 	emailID  bool // EMAILID (RFC 8474)
 	threadID bool // THREADID (RFC 8474; NIL: no thread IDs kept)
 	preview  bool // PREVIEW (RFC 8970)
+	saveDate bool // SAVEDATE (RFC 8514)
 	modseq   bool // MODSEQ (RFC 7162), asked or implied
 	// changedSince, when not 0, keeps only messages with a higher MODSEQ
 	// (FETCH … (CHANGEDSINCE n), RFC 7162 3.1.4).
@@ -174,6 +175,8 @@ func fetchAtt(p *parser, o *imap.FetchOptions, w *fetchWriter, macro bool) error
 		w.emailID = true
 	case "THREADID":
 		w.threadID = true
+	case "SAVEDATE":
+		w.saveDate = true
 	case "PREVIEW":
 		w.preview = true
 		if b, err := p.br.Peek(2); err == nil && string(b) == " (" { // RFC 8970 preview-mod: (LAZY)
@@ -393,13 +396,22 @@ func (r *fetchResp) WriteBinarySize(part []int, n int64) {
 	r.item("BINARY.SIZE[").raw(partPath(part)).raw("] ").num64(n)
 }
 
-// WriteObjectIDs writes RFC 8474's EMAILID and THREADID, as asked.
+// WriteObjectIDs writes RFC 8474's EMAILID and THREADID and RFC 8514's
+// SAVEDATE (NIL for a message stored before save dates were kept), as
+// asked.
 func (r *fetchResp) WriteObjectIDs(meta *store.Message) {
 	if r.w.emailID {
 		r.item("EMAILID (E").num64(int64(meta.Blob)).raw(")")
 	}
 	if r.w.threadID {
 		r.item("THREADID NIL")
+	}
+	if r.w.saveDate {
+		if meta.SaveDate.IsZero() {
+			r.item("SAVEDATE NIL")
+		} else {
+			r.item("SAVEDATE ").date(meta.SaveDate)
+		}
 	}
 }
 
@@ -810,6 +822,13 @@ func searchKey(p *parser, crit *imap.SearchCriteria, key string, depth int) erro
 			dc.SentSince, dc.SentBefore = t, t.Add(24*time.Hour)
 		}
 		crit.And(&dc)
+	case "SAVEDSINCE", "SAVEDBEFORE", "SAVEDON": // RFC 8514 4.3
+		t, err := date()
+		if err != nil {
+			return err
+		}
+		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: savedKey, Value: strings.ToLower(k[5:]) + " " + t.Format(time.DateOnly)})
+	case "SAVEDATESUPPORTED": // every mailbox keeps save dates: all messages
 	case "LARGER", "SMALLER":
 		if err := p.sp(); err != nil {
 			return err
