@@ -323,8 +323,8 @@ func (s *session) cmdEnable(c *cmd) error {
 				enabled = append(enabled, "CONDSTORE")
 			}
 		case "UTF8=ACCEPT":
-			if !s.e.utf8 || !contains(enabled, "UTF8=ACCEPT") && !s.rev2 {
-				s.e.utf8 = true
+			if !s.utf8Accept {
+				s.utf8Accept, s.e.utf8 = true, true
 				enabled = append(enabled, "UTF8=ACCEPT")
 			}
 		}

@@ -422,9 +422,10 @@ func (s *session) cmdList(c *cmd) error {
 		return err
 	}
 	// Patterns are matched against names as the store keeps them (UTF-8):
-	// decode them; one that is not valid modified UTF-7 matches itself.
+	// decode them; one that is not valid modified UTF-7 matches itself,
+	// and a UTF-8 client's are UTF-8 already.
 	for i, pat := range patterns {
-		if d, err := utf7Decode(pat); err == nil {
+		if d, err := utf7Decode(pat); err == nil && !s.e.utf8 {
 			patterns[i] = d
 		}
 	}

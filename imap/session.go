@@ -39,6 +39,9 @@ type session struct {
 	insecure bool // plaintext LOGIN allowed (loopback)
 	state    connState
 	rev2     bool // ENABLE IMAP4rev2
+	// utf8Accept: ENABLE UTF8=ACCEPT was given (RFC 6855); e.utf8 says
+	// whether names and strings are UTF-8 (this or IMAP4rev2).
+	utf8Accept bool
 	// condstore: CONDSTORE is enabled (RFC 7162 3.1): FLAGS come with MODSEQ.
 	condstore bool
 	qresync   bool // QRESYNC is enabled (RFC 7162 3.2.3)
@@ -210,6 +213,7 @@ func (s *session) command() error {
 	}
 	s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
 	p := newParser(s.br, s.cont)
+	p.utf8 = s.e.utf8
 	err := s.run(p)
 	if s.ending.Load() != 0 {
 		return s.bye()
