@@ -375,7 +375,7 @@ func (s *session) cmdIdle(c *cmd) error {
 	defer s.touch()
 	v := s.view
 	if v != nil {
-		if err := v.poll(s.updates(), true); err != nil {
+		if err := s.pollView(true); err != nil {
 			return err
 		}
 	}
@@ -403,7 +403,7 @@ func (s *session) cmdIdle(c *cmd) error {
 	for {
 		select {
 		case <-wake:
-			err := v.poll(s.updates(), true)
+			err := s.pollView(true)
 			if err == nil {
 				err = s.bw.Flush()
 			}

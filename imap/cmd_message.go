@@ -588,6 +588,8 @@ func (s *session) cmdSearch(c *cmd) error {
 	}
 	var o imap.SearchOptions
 	extended := false
+	update := false              // RETURN (UPDATE), RFC 5267 4.3
+	var partLow, partHigh uint32 // RETURN (PARTIAL low:high), RFC 5267 4.4
 	var key string
 	if b, err := p.peek(); err != nil {
 		return err
@@ -617,6 +619,28 @@ func (s *session) cmdSearch(c *cmd) error {
 				o.ReturnCount = true
 			case "SAVE":
 				o.ReturnSave = true
+			case "UPDATE":
+				update = true
+			case "CONTEXT": // a hint (RFC 5267 4.2)
+			case "PARTIAL":
+				if err := p.sp(); err != nil {
+					return err
+				}
+				lo, err := p.number()
+				if err == nil {
+					err = p.expect(':', "partial range")
+				}
+				var hi uint32
+				if err == nil {
+					hi, err = p.number()
+				}
+				if err != nil {
+					return err
+				}
+				if lo == 0 || hi == 0 {
+					return badSyntax("PARTIAL range positions start at 1")
+				}
+				partLow, partHigh = min(lo, hi), max(lo, hi)
 			default:
 				return badSyntax("Unknown SEARCH RETURN option %q", a)
 			}
@@ -673,7 +697,13 @@ func (s *session) cmdSearch(c *cmd) error {
 	default:
 		return no(imap.ResponseCodeBadCharset, "Only US-ASCII and UTF-8 are supported SEARCH charsets")
 	}
-	if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave {
+	if partLow > 0 && o.ReturnAll {
+		return bad("SEARCH RETURN: PARTIAL and ALL exclude each other")
+	}
+	if update && s.contextFor(c.tag) != nil {
+		return bad("An updating search with this tag is active; CANCELUPDATE it first")
+	}
+	if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave && partLow == 0 {
 		o.ReturnAll = true
 	} else if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
 		// RETURN (SAVE) alone returns nothing but saves all (RFC 5182 2.2)
@@ -701,10 +731,16 @@ func (s *session) cmdSearch(c *cmd) error {
 		if o.ReturnCount {
 			e.raw(" COUNT ").num(data.Count)
 		}
+		if partLow > 0 {
+			partialResult(e, partLow, partHigh, data.nums)
+		}
 		if data.modseq > 0 {
 			e.raw(" MODSEQ ").num64(int64(data.modseq))
 		}
 		e.crlf()
+		if update {
+			s.addContext(c.tag, c.uid, &crit, data.uids)
+		}
 		return nil
 	}
 	e.raw("* SEARCH")

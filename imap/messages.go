@@ -31,6 +31,7 @@ func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags, 
 	if err != nil {
 		return clientError(err, "store")
 	}
+	s.contextChanged(uids)
 	// RFC 7162 3.1.3: the messages left alone for their MODSEQ.
 	var result error
 	if len(modified) > 0 {

@@ -28,8 +28,18 @@ type searchResult struct {
 }
 
 func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*searchResult, error) {
+	return s.searchIn(nil, byUID, criteria, options)
+}
+
+// searchIn is search over the messages within only (ascending, known to
+// the view), or, with within nil, all; with within, the sequence numbers
+// of the result are not the messages' (updating searches use the UIDs).
+func (s *session) searchIn(within []store.UID, byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*searchResult, error) {
 	v := s.view
 	uids := v.uids
+	if within != nil {
+		uids = within
+	}
 	v.staticCriteria(criteria)
 	content := needsContent(criteria)
 	headerOnly := content && !needsStructure(criteria)
