@@ -887,6 +887,7 @@ func (s *session) cmdAppend(c *cmd) error {
 	}
 	ds, err := s.srv.opts.Store.AppendWithinQuota(s.writeCtx(), mb.ID, items)
 	if err != nil {
+		s.noteOverQuota(err, "imap-append")
 		return clientError(err, "append")
 	}
 	uids := make([]store.UID, len(ds))

@@ -1,6 +1,8 @@
 package imap
 
 import (
+	"errors"
+
 	"github.com/emersion/go-imap/v2"
 
 	"petrel/store"
@@ -120,6 +122,13 @@ func (s *session) cmdSetQuota(c *cmd) error {
 		return err
 	}
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNoPerm, Text: "Quotas are set by the administrator"}
+}
+
+// noteOverQuota counts a refusal for the quota (Options.OnOverQuota).
+func (s *session) noteOverQuota(err error, where string) {
+	if f := s.srv.opts.OnOverQuota; f != nil && errors.Is(err, store.ErrOverQuota) {
+		f(where)
+	}
 }
 
 // deletedStorage is STATUS DELETED-STORAGE (RFC 9208 4.4): the octets

@@ -114,6 +114,7 @@ func (s *session) copy(numSet imap.NumSet, dest string) error {
 	}
 	res, err := s.srv.opts.Store.Copy(s.writeCtx(), v.m.id, uids, mb.ID)
 	if err != nil {
+		s.noteOverQuota(err, "imap-copy")
 		return clientError(err, "copy")
 	}
 	if d := copyData(res); d != nil {

@@ -66,11 +66,22 @@ func (m *MTA) quotaAtRcpt(lr localRcpt, declared int64) *smtp.SMTPError {
 			return nil // one account takes it
 		}
 	}
+	m.overQuota("smtp-rcpt")
 	return refuse
 }
 
 // fitsQuota reports whether a copy of size bytes fits in the account.
 func (m *MTA) fitsQuota(acct uint64, size int) bool {
 	q, ok := m.quota(acct)
-	return !ok || q.Fits(int64(size), 1)
+	if !ok || q.Fits(int64(size), 1) {
+		return true
+	}
+	m.overQuota("smtp-data")
+	return false
+}
+
+func (m *MTA) overQuota(where string) {
+	if f := m.opts.OnOverQuota; f != nil {
+		f(where)
+	}
 }

@@ -3,6 +3,7 @@ package mta
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"petrel/store"
@@ -30,17 +31,27 @@ func TestQuotaAtDelivery(t *testing.T) {
 		dataCode       int
 		bobGets, alice int
 		dsn            bool
+		refusals       string // OnOverQuota's calls
 	}{
-		{"full at RCPT, others accepted", 0, 1, "MAIL FROM:<x@crepes.fr>", []string{"bob", "alice"}, []int{452, 250}, 250, 1, 1, false},
-		{"full at RCPT, alone", 0, 1, "MAIL FROM:<x@crepes.fr>", []string{"bob"}, []int{452}, 503, 1, 0, false},
-		{"declared SIZE over the limit", 1500, 0, "MAIL FROM:<x@crepes.fr> SIZE=2100", []string{"bob", "alice"}, []int{552, 250}, 250, 1, 1, false},
-		{"message too big at DATA, alone", 1500, 0, "MAIL FROM:<x@crepes.fr>", []string{"bob"}, []int{250}, 552, 1, 0, false},
-		{"message too big at DATA, others took it", 1500, 0, "MAIL FROM:<x@crepes.fr>", []string{"bob", "alice"}, []int{250, 250}, 250, 1, 1, true},
-		{"fits", 100000, 10, "MAIL FROM:<x@crepes.fr> SIZE=2100", []string{"bob", "alice"}, []int{250, 250}, 250, 2, 1, false},
+		{"full at RCPT, others accepted", 0, 1, "MAIL FROM:<x@crepes.fr>", []string{"bob", "alice"}, []int{452, 250}, 250, 1, 1, false, "smtp-rcpt"},
+		{"full at RCPT, alone", 0, 1, "MAIL FROM:<x@crepes.fr>", []string{"bob"}, []int{452}, 503, 1, 0, false, "smtp-rcpt"},
+		{"declared SIZE over the limit", 1500, 0, "MAIL FROM:<x@crepes.fr> SIZE=2100", []string{"bob", "alice"}, []int{552, 250}, 250, 1, 1, false, "smtp-rcpt"},
+		{"message too big at DATA, alone", 1500, 0, "MAIL FROM:<x@crepes.fr>", []string{"bob"}, []int{250}, 552, 1, 0, false, "smtp-data"},
+		{"message too big at DATA, others took it", 1500, 0, "MAIL FROM:<x@crepes.fr>", []string{"bob", "alice"}, []int{250, 250}, 250, 1, 1, true, "smtp-data"},
+		{"fits", 100000, 10, "MAIL FROM:<x@crepes.fr> SIZE=2100", []string{"bob", "alice"}, []int{250, 250}, 250, 2, 1, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &fakeBouncer{}
-			ts := newTestServer(t, func(o *Options) { o.Bouncer = b })
+			var mu sync.Mutex
+			var refusals []string
+			ts := newTestServer(t, func(o *Options) {
+				o.Bouncer = b
+				o.OnOverQuota = func(where string) {
+					mu.Lock()
+					defer mu.Unlock()
+					refusals = append(refusals, where)
+				}
+			})
 			if err := sendPlain(t, ts.smtpAddr, "y@crepes.fr", []string{"bob@hamburger.edu"}, strings.NewReader("Subject: first\r\n\r\nx\r\n")); err != nil {
 				t.Fatal(err)
 			}
@@ -72,6 +83,11 @@ func TestQuotaAtDelivery(t *testing.T) {
 			if _, msgs := inbox(t, ts.store, "alice@hamburger.edu"); len(msgs) != tc.alice {
 				t.Errorf("alice has %d messages, want %d", len(msgs), tc.alice)
 			}
+			mu.Lock()
+			if got := strings.Join(refusals, " "); got != tc.refusals {
+				t.Errorf("OnOverQuota calls %q, want %q", got, tc.refusals)
+			}
+			mu.Unlock()
 			var dsns int
 			for _, d := range b.all() {
 				if d.from == "x@crepes.fr" && len(d.failed) == 1 && d.failed[0].Rcpt == "bob@hamburger.edu" && d.failed[0].Status() == "5.2.2" {

@@ -274,6 +274,7 @@ func (s *server) start(ctx context.Context) error {
 		OnDelivered:     m.Delivered,
 		OnAuthFailure:   func() { m.AuthFailure("smtp") },
 		OnReputation:    fm.ReputationVerdict,
+		OnOverQuota:     m.OverQuota,
 		Junk:            junkFilter,
 	})
 	local.mta = s.mta // before the queue runs
@@ -286,6 +287,7 @@ func (s *server) start(ctx context.Context) error {
 
 		AuthLimiter:   authLimiter,
 		OnAuthFailure: func() { m.AuthFailure("imap") },
+		OnOverQuota:   m.OverQuota,
 	})
 	s.pop3 = pop3.New(pop3.Options{
 		Store:       s.store,
