@@ -83,7 +83,8 @@ var ops = map[string]op{
 	"user passwd": {needsPassword: true, needsStore: true, minArgs: 1, usage: "user passwd ADDRESS [--force]", run: userPasswd},
 	"user del":    {needsStore: true, minArgs: 1, usage: "user del ADDRESS [--yes]", run: userDel},
 	"user list":   {needsStore: true, usage: "user list", run: userList},
-	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backupCmd}, // backup.go
+	"user quota":  {needsStore: true, minArgs: 1, maxArgs: 2, usage: "user quota ADDRESS [SIZE|none] [--messages N|none]", run: userQuota}, // quota.go
+	"backup":      {needsStore: true, needsQueue: true, minArgs: 1, maxArgs: 1, usage: "backup FILE", run: backupCmd},                      // backup.go
 	// aliascmd.go
 	"alias add":    {needsStore: true, minArgs: 2, usage: "alias add ADDRESS|@DOMAIN TARGET…", run: aliasAdd},
 	"alias del":    {needsStore: true, minArgs: 1, usage: "alias del ADDRESS|@DOMAIN…", run: aliasDel},

@@ -41,6 +41,7 @@ type Flags struct {
 	Spam     bool
 	Ham      bool
 	To       string // store copy's destination
+	Messages string // user quota: the message limit
 }
 
 // CLI runs admin commands for the petrel command line.
@@ -81,6 +82,9 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 	if g.Mailbox != "" && !strings.HasPrefix(name, "import ") {
 		return Usagef("--mailbox is for petrel import (%s takes no --mailbox)", name)
 	}
+	if g.Messages != "" && name != "user quota" {
+		return Usagef("--messages is for petrel user quota (%s takes no --messages)", name)
+	}
 	if (g.Spam || g.Ham) && name != "junk train" {
 		return Usagef("--spam and --ham are for petrel junk train (%s takes neither)", name)
 	}
@@ -120,6 +124,12 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 			class = "spam"
 		}
 		args = []string{"junk", "train", rest[0], class, abs}
+	case "user quota":
+		size := ""
+		if len(rest) > 1 {
+			size = rest[1]
+		}
+		args = []string{"user", "quota", rest[0], size, g.Messages}
 	case "export":
 		abs, err := filepath.Abs(rest[1])
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 // aliases, lists, import and export, junk training, reindexing. The bbolt
 // *store.Store and PostgreSQL's *pgstore.Store are two.
 type Store interface {
+	Quota(acct uint64) (store.Quota, error)
+	SetQuota(ctx context.Context, address string, storageLimit, messageLimit int64) error
 	mailio.Store
 	junk.Trainer
 	junk.StatsReader

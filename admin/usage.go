@@ -16,6 +16,7 @@ Usage:
   petrel user add|passwd ADDRESS [--force] set a password (prompt or stdin): 8+ characters, not a common one
   petrel user del ADDRESS [--yes]          delete an account and its mail (asks on a terminal)
   petrel user list
+  petrel user quota ADDRESS [SIZE|none] [--messages N|none]   show usage, set limits (SIZE: 500M, 2G…)
   petrel queue list|show ID|retry [ID]|delete ID|bounce ID
   petrel dkim keygen DOMAIN [--algo ed25519|rsa] [--selector NAME]
   petrel dns DOMAIN | petrel dns check DOMAIN
@@ -57,6 +58,7 @@ func ParseArgs(args []string) (Flags, []string, error) {
 	fs.BoolVar(&g.Yes, "yes", false, "user del: do not ask")
 	fs.BoolVar(&g.Help, "help", false, "print the usage")
 	fs.BoolVar(&g.Spam, "spam", false, "junk train: the messages are spam")
+	fs.StringVar(&g.Messages, "messages", "", "user quota: message limit")
 	fs.BoolVar(&g.Ham, "ham", false, "junk train: the messages are ham")
 	fs.StringVar(&g.To, "to", "", "store copy's destination")
 	var pos []string

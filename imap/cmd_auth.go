@@ -323,8 +323,8 @@ func (s *session) cmdEnable(c *cmd) error {
 				enabled = append(enabled, "CONDSTORE")
 			}
 		case "UTF8=ACCEPT":
-			if !s.e.utf8 || !contains(enabled, "UTF8=ACCEPT") && !s.rev2 {
-				s.e.utf8 = true
+			if !s.utf8Accept {
+				s.utf8Accept, s.e.utf8 = true, true
 				enabled = append(enabled, "UTF8=ACCEPT")
 			}
 		}
@@ -375,7 +375,7 @@ func (s *session) cmdIdle(c *cmd) error {
 	defer s.touch()
 	v := s.view
 	if v != nil {
-		if err := v.poll(s.updates(), true); err != nil {
+		if err := s.pollView(true); err != nil {
 			return err
 		}
 	}
@@ -403,7 +403,7 @@ func (s *session) cmdIdle(c *cmd) error {
 	for {
 		select {
 		case <-wake:
-			err := v.poll(s.updates(), true)
+			err := s.pollView(true)
 			if err == nil {
 				err = s.bw.Flush()
 			}

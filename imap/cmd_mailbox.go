@@ -422,9 +422,10 @@ func (s *session) cmdList(c *cmd) error {
 		return err
 	}
 	// Patterns are matched against names as the store keeps them (UTF-8):
-	// decode them; one that is not valid modified UTF-7 matches itself.
+	// decode them; one that is not valid modified UTF-7 matches itself,
+	// and a UTF-8 client's are UTF-8 already.
 	for i, pat := range patterns {
-		if d, err := utf7Decode(pat); err == nil {
+		if d, err := utf7Decode(pat); err == nil && !s.e.utf8 {
 			patterns[i] = d
 		}
 	}
@@ -679,6 +680,8 @@ func statusItems(p *parser) (*imap.StatusOptions, []string, error) {
 			o.Size = true
 		case "APPENDLIMIT":
 			o.AppendLimit = true
+		case "DELETED-STORAGE":
+			o.DeletedStorage = true
 		case "MAILBOXID", "HIGHESTMODSEQ":
 		default:
 			return badSyntax("Unknown STATUS item %q", a)
@@ -747,6 +750,13 @@ func (s *session) statusData(mb *store.Mailbox, options *imap.StatusOptions) *im
 	if options.AppendLimit {
 		data.AppendLimit = u32(s.srv.opts.AppendLimit)
 	}
+	if options.DeletedStorage {
+		n, err := s.deletedStorage(mb)
+		if err != nil {
+			s.log.Warn("status: deleted storage", "mailbox", mb.ID, "err", err)
+		}
+		data.DeletedStorage = &n
+	}
 	return data
 }
 
@@ -778,6 +788,8 @@ func (s *session) writeStatus(id store.MailboxID, d *imap.StatusData, items []st
 			e.num64(*d.Size)
 		case "APPENDLIMIT":
 			e.num(*d.AppendLimit)
+		case "DELETED-STORAGE":
+			e.num64(*d.DeletedStorage)
 		case "MAILBOXID":
 			e.raw("(").raw(mailboxID(id)).raw(")")
 		case "HIGHESTMODSEQ":
@@ -873,14 +885,9 @@ func (s *session) cmdAppend(c *cmd) error {
 	if refused != nil {
 		return refused
 	}
-	var ds []store.Delivered
-	if len(items) == 1 {
-		d, err := s.srv.opts.Store.Append(s.writeCtx(), mb.ID, items[0].Body, items[0].Flags, items[0].Date)
-		if err != nil {
-			return clientError(err, "append")
-		}
-		ds = []store.Delivered{d}
-	} else if ds, err = s.srv.opts.Store.AppendMany(s.writeCtx(), mb.ID, items); err != nil {
+	ds, err := s.srv.opts.Store.AppendWithinQuota(s.writeCtx(), mb.ID, items)
+	if err != nil {
+		s.noteOverQuota(err, "imap-append")
 		return clientError(err, "append")
 	}
 	uids := make([]store.UID, len(ds))

@@ -57,6 +57,7 @@ type fetchWriter struct {
 	emailID  bool // EMAILID (RFC 8474)
 	threadID bool // THREADID (RFC 8474; NIL: no thread IDs kept)
 	preview  bool // PREVIEW (RFC 8970)
+	saveDate bool // SAVEDATE (RFC 8514)
 	modseq   bool // MODSEQ (RFC 7162), asked or implied
 	// changedSince, when not 0, keeps only messages with a higher MODSEQ
 	// (FETCH … (CHANGEDSINCE n), RFC 7162 3.1.4).
@@ -174,6 +175,8 @@ func fetchAtt(p *parser, o *imap.FetchOptions, w *fetchWriter, macro bool) error
 		w.emailID = true
 	case "THREADID":
 		w.threadID = true
+	case "SAVEDATE":
+		w.saveDate = true
 	case "PREVIEW":
 		w.preview = true
 		if b, err := p.br.Peek(2); err == nil && string(b) == " (" { // RFC 8970 preview-mod: (LAZY)
@@ -393,13 +396,22 @@ func (r *fetchResp) WriteBinarySize(part []int, n int64) {
 	r.item("BINARY.SIZE[").raw(partPath(part)).raw("] ").num64(n)
 }
 
-// WriteObjectIDs writes RFC 8474's EMAILID and THREADID, as asked.
+// WriteObjectIDs writes RFC 8474's EMAILID and THREADID and RFC 8514's
+// SAVEDATE (NIL for a message stored before save dates were kept), as
+// asked.
 func (r *fetchResp) WriteObjectIDs(meta *store.Message) {
 	if r.w.emailID {
 		r.item("EMAILID (E").num64(int64(meta.Blob)).raw(")")
 	}
 	if r.w.threadID {
 		r.item("THREADID NIL")
+	}
+	if r.w.saveDate {
+		if meta.SaveDate.IsZero() {
+			r.item("SAVEDATE NIL")
+		} else {
+			r.item("SAVEDATE ").date(meta.SaveDate)
+		}
 	}
 }
 
@@ -576,6 +588,8 @@ func (s *session) cmdSearch(c *cmd) error {
 	}
 	var o imap.SearchOptions
 	extended := false
+	update := false              // RETURN (UPDATE), RFC 5267 4.3
+	var partLow, partHigh uint32 // RETURN (PARTIAL low:high), RFC 5267 4.4
 	var key string
 	if b, err := p.peek(); err != nil {
 		return err
@@ -605,6 +619,28 @@ func (s *session) cmdSearch(c *cmd) error {
 				o.ReturnCount = true
 			case "SAVE":
 				o.ReturnSave = true
+			case "UPDATE":
+				update = true
+			case "CONTEXT": // a hint (RFC 5267 4.2)
+			case "PARTIAL":
+				if err := p.sp(); err != nil {
+					return err
+				}
+				lo, err := p.number()
+				if err == nil {
+					err = p.expect(':', "partial range")
+				}
+				var hi uint32
+				if err == nil {
+					hi, err = p.number()
+				}
+				if err != nil {
+					return err
+				}
+				if lo == 0 || hi == 0 {
+					return badSyntax("PARTIAL range positions start at 1")
+				}
+				partLow, partHigh = min(lo, hi), max(lo, hi)
 			default:
 				return badSyntax("Unknown SEARCH RETURN option %q", a)
 			}
@@ -661,7 +697,13 @@ func (s *session) cmdSearch(c *cmd) error {
 	default:
 		return no(imap.ResponseCodeBadCharset, "Only US-ASCII and UTF-8 are supported SEARCH charsets")
 	}
-	if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave {
+	if partLow > 0 && o.ReturnAll {
+		return bad("SEARCH RETURN: PARTIAL and ALL exclude each other")
+	}
+	if update && s.contextFor(c.tag) != nil {
+		return bad("An updating search with this tag is active; CANCELUPDATE it first")
+	}
+	if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave && partLow == 0 {
 		o.ReturnAll = true
 	} else if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
 		// RETURN (SAVE) alone returns nothing but saves all (RFC 5182 2.2)
@@ -689,10 +731,16 @@ func (s *session) cmdSearch(c *cmd) error {
 		if o.ReturnCount {
 			e.raw(" COUNT ").num(data.Count)
 		}
+		if partLow > 0 {
+			partialResult(e, partLow, partHigh, data.nums)
+		}
 		if data.modseq > 0 {
 			e.raw(" MODSEQ ").num64(int64(data.modseq))
 		}
 		e.crlf()
+		if update {
+			s.addContext(c.tag, c.uid, &crit, data.uids)
+		}
 		return nil
 	}
 	e.raw("* SEARCH")
@@ -810,6 +858,13 @@ func searchKey(p *parser, crit *imap.SearchCriteria, key string, depth int) erro
 			dc.SentSince, dc.SentBefore = t, t.Add(24*time.Hour)
 		}
 		crit.And(&dc)
+	case "SAVEDSINCE", "SAVEDBEFORE", "SAVEDON": // RFC 8514 4.3
+		t, err := date()
+		if err != nil {
+			return err
+		}
+		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: savedKey, Value: strings.ToLower(k[5:]) + " " + t.Format(time.DateOnly)})
+	case "SAVEDATESUPPORTED": // every mailbox keeps save dates: all messages
 	case "LARGER", "SMALLER":
 		if err := p.sp(); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package imap_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 //	# comment
 //	!deliver SUBJECT   deliver a message with that subject to INBOX
 //	!message … !end    deliver the lines between ({{x80}} is that octet)
+//	!quota BYTES MSGS  set the account's quota limits (0: none)
 //	C: line            send line (and CRLF) on connection 0
 //	S: pattern         the next line connection 0 receives must match
 //	S: ...             skip received lines until the next S: line matches
@@ -73,6 +75,16 @@ func runDialogue(t *testing.T, file string) {
 			continue
 		}
 		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if q, ok := strings.CutPrefix(line, "!quota "); ok {
+			var bytes, msgs int64
+			if _, err := fmt.Sscan(q, &bytes, &msgs); err != nil {
+				t.Fatalf("%s: %v", at, err)
+			}
+			if err := e.st.SetQuota(t.Context(), e.acct.Address, bytes, msgs); err != nil {
+				t.Fatalf("%s: %v", at, err)
+			}
 			continue
 		}
 		if subj, ok := strings.CutPrefix(line, "!deliver "); ok {

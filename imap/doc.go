@@ -16,7 +16,10 @@
 //     in a file per group: cmd_auth.go (any state, login, ENABLE, IDLE),
 //     cmd_mailbox.go (SELECT … APPEND, MULTIAPPEND), cmd_message.go (the
 //     selected state's syntax; the work in fetch.go, search.go,
-//     messages.go), sort.go (SORT, ESORT) and thread.go (THREAD).
+//     messages.go), sort.go (SORT, ESORT), thread.go (THREAD),
+//     cmd_quota.go (QUOTA: one root per account, its usage kept by the
+//     store) and context.go (CONTEXT=SEARCH: PARTIAL, and updating
+//     searches that poll reports as ADDTO and REMOVEFROM).
 //
 // Per session, a view also keeps what IMAP4rev1 calls \Recent (each new
 // message is recent to exactly one session, claimed through the shared

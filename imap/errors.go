@@ -27,6 +27,8 @@ func clientError(err error, what string) error {
 		return no(imap.ResponseCodeCannot, "Invalid mailbox name")
 	case errors.Is(err, store.ErrInboxProtected):
 		return no(imap.ResponseCodeCannot, "INBOX cannot be deleted")
+	case errors.Is(err, store.ErrOverQuota):
+		return no(imap.ResponseCodeOverQuota, "Quota exceeded")
 	case errors.Is(err, store.ErrClosed):
 		return no(imap.ResponseCodeUnavailable, "Server shutting down")
 	}

@@ -31,6 +31,7 @@ func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags, 
 	if err != nil {
 		return clientError(err, "store")
 	}
+	s.contextChanged(uids)
 	// RFC 7162 3.1.3: the messages left alone for their MODSEQ.
 	var result error
 	if len(modified) > 0 {
@@ -113,6 +114,7 @@ func (s *session) copy(numSet imap.NumSet, dest string) error {
 	}
 	res, err := s.srv.opts.Store.Copy(s.writeCtx(), v.m.id, uids, mb.ID)
 	if err != nil {
+		s.noteOverQuota(err, "imap-copy")
 		return clientError(err, "copy")
 	}
 	if d := copyData(res); d != nil {

@@ -49,6 +49,9 @@ type parser struct {
 	cont func(text string) error
 	// ioErr is the connection's failure, if a read failed: the session ends.
 	ioErr error
+	// utf8: the client enabled UTF8=ACCEPT or IMAP4rev2: mailbox names
+	// are UTF-8 as they are, "&" included (RFC 6855 3, RFC 9051 5.1).
+	utf8 bool
 }
 
 func newParser(br *bufio.Reader, cont func(string) error) *parser {
@@ -370,12 +373,21 @@ func (p *parser) mailbox() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return decodeMailbox(s)
+	return decodeMailbox(s, p.utf8)
 }
 
-func decodeMailbox(s string) (string, error) {
+// decodeMailbox turns a name as the client sent it into the store's
+// UTF-8: from modified UTF-7 (raw UTF-8 outside "&…-" accepted as
+// itself), or, for a client that takes UTF-8, as it is.
+func decodeMailbox(s string, utf8Names bool) (string, error) {
 	if strings.EqualFold(s, "INBOX") {
 		return "INBOX", nil
+	}
+	if utf8Names {
+		if !utf8.ValidString(s) {
+			return "", badSyntax("Mailbox name is not valid UTF-8")
+		}
+		return s, nil
 	}
 	name, err := utf7Decode(s)
 	if err != nil {

@@ -89,7 +89,7 @@ func (e *enc) mailbox(name string) *enc {
 		return e.raw("INBOX")
 	}
 	if e.utf8 {
-		return e.str(utf7Escape(name))
+		return e.str(name)
 	}
 	return e.str(utf7Encode(name))
 }

@@ -28,8 +28,18 @@ type searchResult struct {
 }
 
 func (s *session) search(byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*searchResult, error) {
+	return s.searchIn(nil, byUID, criteria, options)
+}
+
+// searchIn is search over the messages within only (ascending, known to
+// the view), or, with within nil, all; with within, the sequence numbers
+// of the result are not the messages' (updating searches use the UIDs).
+func (s *session) searchIn(within []store.UID, byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*searchResult, error) {
 	v := s.view
 	uids := v.uids
+	if within != nil {
+		uids = within
+	}
 	v.staticCriteria(criteria)
 	narrowed := false
 	if n, ok := topModSeq(criteria); ok {
@@ -368,6 +378,11 @@ func match(c *imap.SearchCriteria, m *msgCtx) bool {
 				return false
 			}
 			continue
+		case savedKey:
+			if !savedMatch(h.Value, m.meta) {
+				return false
+			}
+			continue
 		}
 		if !m.headerContains(h.Key, h.Value) {
 			return false
@@ -432,6 +447,33 @@ const modSeqKey = "\x00MODSEQ"
 
 // emailIDKey marks RFC 8474's SEARCH EMAILID the same way.
 const emailIDKey = "\x00EMAILID"
+
+// savedKey marks RFC 8514's SAVEDSINCE, SAVEDBEFORE and SAVEDON the same
+// way: the value is "since", "before" or "on", a space and the date.
+const savedKey = "\x00SAVED"
+
+// savedMatch: whether the message's save date (its internal date when it
+// has none: stored before save dates were kept) is on, since or before
+// the date, disregarding time and timezone as SINCE does.
+func savedMatch(v string, m *store.Message) bool {
+	op, ds, _ := strings.Cut(v, " ")
+	day, err := time.Parse(time.DateOnly, ds)
+	if err != nil {
+		return false
+	}
+	t := m.SaveDate
+	if t.IsZero() {
+		t = m.InternalDate
+	}
+	d := dateOnly(t.UTC())
+	switch op {
+	case "since":
+		return !d.Before(day)
+	case "before":
+		return d.Before(day)
+	}
+	return d.Equal(day)
+}
 
 // isSpecialKey: a key that is no header field (withinKey, emailIDKey).
 func isSpecialKey(k string) bool { return strings.HasPrefix(k, "\x00") }

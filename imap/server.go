@@ -34,6 +34,9 @@ type Options struct {
 	// called after every failed login (metrics).
 	AuthLimiter   AuthLimiter
 	OnAuthFailure func()
+	// OnOverQuota, if set, is called for each APPEND ("imap-append") or
+	// COPY ("imap-copy") refused with NO [OVERQUOTA] (metrics).
+	OnOverQuota func(where string)
 }
 
 // AuthLimiter throttles logins per client address: Begin admits an

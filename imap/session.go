@@ -39,6 +39,13 @@ type session struct {
 	insecure bool // plaintext LOGIN allowed (loopback)
 	state    connState
 	rev2     bool // ENABLE IMAP4rev2
+	// utf8Accept: ENABLE UTF8=ACCEPT was given (RFC 6855); e.utf8 says
+	// whether names and strings are UTF-8 (this or IMAP4rev2).
+	utf8Accept bool
+	// contexts are the updating searches (RFC 5267, context.go); ctxCand
+	// the messages they must look at again. Session goroutine only.
+	contexts []*searchContext
+	ctxCand  []store.UID
 	// condstore: CONDSTORE is enabled (RFC 7162 3.1): FLAGS come with MODSEQ.
 	condstore bool
 	qresync   bool // QRESYNC is enabled (RFC 7162 3.2.3)
@@ -210,6 +217,7 @@ func (s *session) command() error {
 	}
 	s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
 	p := newParser(s.br, s.cont)
+	p.utf8 = s.e.utf8
 	err := s.run(p)
 	if s.ending.Load() != 0 {
 		return s.bye()
@@ -290,6 +298,10 @@ func init() {
 		"UID SORT":       {(*session).cmdSort, selectedState},
 		"THREAD":         {(*session).cmdThread, selectedState},
 		"UID THREAD":     {(*session).cmdThread, selectedState},
+		"GETQUOTA":       {(*session).cmdGetQuota, authStates},
+		"GETQUOTAROOT":   {(*session).cmdGetQuotaRoot, authStates},
+		"SETQUOTA":       {(*session).cmdSetQuota, authStates},
+		"CANCELUPDATE":   {(*session).cmdCancelUpdate, selectedState},
 	}
 }
 
@@ -451,7 +463,7 @@ func (s *session) poll(name string) error {
 	case "FETCH", "STORE", "SEARCH":
 		allowExpunge = false
 	}
-	return s.view.poll(s.updates(), allowExpunge)
+	return s.pollView(allowExpunge)
 }
 
 // caps is what the session advertises now (RFC 9051 7.2.2).
@@ -468,9 +480,10 @@ func (s *session) caps() []string {
 		}
 		return caps
 	}
+	caps = append(caps, quotaCaps...)
 	return append(caps, "ENABLE", "IDLE", "UNSELECT", "UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
-		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "SAVEDATE", "CONTEXT=SEARCH", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
 }
 
 // writeCtx marks the session's writes so their flag changes are not echoed
@@ -483,6 +496,7 @@ func (s *session) writeCtx() context.Context {
 }
 
 func (s *session) unselect() {
+	s.contexts, s.ctxCand = nil, nil
 	if s.view != nil {
 		s.view.close()
 		s.view = nil

@@ -42,6 +42,9 @@ func FuzzSession(f *testing.F) {
 		"a CREATE \"foo\r\nb IDLE\r\nDONE\r\nc UID MOVE 1 INBOX\r\n",
 		"a AUTHENTICATE PLAIN\r\nAHVzZXJAZXhhbXBsZS5vcmcAc2VjcmV0\r\nb ENABLE IMAP4rev2 UTF8=ACCEPT\r\n",
 		"a SELECT \"&Jjo\"\r\nb STATUS INBOX (RECENT UNSEEN)\r\n{99999999999}\r\n",
+		"a GETQUOTAROOT INBOX\r\nb GETQUOTA \"\"\r\nc SETQUOTA \"\" (STORAGE 1)\r\nd STATUS INBOX (DELETED-STORAGE)\r\n",
+		"a UID SEARCH RETURN (UPDATE PARTIAL 1:9) SAVEDSINCE 1-Jan-2020\r\nb STORE 1 +FLAGS (\\Seen)\r\nc CANCELUPDATE \"a\"\r\n",
+		"a FETCH 1 (SAVEDATE)\r\nb ENABLE UTF8=ACCEPT\r\nc CREATE \"A & B\"\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

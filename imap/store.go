@@ -12,6 +12,9 @@ import (
 // events of a mailbox. *store.Store (bbolt) and *pgstore.Store
 // (PostgreSQL) are two.
 type Store interface {
+	Quota(acct uint64) (store.Quota, error)
+	AppendWithinQuota(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error)
+	List(mbx store.MailboxID) ([]store.Message, error)
 	ChangedSince(mbx store.MailboxID, since uint64) ([]store.Message, error)
 	Append(ctx context.Context, mbx store.MailboxID, body []byte, flags []string, date time.Time) (store.Delivered, error)
 	AppendMany(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error)

@@ -114,7 +114,3 @@ func utf7Encode(s string) string {
 	}
 	return b.String()
 }
-
-// utf7Escape is a UTF-8 name as an UTF8=ACCEPT client sees it: "&" stays
-// "&-" so that such a client's names mean the same to every client.
-func utf7Escape(s string) string { return strings.ReplaceAll(s, "&", "&-") }

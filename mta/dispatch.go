@@ -172,7 +172,12 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 			}
 			p.accounts[lr.account.ID] = true
 		}
-		p.targets = append(p.targets, in.target(lr.account, lr.addr, dt, ""))
+		tg := in.target(lr.account, lr.addr, dt, "")
+		if !m.fitsQuota(lr.account.ID, len(tg.Prefix)+len(in.msg)) {
+			p.failed = append(p.failed, Failure{Rcpt: lr.addr, Reply: overQuota(lr.addr)})
+			return
+		}
+		p.targets = append(p.targets, tg)
 	case lr.srs != "":
 		// A bounce (or reply) to an address we rewrote: on to the sender.
 		p.queued = append(p.queued, envelope{from: m.forwardSender(in.from, domainOf(lr.addr)), rcpts: []string{lr.srs}, msg: in.withReceived(lr.addr, in.msg)})
@@ -185,16 +190,24 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 			return
 		}
 		// went says the message goes somewhere for this recipient.
-		went := len(res.Accounts) > 0
+		went := false
+		var why, full *Failure
 		for i := range res.Accounts {
 			a := &res.Accounts[i]
 			if p.accounts[a.ID] {
+				went = true
+				continue
+			}
+			tg := in.target(a, lr.addr, a.Address, addr)
+			if !m.fitsQuota(a.ID, len(tg.Prefix)+len(in.msg)) {
+				m.log.Warn("not delivered: over quota", "id", in.id, "rcpt", lr.addr, "account", a.Address)
+				full = &Failure{Rcpt: lr.addr, Reply: overQuota(lr.addr)}
 				continue
 			}
 			p.accounts[a.ID] = true
-			p.targets = append(p.targets, in.target(a, lr.addr, a.Address, addr))
+			p.targets = append(p.targets, tg)
+			went = true
 		}
-		var why *Failure
 		if len(res.Remote) > 0 {
 			switch {
 			case in.noForward:
@@ -229,6 +242,8 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 				// is told, and the whole message is refused.
 				p.refuse = why
 			}
+		} else if !went && full != nil {
+			p.failed = append(p.failed, *full) // this recipient's, not the message's
 		}
 	}
 }

@@ -183,6 +183,7 @@ type Options struct {
 	OnDelivered   func(n int, size int64) // n local copies stored of a message of size bytes
 	OnAuthFailure func()
 	OnReputation  func(verdict string) // a listed host: "refused-connect", "refused-rcpt", "junk"
+	OnOverQuota   func(where string)   // a recipient refused for its quota: "smtp-rcpt", "smtp-data"
 }
 
 // MTA serves SMTP listeners. It is safe for concurrent use.

@@ -47,6 +47,7 @@ type session struct {
 	local   []localRcpt
 	remote  []string
 	started time.Time
+	size    int64 // the SIZE declared at MAIL (RFC 1870), 0 if none
 	// What was refused in it, for its log line when it ends without DATA.
 	refused   []string
 	lastCode  int
@@ -188,6 +189,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return s.refuseMail(from, smtpErr(552, smtp.EnhancedCode{5, 3, 4}, "Message too big for system"))
 	}
 	s.from, s.hasFrom = from, true
+	s.size = 0
+	if opts != nil {
+		s.size = opts.Size
+	}
 	s.started = time.Now()
 	s.txID = newID()
 	return nil
@@ -234,6 +239,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			return e
 		}
 		if e != nil {
+			return s.refuseRcpt(to, e)
+		}
+		if e := s.m.quotaAtRcpt(lr, s.size); e != nil {
+			if e.Code < 500 {
+				s.refused = append(s.refused, to)
+				s.lastCode, s.lastReply = e.Code, e.Message
+				return e
+			}
 			return s.refuseRcpt(to, e)
 		}
 		s.local = append(s.local, lr)

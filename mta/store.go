@@ -11,6 +11,7 @@ import (
 // passwords, address resolution, delivery into mailboxes and the mailing
 // lists. *store.Store (bbolt) and *pgstore.Store (PostgreSQL) are two.
 type Store interface {
+	Quota(acct uint64) (store.Quota, error)
 	Accounts() ([]store.Account, error)
 	AliasesOf(address string) ([]string, error)
 	Authenticate(address, password string) (*store.Account, error)

@@ -170,6 +170,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if err := deleteJunkModelTx(t.Tx, rec.ID); err != nil {
 			return err
 		}
+		if err := t.Bucket(bQuota).Delete(quotaKey(rec.ID)); err != nil {
+			return err
+		}
 		return t.Bucket(bAcctIDs).Delete(prefix)
 	})
 	if err != nil {

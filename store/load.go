@@ -98,6 +98,11 @@ func (s *Store) LoadMessages(ctx context.Context, mbx MailboxID, msgs []MessageD
 		if b == nil {
 			return ErrNoMailbox
 		}
+		mb, err := getMailboxTx(t.Tx, mbx)
+		if err != nil {
+			return err
+		}
+		var size, n int64
 		for _, m := range msgs {
 			if b.Get(be32(uint32(m.UID))) != nil {
 				continue // loaded by an earlier run
@@ -126,6 +131,9 @@ func (s *Store) LoadMessages(ctx context.Context, mbx MailboxID, msgs []MessageD
 				}
 			}
 			rec := msgRecord{Blob: m.Blob, Date: m.InternalDate.UnixNano(), Size: m.Size, ModSeq: m.ModSeq, Flags: m.Flags, Prefix: m.Prefix}
+			if !m.SaveDate.IsZero() {
+				rec.Saved = m.SaveDate.Unix()
+			}
 			if err := b.Put(be32(uint32(m.UID)), rec.encode()); err != nil {
 				return err
 			}
@@ -135,8 +143,10 @@ func (s *Store) LoadMessages(ctx context.Context, mbx MailboxID, msgs []MessageD
 			if err := noteDeletedTx(t.Tx, mbx, m.UID, false, hasDeleted(rec.Flags)); err != nil {
 				return err
 			}
+			size += m.Size
+			n++
 		}
-		return nil
+		return addUsageTx(t.Tx, mb.Account, size, n)
 	})
 	if err != nil {
 		return fmt.Errorf("load messages into mailbox %d: %w", mbx, err)

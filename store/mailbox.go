@@ -222,14 +222,20 @@ func deleteMailboxTx(t *tx, id MailboxID) error {
 	}
 	msgs := t.Bucket(bMsgs).Bucket(be64(uint64(id)))
 	if msgs != nil {
+		var size, n int64
 		err := msgs.ForEach(func(k, v []byte) error {
 			rec, err := decodeRecord(v, true)
 			if err != nil {
 				return err
 			}
+			size += rec.Size
+			n++
 			return unrefBlob(t.Tx, rec.Blob)
 		})
 		if err != nil {
+			return err
+		}
+		if err := addUsageTx(t.Tx, m.Account, -size, -n); err != nil {
 			return err
 		}
 		if err := t.Bucket(bMsgs).DeleteBucket(be64(uint64(id))); err != nil {

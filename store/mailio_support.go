@@ -18,7 +18,14 @@ type AppendItem struct {
 // it fails. It is Append for bulk imports, where one fsync per message
 // would make a 50,000-message mailbox take minutes. Keep batches to a few
 // megabytes: the whole batch is one bbolt transaction.
+//
+// Neither it nor Append checks the account's quota: imports and the web
+// mail's drafts are not refused; IMAP's APPEND uses AppendWithinQuota.
 func (s *Store) AppendMany(ctx context.Context, mbx MailboxID, items []AppendItem) ([]Delivered, error) {
+	return s.appendMany(ctx, mbx, items, false)
+}
+
+func (s *Store) appendMany(ctx context.Context, mbx MailboxID, items []AppendItem, quota bool) ([]Delivered, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -33,6 +40,15 @@ func (s *Store) AppendMany(ctx context.Context, mbx MailboxID, items []AppendIte
 		m, err := getMailboxTx(t.Tx, mbx)
 		if err != nil {
 			return err
+		}
+		if quota {
+			var size int64
+			for _, it := range items {
+				size += int64(len(it.Body))
+			}
+			if err := checkQuotaTx(t.Tx, m.Account, size, int64(len(items))); err != nil {
+				return err
+			}
 		}
 		for i, it := range items {
 			date := it.Date

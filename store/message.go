@@ -37,6 +37,9 @@ type Message struct {
 	// Blob identifies the message's bytes, shared by its copies: IMAP's
 	// EMAILID (RFC 8474).
 	Blob uint64
+	// SaveDate is when the message was put in its mailbox (RFC 8514);
+	// zero for messages stored before Petrel kept it.
+	SaveDate time.Time
 }
 
 // Has reports whether m carries flag (case-insensitively, as IMAP compares).
@@ -228,6 +231,7 @@ func addMessageTx(t *tx, m *Mailbox, rec *msgRecord) (UID, error) {
 	m.UIDNext++
 	m.ModSeq++
 	rec.ModSeq = m.ModSeq
+	rec.Saved = nowFunc().Unix()
 	msgs := t.Bucket(bMsgs).Bucket(be64(uint64(m.ID)))
 	if msgs == nil {
 		return 0, fmt.Errorf("mailbox %d: %w", m.ID, errCorrupt)
@@ -242,6 +246,9 @@ func addMessageTx(t *tx, m *Mailbox, rec *msgRecord) (UID, error) {
 		return 0, err
 	}
 	m.countIn(rec, 1)
+	if err := addUsageTx(t.Tx, m.Account, rec.Size, 1); err != nil {
+		return 0, err
+	}
 	if err := putMailboxTx(t.Tx, m); err != nil {
 		return 0, err
 	}
@@ -687,6 +694,7 @@ func expungeTx(t *tx, mbx MailboxID, uids []UID, onlyDeleted bool) ([]UID, error
 		uids = slices.Compact(uids)
 	}
 	var gone []UID
+	var goneSize int64
 	for _, uid := range uids {
 		k := be32(uint32(uid))
 		v := b.Get(k)
@@ -714,9 +722,13 @@ func expungeTx(t *tx, mbx MailboxID, uids []UID, onlyDeleted bool) ([]UID, error
 		}
 		m.countIn(&rec, -1)
 		gone = append(gone, uid)
+		goneSize += rec.Size
 	}
 	if len(gone) == 0 {
 		return nil, nil
+	}
+	if err := addUsageTx(t.Tx, m.Account, -goneSize, -int64(len(gone))); err != nil {
+		return nil, err
 	}
 	m.ModSeq++
 	if err := putMailboxTx(t.Tx, &m); err != nil {
@@ -794,6 +806,8 @@ func copyTx(t *tx, src MailboxID, uids []UID, dst MailboxID, move bool) ([2][]UI
 	slices.Sort(uids)
 	uids = slices.Compact(uids)
 	var added []Message
+	var addedSize int64
+	saved := nowFunc().Unix()
 	for _, uid := range uids {
 		v := sb.Get(be32(uint32(uid)))
 		if v == nil {
@@ -812,6 +826,8 @@ func copyTx(t *tx, src MailboxID, uids []UID, dst MailboxID, move bool) ([2][]UI
 		nuid := dm.UIDNext
 		dm.UIDNext++
 		rec.ModSeq = dm.ModSeq + 1
+		rec.Saved = saved
+		addedSize += rec.Size
 		if err := db.Put(be32(uint32(nuid)), rec.encode()); err != nil {
 			return res, dm, err
 		}
@@ -828,6 +844,16 @@ func copyTx(t *tx, src MailboxID, uids []UID, dst MailboxID, move bool) ([2][]UI
 	}
 	if len(added) == 0 {
 		return res, dm, nil
+	}
+	if !move {
+		// A move stays within the account: it changes no usage
+		// (expungeTx takes back what this adds).
+		if err := checkQuotaTx(t.Tx, dm.Account, addedSize, int64(len(added))); err != nil {
+			return res, dm, err
+		}
+	}
+	if err := addUsageTx(t.Tx, dm.Account, addedSize, int64(len(added))); err != nil {
+		return res, dm, err
 	}
 	dm.ModSeq++
 	if err := putMailboxTx(t.Tx, &dm); err != nil {

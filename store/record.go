@@ -16,12 +16,16 @@ type msgRecord struct {
 	ModSeq uint64
 	Flags  []string
 	Prefix []byte // per-copy header lines put before the blob (Received, Return-Path)
+	// Saved is when the message was put in this mailbox (delivery, APPEND,
+	// COPY, MOVE), Unix seconds; 0 for records made before it was kept
+	// (IMAP SAVEDATE, RFC 8514). Encoded last, so older records decode.
+	Saved int64
 }
 
 var errCorrupt = errors.New("corrupt message record")
 
 func (r *msgRecord) encode() []byte {
-	n := 5*binary.MaxVarintLen64 + len(r.Prefix)
+	n := 6*binary.MaxVarintLen64 + len(r.Prefix)
 	for _, f := range r.Flags {
 		n += len(f) + binary.MaxVarintLen64
 	}
@@ -37,6 +41,9 @@ func (r *msgRecord) encode() []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Prefix)))
 	b = append(b, r.Prefix...)
+	if r.Saved != 0 {
+		b = binary.AppendVarint(b, r.Saved)
+	}
 	return b
 }
 
@@ -95,6 +102,13 @@ func decodeRecord(b []byte, noPrefix bool) (msgRecord, error) {
 	if !noPrefix && l > 0 {
 		r.Prefix = append([]byte(nil), b[n:n+int(l)]...)
 	}
+	n += int(l)
+	if n < len(b) {
+		r.Saved = sv()
+		if n < 0 {
+			return r, errCorrupt
+		}
+	}
 	return r, nil
 }
 
@@ -127,5 +141,13 @@ func (r *msgRecord) message(uid UID) Message {
 		Size:         r.Size,
 		ModSeq:       r.ModSeq,
 		Blob:         r.Blob,
+		SaveDate:     savedTime(r.Saved),
 	}
+}
+
+func savedTime(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
 }

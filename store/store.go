@@ -40,7 +40,7 @@ var (
 	// bJunk and bJunkMsgs: the junk models (junk.go)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs, bModSeqs, bDeletedIdx}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs, bModSeqs, bDeletedIdx, bQuota}
 
 // Options configure a Store.
 type Options struct {
@@ -156,9 +156,11 @@ func Open(path string, opts Options) (*Store, error) {
 		if meta.Get([]byte("uidvalidity")) == nil {
 			// Start UIDVALIDITY from the clock so that a store made anew
 			// (after a lost disk, say) does not repeat old values.
-			return meta.Put([]byte("uidvalidity"), be64(uint64(time.Now().Unix())))
+			if err := meta.Put([]byte("uidvalidity"), be64(uint64(time.Now().Unix()))); err != nil {
+				return err
+			}
 		}
-		return nil
+		return initQuotaTx(tx)
 	})
 	if err != nil {
 		db.Close()

@@ -27,6 +27,7 @@ type Metrics struct {
 	authShed       prometheus.Counter
 	commitSeconds  prometheus.Histogram
 	commitWrites   prometheus.Histogram
+	overQuota      *prometheus.CounterVec
 }
 
 // NewMetrics makes the collectors and registers them, with the Go runtime
@@ -77,6 +78,10 @@ func NewMetrics() *Metrics {
 			Help:    "Writes grouped into one store commit.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
+		overQuota: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "petrel_quota_refusals_total",
+			Help: "Messages refused for an account's quota, by where: smtp-rcpt, smtp-data, imap-append, imap-copy.",
+		}, []string{"where"}),
 	}
 	m.reg.MustRegister(
 		m.connections, m.activeConns, m.smtpTx, m.delivered, m.deliveredBytes,
@@ -89,7 +94,7 @@ func NewMetrics() *Metrics {
 			Help: "Age of the oldest message in the outbound queue (0 when empty).",
 		}, func() float64 { _, age := m.queue(); return age.Seconds() }),
 		m.attempts, m.authFailures, m.authShed,
-		m.commitSeconds, m.commitWrites,
+		m.commitSeconds, m.commitWrites, m.overQuota,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -121,6 +126,15 @@ func (m *Metrics) SMTPTransaction(result string) {
 		return
 	}
 	m.smtpTx.WithLabelValues(result).Inc()
+}
+
+// OverQuota counts a message (or recipient) refused for its account's
+// quota: where is smtp-rcpt, smtp-data, imap-append or imap-copy.
+func (m *Metrics) OverQuota(where string) {
+	if m == nil {
+		return
+	}
+	m.overQuota.WithLabelValues(where).Inc()
 }
 
 // Delivered counts a message of size bytes stored in n local mailboxes.

@@ -336,6 +336,7 @@ func TestMetricsMoveAfterDelivery(t *testing.T) {
 		"petrel_messages_delivered_total", "petrel_messages_delivered_bytes_total",
 		"petrel_queue_messages", "petrel_queue_oldest_age_seconds", "petrel_delivery_attempts_total",
 		"petrel_auth_failures_total", "petrel_auth_shed_total", "petrel_store_commit_seconds", "petrel_store_commit_writes",
+		"petrel_quota_refusals_total",
 	}
 	// Vectors only appear once a label is used: touch each.
 	closed := m.ConnOpened("smtp")
@@ -345,6 +346,7 @@ func TestMetricsMoveAfterDelivery(t *testing.T) {
 	arrived := time.Now().Add(-90 * time.Second)
 	m.ObserveQueue(func() (int, time.Time, error) { return 3, arrived, nil })
 	m.SMTPTransaction("rejected")
+	m.OverQuota("imap-append")
 
 	before := scrape(t, srv.URL)
 	for _, n := range names {
@@ -378,6 +380,7 @@ func TestMetricsMoveAfterDelivery(t *testing.T) {
 		{`petrel_connections_active{protocol="smtp"}`, 0},
 		{`petrel_auth_failures_total{protocol="imap"}`, 1},
 		{`petrel_auth_shed_total`, 1},
+		{`petrel_quota_refusals_total{where="imap-append"}`, 1},
 		{`petrel_queue_messages`, 3},
 		{`petrel_queue_oldest_age_seconds`, 90},
 		{`petrel_store_commit_seconds_count`, 2}, // CreateAccount and Deliver
@@ -403,6 +406,7 @@ func TestNilMetricsIgnoresCalls(t *testing.T) {
 	m.DeliveryAttempt("delivered")
 	m.AuthFailure("pop3")
 	m.StoreCommit(time.Millisecond, 1)
+	m.OverQuota("smtp-rcpt")
 	var _ prometheus.Gatherer = web.NewMetrics().Registry()
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func (s *Server) foldersPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	s.render(w, r, http.StatusOK, "folders.html", page{Title: "Folders", Sess: sess})
+	s.render(w, r, http.StatusOK, "folders.html", page{Title: "Folders", Sess: sess, Data: s.usage(sess)})
 }
 
 // folderAction creates, renames or deletes a folder. Names are mailbox
@@ -65,7 +65,7 @@ func (s *Server) folderAction(w http.ResponseWriter, r *http.Request, sess *sess
 			msg = "Could not change the folder: " + err.Error()
 		}
 		sess.setFlash(msg)
-		s.render(w, r, http.StatusBadRequest, "folders.html", page{Title: "Folders", Sess: sess})
+		s.render(w, r, http.StatusBadRequest, "folders.html", page{Title: "Folders", Sess: sess, Data: s.usage(sess)})
 		return
 	}
 	sess.setFlash(msg)

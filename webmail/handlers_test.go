@@ -198,6 +198,15 @@ func TestFolders(t *testing.T) {
 	c := h.client()
 	c.login("ann@example.com", "secret")
 	_, body := c.get("/folders")
+	if !strings.Contains(body, `<p class="usage">Storage used: 0 B, 0 messages.</p>`) {
+		t.Errorf("folders page without the usage line:\n%s", body)
+	}
+	if err := h.st.SetQuota(t.Context(), "ann@example.com", 1<<20, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := c.get("/folders"); !strings.Contains(body, `<p class="usage">Storage used: 0 B of 1.0 MB (0%), 0 messages of 1000.</p>`) {
+		t.Errorf("folders page without the limits:\n%s", body)
+	}
 	order := []string{">Inbox<", ">Drafts<", ">Sent<", ">Archive<", ">Junk<", ">Trash<"}
 	last := -1
 	for _, o := range order {

@@ -226,6 +226,7 @@ func (s *server) start(ctx context.Context) error {
 		OnDelivered:     m.Delivered,
 		OnAuthFailure:   func() { m.AuthFailure("smtp") },
 		OnReputation:    fm.ReputationVerdict,
+		OnOverQuota:     m.OverQuota,
 		Junk:            junkFilter,
 	}
 	// The queue and the MTA need each other: the queue delivers DSNs and
@@ -251,6 +252,7 @@ func (s *server) start(ctx context.Context) error {
 
 		AuthLimiter:   authLimiter,
 		OnAuthFailure: func() { m.AuthFailure("imap") },
+		OnOverQuota:   m.OverQuota,
 	})
 	// On PostgreSQL the maildrop lock holds across nodes.
 	pop3Locker, _ := s.store.(pop3.Locker)

@@ -541,6 +541,17 @@ func (s *Store) copyOrMove(ctx context.Context, src store.MailboxID, uids []stor
 			}
 			locked[id] = m
 		}
+		if !move {
+			// A copy adds to the account's usage (a move does not).
+			var size, n int64
+			if err := tx.QueryRow(ctx, "SELECT coalesce(sum(size), 0)::bigint, count(*) FROM messages WHERE mailbox = $1 AND uid = ANY($2)",
+				int64(src), fromUIDs(uids)).Scan(&size, &n); err != nil {
+				return err
+			}
+			if err := checkQuotaTx(ctx, tx, dst, size, n); err != nil {
+				return err
+			}
+		}
 		var err error
 		res, err = s.copyTrainTx(ctx, tx, locked[src], uids, locked[dst], move)
 		return err

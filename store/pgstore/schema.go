@@ -196,6 +196,13 @@ CREATE TABLE queue_items (
 	`
 CREATE INDEX messages_modseq ON messages (mailbox, modseq);
 `,
+	// 7: quotas (IMAP QUOTA, SMTP 552 5.2.2): each account's limits, 0 for
+	// none; usage is summed from messages when asked.
+	`
+ALTER TABLE accounts ADD COLUMN storage_limit bigint NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN message_limit bigint NOT NULL DEFAULT 0;
+CREATE INDEX mailboxes_account ON mailboxes (account);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations of

@@ -78,6 +78,13 @@ func (s *Store) AliasesOf(address string) ([]string, error) {
 // one transaction: all of them are durable when it returns nil, none when
 // it fails (bulk imports).
 func (s *Store) AppendMany(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error) {
+	return s.appendMany(ctx, mbx, items, false)
+}
+
+// appendMany is AppendMany; with quota, it refuses with
+// store.ErrOverQuota, in the same transaction, items that would take the
+// mailbox's account past one of its limits.
+func (s *Store) appendMany(ctx context.Context, mbx store.MailboxID, items []store.AppendItem, quota bool) ([]store.Delivered, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -90,6 +97,15 @@ func (s *Store) AppendMany(ctx context.Context, mbx store.MailboxID, items []sto
 	err := s.update(ctx, func(tx pgx.Tx) error {
 		if _, err := lockMailbox(ctx, tx, mbx); err != nil {
 			return err
+		}
+		if quota {
+			var size int64
+			for _, it := range items {
+				size += int64(len(it.Body))
+			}
+			if err := checkQuotaTx(ctx, tx, mbx, size, int64(len(items))); err != nil {
+				return err
+			}
 		}
 		// The blobs in one round trip, the messages in one COPY, under
 		// one MODSEQ: one change, announced as one event (as COPY's).

@@ -22,6 +22,11 @@ import (
 type Backend interface {
 	Close() error
 
+	Quota(acct uint64) (store.Quota, error)
+	SetQuota(ctx context.Context, address string, storageLimit, messageLimit int64) error
+	AppendWithinQuota(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error)
+	ChangedSince(mbx store.MailboxID, since uint64) ([]store.Message, error)
+
 	CreateAccount(ctx context.Context, address, password string) (*store.Account, error)
 	SetPassword(ctx context.Context, address, password string) error
 	DeleteAccount(ctx context.Context, address string) error

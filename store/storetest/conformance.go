@@ -46,6 +46,8 @@ func Run(t *testing.T, f Factory, names ...string) {
 		{"Metadata", testMetadata},
 		{"Page", testPage},
 		{"AppendMany", testAppendMany},
+		{"Quota", testQuota},
+		{"ChangedSince", testChangedSince},
 		{"AliasesOf", testAliasesOf},
 		{"Lists", testLists},
 		{"JunkTraining", testJunkTraining},

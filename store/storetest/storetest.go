@@ -7,6 +7,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -24,6 +25,9 @@ func Open(t testing.TB) *store.Store {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() {
+		if err := s.VerifyUsage(); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			t.Errorf("quota usage: %v", err)
+		}
 		if err := s.Close(); err != nil {
 			t.Errorf("close store: %v", err)
 		}
