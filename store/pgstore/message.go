@@ -248,13 +248,17 @@ func (s *Store) Append(ctx context.Context, mbx store.MailboxID, body []byte, fl
 	return out, nil
 }
 
-const messageCols = "uid, flags, date_ns, size, modseq, blob"
+const messageCols = "uid, flags, date_ns, size, modseq, blob, saved"
 
 func scanMessage(r pgx.CollectableRow) (store.Message, error) {
 	var m store.Message
 	var uid, date int64
-	err := r.Scan(&uid, &m.Flags, &date, &m.Size, &m.ModSeq, &m.Blob)
+	var saved *time.Time
+	err := r.Scan(&uid, &m.Flags, &date, &m.Size, &m.ModSeq, &m.Blob, &saved)
 	m.UID, m.InternalDate = store.UID(uid), time.Unix(0, date)
+	if saved != nil {
+		m.SaveDate = saved.Truncate(time.Second)
+	}
 	if len(m.Flags) == 0 {
 		m.Flags = nil
 	}

@@ -203,6 +203,11 @@ ALTER TABLE accounts ADD COLUMN storage_limit bigint NOT NULL DEFAULT 0;
 ALTER TABLE accounts ADD COLUMN message_limit bigint NOT NULL DEFAULT 0;
 CREATE INDEX mailboxes_account ON mailboxes (account);
 `,
+	// 8: each message's save date (IMAP SAVEDATE, RFC 8514): when it was
+	// put in its mailbox (delivery, APPEND, COPY, MOVE all insert a row).
+	`
+ALTER TABLE messages ADD COLUMN saved timestamptz DEFAULT now();
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations of

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"petrel/store"
 )
@@ -72,7 +73,8 @@ func testQuota(t *testing.T, f Factory) {
 }
 
 // testChangedSince: the messages whose MODSEQ is above a value, in UID
-// order (CONDSTORE's CHANGEDSINCE), whatever changed them.
+// order (CONDSTORE's CHANGEDSINCE), whatever changed them, each with its
+// save date.
 func testChangedSince(t *testing.T, f Factory) {
 	b := f.New(t)
 	a := mustAccount(t, b, "bob@example.org")
@@ -92,6 +94,10 @@ func testChangedSince(t *testing.T, f Factory) {
 	for _, m := range got {
 		if m.ModSeq <= since {
 			t.Errorf("message %d has MODSEQ %d, not above %d", m.UID, m.ModSeq, since)
+		}
+		// Its save date (IMAP SAVEDATE) is when it was put in INBOX.
+		if d := time.Since(m.SaveDate); d < -2*time.Second || d > time.Minute {
+			t.Errorf("message %d saved at %v, not just now", m.UID, m.SaveDate)
 		}
 	}
 	if got, err := b.ChangedSince(in.ID, 1<<62); err != nil || len(got) != 0 {
