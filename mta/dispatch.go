@@ -46,6 +46,10 @@ type plan struct {
 	// DSN is sent to a sender that may be forged (backscatter).
 	refuse *Failure
 	ok     int // recipients that go somewhere
+	// quotaFailed are accounts an alias reaches whose quota the message
+	// would pass, while it went to the alias's other targets: bounced
+	// (DSN), but the recipient counts as taking the message.
+	quotaFailed []Failure
 }
 
 type envelope struct {
@@ -147,8 +151,8 @@ func (m *MTA) dispatch(ctx context.Context, in *inbound) *smtp.SMTPError {
 	for _, b := range p.bounces {
 		m.recordListBounce(ctx, in, b)
 	}
-	if len(p.failed) > 0 {
-		m.bounce(ctx, in, p.failed)
+	if failed := append(p.failed, p.quotaFailed...); len(failed) > 0 {
+		m.bounce(ctx, in, failed)
 	}
 	return queuedReply(in.id)
 }
@@ -192,6 +196,7 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 		// went says the message goes somewhere for this recipient.
 		went := false
 		var why, full *Failure
+		var overAccts []Failure
 		for i := range res.Accounts {
 			a := &res.Accounts[i]
 			if p.accounts[a.ID] {
@@ -202,6 +207,7 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 			if !m.fitsQuota(a.ID, len(tg.Prefix)+len(in.msg)) {
 				m.log.Warn("not delivered: over quota", "id", in.id, "rcpt", lr.addr, "account", a.Address)
 				full = &Failure{Rcpt: lr.addr, Reply: overQuota(lr.addr)}
+				overAccts = append(overAccts, Failure{Rcpt: a.Address, Reply: overQuota(a.Address)})
 				continue
 			}
 			p.accounts[a.ID] = true
@@ -244,6 +250,8 @@ func (m *MTA) planRcpt(ctx context.Context, in *inbound, lr localRcpt, delivered
 			}
 		} else if !went && full != nil {
 			p.failed = append(p.failed, *full) // this recipient's, not the message's
+		} else if went {
+			p.quotaFailed = append(p.quotaFailed, overAccts...)
 		}
 	}
 }

@@ -100,3 +100,46 @@ func TestQuotaAtDelivery(t *testing.T) {
 		})
 	}
 }
+
+// TestQuotaAliasMember: an alias to a full account and another takes the
+// message for the other, and the sender gets a DSN (5.2.2) naming the
+// full account; an alias whose only account is full is refused at RCPT.
+func TestQuotaAliasMember(t *testing.T) {
+	b := &fakeBouncer{}
+	ts := newTestServer(t, func(o *Options) { o.Bouncer = b })
+	setAlias(t, ts.store, "team@hamburger.edu", "bob@hamburger.edu", "alice@hamburger.edu")
+	setAlias(t, ts.store, "bobby@hamburger.edu", "bob@hamburger.edu")
+	setQuota(t, ts.store, "bob@hamburger.edu", 500, 0)
+	d := dial(t, ts.smtpAddr)
+	d.read()
+	d.expect("EHLO crepes.fr", 250)
+	d.expect("MAIL FROM:<x@crepes.fr>", 250)
+	d.expect("RCPT TO:<team@hamburger.edu>", 250)
+	d.expect("DATA", 354)
+	d.tp.PrintfLine("Subject: big\r\n\r\n%s\r\n.", strings.Repeat("x", 1000))
+	if code, msg := d.read(); code != 250 {
+		t.Fatalf("DATA: %d %s", code, msg)
+	}
+	if _, msgs := inbox(t, ts.store, "alice@hamburger.edu"); len(msgs) != 1 {
+		t.Errorf("alice has %d messages, want 1", len(msgs))
+	}
+	if _, msgs := inbox(t, ts.store, "bob@hamburger.edu"); len(msgs) != 0 {
+		t.Errorf("bob has %d messages, want 0", len(msgs))
+	}
+	got := b.all()
+	if len(got) != 1 || len(got[0].failed) != 1 || got[0].failed[0].Rcpt != "bob@hamburger.edu" || got[0].failed[0].Status() != "5.2.2" {
+		t.Errorf("DSNs: %+v, want one 5.2.2 for bob@hamburger.edu", got)
+	}
+	bob, err := ts.store.AccountByAddress("bob@hamburger.edu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.store.Deliver(bg, &store.Delivery{Body: []byte("Subject: s\r\n\r\nx\r\n"), Targets: []store.Target{{Account: bob.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	setQuota(t, ts.store, "bob@hamburger.edu", 0, 1)
+	d.expect("MAIL FROM:<x@crepes.fr>", 250)
+	d.expect("RCPT TO:<bobby@hamburger.edu>", 452)
+	d.expect("RCPT TO:<team@hamburger.edu>", 250) // alice takes it
+	d.expect("RSET", 250)
+}
