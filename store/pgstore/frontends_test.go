@@ -44,8 +44,10 @@ var frontEndMethods = []string{
 	"List", "Messages", "Page", "Vanished", // imap, pop3, mailio, webmail
 	"Metadata", "SetMetadata", // imap
 	"ReadContent", "ReadContents", "ReadHeaders", "ReadMessage", "ReadRaw", "ReadRange", "Structure",
-	"Reindex", // cmd/petrel
-	"Watch",   // imap, webmail
+	"Reindex",                                // cmd/petrel
+	"Watch",                                  // imap, webmail
+	"ChangedSince",                           // imap (CONDSTORE, QRESYNC)
+	"Quota", "SetQuota", "AppendWithinQuota", // imap, mta, admin (QUOTA)
 }
 
 // bboltOnly are the methods of *store.Store that are the bbolt file's own:
@@ -54,7 +56,8 @@ var frontEndMethods = []string{
 // (pgstore's CopyFrom and CopyTo do the same with SQL).
 var bboltOnly = []string{"Path", "Backup", "BackupSized",
 	"DumpAccounts", "DumpMessages", "LoadAccount", "LoadMailbox", "LoadMessages", "LastUID",
-	"DumpVanished", "LoadVanished", "LoadList", "JunkModels", "DumpJunk", "LoadJunk", "DumpJunkMsgs", "LoadJunkMsgs"}
+	"DumpVanished", "LoadVanished", "LoadList", "JunkModels", "DumpJunk", "LoadJunk", "DumpJunkMsgs", "LoadJunkMsgs",
+	"VerifyUsage"} // bbolt keeps usage in a record that VerifyUsage checks; PostgreSQL sums it when asked
 
 // Every method of *store.Store the front-ends use is on *pgstore.Store
 // with the same signature, and every method of *store.Store is either
