@@ -81,7 +81,7 @@ func (s *session) cmdStartTLS(c *cmd) error {
 	if err := c.p.crlf(); err != nil {
 		return err
 	}
-	if s.isTLS || s.srv.opts.TLSConfig == nil {
+	if s.isTLS || s.srv.opts.TLSConfig == nil || s.compressed() {
 		return no("", "TLS not available")
 	}
 	if s.br.Buffered() > 0 {

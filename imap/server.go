@@ -74,6 +74,8 @@ type Server struct {
 	headerCaches *headerCaches // SEARCH's, kept while mailboxes close
 
 	corkBufs sync.Pool // output buffers lent to busy connections (corkConn)
+
+	deflaters deflatePool // compressors lent to COMPRESS bursts (deflateConn)
 }
 
 // New makes a Server; call Serve for each listener.
@@ -99,6 +101,7 @@ func New(opts Options) *Server {
 		loopbackL:    newChanListener(),
 	}
 	s.conns = make(map[*session]struct{})
+	s.deflaters.maxFree = 8
 	go s.sessionsFrom(s.secureL, false)
 	go s.sessionsFrom(s.loopbackL, true)
 	<-s.secureL.ready

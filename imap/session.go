@@ -271,6 +271,7 @@ func init() {
 		"GETMETADATA":    {(*session).cmdGetMetadata, authStates},
 		"SETMETADATA":    {(*session).cmdSetMetadata, authStates},
 		"IDLE":           {(*session).cmdIdle, authStates},
+		"COMPRESS":       {(*session).cmdCompress, authStates},
 		"CHECK":          {(*session).cmdNoop, selectedState},
 		"CLOSE":          {(*session).cmdClose, selectedState},
 		"UNSELECT":       {(*session).cmdClose, selectedState},
@@ -470,7 +471,7 @@ func (s *session) caps() []string {
 	}
 	return append(caps, "ENABLE", "IDLE", "UNSELECT", "UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
-		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", "COMPRESS=DEFLATE", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
 }
 
 // writeCtx marks the session's writes so their flag changes are not echoed
