@@ -16,7 +16,9 @@
 //     in a file per group: cmd_auth.go (any state, login, ENABLE, IDLE),
 //     cmd_mailbox.go (SELECT … APPEND, MULTIAPPEND), cmd_message.go (the
 //     selected state's syntax; the work in fetch.go, search.go,
-//     messages.go), sort.go (SORT, ESORT) and thread.go (THREAD).
+//     messages.go), sort.go (SORT, ESORT), thread.go (THREAD) and
+//     cmd_compress.go (COMPRESS DEFLATE; the compressed connection is
+//     compressconn.go's deflateConn, its inflater internal/inflate).
 //
 // Per session, a view also keeps what IMAP4rev1 calls \Recent (each new
 // message is recent to exactly one session, claimed through the shared

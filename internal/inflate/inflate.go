@@ -46,10 +46,10 @@ var ErrCorrupt = errors.New("inflate: corrupt DEFLATE stream")
 type state uint8
 
 const (
-	stateHeader state = iota // before a block's header
-	stateStored              // inside a stored block
-	stateHuffman             // inside a Huffman-coded block
-	stateDone                // after the final block
+	stateHeader  state = iota // before a block's header
+	stateStored               // inside a stored block
+	stateHuffman              // inside a Huffman-coded block
+	stateDone                 // after the final block
 )
 
 // Reader decodes raw DEFLATE read from an io.Reader.
@@ -59,7 +59,7 @@ type Reader struct {
 	nb   uint
 	read int64 // input octets taken, for error messages
 
-	win        [winSize]byte
+	win        []byte // winSize octets, its own allocation (exactly 8 pages)
 	wpos, rpos uint64 // octets decoded, octets returned
 
 	state    state
@@ -77,7 +77,7 @@ type Reader struct {
 // New reads raw DEFLATE from r through an input buffer of bufSize octets
 // (at least 16).
 func New(r io.Reader, bufSize int) *Reader {
-	return &Reader{src: bufio.NewReaderSize(r, bufSize)}
+	return &Reader{src: bufio.NewReaderSize(r, bufSize), win: make([]byte, winSize)}
 }
 
 // Read returns decoded octets: what is decoded as soon as a block ends,
