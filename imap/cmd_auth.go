@@ -288,6 +288,7 @@ func (s *session) cmdUnauthenticate(c *cmd) error {
 		return err
 	}
 	s.unselect()
+	s.stopNotify() // NOTIFY was the account's
 	s.acct = nil
 	s.state = stateNotAuth
 	s.log = s.srv.log.With("remote", s.nc.RemoteAddr().String())

@@ -307,3 +307,17 @@ func storedBlock(s string) []byte {
 	n := len(s)
 	return append([]byte{0, byte(n), byte(n >> 8), ^byte(n), ^byte(n >> 8)}, s...)
 }
+
+// TestNotifyCompressed: NOTIFY's events, written while the server waits
+// for a command, are flushed through COMPRESS at once.
+func TestNotifyCompressed(t *testing.T) {
+	e := newEnv(t)
+	r := e.raw(t)
+	r.login(t)
+	r.compress(t)
+	r.cmd(t, "NOTIFY SET (PERSONAL (MessageNew MessageExpunge))", "OK")
+	e.deliver(t, simpleMsg("news", "b"))
+	if l := r.line(t); !strings.HasPrefix(l, "* STATUS INBOX (MESSAGES 1 UIDNEXT 2 ") {
+		t.Fatalf("after a delivery: %q, want * STATUS INBOX (MESSAGES 1 UIDNEXT 2 …", l)
+	}
+}

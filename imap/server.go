@@ -60,6 +60,9 @@ type Server struct {
 
 	secureL, loopbackL *chanListener
 	conns              map[*session]struct{} // guarded by mu
+	// notifiers are the NOTIFY sessions by account (cmd_notify.go),
+	// guarded by mu.
+	notifiers map[uint64]map[*notifier]struct{}
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

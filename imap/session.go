@@ -54,9 +54,10 @@ type session struct {
 	// the timer's goroutine and so must not read log itself.
 	timerLog *slog.Logger
 
-	acct *store.Account
-	view *view // selected mailbox, or nil
-	tag  string
+	acct   *store.Account
+	view   *view     // selected mailbox, or nil
+	notify *notifier // NOTIFY's state (cmd_notify.go), or nil
+	tag    string
 }
 
 type connState int
@@ -188,6 +189,7 @@ func (s *session) close() {
 	s.timer.Stop()
 	s.timerMu.Unlock()
 	s.unselect()
+	s.stopNotify()
 }
 
 // cont writes a continuation request and sends it at once.
@@ -202,7 +204,13 @@ func (s *session) command() error {
 	if err := s.bye(); err != nil {
 		return err
 	}
-	if _, err := s.br.Peek(1); err != nil {
+	var err error
+	if s.notify != nil && s.br.Buffered() == 0 {
+		err = s.notifyWait() // reports events until input comes
+	} else {
+		_, err = s.br.Peek(1)
+	}
+	if err != nil {
 		if berr := s.bye(); berr != nil {
 			return berr
 		}
@@ -210,7 +218,7 @@ func (s *session) command() error {
 	}
 	s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
 	p := newParser(s.br, s.cont)
-	err := s.run(p)
+	err = s.run(p)
 	if s.ending.Load() != 0 {
 		return s.bye()
 	}
@@ -272,6 +280,7 @@ func init() {
 		"SETMETADATA":    {(*session).cmdSetMetadata, authStates},
 		"IDLE":           {(*session).cmdIdle, authStates},
 		"COMPRESS":       {(*session).cmdCompress, authStates},
+		"NOTIFY":         {(*session).cmdNotify, authStates},
 		"CHECK":          {(*session).cmdNoop, selectedState},
 		"CLOSE":          {(*session).cmdClose, selectedState},
 		"UNSELECT":       {(*session).cmdClose, selectedState},
@@ -444,15 +453,22 @@ func bad(text string) error {
 // STORE and SEARCH (by sequence number) without EXPUNGE (RFC 9051 7.5.1).
 func (s *session) poll(name string) error {
 	s.touch()
-	if s.view == nil {
-		return nil
-	}
 	allowExpunge := true
 	switch name {
 	case "FETCH", "STORE", "SEARCH":
 		allowExpunge = false
+	case "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE":
+		s.srv.accountChanged(s.acct.ID) // NOTIFY MailboxName (cmd_notify.go)
 	}
-	return s.view.poll(s.updates(), allowExpunge)
+	if s.view != nil {
+		if err := s.view.poll(s.updates(), allowExpunge); err != nil {
+			return err
+		}
+	}
+	if s.notify != nil {
+		return s.notifyAfterCommand(allowExpunge)
+	}
+	return nil
 }
 
 // caps is what the session advertises now (RFC 9051 7.2.2).
@@ -471,7 +487,7 @@ func (s *session) caps() []string {
 	}
 	return append(caps, "ENABLE", "IDLE", "UNSELECT", "UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
-		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", "COMPRESS=DEFLATE", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", "COMPRESS=DEFLATE", "NOTIFY", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
 }
 
 // writeCtx marks the session's writes so their flag changes are not echoed

@@ -42,6 +42,7 @@ func FuzzSession(f *testing.F) {
 		"a CREATE \"foo\r\nb IDLE\r\nDONE\r\nc UID MOVE 1 INBOX\r\n",
 		"a AUTHENTICATE PLAIN\r\nAHVzZXJAZXhhbXBsZS5vcmcAc2VjcmV0\r\nb ENABLE IMAP4rev2 UTF8=ACCEPT\r\n",
 		"a SELECT \"&Jjo\"\r\nb STATUS INBOX (RECENT UNSEEN)\r\n{99999999999}\r\n",
+		"a NOTIFY SET STATUS (SELECTED (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (PERSONAL (MessageNew MessageExpunge MailboxName))\r\nb CREATE x\r\nc NOTIFY NONE\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
