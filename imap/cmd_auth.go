@@ -397,23 +397,20 @@ func (s *session) cmdIdle(c *cmd) error {
 		l, err := s.readLine(1024)
 		done <- result{l, err}
 	}()
-	var wake <-chan struct{}
+	var wake, notifyWake <-chan struct{}
 	if v != nil {
 		wake = v.wake
 	}
+	if s.notify != nil {
+		notifyWake = s.notify.wake // NOTIFY's other mailboxes (cmd_notify.go)
+	}
 	for {
+		var err error
 		select {
 		case <-wake:
-			err := v.poll(s.updates(), true)
-			if err == nil {
-				err = s.bw.Flush()
-			}
-			if err != nil {
-				s.nc.SetReadDeadline(time.Now()) // stop the reader
-				<-done
-				s.idling.Store(false)
-				return err
-			}
+			err = v.poll(s.updates(), true)
+		case <-notifyWake:
+			err = s.notifyReport(true, true)
 		case r := <-done:
 			s.idling.Store(false)
 			if r.err != nil {
@@ -423,6 +420,15 @@ func (s *session) cmdIdle(c *cmd) error {
 				return bad("Expected DONE")
 			}
 			return nil
+		}
+		if err == nil {
+			err = s.bw.Flush()
+		}
+		if err != nil {
+			s.nc.SetReadDeadline(time.Now()) // stop the reader
+			<-done
+			s.idling.Store(false)
+			return err
 		}
 	}
 }

@@ -28,7 +28,8 @@ import (
 // read short with a deadline, and the session says BYE itself.
 type session struct {
 	srv *Server
-	nc  net.Conn // the connection, TLS after STARTTLS
+	nc  net.Conn // the connection, TLS after STARTTLS, compressed after COMPRESS
+	raw net.Conn // the connection as accepted: deadlines set from other goroutines
 	br  *bufio.Reader
 	bw  *bufio.Writer
 	e   enc
@@ -99,7 +100,7 @@ func (srv *Server) serveConn(c net.Conn, insecure bool) {
 		c.Close()
 		return
 	}
-	s := &session{srv: srv, nc: c, ctx: context.Background(), insecure: insecure}
+	s := &session{srv: srv, nc: c, raw: c, ctx: context.Background(), insecure: insecure}
 	srv.sessions.Add(1)
 	srv.conns[s] = struct{}{}
 	srv.mu.Unlock()
@@ -144,7 +145,7 @@ func isTimeout(err error) bool {
 // endShutdown), from any goroutine.
 func (s *session) end(why int32) {
 	if s.ending.CompareAndSwap(0, why) {
-		s.nc.SetReadDeadline(time.Now())
+		s.raw.SetReadDeadline(time.Now()) // not s.nc: STARTTLS and COMPRESS replace it
 	}
 }
 
