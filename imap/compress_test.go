@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"petrel/internal/testenv"
 )
 
 // zconn is a client's side of COMPRESS DEFLATE: each write is deflated and
@@ -287,8 +289,12 @@ func TestCompressIdleMemory(t *testing.T) {
 	after := measure()
 	per := float64(after-before) / float64(n)
 	t.Logf("%d idle IDLE connections with COMPRESS: %.1f KiB each (heap+stacks, server side plus a bare client socket)", n, per/1024)
-	if per > 80*1024 {
-		t.Errorf("%.1f KiB per compressed idle connection, want under 80", per/1024)
+	limit := 80.0 // KiB; measured 63 (and 70 at 200 connections, which share the pooled compressor less)
+	if testenv.Race {
+		limit *= 1.5 // the race detector's bookkeeping grows the heap too
+	}
+	if per > limit*1024 {
+		t.Errorf("%.1f KiB per compressed idle connection, want under %.0f", per/1024, limit)
 	}
 
 	// They are alive: a delivery reaches them, compressed.
