@@ -214,9 +214,21 @@ func FuzzInflate(f *testing.F) {
 		g := &gate{}
 		readBursts(t, New(g, 16+int(level)), g, deflated(t, int(level%11)-2, false, parts...))
 
+		// The whole stream delivered in arbitrary pieces (as TCP segments
+		// fall) decodes to the same octets.
+		var stream []byte
+		for _, b := range deflated(t, int(level%11)-2, true, parts...) {
+			stream = append(stream, b.Deflated...)
+		}
+		got, err := io.ReadAll(New(&pieces{b: stream, sizes: cuts}, 16))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("in pieces: %d octets, %v; want %d", len(got), err, len(data))
+		}
+
 		// The same bytes as compressed input.
 		want, werr := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(data)), 1<<22))
-		got, gerr := io.ReadAll(io.LimitReader(New(bytes.NewReader(data), 64), 1<<22))
+		var gerr error
+		got, gerr = io.ReadAll(io.LimitReader(New(bytes.NewReader(data), 64), 1<<22))
 		if (werr == nil) != (gerr == nil) {
 			t.Fatalf("compress/flate: %v, inflate: %v", werr, gerr)
 		}
@@ -224,6 +236,54 @@ func FuzzInflate(f *testing.F) {
 			t.Fatalf("decoded %d octets, compress/flate %d", len(got), len(want))
 		}
 	})
+}
+
+// pieces returns b in reads of the sizes given (cycled; 0 counts as 1).
+type pieces struct {
+	b     []byte
+	sizes []byte
+	i     int
+}
+
+func (p *pieces) Read(q []byte) (int, error) {
+	if len(p.b) == 0 {
+		return 0, io.EOF
+	}
+	n := 1
+	if len(p.sizes) > 0 {
+		n = max(1, int(p.sizes[p.i%len(p.sizes)]))
+		p.i++
+	}
+	n = copy(q, p.b[:min(n, len(p.b))])
+	p.b = p.b[n:]
+	return n, nil
+}
+
+// TestMidBlock: inside a block that has not ended (the peer has not
+// flushed, or its segment was cut), what can be decoded is returned before
+// the decoder asks for input that has not come. compress/flate's reader
+// reads on first.
+func TestMidBlock(t *testing.T) {
+	text := bytes.Repeat([]byte("a UID FETCH 1:* (FLAGS)\r\nb NOOP\r\n"), 200)
+	var z bytes.Buffer
+	zw, _ := flate.NewWriter(&z, flate.DefaultCompression)
+	zw.Write(text)
+	zw.Close()
+	half := z.Bytes()[:z.Len()/2]
+	g := &gate{b: bytes.Clone(half)}
+	buf := make([]byte, len(text))
+	n, err := New(g, 16).Read(buf)
+	if err != nil || n == 0 || g.hit {
+		t.Fatalf("first read: %d octets, %v, read past the input: %v; want octets, before reading past", n, err, g.hit)
+	}
+	if !bytes.Equal(buf[:n], text[:n]) {
+		t.Fatalf("decoded %q, want a prefix of the text", buf[:n])
+	}
+	g = &gate{b: bytes.Clone(half)}
+	flate.NewReader(g).Read(buf)
+	if !g.hit {
+		t.Fatal("compress/flate returned mid-block data without reading past it")
+	}
 }
 
 // BenchmarkInflate decodes 1 MiB of mail-like text (random words and
