@@ -91,6 +91,7 @@ type notifier struct {
 	// Session goroutine only.
 	watches map[store.MailboxID]func() // stop functions
 	known   map[store.MailboxID]store.Mailbox
+	subs    map[string]bool // subscribed names (with MailboxName or SubscriptionChange)
 }
 
 // eventsFor is the union of the events the filters ask for mb.
@@ -324,10 +325,8 @@ func (s *session) notifyGroup(p *parser, n *notifier) (unsupported bool, err err
 				f.ev.mailboxName = true
 			case "subscriptionchange":
 				f.ev.subscriptionChange = true
-			case "annotationchange", "mailboxmetadatachange", "servermetadatachange":
+			default: // AnnotationChange, the METADATA events, extensions
 				unsupported = true
-			default:
-				return badSyntax("Unknown NOTIFY event %q", name)
 			}
 			return nil
 		})
@@ -402,34 +401,76 @@ func (s *session) notifyRescan(tell bool) error {
 	for _, mb := range mbs {
 		now[mb.ID] = mb
 	}
-	if tell && n.names() {
+	// Subscribed names, of mailboxes or not (a subscription outlives its
+	// mailbox), for SubscriptionChange.
+	var subs map[string]bool
+	if n.names() {
+		subs = map[string]bool{}
 		for _, mb := range mbs {
+			if mb.Subscribed {
+				subs[mb.Name] = true
+			}
+		}
+		orphans, err := s.srv.opts.Store.Subscriptions(n.acct)
+		if err != nil {
+			return fmt.Errorf("notify: subscriptions: %w", err)
+		}
+		for _, name := range orphans {
+			subs[name] = true
+		}
+	}
+	if tell && n.names() {
+		renamed := map[string]bool{}
+		exists := map[string]bool{}
+		for _, mb := range mbs {
+			exists[mb.Name] = true
 			old, had := n.known[mb.ID]
 			ev := n.eventsFor(&mb)
-			oldEv := ev
-			if had {
-				oldEv = n.eventsFor(&old)
-			}
 			switch {
 			case !had && ev.mailboxName:
 				s.writeList("LIST", &imap.ListData{Delim: store.Separator, Mailbox: mb.Name}, nil)
-			case had && old.Name != mb.Name && (ev.mailboxName || oldEv.mailboxName):
+			case had && old.Name != mb.Name && (ev.mailboxName || n.eventsFor(&old).mailboxName):
+				renamed[old.Name], renamed[mb.Name] = true, true
 				s.writeRenamed(old.Name, mb.Name)
-			case had && old.Subscribed != mb.Subscribed && (ev.subscriptionChange || oldEv.subscriptionChange):
-				var attrs []imap.MailboxAttr
-				if mb.Subscribed {
-					attrs = append(attrs, imap.MailboxAttrSubscribed)
-				}
-				s.writeList("LIST", &imap.ListData{Attrs: attrs, Delim: store.Separator, Mailbox: mb.Name}, nil)
 			}
 		}
+		var gone []string
 		for id, old := range n.known {
 			if _, ok := now[id]; !ok && n.eventsFor(&old).mailboxName {
-				s.writeList("LIST", &imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNonExistent}, Delim: store.Separator, Mailbox: old.Name}, nil)
+				gone = append(gone, old.Name)
 			}
 		}
+		slices.Sort(gone)
+		for _, name := range gone {
+			s.writeList("LIST", &imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNonExistent}, Delim: store.Separator, Mailbox: name}, nil)
+		}
+		var changedSubs []string
+		for name := range subs {
+			if !n.subs[name] {
+				changedSubs = append(changedSubs, name)
+			}
+		}
+		for name := range n.subs {
+			if !subs[name] {
+				changedSubs = append(changedSubs, name)
+			}
+		}
+		slices.Sort(changedSubs)
+		for _, name := range changedSubs {
+			if renamed[name] || !n.eventsFor(&store.Mailbox{Name: name, Subscribed: true}).subscriptionChange {
+				continue
+			}
+			var attrs []imap.MailboxAttr
+			if subs[name] {
+				attrs = append(attrs, imap.MailboxAttrSubscribed)
+			}
+			if !exists[name] {
+				attrs = append(attrs, imap.MailboxAttrNonExistent)
+			}
+			s.writeList("LIST", &imap.ListData{Attrs: attrs, Delim: store.Separator, Mailbox: name}, nil)
+		}
 	}
-	n.known = now
+	n.known, n.subs = now, subs
 	// Watches follow the filters' message events.
 	want := map[store.MailboxID]notifyEvents{}
 	for id, mb := range now {
