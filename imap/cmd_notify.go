@@ -27,7 +27,8 @@ import (
 //     HIGHESTMODSEQ once CONDSTORE is on) after MessageNew, MessageExpunge
 //     or FlagChange events, one per mailbox however many events; LIST after
 //     MailboxName (created, deleted: \NonExistent, renamed: OLDNAME) and
-//     SubscriptionChange (\Subscribed or not) events.
+//     SubscriptionChange (\Subscribed or not) events; METADATA with the
+//     entries' names after MailboxMetadataChange and ServerMetadataChange.
 //
 // Message events come from the store's watch of each mailbox in scope:
 // the callback only marks the mailbox and wakes the session, which reads
@@ -41,6 +42,7 @@ import (
 type notifyEvents struct {
 	messageNew, messageExpunge, flagChange bool
 	mailboxName, subscriptionChange        bool
+	mailboxMetadata, serverMetadata        bool // MailboxMetadataChange, ServerMetadataChange
 	// fetch: FETCH items for each new message (SELECTED only).
 	fetch *imap.FetchOptions
 	fw    *fetchWriter
@@ -83,9 +85,10 @@ type notifier struct {
 	acct uint64
 	wake chan struct{} // cap 1: something to report
 
-	mu      sync.Mutex // guards changed, rescan and want (the store's committer reads them)
+	mu      sync.Mutex // guards changed, rescan, want and meta (other goroutines set them)
 	changed map[store.MailboxID]bool
 	rescan  bool
+	meta    []metaChange                     // METADATA entries set, to tell
 	want    map[store.MailboxID]notifyEvents // of the watched mailboxes
 
 	// Session goroutine only.
@@ -105,6 +108,7 @@ func (n *notifier) eventsFor(mb *store.Mailbox) notifyEvents {
 			ev.flagChange = ev.flagChange || f.ev.flagChange
 			ev.mailboxName = ev.mailboxName || f.ev.mailboxName
 			ev.subscriptionChange = ev.subscriptionChange || f.ev.subscriptionChange
+			ev.mailboxMetadata = ev.mailboxMetadata || f.ev.mailboxMetadata
 		}
 	}
 	return ev
@@ -153,8 +157,14 @@ func (n *notifier) onEvent(ev store.Event) {
 	n.poke()
 }
 
+// metaChange is one SETMETADATA's entries of a mailbox ("": the server's).
+type metaChange struct {
+	mailbox string
+	entries []string
+}
+
 // badEvent lists the events Petrel reports (RFC 5465 BADEVENT).
-const badEvent imap.ResponseCode = "BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)"
+const badEvent imap.ResponseCode = "BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange MailboxMetadataChange ServerMetadataChange)"
 
 // cmdNotify: NOTIFY NONE, NOTIFY SET [STATUS] event-group… (RFC 5465 3.1).
 func (s *session) cmdNotify(c *cmd) error {
@@ -325,7 +335,11 @@ func (s *session) notifyGroup(p *parser, n *notifier) (unsupported bool, err err
 				f.ev.mailboxName = true
 			case "subscriptionchange":
 				f.ev.subscriptionChange = true
-			default: // AnnotationChange, the METADATA events, extensions
+			case "mailboxmetadatachange":
+				f.ev.mailboxMetadata = true
+			case "servermetadatachange":
+				f.ev.serverMetadata = true
+			default: // AnnotationChange, extensions
 				unsupported = true
 			}
 			return nil
@@ -345,7 +359,7 @@ func (s *session) notifyGroup(p *parser, n *notifier) (unsupported bool, err err
 		return false, bad("FlagChange needs MessageNew and MessageExpunge (RFC 5465 5)")
 	}
 	if selected {
-		if ev.mailboxName || ev.subscriptionChange {
+		if ev.mailboxName || ev.subscriptionChange || ev.mailboxMetadata || ev.serverMetadata {
 			return false, bad("Only message events for SELECTED")
 		}
 		n.selected, n.delayed = ev, kind == "SELECTED-DELAYED"
@@ -522,11 +536,23 @@ func (s *session) notifyReport(allowExpunge, waiting bool) error {
 	rescan := n.rescan
 	changed := n.changed
 	n.changed = map[store.MailboxID]bool{}
+	meta := n.meta
+	n.meta = nil
 	n.mu.Unlock()
 	if rescan {
 		if err := s.notifyRescan(true); err != nil {
 			return err
 		}
+	}
+	for _, m := range meta {
+		if !n.wantsMetadata(m.mailbox) {
+			continue
+		}
+		s.e.raw("* METADATA ").mailbox(m.mailbox)
+		for _, entry := range m.entries {
+			s.e.sp().str(entry)
+		}
+		s.e.crlf()
 	}
 	ids := make([]store.MailboxID, 0, len(changed))
 	for id := range changed {
@@ -673,6 +699,42 @@ func (srv *Server) removeNotifier(n *notifier) {
 		delete(srv.notifiers, n.acct)
 	}
 }
+
+// wantsMetadata: the filters ask for a change of mailbox's METADATA
+// entries (RFC 5465 5.6, 5.7; "" is the server's).
+func (n *notifier) wantsMetadata(mailbox string) bool {
+	if mailbox == "" {
+		return slices.ContainsFunc(n.filters, func(f notifyFilter) bool { return f.ev.serverMetadata })
+	}
+	for _, mb := range n.known {
+		if mb.Name == mailbox {
+			return n.eventsFor(&mb).mailboxMetadata
+		}
+	}
+	return false
+}
+
+// metadataChanged: SETMETADATA set entries of acct's mailbox ("": the
+// server's); its NOTIFY sessions tell their clients the entries' names.
+func (srv *Server) metadataChanged(acct uint64, mailbox string, entries []store.MetadataEntry) {
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for n := range srv.notifiers[acct] {
+		n.mu.Lock()
+		if len(n.meta) < maxMetaPending {
+			n.meta = append(n.meta, metaChange{mailbox: mailbox, entries: names})
+		}
+		n.mu.Unlock()
+		n.poke()
+	}
+}
+
+// maxMetaPending bounds the METADATA changes waiting for one session.
+const maxMetaPending = 1000
 
 // accountChanged: a mailbox of acct was created, deleted, renamed or
 // (un)subscribed; its NOTIFY sessions compare names again.
