@@ -85,11 +85,14 @@ type notifier struct {
 	acct uint64
 	wake chan struct{} // cap 1: something to report
 
-	mu      sync.Mutex // guards changed, rescan, want and meta (other goroutines set them)
+	mu      sync.Mutex // guards changed, rescan, meta, want and overflow (other goroutines set them)
 	changed map[store.MailboxID]bool
 	rescan  bool
 	meta    []metaChange                     // METADATA entries set, to tell
 	want    map[store.MailboxID]notifyEvents // of the watched mailboxes
+	// overflow: more METADATA changes came than a session holds; NOTIFY
+	// ends with NOTIFICATIONOVERFLOW (RFC 5465).
+	overflow bool
 
 	// Session goroutine only.
 	watches map[store.MailboxID]func() // stop functions
@@ -532,7 +535,16 @@ func (s *session) writeRenamed(oldName, newName string) {
 // next command, as without NOTIFY.
 func (s *session) notifyReport(allowExpunge, waiting bool) error {
 	n := s.notify
+	if n == nil {
+		return nil // ended by an overflow while waiting
+	}
 	n.mu.Lock()
+	if n.overflow {
+		n.mu.Unlock()
+		s.stopNotify()
+		s.e.raw("* OK [NOTIFICATIONOVERFLOW] Too many events at once; NOTIFY is off until set again").crlf()
+		return nil
+	}
 	rescan := n.rescan
 	changed := n.changed
 	n.changed = map[store.MailboxID]bool{}
@@ -727,6 +739,8 @@ func (srv *Server) metadataChanged(acct uint64, mailbox string, entries []store.
 		n.mu.Lock()
 		if len(n.meta) < maxMetaPending {
 			n.meta = append(n.meta, metaChange{mailbox: mailbox, entries: names})
+		} else {
+			n.overflow = true
 		}
 		n.mu.Unlock()
 		n.poke()
