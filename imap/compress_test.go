@@ -203,7 +203,7 @@ func (c flushedCommand) tag() string {
 }
 
 // TestCompressRefused: COMPRESS before login, with an unknown mechanism,
-// or without one; and STARTTLS is not offered under compression.
+// or without one; and STARTTLS refused under compression.
 func TestCompressRefused(t *testing.T) {
 	e := newEnv(t)
 	r := e.raw(t)
@@ -216,6 +216,12 @@ func TestCompressRefused(t *testing.T) {
 		t.Errorf("COMPRESS=DEFLATE not advertised: %q", caps)
 	}
 	r.compress(t)
+	r.cmd(t, "NOOP", "OK")
+	// TLS cannot start under compression (after UNAUTHENTICATE STARTTLS
+	// is a command again).
+	r.cmd(t, "UNAUTHENTICATE", "OK")
+	r.cmd(t, "STARTTLS", "NO")
+	r.login(t)
 	r.cmd(t, "NOOP", "OK")
 }
 
