@@ -81,7 +81,7 @@ func (s *session) cmdStartTLS(c *cmd) error {
 	if err := c.p.crlf(); err != nil {
 		return err
 	}
-	if s.isTLS || s.srv.opts.TLSConfig == nil {
+	if s.isTLS || s.srv.opts.TLSConfig == nil || s.compressed() {
 		return no("", "TLS not available")
 	}
 	if s.br.Buffered() > 0 {
@@ -288,6 +288,7 @@ func (s *session) cmdUnauthenticate(c *cmd) error {
 		return err
 	}
 	s.unselect()
+	s.stopNotify() // NOTIFY was the account's
 	s.acct = nil
 	s.state = stateNotAuth
 	s.log = s.srv.log.With("remote", s.nc.RemoteAddr().String())
@@ -396,23 +397,20 @@ func (s *session) cmdIdle(c *cmd) error {
 		l, err := s.readLine(1024)
 		done <- result{l, err}
 	}()
-	var wake <-chan struct{}
+	var wake, notifyWake <-chan struct{}
 	if v != nil {
 		wake = v.wake
 	}
+	if s.notify != nil {
+		notifyWake = s.notify.wake // NOTIFY's other mailboxes (cmd_notify.go)
+	}
 	for {
+		var err error
 		select {
 		case <-wake:
-			err := s.pollView(true)
-			if err == nil {
-				err = s.bw.Flush()
-			}
-			if err != nil {
-				s.nc.SetReadDeadline(time.Now()) // stop the reader
-				<-done
-				s.idling.Store(false)
-				return err
-			}
+			err = s.pollView(true)
+		case <-notifyWake:
+			err = s.notifyReport(true, true)
 		case r := <-done:
 			s.idling.Store(false)
 			if r.err != nil {
@@ -422,6 +420,15 @@ func (s *session) cmdIdle(c *cmd) error {
 				return bad("Expected DONE")
 			}
 			return nil
+		}
+		if err == nil {
+			err = s.bw.Flush()
+		}
+		if err != nil {
+			s.nc.SetReadDeadline(time.Now()) // stop the reader
+			<-done
+			s.idling.Store(false)
+			return err
 		}
 	}
 }

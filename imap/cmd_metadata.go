@@ -223,5 +223,8 @@ func (s *session) cmdSetMetadata(c *cmd) error {
 	if errors.Is(err, store.ErrMetadataTooMany) {
 		return no("METADATA TOOMANY", "Too many metadata entries")
 	}
+	if err == nil {
+		s.srv.metadataChanged(s.acct.ID, name, entries) // NOTIFY (cmd_notify.go)
+	}
 	return clientError(err, "setmetadata")
 }

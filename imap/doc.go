@@ -18,8 +18,11 @@
 //     selected state's syntax; the work in fetch.go, search.go,
 //     messages.go), sort.go (SORT, ESORT), thread.go (THREAD),
 //     cmd_quota.go (QUOTA: one root per account, its usage kept by the
-//     store) and context.go (CONTEXT=SEARCH: PARTIAL, and updating
-//     searches that poll reports as ADDTO and REMOVEFROM).
+//     store), context.go (CONTEXT=SEARCH: PARTIAL, and updating
+//     searches that poll reports as ADDTO and REMOVEFROM),
+//     cmd_compress.go (COMPRESS DEFLATE; the compressed connection is
+//     compressconn.go's deflateConn, its inflater internal/inflate) and
+//     cmd_notify.go (NOTIFY: events told between commands too).
 //
 // Per session, a view also keeps what IMAP4rev1 calls \Recent (each new
 // message is recent to exactly one session, claimed through the shared

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -23,8 +24,10 @@ import (
 )
 
 // TestMbsync: isync's mbsync pulls a mailbox of a few hundred messages
-// over STARTTLS into a Maildir, then pushes back a flag, a deletion and a
-// new message; the server's store is checked directly.
+// over STARTTLS and COMPRESS=DEFLATE into a Maildir, then pushes back a
+// flag, a deletion and a new message; the server's store is checked
+// directly. mbsync flushes its deflater with Z_PARTIAL_FLUSH: before
+// internal/inflate, the server waited for more input after each command.
 func TestMbsync(t *testing.T) {
 	mbsync := testenv.RequireTool(t, "mbsync")
 	const n = 300
@@ -102,17 +105,21 @@ Sync All
 	must(t, os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "mbsyncrc"), []byte(cfg), 0o600))
 	must(t, os.MkdirAll(maildir, 0o700))
-	run := func() {
+	run := func() string {
 		t.Helper()
-		cmd := exec.Command(mbsync, "-c", filepath.Join(dir, "mbsyncrc"), "-a")
+		// -Dn: the protocol dialogue, to see COMPRESS (RFC 4978) taken.
+		cmd := exec.Command(mbsync, "-Dn", "-c", filepath.Join(dir, "mbsyncrc"), "-a")
 		cmd.Env = append(os.Environ(), "HOME="+dir)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("mbsync: %v\n%s", err, out)
 		}
+		return string(out)
 	}
 
-	run()
+	if out := run(); !regexp.MustCompile(`(?m)^>>> \d+ COMPRESS DEFLATE\s*$`).MatchString(out) {
+		t.Errorf("mbsync did not compress the session (COMPRESS=DEFLATE is advertised):\n%s", out[:min(len(out), 3000)])
+	}
 	files := maildirFiles(t, filepath.Join(maildir, "INBOX"))
 	if len(files) != n {
 		t.Fatalf("Maildir has %d messages after sync, want %d", len(files), n)

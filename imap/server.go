@@ -63,6 +63,9 @@ type Server struct {
 
 	secureL, loopbackL *chanListener
 	conns              map[*session]struct{} // guarded by mu
+	// notifiers are the NOTIFY sessions by account (cmd_notify.go),
+	// guarded by mu.
+	notifiers map[uint64]map[*notifier]struct{}
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -77,6 +80,8 @@ type Server struct {
 	headerCaches *headerCaches // SEARCH's, kept while mailboxes close
 
 	corkBufs sync.Pool // output buffers lent to busy connections (corkConn)
+
+	deflaters deflatePool // compressors lent to COMPRESS bursts (deflateConn)
 }
 
 // New makes a Server; call Serve for each listener.
@@ -102,6 +107,7 @@ func New(opts Options) *Server {
 		loopbackL:    newChanListener(),
 	}
 	s.conns = make(map[*session]struct{})
+	s.deflaters.maxFree = 8
 	go s.sessionsFrom(s.secureL, false)
 	go s.sessionsFrom(s.loopbackL, true)
 	<-s.secureL.ready

@@ -28,7 +28,8 @@ import (
 // read short with a deadline, and the session says BYE itself.
 type session struct {
 	srv *Server
-	nc  net.Conn // the connection, TLS after STARTTLS
+	nc  net.Conn // the connection, TLS after STARTTLS, compressed after COMPRESS
+	raw net.Conn // the connection as accepted: deadlines set from other goroutines
 	br  *bufio.Reader
 	bw  *bufio.Writer
 	e   enc
@@ -61,9 +62,10 @@ type session struct {
 	// the timer's goroutine and so must not read log itself.
 	timerLog *slog.Logger
 
-	acct *store.Account
-	view *view // selected mailbox, or nil
-	tag  string
+	acct   *store.Account
+	view   *view     // selected mailbox, or nil
+	notify *notifier // NOTIFY's state (cmd_notify.go), or nil
+	tag    string
 }
 
 type connState int
@@ -105,7 +107,7 @@ func (srv *Server) serveConn(c net.Conn, insecure bool) {
 		c.Close()
 		return
 	}
-	s := &session{srv: srv, nc: c, ctx: context.Background(), insecure: insecure}
+	s := &session{srv: srv, nc: c, raw: c, ctx: context.Background(), insecure: insecure}
 	srv.sessions.Add(1)
 	srv.conns[s] = struct{}{}
 	srv.mu.Unlock()
@@ -150,7 +152,7 @@ func isTimeout(err error) bool {
 // endShutdown), from any goroutine.
 func (s *session) end(why int32) {
 	if s.ending.CompareAndSwap(0, why) {
-		s.nc.SetReadDeadline(time.Now())
+		s.raw.SetReadDeadline(time.Now()) // not s.nc: STARTTLS and COMPRESS replace it
 	}
 }
 
@@ -195,6 +197,7 @@ func (s *session) close() {
 	s.timer.Stop()
 	s.timerMu.Unlock()
 	s.unselect()
+	s.stopNotify()
 }
 
 // cont writes a continuation request and sends it at once.
@@ -209,7 +212,13 @@ func (s *session) command() error {
 	if err := s.bye(); err != nil {
 		return err
 	}
-	if _, err := s.br.Peek(1); err != nil {
+	var err error
+	if s.notify != nil && s.br.Buffered() == 0 {
+		err = s.notifyWait() // reports events until input comes
+	} else {
+		_, err = s.br.Peek(1)
+	}
+	if err != nil {
 		if berr := s.bye(); berr != nil {
 			return berr
 		}
@@ -218,7 +227,7 @@ func (s *session) command() error {
 	s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
 	p := newParser(s.br, s.cont)
 	p.utf8 = s.e.utf8
-	err := s.run(p)
+	err = s.run(p)
 	if s.ending.Load() != 0 {
 		return s.bye()
 	}
@@ -279,6 +288,8 @@ func init() {
 		"GETMETADATA":    {(*session).cmdGetMetadata, authStates},
 		"SETMETADATA":    {(*session).cmdSetMetadata, authStates},
 		"IDLE":           {(*session).cmdIdle, authStates},
+		"COMPRESS":       {(*session).cmdCompress, authStates},
+		"NOTIFY":         {(*session).cmdNotify, authStates},
 		"CHECK":          {(*session).cmdNoop, selectedState},
 		"CLOSE":          {(*session).cmdClose, selectedState},
 		"UNSELECT":       {(*session).cmdClose, selectedState},
@@ -455,15 +466,22 @@ func bad(text string) error {
 // STORE and SEARCH (by sequence number) without EXPUNGE (RFC 9051 7.5.1).
 func (s *session) poll(name string) error {
 	s.touch()
-	if s.view == nil {
-		return nil
-	}
 	allowExpunge := true
 	switch name {
 	case "FETCH", "STORE", "SEARCH":
 		allowExpunge = false
+	case "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE":
+		s.srv.accountChanged(s.acct.ID) // NOTIFY MailboxName (cmd_notify.go)
 	}
-	return s.pollView(allowExpunge)
+	if s.view != nil {
+		if err := s.pollView(allowExpunge); err != nil {
+			return err
+		}
+	}
+	if s.notify != nil {
+		return s.notifyAfterCommand(allowExpunge)
+	}
+	return nil
 }
 
 // caps is what the session advertises now (RFC 9051 7.2.2).
@@ -483,7 +501,7 @@ func (s *session) caps() []string {
 	caps = append(caps, quotaCaps...)
 	return append(caps, "ENABLE", "IDLE", "UNSELECT", "UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
-		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "SAVEDATE", "CONTEXT=SEARCH", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT", "WITHIN", "OBJECTID", "PREVIEW", "SAVEDATE", "CONTEXT=SEARCH", "CONDSTORE", "QRESYNC", "METADATA", "METADATA-SERVER", "COMPRESS=DEFLATE", "NOTIFY", fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit))
 }
 
 // writeCtx marks the session's writes so their flag changes are not echoed

@@ -45,6 +45,7 @@ func FuzzSession(f *testing.F) {
 		"a GETQUOTAROOT INBOX\r\nb GETQUOTA \"\"\r\nc SETQUOTA \"\" (STORAGE 1)\r\nd STATUS INBOX (DELETED-STORAGE)\r\n",
 		"a UID SEARCH RETURN (UPDATE PARTIAL 1:9) SAVEDSINCE 1-Jan-2020\r\nb STORE 1 +FLAGS (\\Seen)\r\nc CANCELUPDATE \"a\"\r\n",
 		"a FETCH 1 (SAVEDATE)\r\nb ENABLE UTF8=ACCEPT\r\nc CREATE \"A & B\"\r\n",
+		"a NOTIFY SET STATUS (SELECTED (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (PERSONAL (MessageNew MessageExpunge MailboxName))\r\nb CREATE x\r\nc NOTIFY NONE\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -12,6 +12,7 @@ import (
 // events of a mailbox. *store.Store (bbolt) and *pgstore.Store
 // (PostgreSQL) are two.
 type Store interface {
+	MailboxByID(id store.MailboxID) (*store.Mailbox, error)
 	Quota(acct uint64) (store.Quota, error)
 	AppendWithinQuota(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error)
 	List(mbx store.MailboxID) ([]store.Message, error)
