@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,11 +77,18 @@ func BenchmarkPages100k(b *testing.B) {
 	st, acct, inbox := benchStore(b, 100000)
 	s := benchServer(b, st)
 	sess := s.sessions.create(acct.ID, acct.Address)
+	m := strconv.FormatUint(uint64(inbox.ID), 10)
 	for _, bc := range []struct{ name, path string }{
 		{"list-first", mailboxURL(inbox.ID)},
 		{"list-deep", mailboxURL(inbox.ID) + "?before=50000"},
 		{"message", messageURL(inbox.ID, 50001)},
 		{"message-attachment", messageURL(inbox.ID, 50011)},
+		// Searches by the server's SEARCH over the whole folder: a
+		// sender's one message (the header of every message read), a
+		// word of one body (every body decoded), a page of common matches.
+		{"search-from-one", "/search?m=" + m + "&q=from:s12345@"},
+		{"search-body-one", "/search?m=" + m + "&q=body:nowhere-else"},
+		{"search-word-page", "/search?m=" + m + "&q=seventy"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			benchGet(b, s, sess, bc.path)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -522,5 +523,47 @@ func TestConversations(t *testing.T) {
 	}
 	if strings.Count(body, `class=" reply"`)+strings.Count(body, `class="unread reply"`) != 2 || strings.Count(body, `<span class="sub">(2)</span>`) != 2 {
 		t.Errorf("conversations not grouped:\n%s", body)
+	}
+}
+
+// Search goes through the whole folder (not only its newest messages) and
+// pages its matches: a match among the oldest of 21,000 messages is found,
+// and 60 matches are shown 50, then 10 behind "Older".
+func TestSearchWholeFolder(t *testing.T) {
+	h := newHarness(t, false)
+	inbox := h.inbox("ann@example.com")
+	var items []store.AppendItem
+	for i := range 21000 {
+		from := "someone@example.org"
+		switch {
+		case i == 0:
+			from = "needle@example.org"
+		case i%300 == 1:
+			from = "often@example.org"
+		}
+		subj := fmt.Sprintf("message %d", i)
+		items = append(items, store.AppendItem{Body: []byte(simpleMessage(from, "ann@example.com", subj, "text")), Date: time.Unix(int64(1e9+i), 0)})
+	}
+	if _, err := h.st.AppendMany(context.Background(), inbox.ID, items); err != nil {
+		t.Fatal(err)
+	}
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	m := itoa(uint64(inbox.ID))
+	_, body := c.get("/search?m=" + m + "&q=" + url.QueryEscape("from:needle"))
+	if !strings.Contains(body, ">message 0</a>") || strings.Count(body, `data-uid="`) != 1 {
+		t.Errorf("the oldest message is not found:\n%s", body)
+	}
+	_, body = c.get("/search?m=" + m + "&q=" + url.QueryEscape("from:often"))
+	if n := strings.Count(body, `data-uid="`); n != pageSize || !strings.Contains(body, ">message 20701</a>") {
+		t.Errorf("first page: %d rows", n)
+	}
+	older := html.UnescapeString(between(body, `<a href="`, `" rel="next"`))
+	if !strings.HasPrefix(older, "/search?") {
+		t.Fatalf("no link to the older matches: %q", older)
+	}
+	_, body = c.get(older)
+	if n := strings.Count(body, `data-uid="`); n != 70-pageSize || !strings.Contains(body, ">message 1</a>") || strings.Contains(body, `rel="next"`) {
+		t.Errorf("second page: %d rows\n%s", n, body)
 	}
 }

@@ -34,6 +34,7 @@ type Store interface {
 	Messages(mbx store.MailboxID, uids []store.UID) ([]store.Message, error)
 	ReadContents(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, structure *store.Part) error) error
 	ReadContent(mbx store.MailboxID, uid store.UID, fn func(c *store.Content, structure *store.Part) error) error
+	ReadHeaders(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, bodyStart int64) error) error
 
 	StoreFlags(ctx context.Context, mbx store.MailboxID, uids []store.UID, op store.FlagOp, flags []string) ([]store.Message, error)
 	Move(ctx context.Context, src store.MailboxID, uids []store.UID, dst store.MailboxID) (*store.CopyResult, error)
