@@ -46,6 +46,9 @@ func benchStore(b *testing.B, n int) (*store.Store, *store.Account, *store.Mailb
 			} else {
 				msg = fmt.Sprintf("From: Sender %d <s%d@example.org>\r\nTo: ann@example.com\r\nSubject: Message number %d\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <%d@example.org>\r\n\r\n%s", i, i, i, i, body)
 			}
+			if i%7 == 0 && i > 0 { // a reply, for the conversation view
+				msg = fmt.Sprintf("In-Reply-To: <%d@example.org>\r\nReferences: <%d@example.org>\r\n", i-3, i-3) + msg
+			}
 			items = append(items, store.AppendItem{Body: []byte(msg), Date: time.Unix(int64(1e9+i), 0)})
 		}
 		if _, err := st.AppendMany(context.Background(), inbox.ID, items); err != nil {
@@ -89,6 +92,9 @@ func BenchmarkPages100k(b *testing.B) {
 		{"search-from-one", "/search?m=" + m + "&q=from:s12345@"},
 		{"search-body-one", "/search?m=" + m + "&q=body:nowhere-else"},
 		{"search-word-page", "/search?m=" + m + "&q=seventy"},
+		// The conversation view, the folder's threads known (warm).
+		{"conversations-first", mailboxURL(inbox.ID) + "?view=conversations"},
+		{"conversations-deep", mailboxURL(inbox.ID) + "?view=conversations&before=50000"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			benchGet(b, s, sess, bc.path)
@@ -98,6 +104,33 @@ func BenchmarkPages100k(b *testing.B) {
 			}
 		})
 	}
+}
+
+// The conversation view of a 100,000-message folder when its threads are
+// not known yet (the first view after a start, or after the cache let the
+// folder go), and after one new message (only it is read).
+func BenchmarkConversations100k(b *testing.B) {
+	st, acct, inbox := benchStore(b, 100000)
+	s := benchServer(b, st)
+	sess := s.sessions.create(acct.ID, acct.Address)
+	path := mailboxURL(inbox.ID) + "?view=conversations"
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			s.threads = newThreadCache(threadCacheItems)
+			benchGet(b, s, sess, path)
+		}
+	})
+	b.Run("one-new", func(b *testing.B) {
+		benchGet(b, s, sess, path)
+		for b.Loop() {
+			b.StopTimer()
+			if _, err := st.Append(context.Background(), inbox.ID, []byte("Subject: new\r\n\r\nx\r\n"), nil, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			benchGet(b, s, sess, path)
+		}
+	})
 }
 
 // Memory of one logged-in session with its live connection (SSE) open,

@@ -567,3 +567,45 @@ func TestSearchWholeFolder(t *testing.T) {
 		t.Errorf("second page: %d rows\n%s", n, body)
 	}
 }
+
+// The conversation view threads the whole folder: a reply arriving after
+// 80 other messages is shown with its original (which the plain list has
+// on the second page), pages go back and forth, and a message delivered
+// or deleted later is seen at the next view.
+func TestConversationsAcrossFolder(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", "From: a@example.org\nSubject: Plans\nMessage-ID: <plans@x>\n\nx\n")
+	for i := range 80 {
+		h.deliver("ann@example.com", "INBOX", fmt.Sprintf("From: n@example.org\nSubject: note %d\nMessage-ID: <n%d@x>\n\nx\n", i, i))
+	}
+	h.deliver("ann@example.com", "INBOX", "From: b@example.org\nSubject: other words\nMessage-ID: <r@x>\nReferences: <plans@x>\n\nx\n")
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	inbox := h.inbox("ann@example.com")
+	_, body := c.get(mailboxURL(inbox.ID) + "?view=conversations")
+	iReply, iPlans, iNote := strings.Index(body, ">other words"), strings.Index(body, "Plans</a>"), strings.Index(body, ">note 79")
+	if iReply < 0 || iPlans < 0 || !(iReply < iPlans && iPlans < iNote) || !strings.Contains(body, `<span class="sub">(2)</span>`) {
+		t.Fatalf("the reply is not shown with its original: %d %d %d\n%s", iReply, iPlans, iNote, body)
+	}
+	if n := strings.Count(body, `data-uid="`); n != pageSize {
+		t.Errorf("first page: %d rows", n)
+	}
+	older := html.UnescapeString(between(body, `<a href="`, `" rel="next"`))
+	_, body2 := c.get(older)
+	if !strings.Contains(body2, ">note 0</a>") || strings.Contains(body2, "Plans</a>") || strings.Contains(body2, ">note 79</a>") || strings.Contains(body2, `rel="next"`) {
+		t.Errorf("second page (%s):\n%s", older, body2)
+	}
+	newer := html.UnescapeString(between(body2, `<a href="`, `" rel="prev"`))
+	if _, back := c.get(newer); strings.Count(back, `data-uid="`) != pageSize || !strings.Contains(back, ">other words") {
+		t.Errorf("back to the first page (%s):\n%s", newer, back)
+	}
+	// Changes: a second reply joins, the first reply goes.
+	h.deliver("ann@example.com", "INBOX", "From: c@example.org\nSubject: Re: Plans\nMessage-ID: <r2@x>\nIn-Reply-To: <plans@x>\n\nx\n")
+	if _, err := h.st.Expunge(context.Background(), inbox.ID, []store.UID{82}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = c.get(mailboxURL(inbox.ID) + "?view=conversations")
+	if strings.Contains(body, ">other words") || !strings.Contains(body, `<span class="sub">(2)</span>`) || !(strings.Index(body, "Re: Plans") < strings.Index(body, "↳ Plans")) {
+		t.Errorf("after the changes:\n%s", body)
+	}
+}

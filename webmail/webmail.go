@@ -97,6 +97,7 @@ type Server struct {
 	log      *slog.Logger
 	st       Store
 	sessions *sessions
+	threads  *threadCache
 	tmpl     *template.Template
 	mux      *http.ServeMux
 
@@ -134,6 +135,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, log: opts.Logger, st: opts.Store, stop: make(chan struct{})}
+	s.threads = newThreadCache(threadCacheItems)
 	s.sessions = newSessions(opts.IdleTimeout, opts.MaxSessionAge, opts.Now)
 	s.tmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
 	static, _ := fs.Sub(staticFS, "static")

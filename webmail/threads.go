@@ -1,0 +1,242 @@
+package webmail
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+
+	"petrel/search"
+	"petrel/store"
+)
+
+// The conversation view threads the whole folder, as IMAP's THREAD
+// REFERENCES does (package search's algorithm), not just a page: a reply
+// arriving today joins the conversation of a message of last year. What
+// threading needs of each message (Message-ID, References, base subject,
+// date) is read once per folder and kept in a threadCache; a folder that
+// changed (new UIDNEXT, fewer messages, new UIDVALIDITY) has only its new
+// messages read, and its conversations recomputed, at its next view.
+
+const (
+	// threadCacheItems bounds the messages the cache knows, over all
+	// folders (about 200 bytes each); the folder used longest ago goes
+	// first.
+	threadCacheItems = 400000
+	// threadShown is how many messages of a conversation a list shows
+	// (its newest first); the count says how many there are in all.
+	threadShown = 5
+)
+
+// convo is one conversation of a folder: its messages' UIDs, newest first.
+type convo struct{ uids []store.UID }
+
+func (c convo) newest() store.UID { return c.uids[0] }
+
+// folderThreads are the conversations of one folder as of a state of it.
+type folderThreads struct {
+	mu       sync.Mutex // held while (re)building
+	validity uint32
+	uidNext  store.UID
+	count    uint32
+	items    map[store.UID]*search.Item
+	convos   []convo // by newest message, newest first
+	used     uint64
+}
+
+// threadCache holds the folders' conversations, bounded by
+// threadCacheItems.
+type threadCache struct {
+	mu      sync.Mutex
+	folders map[store.MailboxID]*folderThreads
+	clock   uint64
+	max     int
+}
+
+func newThreadCache(max int) *threadCache {
+	return &threadCache{folders: make(map[store.MailboxID]*folderThreads), max: max}
+}
+
+// conversations returns m's conversations, newest first, reading what it
+// lacks of the folder.
+func (tc *threadCache) conversations(st Store, m *store.Mailbox) ([]convo, error) {
+	tc.mu.Lock()
+	ft := tc.folders[m.ID]
+	if ft == nil {
+		ft = &folderThreads{}
+		tc.folders[m.ID] = ft
+	}
+	tc.clock++
+	ft.used = tc.clock
+	tc.mu.Unlock()
+
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if ft.items != nil && ft.validity == m.UIDValidity && ft.uidNext == m.UIDNext && ft.count == m.Messages {
+		return ft.convos, nil
+	}
+	if err := ft.update(st, m); err != nil {
+		return nil, err
+	}
+	tc.evict(m.ID)
+	return ft.convos, nil
+}
+
+// evict drops the folders used longest ago (never keep) while the cache
+// holds more than its bound.
+func (tc *threadCache) evict(keep store.MailboxID) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	for {
+		total := 0
+		var oldest store.MailboxID
+		var oldestUse uint64
+		for id, ft := range tc.folders {
+			total += len(ft.items)
+			if id != keep && (oldestUse == 0 || ft.used < oldestUse) {
+				oldest, oldestUse = id, ft.used
+			}
+		}
+		if total <= tc.max || oldestUse == 0 {
+			return
+		}
+		delete(tc.folders, oldest)
+	}
+}
+
+// update reads the messages the folder has and ft lacks, forgets those it
+// no longer has, and threads them all.
+func (ft *folderThreads) update(st Store, m *store.Mailbox) error {
+	if ft.validity != m.UIDValidity {
+		ft.items = nil
+	}
+	all, err := st.Page(m.ID, 0, int(m.Messages)+1000, true)
+	if err != nil {
+		return err
+	}
+	items := make(map[store.UID]*search.Item, len(all))
+	var missing []store.UID
+	date := make(map[store.UID]store.Message, 0)
+	for _, msg := range all {
+		if it := ft.items[msg.UID]; it != nil {
+			items[msg.UID] = it
+			continue
+		}
+		missing = append(missing, msg.UID)
+		date[msg.UID] = msg
+	}
+	slices.Reverse(missing) // ascending: the store reads in key order
+	for g := 0; g < len(missing); g += search.Group {
+		group := missing[g:min(g+search.Group, len(missing))]
+		err := st.ReadContents(m.ID, group, func(uid store.UID, c *store.Content, root *store.Part) error {
+			it := &search.Item{UID: uid, Seq: uint32(uid), Date: date[uid].InternalDate}
+			it.Fill(c, root, true)
+			items[uid] = it
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	list := make([]*search.Item, 0, len(items))
+	for _, it := range items {
+		list = append(list, it)
+	}
+	var convos []convo
+	for _, t := range search.References(list) {
+		var c convo
+		t.Walk(func(it *search.Item) { c.uids = append(c.uids, it.UID) })
+		slices.SortFunc(c.uids, func(a, b store.UID) int { return cmp.Compare(b, a) })
+		convos = append(convos, c)
+	}
+	slices.SortFunc(convos, func(a, b convo) int { return cmp.Compare(b.newest(), a.newest()) })
+	ft.validity, ft.uidNext, ft.count = m.UIDValidity, m.UIDNext, m.Messages
+	ft.items, ft.convos = items, convos
+	return nil
+}
+
+// conversationPage fills d with a page of m's conversations: those whose
+// newest message is older than before (0: the newest ones), each shown as
+// up to threadShown of its messages, until a page's rows are full.
+func (s *Server) conversationPage(m *store.Mailbox, d *listData, q map[string][]string) error {
+	convos, err := s.threads.conversations(s.st, m)
+	if err != nil {
+		return err
+	}
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	// first is the index of the page's first conversation.
+	first := 0
+	// convos is by newest message, descending: the predicates below
+	// hold from some index on.
+	if before, ok := parseUID(get("before")); ok {
+		first = sort.Search(len(convos), func(i int) bool { return convos[i].newest() < before })
+	} else if after, ok := parseUID(get("after")); ok {
+		// The page before the one that starts after "after": walk back
+		// from the first conversation not newer than that.
+		first = sort.Search(len(convos), func(i int) bool { return convos[i].newest() <= after })
+		for rows := 0; first > 0 && rows < pageSize; {
+			first--
+			rows += min(len(convos[first].uids), threadShown)
+		}
+	}
+	var uids []store.UID
+	var shown []convo
+	last := first
+	for rows := 0; last < len(convos) && rows < pageSize; last++ {
+		c := convos[last]
+		n := min(len(c.uids), threadShown)
+		uids = append(uids, c.uids[:n]...)
+		shown = append(shown, c)
+		rows += n
+	}
+	base := mailboxURL(m.ID) + "?view=conversations"
+	if last < len(convos) {
+		d.Older = base + "&before=" + strconv.FormatUint(uint64(convos[last-1].newest()), 10)
+	}
+	if first > 0 {
+		d.Newer = base + "&after=" + strconv.FormatUint(uint64(convos[first].newest()), 10)
+	}
+	msgs, err := s.st.Messages(m.ID, uids)
+	if err != nil {
+		return err
+	}
+	rows, err := s.rows(m.ID, msgs)
+	if err != nil {
+		return err
+	}
+	byUID := make(map[store.UID]row, len(rows))
+	for _, r := range rows {
+		byUID[r.UID] = r
+	}
+	for _, c := range shown {
+		for k, uid := range c.uids[:min(len(c.uids), threadShown)] {
+			r, ok := byUID[uid]
+			if !ok {
+				continue // expunged since the conversations were read
+			}
+			r.Reply = k > 0
+			if k == 0 {
+				r.InThread = len(c.uids)
+			}
+			d.Rows = append(d.Rows, r)
+		}
+	}
+	return nil
+}
+
+// listConversations is listPage's view=conversations.
+func (s *Server) listConversations(w http.ResponseWriter, r *http.Request, sess *session, m *store.Mailbox) {
+	d := &listData{Mailbox: m, Conversations: true}
+	if err := s.conversationPage(m, d, r.URL.Query()); err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	s.showList(w, r, sess, m, d)
+}
