@@ -125,6 +125,16 @@ func TestReadMessage(t *testing.T) {
 	if _, body := c.get(messageURL(inbox.ID, dsn)); !strings.Contains(body, `<a href="/outbox">See your outbox</a>`) {
 		t.Errorf("a bounce does not link to the outbox")
 	}
+	// A report of this server's names its queue entry (queue/dsn.go's
+	// X-Petrel-Queue-ID): the link goes to that entry.
+	ours := h.deliver("ann@example.com", "INBOX", "From: MAILER-DAEMON@example.com\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: text/plain\n\nfailed\n--r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\nX-Petrel-Queue-ID: 1A2b-3.c_4\nArrival-Date: Mon, 30 Nov 2026 10:00:00 +0000\n\nFinal-Recipient: rfc822; x@example.org\nAction: failed\n--r--\n")
+	if _, body := c.get(messageURL(inbox.ID, ours)); !strings.Contains(body, `<a href="/outbox?id=1A2b-3.c_4#q-1A2b-3.c_4" data-key="o">See that message in your outbox</a>`) {
+		t.Errorf("a bounce does not link to its outbox entry")
+	}
+	hostile := h.deliver("ann@example.com", "INBOX", "Subject: x\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: message/delivery-status\n\nX-Petrel-Queue-ID: \"><script>x</script>\n--r--\n")
+	if _, body := c.get(messageURL(inbox.ID, hostile)); strings.Contains(body, "/outbox?id=") || !strings.Contains(body, `<a href="/outbox">See your outbox</a>`) {
+		t.Errorf("a bad queue id is linked to")
+	}
 	if _, body := c.get(messageURL(inbox.ID, plain)); strings.Contains(body, "See your outbox") {
 		t.Errorf("a plain message links to the outbox")
 	}
@@ -442,6 +452,14 @@ func TestOutbox(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("outbox lacks %q", want)
 		}
+	}
+	// One entry, as a delivery report's link asks for it.
+	c.postMultipart("/send", url.Values{"to": {"dave@example.org"}, "subject": {"second"}, "body": {"x"}}, nil)
+	if _, body := c.get("/outbox?id=q1"); !strings.Contains(body, `id="q-q1"`) || strings.Contains(body, "dave@example.org") {
+		t.Errorf("/outbox?id=q1 does not show q1 alone:\n%s", body)
+	}
+	if _, body := c.get("/outbox?id=q9"); !strings.Contains(body, "Message q9 is no longer in your outbox") {
+		t.Errorf("/outbox?id=q9 of a message gone:\n%s", body)
 	}
 	c.post("/outbox", url.Values{"id": {"q1"}, "action": {"retry"}})
 	c.post("/outbox", url.Values{"id": {"q1"}, "action": {"cancel"}})
