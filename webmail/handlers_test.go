@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -625,5 +626,45 @@ func TestConversationsAcrossFolder(t *testing.T) {
 	_, body = c.get(mailboxURL(inbox.ID) + "?view=conversations")
 	if strings.Contains(body, ">other words") || !strings.Contains(body, `<span class="sub">(2)</span>`) || !(strings.Index(body, "Re: Plans") < strings.Index(body, "↳ Plans")) {
 		t.Errorf("after the changes:\n%s", body)
+	}
+}
+
+// A refused send keeps its attachments: the form comes back with them
+// checked to be kept (saved with the message in Drafts), and sending
+// again, fixed, sends them; a form error (a bad address) keeps them too.
+func TestRefusedSendKeepsAttachments(t *testing.T) {
+	for _, tc := range []struct {
+		name, to, reason string
+	}{
+		{"refused by submission", "nobody@example.com", "Not sent: "},
+		{"bad address", "bob@example.com, <<not an address", "is not a list of addresses"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, false)
+			c := h.client()
+			c.login("ann@example.com", "secret")
+			c.get("/compose")
+			resp, body := c.postMultipart("/send", url.Values{"to": {tc.to}, "subject": {"the plan"}, "body": {"attached"}}, map[string]string{"plan.txt": "the plan itself"})
+			if resp.StatusCode/100 != 4 && resp.StatusCode/100 != 5 || !strings.Contains(body, tc.reason) || !strings.Contains(body, "Your attachments are kept") {
+				t.Fatalf("refusal: %d\n%s", resp.StatusCode, body)
+			}
+			if !strings.Contains(body, `checked> Keep plan.txt`) || !strings.Contains(body, `value="`+html.EscapeString(tc.to)+`"`) {
+				t.Fatalf("the form shown again lacks the attachment or the typed address:\n%s", body)
+			}
+			if n := h.mbx("ann@example.com", "Drafts").Messages; n != 1 {
+				t.Fatalf("%d drafts", n)
+			}
+			draft := regexp.MustCompile(`name="draft" value="([^"]+)"`).FindStringSubmatch(body)[1]
+			keep := between(body, `name="keep" value="`, `" checked> Keep plan.txt`)
+			resp, _ = c.postMultipart("/send", url.Values{"to": {"bob@example.com"}, "subject": {"the plan"}, "body": {"attached"}, "draft": {draft}, "keep": {keep}}, nil)
+			if resp.StatusCode != http.StatusSeeOther || h.inbox("bob@example.com").Messages != 1 || h.mbx("ann@example.com", "Drafts").Messages != 0 {
+				t.Fatalf("sending again: %d, bob has %d, drafts %d", resp.StatusCode, h.inbox("bob@example.com").Messages, h.mbx("ann@example.com", "Drafts").Messages)
+			}
+			var got string
+			h.st.ReadContent(h.inbox("bob@example.com").ID, 1, func(c *store.Content, _ *store.Part) error { got = string(c.Slice(0, c.Size())); return nil })
+			if !strings.Contains(got, "filename=plan.txt") || !strings.Contains(got, "dGhlIHBsYW4gaXRzZWxm") {
+				t.Errorf("the attachment was not sent:\n%s", got)
+			}
+		})
 	}
 }
