@@ -178,7 +178,9 @@ func References(msgs []*Item) []*Thread {
 		child.Parent = parent
 		parent.Children = append(parent.Children, child)
 	}
-	slices.SortStableFunc(msgs, ByDate)
+	// ByDate is a total order when Seqs differ (they do: sequence
+	// numbers, UIDs), so a plain sort gives the stable sort's order.
+	slices.SortFunc(msgs, ByDate)
 	for n, m := range msgs {
 		id := m.MessageID
 		if id == "" || table[id] != nil && table[id].Msg != nil {
@@ -288,17 +290,31 @@ func First(t *Thread) *Item {
 }
 
 // sortThreads orders siblings by date, recursively (RFC 5256 4, step 4).
+// The message each sorts by is found once, not at each comparison.
 func sortThreads(list []*Thread) {
 	for _, t := range list {
 		sortThreads(t.Children)
 	}
-	slices.SortStableFunc(list, func(a, b *Thread) int {
-		ma, mb := First(a), First(b)
-		if ma == nil || mb == nil {
+	if len(list) < 2 {
+		return
+	}
+	type keyed struct {
+		t     *Thread
+		first *Item
+	}
+	ks := make([]keyed, len(list))
+	for i, t := range list {
+		ks[i] = keyed{t, First(t)}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		if a.first == nil || b.first == nil {
 			return 0
 		}
-		return ByDate(ma, mb)
+		return ByDate(a.first, b.first)
 	})
+	for i := range ks {
+		list[i] = ks[i].t
+	}
 }
 
 // Walk calls fn with every message of a thread, parents before their

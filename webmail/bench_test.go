@@ -99,9 +99,11 @@ func BenchmarkPages100k(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			benchGet(b, s, sess, bc.path)
 			b.ResetTimer()
+			cpu := cpuTime()
 			for b.Loop() {
 				benchGet(b, s, sess, bc.path)
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -115,21 +117,27 @@ func BenchmarkConversations100k(b *testing.B) {
 	sess := s.sessions.create(acct.ID, acct.Address)
 	path := mailboxURL(inbox.ID) + "?view=conversations"
 	b.Run("cold", func(b *testing.B) {
+		cpu := cpuTime()
 		for b.Loop() {
 			s.threads = newThreadCache(threadCacheItems)
 			benchGet(b, s, sess, path)
 		}
+		reportCPU(b, cpu)
 	})
 	b.Run("one-new", func(b *testing.B) {
 		benchGet(b, s, sess, path)
+		var cpu time.Duration
 		for b.Loop() {
 			b.StopTimer()
 			if _, err := st.Append(context.Background(), inbox.ID, []byte("Subject: new\r\n\r\nx\r\n"), nil, time.Now()); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
+			start := cpuTime()
 			benchGet(b, s, sess, path)
+			cpu += cpuTime() - start
 		}
+		b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
 	})
 }
 

@@ -627,6 +627,12 @@ func TestConversationsAcrossFolder(t *testing.T) {
 	if strings.Contains(body, ">other words") || !strings.Contains(body, `<span class="sub">(2)</span>`) || !(strings.Index(body, "Re: Plans") < strings.Index(body, "↳ Plans")) {
 		t.Errorf("after the changes:\n%s", body)
 	}
+	// Only new messages: only they are read, and they join.
+	h.deliver("ann@example.com", "INBOX", "From: d@example.org\nSubject: other words again\nMessage-ID: <r3@x>\nReferences: <plans@x> <r2@x>\n\nx\n")
+	_, body = c.get(mailboxURL(inbox.ID) + "?view=conversations")
+	if !strings.Contains(body, `<span class="sub">(3)</span>`) || !(strings.Index(body, "other words again") < strings.Index(body, "↳ Re: Plans")) {
+		t.Errorf("after a new reply:\n%s", body)
+	}
 }
 
 // A refused send keeps its attachments: the form comes back with them

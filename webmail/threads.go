@@ -112,20 +112,38 @@ func (ft *folderThreads) update(st Store, m *store.Mailbox) error {
 	if ft.validity != m.UIDValidity {
 		ft.items = nil
 	}
-	all, err := st.Page(m.ID, 0, int(m.Messages)+1000, true)
-	if err != nil {
-		return err
-	}
-	items := make(map[store.UID]*search.Item, len(all))
+	var items map[store.UID]*search.Item
 	var missing []store.UID
-	date := make(map[store.UID]store.Message, 0)
-	for _, msg := range all {
-		if it := ft.items[msg.UID]; it != nil {
-			items[msg.UID] = it
-			continue
+	date := make(map[store.UID]store.Message)
+	// Only new messages (none gone): the count says so, and only they
+	// are read from the store.
+	if ft.items != nil && m.Messages > ft.count {
+		added, err := st.Page(m.ID, ft.uidNext-1, int(m.Messages-ft.count)+1, false)
+		if err != nil {
+			return err
 		}
-		missing = append(missing, msg.UID)
-		date[msg.UID] = msg
+		if uint32(len(added)) == m.Messages-ft.count {
+			items = ft.items
+			for _, msg := range added {
+				missing = append(missing, msg.UID)
+				date[msg.UID] = msg
+			}
+		}
+	}
+	if items == nil {
+		all, err := st.Page(m.ID, 0, int(m.Messages)+1000, true)
+		if err != nil {
+			return err
+		}
+		items = make(map[store.UID]*search.Item, len(all))
+		for _, msg := range all {
+			if it := ft.items[msg.UID]; it != nil {
+				items[msg.UID] = it
+				continue
+			}
+			missing = append(missing, msg.UID)
+			date[msg.UID] = msg
+		}
 	}
 	slices.Reverse(missing) // ascending: the store reads in key order
 	for g := 0; g < len(missing); g += search.Group {
