@@ -41,7 +41,9 @@ func Run(ctx context.Context, r Reader, mbx store.MailboxID, uids []store.UID, c
 	content := NeedsContent(c)
 	headerOnly := content && !NeedsStructure(c)
 	stop := false
+	sc := &scratch{}
 	check := func(m *Msg) {
+		m.scratch = sc
 		if !stop && Match(c, m) && !found(m) {
 			stop = true
 		}

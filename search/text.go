@@ -37,9 +37,15 @@ type Msg struct {
 	hdr      []byte // the top header, copied out
 	fields   []HeaderField
 	parsed   bool
-	body     string
+	body     []byte // the text, lower case
 	bodyDone bool
+	// scratch, when set, holds the buffers the body is read into, reused
+	// from message to message by Run.
+	scratch *scratch
 }
+
+// scratch are a search's buffers for the text of the message at hand.
+type scratch struct{ raw, text []byte }
 
 // HeaderField is one field of a header block.
 type HeaderField struct {
@@ -227,40 +233,80 @@ func EachField(hdr []byte, name string, fn func(value string)) {
 	}
 }
 
-// BodyContains searches the decoded text of the message's text parts.
+// BodyContains searches the decoded text of the message's text parts,
+// case-insensitively.
 func (m *Msg) BodyContains(s string) bool {
 	if !m.bodyDone {
 		m.bodyDone = true
 		if m.C != nil && m.Root != nil {
-			var b strings.Builder
-			appendText(&b, m.C, m.Root, 0)
-			m.body = strings.ToLower(b.String())
+			sc := m.scratch
+			if sc == nil {
+				sc = &scratch{}
+			}
+			sc.text = appendText(sc.text[:0], sc, m.C, m.Root, 0)
+			m.body = sc.text
 		}
 	}
-	return strings.Contains(m.body, strings.ToLower(s))
+	return bytes.Contains(m.body, []byte(strings.ToLower(s)))
 }
 
-// appendText writes the decoded text of p's text/* leaves.
-func appendText(b *strings.Builder, c *store.Content, p *store.Part, depth int) {
+// appendText appends the decoded text of p's text/* leaves to dst, lower
+// case, each followed by a line end.
+func appendText(dst []byte, sc *scratch, c *store.Content, p *store.Part, depth int) []byte {
 	if depth > 64 {
-		return
+		return dst
 	}
 	switch {
 	case p.Type == "multipart" && len(p.Parts) > 0:
 		for _, ch := range p.Parts {
-			appendText(b, c, ch, depth+1)
+			dst = appendText(dst, sc, c, ch, depth+1)
 		}
 	case p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global") && len(p.Parts) == 1:
-		appendText(b, c, p.Parts[0], depth+1)
+		dst = appendText(dst, sc, c, p.Parts[0], depth+1)
 	case p.Type == "text":
-		raw := c.Slice(p.BodyStart, p.Size())
+		n := max(min(p.Size(), c.Size()-p.BodyStart), 0)
+		if int64(cap(sc.raw)) < n {
+			sc.raw = make([]byte, n)
+		}
+		raw := sc.raw[:n]
+		c.ReadAt(raw, p.BodyStart)
 		dec, err := DecodeCTE(raw, p.Encoding)
 		if err != nil {
 			dec = raw
 		}
-		b.WriteString(ToUTF8(dec, p.Params["charset"]))
-		b.WriteByte('\n')
+		dst = appendLower(dst, dec, p.Params["charset"])
+		dst = append(dst, '\n')
 	}
+	return dst
+}
+
+// appendLower appends text in charset cs to dst as lower-case UTF-8: what
+// strings.ToLower(ToUTF8(b, cs)) gives, without copies for ASCII.
+func appendLower(dst, b []byte, cs string) []byte {
+	ascii := true
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if !ascii {
+		return append(dst, strings.ToLower(ToUTF8(b, cs))...)
+	}
+	switch strings.ToLower(cs) {
+	case "", "utf-8", "utf8", "us-ascii", "ascii":
+	default:
+		// A charset that is not ASCII-compatible (UTF-16, UTF-7) is
+		// converted even when its bytes are ASCII.
+		return append(dst, strings.ToLower(ToUTF8(b, cs))...)
+	}
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // SentDate is the message's Date field, else its arrival.
