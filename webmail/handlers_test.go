@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -672,5 +673,43 @@ func TestRefusedSendKeepsAttachments(t *testing.T) {
 				t.Errorf("the attachment was not sent:\n%s", got)
 			}
 		})
+	}
+}
+
+// The conversations' cache keeps at most its bound of messages: the folder
+// viewed longest ago goes first; views of several folders at once are
+// safe (-race).
+func TestThreadCacheBound(t *testing.T) {
+	h := newHarness(t, false)
+	h.web.threads = newThreadCache(3)
+	for _, box := range []string{"INBOX", "Archive"} {
+		for i := range 2 {
+			h.deliver("ann@example.com", box, fmt.Sprintf("Subject: %s %d\n\nx\n", box, i))
+		}
+	}
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	inbox, archive := h.inbox("ann@example.com"), h.mbx("ann@example.com", "Archive")
+	var wg sync.WaitGroup
+	for range 4 {
+		for _, m := range []store.MailboxID{inbox.ID, archive.ID} {
+			c := h.client() // a browser each: the test client is not safe for concurrent use
+			c.login("ann@example.com", "secret")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if resp, _ := c.get(mailboxURL(m) + "?view=conversations"); resp.StatusCode != http.StatusOK {
+					t.Errorf("%d", resp.StatusCode)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	c.get(mailboxURL(archive.ID) + "?view=conversations")
+	tc := h.web.threads
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if len(tc.folders) != 1 || tc.folders[archive.ID] == nil || tc.folders[archive.ID].n != 2 {
+		t.Errorf("cache holds %d folders", len(tc.folders))
 	}
 }

@@ -22,9 +22,9 @@ import (
 
 const (
 	// threadCacheItems bounds the messages the cache knows, over all
-	// folders (about 200 bytes each); the folder used longest ago goes
+	// folders (about 300 bytes each); the folder used longest ago goes
 	// first.
-	threadCacheItems = 400000
+	threadCacheItems = 250000
 	// threadShown is how many messages of a conversation a list shows
 	// (its newest first); the count says how many there are in all.
 	threadShown = 5
@@ -43,7 +43,9 @@ type folderThreads struct {
 	count    uint32
 	items    map[store.UID]*search.Item
 	convos   []convo // by newest message, newest first
-	used     uint64
+	// used and n (len(items) once built) are guarded by the cache's mu.
+	used uint64
+	n    int
 }
 
 // threadCache holds the folders' conversations, bounded by
@@ -80,21 +82,22 @@ func (tc *threadCache) conversations(st Store, m *store.Mailbox) ([]convo, error
 	if err := ft.update(st, m); err != nil {
 		return nil, err
 	}
+	tc.mu.Lock()
+	ft.n = len(ft.items)
 	tc.evict(m.ID)
+	tc.mu.Unlock()
 	return ft.convos, nil
 }
 
 // evict drops the folders used longest ago (never keep) while the cache
-// holds more than its bound.
+// holds more than its bound. tc.mu is held.
 func (tc *threadCache) evict(keep store.MailboxID) {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
 	for {
 		total := 0
 		var oldest store.MailboxID
 		var oldestUse uint64
 		for id, ft := range tc.folders {
-			total += len(ft.items)
+			total += ft.n
 			if id != keep && (oldestUse == 0 || ft.used < oldestUse) {
 				oldest, oldestUse = id, ft.used
 			}
