@@ -17,6 +17,8 @@ import (
 
 	"petrel/queue"
 	"petrel/store"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 func TestListPages(t *testing.T) {
@@ -711,5 +713,31 @@ func TestThreadCacheBound(t *testing.T) {
 	defer tc.mu.Unlock()
 	if len(tc.folders) != 1 || tc.folders[archive.ID] == nil || tc.folders[archive.ID].n != 2 {
 		t.Errorf("cache holds %d folders", len(tc.folders))
+	}
+}
+
+// A search by sender, recipient or subject reads the folder's cached
+// fields; a message delivered after they were read has its header read,
+// and a field the cache does not keep is not served from it.
+func TestCachedSearch(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", "From: Alice <alice@example.org>\nSubject: one\n\nx\n")
+	inbox := h.inbox("ann@example.com")
+	crit := parseQuery("from:alice").criteria()
+	cached, err := h.web.cachedSearch(inbox, crit)
+	if err != nil || cached == nil {
+		t.Fatalf("no cache for from: (%v)", err)
+	}
+	late := h.deliver("ann@example.com", "INBOX", "From: Bob <bob@example.org>\nTo: ann@example.com\nSubject: two\n\nx\n")
+	var got []string
+	err = cached([]store.UID{late, 1, 99}, func(uid store.UID, vals map[string]string) {
+		got = append(got, fmt.Sprintf("%d %q %q", uid, vals["from"], vals["subject"]))
+	})
+	want := []string{fmt.Sprintf("%d %q %q", late, "\x00bob <bob@example.org>", "\x00two"), `1 "\x00alice <alice@example.org>" "\x00one"`}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q (%v)", got, want, err)
+	}
+	if c, _ := h.web.cachedSearch(inbox, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "X-Other", Value: "v"}}}); c != nil {
+		t.Errorf("X-Other served from the cache")
 	}
 }

@@ -145,6 +145,14 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		return
 	}
 	crit := q.criteria()
+	var opts search.Options
+	if search.NeedsContent(crit) && !search.NeedsStructure(crit) {
+		// Sender, recipients, subject only: from the folder's cache.
+		if opts.Cached, err = s.cachedSearch(m, crit); err != nil {
+			s.fail(w, r, sess, err)
+			return
+		}
+	}
 	deadline := time.Now().Add(searchMaxTime)
 	var found []store.Message
 	anchor, _ := parseUID(r.URL.Query().Get("before"))
@@ -167,7 +175,7 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request, sess *sessio
 			uids[i] = msg.UID
 		}
 		last := msgs[len(msgs)-1].UID
-		err = search.Run(r.Context(), s.st, m.ID, uids, crit, search.Options{}, func(msg *search.Msg) bool {
+		err = search.Run(r.Context(), s.st, m.ID, uids, crit, opts, func(msg *search.Msg) bool {
 			if len(found) == pageSize {
 				more = true
 				return false

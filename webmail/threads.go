@@ -2,14 +2,18 @@ package webmail
 
 import (
 	"cmp"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"petrel/search"
 	"petrel/store"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // The conversation view threads the whole folder, as IMAP's THREAD
@@ -41,11 +45,41 @@ type folderThreads struct {
 	validity uint32
 	uidNext  store.UID
 	count    uint32
-	items    map[store.UID]*search.Item
-	convos   []convo // by newest message, newest first
+	// items is never changed once made (an update makes a new one), so
+	// that a search may read it without the lock.
+	items  map[store.UID]*folderMsg
+	convos []convo // by newest message, newest first
 	// used and n (len(items) once built) are guarded by the cache's mu.
 	used uint64
 	n    int
+}
+
+// folderMsg is what the cache knows of a message: what threading needs,
+// and the header fields a search by sender, recipient or subject matches
+// (search.FieldValues of each of cachedFields).
+type folderMsg struct {
+	search.Item
+	fields [len(cachedFields)]string
+}
+
+// cachedFields are the fields whose values the cache keeps.
+var cachedFields = [...]string{"from", "to", "cc", "subject"}
+
+// values is fields as search.Msg.Cached wants them.
+func (fm *folderMsg) values() map[string]string {
+	out := make(map[string]string, len(cachedFields))
+	for i, n := range cachedFields {
+		out[n] = fm.fields[i]
+	}
+	return out
+}
+
+func (fm *folderMsg) fill(c *store.Content, root *store.Part) {
+	fm.Fill(c, root, true)
+	hdr := c.Slice(0, root.BodyStart)
+	for i, n := range cachedFields {
+		fm.fields[i] = search.FieldValues(hdr, n)
+	}
 }
 
 // threadCache holds the folders' conversations, bounded by
@@ -61,9 +95,9 @@ func newThreadCache(max int) *threadCache {
 	return &threadCache{folders: make(map[store.MailboxID]*folderThreads), max: max}
 }
 
-// conversations returns m's conversations, newest first, reading what it
-// lacks of the folder.
-func (tc *threadCache) conversations(st Store, m *store.Mailbox) ([]convo, error) {
+// folder returns m's conversations, newest first, and what is known of
+// its messages, reading what it lacks of the folder.
+func (tc *threadCache) folder(st Store, m *store.Mailbox) ([]convo, map[store.UID]*folderMsg, error) {
 	tc.mu.Lock()
 	ft := tc.folders[m.ID]
 	if ft == nil {
@@ -77,16 +111,16 @@ func (tc *threadCache) conversations(st Store, m *store.Mailbox) ([]convo, error
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	if ft.items != nil && ft.validity == m.UIDValidity && ft.uidNext == m.UIDNext && ft.count == m.Messages {
-		return ft.convos, nil
+		return ft.convos, ft.items, nil
 	}
 	if err := ft.update(st, m); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tc.mu.Lock()
 	ft.n = len(ft.items)
 	tc.evict(m.ID)
 	tc.mu.Unlock()
-	return ft.convos, nil
+	return ft.convos, ft.items, nil
 }
 
 // evict drops the folders used longest ago (never keep) while the cache
@@ -115,7 +149,7 @@ func (ft *folderThreads) update(st Store, m *store.Mailbox) error {
 	if ft.validity != m.UIDValidity {
 		ft.items = nil
 	}
-	var items map[store.UID]*search.Item
+	var items map[store.UID]*folderMsg
 	var missing []store.UID
 	date := make(map[store.UID]store.Message)
 	// Only new messages (none gone): the count says so, and only they
@@ -126,7 +160,7 @@ func (ft *folderThreads) update(st Store, m *store.Mailbox) error {
 			return err
 		}
 		if uint32(len(added)) == m.Messages-ft.count {
-			items = ft.items
+			items = maps.Clone(ft.items)
 			for _, msg := range added {
 				missing = append(missing, msg.UID)
 				date[msg.UID] = msg
@@ -138,7 +172,7 @@ func (ft *folderThreads) update(st Store, m *store.Mailbox) error {
 		if err != nil {
 			return err
 		}
-		items = make(map[store.UID]*search.Item, len(all))
+		items = make(map[store.UID]*folderMsg, len(all))
 		for _, msg := range all {
 			if it := ft.items[msg.UID]; it != nil {
 				items[msg.UID] = it
@@ -152,9 +186,9 @@ func (ft *folderThreads) update(st Store, m *store.Mailbox) error {
 	for g := 0; g < len(missing); g += search.Group {
 		group := missing[g:min(g+search.Group, len(missing))]
 		err := st.ReadContents(m.ID, group, func(uid store.UID, c *store.Content, root *store.Part) error {
-			it := &search.Item{UID: uid, Seq: uint32(uid), Date: date[uid].InternalDate}
-			it.Fill(c, root, true)
-			items[uid] = it
+			fm := &folderMsg{Item: search.Item{UID: uid, Seq: uint32(uid), Date: date[uid].InternalDate}}
+			fm.fill(c, root)
+			items[uid] = fm
 			return nil
 		})
 		if err != nil {
@@ -162,8 +196,8 @@ func (ft *folderThreads) update(st Store, m *store.Mailbox) error {
 		}
 	}
 	list := make([]*search.Item, 0, len(items))
-	for _, it := range items {
-		list = append(list, it)
+	for _, fm := range items {
+		list = append(list, &fm.Item)
 	}
 	var convos []convo
 	for _, t := range search.References(list) {
@@ -182,7 +216,7 @@ func (ft *folderThreads) update(st Store, m *store.Mailbox) error {
 // newest message is older than before (0: the newest ones), each shown as
 // up to threadShown of its messages, until a page's rows are full.
 func (s *Server) conversationPage(m *store.Mailbox, d *listData, q map[string][]string) error {
-	convos, err := s.threads.conversations(s.st, m)
+	convos, _, err := s.threads.folder(s.st, m)
 	if err != nil {
 		return err
 	}
@@ -260,4 +294,53 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request, sess 
 		return
 	}
 	s.showList(w, r, sess, m, d)
+}
+
+// cachedSearch is search.Options.Cached over the folder's cached fields
+// (messages newer than them have their header read), or nil when the
+// criteria name a field the cache does not keep.
+func (s *Server) cachedSearch(m *store.Mailbox, c *imap.SearchCriteria) (func([]store.UID, func(store.UID, map[string]string)) error, error) {
+	ok := true
+	search.AnyKey(c, func(c *imap.SearchCriteria) bool {
+		for _, h := range c.Header {
+			ok = ok && slices.Contains(cachedFields[:], strings.ToLower(h.Key))
+		}
+		return false // visit every key
+	})
+	if !ok {
+		return nil, nil
+	}
+	_, items, err := s.threads.folder(s.st, m)
+	if err != nil {
+		return nil, err
+	}
+	return func(uids []store.UID, fn func(store.UID, map[string]string)) error {
+		var miss []store.UID
+		for _, uid := range uids {
+			if items[uid] == nil {
+				miss = append(miss, uid)
+			}
+		}
+		read := make(map[store.UID]map[string]string, len(miss))
+		err := s.st.ReadHeaders(m.ID, miss, func(uid store.UID, c *store.Content, bodyStart int64) error {
+			hdr := c.Slice(0, bodyStart)
+			vals := make(map[string]string, len(cachedFields))
+			for _, n := range cachedFields {
+				vals[n] = search.FieldValues(hdr, n)
+			}
+			read[uid] = vals
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, uid := range uids {
+			if fm := items[uid]; fm != nil {
+				fn(uid, fm.values())
+			} else if vals := read[uid]; vals != nil {
+				fn(uid, vals)
+			}
+		}
+		return nil
+	}, nil
 }
