@@ -28,8 +28,9 @@ const (
 type Options struct {
 	// Cached, when set, serves a search that needs only header fields
 	// (never the body) from a cache: it calls fn, in the order of uids,
-	// with the FieldValues of each message that still exists. Nil: the
-	// headers are read.
+	// with the FieldValues of each message that still exists (a map fn
+	// does not keep, so one may serve every call). Nil: the headers are
+	// read.
 	Cached func(uids []store.UID, fn func(uid store.UID, fields map[string]string)) error
 }
 

@@ -65,9 +65,8 @@ type folderMsg struct {
 // cachedFields are the fields whose values the cache keeps.
 var cachedFields = [...]string{"from", "to", "cc", "subject"}
 
-// values is fields as search.Msg.Cached wants them.
-func (fm *folderMsg) values() map[string]string {
-	out := make(map[string]string, len(cachedFields))
+// values puts fields in out, as search.Msg.Cached wants them.
+func (fm *folderMsg) values(out map[string]string) map[string]string {
 	for i, n := range cachedFields {
 		out[n] = fm.fields[i]
 	}
@@ -334,9 +333,10 @@ func (s *Server) cachedSearch(m *store.Mailbox, c *imap.SearchCriteria) (func([]
 		if err != nil {
 			return err
 		}
+		vals := make(map[string]string, len(cachedFields)) // one for all: fn does not keep it
 		for _, uid := range uids {
 			if fm := items[uid]; fm != nil {
-				fn(uid, fm.values())
+				fn(uid, fm.values(vals))
 			} else if vals := read[uid]; vals != nil {
 				fn(uid, vals)
 			}
