@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"petrel/queue"
+	"petrel/search"
 	"petrel/store"
 
 	"github.com/emersion/go-imap/v2"
@@ -132,7 +133,7 @@ func TestReadMessage(t *testing.T) {
 	// A report of this server's names its queue entry (queue/dsn.go's
 	// X-Petrel-Queue-ID): the link goes to that entry.
 	ours := h.deliver("ann@example.com", "INBOX", "From: MAILER-DAEMON@example.com\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: text/plain\n\nfailed\n--r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\nX-Petrel-Queue-ID: 1A2b-3.c_4\nArrival-Date: Mon, 30 Nov 2026 10:00:00 +0000\n\nFinal-Recipient: rfc822; x@example.org\nAction: failed\n--r--\n")
-	if _, body := c.get(messageURL(inbox.ID, ours)); !strings.Contains(body, `<a href="/outbox?id=1A2b-3.c_4#q-1A2b-3.c_4" data-key="o">See that message in your outbox</a>`) {
+	if _, body := c.get(messageURL(inbox.ID, ours)); !strings.Contains(body, `<a href="/outbox?id=1A2b-3.c_4#q-1A2b-3.c_4" data-key="o" aria-keyshortcuts="o">See that message in your outbox</a>`) {
 		t.Errorf("a bounce does not link to its outbox entry")
 	}
 	hostile := h.deliver("ann@example.com", "INBOX", "Subject: x\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: message/delivery-status\n\nX-Petrel-Queue-ID: \"><script>x</script>\n--r--\n")
@@ -552,7 +553,7 @@ func TestConversations(t *testing.T) {
 // pages its matches: a match among the oldest of 21,000 messages is found,
 // and 60 matches are shown 50, then 10 behind "Older".
 func TestSearchWholeFolder(t *testing.T) {
-	h := newHarness(t, false)
+	h := newHarness(t, false, func(o *Options) { o.SearchTime = 10 * time.Minute }) // -race on a busy machine
 	inbox := h.inbox("ann@example.com")
 	var items []store.AppendItem
 	for i := range 21000 {
@@ -587,6 +588,37 @@ func TestSearchWholeFolder(t *testing.T) {
 	_, body = c.get(older)
 	if n := strings.Count(body, `data-uid="`); n != 70-pageSize || !strings.Contains(body, ">message 1</a>") || strings.Contains(body, `rel="next"`) {
 		t.Errorf("second page: %d rows\n%s", n, body)
+	}
+}
+
+// A search that runs out of its time says how far it went and goes on,
+// from where it stopped, behind "Older".
+func TestSearchPauses(t *testing.T) {
+	h := newHarness(t, false, func(o *Options) { o.SearchTime = time.Nanosecond })
+	inbox := h.inbox("ann@example.com")
+	var items []store.AppendItem
+	for i := range 2 * search.Batch {
+		items = append(items, store.AppendItem{Body: []byte(simpleMessage("a@example.org", "ann@example.com", fmt.Sprintf("message %d", i), "x")), Date: time.Unix(int64(1e9+i), 0)})
+	}
+	if _, err := h.st.AppendMany(context.Background(), inbox.ID, items); err != nil {
+		t.Fatal(err)
+	}
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	// Each request does one batch of the folder at least (the deadline is
+	// checked after each), newest first: the first has none of the
+	// matches (1, 10-19, 100-199, 1000-1999), the next a page of them.
+	_, body := c.get("/search?m=" + itoa(uint64(inbox.ID)) + "&q=" + url.QueryEscape(`subject:"message 1"`))
+	if n := strings.Count(body, `data-uid="`); n != 0 || !strings.Contains(body, fmt.Sprintf("0 found in the %d messages searched so far", search.Batch)) {
+		t.Fatalf("first request: %d rows\n%s", n, body)
+	}
+	older := html.UnescapeString(between(body, `<a href="`, `" rel="next"`))
+	if !strings.Contains(older, fmt.Sprintf("before=%d", 2*search.Batch-search.Batch+1)) {
+		t.Fatalf("the link to go on: %q", older)
+	}
+	_, body = c.get(older)
+	if n := strings.Count(body, `data-uid="`); n != pageSize || !strings.Contains(body, ">message 1999</a>") || strings.Contains(body, "searched so far") {
+		t.Errorf("going on: %d rows\n%s", n, body)
 	}
 }
 
@@ -724,20 +756,26 @@ func TestCachedSearch(t *testing.T) {
 	h.deliver("ann@example.com", "INBOX", "From: Alice <alice@example.org>\nSubject: one\n\nx\n")
 	inbox := h.inbox("ann@example.com")
 	crit := parseQuery("from:alice").criteria()
-	cached, err := h.web.cachedSearch(inbox, crit)
-	if err != nil || cached == nil {
-		t.Fatalf("no cache for from: (%v)", err)
+	if c := h.web.cachedSearch(inbox, crit); c != nil {
+		t.Fatalf("a search made the cache")
+	}
+	if _, _, err := h.web.threads.folder(h.web.st, inbox); err != nil { // the conversation view's
+		t.Fatal(err)
+	}
+	cached := h.web.cachedSearch(inbox, crit)
+	if cached == nil {
+		t.Fatalf("no cache for from:")
 	}
 	late := h.deliver("ann@example.com", "INBOX", "From: Bob <bob@example.org>\nTo: ann@example.com\nSubject: two\n\nx\n")
 	var got []string
-	err = cached([]store.UID{late, 1, 99}, func(uid store.UID, vals map[string]string) {
+	err := cached([]store.UID{late, 1, 99}, func(uid store.UID, vals map[string]string) {
 		got = append(got, fmt.Sprintf("%d %q %q", uid, vals["from"], vals["subject"]))
 	})
 	want := []string{fmt.Sprintf("%d %q %q", late, "\x00bob <bob@example.org>", "\x00two"), `1 "\x00alice <alice@example.org>" "\x00one"`}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q (%v)", got, want, err)
 	}
-	if c, _ := h.web.cachedSearch(inbox, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "X-Other", Value: "v"}}}); c != nil {
+	if c := h.web.cachedSearch(inbox, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "X-Other", Value: "v"}}}); c != nil {
 		t.Errorf("X-Other served from the cache")
 	}
 }

@@ -16,7 +16,8 @@ import (
 
 // Search bounds: a search goes through the whole folder, newest first,
 // until it has a page of matches; one request works for at most
-// searchMaxTime, then offers to go on from where it stopped.
+// Options.SearchTime (searchMaxTime by default), then offers to go on
+// from where it stopped.
 const (
 	searchMaxTime = 5 * time.Second
 	searchChunk   = search.Batch
@@ -148,20 +149,13 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request, sess *sessio
 	var opts search.Options
 	if search.NeedsContent(crit) && !search.NeedsStructure(crit) {
 		// Sender, recipients, subject only: from the folder's cache.
-		if opts.Cached, err = s.cachedSearch(m, crit); err != nil {
-			s.fail(w, r, sess, err)
-			return
-		}
+		opts.Cached = s.cachedSearch(m, crit)
 	}
-	deadline := time.Now().Add(searchMaxTime)
+	deadline := time.Now().Add(s.opts.SearchTime)
 	var found []store.Message
 	anchor, _ := parseUID(r.URL.Query().Get("before"))
 	more := false // a match beyond this page, or a part of the folder not searched
 	for !more {
-		if time.Now().After(deadline) {
-			more, d.Truncated = true, true
-			break
-		}
 		msgs, err := s.st.Page(m.ID, anchor, searchChunk, true)
 		if err != nil {
 			s.fail(w, r, sess, err)
@@ -192,6 +186,10 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		}
 		anchor = last
 		d.Scanned += len(msgs)
+		if !more && time.Now().After(deadline) {
+			// Out of time, after one batch at least: go on from here.
+			more, d.Truncated = true, true
+		}
 	}
 	if more {
 		d.Older = "/search?" + url.Values{"m": {strconv.FormatUint(uint64(m.ID), 10)}, "q": {raw}, "before": {strconv.FormatUint(uint64(anchor), 10)}}.Encode()

@@ -49,9 +49,11 @@ type folderThreads struct {
 	// that a search may read it without the lock.
 	items  map[store.UID]*folderMsg
 	convos []convo // by newest message, newest first
-	// used and n (len(items) once built) are guarded by the cache's mu.
+	// used, n (len(items) once built) and snap (items once built) are
+	// guarded by the cache's mu.
 	used uint64
 	n    int
+	snap map[store.UID]*folderMsg
 }
 
 // folderMsg is what the cache knows of a message: what threading needs,
@@ -116,10 +118,22 @@ func (tc *threadCache) folder(st Store, m *store.Mailbox) ([]convo, map[store.UI
 		return nil, nil, err
 	}
 	tc.mu.Lock()
-	ft.n = len(ft.items)
+	ft.n, ft.snap = len(ft.items), ft.items
 	tc.evict(m.ID)
 	tc.mu.Unlock()
 	return ft.convos, ft.items, nil
+}
+
+// known returns what the cache knows of folder id's messages, as of its
+// last view (nil if none): newer messages are not in it, messages gone
+// may be.
+func (tc *threadCache) known(id store.MailboxID) map[store.UID]*folderMsg {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if ft := tc.folders[id]; ft != nil {
+		return ft.snap
+	}
+	return nil
 }
 
 // evict drops the folders used longest ago (never keep) while the cache
@@ -297,8 +311,10 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request, sess 
 
 // cachedSearch is search.Options.Cached over the folder's cached fields
 // (messages newer than them have their header read), or nil when the
-// criteria name a field the cache does not keep.
-func (s *Server) cachedSearch(m *store.Mailbox, c *imap.SearchCriteria) (func([]store.UID, func(store.UID, map[string]string)) error, error) {
+// cache has not read the folder (a search does not make it: that would
+// cost more than reading the headers once) or the criteria name a field
+// the cache does not keep.
+func (s *Server) cachedSearch(m *store.Mailbox, c *imap.SearchCriteria) func([]store.UID, func(store.UID, map[string]string)) error {
 	ok := true
 	search.AnyKey(c, func(c *imap.SearchCriteria) bool {
 		for _, h := range c.Header {
@@ -307,11 +323,11 @@ func (s *Server) cachedSearch(m *store.Mailbox, c *imap.SearchCriteria) (func([]
 		return false // visit every key
 	})
 	if !ok {
-		return nil, nil
+		return nil
 	}
-	_, items, err := s.threads.folder(s.st, m)
-	if err != nil {
-		return nil, err
+	items := s.threads.known(m.ID)
+	if items == nil {
+		return nil
 	}
 	return func(uids []store.UID, fn func(store.UID, map[string]string)) error {
 		var miss []store.UID
@@ -342,5 +358,5 @@ func (s *Server) cachedSearch(m *store.Mailbox, c *imap.SearchCriteria) (func([]
 			}
 		}
 		return nil
-	}, nil
+	}
 }

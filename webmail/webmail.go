@@ -83,6 +83,9 @@ type Options struct {
 	OnAuthFailure func()
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
+	// SearchTime bounds the work of one search request, which then offers
+	// to go on (0 = 5 s).
+	SearchTime time.Duration
 }
 
 //go:embed templates/*.html
@@ -133,6 +136,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.SearchTime <= 0 {
+		opts.SearchTime = searchMaxTime
 	}
 	s := &Server{opts: opts, log: opts.Logger, st: opts.Store, stop: make(chan struct{})}
 	s.threads = newThreadCache(threadCacheItems)
