@@ -95,6 +95,9 @@ func BenchmarkPages100k(b *testing.B) {
 		// The conversation view, the folder's threads known (warm).
 		{"conversations-first", mailboxURL(inbox.ID) + "?view=conversations"},
 		{"conversations-deep", mailboxURL(inbox.ID) + "?view=conversations&before=50000"},
+		// The sender search again, now served from the fields the
+		// conversation view read.
+		{"search-from-one-cached", "/search?m=" + m + "&q=from:s12345@"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			benchGet(b, s, sess, bc.path)
