@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"petrel/search"
 	"petrel/store"
 )
 
@@ -1031,7 +1032,7 @@ func qresyncParams(p *parser) (*qresyncParam, error) {
 // 3.2.5.2), within the known UIDs.
 func (s *session) resync(v *view, q *qresyncParam) error {
 	st := s.srv.opts.Store
-	known := func(u store.UID) bool { return q.known == nil || inUIDSet(q.known, imap.UID(u)) }
+	known := func(u store.UID) bool { return q.known == nil || search.InUIDSet(q.known, imap.UID(u)) }
 	gone, err := st.Vanished(v.m.id, q.modSeq)
 	if err != nil {
 		return err
@@ -1076,7 +1077,7 @@ func (s *session) vanishedSince(set imap.UIDSet, modseq uint64) error {
 	if err != nil {
 		return clientError(err, "fetch")
 	}
-	gone = slices.DeleteFunc(gone, func(u store.UID) bool { return !inUIDSet(set, imap.UID(u)) })
+	gone = slices.DeleteFunc(gone, func(u store.UID) bool { return !search.InUIDSet(set, imap.UID(u)) })
 	if len(gone) > 0 {
 		s.e.raw("* VANISHED (EARLIER) ").raw(numSetString(uidSet(gone))).crlf()
 	}

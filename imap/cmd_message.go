@@ -3,6 +3,7 @@ package imap
 import (
 	"bytes"
 	"math"
+	"petrel/search"
 	"petrel/store"
 	"strconv"
 	"strings"
@@ -863,7 +864,7 @@ func searchKey(p *parser, crit *imap.SearchCriteria, key string, depth int) erro
 		if err != nil {
 			return err
 		}
-		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: savedKey, Value: strings.ToLower(k[5:]) + " " + t.Format(time.DateOnly)})
+		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: search.SavedKey, Value: strings.ToLower(k[5:]) + " " + t.Format(time.DateOnly)})
 	case "SAVEDATESUPPORTED": // every mailbox keeps save dates: all messages
 	case "LARGER", "SMALLER":
 		if err := p.sp(); err != nil {
@@ -933,7 +934,7 @@ func searchKey(p *parser, crit *imap.SearchCriteria, key string, depth int) erro
 		if err != nil {
 			return err
 		}
-		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: modSeqKey, Value: strconv.FormatInt(n, 10)})
+		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: search.ModSeqKey, Value: strconv.FormatInt(n, 10)})
 	case "EMAILID", "THREADID": // RFC 8474 5
 		id, err := astr()
 		if err != nil {
@@ -942,7 +943,7 @@ func searchKey(p *parser, crit *imap.SearchCriteria, key string, depth int) erro
 		if k == "THREADID" {
 			crit.UID = append(crit.UID, imap.UIDSet{}) // no thread IDs: nothing
 		} else {
-			crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: emailIDKey, Value: id})
+			crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: search.EmailIDKey, Value: id})
 		}
 	case "OLDER", "YOUNGER": // RFC 5032
 		if err := p.sp(); err != nil {
@@ -959,7 +960,7 @@ func searchKey(p *parser, crit *imap.SearchCriteria, key string, depth int) erro
 		if k == "YOUNGER" {
 			op = "<"
 		}
-		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: withinKey, Value: op + strconv.FormatUint(uint64(n), 10)})
+		crit.Header = append(crit.Header, imap.SearchCriteriaHeaderField{Key: search.WithinKey, Value: op + strconv.FormatUint(uint64(n), 10)})
 	case "$":
 		crit.UID = append(crit.UID, imap.SearchRes())
 	default:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"petrel/search"
 	"petrel/store"
 )
 
@@ -312,7 +313,7 @@ func preview(c *store.Content, root *store.Part) string {
 	if err != nil {
 		dec = raw
 	}
-	text := toUTF8(dec, p.Params["charset"])
+	text := search.ToUTF8(dec, p.Params["charset"])
 	if p.Subtype == "html" {
 		text = htmlTags.ReplaceAllString(text, " ")
 		text = html.UnescapeString(text)

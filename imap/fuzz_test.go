@@ -2,8 +2,6 @@ package imap
 
 import (
 	"bytes"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -27,47 +25,6 @@ func FuzzHeaderFields(f *testing.F) {
 			}
 			if len(out) > 3*len(hdr)+2 {
 				t.Fatalf("output %d bytes from %d", len(out), len(hdr))
-			}
-		}
-	})
-}
-
-// FuzzParseHeader: the search-side header parser never panics.
-func FuzzParseHeader(f *testing.F) {
-	f.Add([]byte("Subject: =?iso-8859-1?q?R=E9sum=E9?=\r\nFrom: x\r\n\r\n"))
-	f.Add([]byte(" leading continuation\r\nA:\r\n"))
-	f.Add([]byte("Subject: =?bogus?b?!!!?=\n"))
-	f.Add([]byte(" Subject: leading fold\r\nsubject : two\r\n\tthree\r\nX: y\r\n"))
-	f.Fuzz(func(t *testing.T, hdr []byte) {
-		for _, fl := range parseHeader(hdr) {
-			if fl.value != strings.ToLower(fl.value) {
-				t.Fatalf("value not lower-cased: %q", fl.value)
-			}
-		}
-		// eachField, which SEARCH uses for a named field, finds the same
-		// values as splitHeader for every name there is.
-		fields := splitHeader(hdr)
-		for _, name := range append([]string{"Subject"}, func() []string {
-			var n []string
-			for _, f := range fields {
-				n = append(n, f.name)
-			}
-			return n
-		}()...) {
-			if name == "" {
-				continue
-			}
-			var want, got []string
-			for _, f := range fields {
-				if strings.EqualFold(f.name, name) {
-					want = append(want, f.value)
-				}
-			}
-			eachField(hdr, name, func(v string) {
-				got = append(got, v)
-			})
-			if !slices.Equal(got, want) {
-				t.Fatalf("field %q: eachField %q, splitHeader %q", name, got, want)
 			}
 		}
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"petrel/search"
 	"petrel/store"
 )
 
@@ -125,9 +126,9 @@ var cacheableFields = map[string]bool{"from": true, "to": true, "cc": true, "bcc
 func cachedHeaderNames(c *imap.SearchCriteria) []string {
 	var names []string
 	ok := true
-	anyKey(c, func(c *imap.SearchCriteria) bool {
+	search.AnyKey(c, func(c *imap.SearchCriteria) bool {
 		for _, h := range c.Header {
-			if isSpecialKey(h.Key) {
+			if search.IsSpecialKey(h.Key) {
 				continue
 			}
 			n := strings.ToLower(h.Key)
@@ -184,7 +185,7 @@ func (h *headerCache) hasAll(uid store.UID, names []string) bool {
 func readValues(hdr []byte, names []string) map[string]string {
 	vals := make(map[string]string, len(names))
 	for _, n := range names {
-		vals[n] = fieldValues(hdr, n)
+		vals[n] = search.FieldValues(hdr, n)
 	}
 	return vals
 }

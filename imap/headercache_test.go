@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"petrel/search"
 	"petrel/store"
 )
 
@@ -36,7 +37,7 @@ func TestHeaderCache(t *testing.T) {
 		{"from", "ALICE", true}, {"to", "béb", true}, {"to", "a@x", true},
 		{"cc", "", false}, {"subject", "", true}, {"subject", "x", false}, {"from", "bob", false},
 	} {
-		if g := cachedContains(got[c.field], strings.ToLower(c.s)); g != c.want {
+		if g := search.CachedContains(got[c.field], strings.ToLower(c.s)); g != c.want {
 			t.Errorf("cachedContains(%s, %q) = %v", c.field, c.s, g)
 		}
 	}

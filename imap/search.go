@@ -3,19 +3,18 @@ package imap
 import (
 	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	"petrel/search"
 	"petrel/store"
 )
 
 // search serves SEARCH and UID SEARCH with every RFC 9051 key, ESEARCH
-// results (MIN, MAX, COUNT, ALL) and SEARCHRES (SAVE). Flags, sizes and
-// dates come from the metadata; header and body keys read the messages in
-// groups, one short read transaction each, and match decoded text
-// (searchtext.go).
+// results (MIN, MAX, COUNT, ALL) and SEARCHRES (SAVE). The criteria are
+// evaluated by package search, the web mail's search too; this file
+// resolves what belongs to the session ("*", "$", \Recent, SAVE) and
+// serves header keys from the mailbox's headerCache.
 // searchResult is a SEARCH's answer; nums are the numbers of a plain
 // SEARCH response, in order.
 type searchResult struct {
@@ -41,111 +40,44 @@ func (s *session) searchIn(within []store.UID, byUID bool, criteria *imap.Search
 		uids = within
 	}
 	v.staticCriteria(criteria)
-	narrowed := false
+	var o search.Options
+	if names := cachedHeaderNames(criteria); names != nil {
+		o.Cached = func(uids []store.UID, fn func(uid store.UID, fields map[string]string)) error {
+			return s.searchCached(v, uids, names, fn)
+		}
+	}
 	if n, ok := topModSeq(criteria); ok {
 		// SEARCH MODSEQ n reads the store's MODSEQ index: only the
-		// messages changed since are candidates.
+		// messages changed since are candidates, numbered as the view
+		// numbers them.
 		changed, err := s.srv.opts.Store.ChangedSince(v.m.id, n-1)
 		if err != nil {
 			return nil, clientError(err, "search")
 		}
-		uids = make([]store.UID, 0, len(changed))
+		narrowed := make([]store.UID, 0, len(changed))
 		for _, m := range changed {
-			if v.seqOf(m.UID) > 0 {
-				uids = append(uids, m.UID)
+			if v.seqOf(m.UID) > 0 && (within == nil || inSorted(within, m.UID)) {
+				narrowed = append(narrowed, m.UID)
 			}
 		}
-		narrowed = true
+		uids, o.SeqOf = narrowed, v.seqOf
 	}
-	content := needsContent(criteria)
-	headerOnly := content && !needsStructure(criteria)
-	var cachedNames []string // the fields served by the mailbox's headerCache
-	if headerOnly {
-		cachedNames = cachedHeaderNames(criteria)
-	}
-	st := s.srv.opts.Store
-
 	var seqs []uint32
 	var found []store.UID
 	var maxModSeq uint64
-	for start := 0; start < len(uids); start += fetchBatch {
-		batch := uids[start:min(start+fetchBatch, len(uids))]
-		metas, err := st.Messages(v.m.id, batch)
-		if err != nil {
-			return nil, clientError(err, "search")
-		}
-		pos := make(map[store.UID]int, len(metas)) // index in batch: seq = start+index+1
-		for i, uid := range batch {
-			pos[uid] = i
-		}
-		seqOf := func(uid store.UID) uint32 {
-			if narrowed {
-				return v.seqOf(uid)
-			}
-			return uint32(start + pos[uid] + 1)
-		}
-		check := func(mc *msgCtx) {
-			if match(criteria, mc) {
-				seqs = append(seqs, mc.seq)
-				found = append(found, mc.meta.UID)
-				maxModSeq = max(maxModSeq, mc.meta.ModSeq)
-			}
-		}
-		if !content {
-			for k := range metas {
-				check(&msgCtx{seq: seqOf(metas[k].UID), meta: &metas[k]})
-			}
-			continue
-		}
-		byUID := make(map[store.UID]*store.Message, len(metas))
-		for k := range metas {
-			byUID[metas[k].UID] = &metas[k]
-		}
-		// at is the message to match, nil when it is gone from the batch.
-		at := func(uid store.UID) *msgCtx {
-			meta := byUID[uid]
-			if meta == nil {
-				return nil
-			}
-			return &msgCtx{seq: seqOf(uid), meta: meta}
-		}
-		for g := 0; g < len(batch); g += contentGroup {
-			group := batch[g:min(g+contentGroup, len(batch))]
-			var err error
-			switch {
-			case cachedNames != nil:
-				err = s.searchCached(v, group, cachedNames, func(uid store.UID, cached map[string]string) {
-					if m := at(uid); m != nil {
-						m.cached = cached
-						check(m)
-					}
-				})
-			case headerOnly:
-				err = st.ReadHeaders(v.m.id, group, func(uid store.UID, c *store.Content, bodyStart int64) error {
-					if m := at(uid); m != nil {
-						m.c, m.headerEnd = c, bodyStart
-						check(m)
-					}
-					return nil
-				})
-			default:
-				err = st.ReadContents(v.m.id, group, func(uid store.UID, c *store.Content, root *store.Part) error {
-					if m := at(uid); m != nil {
-						m.c, m.root, m.headerEnd = c, root, root.BodyStart
-						check(m)
-					}
-					return nil
-				})
-			}
-			if err != nil {
-				return nil, clientError(err, "search")
-			}
-		}
+	err := search.Run(s.ctx, s.srv.opts.Store, v.m.id, uids, criteria, o, func(m *search.Msg) bool {
+		seqs = append(seqs, m.Seq)
+		found = append(found, m.Meta.UID)
+		maxModSeq = max(maxModSeq, m.Meta.ModSeq)
+		return true
+	})
+	if err != nil {
+		return nil, clientError(err, "search")
 	}
 
 	data := &searchResult{SearchData: imap.SearchData{Count: uint32(len(found))}, nums: seqs, uids: found}
-	if anyKey(criteria, func(c *imap.SearchCriteria) bool {
-		return slices.ContainsFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool { return h.Key == modSeqKey })
+	if search.AnyKey(criteria, func(c *imap.SearchCriteria) bool {
+		return slices.ContainsFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool { return h.Key == search.ModSeqKey })
 	}) {
 		data.modseq = maxModSeq
 		s.condstore = true
@@ -280,230 +212,13 @@ func (v *view) staticCriteria(c *imap.SearchCriteria) {
 	}
 }
 
-// needsContent: whether any key reads the message itself.
-func needsContent(c *imap.SearchCriteria) bool {
-	return anyKey(c, func(c *imap.SearchCriteria) bool {
-		return slices.ContainsFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool { return !isSpecialKey(h.Key) }) ||
-			len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
-	})
-}
-
-// needsStructure: whether any key needs more of a message than its top
-// header (the body's text, or the sent date from the envelope).
-func needsStructure(c *imap.SearchCriteria) bool {
-	return anyKey(c, func(c *imap.SearchCriteria) bool {
-		return len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
-	})
-}
-
-// anyKey reports whether has holds for c or any criteria under its NOT
-// and OR keys.
-func anyKey(c *imap.SearchCriteria, has func(*imap.SearchCriteria) bool) bool {
-	if has(c) {
-		return true
-	}
-	for i := range c.Not {
-		if anyKey(&c.Not[i], has) {
-			return true
-		}
-	}
-	for i := range c.Or {
-		if anyKey(&c.Or[i][0], has) || anyKey(&c.Or[i][1], has) {
-			return true
-		}
-	}
-	return false
-}
-
-// match evaluates the criteria (an AND of every key given) on one message.
-func match(c *imap.SearchCriteria, m *msgCtx) bool {
-	for _, set := range c.SeqNum {
-		if !inSeqSet(set, m.seq) {
-			return false
-		}
-	}
-	for _, set := range c.UID {
-		if !inUIDSet(set, imap.UID(m.meta.UID)) {
-			return false
-		}
-	}
-	if !c.Since.IsZero() || !c.Before.IsZero() {
-		d := dateOnly(m.meta.InternalDate.UTC())
-		if !c.Since.IsZero() && d.Before(dateOnly(c.Since)) {
-			return false
-		}
-		if !c.Before.IsZero() && !d.Before(dateOnly(c.Before)) {
-			return false
-		}
-	}
-	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		d := dateOnly(m.sentDate())
-		if !c.SentSince.IsZero() && d.Before(dateOnly(c.SentSince)) {
-			return false
-		}
-		if !c.SentBefore.IsZero() && !d.Before(dateOnly(c.SentBefore)) {
-			return false
-		}
-	}
-	for _, f := range c.Flag {
-		if !hasFlag(m.meta, f) {
-			return false
-		}
-	}
-	for _, f := range c.NotFlag {
-		if hasFlag(m.meta, f) {
-			return false
-		}
-	}
-	if c.Larger > 0 && m.meta.Size <= c.Larger {
-		return false
-	}
-	if c.Smaller > 0 && m.meta.Size >= c.Smaller {
-		return false
-	}
-	for _, h := range c.Header {
-		switch h.Key {
-		case withinKey:
-			if !within(h.Value, m.meta.InternalDate) {
-				return false
-			}
-			continue
-		case modSeqKey:
-			if n, _ := strconv.ParseUint(h.Value, 10, 64); m.meta.ModSeq < n {
-				return false
-			}
-			continue
-		case emailIDKey:
-			if "E"+strconv.FormatUint(m.meta.Blob, 10) != h.Value {
-				return false
-			}
-			continue
-		case savedKey:
-			if !savedMatch(h.Value, m.meta) {
-				return false
-			}
-			continue
-		}
-		if !m.headerContains(h.Key, h.Value) {
-			return false
-		}
-	}
-	for _, b := range c.Body {
-		if !m.bodyContains(b) {
-			return false
-		}
-	}
-	for _, t := range c.Text {
-		if !m.headerContains("", t) && !m.bodyContains(t) {
-			return false
-		}
-	}
-	for i := range c.Not {
-		if match(&c.Not[i], m) {
-			return false
-		}
-	}
-	for i := range c.Or {
-		if !match(&c.Or[i][0], m) && !match(&c.Or[i][1], m) {
-			return false
-		}
-	}
-	return true
-}
-
-// hasFlag: \Recent was turned into a UID set by staticCriteria.
-func hasFlag(m *store.Message, f imap.Flag) bool {
-	return m.Has(string(f))
-}
-
-func inSeqSet(set imap.SeqSet, n uint32) bool {
-	for _, r := range set {
-		lo, hi := min(r.Start, r.Stop), max(r.Start, r.Stop)
-		if n >= lo && n <= hi {
-			return true
-		}
-	}
-	return false
-}
-
-func inUIDSet(set imap.UIDSet, n imap.UID) bool {
-	for _, r := range set {
-		lo, hi := min(r.Start, r.Stop), max(r.Start, r.Stop)
-		if n >= lo && n <= hi {
-			return true
-		}
-	}
-	return false
-}
-
-// dateOnly drops the time of day (RFC 9051 6.4.4: dates disregard time and
-// timezone).
-func dateOnly(t time.Time) time.Time {
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-}
-
-// modSeqKey marks RFC 7162's SEARCH MODSEQ the same way.
-const modSeqKey = "\x00MODSEQ"
-
-// emailIDKey marks RFC 8474's SEARCH EMAILID the same way.
-const emailIDKey = "\x00EMAILID"
-
-// savedKey marks RFC 8514's SAVEDSINCE, SAVEDBEFORE and SAVEDON the same
-// way: the value is "since", "before" or "on", a space and the date.
-const savedKey = "\x00SAVED"
-
-// savedMatch: whether the message's save date (its internal date when it
-// has none: stored before save dates were kept) is on, since or before
-// the date, disregarding time and timezone as SINCE does.
-func savedMatch(v string, m *store.Message) bool {
-	op, ds, _ := strings.Cut(v, " ")
-	day, err := time.Parse(time.DateOnly, ds)
-	if err != nil {
-		return false
-	}
-	t := m.SaveDate
-	if t.IsZero() {
-		t = m.InternalDate
-	}
-	d := dateOnly(t.UTC())
-	switch op {
-	case "since":
-		return !d.Before(day)
-	case "before":
-		return d.Before(day)
-	}
-	return d.Equal(day)
-}
-
-// isSpecialKey: a key that is no header field (withinKey, emailIDKey).
-func isSpecialKey(k string) bool { return strings.HasPrefix(k, "\x00") }
-
-// withinKey marks, as a header key no field can have, WITHIN's OLDER and
-// YOUNGER (RFC 5032), which go-imap's SearchCriteria cannot hold: the
-// value is "<" (younger) or ">" (older) and a number of seconds.
-const withinKey = "\x00WITHIN"
-
-// within: whether a message that arrived at t is younger ("<n") or older
-// (">n") than n seconds.
-func within(v string, t time.Time) bool {
-	n, err := strconv.ParseInt(v[1:], 10, 64)
-	if err != nil {
-		return false
-	}
-	age := time.Since(t)
-	if v[0] == '<' {
-		return age <= time.Duration(n)*time.Second
-	}
-	return age >= time.Duration(n)*time.Second
-}
-
 // topModSeq is the n of a MODSEQ n key that every match must satisfy (one
 // at the top level of criteria, which ANDs its keys; the highest if there
 // are several): only messages with a MODSEQ of at least n can match.
 func topModSeq(c *imap.SearchCriteria) (uint64, bool) {
 	var n uint64
 	for _, h := range c.Header {
-		if h.Key != modSeqKey {
+		if h.Key != search.ModSeqKey {
 			continue
 		}
 		if v, err := strconv.ParseUint(h.Value, 10, 64); err == nil && v > n {
@@ -511,4 +226,10 @@ func topModSeq(c *imap.SearchCriteria) (uint64, bool) {
 		}
 	}
 	return n, n > 0
+}
+
+// inSorted reports whether uid is in the ascending uids.
+func inSorted(uids []store.UID, uid store.UID) bool {
+	_, ok := slices.BinarySearch(uids, uid)
+	return ok
 }

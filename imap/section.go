@@ -2,12 +2,7 @@ package imap
 
 import (
 	"bytes"
-	"encoding/base64"
-	"fmt"
-	"io"
-	"mime/quotedprintable"
 	"slices"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -185,43 +180,4 @@ func binarySection(c *store.Content, root *store.Part, path []int) ([]byte, erro
 		return raw, nil
 	}
 	return decodeCTE(raw, p.Encoding)
-}
-
-// decodeCTE undoes a Content-Transfer-Encoding.
-func decodeCTE(raw []byte, enc string) ([]byte, error) {
-	switch strings.ToLower(enc) {
-	case "", "7bit", "8bit", "binary":
-		return raw, nil
-	case "base64":
-		// Mail wraps base64 in lines; the decoder below skips line breaks
-		// and stops at the first bad byte, as mail readers do.
-		return io.ReadAll(base64.NewDecoder(base64.StdEncoding, newlineSkipper{bytes.NewReader(raw)}))
-	case "quoted-printable":
-		b, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(raw)))
-		if err != nil && len(b) == 0 {
-			return nil, fmt.Errorf("quoted-printable: %w", err)
-		}
-		return b, nil
-	}
-	return nil, errUnknownCTE
-}
-
-// newlineSkipper drops CR, LF, spaces and tabs so base64 can be decoded
-// across lines.
-type newlineSkipper struct{ r io.Reader }
-
-func (n newlineSkipper) Read(p []byte) (int, error) {
-	for {
-		k, err := n.r.Read(p)
-		j := 0
-		for _, b := range p[:k] {
-			if b != '\r' && b != '\n' && b != ' ' && b != '\t' {
-				p[j] = b
-				j++
-			}
-		}
-		if j > 0 || err != nil {
-			return j, err
-		}
-	}
 }

@@ -2,14 +2,13 @@ package imap
 
 import (
 	"cmp"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/emersion/go-imap/v2"
 
+	"petrel/search"
 	"petrel/store"
 )
 
@@ -24,21 +23,16 @@ type sortKey struct {
 	reverse bool
 }
 
-// sortMsg is what sorting and threading know of a message.
+// sortMsg is what sorting and threading know of a message: threading's
+// (package search) and the sort keys'.
 type sortMsg struct {
-	uid       store.UID
-	seq       uint32
-	arrival   time.Time
-	size      int64
-	date      time.Time // sent date, else arrival (RFC 5256 2.2)
-	from, to  string    // first address's mailbox, lower case
-	cc        string
-	dispFrom  string // RFC 5957 display name or address
-	dispTo    string
-	subject   string // base subject (RFC 5256 2.1)
-	isReply   bool   // the subject had a reply/forward leader
-	messageID string
-	refs      []string // References, else In-Reply-To
+	search.Item
+	arrival  time.Time
+	size     int64
+	from, to string // first address's mailbox, lower case
+	cc       string
+	dispFrom string // RFC 5957 display name or address
+	dispTo   string
 }
 
 // sortMsgs loads what keys (and, for threading, refs) need of uids.
@@ -54,10 +48,10 @@ func (s *session) sortMsgs(uids []store.UID, needEnv, needRefs bool) ([]*sortMsg
 			return nil, err
 		}
 		for i := range metas {
-			m := &sortMsg{uid: metas[i].UID, seq: v.seqOf(metas[i].UID), arrival: metas[i].InternalDate, size: metas[i].Size}
-			m.date = m.arrival
+			m := &sortMsg{Item: search.Item{UID: metas[i].UID, Seq: v.seqOf(metas[i].UID), Date: metas[i].InternalDate},
+				arrival: metas[i].InternalDate, size: metas[i].Size}
 			out = append(out, m)
-			byUID[m.uid] = m
+			byUID[m.UID] = m
 		}
 		if !needEnv {
 			continue
@@ -69,26 +63,14 @@ func (s *session) sortMsgs(uids []store.UID, needEnv, needRefs bool) ([]*sortMsg
 				if m == nil {
 					return nil
 				}
+				m.Fill(c, root, needRefs)
 				env := root.Envelope
 				if env == nil {
 					env = &store.Envelope{}
 				}
-				if !env.Date.IsZero() {
-					m.date = env.Date
-				}
 				m.from, m.dispFrom = firstAddr(env.From)
 				m.to, m.dispTo = firstAddr(env.To)
 				m.cc, _ = firstAddr(env.Cc)
-				m.subject, m.isReply = baseSubject(env.Subject)
-				m.messageID = env.MessageID
-				if needRefs {
-					eachField(c.Slice(0, root.BodyStart), "References", func(v string) {
-						m.refs = append(m.refs, msgIDs(v)...)
-					})
-					if len(m.refs) == 0 && len(env.InReplyTo) > 0 {
-						m.refs = env.InReplyTo[:1]
-					}
-				}
 				return nil
 			})
 			if err != nil {
@@ -97,16 +79,6 @@ func (s *session) sortMsgs(uids []store.UID, needEnv, needRefs bool) ([]*sortMsg
 		}
 	}
 	return out, nil
-}
-
-var msgIDRe = regexp.MustCompile(`<([^<>\s]+)>`)
-
-func msgIDs(v string) []string {
-	var out []string
-	for _, m := range msgIDRe.FindAllStringSubmatch(v, 100) {
-		out = append(out, m[1])
-	}
-	return out
 }
 
 // firstAddr is the first address's mailbox (RFC 5256 2.2: addr-mailbox)
@@ -125,57 +97,13 @@ func firstAddr(l []store.Address) (mailbox, display string) {
 	return "", ""
 }
 
-var (
-	subjBlob   = `\[[^\[\]]*\]\s*`
-	leaderRe   = regexp.MustCompile(`^(?:` + subjBlob + `)*(?:re|fwd?)\s*(?:` + subjBlob + `)?:\s*`)
-	blobRe     = regexp.MustCompile(`^` + subjBlob)
-	whiteSpace = regexp.MustCompile(`\s+`)
-)
-
-// baseSubject extracts RFC 5256 2.1's base subject (case folded) and
-// whether a reply or forward leader was removed.
-func baseSubject(subj string) (string, bool) {
-	s := strings.ToLower(whiteSpace.ReplaceAllString(strings.TrimSpace(subj), " "))
-	reply := false
-	for {
-		for { // (2) trailers: white space and "(fwd)"
-			t := strings.TrimSpace(s)
-			if strings.HasSuffix(t, "(fwd)") {
-				t, reply = t[:len(t)-len("(fwd)")], true
-			}
-			if t == s {
-				break
-			}
-			s = t
-		}
-		for { // (3)-(5) leaders and blobs
-			changed := false
-			if m := leaderRe.FindString(s); m != "" {
-				s, reply, changed = s[len(m):], true, true
-			}
-			if m := blobRe.FindString(s); m != "" && len(m) < len(s) {
-				s, changed = s[len(m):], true
-			}
-			if !changed {
-				break
-			}
-		}
-		// (6) "[fwd: …]"
-		if strings.HasPrefix(s, "[fwd:") && strings.HasSuffix(s, "]") {
-			s, reply = strings.TrimSpace(s[5:len(s)-1]), true
-			continue
-		}
-		return strings.TrimFunc(s, unicode.IsSpace), reply
-	}
-}
-
 func compareBy(k sortKey, a, b *sortMsg) int {
 	var c int
 	switch k.name {
 	case "ARRIVAL":
 		c = a.arrival.Compare(b.arrival)
 	case "DATE":
-		c = a.date.Compare(b.date)
+		c = a.Date.Compare(b.Date)
 	case "SIZE":
 		c = cmp.Compare(a.size, b.size)
 	case "FROM":
@@ -185,7 +113,7 @@ func compareBy(k sortKey, a, b *sortMsg) int {
 	case "CC":
 		c = strings.Compare(a.cc, b.cc)
 	case "SUBJECT":
-		c = strings.Compare(a.subject, b.subject)
+		c = strings.Compare(a.Subject, b.Subject)
 	case "DISPLAYFROM":
 		c = strings.Compare(a.dispFrom, b.dispFrom)
 	case "DISPLAYTO":
@@ -294,13 +222,13 @@ func (s *session) cmdSort(c *cmd) error {
 				return c
 			}
 		}
-		return cmp.Compare(a.seq, b.seq)
+		return cmp.Compare(a.Seq, b.Seq)
 	})
 	num := func(m *sortMsg) uint32 {
 		if c.uid {
-			return uint32(m.uid)
+			return uint32(m.UID)
 		}
-		return m.seq
+		return m.Seq
 	}
 	e := &s.e
 	if ret == nil {

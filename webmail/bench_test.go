@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,9 @@ func benchStore(b *testing.B, n int) (*store.Store, *store.Account, *store.Mailb
 			} else {
 				msg = fmt.Sprintf("From: Sender %d <s%d@example.org>\r\nTo: ann@example.com\r\nSubject: Message number %d\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <%d@example.org>\r\n\r\n%s", i, i, i, i, body)
 			}
+			if i%7 == 0 && i > 0 { // a reply, for the conversation view
+				msg = fmt.Sprintf("In-Reply-To: <%d@example.org>\r\nReferences: <%d@example.org>\r\n", i-3, i-3) + msg
+			}
 			items = append(items, store.AppendItem{Body: []byte(msg), Date: time.Unix(int64(1e9+i), 0)})
 		}
 		if _, err := st.AppendMany(context.Background(), inbox.ID, items); err != nil {
@@ -70,8 +74,9 @@ func benchGet(b *testing.B, s *Server, sess *session, path string) {
 	}
 }
 
-// Server time of the list page and of a message page, in a folder of
-// 100,000 messages: the first page, a page deep in the folder, a message.
+// Server time of the list page, a message page, searches and the
+// conversation view, in a folder of 100,000 messages (one store for all:
+// it takes a while to fill).
 func BenchmarkPages100k(b *testing.B) {
 	st, acct, inbox := benchStore(b, 100000)
 	s := benchServer(b, st)
@@ -79,20 +84,62 @@ func BenchmarkPages100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	m := strconv.FormatUint(uint64(inbox.ID), 10)
 	for _, bc := range []struct{ name, path string }{
 		{"list-first", mailboxURL(inbox.ID)},
 		{"list-deep", mailboxURL(inbox.ID) + "?before=50000"},
 		{"message", messageURL(inbox.ID, 50001)},
 		{"message-attachment", messageURL(inbox.ID, 50011)},
+		// Searches by the server's SEARCH over the whole folder: a
+		// sender's one message (the header of every message read), a
+		// word of one body (every body decoded), a page of common matches.
+		{"search-from-one", "/search?m=" + m + "&q=from:s12345@"},
+		{"search-body-one", "/search?m=" + m + "&q=body:nowhere-else"},
+		{"search-word-page", "/search?m=" + m + "&q=seventy"},
+		// The conversation view, the folder's threads known (warm).
+		{"conversations-first", mailboxURL(inbox.ID) + "?view=conversations"},
+		{"conversations-deep", mailboxURL(inbox.ID) + "?view=conversations&before=50000"},
+		// The sender search again, now served from the fields the
+		// conversation view read.
+		{"search-from-one-cached", "/search?m=" + m + "&q=from:s12345@"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			benchGet(b, s, sess, bc.path)
 			b.ResetTimer()
+			cpu := cpuTime()
 			for b.Loop() {
 				benchGet(b, s, sess, bc.path)
 			}
+			reportCPU(b, cpu)
 		})
 	}
+	// The conversation view when the folder's threads are not known yet
+	// (the first view after a start, or after the cache let the folder
+	// go), and after one new message (only it is read).
+	path := mailboxURL(inbox.ID) + "?view=conversations"
+	b.Run("conversations-cold", func(b *testing.B) {
+		cpu := cpuTime()
+		for b.Loop() {
+			s.threads = newThreadCache(threadCacheItems)
+			benchGet(b, s, sess, path)
+		}
+		reportCPU(b, cpu)
+	})
+	b.Run("conversations-one-new", func(b *testing.B) {
+		benchGet(b, s, sess, path)
+		var cpu time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			if _, err := st.Append(context.Background(), inbox.ID, []byte("Subject: new\r\n\r\nx\r\n"), nil, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			start := cpuTime()
+			benchGet(b, s, sess, path)
+			cpu += cpuTime() - start
+		}
+		b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
+	})
 }
 
 // Memory of one logged-in session with its live connection (SSE) open,

@@ -2,6 +2,7 @@ package webmail
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -154,4 +155,86 @@ func TestHostileHTMLInBrowser(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Errorf("allowed images did not load")
 	}
+}
+
+// Keyboard and screen reader, in Chromium: the page's landmarks, a label
+// for every field, the shortcuts (j moves and focuses the row's link, o
+// opens, u goes back, / goes to the search box, whose answer comes from
+// the server's search, ? shows the list of shortcuts), and the
+// conversation view grouping a reply with its original across pages.
+func TestKeyboardAndLandmarksInBrowser(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", "From: Bob <bob@example.com>\nSubject: Plans\nMessage-ID: <plans@x>\n\nthe harbour at ten\n")
+	for i := range 60 {
+		h.deliver("ann@example.com", "INBOX", fmt.Sprintf("From: n@example.org\nSubject: note %d\n\nx\n", i))
+	}
+	h.deliver("ann@example.com", "INBOX", "From: Carol <carol@example.org>\nSubject: Re: Plans\nIn-Reply-To: <plans@x>\n\nyes\n")
+	inbox := h.inbox("ann@example.com")
+	ctx := browsertest.New(t, 2*time.Minute)
+	browsertest.Login(t, ctx, h.srv.URL, "ann@example.com", "secret")
+
+	// Landmarks, and a label (or aria-label) for every visible field.
+	for _, p := range []string{mailboxURL(inbox.ID), messageURL(inbox.ID, 1), "/compose", "/folders", "/outbox", "/settings"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+p)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[
+			document.querySelector("body > header") ? "" : "no banner",
+			document.querySelector("nav[aria-label]") ? "" : "no navigation",
+			document.querySelector("main") ? "" : "no main",
+			document.querySelector("[role=search]") ? "" : "no search",
+			...[...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+				.filter(el => !el.hidden && el.labels.length === 0 && !el.getAttribute("aria-label"))
+				.map(el => "unlabelled " + (el.id || el.name)),
+		].filter(s => s)`))
+		if err != nil || len(got) > 0 {
+			t.Errorf("%s: %v %v", p, got, err)
+		}
+	}
+
+	key := func(k string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.KeyEvent(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+mailboxURL(inbox.ID))); err != nil {
+		t.Fatal(err)
+	}
+	key("j")
+	key("j")
+	browsertest.WaitTrue(t, ctx, 5*time.Second, "j focuses the second row's link",
+		`document.activeElement.closest("tr[data-uid]") === document.querySelectorAll("tr[data-uid]")[1]`)
+	key("o")
+	browsertest.WaitTrue(t, ctx, 5*time.Second, "o opens the message", `location.pathname === "`+messageURL(inbox.ID, 61)+`"`)
+	browsertest.WaitTrue(t, ctx, 5*time.Second, "the message page", `document.readyState === "complete" && !!document.querySelector("article.message")`)
+	key("u")
+	browsertest.WaitTrue(t, ctx, 5*time.Second, "u goes back", `location.pathname === "`+mailboxURL(inbox.ID)+`" && document.readyState === "complete"`)
+	key("?")
+	browsertest.WaitTrue(t, ctx, 5*time.Second, "? shows the shortcuts", `document.getElementById("keys").open`)
+	key("/")
+	browsertest.WaitTrue(t, ctx, 5*time.Second, "/ focuses the search box", `document.activeElement.id === "q"`)
+	// (DevTools' key events type the "/" into the box even so: a keyboard's
+	// does not, the key being taken.)
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("q"), "harbour")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(cdppage.LoadEventFired, nil, chromedp.SendKeys(chromedp.ID("q"), "\r"))); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("td.subject a")].map(a => a.textContent)`)); err != nil || !slices.Equal(rows, []string{"Plans"}) {
+		t.Errorf("search harbour: %q %v", rows, err)
+	}
+	browsertest.Screenshot(t, ctx, "search")
+
+	// Conversations: the reply with its original, though 60 messages
+	// came between them.
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+mailboxURL(inbox.ID)+"?view=conversations")); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("td.subject a")].slice(0, 2).map(a => a.textContent.replace(/\s+/g, " ").trim())`))
+	if err != nil || len(rows) != 2 || rows[0] != "Re: Plans (2)" || rows[1] != "in the same conversation: ↳ Plans" {
+		t.Errorf("conversation view: %q %v", rows, err)
+	}
+	browsertest.Screenshot(t, ctx, "conversations")
 }

@@ -501,10 +501,25 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, sess *session) {
 		files = append(files, uploads(r.MultipartForm.File["attachments"])...)
 	}
 	isDraft := r.PostFormValue("action") == "draft"
+	// A refusal after the attachments came keeps them: the message is
+	// saved in Drafts and the form shown again as that draft, its
+	// attachments checked to be kept (a browser cannot fill a file field
+	// again).
+	refuseKeeping := func(code int, msg string) {
+		if len(files) > 0 {
+			if rf, kept, err := s.holdAttachments(r, sess, f, files, reply, draftRef); err != nil {
+				s.log.Warn("web mail: keep the attachments of a refused message", "user", sess.address, "err", err)
+			} else {
+				d.Draft, d.Kept = rf.String(), kept
+				msg += " Your attachments are kept: the message was saved in Drafts."
+			}
+		}
+		refuse(code, msg)
+	}
 	msg, rcpts, err := s.build(f, files, reply, fwd, isDraft)
 	var fe *formError
 	if errors.As(err, &fe) {
-		refuse(http.StatusBadRequest, "Not sent: "+fe.msg+".")
+		refuseKeeping(http.StatusBadRequest, "Not sent: "+fe.msg+".")
 		return
 	}
 	if err != nil {
@@ -533,7 +548,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, sess *session) {
 		return
 	}
 	if len(rcpts) == 0 {
-		refuse(http.StatusBadRequest, "Not sent: give at least one recipient in To, Cc or Bcc.")
+		refuseKeeping(http.StatusBadRequest, "Not sent: give at least one recipient in To, Cc or Bcc.")
 		return
 	}
 	acct, err := s.st.AccountByID(sess.acct)
@@ -553,7 +568,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, sess *session) {
 		if se.Temporary() {
 			code = http.StatusServiceUnavailable
 		}
-		refuse(code, fmt.Sprintf("Not sent: %s (%d %s).", se.Text, se.Code, se.Status))
+		refuseKeeping(code, fmt.Sprintf("Not sent: %s (%d %s).", se.Text, se.Code, se.Status))
 		return
 	}
 	if err != nil {
@@ -577,4 +592,44 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, sess *session) {
 		back = mailboxURL(replyRef.mbx.ID)
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// holdAttachments saves a refused message with its attachments in Drafts
+// (in place of the draft it was, if any) and returns the new draft and
+// its attachments, for the form shown again. Addresses the refusal was
+// about are left out of the draft (the form still shows them as typed);
+// a message forwarded as an attachment is not saved with it (the form
+// attaches it again).
+func (s *Server) holdAttachments(r *http.Request, sess *session, f *composeForm, files []upload, reply *original, old *ref) (*ref, []attachment, error) {
+	msg, _, err := s.build(f, files, reply, nil, true)
+	var fe *formError
+	if errors.As(err, &fe) {
+		bare := *f
+		bare.To, bare.Cc, bare.Bcc = "", "", ""
+		msg, _, err = s.build(&bare, files, reply, nil, true)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	drafts, err := s.specialMailbox(r, sess, `\Drafts`, "Drafts")
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := r.Context()
+	dl, err := s.st.Append(ctx, drafts.ID, msg, []string{store.FlagDraft, store.FlagSeen}, s.opts.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if old != nil {
+		if _, err := s.st.Expunge(ctx, old.mbx.ID, []store.UID{old.uid}); err != nil {
+			s.log.Warn("web mail: remove the draft replaced", "user", sess.address, "err", err)
+		}
+	}
+	rf := &ref{mbx: drafts, uid: dl.UID}
+	var kept []attachment
+	err = s.st.ReadContent(drafts.ID, dl.UID, func(_ *store.Content, top *store.Part) error {
+		_, kept = layout(top, false)
+		return nil
+	})
+	return rf, kept, err
 }

@@ -5,6 +5,12 @@
 // JavaScript; the embedded script only adds live updates (Server-Sent
 // Events fed by the store's change events) and keyboard shortcuts.
 //
+// Search and the conversation view use package search, the code behind
+// IMAP's SEARCH and THREAD: a search of the box is the server's own
+// SEARCH over the whole folder, and conversations are RFC 5256 REFERENCES
+// threads of the whole folder, kept per folder in a bounded cache
+// (threads.go) whose snapshots are never changed once made.
+//
 // It reaches the store, the submission path and the queue only through
 // the small interfaces it declares (Store, Sender, Outbox), which
 // cmd/petrel satisfies with *store.Store or *pgstore.Store, *mta.MTA and

@@ -4,16 +4,22 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"petrel/queue"
+	"petrel/search"
 	"petrel/store"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 func TestListPages(t *testing.T) {
@@ -123,6 +129,16 @@ func TestReadMessage(t *testing.T) {
 	dsn := h.deliver("ann@example.com", "INBOX", "From: MAILER-DAEMON@example.com\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: text/plain\n\nfailed\n--r\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822; x@example.org\n--r--\n")
 	if _, body := c.get(messageURL(inbox.ID, dsn)); !strings.Contains(body, `<a href="/outbox">See your outbox</a>`) {
 		t.Errorf("a bounce does not link to the outbox")
+	}
+	// A report of this server's names its queue entry (queue/dsn.go's
+	// X-Petrel-Queue-ID): the link goes to that entry.
+	ours := h.deliver("ann@example.com", "INBOX", "From: MAILER-DAEMON@example.com\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: text/plain\n\nfailed\n--r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\nX-Petrel-Queue-ID: 1A2b-3.c_4\nArrival-Date: Mon, 30 Nov 2026 10:00:00 +0000\n\nFinal-Recipient: rfc822; x@example.org\nAction: failed\n--r--\n")
+	if _, body := c.get(messageURL(inbox.ID, ours)); !strings.Contains(body, `<a href="/outbox?id=1A2b-3.c_4#q-1A2b-3.c_4" data-key="o" aria-keyshortcuts="o">See that message in your outbox</a>`) {
+		t.Errorf("a bounce does not link to its outbox entry")
+	}
+	hostile := h.deliver("ann@example.com", "INBOX", "Subject: x\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: message/delivery-status\n\nX-Petrel-Queue-ID: \"><script>x</script>\n--r--\n")
+	if _, body := c.get(messageURL(inbox.ID, hostile)); strings.Contains(body, "/outbox?id=") || !strings.Contains(body, `<a href="/outbox">See your outbox</a>`) {
+		t.Errorf("a bad queue id is linked to")
 	}
 	if _, body := c.get(messageURL(inbox.ID, plain)); strings.Contains(body, "See your outbox") {
 		t.Errorf("a plain message links to the outbox")
@@ -451,6 +467,14 @@ func TestOutbox(t *testing.T) {
 			t.Errorf("outbox lacks %q", want)
 		}
 	}
+	// One entry, as a delivery report's link asks for it.
+	c.postMultipart("/send", url.Values{"to": {"dave@example.org"}, "subject": {"second"}, "body": {"x"}}, nil)
+	if _, body := c.get("/outbox?id=q1"); !strings.Contains(body, `id="q-q1"`) || strings.Contains(body, "dave@example.org") {
+		t.Errorf("/outbox?id=q1 does not show q1 alone:\n%s", body)
+	}
+	if _, body := c.get("/outbox?id=q9"); !strings.Contains(body, "Message q9 is no longer in your outbox") {
+		t.Errorf("/outbox?id=q9 of a message gone:\n%s", body)
+	}
 	c.post("/outbox", url.Values{"id": {"q1"}, "action": {"retry"}})
 	c.post("/outbox", url.Values{"id": {"q1"}, "action": {"cancel"}})
 	if !slices.Equal(h.queue.acts, []string{"retry q1", "delete q1"}) {
@@ -531,5 +555,236 @@ func TestConversations(t *testing.T) {
 	}
 	if strings.Count(body, `class=" reply"`)+strings.Count(body, `class="unread reply"`) != 2 || strings.Count(body, `<span class="sub">(2)</span>`) != 2 {
 		t.Errorf("conversations not grouped:\n%s", body)
+	}
+}
+
+// Search goes through the whole folder (not only its newest messages) and
+// pages its matches: a match among the oldest of 21,000 messages is found,
+// and 60 matches are shown 50, then 10 behind "Older".
+func TestSearchWholeFolder(t *testing.T) {
+	h := newHarness(t, false, func(o *Options) { o.SearchTime = 10 * time.Minute }) // -race on a busy machine
+	inbox := h.inbox("ann@example.com")
+	var items []store.AppendItem
+	for i := range 21000 {
+		from := "someone@example.org"
+		switch {
+		case i == 0:
+			from = "needle@example.org"
+		case i%300 == 1:
+			from = "often@example.org"
+		}
+		subj := fmt.Sprintf("message %d", i)
+		items = append(items, store.AppendItem{Body: []byte(simpleMessage(from, "ann@example.com", subj, "text")), Date: time.Unix(int64(1e9+i), 0)})
+	}
+	if _, err := h.st.AppendMany(context.Background(), inbox.ID, items); err != nil {
+		t.Fatal(err)
+	}
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	m := itoa(uint64(inbox.ID))
+	_, body := c.get("/search?m=" + m + "&q=" + url.QueryEscape("from:needle"))
+	if !strings.Contains(body, ">message 0</a>") || strings.Count(body, `data-uid="`) != 1 {
+		t.Errorf("the oldest message is not found:\n%s", body)
+	}
+	_, body = c.get("/search?m=" + m + "&q=" + url.QueryEscape("from:often"))
+	if n := strings.Count(body, `data-uid="`); n != pageSize || !strings.Contains(body, ">message 20701</a>") {
+		t.Errorf("first page: %d rows", n)
+	}
+	older := html.UnescapeString(between(body, `<a href="`, `" rel="next"`))
+	if !strings.HasPrefix(older, "/search?") {
+		t.Fatalf("no link to the older matches: %q", older)
+	}
+	_, body = c.get(older)
+	if n := strings.Count(body, `data-uid="`); n != 70-pageSize || !strings.Contains(body, ">message 1</a>") || strings.Contains(body, `rel="next"`) {
+		t.Errorf("second page: %d rows\n%s", n, body)
+	}
+}
+
+// A search that runs out of its time says how far it went and goes on,
+// from where it stopped, behind "Older".
+func TestSearchPauses(t *testing.T) {
+	h := newHarness(t, false, func(o *Options) { o.SearchTime = time.Nanosecond })
+	inbox := h.inbox("ann@example.com")
+	var items []store.AppendItem
+	for i := range 2 * search.Batch {
+		items = append(items, store.AppendItem{Body: []byte(simpleMessage("a@example.org", "ann@example.com", fmt.Sprintf("message %d", i), "x")), Date: time.Unix(int64(1e9+i), 0)})
+	}
+	if _, err := h.st.AppendMany(context.Background(), inbox.ID, items); err != nil {
+		t.Fatal(err)
+	}
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	// Each request does one batch of the folder at least (the deadline is
+	// checked after each), newest first: the first has none of the
+	// matches (1, 10-19, 100-199, 1000-1999), the next a page of them.
+	_, body := c.get("/search?m=" + itoa(uint64(inbox.ID)) + "&q=" + url.QueryEscape(`subject:"message 1"`))
+	if n := strings.Count(body, `data-uid="`); n != 0 || !strings.Contains(body, fmt.Sprintf("0 found in the %d messages searched so far", search.Batch)) {
+		t.Fatalf("first request: %d rows\n%s", n, body)
+	}
+	older := html.UnescapeString(between(body, `<a href="`, `" rel="next"`))
+	if !strings.Contains(older, fmt.Sprintf("before=%d", 2*search.Batch-search.Batch+1)) {
+		t.Fatalf("the link to go on: %q", older)
+	}
+	_, body = c.get(older)
+	if n := strings.Count(body, `data-uid="`); n != pageSize || !strings.Contains(body, ">message 1999</a>") || strings.Contains(body, "searched so far") {
+		t.Errorf("going on: %d rows\n%s", n, body)
+	}
+}
+
+// The conversation view threads the whole folder: a reply arriving after
+// 80 other messages is shown with its original (which the plain list has
+// on the second page), pages go back and forth, and a message delivered
+// or deleted later is seen at the next view.
+func TestConversationsAcrossFolder(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", "From: a@example.org\nSubject: Plans\nMessage-ID: <plans@x>\n\nx\n")
+	for i := range 80 {
+		h.deliver("ann@example.com", "INBOX", fmt.Sprintf("From: n@example.org\nSubject: note %d\nMessage-ID: <n%d@x>\n\nx\n", i, i))
+	}
+	h.deliver("ann@example.com", "INBOX", "From: b@example.org\nSubject: other words\nMessage-ID: <r@x>\nReferences: <plans@x>\n\nx\n")
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	inbox := h.inbox("ann@example.com")
+	_, body := c.get(mailboxURL(inbox.ID) + "?view=conversations")
+	iReply, iPlans, iNote := strings.Index(body, ">other words"), strings.Index(body, "Plans</a>"), strings.Index(body, ">note 79")
+	if iReply < 0 || iPlans < 0 || !(iReply < iPlans && iPlans < iNote) || !strings.Contains(body, `<span class="sub">(2)</span>`) {
+		t.Fatalf("the reply is not shown with its original: %d %d %d\n%s", iReply, iPlans, iNote, body)
+	}
+	if n := strings.Count(body, `data-uid="`); n != pageSize {
+		t.Errorf("first page: %d rows", n)
+	}
+	older := html.UnescapeString(between(body, `<a href="`, `" rel="next"`))
+	_, body2 := c.get(older)
+	if !strings.Contains(body2, ">note 0</a>") || strings.Contains(body2, "Plans</a>") || strings.Contains(body2, ">note 79</a>") || strings.Contains(body2, `rel="next"`) {
+		t.Errorf("second page (%s):\n%s", older, body2)
+	}
+	newer := html.UnescapeString(between(body2, `<a href="`, `" rel="prev"`))
+	if _, back := c.get(newer); strings.Count(back, `data-uid="`) != pageSize || !strings.Contains(back, ">other words") {
+		t.Errorf("back to the first page (%s):\n%s", newer, back)
+	}
+	// Changes: a second reply joins, the first reply goes.
+	h.deliver("ann@example.com", "INBOX", "From: c@example.org\nSubject: Re: Plans\nMessage-ID: <r2@x>\nIn-Reply-To: <plans@x>\n\nx\n")
+	if _, err := h.st.Expunge(context.Background(), inbox.ID, []store.UID{82}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = c.get(mailboxURL(inbox.ID) + "?view=conversations")
+	if strings.Contains(body, ">other words") || !strings.Contains(body, `<span class="sub">(2)</span>`) || !(strings.Index(body, "Re: Plans") < strings.Index(body, "↳ Plans")) {
+		t.Errorf("after the changes:\n%s", body)
+	}
+	// Only new messages: only they are read, and they join.
+	h.deliver("ann@example.com", "INBOX", "From: d@example.org\nSubject: other words again\nMessage-ID: <r3@x>\nReferences: <plans@x> <r2@x>\n\nx\n")
+	_, body = c.get(mailboxURL(inbox.ID) + "?view=conversations")
+	if !strings.Contains(body, `<span class="sub">(3)</span>`) || !(strings.Index(body, "other words again") < strings.Index(body, "↳ Re: Plans")) {
+		t.Errorf("after a new reply:\n%s", body)
+	}
+}
+
+// A refused send keeps its attachments: the form comes back with them
+// checked to be kept (saved with the message in Drafts), and sending
+// again, fixed, sends them; a form error (a bad address) keeps them too.
+func TestRefusedSendKeepsAttachments(t *testing.T) {
+	for _, tc := range []struct {
+		name, to, reason string
+	}{
+		{"refused by submission", "nobody@example.com", "Not sent: "},
+		{"bad address", "bob@example.com, <<not an address", "is not a list of addresses"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, false)
+			c := h.client()
+			c.login("ann@example.com", "secret")
+			c.get("/compose")
+			resp, body := c.postMultipart("/send", url.Values{"to": {tc.to}, "subject": {"the plan"}, "body": {"attached"}}, map[string]string{"plan.txt": "the plan itself"})
+			if resp.StatusCode/100 != 4 && resp.StatusCode/100 != 5 || !strings.Contains(body, tc.reason) || !strings.Contains(body, "Your attachments are kept") {
+				t.Fatalf("refusal: %d\n%s", resp.StatusCode, body)
+			}
+			if !strings.Contains(body, `checked> Keep plan.txt`) || !strings.Contains(body, `value="`+html.EscapeString(tc.to)+`"`) {
+				t.Fatalf("the form shown again lacks the attachment or the typed address:\n%s", body)
+			}
+			if n := h.mbx("ann@example.com", "Drafts").Messages; n != 1 {
+				t.Fatalf("%d drafts", n)
+			}
+			draft := regexp.MustCompile(`name="draft" value="([^"]+)"`).FindStringSubmatch(body)[1]
+			keep := between(body, `name="keep" value="`, `" checked> Keep plan.txt`)
+			resp, _ = c.postMultipart("/send", url.Values{"to": {"bob@example.com"}, "subject": {"the plan"}, "body": {"attached"}, "draft": {draft}, "keep": {keep}}, nil)
+			if resp.StatusCode != http.StatusSeeOther || h.inbox("bob@example.com").Messages != 1 || h.mbx("ann@example.com", "Drafts").Messages != 0 {
+				t.Fatalf("sending again: %d, bob has %d, drafts %d", resp.StatusCode, h.inbox("bob@example.com").Messages, h.mbx("ann@example.com", "Drafts").Messages)
+			}
+			var got string
+			h.st.ReadContent(h.inbox("bob@example.com").ID, 1, func(c *store.Content, _ *store.Part) error { got = string(c.Slice(0, c.Size())); return nil })
+			if !strings.Contains(got, "filename=plan.txt") || !strings.Contains(got, "dGhlIHBsYW4gaXRzZWxm") {
+				t.Errorf("the attachment was not sent:\n%s", got)
+			}
+		})
+	}
+}
+
+// The conversations' cache keeps at most its bound of messages: the folder
+// viewed longest ago goes first; views of several folders at once are
+// safe (-race).
+func TestThreadCacheBound(t *testing.T) {
+	h := newHarness(t, false)
+	h.web.threads = newThreadCache(3)
+	for _, box := range []string{"INBOX", "Archive"} {
+		for i := range 2 {
+			h.deliver("ann@example.com", box, fmt.Sprintf("Subject: %s %d\n\nx\n", box, i))
+		}
+	}
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	inbox, archive := h.inbox("ann@example.com"), h.mbx("ann@example.com", "Archive")
+	var wg sync.WaitGroup
+	for range 4 {
+		for _, m := range []store.MailboxID{inbox.ID, archive.ID} {
+			c := h.client() // a browser each: the test client is not safe for concurrent use
+			c.login("ann@example.com", "secret")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if resp, _ := c.get(mailboxURL(m) + "?view=conversations"); resp.StatusCode != http.StatusOK {
+					t.Errorf("%d", resp.StatusCode)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	c.get(mailboxURL(archive.ID) + "?view=conversations")
+	tc := h.web.threads
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if len(tc.folders) != 1 || tc.folders[archive.ID] == nil || tc.folders[archive.ID].n != 2 {
+		t.Errorf("cache holds %d folders", len(tc.folders))
+	}
+}
+
+// A search by sender, recipient or subject reads the folder's cached
+// fields; a message delivered after they were read has its header read,
+// and a field the cache does not keep is not served from it.
+func TestCachedSearch(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", "From: Alice <alice@example.org>\nSubject: one\n\nx\n")
+	inbox := h.inbox("ann@example.com")
+	crit := parseQuery("from:alice").criteria()
+	if c := h.web.cachedSearch(inbox, crit); c != nil {
+		t.Fatalf("a search made the cache")
+	}
+	if _, _, err := h.web.threads.folder(h.web.st, inbox); err != nil { // the conversation view's
+		t.Fatal(err)
+	}
+	cached := h.web.cachedSearch(inbox, crit)
+	if cached == nil {
+		t.Fatalf("no cache for from:")
+	}
+	late := h.deliver("ann@example.com", "INBOX", "From: Bob <bob@example.org>\nTo: ann@example.com\nSubject: two\n\nx\n")
+	var got []string
+	err := cached([]store.UID{late, 1, 99}, func(uid store.UID, vals map[string]string) {
+		got = append(got, fmt.Sprintf("%d %q %q", uid, vals["from"], vals["subject"]))
+	})
+	want := []string{fmt.Sprintf("%d %q %q", late, "\x00bob <bob@example.org>", "\x00two"), `1 "\x00alice <alice@example.org>" "\x00one"`}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q (%v)", got, want, err)
+	}
+	if c := h.web.cachedSearch(inbox, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "X-Other", Value: "v"}}}); c != nil {
+		t.Errorf("X-Other served from the cache")
 	}
 }

@@ -3,7 +3,6 @@ package webmail
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"petrel/store"
@@ -21,10 +20,9 @@ type row struct {
 	Size                           int64
 	Seen, Flagged, Answered, Draft bool
 	Attachment                     bool
-	// For the conversation view: the message's ids, and its place.
-	messageID, inReplyTo string
-	InThread             int  // messages in its conversation on this page (on the first one shown)
-	Reply                bool // not the newest of its conversation: shown under it
+	// For the conversation view: its place.
+	InThread int  // messages in its conversation (on the newest, shown first)
+	Reply    bool // not the newest of its conversation: shown under it
 }
 
 type listData struct {
@@ -77,6 +75,10 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request, sess *session)
 		return
 	}
 	q := r.URL.Query()
+	if q.Get("view") == "conversations" {
+		s.listConversations(w, r, sess, m)
+		return
+	}
 	var msgs []store.Message
 	if after, ok := parseUID(q.Get("after")); ok {
 		msgs, err = s.st.Page(m.ID, after, pageSize, false)
@@ -110,15 +112,6 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request, sess *session)
 	if d.Rows, err = s.rows(m.ID, msgs); err != nil {
 		s.fail(w, r, sess, err)
 		return
-	}
-	if q.Get("view") == "conversations" {
-		d.Rows, d.Conversations = conversations(d.Rows), true
-		if d.Older != "" {
-			d.Older += "&view=conversations"
-		}
-		if d.Newer != "" {
-			d.Newer += "&view=conversations"
-		}
 	}
 	s.showList(w, r, sess, m, d)
 }
@@ -173,10 +166,6 @@ func (s *Server) rows(mbx store.MailboxID, msgs []store.Message) ([]row, error) 
 			if !env.Date.IsZero() {
 				rw.Date = env.Date
 			}
-			rw.messageID = env.MessageID
-			if len(env.InReplyTo) > 0 {
-				rw.inReplyTo = env.InReplyTo[0]
-			}
 		}
 		rw.Attachment = hasAttachment(p)
 		return nil
@@ -193,90 +182,4 @@ func hasAttachment(p *store.Part) bool {
 		}
 	})
 	return found
-}
-
-// baseSubject is a subject without its "Re:", "Fwd:" and such prefixes,
-// lower-cased: replies share their original's.
-func baseSubject(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	for {
-		t := s
-		for _, p := range []string{"re:", "fwd:", "fw:", "aw:", "sv:", "antw:"} {
-			t = strings.TrimSpace(strings.TrimPrefix(t, p))
-		}
-		if t == s {
-			return s
-		}
-		s = t
-	}
-}
-
-// conversations groups a page's rows (newest first) into conversations:
-// a message and the replies to it (by In-Reply-To) or to the same subject.
-// Each conversation is shown where its newest message is, the others under
-// it, newest first.
-func conversations(rows []row) []row {
-	parent := make([]int, len(rows))
-	for i := range parent {
-		parent[i] = i
-	}
-	find := func(i int) int {
-		for parent[i] != i {
-			parent[i] = parent[parent[i]]
-			i = parent[i]
-		}
-		return i
-	}
-	union := func(a, b int) {
-		ra, rb := find(a), find(b)
-		if ra < rb {
-			parent[rb] = ra
-		} else if rb < ra {
-			parent[ra] = rb
-		}
-	}
-	byID := map[string]int{}
-	bySubject := map[string]int{}
-	for i, r := range rows {
-		if r.messageID != "" {
-			if j, ok := byID[r.messageID]; ok {
-				union(i, j)
-			} else {
-				byID[r.messageID] = i
-			}
-		}
-		if s := baseSubject(r.Subject); s != "" && s != "(no subject)" {
-			if j, ok := bySubject[s]; ok {
-				union(i, j)
-			} else {
-				bySubject[s] = i
-			}
-		}
-	}
-	for i, r := range rows {
-		if j, ok := byID[r.inReplyTo]; ok && r.inReplyTo != "" {
-			union(i, j)
-		}
-	}
-	groups := map[int][]int{}
-	var order []int
-	for i := range rows {
-		root := find(i)
-		if _, ok := groups[root]; !ok {
-			order = append(order, root)
-		}
-		groups[root] = append(groups[root], i)
-	}
-	out := make([]row, 0, len(rows))
-	for _, root := range order {
-		for k, i := range groups[root] {
-			r := rows[i]
-			r.Reply = k > 0
-			if k == 0 {
-				r.InThread = len(groups[root])
-			}
-			out = append(out, r)
-		}
-	}
-	return out
 }

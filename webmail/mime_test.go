@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"petrel/search"
 	"petrel/store"
 )
 
@@ -140,7 +141,9 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add(`from:alice "two words" since:2026-01-02 before:x body:`)
 	f.Fuzz(func(t *testing.T, in string) {
 		q := parseQuery(in)
-		env := &store.Part{Type: "text", Subtype: "plain", Envelope: &store.Envelope{Subject: in}}
-		q.match(&store.Content{Body: []byte(in)}, env, store.Message{}.InternalDate)
+		c := q.criteria()
+		root := &store.Part{Type: "text", Subtype: "plain", Envelope: &store.Envelope{Subject: in}}
+		m := &search.Msg{Meta: &store.Message{}, C: &store.Content{Body: []byte(in)}, Root: root}
+		search.Match(c, m)
 	})
 }

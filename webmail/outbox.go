@@ -18,6 +18,10 @@ import (
 type outboxData struct {
 	Items []outboxEntry
 	Now   time.Time
+	// Only is the one entry asked for (?id=, a delivery report's link);
+	// Gone says it is no longer among the user's queued messages.
+	Only string
+	Gone bool
 }
 
 // outboxEntry is one queued message with its subject.
@@ -84,10 +88,16 @@ func (s *Server) outboxPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		s.fail(w, r, sess, err)
 		return
 	}
-	d := &outboxData{Now: s.opts.Now()}
-	for _, it := range items {
-		d.Items = append(d.Items, outboxEntry{Item: it, Subject: s.subject(it.ID)})
+	d := &outboxData{Now: s.opts.Now(), Only: r.URL.Query().Get("id")}
+	if d.Only != "" && !validQueueID(d.Only) {
+		d.Only = ""
 	}
+	for _, it := range items {
+		if d.Only == "" || it.ID == d.Only {
+			d.Items = append(d.Items, outboxEntry{Item: it, Subject: s.subject(it.ID)})
+		}
+	}
+	d.Gone = d.Only != "" && len(d.Items) == 0
 	s.render(w, r, http.StatusOK, "outbox.html", page{Title: "Outbox", Sess: sess, Data: d})
 }
 

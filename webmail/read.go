@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"petrel/search"
 	"petrel/store"
 )
 
@@ -28,6 +29,9 @@ type messageData struct {
 	IsTrash, IsJunk       bool
 	Back                  string
 	Report                bool // a delivery status notification (multipart/report)
+	// QueueID is the outbox entry a report of this server's is about
+	// (its X-Petrel-Queue-ID), "" when it names none.
+	QueueID string
 }
 
 // message finds the session's message from the URL's mailbox and UID.
@@ -76,6 +80,9 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *sessi
 			}
 		}
 		d.Report = top.Type == "multipart" && top.Subtype == "report"
+		if d.Report {
+			d.QueueID = reportQueueID(c, top)
+		}
 		shown, atts := layout(top, !d.PreferText)
 		d.Attachments = atts
 		for _, sec := range shown {
@@ -246,4 +253,40 @@ func (s *Server) markAnswered(ctx context.Context, mbx store.MailboxID, uid stor
 	if _, err := s.st.StoreFlags(ctx, mbx, []store.UID{uid}, store.FlagsAdd, []string{store.FlagAnswered}); err != nil {
 		s.log.Warn("web mail: mark answered", "err", err)
 	}
+}
+
+// reportQueueID is the queue id a delivery report of this server's names
+// in its delivery-status part (X-Petrel-Queue-ID, queue/dsn.go), "" when
+// there is none or it is not one the queue makes.
+func reportQueueID(c *store.Content, top *store.Part) string {
+	id := ""
+	walkParts(top, "", func(_ string, p *store.Part) {
+		if id != "" || p.Type != "message" || (p.Subtype != "delivery-status" && p.Subtype != "global-delivery-status") {
+			return
+		}
+		body, err := decodeBody(c, p, false)
+		if err != nil {
+			return
+		}
+		search.EachField(body, "X-Petrel-Queue-ID", func(v string) {
+			if id == "" && validQueueID(v) {
+				id = v
+			}
+		})
+	})
+	return id
+}
+
+// validQueueID: what a queue id may be (letters, digits, '.', '-', '_'),
+// so that one from a message is safe in a URL and an element id.
+func validQueueID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

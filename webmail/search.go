@@ -2,19 +2,25 @@ package webmail
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"petrel/search"
 	"petrel/store"
+
+	"github.com/emersion/go-imap/v2"
 )
 
-// Search bounds: a search reads at most this many messages, for at most
-// this long, newest first, and shows at most one page of matches.
+// Search bounds: a search goes through the whole folder, newest first,
+// until it has a page of matches; one request works for at most
+// Options.SearchTime (searchMaxTime by default), then offers to go on
+// from where it stopped.
 const (
-	searchMaxScan = 20000
-	searchMaxTime = 3 * time.Second
-	searchChunk   = 200
+	searchMaxTime = 5 * time.Second
+	searchChunk   = search.Batch
 )
 
 // query is a parsed search: words to find in any of the fields, or in a
@@ -85,55 +91,37 @@ func (q query) empty() bool {
 	return len(q.any)+len(q.from)+len(q.to)+len(q.subject)+len(q.body) == 0 && q.since.IsZero() && q.before.IsZero()
 }
 
-func containsAll(hay string, needles []string) bool {
-	for _, n := range needles {
-		if !strings.Contains(hay, n) {
-			return false
+// criteria is the query as the server's SEARCH keys (package search, as
+// IMAP's SEARCH evaluates them): a word anywhere is FROM, TO, CC, SUBJECT
+// or BODY; to: is TO or CC; dates are the sent dates (SENTSINCE,
+// SENTBEFORE).
+func (q query) criteria() *imap.SearchCriteria {
+	hdr := func(name, v string) imap.SearchCriteria {
+		return imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: name, Value: v}}}
+	}
+	or := func(list ...imap.SearchCriteria) imap.SearchCriteria {
+		c := list[len(list)-1]
+		for i := len(list) - 2; i >= 0; i-- {
+			c = imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{list[i], c}}}
 		}
+		return c
 	}
-	return true
-}
-
-func addrText(as []store.Address) string {
-	return strings.ToLower(formatAddresses(as))
-}
-
-// match reports whether one message matches; the body is decoded only when
-// the header fields leave the question open.
-func (q query) match(c *store.Content, p *store.Part, date time.Time) bool {
-	env := p.Envelope
-	if env == nil {
-		env = &store.Envelope{}
+	c := &imap.SearchCriteria{SentSince: q.since, SentBefore: q.before}
+	for _, v := range q.from {
+		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: "From", Value: v})
 	}
-	if !env.Date.IsZero() {
-		date = env.Date
+	for _, v := range q.subject {
+		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: "Subject", Value: v})
 	}
-	if (!q.since.IsZero() && date.Before(q.since)) || (!q.before.IsZero() && !date.Before(q.before)) {
-		return false
+	c.Body = append(c.Body, q.body...)
+	for _, v := range q.to {
+		c.And(&imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{hdr("To", v), hdr("Cc", v)}}})
 	}
-	from, to, subject := addrText(env.From), addrText(append(append([]store.Address{}, env.To...), env.Cc...)), strings.ToLower(env.Subject)
-	if !containsAll(from, q.from) || !containsAll(to, q.to) || !containsAll(subject, q.subject) {
-		return false
+	for _, v := range q.any {
+		w := or(hdr("From", v), hdr("To", v), hdr("Cc", v), hdr("Subject", v), imap.SearchCriteria{Body: []string{v}})
+		c.And(&w)
 	}
-	head := from + "\n" + to + "\n" + subject
-	rest := make([]string, 0, len(q.any))
-	for _, w := range q.any {
-		if !strings.Contains(head, w) {
-			rest = append(rest, w)
-		}
-	}
-	if len(rest) == 0 && len(q.body) == 0 {
-		return true
-	}
-	var text strings.Builder
-	shown, _ := layout(p, false)
-	for _, sec := range shown {
-		if b, err := decodeBody(c, partAt(p, sec), true); err == nil {
-			text.Write(b)
-		}
-	}
-	body := strings.ToLower(text.String())
-	return containsAll(body, rest) && containsAll(body, q.body)
+	return c
 }
 
 // searchPage answers the search box of a folder on the server: the
@@ -157,14 +145,17 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		http.Redirect(w, r, mailboxURL(m.ID), http.StatusSeeOther)
 		return
 	}
-	deadline := time.Now().Add(searchMaxTime)
+	crit := q.criteria()
+	var opts search.Options
+	if search.NeedsContent(crit) && !search.NeedsStructure(crit) {
+		// Sender, recipients, subject only: from the folder's cache.
+		opts.Cached = s.cachedSearch(m, crit)
+	}
+	deadline := time.Now().Add(s.opts.SearchTime)
 	var found []store.Message
-	var anchor store.UID
-	for d.Scanned < searchMaxScan && len(found) < pageSize {
-		if time.Now().After(deadline) {
-			d.Truncated = true
-			break
-		}
+	anchor, _ := parseUID(r.URL.Query().Get("before"))
+	more := false // a match beyond this page, or a part of the folder not searched
+	for !more {
 		msgs, err := s.st.Page(m.ID, anchor, searchChunk, true)
 		if err != nil {
 			s.fail(w, r, sess, err)
@@ -173,27 +164,35 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		if len(msgs) == 0 {
 			break
 		}
-		anchor = msgs[len(msgs)-1].UID
 		uids := make([]store.UID, len(msgs))
-		byUID := make(map[store.UID]store.Message, len(msgs))
 		for i, msg := range msgs {
 			uids[i] = msg.UID
-			byUID[msg.UID] = msg
 		}
-		err = s.st.ReadContents(m.ID, uids, func(uid store.UID, c *store.Content, p *store.Part) error {
-			if len(found) < pageSize && q.match(c, p, byUID[uid].InternalDate) {
-				found = append(found, byUID[uid])
+		last := msgs[len(msgs)-1].UID
+		err = search.Run(r.Context(), s.st, m.ID, uids, crit, opts, func(msg *search.Msg) bool {
+			if len(found) == pageSize {
+				more = true
+				return false
 			}
-			return nil
+			found = append(found, *msg.Meta)
+			return true
 		})
 		if err != nil {
 			s.fail(w, r, sess, err)
 			return
 		}
+		if more {
+			last = found[len(found)-1].UID
+		}
+		anchor = last
 		d.Scanned += len(msgs)
+		if !more && time.Now().After(deadline) {
+			// Out of time, after one batch at least: go on from here.
+			more, d.Truncated = true, true
+		}
 	}
-	if d.Scanned >= searchMaxScan {
-		d.Truncated = true
+	if more {
+		d.Older = "/search?" + url.Values{"m": {strconv.FormatUint(uint64(m.ID), 10)}, "q": {raw}, "before": {strconv.FormatUint(uint64(anchor), 10)}}.Encode()
 	}
 	if d.Rows, err = s.rows(m.ID, found); err != nil {
 		s.fail(w, r, sess, err)

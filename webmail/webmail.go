@@ -34,6 +34,7 @@ type Store interface {
 	Messages(mbx store.MailboxID, uids []store.UID) ([]store.Message, error)
 	ReadContents(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, structure *store.Part) error) error
 	ReadContent(mbx store.MailboxID, uid store.UID, fn func(c *store.Content, structure *store.Part) error) error
+	ReadHeaders(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, bodyStart int64) error) error
 
 	StoreFlags(ctx context.Context, mbx store.MailboxID, uids []store.UID, op store.FlagOp, flags []string) ([]store.Message, error)
 	Move(ctx context.Context, src store.MailboxID, uids []store.UID, dst store.MailboxID) (*store.CopyResult, error)
@@ -86,6 +87,9 @@ type Options struct {
 	OnAuthFailure func()
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
+	// SearchTime bounds the work of one search request, which then offers
+	// to go on (0 = 5 s).
+	SearchTime time.Duration
 }
 
 //go:embed templates/*.html
@@ -100,6 +104,7 @@ type Server struct {
 	log      *slog.Logger
 	st       Store
 	sessions *sessions
+	threads  *threadCache
 	tmpl     *template.Template
 	mux      *http.ServeMux
 
@@ -136,7 +141,11 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SearchTime <= 0 {
+		opts.SearchTime = searchMaxTime
+	}
 	s := &Server{opts: opts, log: opts.Logger, st: opts.Store, stop: make(chan struct{})}
+	s.threads = newThreadCache(threadCacheItems)
 	s.sessions = newSessions(opts.IdleTimeout, opts.MaxSessionAge, opts.Now, opts.Sessions, opts.Logger)
 	s.tmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
 	static, _ := fs.Sub(staticFS, "static")

@@ -1,0 +1,82 @@
+package search
+
+import (
+	"petrel/store"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// FuzzParseHeader: the search-side header parser never panics.
+func FuzzParseHeader(f *testing.F) {
+	f.Add([]byte("Subject: =?iso-8859-1?q?R=E9sum=E9?=\r\nFrom: x\r\n\r\n"))
+	f.Add([]byte(" leading continuation\r\nA:\r\n"))
+	f.Add([]byte("Subject: =?bogus?b?!!!?=\n"))
+	f.Add([]byte(" Subject: leading fold\r\nsubject : two\r\n\tthree\r\nX: y\r\n"))
+	f.Fuzz(func(t *testing.T, hdr []byte) {
+		for _, fl := range ParseHeader(hdr) {
+			if fl.Value != strings.ToLower(fl.Value) {
+				t.Fatalf("value not lower-cased: %q", fl.Value)
+			}
+		}
+		// EachField, which SEARCH uses for a named field, finds the same
+		// values as SplitHeader for every name there is.
+		fields := SplitHeader(hdr)
+		for _, name := range append([]string{"Subject"}, func() []string {
+			var n []string
+			for _, f := range fields {
+				n = append(n, f.Name)
+			}
+			return n
+		}()...) {
+			if name == "" {
+				continue
+			}
+			var want, got []string
+			for _, f := range fields {
+				if strings.EqualFold(f.Name, name) {
+					want = append(want, f.Value)
+				}
+			}
+			EachField(hdr, name, func(v string) {
+				got = append(got, v)
+			})
+			if !slices.Equal(got, want) {
+				t.Fatalf("field %q: EachField %q, SplitHeader %q", name, got, want)
+			}
+		}
+	})
+}
+
+// FuzzMatch: any message, searched for any text by header, body and text
+// keys, never panics, and a word taken from its Subject is found by the
+// Subject key.
+func FuzzMatch(f *testing.F) {
+	f.Add([]byte("Subject: =?iso-8859-1?q?R=E9sum=E9?=\r\nContent-Type: text/plain; charset=utf-16\r\n\r\n\xff\xfeh\x00i\x00"), "résumé")
+	f.Add([]byte("Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!\r\n--b--\r\n"), "")
+	f.Add([]byte("From: <a (c) @ b>\r\n\r\n"), "a@b")
+	f.Fuzz(func(t *testing.T, msg []byte, s string) {
+		root := store.ParseStructure(msg)
+		m := &Msg{Meta: &store.Message{Size: int64(len(msg))}, C: &store.Content{Body: msg}, Root: root, HeaderEnd: root.BodyStart}
+		for _, c := range []imap.SearchCriteria{
+			{Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: s}}},
+			{Body: []string{s}},
+			{Text: []string{s}},
+			{Not: []imap.SearchCriteria{{SentSince: time.Unix(0, 0)}}},
+		} {
+			Match(&c, m)
+		}
+		if root.Envelope != nil {
+			for _, w := range strings.Fields(root.Envelope.Subject) {
+				if !strings.ContainsRune(w, utf8.RuneError) && !Match(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: w}}}, &Msg{Meta: &store.Message{}, C: &store.Content{Body: msg}, HeaderEnd: root.BodyStart}) {
+					t.Fatalf("subject word %q not found", w)
+				}
+				break
+			}
+		}
+	})
+}
