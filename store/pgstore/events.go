@@ -36,8 +36,9 @@ type change struct {
 // not commit forgets them, as its MODSEQs will be another's.
 type writeTx struct {
 	pgx.Tx
-	hub  *hub
-	made []change
+	hub   *hub
+	made  []change
+	notes map[store.MailboxID]uint64 // the MODSEQ of each mailbox changed, to notify after the commit
 }
 
 func (w *writeTx) remember(ctx context.Context, ev store.Event) {
@@ -88,8 +89,92 @@ func emit(ctx context.Context, tx pgx.Tx, ev store.Event) error {
 	if err != nil {
 		return fmt.Errorf("record change: %w", err)
 	}
+	if w, ok := tx.(*writeTx); ok {
+		if w.notes == nil {
+			w.notes = map[store.MailboxID]uint64{}
+		}
+		w.notes[ev.Mailbox] = max(w.notes[ev.Mailbox], ev.ModSeq)
+		return nil
+	}
 	_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", channel, fmt.Sprintf("%d:%d", ev.Mailbox, ev.ModSeq))
 	return err
+}
+
+// notify tells every node's listener of the changes a write committed. It
+// runs after the commit, on a transaction of its own that does not wait
+// for its WAL flush: PostgreSQL serializes the commits of transactions
+// that NOTIFY, their flushes included, which would make writers to
+// different mailboxes wait for each other's fsync. A notification lost
+// here (the connection broke, the node died after the commit) is made up
+// by every node's poll (hub.poll) within PollInterval.
+func (s *Store) notify(notes map[store.MailboxID]uint64) {
+	if len(notes) == 0 {
+		return
+	}
+	payloads := make([]string, 0, len(notes))
+	for mbx, modseq := range notes {
+		payloads = append(payloads, fmt.Sprintf("%d:%d", mbx, modseq))
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, n) FROM unnest($2::text[]) AS n", channel, payloads)
+	if err != nil && s.ctx.Err() == nil {
+		s.log.Debug("store: change notification not sent; the other nodes' poll will find it", "err", err)
+	}
+}
+
+// PollInterval is how often each node reads the MODSEQs of the mailboxes
+// its watchers watch, to find changes whose notification was lost.
+const PollInterval = time.Second
+
+// poll reads the MODSEQs of the watched mailboxes every interval and marks
+// those whose MODSEQ moved since it last looked (or that it sees for the
+// first time, or that are gone): their watchers then read the changes
+// table, where a change whose notification was lost is. One query per
+// node and interval, whatever the number of watchers.
+func (h *hub) poll(interval time.Duration) {
+	defer h.s.wg.Done()
+	last := map[store.MailboxID]int64{} // -1: gone
+	for {
+		select {
+		case <-h.s.ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		h.mu.Lock()
+		ids := make([]int64, 0, len(h.watchers))
+		for id := range h.watchers {
+			ids = append(ids, int64(id))
+		}
+		h.mu.Unlock()
+		now := make(map[store.MailboxID]int64, len(ids))
+		ctx, cancel := context.WithTimeout(h.s.ctx, h.s.opts.QueryTimeout)
+		rows, _ := h.s.pool.Query(ctx, "SELECT id, modseq FROM mailboxes WHERE id = ANY($1)", ids)
+		var id, modseq int64
+		_, err := pgx.ForEachRow(rows, []any{&id, &modseq}, func() error {
+			now[store.MailboxID(id)] = modseq
+			return nil
+		})
+		cancel()
+		if err != nil {
+			continue // the next round reads again
+		}
+		for _, id := range ids {
+			m, ok := now[store.MailboxID(id)]
+			if !ok {
+				m = -1
+			}
+			if prev, seen := last[store.MailboxID(id)]; !seen || prev != m {
+				h.mark(store.MailboxID(id))
+			}
+		}
+		last = now
+		for _, id := range ids {
+			if _, ok := now[store.MailboxID(id)]; !ok {
+				last[store.MailboxID(id)] = -1
+			}
+		}
+	}
 }
 
 // hub fans the changes committed by any node out to this node's watchers.
