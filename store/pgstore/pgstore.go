@@ -126,10 +126,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Store{pool: pool, log: opts.Logger, opts: opts, auth: store.NewPasswordCache(opts.HashWorkers, opts.HashQueue), ctx: sctx, cancel: cancel}
 	s.hub = newHub(s)
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go s.hub.listen(cfg.ConnConfig)
 	go s.hub.dispatch()
 	go s.hub.poll(PollInterval)
+	go s.hub.notifyLoop()
 	go s.pruneLoop(time.Hour)
 	return s, nil
 }
