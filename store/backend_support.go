@@ -57,27 +57,43 @@ func ApplyFlags(cur []string, op FlagOp, flags []string) []string { return apply
 // PasswordCache is VerifyPassword with the store's memory of recent right
 // passwords (authCache: a few minutes, keyed by an HMAC under a
 // per-process key, never the password; an entry is for one hash, so a
-// password changed by any node is checked again). Safe for concurrent use.
-type PasswordCache struct{ c *authCache }
+// password changed by any node is checked again), and the store's bound
+// on the hashes checked at once (hashGate: argon2id takes 19 MiB a
+// check). Safe for concurrent use.
+type PasswordCache struct {
+	c    *authCache
+	gate *hashGate
+}
 
-// NewPasswordCache returns an empty cache.
-func NewPasswordCache() *PasswordCache { return &PasswordCache{newAuthCache()} }
+// NewPasswordCache returns an empty cache whose checks run at most
+// workers at once with at most queue waiting, as Options.HashWorkers and
+// Options.HashQueue bound the bbolt store's (0: their defaults).
+func NewPasswordCache(workers, queue int) *PasswordCache {
+	return &PasswordCache{c: newAuthCache(), gate: newHashGate(workers, queue)}
+}
 
 // Check reports whether password matches the stored hash of address ("" for
-// no such account, which never matches and costs what a wrong password does).
-func (p *PasswordCache) Check(address, hash, password string) bool {
+// no such account, which never matches and costs what a wrong password
+// does). A password remembered as right is not hashed again; one that must
+// be, when more checks wait than the bound takes, is ErrBusy at once.
+func (p *PasswordCache) Check(address, hash, password string) (bool, error) {
 	if hash == "" {
-		return VerifyPassword("", password)
+		err := p.gate.do(func() { VerifyPassword("", password) })
+		return false, err
 	}
 	id := p.c.id(address, password, hash)
 	if p.c.ok(id) {
-		return true
+		return true, nil
 	}
-	if !checkPassword(hash, password) {
-		return false
+	var right bool
+	if err := p.gate.do(func() { right = checkPassword(hash, password) }); err != nil {
+		return false, err
+	}
+	if !right {
+		return false, nil
 	}
 	p.c.remember(id)
-	return true
+	return true, nil
 }
 
 // EncodeStructure is the stored form of a message's parsed structure

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"path/filepath"
 	"testing"
 
 	"petrel/store"
@@ -24,5 +25,26 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { s.Close() })
 			return s
 		},
+		NewJunk: func(t testing.TB, o storetest.JunkOptions) storetest.Backend {
+			s, err := store.Open(filepath.Join(t.TempDir(), "mail.db"), store.Options{JunkTokens: o.Tokens, JunkShared: o.Shared, JunkMaxTokens: o.MaxTokens})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
 	})
+}
+
+// BenchmarkBackend: the writes storetest.Bench measures on every backend,
+// here on bbolt (compare store/pgstore's BenchmarkBackend).
+func BenchmarkBackend(b *testing.B) {
+	storetest.Bench(b, storetest.Factory{New: func(t testing.TB) storetest.Backend {
+		s, err := store.Open(filepath.Join(t.TempDir(), "mail.db"), store.Options{CheapPasswordHash: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}})
 }

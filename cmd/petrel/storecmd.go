@@ -102,11 +102,8 @@ func copyReport(stdout io.Writer, st pgstore.CopyStats, err error) error {
 	if err != nil {
 		return fmt.Errorf("store copy: %w (run it again to go on where it stopped)", err)
 	}
-	fmt.Fprintf(stdout, "store copied: %d accounts, %d mailboxes, %d aliases, %d messages (%d were there already)\n",
-		st.Accounts, st.Mailboxes, st.Aliases, st.Messages, st.Skipped)
-	if st.Lists > 0 {
-		fmt.Fprintf(stdout, "not copied: %d mailing lists (PostgreSQL does not keep them yet)\n", st.Lists)
-	}
+	fmt.Fprintf(stdout, "store copied: %d accounts, %d mailboxes, %d aliases, %d messages (%d were there already), %d mailing lists, %d junk models\n",
+		st.Accounts, st.Mailboxes, st.Aliases, st.Messages, st.Skipped, st.Lists, st.JunkModels)
 	return nil
 }
 

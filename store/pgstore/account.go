@@ -179,7 +179,9 @@ func (s *Store) AccountByID(id uint64) (*store.Account, error) {
 
 // Authenticate checks a password. Unknown accounts and wrong passwords both
 // return ErrAuthFailed after the same work. A right password is remembered
-// for a few minutes (store.PasswordCache), as the bbolt store does.
+// for a few minutes (store.PasswordCache), as the bbolt store does; past
+// the bound on the hashes checked at once (Options.HashWorkers,
+// HashQueue), store.ErrBusy at once.
 func (s *Store) Authenticate(address, password string) (*store.Account, error) {
 	addr, nerr := store.NormalizeAddress(address)
 	var a *store.Account
@@ -193,7 +195,14 @@ func (s *Store) Authenticate(address, password string) (*store.Account, error) {
 			return nil, fmt.Errorf("authenticate: %w", err)
 		}
 	}
-	if !s.auth.Check(addr, hash, password) {
+	ok, err := s.auth.Check(addr, hash, password)
+	if err != nil {
+		if s.opts.OnAuthBusy != nil {
+			s.opts.OnAuthBusy()
+		}
+		return nil, err
+	}
+	if !ok {
 		return nil, store.ErrAuthFailed
 	}
 	return a, nil

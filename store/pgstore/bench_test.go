@@ -1,9 +1,9 @@
 package pgstore_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +12,7 @@ import (
 	"petrel/internal/pgtest"
 	"petrel/store"
 	"petrel/store/pgstore"
+	"petrel/store/storetest"
 )
 
 // durable starts a PostgreSQL server with fsync on, as production runs it,
@@ -26,22 +27,13 @@ func durable(b *testing.B) *pgtest.Server {
 	return srv
 }
 
-func benchMessage(size int) []byte {
-	var m bytes.Buffer
-	m.WriteString("From: alice@example.org\r\nTo: bob@example.com\r\nSubject: benchmark\r\n\r\n")
-	for m.Len() < size-76 {
-		m.WriteString(string(bytes.Repeat([]byte("x"), 74)) + "\r\n")
-	}
-	return m.Bytes()
-}
-
 // BenchmarkDeliver measures durable delivery (fsync on) of one 4 KiB
 // message to one recipient per iteration, by concurrent writers, as the
 // store package's BenchmarkDeliver does for bbolt: compare its
 // commit=group results.
 func BenchmarkDeliver(b *testing.B) {
 	srv := durable(b)
-	msg := benchMessage(4 << 10)
+	msg := storetest.BenchMessage(4 << 10)
 	for _, writers := range []int{1, 8, 50} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			s, err := pgstore.Open(context.Background(), srv.DSN(b), pgstore.Options{CheapPasswordHash: true, MaxConns: 64})
@@ -86,6 +78,21 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 }
 
+// BenchmarkBackend: the writes storetest.Bench measures on every backend,
+// here on PostgreSQL with fsync on (compare the store package's
+// BenchmarkBackend, bbolt).
+func BenchmarkBackend(b *testing.B) {
+	srv := durable(b)
+	storetest.Bench(b, storetest.Factory{New: func(t testing.TB) storetest.Backend {
+		s, err := pgstore.Open(context.Background(), srv.DSN(t), pgstore.Options{CheapPasswordHash: true, MaxConns: 64, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}})
+}
+
 // BenchmarkWatchLatency measures how long a delivery made through one node
 // takes to reach a watcher on another (LISTEN/NOTIFY, then the changes
 // row): p50 and p99 over b.N deliveries.
@@ -114,7 +121,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer stop()
-	msg := benchMessage(4 << 10)
+	msg := storetest.BenchMessage(4 << 10)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
@@ -148,7 +155,7 @@ func BenchmarkReadRange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	big := benchMessage(20 << 20)
+	big := storetest.BenchMessage(20 << 20)
 	d, err := s.Deliver(context.Background(), &store.Delivery{Body: big, Targets: []store.Target{{Account: a.ID}}})
 	if err != nil {
 		b.Fatal(err)

@@ -20,7 +20,8 @@ type CopyStats struct {
 	Accounts, Mailboxes, Aliases int
 	Messages                     int // copied by this run
 	Skipped                      int // already there from an earlier run
-	Lists                        int // mailing lists in the source, not copied (not kept in PostgreSQL yet)
+	Lists                        int // mailing lists copied, with their members
+	JunkModels                   int // junk models copied
 }
 
 // copyBatchBytes bounds the bytes of one copy transaction.
@@ -37,8 +38,10 @@ var errBatchFull = errors.New("batch full")
 // resumed, or repeated to bring over what arrived since. progress, if not
 // nil, is told the messages done (this run) and the total in the source.
 //
+// Then it copies the rest (copyextra.go): mailing lists and members,
+// subscriptions, METADATA, expunged-UID histories, junk models.
+//
 // Nothing may write to the database meanwhile (its nodes stay stopped).
-// Mailing lists are not copied: PostgreSQL does not keep them yet.
 func (s *Store) CopyFrom(ctx context.Context, src *store.Store, progress func(done, total int)) (CopyStats, error) {
 	var st CopyStats
 	accts, err := src.DumpAccounts()
@@ -127,11 +130,9 @@ func (s *Store) CopyFrom(ctx context.Context, src *store.Store, progress func(do
 	if err := s.fixSequences(ctx); err != nil {
 		return st, err
 	}
-	lists, err := src.MailingLists()
-	if err != nil {
+	if err := s.copyExtrasFrom(ctx, src, accts, mboxes, &st); err != nil {
 		return st, fmt.Errorf("copy: %w", err)
 	}
-	st.Lists = len(lists)
 	return st, nil
 }
 
@@ -247,7 +248,8 @@ func (s *Store) fixSequences(ctx context.Context) error {
 // CopyFrom: IDs, password hashes, UIDVALIDITY, UIDNEXT, UIDs, MODSEQs,
 // flags, dates, bytes and their sharing kept; resumable the same way (it
 // goes on after the last UID of each mailbox in dst). Aliases are set
-// anew. Nothing may write to this database meanwhile.
+// anew; lists, subscriptions, METADATA, expunged-UID histories and junk
+// models follow (copyextra.go). Nothing may write to this database meanwhile.
 func (s *Store) CopyTo(ctx context.Context, dst *store.Store, progress func(done, total int)) (CopyStats, error) {
 	var st CopyStats
 	rows, _ := s.pool.Query(ctx, "SELECT id, address, hash, created FROM accounts ORDER BY id")
@@ -314,6 +316,9 @@ func (s *Store) CopyTo(ctx context.Context, dst *store.Store, progress func(done
 				progress(st.Messages+st.Skipped, total)
 			}
 		}
+	}
+	if err := s.copyExtrasTo(ctx, dst, accts, mboxes, &st); err != nil {
+		return st, fmt.Errorf("copy: %w", err)
 	}
 	return st, nil
 }

@@ -56,7 +56,122 @@ func fillSource(t testing.TB, n int) *store.Store {
 	if _, err := src.SetAlias(ctx, "team@example.org", []string{"bob@example.org", "alice@example.org"}, store.ResolveOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	fillExtras(t, src, bob.ID, al.ID, in.ID)
 	return src
+}
+
+// fillExtras gives src what the copy carries besides mail: a list with
+// members (one bouncing, one disabled), a subscription to a name that is
+// no mailbox, METADATA, junk models (trained from outside, trusted
+// senders, the shared model) and a stored message's training state.
+func fillExtras(t testing.TB, src *store.Store, bob, al uint64, inbox store.MailboxID) {
+	ctx := context.Background()
+	if _, err := src.CreateList(ctx, store.List{Address: "news@example.org", Post: store.PostAnyone, Archive: "https://example.org/news"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.AddMembers(ctx, "news@example.org", []string{"x@elsewhere.net", "y@elsewhere.net", "z@elsewhere.net"}); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	src.RecordBounce(ctx, "news@example.org", "x@elsewhere.net", day, 3)
+	for i := range 2 {
+		src.RecordBounce(ctx, "news@example.org", "y@elsewhere.net", day.Add(time.Duration(i)*24*time.Hour), 2)
+	}
+	if err := src.SetSubscribed(ctx, bob, "Someday", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SetMetadata(ctx, bob, 0, []store.MetadataEntry{{Name: "/private/comment", Value: []byte("server")}, {Name: "/shared/a/b", Value: []byte{0, 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SetMetadata(ctx, bob, inbox, []store.MetadataEntry{{Name: "/private/color", Value: []byte("blue")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, acct := range []uint64{bob, al, store.SharedJunkModel} {
+		samples := []store.JunkSample{
+			{ID: []byte{1, byte(acct)}, Tokens: []string{"cheap", "pills", "now"}, Class: store.JunkSpam},
+			{ID: []byte{2, byte(acct)}, Tokens: []string{"lunch", "now"}, Class: store.JunkHam},
+		}
+		if _, err := src.JunkTrainMany(ctx, acct, samples); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.JunkTrust(ctx, bob, []string{"friend@example.net", "mum@example.net"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := src.Messages(inbox, []store.UID{1})
+	if err != nil || len(msgs) != 1 {
+		t.Fatal(msgs, err)
+	}
+	if err := src.LoadJunkMsgs(ctx, []store.JunkMsgDump{{Blob: msgs[0].Blob, Account: bob, Class: store.JunkSpam}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sameExtras checks that dst holds src's lists and members, subscriptions,
+// METADATA, expunged-UID histories and junk models.
+func sameExtras(t testing.TB, src, dst storetest.Backend) {
+	wl, _ := src.MailingLists()
+	hl, err := dst.MailingLists()
+	if err != nil || !slices.EqualFunc(wl, hl, func(a, b store.List) bool {
+		return a.Address == b.Address && a.Post == b.Post && a.ReplyTo == b.ReplyTo && a.Archive == b.Archive && a.Created.Equal(b.Created) && slices.Equal(a.Moderators, b.Moderators)
+	}) {
+		t.Fatalf("lists %+v, want %+v (%v)", hl, wl, err)
+	}
+	for _, l := range wl {
+		wm, _ := src.Members(l.Address)
+		hm, err := dst.Members(l.Address)
+		if err != nil || !slices.EqualFunc(wm, hm, func(a, b store.Member) bool {
+			return a.Address == b.Address && a.Added.Equal(b.Added) && a.Disabled == b.Disabled && slices.Equal(a.BounceDays, b.BounceDays)
+		}) {
+			t.Fatalf("members of %s: %+v, want %+v (%v)", l.Address, hm, wm, err)
+		}
+	}
+	accts, _ := src.Accounts()
+	for _, a := range accts {
+		ws, _ := src.Subscriptions(a.ID)
+		hs, err := dst.Subscriptions(a.ID)
+		if err != nil || !slices.Equal(ws, hs) {
+			t.Fatalf("subscriptions of %s: %v, want %v (%v)", a.Address, hs, ws, err)
+		}
+		ms, _ := src.Mailboxes(a.ID)
+		for _, mbx := range append([]store.MailboxID{0}, func() (ids []store.MailboxID) {
+			for _, m := range ms {
+				ids = append(ids, m.ID)
+			}
+			return ids
+		}()...) {
+			roots := []string{"/private", "/shared"}
+			we, _ := src.Metadata(a.ID, mbx, roots, -1)
+			he, err := dst.Metadata(a.ID, mbx, roots, -1)
+			if err != nil || !slices.EqualFunc(we, he, func(x, y store.MetadataEntry) bool { return x.Name == y.Name && bytes.Equal(x.Value, y.Value) }) {
+				t.Fatalf("metadata of %s mailbox %d: %+v, want %+v (%v)", a.Address, mbx, he, we, err)
+			}
+			if mbx == 0 {
+				continue
+			}
+			wv, _ := src.Vanished(mbx, 0)
+			hv, err := dst.Vanished(mbx, 0)
+			if err != nil || !slices.Equal(wv, hv) {
+				t.Fatalf("vanished of mailbox %d: %v, want %v (%v)", mbx, hv, wv, err)
+			}
+		}
+	}
+	toks := []string{"cheap", "pills", "now", "lunch", "never"}
+	for _, a := range append(accts, store.Account{ID: store.SharedJunkModel}) {
+		wc, hc := make([]store.JunkCounts, len(toks)), make([]store.JunkCounts, len(toks))
+		ws, _ := src.JunkLookup(a.ID, toks, wc)
+		hs, err := dst.JunkLookup(a.ID, toks, hc)
+		if err != nil || ws != hs || !slices.Equal(wc, hc) {
+			t.Fatalf("junk model %d: %+v %v, want %+v %v (%v)", a.ID, hs, hc, ws, wc, err)
+		}
+		for _, addr := range []string{"friend@example.net", "mum@example.net", "stranger@example.net"} {
+			w, _ := src.JunkTrusted(a.ID, addr)
+			h, err := dst.JunkTrusted(a.ID, addr)
+			if err != nil || w != h {
+				t.Fatalf("junk model %d trusts %s: %v, want %v (%v)", a.ID, addr, h, w, err)
+			}
+		}
+	}
 }
 
 // sameStores checks that dst holds what src does (every account's password
@@ -107,6 +222,7 @@ func sameStores(t testing.TB, src, dst storetest.Backend) (messages int) {
 			}
 		}
 	}
+	sameExtras(t, src, dst)
 	return messages
 }
 
@@ -137,7 +253,7 @@ func TestCopyFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := sameStores(t, src, dst)
-	if st.Messages != n || st.Skipped != 0 || st.Accounts != 2 || st.Aliases != 1 || calls == 0 {
+	if st.Messages != n || st.Skipped != 0 || st.Accounts != 2 || st.Aliases != 1 || st.Lists != 1 || st.JunkModels != 3 || calls == 0 {
 		t.Fatalf("stats %+v (progress called %d times), compared %d messages", st, calls, n)
 	}
 	// Bytes shared in the source are shared in the copy.
@@ -205,6 +321,20 @@ func TestCopyFrom(t *testing.T) {
 	}
 	if st, err = dst.CopyTo(ctx, back, nil); err != nil || st.Messages != 0 {
 		t.Fatalf("second copy back: %+v, %v", st, err)
+	}
+	// The junk models and training states came back exactly as they were.
+	models, _ := src.JunkModels()
+	for _, acct := range models {
+		w, _ := src.DumpJunk(acct)
+		h, err := back.DumpJunk(acct)
+		if err != nil || h == nil || w.Stats != h.Stats || !slices.Equal(w.Tokens, h.Tokens) || !slices.Equal(w.Contacts, h.Contacts) ||
+			!slices.EqualFunc(w.Samples, h.Samples, func(a, b store.JunkSampleDump) bool { return bytes.Equal(a.ID, b.ID) && a.Class == b.Class }) {
+			t.Fatalf("junk model %d copied back: %+v, want %+v (%v)", acct, h, w, err)
+		}
+	}
+	wj, _ := src.DumpJunkMsgs()
+	if hj, err := back.DumpJunkMsgs(); err != nil || len(wj) != 1 || !slices.Equal(wj, hj) {
+		t.Fatalf("training states copied back: %+v, want %+v (%v)", hj, wj, err)
 	}
 	backBob, _ := back.MailboxByName(bob.ID, "INBOX")
 	nd, err := back.Deliver(ctx, &store.Delivery{Body: []byte("Subject: after\r\n\r\nx\r\n"), Targets: []store.Target{{Account: bob.ID}}})

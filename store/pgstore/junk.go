@@ -250,33 +250,23 @@ func (s *Store) junkTrainTx(ctx context.Context, tx pgx.Tx, acct uint64, msgs []
 
 // copyTrainTx is copyTx that trains the destination account's model with
 // the messages copied or moved into or out of Junk (store.JunkMoveClass).
-// The caller has locked both mailboxes.
-func (s *Store) copyTrainTx(ctx context.Context, tx pgx.Tx, src store.MailboxID, uids []store.UID, dst store.MailboxID, move bool) (*store.CopyResult, error) {
-	if s.opts.JunkTokens != nil {
-		sm, err := scanMailbox(tx.QueryRow(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE id = $1", int64(src)))
-		if err != nil {
+// The caller has locked both mailboxes (sm and dm as they were then).
+func (s *Store) copyTrainTx(ctx context.Context, tx pgx.Tx, sm store.Mailbox, uids []store.UID, dm store.Mailbox, move bool) (*store.CopyResult, error) {
+	if class := store.JunkMoveClass(&sm, &dm); s.opts.JunkTokens != nil && class != store.JunkNone {
+		rows, _ := tx.Query(ctx, "SELECT uid, blob FROM messages WHERE mailbox = $1 AND uid = ANY($2) ORDER BY uid", int64(sm.ID), fromUIDs(uids))
+		var train []trainee
+		var uid, blob int64
+		if _, err := pgx.ForEachRow(rows, []any{&uid, &blob}, func() error {
+			train = append(train, trainee{mbx: sm.ID, uid: store.UID(uid), blob: blob, class: class})
+			return nil
+		}); err != nil {
 			return nil, err
 		}
-		dm, err := scanMailbox(tx.QueryRow(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE id = $1", int64(dst)))
-		if err != nil {
+		if err := s.junkTrainTx(ctx, tx, dm.Account, train); err != nil {
 			return nil, err
-		}
-		if class := store.JunkMoveClass(&sm, &dm); class != store.JunkNone {
-			rows, _ := tx.Query(ctx, "SELECT uid, blob FROM messages WHERE mailbox = $1 AND uid = ANY($2) ORDER BY uid", int64(src), fromUIDs(uids))
-			var train []trainee
-			var uid, blob int64
-			if _, err := pgx.ForEachRow(rows, []any{&uid, &blob}, func() error {
-				train = append(train, trainee{mbx: src, uid: store.UID(uid), blob: blob, class: class})
-				return nil
-			}); err != nil {
-				return nil, err
-			}
-			if err := s.junkTrainTx(ctx, tx, dm.Account, train); err != nil {
-				return nil, err
-			}
 		}
 	}
-	return copyTx(ctx, tx, src, uids, dst, move)
+	return copyTx(ctx, tx, sm.ID, uids, dm.ID, move)
 }
 
 // JunkTrain trains acct's model (store.SharedJunkModel: the shared one)

@@ -533,13 +533,16 @@ func (s *Store) copyOrMove(ctx context.Context, src store.MailboxID, uids []stor
 	var res *store.CopyResult
 	err := s.update(ctx, func(tx pgx.Tx) error {
 		// Both mailboxes locked, in ID order (once when they are one).
+		locked := map[store.MailboxID]store.Mailbox{}
 		for _, id := range slices.Compact([]store.MailboxID{min(src, dst), max(src, dst)}) {
-			if _, err := lockMailbox(ctx, tx, id); err != nil {
+			m, err := lockMailbox(ctx, tx, id)
+			if err != nil {
 				return err
 			}
+			locked[id] = m
 		}
 		var err error
-		res, err = s.copyTrainTx(ctx, tx, src, uids, dst, move)
+		res, err = s.copyTrainTx(ctx, tx, locked[src], uids, locked[dst], move)
 		return err
 	})
 	if err != nil {

@@ -1,8 +1,12 @@
 // Package pgstore is Petrel's mail store on PostgreSQL: the same contract
 // as the embedded bbolt store (the store package's doc), for several Petrel
 // nodes sharing one database. It owns the schema (schema.go: versioned,
-// migrated at start, a newer one refused), accounts, mailboxes, messages and
-// aliases, and the change events that reach watchers on every node.
+// migrated at start, a newer one refused), accounts, mailboxes and their
+// subscriptions, messages, QRESYNC's expunged UIDs (imap.go), METADATA,
+// aliases, mailing lists (list.go), the junk models (junk.go), and the
+// change events that reach watchers on every node. Every method the
+// front-ends call on the bbolt store is here with the same signature and
+// semantics (storetest.Backend; TestFrontEndMethods keeps the list).
 //
 // Invariants, which every function in this package keeps:
 //
@@ -23,7 +27,13 @@
 //     that a range is read without the rest; a blob goes with its last
 //     message.
 //   - Passwords are hashed and checked by the store package's code
-//     (store.HashPassword, store.VerifyPassword): argon2id.
+//     (store.HashPassword, store.PasswordCache): argon2id, at most
+//     Options.HashWorkers checks at once on a node, store.ErrBusy past
+//     its queue.
+//   - Locks are taken in one order: the mailboxes a write changes (by
+//     ID), then the junk models it trains (the account's, then the shared
+//     one). Junk training is part of the write that moved, copied or
+//     flagged the message (junk.go).
 package pgstore
 
 import (
@@ -59,6 +69,12 @@ type Options struct {
 	JunkTokens    func(io.Reader) []string
 	JunkShared    bool
 	JunkMaxTokens int
+	// HashWorkers, HashQueue and OnAuthBusy are store.Options': the bound
+	// on the password hashes Authenticate checks at once on this node,
+	// past which it returns store.ErrBusy.
+	HashWorkers int
+	HashQueue   int
+	OnAuthBusy  func()
 }
 
 // ChangesKept is how long the changes table keeps a change for watchers
@@ -106,7 +122,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, log: opts.Logger, opts: opts, auth: store.NewPasswordCache(), ctx: sctx, cancel: cancel}
+	s := &Store{pool: pool, log: opts.Logger, opts: opts, auth: store.NewPasswordCache(opts.HashWorkers, opts.HashQueue), ctx: sctx, cancel: cancel}
 	s.hub = newHub(s)
 	s.wg.Add(3)
 	go s.hub.listen(cfg.ConnConfig)

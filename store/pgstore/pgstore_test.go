@@ -51,6 +51,15 @@ func TestConformance(t *testing.T) {
 			where[s] = where[b]
 			return s
 		},
+		NewJunk: func(t testing.TB, o storetest.JunkOptions) storetest.Backend {
+			s, err := pgstore.Open(context.Background(), pgtest.DSN(t), pgstore.Options{CheapPasswordHash: true, Logger: slog.New(slog.DiscardHandler),
+				JunkTokens: o.Tokens, JunkShared: o.Shared, JunkMaxTokens: o.MaxTokens})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
 	})
 }
 

@@ -2,16 +2,21 @@ package storetest
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
 	"petrel/store"
 )
 
-// Backend is the store as the front-ends use it today (mta, imap, pop3,
-// mailio, the queue's local delivery): accounts and authentication,
-// mailboxes, delivery and APPEND, listing, flags, COPY/MOVE/EXPUNGE,
-// contents read by range, watching a mailbox, aliases. *store.Store (bbolt)
+// Backend is the store as the front-ends use it (mta, imap, pop3, the web
+// mail, junk, mailio, the queue's local delivery, the admin commands):
+// accounts and authentication, mailboxes, delivery and APPEND, listing,
+// flags, COPY/MOVE/EXPUNGE, contents read by range, watching a mailbox,
+// aliases, and what each front-end needs besides (CONDSTORE/QRESYNC,
+// METADATA, pages, lists, junk models). Every exported method of
+// *store.Store that a package outside store calls is here, but for the
+// bbolt file's own (BackupSized, and the Dump/Load pair of `store copy`). *store.Store (bbolt)
 // and *pgstore.Store (PostgreSQL) implement it; Run checks that they keep
 // the contract of the store package's doc.
 type Backend interface {
@@ -55,6 +60,52 @@ type Backend interface {
 	DeleteAlias(ctx context.Context, address string) error
 	Aliases() ([]store.Alias, error)
 	ResolveAddress(address string, o store.ResolveOptions) (*store.Resolution, error)
+
+	// IMAP: CONDSTORE/QRESYNC, subscriptions, METADATA.
+	CreateMailboxSubscribed(ctx context.Context, acct uint64, name, specialUse string, subscribed bool) (*store.Mailbox, error)
+	Subscriptions(acct uint64) ([]string, error)
+	StoreFlagsIf(ctx context.Context, mbx store.MailboxID, uids []store.UID, op store.FlagOp, flags []string, unchangedSince uint64) ([]store.Message, []store.UID, error)
+	Vanished(mbx store.MailboxID, since uint64) ([]store.UID, error)
+	Metadata(acct uint64, mbx store.MailboxID, names []string, depth int) ([]store.MetadataEntry, error)
+	SetMetadata(ctx context.Context, acct uint64, mbx store.MailboxID, entries []store.MetadataEntry) error
+
+	// The web mail, mailio's import, the submission sender check.
+	Page(mbx store.MailboxID, anchor store.UID, n int, older bool) ([]store.Message, error)
+	AliasesOf(address string) ([]string, error)
+	AppendMany(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error)
+
+	// Mailing lists (mta's expansion and bounces, the admin commands).
+	CreateList(ctx context.Context, l store.List) (*store.List, error)
+	UpdateList(ctx context.Context, l store.List) error
+	DeleteList(ctx context.Context, address string) error
+	MailingList(address string) (*store.List, error)
+	MailingLists() ([]store.List, error)
+	AddMembers(ctx context.Context, list string, addrs []string) ([]string, error)
+	RemoveMembers(ctx context.Context, list string, addrs []string) ([]string, error)
+	Members(list string) ([]store.Member, error)
+	ListMember(list, addr string) (*store.Member, error)
+	RecordBounce(ctx context.Context, list, member string, when time.Time, days int) (bool, error)
+
+	// The junk models (package junk's Model, Trainer, StatsReader; the
+	// admin commands).
+	JunkTrain(ctx context.Context, acct uint64, id []byte, toks []string, class store.JunkClass) (bool, error)
+	JunkTrainMany(ctx context.Context, acct uint64, samples []store.JunkSample) (int, error)
+	JunkLookup(acct uint64, toks []string, counts []store.JunkCounts) (store.JunkStats, error)
+	JunkStatsOf(acct uint64) (store.JunkStats, error)
+	JunkTrusted(acct uint64, addr string) (bool, error)
+	JunkModelSize(acct uint64) (int64, error)
+	JunkTrust(ctx context.Context, acct uint64, addrs []string) error
+
+	// Admin.
+	Reindex(ctx context.Context, progress func(done, total int)) (int, error)
+}
+
+// JunkOptions configure a backend that trains junk models (store.Options'
+// and pgstore.Options' fields of the same names).
+type JunkOptions struct {
+	Tokens    func(io.Reader) []string
+	Shared    bool
+	MaxTokens int
 }
 
 // Factory makes the backends of one conformance test.
@@ -69,6 +120,8 @@ type Factory struct {
 	// Reopen closes b and opens its data again, as a restarted server
 	// would, closed when t ends.
 	Reopen func(t testing.TB, b Backend) Backend
+	// NewJunk is New for a store that trains junk models with o.
+	NewJunk func(t testing.TB, o JunkOptions) Backend
 }
 
 var _ Backend = (*store.Store)(nil)

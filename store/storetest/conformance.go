@@ -40,6 +40,21 @@ func Run(t *testing.T, f Factory, names ...string) {
 		{"Restart", testRestart},
 		{"MixedWriters", testMixedWriters},
 		{"Origin", testOrigin},
+		{"StoreFlagsIf", testStoreFlagsIf},
+		{"Vanished", testVanished},
+		{"Subscriptions", testSubscriptions},
+		{"Metadata", testMetadata},
+		{"Page", testPage},
+		{"AppendMany", testAppendMany},
+		{"AliasesOf", testAliasesOf},
+		{"Lists", testLists},
+		{"JunkTraining", testJunkTraining},
+		{"JunkDelivery", testJunkDelivery},
+		{"JunkTrainMany", testJunkTrainMany},
+		{"JunkPrune", testJunkPrune},
+		{"JunkConcurrent", testJunkConcurrent},
+		{"ExtrasOtherNode", testExtrasOtherNode},
+		{"Reindex", testReindex},
 	}
 	for _, tc := range tests {
 		if len(names) > 0 && !slices.Contains(names, tc.name) {
