@@ -374,14 +374,7 @@ func TestScaleOutNodeKilled(t *testing.T) {
 // 250 is in the mailbox; and the nodes, not restarted, accept mail again
 // and deliver to IDLE on another node.
 func TestScaleOutDatabaseRestart(t *testing.T) {
-	srv, err := pgtest.Start(pgtest.Options{})
-	if err != nil {
-		if _, berr := os.Stat("/usr/lib/postgresql"); berr != nil {
-			pgtest.Shared(t) // skips (or fails under CI) where PostgreSQL is missing
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
+	srv := ownPostgres(t, pgtest.Options{})
 	dsn := srv.DSN(t)
 	st, inbox := pgAccount(t, dsn)
 	nodes := []*instance{pgNode(t, dsn), pgNode(t, dsn), pgNode(t, dsn)}
@@ -574,4 +567,20 @@ func TestScaleOutKilledDuringDelivery(t *testing.T) {
 	}
 	d, total := k.counts()
 	t.Logf("%d submissions accepted; the sink got %d distinct messages, %d deliveries (%d duplicates)", len(accepted), d, total, total-d)
+}
+
+// ownPostgres starts a PostgreSQL server for t alone (one it may crash),
+// stopped when t ends. Where PostgreSQL is missing it skips t, or fails it
+// under CI, as pgtest.Shared does.
+func ownPostgres(t testing.TB, o pgtest.Options) *pgtest.Server {
+	t.Helper()
+	srv, err := pgtest.Start(o)
+	if err != nil {
+		if _, berr := os.Stat("/usr/lib/postgresql"); berr != nil {
+			pgtest.Shared(t) // skips, or fails under CI
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	return srv
 }
