@@ -8,9 +8,6 @@ import (
 	"path/filepath"
 
 	"petrel/config"
-	"petrel/store/pgstore"
-	"petrel/web"
-
 	"petrel/imap"
 	"petrel/junk"
 	"petrel/mailio"
@@ -19,6 +16,8 @@ import (
 	"petrel/queue"
 	"petrel/queue/pgqueue"
 	"petrel/store"
+	"petrel/store/pgstore"
+	"petrel/web"
 	"petrel/webmail"
 )
 
