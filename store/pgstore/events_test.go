@@ -10,6 +10,7 @@ import (
 
 	"petrel/internal/pgtest"
 	"petrel/store"
+	"petrel/store/pgstore"
 )
 
 // A watcher whose LISTEN connection is cut catches up, from the last
@@ -98,5 +99,51 @@ func TestWatchCatchesUpAfterReconnect(t *testing.T) {
 		case <-deadline:
 			t.Fatal("flag change not seen")
 		}
+	}
+}
+
+// A change committed by a node that died before it could notify (here: a
+// change row and the mailbox's MODSEQ written by hand, with no
+// notification) reaches the watchers of the other nodes by their poll,
+// within a few PollIntervals.
+func TestWatchFindsChangeWithoutNotification(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	b := open(t, dsn)
+	acct, err := b.CreateAccount(ctx, "bob@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := b.MailboxByName(acct.ID, "INBOX")
+	got := make(chan store.Event, 10)
+	_, stop, err := b.Watch(in.ID, func(ev store.Event) { got <- ev })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	modseq := in.ModSeq + 1
+	err = pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE mailboxes SET modseq = $2 WHERE id = $1", int64(in.ID), int64(modseq)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO changes (mailbox, modseq, kind, payload) VALUES ($1, $2, $3, '{"u":[7]}')`,
+			int64(in.ID), int64(modseq), int16(store.EventExpunged))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-got:
+		if ev.ModSeq != modseq || ev.Kind != store.EventExpunged || len(ev.UIDs) != 1 || ev.UIDs[0] != 7 {
+			t.Fatalf("event %+v, want the expunge of UID 7 at MODSEQ %d", ev, modseq)
+		}
+	case <-time.After(5 * pgstore.PollInterval):
+		t.Fatalf("no event %v after a change that was not notified", 5*pgstore.PollInterval)
 	}
 }

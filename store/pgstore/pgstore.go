@@ -19,9 +19,11 @@
 //     (uidnext only grows).
 //   - Every change to a mailbox writes a row to changes, keyed by mailbox
 //     and MODSEQ, in the same transaction, and notifies the channel
-//     petrel_changes; watchers read the rows after the MODSEQ they last saw
-//     (events.go), so a lost notification or connection delays an event
-//     and never loses it.
+//     petrel_changes after the commit (outside it: PostgreSQL serializes
+//     the commits of notifying transactions, fsync included); watchers
+//     read the rows after the MODSEQ they last saw (events.go), and each
+//     node polls its watched mailboxes' MODSEQs every PollInterval, so a
+//     lost notification or connection delays an event and never loses it.
 //   - The bytes of a delivery are one row of blobs, shared by every copy
 //     of the message, stored uncompressed out of line (STORAGE EXTERNAL) so
 //     that a range is read without the rest; a blob goes with its last
@@ -124,9 +126,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Store{pool: pool, log: opts.Logger, opts: opts, auth: store.NewPasswordCache(opts.HashWorkers, opts.HashQueue), ctx: sctx, cancel: cancel}
 	s.hub = newHub(s)
-	s.wg.Add(3)
+	s.wg.Add(5)
 	go s.hub.listen(cfg.ConnConfig)
 	go s.hub.dispatch()
+	go s.hub.poll(PollInterval)
+	go s.hub.notifyLoop()
 	go s.pruneLoop(time.Hour)
 	return s, nil
 }
@@ -164,6 +168,8 @@ func (s *Store) update(ctx context.Context, fn func(pgx.Tx) error) error {
 		})
 		if err != nil {
 			w.forget()
+		} else {
+			s.notify(w.notes)
 		}
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01") || errors.Is(err, errRetry) {
