@@ -134,11 +134,7 @@ func BenchmarkScaleOut(b *testing.B) {
 		run(b, []*instance{in}, "")
 	})
 	pgBench := func(b *testing.B, n int) {
-		srv, err := pgtest.Start(pgtest.Options{Durable: true})
-		if err != nil {
-			b.Skip(err)
-		}
-		b.Cleanup(func() { srv.Stop() })
+		srv := ownPostgres(b, pgtest.Options{Durable: true})
 		dsn := srv.DSN(b)
 		st, _ := pgAccount(b, dsn)
 		for g := range clients {

@@ -169,7 +169,7 @@ func (ic *idleClient) waitExists(t testing.TB, n uint32, limit time.Duration) {
 
 // TestScaleOutIdleAndFlags: three nodes on one PostgreSQL, each on its own
 // loopback address. Mail sent to node A reaches an IMAP client idling on
-// node C (the EXISTS within a second, median), and flags set through node
+// node C (each EXISTS within a second of A's 250), and flags set through node
 // B reach a client idling on node A and are in a new session on A.
 func TestScaleOutIdleAndFlags(t *testing.T) {
 	dsn := pgtest.DSN(t)
@@ -184,12 +184,12 @@ func TestScaleOutIdleAndFlags(t *testing.T) {
 	const n = 20
 	var lat []time.Duration
 	for i := range n {
-		start := time.Now()
 		if err := sendOne(a.smtpAddr, fmt.Sprintf("idle-%d", i)); err != nil {
 			t.Fatalf("send to node A: %v", err)
 		}
+		accepted := time.Now() // the 250: the message is committed
 		onC.waitExists(t, uint32(i+1), 10*time.Second)
-		lat = append(lat, time.Since(start))
+		lat = append(lat, time.Since(accepted))
 	}
 	if err := idle.Close(); err != nil {
 		t.Fatal(err)
@@ -199,9 +199,9 @@ func TestScaleOutIdleAndFlags(t *testing.T) {
 	}
 	slices.Sort(lat)
 	median := lat[n/2]
-	t.Logf("SMTP on node A to EXISTS on node C (send included): median %v, max %v over %d messages", median, lat[n-1], n)
-	if median > time.Second {
-		t.Errorf("median delivery-to-EXISTS across nodes %v, want within a second", median)
+	t.Logf("250 on node A to EXISTS on node C: median %v, max %v over %d messages", median, lat[n-1], n)
+	if lat[n-1] > time.Second {
+		t.Errorf("an EXISTS came %v after node A's 250 (median %v), want within a second", lat[n-1], median)
 	}
 
 	// Flags: a client idling on A sees a \Flagged stored through B.
@@ -374,14 +374,7 @@ func TestScaleOutNodeKilled(t *testing.T) {
 // 250 is in the mailbox; and the nodes, not restarted, accept mail again
 // and deliver to IDLE on another node.
 func TestScaleOutDatabaseRestart(t *testing.T) {
-	srv, err := pgtest.Start(pgtest.Options{})
-	if err != nil {
-		if _, berr := os.Stat("/usr/lib/postgresql"); berr != nil {
-			pgtest.Shared(t) // skips (or fails under CI) where PostgreSQL is missing
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
+	srv := ownPostgres(t, pgtest.Options{})
 	dsn := srv.DSN(t)
 	st, inbox := pgAccount(t, dsn)
 	nodes := []*instance{pgNode(t, dsn), pgNode(t, dsn), pgNode(t, dsn)}
@@ -574,4 +567,20 @@ func TestScaleOutKilledDuringDelivery(t *testing.T) {
 	}
 	d, total := k.counts()
 	t.Logf("%d submissions accepted; the sink got %d distinct messages, %d deliveries (%d duplicates)", len(accepted), d, total, total-d)
+}
+
+// ownPostgres starts a PostgreSQL server for t alone (one it may crash),
+// stopped when t ends. Where PostgreSQL is missing it skips t, or fails it
+// under CI, as pgtest.Shared does.
+func ownPostgres(t testing.TB, o pgtest.Options) *pgtest.Server {
+	t.Helper()
+	srv, err := pgtest.Start(o)
+	if err != nil {
+		if _, berr := os.Stat("/usr/lib/postgresql"); berr != nil {
+			pgtest.Shared(t) // skips, or fails under CI
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	return srv
 }

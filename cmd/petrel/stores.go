@@ -9,9 +9,6 @@ import (
 
 	"petrel/admin"
 	"petrel/config"
-	"petrel/store/pgstore"
-	"petrel/web"
-
 	"petrel/imap"
 	"petrel/junk"
 	"petrel/mailio"
@@ -20,6 +17,8 @@ import (
 	"petrel/queue"
 	"petrel/queue/pgqueue"
 	"petrel/store"
+	"petrel/store/pgstore"
+	"petrel/web"
 	"petrel/webmail"
 )
 
@@ -77,7 +76,7 @@ var (
 // control socket), or the PostgreSQL database of store.dsn (bolt nil).
 func openMailStore(ctx context.Context, cfg *config.Config, log *slog.Logger, m *web.Metrics) (st mailStore, bolt *store.Store, err error) {
 	if cfg.Store.Backend == "postgres" {
-		pg, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: log.With("svc", "store"),
+		pg, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: log.With("svc", "store"), OnAuthBusy: m.AuthShed,
 			JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
 		if err != nil {
 			return nil, nil, fmt.Errorf("store.dsn: %w (check that PostgreSQL runs and store.dsn or PETREL_STORE_DSN names a database this user may change)", err)
