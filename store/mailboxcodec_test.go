@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-message/mail"
 )
 
 // TestMailboxRecord: the binary mailbox record gives back what was put in,
@@ -30,6 +32,29 @@ func TestMailboxRecord(t *testing.T) {
 		var m Mailbox
 		if err := m.decode(bad); err == nil {
 			t.Errorf("decode(%v) accepted", bad)
+		}
+	}
+}
+
+// TestHeaderDate: the fast path for the common Date form gives what
+// net/mail gives, and every other form still goes to net/mail.
+func TestHeaderDate(t *testing.T) {
+	for _, v := range []string{
+		"Mon, 02 Jan 2006 15:04:05 +0000",
+		"Tue, 3 Feb 2026 08:09:10 -0500",
+		"3 Feb 2026 08:09:10 +0100",
+		"Tue, 3 Feb 2026 08:09 +0100",
+		"Tue, 03 Feb 2026 08:09:10 +0100 (CET)",
+		"Tue, 03 Feb 2026 08:09:10 GMT",
+		"  Tue, 03 Feb 2026 08:09:10 +0100  ",
+		"garbage",
+		"",
+	} {
+		var h mail.Header
+		h.Set("Date", v)
+		want, _ := h.Date()
+		if got := headerDate(h); !got.Equal(want) || got.Format(time.RFC3339) != want.Format(time.RFC3339) {
+			t.Errorf("headerDate(%q) = %v, net/mail says %v", v, got, want)
 		}
 	}
 }

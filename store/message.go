@@ -360,8 +360,9 @@ func (s *Store) Messages(mbx MailboxID, uids []UID) ([]Message, error) {
 		if b == nil {
 			return ErrNoMailbox
 		}
+		c := uidCursor{c: b.Cursor()}
 		for _, uid := range uids {
-			v := b.Get(be32(uint32(uid)))
+			v := c.get(uid)
 			if v == nil {
 				continue
 			}
@@ -374,6 +375,41 @@ func (s *Store) Messages(mbx MailboxID, uids []UID) ([]Message, error) {
 		return nil
 	})
 	return out, err
+}
+
+// uidCursor reads the records of a mailbox by UID. For UIDs asked in
+// ascending order (FETCH 1:*, a page of the message list) it steps forward
+// instead of searching the tree from its root for each one.
+type uidCursor struct {
+	c    *bolt.Cursor
+	k, v []byte
+	at   UID // the UID at k; 0 before the first read
+}
+
+// get returns the record of uid, or nil if there is none.
+func (u *uidCursor) get(uid UID) []byte {
+	var key [4]byte
+	binary.BigEndian.PutUint32(key[:], uint32(uid))
+	if u.at == 0 || uid < u.at || u.k == nil {
+		u.k, u.v = u.c.Seek(key[:])
+	} else {
+		for steps := 0; u.k != nil && UID(binary.BigEndian.Uint32(u.k)) < uid; steps++ {
+			if steps == 8 { // a gap: search instead
+				u.k, u.v = u.c.Seek(key[:])
+				break
+			}
+			u.k, u.v = u.c.Next()
+		}
+	}
+	if u.k == nil || len(u.k) != 4 {
+		u.at = 0
+		return nil
+	}
+	u.at = UID(binary.BigEndian.Uint32(u.k))
+	if u.at != uid {
+		return nil
+	}
+	return u.v
 }
 
 func (s *Store) snapshot(id MailboxID) (*Snapshot, error) {

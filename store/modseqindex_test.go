@@ -337,3 +337,51 @@ func TestExpungeDeletedIndex(t *testing.T) {
 		t.Fatalf("INBOX keeps %d messages, want 4", len(left))
 	}
 }
+
+// TestMessagesInAnyOrder: Messages steps a cursor forward for ascending
+// UIDs and searches for the others; either way it returns the messages
+// that exist, in the order asked, skipping the missing.
+func TestMessagesInAnyOrder(t *testing.T) {
+	s := storetest.Open(t)
+	a := storetest.Account(t, s, "bob@example.com")
+	in := storetest.Inbox(t, s, a)
+	for i := range 40 {
+		deliver(t, s, a, fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))
+	}
+	if _, err := s.Expunge(ctx, in.ID, []store.UID{1, 5, 6, 7, 20, 40}); err != nil {
+		t.Fatal(err)
+	}
+	one := func(u store.UID) []store.UID {
+		ms, err := s.Messages(in.ID, []store.UID{u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) == 0 {
+			return nil
+		}
+		return []store.UID{ms[0].UID}
+	}
+	for _, uids := range [][]store.UID{
+		{1, 2, 3, 4, 5, 6, 7, 8},
+		{2, 30, 31, 39, 40, 41, 100},
+		{39, 2, 3, 2, 1, 8, 8, 21},
+		{4, 19, 20, 21},
+		{41, 42, 3},
+	} {
+		var want []store.UID
+		for _, u := range uids {
+			want = append(want, one(u)...)
+		}
+		ms, err := s.Messages(in.ID, uids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []store.UID
+		for _, m := range ms {
+			got = append(got, m.UID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Messages(%v) = %v, want %v", uids, got, want)
+		}
+	}
+}

@@ -102,7 +102,9 @@ func (p *parser) part(start, end int64, defType, defSub string, depth int, envel
 		if bodyStart == hdrEnd { // no blank line: the message is all header
 			raw = append(append([]byte(nil), raw...), "\r\n\r\n"...)
 		}
-		h, _ = textproto.ReadHeader(bufio.NewReaderSize(bytes.NewReader(raw), 4096))
+		// A buffer the size of the header (at most 4 KiB), not 4 KiB for
+		// each part: every line of raw fits in it.
+		h, _ = textproto.ReadHeader(bufio.NewReaderSize(bytes.NewReader(raw), min(max(len(raw), 16), 4096)))
 	}
 	if ct := h.Get("Content-Type"); ct != "" {
 		if mt, params, err := mime.ParseMediaType(ct); err == nil {
@@ -230,10 +232,23 @@ func countLines(b []byte) int64 {
 	return n
 }
 
+// headerDate is the message's Date: the RFC 5322 form most mail has is
+// tried first, before net/mail's many layouts (each that fails costs an
+// allocated error, which APPEND and delivery paid for every message).
+func headerDate(h mail.Header) time.Time {
+	if v := strings.TrimSpace(h.Get("Date")); v != "" {
+		if t, err := time.Parse("Mon, 2 Jan 2006 15:04:05 -0700", v); err == nil {
+			return t
+		}
+	}
+	t, _ := h.Date()
+	return t
+}
+
 func parseEnvelope(th textproto.Header) *Envelope {
 	h := mail.Header{Header: messageHeader(th)}
 	env := &Envelope{}
-	env.Date, _ = h.Date()
+	env.Date = headerDate(h)
 	env.Date = sanitizeZone(env.Date)
 	if s, err := h.Subject(); err == nil {
 		env.Subject = s
