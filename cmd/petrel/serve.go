@@ -297,7 +297,7 @@ func (s *server) start(ctx context.Context) error {
 	})
 	wm := webmail.New(webmail.Options{
 		Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter,
-		Hostname: cfg.Hostname, HTTPSPort: config.ListenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
+		Hostname: cfg.Hostname, HTTPSPort: config.ListenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize, PlusSeparator: cfg.SMTP.PlusSeparator,
 		Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
 	})
 	// Made before its goroutine starts, so that shutdown reads it safely.
