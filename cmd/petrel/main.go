@@ -38,7 +38,6 @@ func main() {
 	}
 }
 
-
 func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	g, args, err := admin.ParseArgs(argv)
 	if err != nil {
