@@ -128,3 +128,47 @@ func TestCommandUsage(t *testing.T) {
 		}
 	}
 }
+
+// The queue commands on a real queue holding a message: list, show,
+// retry, bounce (a DSN takes its place), delete.
+func TestQueueCommands(t *testing.T) {
+	env := newEnv(t)
+	ctx := context.Background()
+	id, err := env.Queue.(*queue.Queue).Enqueue(ctx, "alice@example.org", []string{"carol@remote.test"}, []byte("Subject: queued\r\nFrom: alice@example.org\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := admin.Run(ctx, env, args, "", &out); err != nil {
+			t.Fatalf("%s: %v", strings.Join(args, " "), err)
+		}
+		return out.String()
+	}
+	if out := run("queue", "list"); !strings.Contains(out, id) || !strings.Contains(out, "alice@example.org") || !strings.Contains(out, "carol@remote.test") {
+		t.Errorf("queue list: %q", out)
+	}
+	if out := run("queue", "show", id); !strings.Contains(out, "Rcpt:     <carol@remote.test> pending") || !strings.Contains(out, "--- header\nSubject: queued\nFrom: alice@example.org\n") {
+		t.Errorf("queue show: %q", out)
+	}
+	if out := run("queue", "retry", id); out != id+" will be tried now\n" {
+		t.Errorf("queue retry: %q", out)
+	}
+	if out := run("queue", "retry"); out != "every queued message will be tried now\n" {
+		t.Errorf("queue retry (all): %q", out)
+	}
+	if out := run("queue", "bounce", id); out != "bounced "+id+": the sender gets a failure notice\n" {
+		t.Errorf("queue bounce: %q", out)
+	}
+	items, err := env.Queue.List()
+	if err != nil || len(items) != 1 || items[0].ID == id || items[0].From != "" {
+		t.Fatalf("after bounce, the queue holds %+v (%v), want one DSN from <>", items, err)
+	}
+	if out := run("queue", "delete", items[0].ID); out != "deleted "+items[0].ID+" without telling the sender\n" {
+		t.Errorf("queue delete: %q", out)
+	}
+	if out := run("queue", "list"); out != "the queue is empty\n" {
+		t.Errorf("queue list after delete: %q", out)
+	}
+}

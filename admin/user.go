@@ -8,17 +8,12 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-
-	"petrel/store"
 )
 
 func userAdd(ctx context.Context, env *Env, args []string, password string, out io.Writer) error {
-	addr, err := store.NormalizeAddress(args[0])
+	addr, err := localAddress(env, args[0], false)
 	if err != nil {
 		return err
-	}
-	if _, domain, _ := strings.Cut(addr, "@"); !env.Config.IsLocalDomain(domain) {
-		return fmt.Errorf("%s is not in a local domain (domains = %v); add %q to domains in the config first", addr, env.Config.Domains, domain)
 	}
 	a, err := env.Store.CreateAccount(ctx, addr, password)
 	if err != nil {

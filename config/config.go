@@ -7,7 +7,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
@@ -297,6 +299,17 @@ type Junk struct {
 type Log struct {
 	Level  string `toml:"level"`
 	Format string `toml:"format"`
+}
+
+// New is the logger log.level and log.format ask for, writing to w.
+func (l Log) New(w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(l.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // Duration is a time.Duration written as "30s", "5m", "4h" in TOML.
@@ -752,12 +765,11 @@ func (c *Config) HasListener() bool {
 	return false
 }
 
-// BindError explains a failed bind of l in one line, with the fix (exe
-// is the binary, for the setcap hint).
-func (l Listener) BindError(err error, exe string) error {
+// BindError explains a failed bind of l in one line, with the fix.
+func (l Listener) BindError(err error) error {
 	switch {
 	case errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("listen.%s %s: permission denied: ports below 1024 need privileges; run as root, or `sudo setcap cap_net_bind_service=+ep %s`, or use `petrel serve --dev` for high ports", l.Name, l.Addr, exe)
+		return fmt.Errorf("listen.%s %s: permission denied: ports below 1024 need privileges; run as root, or `sudo setcap cap_net_bind_service=+ep %s`, or use `petrel serve --dev` for high ports", l.Name, l.Addr, exePath())
 	case errors.Is(err, syscall.EADDRINUSE):
 		return fmt.Errorf("listen.%s %s: address already in use: another program listens there (see `ss -ltnp`); stop it, or change listen.%s", l.Name, l.Addr, l.Name)
 	}
@@ -775,6 +787,15 @@ func ListenPort(addr string, def int) int {
 		return def
 	}
 	return n
+}
+
+// exePath is this binary, for the setcap hint of a refused bind.
+func exePath() string {
+	p, err := os.Executable()
+	if err != nil {
+		return "petrel"
+	}
+	return p
 }
 
 // Listeners lists the listen addresses by their config names.

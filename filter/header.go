@@ -38,7 +38,7 @@ func (f field) value() string {
 func parseHeader(msg []byte) *header {
 	h := &header{}
 	for f := range msgtext.Fields(msg) {
-		if f.Name == nil || len(f.Name) == 0 || bytes.ContainsAny(f.Raw[:len(f.Raw)-len(f.Value)-1], " \t") {
+		if len(f.Name) == 0 || bytes.ContainsAny(f.Raw[:len(f.Raw)-len(f.Value)-1], " \t") {
 			h.body = msg[f.Start:]
 			return h
 		}

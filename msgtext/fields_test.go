@@ -137,3 +137,31 @@ func FuzzFields(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFields walks a header of a typical received message (about
+// 30 fields, some folded) and reads two fields' values, as the MTA does
+// for each message.
+func BenchmarkFields(b *testing.B) {
+	var h strings.Builder
+	for i := range 8 {
+		h.WriteString("Received: from relay" + strings.Repeat("x", i) + ".example.org (relay.example.org [192.0.2.1])\r\n\tby mx.example.com with ESMTPS id abc; Mon, 7 Dec 2026 01:00:00 +0000\r\n")
+	}
+	for i := range 20 {
+		h.WriteString("X-Field-" + strings.Repeat("a", i) + ": some value of a field\r\n")
+	}
+	h.WriteString("From: Alice <alice@example.org>\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nbody\r\n")
+	msg := []byte(h.String())
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		for f := range Fields(msg) {
+			if f.Is("From") || f.Is("Subject") {
+				n += len(f.Text())
+			}
+		}
+		if n == 0 {
+			b.Fatal("no field found")
+		}
+	}
+}

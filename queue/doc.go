@@ -1,6 +1,8 @@
 // Package queue owns outbound mail: the persistent store-and-forward queue of
 // messages accepted for remote recipients, the scheduler that delivers them
-// over SMTP (or hands DSNs for local senders to a LocalDeliverer), retries on
+// over SMTP (or hands DSNs for local senders to a LocalDeliverer: in a
+// server the MTA, made from the queue in Open by Options.NewLocal, so that
+// the cycle queue → MTA → queue is closed in one call), retries on
 // a backoff schedule, and the delivery status notifications (RFC 3464) sent
 // back when a recipient fails or is delayed.
 //

@@ -35,8 +35,10 @@ type ACMEOptions struct {
 	// and the self-signed certificate served until the first one is issued
 	// (DataDir/tls).
 	DataDir string
-	// RootCAs verify the CA's HTTPS server; nil means the system's roots.
+	// RootCAs verify the CA's HTTPS server; nil means the system's roots,
+	// or those of CAFile (tls.acme_ca), a PEM file, when it is set.
 	RootCAs *x509.CertPool
+	CAFile  string
 	// Logger gets issuance, renewal and failures; nil discards them.
 	Logger *slog.Logger
 	// RetryAfter is the first wait after a failed issuance, doubled after
@@ -82,6 +84,16 @@ func NewACME(o ACMEOptions) (*ACME, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	client := &acme.Client{DirectoryURL: dir, UserAgent: "petrel"}
+	if o.RootCAs == nil && o.CAFile != "" {
+		b, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.acme_ca: %w", err)
+		}
+		o.RootCAs = x509.NewCertPool()
+		if !o.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("tls.acme_ca: no PEM certificate in %s", o.CAFile)
+		}
+	}
 	if o.RootCAs != nil {
 		client.HTTPClient = &http.Client{Transport: &http.Transport{
 			Proxy:           http.ProxyFromEnvironment,

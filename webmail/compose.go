@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/microcosm-cc/bluemonday"
 
+	"petrel/msgtext"
 	"petrel/mta"
 	"petrel/store"
 )
@@ -364,8 +365,7 @@ func (s *Server) build(f *composeForm, files []upload, reply, fwd *original, dra
 	if draft && f.Reply != "" {
 		hdr.Set("X-Petrel-Reply", oneLine(f.Reply))
 	}
-	body := strings.ReplaceAll(f.Body, "\r\n", "\n")
-	body = strings.ReplaceAll(body, "\n", "\r\n")
+	body := string(msgtext.ToCRLF([]byte(f.Body)))
 	if !strings.HasSuffix(body, "\r\n") {
 		body += "\r\n"
 	}

@@ -482,6 +482,29 @@ func TestOutbox(t *testing.T) {
 	}
 }
 
+// Mail the user sent as ann+tag@ is in ann's outbox, with the
+// configured separator only; another user's +tag is not.
+func TestOutboxPlusTag(t *testing.T) {
+	h := newHarness(t, false, func(o *Options) { o.PlusSeparator = "+" })
+	ctx := context.Background()
+	for from, rcpt := range map[string]string{"ann+lists@example.com": "tagged@example.org", "ann-x@example.com": "dashed@example.org", "bob+x@example.com": "bobs@example.org"} {
+		if _, err := h.queue.Enqueue(ctx, from, []string{rcpt}, []byte("Subject: s\r\n\r\nx\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	_, body := c.get("/outbox")
+	if !strings.Contains(body, "tagged@example.org") {
+		t.Errorf("ann+lists@'s message not in ann's outbox")
+	}
+	for _, other := range []string{"dashed@example.org", "bobs@example.org"} {
+		if strings.Contains(body, other) {
+			t.Errorf("outbox shows %s's message", other)
+		}
+	}
+}
+
 func TestChangePassword(t *testing.T) {
 	h := newHarness(t, false)
 	c := h.client()

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"petrel/queue"
+	"petrel/store"
 )
 
 type outboxData struct {
@@ -56,24 +57,12 @@ func (s *Server) outboxItems(sess *session) ([]queue.Item, error) {
 	var out []queue.Item
 	for _, it := range items {
 		f := strings.ToLower(it.From)
-		if slices.Contains(froms, f) || slices.Contains(froms, s.plainSender(f)) {
+		if slices.Contains(froms, f) || slices.Contains(froms, store.StripPlus(f, s.opts.PlusSeparator)) {
 			out = append(out, it)
 		}
 	}
 	slices.SortFunc(out, func(a, b queue.Item) int { return b.Arrived.Compare(a.Arrived) })
 	return out, nil
-}
-
-// plainSender drops a +tag ("bob+x@" is bob's).
-func (s *Server) plainSender(addr string) string {
-	local, domain, ok := strings.Cut(addr, "@")
-	if !ok {
-		return addr
-	}
-	if i := strings.IndexByte(local, '+'); i > 0 {
-		local = local[:i]
-	}
-	return local + "@" + domain
 }
 
 // outboxPage lists the user's messages still in the queue: each

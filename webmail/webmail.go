@@ -76,6 +76,9 @@ type Options struct {
 	// HTTPSPort is the port of the HTTPS listener that plain HTTP from
 	// other hosts is sent to (0 = 443).
 	HTTPSPort int
+	// PlusSeparator is smtp.plus_separator: the outbox shows mail sent as
+	// ann+tag@ to ann ("" = no plus-addressing).
+	PlusSeparator string
 	// MaxMessageBytes bounds a sent message with its attachments (0 = 50 MiB).
 	MaxMessageBytes int64
 	// IdleTimeout ends a session unused for that long (0 = 2 h);

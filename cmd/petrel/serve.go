@@ -18,6 +18,7 @@ import (
 	"petrel/authlimit"
 	"petrel/config"
 	"petrel/control"
+	"petrel/dnsmx"
 	"petrel/imap"
 	"petrel/msgauth"
 	"petrel/mta"
@@ -33,16 +34,6 @@ import (
 // shutdownGrace bounds how long transactions in flight may take to finish
 // after SIGTERM.
 const shutdownGrace = 20 * time.Second
-
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
 
 // server is everything `petrel serve` runs.
 type server struct {
@@ -75,7 +66,7 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 	if !cfg.HasListener() {
 		return errors.New("config: no listener has an address: set at least one under [listen] (smtp = \":25\", …); `petrel config default` shows them all")
 	}
-	log := newLogger(cfg, stderr)
+	log := cfg.Log.New(stderr)
 	if soft, hard, err := netlimit.RaiseFileLimit(); err != nil {
 		log.Warn("open files limit", "soft", soft, "hard", hard, "err", err)
 	} else {
@@ -94,7 +85,7 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 		}
 		ln, err := netlimit.Listen(l.Addr)
 		if err != nil {
-			return l.BindError(err, exePath())
+			return l.BindError(err)
 		}
 		s.lns[l.Name] = ln
 	}
@@ -156,13 +147,36 @@ func (s *server) closeListeners() {
 	}
 }
 
-// start wires the subsystems and starts serving.
+// start wires the subsystems and starts serving, in four steps: the
+// mail flow (the MTA and the queue, which need each other, with what they
+// use), the mail listeners, the web, then what runs in the background
+// (ACME, the queue's scheduler, the control socket). New wiring goes in
+// the step it belongs to.
 func (s *server) start(ctx context.Context) error {
-	cfg := s.cfg
-	mxres, netres, err := newDNS(cfg)
+	mxres, netres, err := newDNS(s.cfg)
 	if err != nil {
 		return err
 	}
+	// One limiter for SMTP, IMAP, POP3 and the web mail: failures on one
+	// protocol slow down guessing on the others from the same address.
+	a := s.cfg.Auth
+	authLimiter := authlimit.New(authlimit.Options{FailDelay: a.FailDelay.Duration, MaxFailDelay: a.MaxFailDelay.Duration, LockoutFailures: a.LockoutFailures, LockoutTime: a.LockoutTime.Duration, AccountMaxFailDelay: accountMaxFailDelay(a.AccountMaxFailDelay.Duration)})
+	unsub, err := newUnsubscribe(s.cfg, s.store)
+	if err != nil {
+		return err
+	}
+	if err := s.startMail(mxres, netres, authLimiter, unsub.Link); err != nil {
+		return err
+	}
+	s.serveMail(authLimiter)
+	s.serveWeb(authLimiter, unsub)
+	return s.runBackground(ctx, netres)
+}
+
+// startMail makes the MTA and the queue, with the keys, filters and checks
+// they use.
+func (s *server) startMail(mxres *dnsmx.Resolver, netres *net.Resolver, authLimiter *authlimit.Limiter, unsubscribeLink func(list, member string) string) error {
+	cfg := s.cfg
 	// An RSA and an Ed25519 DKIM key for every local domain, made on the
 	// first start and when a domain is added.
 	made, err := msgauth.EnsureKeys(admin.DKIMDir(cfg), cfg.Domains, time.Now())
@@ -179,10 +193,6 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	unsub, err := newUnsubscribe(cfg, s.store)
-	if err != nil {
-		return err
-	}
 	m := s.metrics
 	fm := m.FilterMetrics()
 	filters, reputation, err := newFilters(cfg, mxres, s.log, fm)
@@ -190,9 +200,6 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 	verifier := msgauth.NewVerifier(msgauth.Options{Hostname: cfg.Hostname, Resolver: netres, Logger: s.log.With("svc", "msgauth")})
-	// One limiter for SMTP, IMAP and POP3: failures on one protocol slow
-	// down guessing on the others from the same address.
-	authLimiter := authlimit.New(authlimit.Options{FailDelay: cfg.Auth.FailDelay.Duration, MaxFailDelay: cfg.Auth.MaxFailDelay.Duration, LockoutFailures: cfg.Auth.LockoutFailures, LockoutTime: cfg.Auth.LockoutTime.Duration, AccountMaxFailDelay: accountMaxFailDelay(cfg.Auth.AccountMaxFailDelay.Duration)})
 	junkFilter, err := newJunkFilter(cfg, s.store, s.log.With("svc", "junk"), m.Registry())
 	if err != nil {
 		return err
@@ -220,7 +227,7 @@ func (s *server) start(ctx context.Context) error {
 		PlusSeparator:   cfg.SMTP.PlusSeparator,
 		SaveSent:        cfg.SMTP.SaveSent,
 		SRS:             rewriter,
-		UnsubscribeURL:  unsub.Link,
+		UnsubscribeURL:  unsubscribeLink,
 		ListBounceDays:  cfg.Lists.BounceDays,
 		OnTransaction:   m.SMTPTransaction,
 		OnDelivered:     m.Delivered,
@@ -243,6 +250,12 @@ func (s *server) start(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	return nil
+}
+
+// serveMail serves SMTP, submission, IMAP and POP3 on their listeners.
+func (s *server) serveMail(authLimiter *authlimit.Limiter) {
+	cfg, m := s.cfg, s.metrics
 	s.imap = imap.New(imap.Options{
 		Store:       s.store,
 		Logger:      s.log.With("svc", "imap"),
@@ -292,11 +305,16 @@ func (s *server) start(ctx context.Context) error {
 	s.goServe("pop3s", func(l net.Listener) error {
 		return s.pop3.Serve(tls.NewListener(limited(l, "pop3s", nil), s.tls))
 	})
+}
+
+// serveWeb serves HTTP and HTTPS: the web endpoints and the web mail.
+func (s *server) serveWeb(authLimiter *authlimit.Limiter, unsub *web.Unsubscribe) {
+	cfg, m := s.cfg, s.metrics
 	// On PostgreSQL the web mail's sessions are shared by the nodes.
 	webSessions, _ := s.store.(webmail.SessionStore)
 	wm := webmail.New(webmail.Options{
 		Store: s.store, Sender: s.mta, Outbox: s.queue, AuthLimiter: authLimiter, Sessions: webSessions,
-		Hostname: cfg.Hostname, HTTPSPort: config.ListenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize,
+		Hostname: cfg.Hostname, HTTPSPort: config.ListenPort(cfg.Listen.HTTPS, 443), MaxMessageBytes: cfg.SMTP.MaxMessageSize, PlusSeparator: cfg.SMTP.PlusSeparator,
 		Logger: s.log.With("svc", "webmail"), OnAuthFailure: func() { m.AuthFailure("web") },
 	})
 	// Made before its goroutine starts, so that shutdown reads it safely.
@@ -334,6 +352,12 @@ func (s *server) start(ctx context.Context) error {
 		}
 		return err
 	})
+}
+
+// runBackground starts what runs beside the listeners: ACME, the queue's
+// scheduler and the control socket; then the server is ready.
+func (s *server) runBackground(ctx context.Context, netres *net.Resolver) error {
+	cfg, m := s.cfg, s.metrics
 	if s.acme != nil {
 		// Now that the listeners answer the CA's challenges.
 		s.wg.Add(1)
@@ -450,13 +474,4 @@ func accountMaxFailDelay(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
-}
-
-// exePath is this binary, for the setcap hint of a refused bind.
-func exePath() string {
-	p, err := os.Executable()
-	if err != nil {
-		return "petrel"
-	}
-	return p
 }
