@@ -35,10 +35,11 @@ var (
 	bSubs      = []byte("subs")      // account ID ++ name -> "": subscriptions of names that are no mailbox
 	bVanished  = []byte("vanished")  // mailbox ID ++ MODSEQ ++ UID -> "": expunged UIDs (QRESYNC)
 	bMetadata  = []byte("metadata")  // account ID ++ mailbox ID (0: server) ++ entry -> value (METADATA)
-	// bJunk and bJunkMsgs: the junk models (junk.go)
+	// bJunk and bJunkMsgs: the junk models (junk.go); bJunkQueue: the
+	// trainings pending (junkqueue.go)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs, bJunkQueue}
 
 // Options configure a Store.
 type Options struct {
@@ -68,13 +69,22 @@ type Options struct {
 	HashQueue   int
 	// JunkTokens turns a message into the tokens its account's junk model
 	// counts (package junk's Tokens). With it, a message moved or copied
-	// into or out of Junk, or given $Junk or $NotJunk, trains the model in
-	// the same commit (junk.go); nil trains nothing.
+	// into or out of Junk, or given $Junk or $NotJunk, is recorded for
+	// training in the same commit, and the store's junk worker applies
+	// the recorded trainings to the model in batches soon after
+	// (junkqueue.go); nil trains nothing.
 	JunkTokens func(io.Reader) []string
 	// JunkShared trains the shared model (account SharedJunkModel) too.
 	JunkShared bool
 	// JunkMaxTokens bounds each model (default DefaultJunkMaxTokens).
 	JunkMaxTokens int
+	// JunkNoWorker leaves pending trainings to JunkApplyPending calls
+	// (tests of the queue, and a crash's replay); by default a worker
+	// applies them as they come.
+	JunkNoWorker bool
+	// OnJunkApply, if set, is called after each batch of pending
+	// trainings is applied, with its size (for metrics).
+	OnJunkApply func(n int)
 	// OnAuthBusy, if set, is called each time Authenticate returns
 	// ErrBusy (metrics).
 	OnAuthBusy func()
@@ -98,6 +108,12 @@ type Store struct {
 	auth *authCache
 	hash *hashGate
 	junk *junkTrainer
+	// The junk worker (junkqueue.go): woken by junkKick, stopped by
+	// closing junkStop; junkApplyMu makes one applier at a time.
+	junkKick    chan struct{}
+	junkStop    chan struct{}
+	junkWG      sync.WaitGroup
+	junkApplyMu sync.Mutex
 }
 
 // ErrLocked is returned by Open when another process has the file open.
@@ -155,9 +171,17 @@ func Open(path string, opts Options) (*Store, error) {
 		auth:   newAuthCache(),
 		hash:   newHashGate(opts.HashWorkers, opts.HashQueue),
 		junk:   newJunkTrainer(&opts),
+
+		junkKick: make(chan struct{}, 1),
+		junkStop: make(chan struct{}),
 	}
 	s.wg.Add(1)
 	go s.committer()
+	if s.junk != nil && !opts.JunkNoWorker {
+		// Replays what a crash left pending, then waits for commits.
+		s.junkWG.Add(1)
+		go s.junkWorker()
+	}
 	return s, nil
 }
 
@@ -167,6 +191,9 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
+		// The worker first: it writes through the committer.
+		close(s.junkStop)
+		s.junkWG.Wait()
 		s.closeMu.Lock()
 		s.closed = true
 		close(s.writes)

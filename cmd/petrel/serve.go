@@ -105,8 +105,12 @@ func serve(ctx context.Context, g globalFlags, stdout, stderr io.Writer) error {
 		s.lns[l.Name] = ln
 	}
 	s.metrics = web.NewMetrics()
+	junkApplied, err := junk.AppliedCounter(s.metrics.Registry())
+	if err != nil {
+		return err
+	}
 	s.store, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: s.metrics.StoreCommit, OnAuthBusy: s.metrics.AuthShed,
-		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
+		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens, OnJunkApply: junkApplied})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)
