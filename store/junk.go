@@ -397,41 +397,67 @@ func (s *Store) JunkTrainMany(ctx context.Context, acct uint64, samples []JunkSa
 func (s *Store) JunkLookup(acct uint64, toks []string, counts []JunkCounts) (JunkStats, error) {
 	var st JunkStats
 	err := s.view(func(t *bolt.Tx) error {
-		b := t.Bucket(bJunk).Bucket(be64(acct))
-		clear(counts)
-		if b == nil {
-			st = JunkStats{}
-			return nil
-		}
-		st = decodeJunkStats(b.Get([]byte("n")))
-		tb := b.Bucket([]byte("t"))
-		if tb == nil {
-			return nil
-		}
-		// One cursor, keys in order: bbolt's Get makes a cursor (and
-		// its allocations) per call.
-		type ref struct {
-			h uint64
-			i int
-		}
-		refs := make([]ref, 0, len(toks))
-		for i, tok := range toks {
-			if len(tok) > 0 {
-				refs = append(refs, ref{tokenHash(tok), i})
-			}
-		}
-		slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(a.h, b.h) })
-		c := tb.Cursor()
-		var k [8]byte
-		for _, r := range refs {
-			binary.BigEndian.PutUint64(k[:], r.h)
-			if ck, v := c.Seek(k[:]); bytes.Equal(ck, k[:]) {
-				counts[r.i] = decodeJunkCounts(v)
-			}
-		}
+		st = junkLookupTx(t, acct, toks, counts)
 		return nil
 	})
 	return st, err
+}
+
+// JunkJudge reads in one read transaction what a verdict for acct needs:
+// whether acct's user wrote to one of senders (then counts are left
+// alone), and else the model's totals and the counts of toks.
+func (s *Store) JunkJudge(acct uint64, senders, toks []string, counts []JunkCounts) (st JunkStats, trusted bool, err error) {
+	err = s.view(func(t *bolt.Tx) error {
+		if b := t.Bucket(bJunk).Bucket(be64(acct)); b != nil {
+			if cb := b.Bucket([]byte("c")); cb != nil {
+				for _, a := range senders {
+					if cb.Get([]byte(strings.ToLower(strings.TrimSpace(a)))) != nil {
+						trusted = true
+						return nil
+					}
+				}
+			}
+		}
+		st = junkLookupTx(t, acct, toks, counts)
+		return nil
+	})
+	return st, trusted, err
+}
+
+func junkLookupTx(t *bolt.Tx, acct uint64, toks []string, counts []JunkCounts) JunkStats {
+	b := t.Bucket(bJunk).Bucket(be64(acct))
+	clear(counts)
+	if b == nil {
+		return JunkStats{}
+	}
+	st := decodeJunkStats(b.Get([]byte("n")))
+	tb := b.Bucket([]byte("t"))
+	if tb == nil || len(toks) == 0 {
+		return st
+	}
+	// One cursor, keys in order: bbolt's Get makes a cursor (and its
+	// allocations) per call. Each token's hash and index are packed in
+	// one slice sorted by hash.
+	type ref struct {
+		h uint64
+		i int
+	}
+	refs := make([]ref, 0, len(toks))
+	for i, tok := range toks {
+		if len(tok) > 0 {
+			refs = append(refs, ref{tokenHash(tok), i})
+		}
+	}
+	slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(a.h, b.h) })
+	c := tb.Cursor()
+	var k [8]byte
+	for _, r := range refs {
+		binary.BigEndian.PutUint64(k[:], r.h)
+		if ck, v := c.Seek(k[:]); bytes.Equal(ck, k[:]) {
+			counts[r.i] = decodeJunkCounts(v)
+		}
+	}
+	return st
 }
 
 // JunkStatsOf returns acct's model's totals.
