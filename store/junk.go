@@ -397,7 +397,7 @@ func (s *Store) JunkTrainMany(ctx context.Context, acct uint64, samples []JunkSa
 func (s *Store) JunkLookup(acct uint64, toks []string, counts []JunkCounts) (JunkStats, error) {
 	var st JunkStats
 	err := s.view(func(t *bolt.Tx) error {
-		st = junkLookupTx(t, acct, toks, counts)
+		st = s.junkLookupTx(t, acct, toks, counts)
 		return nil
 	})
 	return st, err
@@ -418,13 +418,13 @@ func (s *Store) JunkJudge(acct uint64, senders, toks []string, counts []JunkCoun
 				}
 			}
 		}
-		st = junkLookupTx(t, acct, toks, counts)
+		st = s.junkLookupTx(t, acct, toks, counts)
 		return nil
 	})
 	return st, trusted, err
 }
 
-func junkLookupTx(t *bolt.Tx, acct uint64, toks []string, counts []JunkCounts) JunkStats {
+func (s *Store) junkLookupTx(t *bolt.Tx, acct uint64, toks []string, counts []JunkCounts) JunkStats {
 	b := t.Bucket(bJunk).Bucket(be64(acct))
 	clear(counts)
 	if b == nil {
@@ -433,6 +433,17 @@ func junkLookupTx(t *bolt.Tx, acct uint64, toks []string, counts []JunkCounts) J
 	st := decodeJunkStats(b.Get([]byte("n")))
 	tb := b.Bucket([]byte("t"))
 	if tb == nil || len(toks) == 0 {
+		return st
+	}
+	// A snapshot of this very generation (junkcache.go), or a cursor.
+	gen := junkGen(b)
+	snap, build := s.junkCache.get(acct, gen)
+	if build {
+		snap = junkSnapshot(tb, gen)
+		s.junkCache.put(acct, snap)
+	}
+	if snap != nil {
+		snap.lookup(toks, counts)
 		return st
 	}
 	// One cursor, keys in order: bbolt's Get makes a cursor (and its

@@ -429,3 +429,48 @@ func TestJunkTokenHashIsFNV(t *testing.T) {
 		}
 	}
 }
+
+// TestJunkLookupSnapshot: a model read often is looked up from memory;
+// training it (through the queue or from outside) is seen by the next
+// lookup at once, never hidden by the snapshot.
+func TestJunkLookupSnapshot(t *testing.T) {
+	s, _ := openJunkStore(t, store.Options{JunkNoWorker: true})
+	a := storetest.Account(t, s, "ann@example.org")
+	inbox, junk := mailbox(t, s, a, "INBOX"), mailbox(t, s, a, "Junk")
+	if _, err := s.JunkTrain(ctx, a.ID, []byte("1"), []string{"alpha", "beta"}, store.JunkSpam); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(toks ...string) []store.JunkCounts {
+		counts := make([]store.JunkCounts, len(toks))
+		if _, err := s.JunkLookup(a.ID, toks, counts); err != nil {
+			t.Fatal(err)
+		}
+		return counts
+	}
+	for i := range 4 { // the second read makes the snapshot, the others use it
+		if c := lookup("alpha", "gamma", ""); !slices.Equal(c, []store.JunkCounts{{Spam: 1}, {}, {}}) {
+			t.Fatalf("read %d: %+v", i, c)
+		}
+	}
+	if _, err := s.JunkTrain(ctx, a.ID, []byte("2"), []string{"alpha", "gamma"}, store.JunkHam); err != nil {
+		t.Fatal(err)
+	}
+	if c := lookup("alpha", "gamma"); !slices.Equal(c, []store.JunkCounts{{Spam: 1, Ham: 1}, {Ham: 1}}) {
+		t.Errorf("after training from outside: %+v", c)
+	}
+	lookup("alpha")
+	lookup("alpha")
+	d := deliver(t, s, a, "Subject: x\r\n\r\ngamma delta\r\n")
+	if _, err := s.Move(ctx, inbox.ID, []store.UID{d.UID}, junk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if c := lookup("gamma", "delta"); !slices.Equal(c, []store.JunkCounts{{Ham: 1}, {}}) {
+		t.Errorf("before the worker ran: %+v", c)
+	}
+	if _, err := s.JunkApplyPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := lookup("gamma", "delta"); !slices.Equal(c, []store.JunkCounts{{Spam: 1, Ham: 1}, {Spam: 1}}) {
+		t.Errorf("after the worker ran: %+v", c)
+	}
+}

@@ -327,6 +327,9 @@ func (b *junkBatch) apply(t *tx, maxTokens uint64) error {
 		if err := m.save(); err != nil {
 			return err
 		}
+		if err := bumpJunkGen(m.b); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -114,6 +114,7 @@ type Store struct {
 	junkStop    chan struct{}
 	junkWG      sync.WaitGroup
 	junkApplyMu sync.Mutex
+	junkCache   *junkCache // the models most read, in memory (junkcache.go)
 }
 
 // ErrLocked is returned by Open when another process has the file open.
@@ -172,8 +173,9 @@ func Open(path string, opts Options) (*Store, error) {
 		hash:   newHashGate(opts.HashWorkers, opts.HashQueue),
 		junk:   newJunkTrainer(&opts),
 
-		junkKick: make(chan struct{}, 1),
-		junkStop: make(chan struct{}),
+		junkKick:  make(chan struct{}, 1),
+		junkCache: newJunkCache(),
+		junkStop:  make(chan struct{}),
 	}
 	s.wg.Add(1)
 	go s.committer()
