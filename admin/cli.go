@@ -22,6 +22,7 @@ import (
 
 	"petrel/config"
 	"petrel/control"
+	"petrel/junk"
 	"petrel/msgauth"
 	"petrel/store"
 	"petrel/store/pgstore"
@@ -223,7 +224,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (Store
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, Timeout: 2 * time.Second, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
+	st, err := store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, Timeout: 2 * time.Second, JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, nil, fmt.Errorf("%w: a petrel server is using %s but its control socket %s does not answer; stop it or check its permissions", err, cfg.DataDir, control.Path(cfg.DataDir))
 	}

@@ -31,7 +31,7 @@ func junkTrainCmd(ctx context.Context, env *Env, args []string, _ string, out io
 		return fmt.Errorf("%w (%d messages trained before it)", err, res.Trained)
 	}
 	fmt.Fprintf(out, "trained %s on %d %s messages (%d read; the others were trained so already)\n", acct.Address, res.Trained, args[1], res.Messages)
-	st, err := junk.ModelStats(env.Store, acct.ID, env.Config.Junk.MinTrained)
+	st, err := junk.ModelStats(ctx, env.Store, acct.ID, env.Config.Junk.MinTrained)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func junkStatsCmd(ctx context.Context, env *Env, args []string, _ string, out io
 	if err != nil {
 		return fmt.Errorf("junk stats: %w", err)
 	}
-	st, err := junk.ModelStats(env.Store, acct.ID, env.Config.Junk.MinTrained)
+	st, err := junk.ModelStats(ctx, env.Store, acct.ID, env.Config.Junk.MinTrained)
 	if err != nil {
 		return err
 	}

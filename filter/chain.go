@@ -179,61 +179,31 @@ func (c *Chain) Applies(port string) bool {
 	return false
 }
 
-// Check runs msg (CRLF line ends) through every filter of env.Port, in
-// order, and returns the verdict. A filter that accepts outright or edits
-// the message hands on to the next; the first reject, tempfail or discard
-// ends the chain. One log line per filter verdict names the queue ID.
+// Check runs one whole transaction through every filter of env.Port at
+// once, stage after stage (connect, HELO, MAIL, each of env.Rcpts, then
+// the message, CRLF line ends), for a caller that has the message before
+// it talks to the filters: the first refusal at any stage, a refused
+// recipient included, ends it with that verdict. The SMTP server asks
+// them live instead (Open). One log line per filter verdict names the
+// queue ID.
 func (c *Chain) Check(ctx context.Context, env *Envelope, msg []byte) *Result {
-	res := &Result{Verdict: Accept, Message: msg}
-	env = new(*env) // filters may change the envelope for the next ones
-	for _, f := range c.filters {
-		if !slices.Contains(f.spec.Ports, env.Port) {
-			continue
-		}
-		start := time.Now()
-		out, err := f.run(ctx, env, res.Message)
-		verdict := ""
-		switch {
-		case err != nil && f.spec.OnError == "accept":
-			verdict = "error"
-			c.log.Warn("filter failed, message accepted (on_error = \"accept\")", "id", env.QueueID, "filter", f.spec.Milter, "err", err)
-		case err != nil:
-			verdict = "error"
-			c.log.Warn("filter failed, message refused for now (on_error = \"tempfail\")", "id", env.QueueID, "filter", f.spec.Milter, "err", err)
-			res.Verdict, res.Code, res.Enhanced = TempFail, 451, [3]int{4, 7, 1}
-			res.Text = "Content filter unavailable, try again later"
-			res.Filter, res.Reason = f.spec.Milter, err.Error()
-		default:
-			verdict = out.verdict.String()
-			if out.verdict == Accept && out.quarantine {
-				verdict = "quarantine"
-			}
-			c.log.Info("filter verdict", "id", env.QueueID, "filter", f.spec.Milter, "verdict", verdict,
-				"reply", out.reply(), "edits", out.edits, "reason", out.reason, "ms", time.Since(start).Milliseconds())
-			switch out.verdict {
-			case Accept:
-				res.Message = out.msg
-				res.Edits += out.edits
-				if out.from != nil {
-					res.From, env.From = out.from, *out.from
-				}
-				if out.rcpts != nil && !slices.Equal(out.rcpts, env.Rcpts) {
-					res.Rcpts, env.Rcpts = out.rcpts, out.rcpts
-				}
-				if out.quarantine {
-					res.Quarantine, res.Reason, res.Filter = true, out.reason, f.spec.Milter
-				}
-			default:
-				res.Verdict, res.Code, res.Enhanced, res.Text = out.verdict, out.code, out.enhanced, out.text
-				res.Filter, res.Reason = f.spec.Milter, out.reason
-			}
-		}
-		if c.onVerd != nil {
-			c.onVerd(f.spec.Milter, verdict)
-		}
-		if res.Verdict != Accept {
-			return res
+	s := c.Open(ctx, env)
+	if s == nil {
+		return &Result{Verdict: Accept, Message: msg}
+	}
+	defer s.Close()
+	stages := []func() *Result{
+		func() *Result { return s.Connect(env) },
+		func() *Result { return s.Helo(env) },
+		func() *Result { return s.Mail(env) },
+	}
+	for _, r := range env.Rcpts {
+		stages = append(stages, func() *Result { return s.Rcpt(env, r) })
+	}
+	for _, st := range stages {
+		if r := st(); r != nil {
+			return withMessage(r, msg)
 		}
 	}
-	return res
+	return s.Data(ctx, env, msg)
 }

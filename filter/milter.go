@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -150,122 +149,6 @@ func stop(act *milter.Action, stage string) (*outcome, bool) {
 	// Skip (only after a header or body chunk, where go-milter handles
 	// it) and anything new: go on.
 	return nil, false
-}
-
-// run talks to the filter about one message.
-func (f *milterFilter) run(ctx context.Context, env *Envelope, msg []byte) (*outcome, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	macros := milter.NewMacroBag()
-	setConnectMacros(macros, env)
-	d := &connDialer{ctx: ctx, timeout: f.spec.Timeout}
-	client := milter.NewClient(f.network, f.addr, append(f.opts, milter.WithDialer(d))...)
-	stopWatch := context.AfterFunc(ctx, d.close)
-	defer stopWatch()
-	s, err := client.Session(macros)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-
-	family, addr, port := milter.FamilyUnknown, "", uint16(0)
-	if ip := env.ClientIP; ip != nil {
-		family, addr, port = milter.FamilyInet, ip.String(), uint16(env.ClientPort)
-		if ip.To4() == nil {
-			family = milter.FamilyInet6
-		}
-	}
-	host := env.ClientName
-	if host == "" || host == "unknown" {
-		host = "[" + addr + "]"
-	}
-	act, err := s.Conn(host, family, port, addr)
-	if err != nil {
-		return nil, err
-	}
-	if o, ok := stop(act, "connect"); ok {
-		return f.finish(o, msg), nil
-	}
-	if act, err = s.Helo(env.Helo); err != nil {
-		return nil, err
-	}
-	if o, ok := stop(act, "HELO"); ok {
-		return f.finish(o, msg), nil
-	}
-	setMailMacros(macros, env)
-	if act, err = s.Mail(env.From, ""); err != nil {
-		return nil, err
-	}
-	if o, ok := stop(act, "MAIL"); ok {
-		return f.finish(o, msg), nil
-	}
-	for _, r := range env.Rcpts {
-		setRcptMacros(macros, env, r)
-		if act, err = s.Rcpt(r, ""); err != nil {
-			return nil, err
-		}
-		if o, ok := stop(act, "RCPT"); ok {
-			return f.finish(o, msg), nil
-		}
-	}
-	if act, err = s.DataStart(); err != nil {
-		return nil, err
-	}
-	if o, ok := stop(act, "DATA"); ok {
-		return f.finish(o, msg), nil
-	}
-	h := parseHeader(msg)
-	for _, fl := range h.fields {
-		v := fl.value()
-		if !s.ProtocolOption(milter.OptHeaderLeadingSpace) {
-			v = strings.TrimLeft(v, " \t")
-		}
-		if act, err = s.HeaderField(fl.name, v, nil); err != nil {
-			return nil, err
-		}
-		if o, ok := stop(act, "header"); ok {
-			return f.finish(o, msg), nil
-		}
-		if s.Skip() {
-			break
-		}
-	}
-	if act, err = s.HeaderEnd(); err != nil {
-		return nil, err
-	}
-	if o, ok := stop(act, "end of header"); ok {
-		return f.finish(o, msg), nil
-	}
-	mods, act, err := s.BodyReadFrom(bytes.NewReader(h.body))
-	if err != nil {
-		return nil, err
-	}
-	if o, ok := stop(act, "end of message"); ok && o.verdict != Accept {
-		return f.finish(o, msg), nil
-	}
-	o := &outcome{verdict: Accept}
-	env2 := envelopeEdits{rcpts: env.Rcpts}
-	out, n, quarantine, err := apply(h, mods, &env2)
-	if err != nil {
-		return nil, err
-	}
-	o.from, o.rcpts = env2.from, env2.rcpts
-	o.msg, o.edits = out, n
-	if out == nil {
-		o.msg = msg
-	}
-	if quarantine != nil {
-		o.quarantine, o.reason = true, *quarantine
-	}
-	return o, nil
-}
-
-// finish completes an outcome decided before end of message: the message
-// goes on unchanged.
-func (f *milterFilter) finish(o *outcome, msg []byte) *outcome {
-	o.msg = msg
-	return o
 }
 
 func setConnectMacros(m *milter.MacroBag, env *Envelope) {

@@ -43,7 +43,13 @@ func Score(p Params, tokens []string, counts []Counts, nspam, nham uint32) (floa
 	if nspam == 0 || nham == 0 {
 		return 0.5, nil
 	}
-	clues := make([]Clue, 0, len(tokens))
+	// Each clue with its distance from 0.5, computed once: the sort
+	// compares them about n·log n times.
+	type ranked struct {
+		dev float64
+		c   Clue
+	}
+	all := make([]ranked, 0, len(tokens))
 	for i, tok := range tokens {
 		c := counts[i]
 		n := float64(c.Spam) + float64(c.Ham)
@@ -54,19 +60,22 @@ func Score(p Params, tokens []string, counts []Counts, nspam, nham uint32) (floa
 		hr := math.Min(1, float64(c.Ham)/float64(nham))
 		pw := sr / (sr + hr)
 		f := (p.S*p.X + n*pw) / (p.S + n)
-		if math.Abs(f-0.5) < p.MinDev {
-			continue
+		if d := math.Abs(f - 0.5); d >= p.MinDev {
+			all = append(all, ranked{d, Clue{tok, f}})
 		}
-		clues = append(clues, Clue{tok, f})
 	}
-	slices.SortFunc(clues, func(a, b Clue) int {
-		if c := cmp.Compare(math.Abs(b.Prob-0.5), math.Abs(a.Prob-0.5)); c != 0 {
+	slices.SortFunc(all, func(a, b ranked) int {
+		if c := cmp.Compare(b.dev, a.dev); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Token, b.Token)
+		return strings.Compare(a.c.Token, b.c.Token)
 	})
-	if len(clues) > p.MaxClues {
-		clues = clues[:p.MaxClues]
+	if len(all) > p.MaxClues {
+		all = all[:p.MaxClues]
+	}
+	clues := make([]Clue, len(all))
+	for i, r := range all {
+		clues[i] = r.c
 	}
 	if len(clues) == 0 {
 		return 0.5, nil

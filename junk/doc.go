@@ -16,10 +16,15 @@
 //     account's model (or the server's shared model while the account has
 //     not learnt enough), its counters and its log line.
 //
-// The model itself lives in the store (store/junk.go), which trains it in
-// the same transaction as the move or flag change that taught it, so a
-// verdict the user gave is never lost nor counted twice. This package
-// holds no model state of its own.
+// The model itself lives in the store (store/junk.go): the move or flag
+// change that teaches it records the training in its own commit, and the
+// store's junk worker applies recorded trainings to the model in batches
+// (store/junkqueue.go), each record deleted in the transaction that
+// applies it, so a verdict the user gave is never lost nor counted twice,
+// and the user's move does not wait for the model. Verdicts read the
+// model as applied: a training reaches them once the worker has run,
+// usually within milliseconds of the move. This package holds no model
+// state of its own.
 //
 // Invariants: a message is tokenized from at most MaxTextBytes of text and
 // yields at most MaxTokens distinct tokens, whatever its size or shape; an

@@ -17,7 +17,9 @@ import (
 // Model is what the classifier reads from the store.
 type Model interface {
 	JunkLookup(acct uint64, toks []string, counts []store.JunkCounts) (store.JunkStats, error)
-	JunkTrusted(acct uint64, addr string) (bool, error)
+	// JunkJudge is the account's own read: its trusted senders, its
+	// model's totals and counts, in one read transaction.
+	JunkJudge(acct uint64, senders, toks []string, counts []store.JunkCounts) (store.JunkStats, bool, error)
 }
 
 // Defaults of Options.
@@ -197,48 +199,44 @@ func (c *Classifier) anyReady(accounts []uint64) bool {
 
 func (c *Classifier) judge(acct uint64, toks, senders []string, counts []Counts) Verdict {
 	v := Verdict{Account: acct, Verdict: "untrained", Model: "none"}
-	for _, s := range senders {
-		ok, err := c.model.JunkTrusted(acct, s)
-		if err != nil {
-			c.log.Error("junk: reading contacts", "account", acct, "err", err)
-			v.Verdict = "error"
-			return v
-		}
-		if ok {
-			v.Verdict, v.Model, v.Clues = "trusted", "account", []Clue{{Token: "from:" + s, Prob: 0}}
-			return v
-		}
+	st, trusted, err := c.model.JunkJudge(acct, senders, toks, counts)
+	if err != nil {
+		c.log.Error("junk: reading the model", "account", acct, "err", err)
+		v.Verdict = "error"
+		return v
 	}
-	models := []struct {
-		id   uint64
-		name string
-	}{{acct, "account"}}
-	if c.opts.Shared {
-		models = append(models, struct {
-			id   uint64
-			name string
-		}{store.SharedJunkModel, "shared"})
-	}
-	for _, m := range models {
-		st, err := c.model.JunkLookup(m.id, toks, counts)
-		if err != nil {
-			c.log.Error("junk: reading the model", "account", m.id, "err", err)
-			v.Verdict = "error"
-			return v
-		}
-		if st.Spam < uint64(c.opts.MinTrained) || st.Ham < uint64(c.opts.MinTrained) {
-			continue
-		}
-		score, clues := Score(c.params, toks, counts, uint32(min(st.Spam, 1<<32-1)), uint32(min(st.Ham, 1<<32-1)))
-		v.Score, v.Clues, v.Model = score, clues, m.name
-		v.Junk = score > c.opts.Threshold
-		v.Verdict = "inbox"
-		if v.Junk {
-			v.Verdict = "junk"
+	if trusted {
+		v.Verdict, v.Model = "trusted", "account"
+		for _, s := range senders {
+			v.Clues = append(v.Clues, Clue{Token: "from:" + s, Prob: 0})
 		}
 		return v
 	}
+	name := "account"
+	if !c.ready(st) && c.opts.Shared {
+		name = "shared"
+		if st, err = c.model.JunkLookup(store.SharedJunkModel, toks, counts); err != nil {
+			c.log.Error("junk: reading the model", "account", store.SharedJunkModel, "err", err)
+			v.Verdict = "error"
+			return v
+		}
+	}
+	if !c.ready(st) {
+		return v
+	}
+	score, clues := Score(c.params, toks, counts, uint32(min(st.Spam, 1<<32-1)), uint32(min(st.Ham, 1<<32-1)))
+	v.Score, v.Clues, v.Model = score, clues, name
+	v.Junk = score > c.opts.Threshold
+	v.Verdict = "inbox"
+	if v.Junk {
+		v.Verdict = "junk"
+	}
 	return v
+}
+
+// ready says a model has learnt enough to judge.
+func (c *Classifier) ready(st store.JunkStats) bool {
+	return st.Spam >= uint64(c.opts.MinTrained) && st.Ham >= uint64(c.opts.MinTrained)
 }
 
 // fromAddresses picks the From field's addresses out of a message's

@@ -158,7 +158,7 @@ func TestTrainPath(t *testing.T) {
 	if err != nil || res.Trained != 5 {
 		t.Fatalf("maildir as ham: %+v, %v", res, err)
 	}
-	st, err := ModelStats(s, ann.ID, 0)
+	st, err := ModelStats(ctx, s, ann.ID, 0)
 	if err != nil || st.Spam != 35 || st.Ham != 5 || st.Ready || st.Tokens == 0 || st.Bytes == 0 {
 		t.Errorf("stats %+v, %v", st, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"petrel/mailio"
 	"petrel/store"
 )
@@ -116,6 +118,7 @@ func TrainPath(ctx context.Context, st Trainer, acct uint64, path string, class 
 // Stats is what `petrel junk stats` shows of one account.
 type Stats struct {
 	store.JunkStats
+	Pending    int   // trainings recorded but not yet in the model
 	Bytes      int64 // the model's share of the store file
 	MinTrained int
 	Ready      bool // has learnt enough to give verdicts
@@ -123,14 +126,24 @@ type Stats struct {
 
 // StatsReader is what `petrel junk stats` needs of the store.
 type StatsReader interface {
+	JunkApplyPending(ctx context.Context) (int, error)
+	JunkPending(acct uint64) (int, error)
 	JunkStatsOf(acct uint64) (store.JunkStats, error)
 	JunkModelSize(acct uint64) (int64, error)
 }
 
-// ModelStats describes acct's model.
-func ModelStats(st StatsReader, acct uint64, minTrained int) (Stats, error) {
+// ModelStats describes acct's model, once the trainings pending (moves
+// the junk worker has not applied yet) are in it.
+func ModelStats(ctx context.Context, st StatsReader, acct uint64, minTrained int) (Stats, error) {
 	if minTrained <= 0 {
 		minTrained = DefaultMinTrained
+	}
+	if _, err := st.JunkApplyPending(ctx); err != nil {
+		return Stats{}, fmt.Errorf("junk stats: %w", err)
+	}
+	pending, err := st.JunkPending(acct)
+	if err != nil {
+		return Stats{}, fmt.Errorf("junk stats: %w", err)
 	}
 	js, err := st.JunkStatsOf(acct)
 	if err != nil {
@@ -140,7 +153,7 @@ func ModelStats(st StatsReader, acct uint64, minTrained int) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("junk stats: %w", err)
 	}
-	return Stats{JunkStats: js, Bytes: n, MinTrained: minTrained,
+	return Stats{JunkStats: js, Pending: pending, Bytes: n, MinTrained: minTrained,
 		Ready: js.Spam >= uint64(minTrained) && js.Ham >= uint64(minTrained)}, nil
 }
 
@@ -148,9 +161,27 @@ func ModelStats(st StatsReader, acct uint64, minTrained int) (Stats, error) {
 func (s Stats) Write(w io.Writer, who string) {
 	fmt.Fprintf(w, "%s: trained on %d spam and %d ham messages; %d tokens, %d trusted contacts, %d KiB\n",
 		who, s.Spam, s.Ham, s.Tokens, s.Contacts, (s.Bytes+1023)/1024)
+	if s.Pending > 0 {
+		fmt.Fprintf(w, "%d trainings pending (the junk worker applies them shortly)\n", s.Pending)
+	}
 	if s.Ready {
 		fmt.Fprintln(w, "verdicts: on (files mail scoring above junk.threshold in Junk)")
 	} else {
 		fmt.Fprintf(w, "verdicts: off until it has learnt %d spam and %d ham messages (move mail into and out of Junk, or `petrel junk train`)\n", s.MinTrained, s.MinTrained)
 	}
+}
+
+// AppliedCounter registers petrel_junk_trainings_applied_total with reg
+// and returns what store.Options.OnJunkApply takes to count it: the
+// trainings (moves into and out of Junk, $Junk, $NotJunk) the store's
+// junk worker has applied to the models.
+func AppliedCounter(reg prometheus.Registerer) (func(n int), error) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "petrel_junk_trainings_applied_total",
+		Help: "Trainings of the junk models (moves into and out of Junk, $Junk, $NotJunk) applied by the store's junk worker.",
+	})
+	if err := reg.Register(c); err != nil {
+		return nil, fmt.Errorf("junk metrics: %w", err)
+	}
+	return func(n int) { c.Add(float64(n)) }, nil
 }

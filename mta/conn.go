@@ -3,6 +3,7 @@ package mta
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"petrel/filter"
 )
 
 // conn is the server side of one SMTP connection (RFC 5321): it reads
@@ -38,6 +41,14 @@ type conn struct {
 	inTx   bool // MAIL was accepted
 	rcpts  int  // recipients accepted in the transaction
 	quit   bool // close after the reply written last
+
+	// The content filters' session (filters.go), for the whole
+	// connection: told of the client at the first command (asked), whose
+	// refusal then answers every command but QUIT, RSET, NOOP and HELP.
+	fs       *filter.Session
+	fsCancel context.CancelFunc
+	asked    bool
+	denied   *smtp.SMTPError
 
 	// BDAT (RFC 3030): the chunks stream into the session's Data, running
 	// on its own goroutine from the first chunk, through a pipe: the
@@ -64,6 +75,10 @@ type authSession interface {
 func newConn(srv *server, nc net.Conn) *conn {
 	c := &conn{srv: srv, raw: nc, nc: nc}
 	c.setupIO()
+	if f := srv.m.opts.Filters; f != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		c.fs, c.fsCancel = f.Open(ctx, &filter.Envelope{Port: srv.kind.String()}), cancel
+	}
 	c.newSession()
 	return c
 }
@@ -85,6 +100,7 @@ func (c *conn) newSession() {
 	}
 	c.sess = newSession(c.srv.m, c.srv.kind, c)
 	c.sess.errors = errs
+	c.sess.fs = c.fs
 	c.auth = c.sess
 	if c.srv.kind == kindSubmission {
 		c.auth = &submissionSession{session: c.sess}
@@ -115,6 +131,12 @@ func (c *conn) serve() {
 		c.bdatReset()
 		c.sess.Logout()
 		c.nc.Close()
+		if c.fs != nil {
+			c.fs.Close()
+		}
+		if c.fsCancel != nil {
+			c.fsCancel()
+		}
 	}()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		// Implicit TLS (465): the handshake comes before the greeting.
@@ -256,6 +278,16 @@ var (
 
 func (c *conn) handle(line string) {
 	verb, arg := parseCommand(line)
+	if !c.asked && c.fs != nil {
+		// The filters hear of the client at its first command, not before
+		// the greeting: a slow filter never holds up the 220.
+		c.asked = true
+		c.denied = c.sess.filterConnect()
+	}
+	if c.denied != nil && verb != "QUIT" && verb != "RSET" && verb != "NOOP" && verb != "HELP" {
+		c.replyErr(c.sess.fail(c.denied), 554, smtp.EnhancedCode{5, 7, 1})
+		return
+	}
 	switch verb {
 	case "HELO", "EHLO":
 		c.hello(verb == "EHLO", arg)
@@ -317,6 +349,11 @@ func (c *conn) hello(ehlo bool, arg string) {
 	c.resetTx()
 	c.helo, c.ehlo = domain, ehlo
 	c.sess.esmtp = ehlo
+	if e := c.sess.filterHelo(); e != nil {
+		c.helo, c.ehlo, c.sess.esmtp = "", false, false
+		c.replyErr(c.sess.fail(e), e.Code, e.EnhancedCode)
+		return
+	}
 	host := c.opts().Hostname
 	if !ehlo {
 		c.reply(250, smtp.NoEnhancedCode, host+" Hello "+domain)

@@ -12,12 +12,14 @@ import (
 	"petrel/msgtext"
 )
 
-// Filters runs the content filters of the [[filter]] entries (rspamd,
-// clamav-milter…) on a message before DATA is answered; *filter.Chain is
-// one. Check writes nothing: the verdict comes before anything is stored.
+// Filters are the content filters of the [[filter]] entries (rspamd,
+// clamav-milter…); *filter.Chain is one. Open begins their session for
+// one SMTP connection (nil: none sees this port), which the connection
+// consults live at each stage: connect (at the first command), HELO,
+// MAIL, each RCPT, and the message before DATA is answered. They write
+// nothing: every verdict comes before anything is stored.
 type Filters interface {
-	Applies(port string) bool
-	Check(ctx context.Context, env *filter.Envelope, msg []byte) *filter.Result
+	Open(ctx context.Context, env *filter.Envelope) *filter.Session
 }
 
 // filtered is what the filters made of a transaction: the message and
@@ -33,14 +35,14 @@ type filtered struct {
 	reply *smtp.SMTPError
 }
 
-// runFilters hands the message to the filters of this listener, if any.
+// runFilters hands the message to the filters of this connection, if
+// any, as the end of the transaction they were told of stage by stage.
 func (s *session) runFilters(ctx context.Context, id string, msg []byte) *filtered {
 	out := &filtered{msg: msg, from: s.from, local: s.local, remote: s.remote}
-	f := s.m.opts.Filters
-	if f == nil || !f.Applies(s.kind.String()) {
+	if s.fs == nil {
 		return out
 	}
-	res := f.Check(ctx, s.filterEnvelope(id), msg)
+	res := s.fs.Data(ctx, s.filterEnvelope(id), msg)
 	switch res.Verdict {
 	case filter.Reject, filter.TempFail:
 		out.reply = &smtp.SMTPError{Code: res.Code, EnhancedCode: smtp.EnhancedCode(res.Enhanced), Message: res.Text}
@@ -145,4 +147,51 @@ func (s *session) filterEnvelope(id string) *filter.Envelope {
 	env.Rcpts = append(env.Rcpts, s.remote...)
 	env.LocalRcpt = func(r string) bool { return local[strings.ToLower(r)] }
 	return env
+}
+
+// filterResult turns a filter's refusal at a stage into the reply, nil
+// when the filters let it go on.
+func filterReply(r *filter.Result) *smtp.SMTPError {
+	if r == nil || r.Verdict != filter.Reject && r.Verdict != filter.TempFail {
+		return nil
+	}
+	return &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCode(r.Enhanced), Message: r.Text}
+}
+
+// filterConnect tells the filters of the client, once per connection (at
+// its first command); a refusal answers every command but QUIT, RSET,
+// NOOP and HELP from then on, as Postfix does with a milter's
+// connect-time reject.
+func (s *session) filterConnect() *smtp.SMTPError {
+	if s.fs == nil {
+		return nil
+	}
+	return filterReply(s.fs.Connect(s.filterEnvelope("")))
+}
+
+// filterHelo tells the filters the HELO/EHLO name (set on the conn).
+func (s *session) filterHelo() *smtp.SMTPError {
+	if s.fs == nil {
+		return nil
+	}
+	return filterReply(s.fs.Helo(s.filterEnvelope("")))
+}
+
+// filterMail tells the filters of the transaction MAIL begins.
+func (s *session) filterMail() *smtp.SMTPError {
+	if s.fs == nil {
+		return nil
+	}
+	return filterReply(s.fs.Mail(s.filterEnvelope(s.txID)))
+}
+
+// filterRcpt asks the filters about one recipient the server took; local
+// says it is delivered here. A refusal refuses that recipient only.
+func (s *session) filterRcpt(to string, local bool) *smtp.SMTPError {
+	if s.fs == nil {
+		return nil
+	}
+	env := s.filterEnvelope(s.txID)
+	env.LocalRcpt = func(string) bool { return local }
+	return filterReply(s.fs.Rcpt(env, to))
 }

@@ -19,6 +19,7 @@ import (
 
 	"petrel/authlimit"
 	"petrel/dnsbl"
+	"petrel/filter"
 	"petrel/msgtext"
 	"petrel/srs"
 	"petrel/store"
@@ -39,6 +40,9 @@ type session struct {
 	esmtp    bool
 	authMech string        // the SASL mechanism account logged in with
 	rep      *dnsbl.Result // what the DNS lists say of the client, nil until asked
+	// fs is the content filters' session of the connection (the conn's,
+	// kept across STARTTLS); nil without filters for this port.
+	fs *filter.Session
 
 	// The transaction in progress.
 	txID    string // its queue ID, given at MAIL
@@ -122,6 +126,7 @@ func (s *session) Reset() {
 	s.from, s.hasFrom = "", false
 	s.local, s.remote = nil, nil
 	s.refused, s.lastCode, s.lastReply, s.logged = nil, 0, "", false
+	s.fs.Reset()
 }
 
 func (s *session) Logout() error {
@@ -153,7 +158,7 @@ func (s *session) refuseMail(from string, err *smtp.SMTPError) error {
 	s.from = from
 	s.logTransaction("", time.Now(), 0, err.Code, err.Message)
 	s.from = ""
-	s.count("rejected")
+	s.count(result(err.Code))
 	return s.fail(err)
 }
 
@@ -188,13 +193,19 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > s.m.opts.MaxMessageBytes {
 		return s.refuseMail(from, smtpErr(552, smtp.EnhancedCode{5, 3, 4}, "Message too big for system"))
 	}
+	s.txID = newID()
+	prev := s.from
+	s.from = from
+	if e := s.filterMail(); e != nil {
+		s.from = prev
+		return s.refuseMail(from, e)
+	}
 	s.from, s.hasFrom = from, true
 	s.size = 0
 	if opts != nil {
 		s.size = opts.Size
 	}
 	s.started = time.Now()
-	s.txID = newID()
 	return nil
 }
 
@@ -249,6 +260,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			}
 			return s.refuseRcpt(to, e)
 		}
+		if e := s.filterRcpt(to, true); e != nil {
+			return s.refuseRcpt(to, e)
+		}
 		s.local = append(s.local, lr)
 		return nil
 	}
@@ -258,6 +272,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	if s.m.opts.Queue == nil {
 		return s.refuseRcpt(to, smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "<%s>: this server does not send mail to other domains", to))
+	}
+	if e := s.filterRcpt(to, false); e != nil {
+		return s.refuseRcpt(to, e)
 	}
 	s.remote = append(s.remote, to)
 	return nil

@@ -14,8 +14,10 @@ type tx struct {
 	*bolt.Tx
 	origin any
 	events []Event
-	junk   *junkTrainer        // nil: moves and flags train no junk model
-	pretok map[uint64][]string // blob -> tokens, made before the transaction (junkPretokens)
+	junk   *junkTrainer // nil: moves and flags train no junk model
+	// junkQueued says the write queued trainings (junkqueue.go): the
+	// junk worker is woken once it is committed.
+	junkQueued bool
 }
 
 func (t *tx) emit(ev Event) {
@@ -120,10 +122,14 @@ func (s *Store) commitBatch(batch []*writeReq) {
 	start := nowFunc()
 	var failed *writeReq
 	var failErr error
+	kick := false
 	err := s.db.Update(func(btx *bolt.Tx) error {
+		kick = false
 		for _, r := range batch {
 			t := &tx{Tx: btx, origin: r.origin, junk: s.junk}
-			if err := r.fn(t); err != nil {
+			err := r.fn(t)
+			kick = kick || t.junkQueued
+			if err != nil {
 				if len(batch) == 1 {
 					return err
 				}
@@ -147,6 +153,9 @@ func (s *Store) commitBatch(batch []*writeReq) {
 		return
 	}
 	s.observeCommit(nowFunc().Sub(start), len(batch))
+	if err == nil && kick {
+		s.kickJunk()
+	}
 	for _, r := range batch {
 		if err == nil {
 			s.hub.publish(r.events)

@@ -24,6 +24,7 @@ import (
 //	            "h" -> bucket{ message hash -> class } (trained from outside the store)
 //	          }
 //	junkmsgs: blob ID ++ account ID -> class: how a stored message was trained
+//	          (set when the training is recorded; junkqueue.go applies it)
 var (
 	bJunk     = []byte("junk")
 	bJunkMsgs = []byte("junkmsgs")
@@ -139,7 +140,10 @@ func junkMsgKey(blob, acct uint64) []byte {
 
 // junkTrainMsgTx trains the stored message rec of account acct as class,
 // untraining what it was trained as before; a message already trained as
-// class is left alone. It runs inside the write that moved or flagged it.
+// class is left alone. It runs inside the write that moved or flagged it
+// and costs that write little: the message's new state and one record
+// in the queue of pending trainings (junkqueue.go), which the junk worker
+// applies to the model soon after.
 func junkTrainMsgTx(t *tx, acct uint64, rec *msgRecord, class JunkClass) error {
 	if t.junk == nil || class == JunkNone {
 		return nil
@@ -153,102 +157,10 @@ func junkTrainMsgTx(t *tx, acct uint64, rec *msgRecord, class JunkClass) error {
 	if prev == class {
 		return nil
 	}
-	body := t.Bucket(bBlobs).Get(be64(rec.Blob))
-	if body == nil {
-		return fmt.Errorf("blob %d: %w", rec.Blob, errCorrupt)
-	}
-	toks, ok := t.pretok[rec.Blob]
-	if !ok {
-		toks = t.junk.tokens(io.MultiReader(bytes.NewReader(rec.Prefix), bytes.NewReader(body)))
-	}
-	if err := junkRetrainTx(t, acct, toks, prev, class); err != nil {
+	if err := queueJunkTx(t, acct, rec, prev, class); err != nil {
 		return err
 	}
 	return states.Put(key, []byte{byte(class)})
-}
-
-// maxPretok bounds how many messages junkPretokens tokenizes ahead.
-const maxPretok = 1000
-
-// junkPretokens tokenizes, in a read transaction before a write, the
-// messages of mbx among uids that the write will train (classOf says as
-// what, from the mailbox; JunkNone: nothing to do), so that the committer,
-// which every writer waits for, does not. What it misses (a message
-// changed in between, more than maxPretok) is tokenized in the write.
-func (s *Store) junkPretokens(mbx MailboxID, uids []UID, classOf func(t *bolt.Tx, m *Mailbox) JunkClass) map[uint64][]string {
-	if s.junk == nil {
-		return nil
-	}
-	out := map[uint64][]string{}
-	s.view(func(t *bolt.Tx) error {
-		m, err := getMailboxTx(t, mbx)
-		if err != nil {
-			return nil
-		}
-		class := classOf(t, &m)
-		if class == JunkNone {
-			return nil
-		}
-		msgs := t.Bucket(bMsgs).Bucket(be64(uint64(mbx)))
-		for _, uid := range uids {
-			if len(out) >= maxPretok {
-				break
-			}
-			v := msgs.Get(be32(uint32(uid)))
-			if v == nil {
-				continue
-			}
-			rec, err := decodeRecord(v, false)
-			if err != nil {
-				continue
-			}
-			if _, done := out[rec.Blob]; done {
-				continue
-			}
-			if st := t.Bucket(bJunkMsgs).Get(junkMsgKey(rec.Blob, m.Account)); len(st) == 1 && JunkClass(st[0]) == class {
-				continue
-			}
-			body := t.Bucket(bBlobs).Get(be64(rec.Blob))
-			if body == nil {
-				continue
-			}
-			out[rec.Blob] = s.junk.tokens(io.MultiReader(bytes.NewReader(rec.Prefix), bytes.NewReader(body)))
-		}
-		return nil
-	})
-	return out
-}
-
-// junkRetrainTx moves one message's tokens from class prev (JunkNone: not
-// trained) to class in acct's model, and in the shared model if kept.
-func junkRetrainTx(t *tx, acct uint64, toks []string, prev, class JunkClass) error {
-	accts := []uint64{acct}
-	if t.junk.shared && acct != SharedJunkModel {
-		accts = append(accts, SharedJunkModel)
-	}
-	for _, a := range accts {
-		m, err := openJunkModel(t.Tx, a)
-		if err != nil {
-			return err
-		}
-		if prev != JunkNone {
-			if err := m.count(toks, prev, -1); err != nil {
-				return err
-			}
-		}
-		if err := m.count(toks, class, 1); err != nil {
-			return err
-		}
-		if m.st.Tokens > t.junk.maxTokens {
-			if err := m.prune(t.junk.maxTokens * 9 / 10); err != nil {
-				return err
-			}
-		}
-		if err := m.save(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // junkModel is one account's model inside a write transaction.
@@ -313,70 +225,6 @@ func tokenHash(tok string) uint64 {
 		h *= 1099511628211
 	}
 	return h
-}
-
-// count adds (delta 1) or removes (-1) one message of class with toks.
-// It updates the tokens in key order, so that neighbouring keys share the
-// B+tree nodes bbolt has already read.
-func (m *junkModel) count(toks []string, class JunkClass, delta int) error {
-	switch {
-	case class == JunkSpam && delta > 0:
-		m.st.Spam++
-	case class == JunkSpam && m.st.Spam > 0:
-		m.st.Spam--
-	case class == JunkHam && delta > 0:
-		m.st.Ham++
-	case class == JunkHam && m.st.Ham > 0:
-		m.st.Ham--
-	}
-	hashes := make([]uint64, 0, len(toks))
-	for _, tok := range toks {
-		if tok != "" {
-			hashes = append(hashes, tokenHash(tok))
-		}
-	}
-	slices.Sort(hashes)
-	hashes = slices.Compact(hashes)
-	// Reads go through one cursor, repositioned by each Seek (a write
-	// moves it): bbolt's Get makes a new cursor per call.
-	cur := m.toks.Cursor()
-	for _, h := range hashes {
-		k := binary.BigEndian.AppendUint64(make([]byte, 0, 8), h)
-		ck, v := cur.Seek(k)
-		if !bytes.Equal(ck, k) {
-			v = nil
-		}
-		c := decodeJunkCounts(v)
-		p := &c.Ham
-		if class == JunkSpam {
-			p = &c.Spam
-		}
-		switch {
-		case delta > 0 && *p < 1<<32-1:
-			*p++
-		case delta < 0 && *p > 0:
-			*p--
-		}
-		if c.Spam == 0 && c.Ham == 0 {
-			if v != nil {
-				m.st.Tokens--
-				if err := m.toks.Delete(k); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if v == nil {
-			m.st.Tokens++
-		}
-		// A new slice each time: bbolt keeps it until the commit.
-		b := binary.AppendUvarint(make([]byte, 0, 2*binary.MaxVarintLen32), uint64(c.Spam))
-		b = binary.AppendUvarint(b, uint64(c.Ham))
-		if err := m.toks.Put(k, b); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // prune keeps the model at most target tokens by dropping the ones seen
@@ -508,15 +356,16 @@ func (s *Store) JunkTrainMany(ctx context.Context, acct uint64, samples []JunkSa
 			}
 		}
 		t.junk = jt
+		m, err := openJunkModel(t.Tx, acct)
+		if err != nil {
+			return err
+		}
+		hb, err := m.b.CreateBucketIfNotExists([]byte("h"))
+		if err != nil {
+			return err
+		}
+		b := newJunkBatch(jt.shared)
 		for _, sm := range samples {
-			m, err := openJunkModel(t.Tx, acct)
-			if err != nil {
-				return err
-			}
-			hb, err := m.b.CreateBucketIfNotExists([]byte("h"))
-			if err != nil {
-				return err
-			}
 			prev := JunkNone
 			if v := hb.Get(sm.ID); len(v) == 1 {
 				prev = JunkClass(v[0])
@@ -527,12 +376,10 @@ func (s *Store) JunkTrainMany(ctx context.Context, acct uint64, samples []JunkSa
 			if err := hb.Put(bytes.Clone(sm.ID), []byte{byte(sm.Class)}); err != nil {
 				return err
 			}
-			if err := junkRetrainTx(t, acct, sm.Tokens, prev, sm.Class); err != nil {
-				return err
-			}
+			b.add(acct, sm.Tokens, prev, sm.Class)
 			changed++
 		}
-		return nil
+		return b.apply(t, jt.maxTokens)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("junk train: %w", err)
@@ -545,41 +392,78 @@ func (s *Store) JunkTrainMany(ctx context.Context, acct uint64, samples []JunkSa
 func (s *Store) JunkLookup(acct uint64, toks []string, counts []JunkCounts) (JunkStats, error) {
 	var st JunkStats
 	err := s.view(func(t *bolt.Tx) error {
-		b := t.Bucket(bJunk).Bucket(be64(acct))
-		clear(counts)
-		if b == nil {
-			st = JunkStats{}
-			return nil
-		}
-		st = decodeJunkStats(b.Get([]byte("n")))
-		tb := b.Bucket([]byte("t"))
-		if tb == nil {
-			return nil
-		}
-		// One cursor, keys in order: bbolt's Get makes a cursor (and
-		// its allocations) per call.
-		type ref struct {
-			h uint64
-			i int
-		}
-		refs := make([]ref, 0, len(toks))
-		for i, tok := range toks {
-			if len(tok) > 0 {
-				refs = append(refs, ref{tokenHash(tok), i})
-			}
-		}
-		slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(a.h, b.h) })
-		c := tb.Cursor()
-		var k [8]byte
-		for _, r := range refs {
-			binary.BigEndian.PutUint64(k[:], r.h)
-			if ck, v := c.Seek(k[:]); bytes.Equal(ck, k[:]) {
-				counts[r.i] = decodeJunkCounts(v)
-			}
-		}
+		st = s.junkLookupTx(t, acct, toks, counts)
 		return nil
 	})
 	return st, err
+}
+
+// JunkJudge reads in one read transaction what a verdict for acct needs:
+// whether acct's user wrote to one of senders (then counts are left
+// alone), and else the model's totals and the counts of toks.
+func (s *Store) JunkJudge(acct uint64, senders, toks []string, counts []JunkCounts) (st JunkStats, trusted bool, err error) {
+	err = s.view(func(t *bolt.Tx) error {
+		if b := t.Bucket(bJunk).Bucket(be64(acct)); b != nil {
+			if cb := b.Bucket([]byte("c")); cb != nil {
+				for _, a := range senders {
+					if cb.Get([]byte(strings.ToLower(strings.TrimSpace(a)))) != nil {
+						trusted = true
+						return nil
+					}
+				}
+			}
+		}
+		st = s.junkLookupTx(t, acct, toks, counts)
+		return nil
+	})
+	return st, trusted, err
+}
+
+func (s *Store) junkLookupTx(t *bolt.Tx, acct uint64, toks []string, counts []JunkCounts) JunkStats {
+	b := t.Bucket(bJunk).Bucket(be64(acct))
+	clear(counts)
+	if b == nil {
+		return JunkStats{}
+	}
+	st := decodeJunkStats(b.Get([]byte("n")))
+	tb := b.Bucket([]byte("t"))
+	if tb == nil || len(toks) == 0 {
+		return st
+	}
+	// A snapshot of this very generation (junkcache.go), or a cursor.
+	gen := junkGen(b)
+	snap, build := s.junkCache.get(acct, gen)
+	if build {
+		snap = junkSnapshot(tb, gen)
+		s.junkCache.put(acct, snap)
+	}
+	if snap != nil {
+		snap.lookup(toks, counts)
+		return st
+	}
+	// One cursor, keys in order: bbolt's Get makes a cursor (and its
+	// allocations) per call. Each token's hash and index are packed in
+	// one slice sorted by hash.
+	type ref struct {
+		h uint64
+		i int
+	}
+	refs := make([]ref, 0, len(toks))
+	for i, tok := range toks {
+		if len(tok) > 0 {
+			refs = append(refs, ref{tokenHash(tok), i})
+		}
+	}
+	slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(a.h, b.h) })
+	c := tb.Cursor()
+	var k [8]byte
+	for _, r := range refs {
+		binary.BigEndian.PutUint64(k[:], r.h)
+		if ck, v := c.Seek(k[:]); bytes.Equal(ck, k[:]) {
+			counts[r.i] = decodeJunkCounts(v)
+		}
+	}
+	return st
 }
 
 // JunkStatsOf returns acct's model's totals.

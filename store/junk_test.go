@@ -56,9 +56,13 @@ func mailbox(t *testing.T, s *store.Store, acct *store.Account, name string) *st
 	return m
 }
 
-// model returns acct's totals and the counts of toks.
+// model returns acct's totals and the counts of toks, once the trainings
+// pending are applied.
 func model(t *testing.T, s *store.Store, acct uint64, toks ...string) (store.JunkStats, []store.JunkCounts) {
 	t.Helper()
+	if _, err := s.JunkApplyPending(ctx); err != nil {
+		t.Fatal(err)
+	}
 	counts := make([]store.JunkCounts, len(toks))
 	st, err := s.JunkLookup(acct, toks, counts)
 	if err != nil {
@@ -131,27 +135,114 @@ func TestJunkTrainOnFlags(t *testing.T) {
 	}
 }
 
-// TestJunkTrainingIsDurable reopens the store: what a move taught is
-// there, in the same file, with no worker left to run.
+// TestJunkTrainingIsDurable: a move's training is in the move's commit,
+// as a pending record; a store closed (or killed) before the worker
+// applied it applies it when it opens again, and exactly once.
 func TestJunkTrainingIsDurable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mail.db")
-	s, err := store.Open(path, store.Options{JunkTokens: wordTokens})
+	s, err := store.Open(path, store.Options{JunkTokens: wordTokens, JunkNoWorker: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := storetest.Account(t, s, "ann@example.org")
 	d := deliver(t, s, a, "Subject: x\r\n\r\nlottery winner\r\n")
-	if _, err := s.Move(ctx, mailbox(t, s, a, "INBOX").ID, []store.UID{d.UID}, mailbox(t, s, a, "Junk").ID); err != nil {
+	inbox, junk := mailbox(t, s, a, "INBOX"), mailbox(t, s, a, "Junk")
+	if _, err := s.Move(ctx, inbox.ID, []store.UID{d.UID}, junk.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Then expunged before the worker ran: the pending record keeps the
+	// message's bytes until it is applied.
+	if _, err := s.Expunge(ctx, junk.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.JunkPending(a.ID); err != nil || n != 1 {
+		t.Fatalf("pending after the move: %d, %v", n, err)
+	}
+	if st, _ := s.JunkStatsOf(a.ID); st.Spam != 0 {
+		t.Fatalf("the move itself trained the model: %+v", st)
+	}
 	s.Close()
-	s, err = store.Open(path, store.Options{})
+
+	applied := make(chan int, 10)
+	s, err = store.Open(path, store.Options{JunkTokens: wordTokens, OnJunkApply: func(n int) { applied <- n }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if stats, counts := model(t, s, a.ID, "lottery"); stats.Spam != 1 || counts[0].Spam != 1 {
-		t.Errorf("after reopening: %+v %+v", stats, counts)
+	if n := <-applied; n != 1 {
+		t.Errorf("the worker applied %d trainings at start, want 1", n)
+	}
+	check := func(when string) {
+		t.Helper()
+		counts := make([]store.JunkCounts, 1)
+		stats, err := s.JunkLookup(a.ID, []string{"lottery"}, counts)
+		if err != nil || stats.Spam != 1 || counts[0].Spam != 1 {
+			t.Errorf("%s: %+v %+v %v", when, stats, counts, err)
+		}
+		if n, err := s.JunkPending(^uint64(0)); err != nil || n != 0 {
+			t.Errorf("%s: %d pending, %v", when, n, err)
+		}
+	}
+	check("after the replay")
+	s.Close()
+	s, err = store.Open(path, store.Options{JunkTokens: wordTokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.JunkApplyPending(ctx); err != nil || n != 0 {
+		t.Errorf("applied again: %d, %v", n, err)
+	}
+	check("after reopening once more")
+	s.Close()
+	storetest.Check(t, path)
+}
+
+// TestJunkPendingAppliedOnce: appliers racing each other (the worker
+// and callers) apply each queued training once.
+func TestJunkPendingAppliedOnce(t *testing.T) {
+	s, _ := openJunkStore(t, store.Options{JunkNoWorker: true})
+	a := storetest.Account(t, s, "ann@example.org")
+	inbox, junk := mailbox(t, s, a, "INBOX"), mailbox(t, s, a, "Junk")
+	const n = 300 // more than one batch
+	var uids []store.UID
+	for i := range n {
+		uids = append(uids, deliver(t, s, a, "Subject: x\r\n\r\ncommon unique"+strconv.Itoa(i)+"\r\n").UID)
+	}
+	if _, err := s.Move(ctx, inbox.ID, uids, junk.ID); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var total [4]int
+	for i := range total {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := s.JunkApplyPending(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			total[i] = k
+		}()
+	}
+	wg.Wait()
+	if sum := total[0] + total[1] + total[2] + total[3]; sum != n {
+		t.Errorf("applied %v = %d trainings, want %d", total, sum, n)
+	}
+	stats, counts := model(t, s, a.ID, "common", "unique0", "unique299")
+	if stats.Spam != n || counts[0].Spam != n || counts[1].Spam != 1 || counts[2].Spam != 1 {
+		t.Errorf("model %+v %+v", stats, counts)
+	}
+	// Back out of Junk in one move: untrained and trained as ham in one batch.
+	list, _ := s.List(junk.ID)
+	var back []store.UID
+	for _, m := range list {
+		back = append(back, m.UID)
+	}
+	if _, err := s.Move(ctx, junk.ID, back, inbox.ID); err != nil {
+		t.Fatal(err)
+	}
+	stats, counts = model(t, s, a.ID, "common", "unique7")
+	if stats.Spam != 0 || stats.Ham != n || counts[0] != (store.JunkCounts{Ham: n}) || counts[1] != (store.JunkCounts{Ham: 1}) {
+		t.Errorf("after moving back: %+v %+v", stats, counts)
 	}
 }
 
@@ -336,5 +427,50 @@ func TestJunkTokenHashIsFNV(t *testing.T) {
 		if got := store.JunkTokenHash(tok); got != h.Sum64() {
 			t.Errorf("%q: %x, want %x", tok, got, h.Sum64())
 		}
+	}
+}
+
+// TestJunkLookupSnapshot: a model read often is looked up from memory;
+// training it (through the queue or from outside) is seen by the next
+// lookup at once, never hidden by the snapshot.
+func TestJunkLookupSnapshot(t *testing.T) {
+	s, _ := openJunkStore(t, store.Options{JunkNoWorker: true})
+	a := storetest.Account(t, s, "ann@example.org")
+	inbox, junk := mailbox(t, s, a, "INBOX"), mailbox(t, s, a, "Junk")
+	if _, err := s.JunkTrain(ctx, a.ID, []byte("1"), []string{"alpha", "beta"}, store.JunkSpam); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(toks ...string) []store.JunkCounts {
+		counts := make([]store.JunkCounts, len(toks))
+		if _, err := s.JunkLookup(a.ID, toks, counts); err != nil {
+			t.Fatal(err)
+		}
+		return counts
+	}
+	for i := range 4 { // the second read makes the snapshot, the others use it
+		if c := lookup("alpha", "gamma", ""); !slices.Equal(c, []store.JunkCounts{{Spam: 1}, {}, {}}) {
+			t.Fatalf("read %d: %+v", i, c)
+		}
+	}
+	if _, err := s.JunkTrain(ctx, a.ID, []byte("2"), []string{"alpha", "gamma"}, store.JunkHam); err != nil {
+		t.Fatal(err)
+	}
+	if c := lookup("alpha", "gamma"); !slices.Equal(c, []store.JunkCounts{{Spam: 1, Ham: 1}, {Ham: 1}}) {
+		t.Errorf("after training from outside: %+v", c)
+	}
+	lookup("alpha")
+	lookup("alpha")
+	d := deliver(t, s, a, "Subject: x\r\n\r\ngamma delta\r\n")
+	if _, err := s.Move(ctx, inbox.ID, []store.UID{d.UID}, junk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if c := lookup("gamma", "delta"); !slices.Equal(c, []store.JunkCounts{{Ham: 1}, {}}) {
+		t.Errorf("before the worker ran: %+v", c)
+	}
+	if _, err := s.JunkApplyPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := lookup("gamma", "delta"); !slices.Equal(c, []store.JunkCounts{{Spam: 1, Ham: 1}, {Spam: 1}}) {
+		t.Errorf("after the worker ran: %+v", c)
 	}
 }

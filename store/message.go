@@ -590,12 +590,7 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mbx MailboxID, uids []UID, op 
 	flags = normalizeFlags(flags)
 	var out []Message
 	var modified []UID
-	var pre map[uint64][]string
-	if op != FlagsRemove {
-		pre = s.junkPretokens(mbx, uids, func(*bolt.Tx, *Mailbox) JunkClass { return junkFlagClass(nil, flags) })
-	}
 	err := s.update(ctx, func(t *tx) error {
-		t.pretok = pre
 		out, modified = out[:0], modified[:0]
 		m, err := getMailboxTx(t.Tx, mbx)
 		if err != nil {
@@ -797,15 +792,7 @@ func (s *Store) Move(ctx context.Context, src MailboxID, uids []UID, dst Mailbox
 
 func (s *Store) copyOrMove(ctx context.Context, src MailboxID, uids []UID, dst MailboxID, move bool) (*CopyResult, error) {
 	var res *CopyResult
-	pre := s.junkPretokens(src, uids, func(t *bolt.Tx, sm *Mailbox) JunkClass {
-		dm, err := getMailboxTx(t, dst)
-		if err != nil {
-			return JunkNone
-		}
-		return junkMoveClass(sm, &dm)
-	})
 	err := s.update(ctx, func(t *tx) error {
-		t.pretok = pre
 		r, dm, err := copyTx(t, src, uids, dst, move)
 		if err != nil {
 			return err

@@ -37,10 +37,11 @@ var (
 	bMetadata   = []byte("metadata")   // account ID ++ mailbox ID (0: server) ++ entry -> value (METADATA)
 	bModSeqs    = []byte("modseqs")    // mailbox ID ++ MODSEQ ++ UID -> "": the MODSEQ index (modseqindex.go)
 	bDeletedIdx = []byte("deletedidx") // mailbox ID ++ UID -> "": messages flagged \Deleted (deletedindex.go)
-	// bJunk and bJunkMsgs: the junk models (junk.go)
+	// bJunk and bJunkMsgs: the junk models (junk.go); bJunkQueue: the
+	// trainings pending (junkqueue.go)
 )
 
-var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs, bModSeqs, bDeletedIdx, bQuota}
+var allBuckets = [][]byte{bMeta, bAccounts, bAcctIDs, bMailboxes, bMbxNames, bMsgs, bBlobs, bBlobRefs, bBlobInfo, bAliases, bLists, bMembers, bSubs, bVanished, bMetadata, bJunk, bJunkMsgs, bModSeqs, bDeletedIdx, bQuota, bJunkQueue}
 
 // Options configure a Store.
 type Options struct {
@@ -71,13 +72,22 @@ type Options struct {
 	HashQueue   int
 	// JunkTokens turns a message into the tokens its account's junk model
 	// counts (package junk's Tokens). With it, a message moved or copied
-	// into or out of Junk, or given $Junk or $NotJunk, trains the model in
-	// the same commit (junk.go); nil trains nothing.
+	// into or out of Junk, or given $Junk or $NotJunk, is recorded for
+	// training in the same commit, and the store's junk worker applies
+	// the recorded trainings to the model in batches soon after
+	// (junkqueue.go); nil trains nothing.
 	JunkTokens func(io.Reader) []string
 	// JunkShared trains the shared model (account SharedJunkModel) too.
 	JunkShared bool
 	// JunkMaxTokens bounds each model (default DefaultJunkMaxTokens).
 	JunkMaxTokens int
+	// JunkNoWorker leaves pending trainings to JunkApplyPending calls
+	// (tests of the queue, and a crash's replay); by default a worker
+	// applies them as they come.
+	JunkNoWorker bool
+	// OnJunkApply, if set, is called after each batch of pending
+	// trainings is applied, with its size (for metrics).
+	OnJunkApply func(n int)
 	// OnAuthBusy, if set, is called each time Authenticate returns
 	// ErrBusy (metrics).
 	OnAuthBusy func()
@@ -110,6 +120,13 @@ type Store struct {
 	// afterSnapshot, set only by tests, runs in Watch between the
 	// snapshot and the start of delivery (the window Watch must cover).
 	afterSnapshot func()
+	// The junk worker (junkqueue.go): woken by junkKick, stopped by
+	// closing junkStop; junkApplyMu makes one applier at a time.
+	junkKick    chan struct{}
+	junkStop    chan struct{}
+	junkWG      sync.WaitGroup
+	junkApplyMu sync.Mutex
+	junkCache   *junkCache // the models most read, in memory (junkcache.go)
 }
 
 // ErrLocked is returned by Open when another process has the file open.
@@ -174,6 +191,15 @@ func Open(path string, opts Options) (*Store, error) {
 		auth: newAuthCache(),
 		hash: newHashGate(opts.HashWorkers, opts.HashQueue),
 		junk: newJunkTrainer(&opts),
+
+		junkKick:  make(chan struct{}, 1),
+		junkCache: newJunkCache(),
+		junkStop:  make(chan struct{}),
+	}
+	if s.junk != nil && !opts.JunkNoWorker {
+		// Replays what a crash left pending, then waits for commits.
+		s.junkWG.Add(1)
+		go s.junkWorker()
 	}
 	return s, nil
 }
@@ -184,6 +210,9 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
+		// The worker first: it writes through the committer.
+		close(s.junkStop)
+		s.junkWG.Wait()
 		s.closeMu.Lock()
 		s.closed = true
 		s.closeMu.Unlock()

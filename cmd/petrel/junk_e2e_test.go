@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
+	"petrel/junk"
 	"petrel/mailio"
 	"petrel/store"
 )
@@ -166,11 +168,17 @@ func TestJunkCrashKeepsModelConsistent(t *testing.T) {
 	in.signal(syscall.SIGKILL)
 	<-done
 
-	st, err := store.Open(filepath.Join(in.dir, "data", "mail.db"), store.Options{})
+	// The moves' trainings the worker had not applied are replayed now.
+	st, err := store.Open(filepath.Join(in.dir, "data", "mail.db"), store.Options{JunkTokens: junk.Tokens, JunkNoWorker: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	replayed, err := st.JunkApplyPending(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d trainings were pending at the kill", replayed)
 	a, _ := st.AccountByAddress("bob@hamburger.edu")
 	toks := make([]string, n)
 	for i := range toks {

@@ -20,6 +20,7 @@ import (
 	"petrel/control"
 	"petrel/dnsmx"
 	"petrel/imap"
+	"petrel/junk"
 	"petrel/msgauth"
 	"petrel/mta"
 	"petrel/netlimit"
@@ -90,7 +91,11 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 		s.lns[l.Name] = ln
 	}
 	s.metrics = web.NewMetrics()
-	if s.store, s.bolt, err = openMailStore(ctx, cfg, log, s.metrics); err != nil {
+	junkApplied, err := junk.AppliedCounter(s.metrics.Registry())
+	if err != nil {
+		return err
+	}
+	if s.store, s.bolt, err = openMailStore(ctx, cfg, log, s.metrics, junkApplied); err != nil {
 		return err
 	}
 	defer s.store.Close()

@@ -74,7 +74,7 @@ var (
 // openMailStore opens the store cfg names for serve: the bbolt file in
 // data_dir (bolt is then the same store, for the admin commands of the
 // control socket), or the PostgreSQL database of store.dsn (bolt nil).
-func openMailStore(ctx context.Context, cfg *config.Config, log *slog.Logger, m *web.Metrics) (st mailStore, bolt *store.Store, err error) {
+func openMailStore(ctx context.Context, cfg *config.Config, log *slog.Logger, m *web.Metrics, junkApplied func(int)) (st mailStore, bolt *store.Store, err error) {
 	if cfg.Store.Backend == "postgres" {
 		pg, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: log.With("svc", "store"), OnAuthBusy: m.AuthShed,
 			JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
@@ -84,7 +84,7 @@ func openMailStore(ctx context.Context, cfg *config.Config, log *slog.Logger, m 
 		return pg, nil, nil
 	}
 	bolt, err = store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, OnCommit: m.StoreCommit, OnAuthBusy: m.AuthShed,
-		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
+		JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens, OnJunkApply: junkApplied})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return nil, nil, fmt.Errorf("%w: another petrel is running with data_dir %s", err, cfg.DataDir)

@@ -37,8 +37,9 @@ var frontEndMethods = []string{
 	"Copy", "Move", "Expunge", "ExpungeDeleted", "StoreFlags", "StoreFlagsIf", // imap, pop3, webmail
 	"CreateMailbox", "CreateMailboxSubscribed", "DeleteMailbox", "RenameMailbox", // imap, mailio, webmail
 	"SetSubscribed", "Subscriptions", "Mailboxes", "MailboxByName", "MailboxByID",
-	"Deliver",                   // mta, the queue's local delivery
-	"JunkLookup", "JunkTrusted", // junk.Model
+	"Deliver",                                // mta, the queue's local delivery
+	"JunkLookup", "JunkTrusted", "JunkJudge", // junk.Model
+	"JunkApplyPending", "JunkPending", // junk.StatsReader (nothing pending on PostgreSQL)
 	"JunkModelSize", "JunkStatsOf", // junk.StatsReader
 	"JunkTrainMany", "JunkTrain", "JunkTrust", // junk.Trainer, cmd/petrel, mta
 	"List", "Messages", "Page", "Vanished", // imap, pop3, mailio, webmail

@@ -486,3 +486,35 @@ func junkMailboxTx(ctx context.Context, tx pgx.Tx, acct uint64) (store.MailboxID
 	}
 	return m.ID, nil
 }
+
+// JunkJudge reads what a verdict for acct needs: whether acct's user
+// wrote to one of senders (then counts are left alone), and else the
+// model's totals and the counts of toks (JunkLookup).
+func (s *Store) JunkJudge(acct uint64, senders, toks []string, counts []store.JunkCounts) (store.JunkStats, bool, error) {
+	if len(senders) > 0 {
+		lower := make([]string, len(senders))
+		for i, a := range senders {
+			lower[i] = strings.ToLower(strings.TrimSpace(a))
+		}
+		ctx, cancel := s.readCtx()
+		defer cancel()
+		var trusted bool
+		err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM junk_contacts WHERE account = $1 AND address = ANY($2))", int64(acct), lower).Scan(&trusted)
+		if err != nil {
+			return store.JunkStats{}, false, fmt.Errorf("junk judge: %w", err)
+		}
+		if trusted {
+			return store.JunkStats{}, true, nil
+		}
+	}
+	st, err := s.JunkLookup(acct, toks, counts)
+	return st, false, err
+}
+
+// JunkApplyPending applies the trainings pending: none on PostgreSQL,
+// where a move trains the model in its own transaction.
+func (s *Store) JunkApplyPending(ctx context.Context) (int, error) { return 0, nil }
+
+// JunkPending is how many trainings of acct wait for the junk worker:
+// none on PostgreSQL (JunkApplyPending).
+func (s *Store) JunkPending(acct uint64) (int, error) { return 0, nil }
