@@ -22,10 +22,8 @@ import (
 
 	"petrel/config"
 	"petrel/control"
-	"petrel/junk"
 	"petrel/msgauth"
 	"petrel/store"
-	"petrel/store/pgstore"
 )
 
 // Flags are the flags every command accepts, anywhere on the line
@@ -52,7 +50,7 @@ type CLI struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	// OpenQueue opens the queue for a command that needs it while the
-	// server is stopped (cmd/petrel wires it as serve does).
+	// server is stopped; nil: as serve opens it (OpenQueue), not run.
 	OpenQueue func(cfg *config.Config, st Store, log *slog.Logger) (Queue, func(), error)
 }
 
@@ -187,7 +185,10 @@ func (c *CLI) openOffline(cfg *config.Config, o op) (*Env, func(), error) {
 	env := &Env{Config: cfg, Log: slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Resolver: msgauth.NewNetResolver(cfg.DNS.Resolver)}
 	if o.needsStore || o.needsQueue {
-		st, bolt, err := openStore(context.Background(), cfg, env.Log)
+		st, bolt, err := OpenStore(context.Background(), cfg, StoreOptions{Logger: env.Log, Timeout: 2 * time.Second})
+		if errors.Is(err, store.ErrLocked) {
+			return nil, nil, fmt.Errorf("%w: a petrel server is using %s but its control socket %s does not answer; stop it or check its permissions", err, cfg.DataDir, control.Path(cfg.DataDir))
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -200,7 +201,11 @@ func (c *CLI) openOffline(cfg *config.Config, o op) (*Env, func(), error) {
 		return nil, nil, err
 	}
 	if o.needsQueue {
-		q, closeQueue, err := c.OpenQueue(cfg, env.Store, env.Log)
+		open := c.OpenQueue
+		if open == nil {
+			open = openQueueOffline
+		}
+		q, closeQueue, err := open(cfg, env.Store, env.Log)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -209,29 +214,6 @@ func (c *CLI) openOffline(cfg *config.Config, o op) (*Env, func(), error) {
 		env.Queue = q
 	}
 	return env, closeAll, nil
-}
-
-// openStore opens the store cfg names for a command run with no server:
-// bbolt's file (bolt is then the same store), or PostgreSQL (bolt nil).
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (Store, *store.Store, error) {
-	if cfg.Store.Backend == "postgres" {
-		pg, err := pgstore.Open(ctx, cfg.Store.DSN, pgstore.Options{Logger: log, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
-		if err != nil {
-			return nil, nil, fmt.Errorf("store.dsn: %w", err)
-		}
-		return pg, nil, nil
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
-	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "mail.db"), store.Options{Logger: log, Timeout: 2 * time.Second, JunkTokens: junk.Tokens, JunkShared: cfg.Junk.SharedModel, JunkMaxTokens: cfg.Junk.MaxTokens})
-	if errors.Is(err, store.ErrLocked) {
-		return nil, nil, fmt.Errorf("%w: a petrel server is using %s but its control socket %s does not answer; stop it or check its permissions", err, cfg.DataDir, control.Path(cfg.DataDir))
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, st, nil
 }
 
 // readPassword reads a new password: from a prompt (twice) on a terminal,

@@ -69,6 +69,6 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		}
 		return serve(ctx, g, stdout, stderr)
 	}
-	cli := &admin.CLI{Flags: g, Stdin: stdin, Stdout: stdout, Stderr: stderr, OpenQueue: openQueueOffline}
+	cli := &admin.CLI{Flags: g, Stdin: stdin, Stdout: stdout, Stderr: stderr}
 	return cli.Run(ctx, args)
 }

@@ -158,7 +158,7 @@ func (s *server) closeListeners() {
 // (ACME, the queue's scheduler, the control socket). New wiring goes in
 // the step it belongs to.
 func (s *server) start(ctx context.Context) error {
-	mxres, netres, err := newDNS(s.cfg)
+	mxres, netres, err := admin.NewDNS(s.cfg)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (s *server) startMail(mxres *dnsmx.Resolver, netres *net.Resolver, authLimi
 	// queued local mail through the MTA's routing (accounts, aliases,
 	// lists, SRS), and the MTA queues remote mail, forwards and bounces.
 	// queue.Open makes the MTA on the queue it opens, before either runs.
-	if s.queue, err = openQueue(cfg, mxres, s.log, sharedQueue(s.store, cfg), func(o *queue.Options) {
+	if s.queue, err = admin.OpenQueue(cfg, mxres, s.log, admin.SharedQueue(s.store, cfg), func(o *queue.Options) {
 		o.OnAttempt = m.DeliveryAttempt
 		o.NewLocal = func(q *queue.Queue) (queue.LocalDeliverer, error) {
 			mopts.Queue, mopts.Bouncer = q, bouncer{q}

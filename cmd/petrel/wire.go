@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"petrel/admin"
 	"petrel/config"
-	"petrel/dnsmx"
 	"petrel/junk"
 	"petrel/msgauth"
 	"petrel/mta"
-	"petrel/queue"
 )
 
 // This file adapts the packages to each other: each declares the small
@@ -42,66 +35,6 @@ func (c checker) Check(ctx context.Context, in mta.CheckInput) (*mta.CheckResult
 		NoForward: v.NoForward(),
 		NoBounce:  v.SenderFailed(),
 	}, nil
-}
-
-func queuePath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "queue.db") }
-
-// openQueue opens the queue as cfg says; mods set what the config does
-// not (the server's metrics hooks).
-func openQueue(cfg *config.Config, res queue.MXResolver, log *slog.Logger, mods ...func(*queue.Options)) (*queue.Queue, error) {
-	var retry []time.Duration
-	for _, d := range cfg.Queue.Retry {
-		retry = append(retry, d.Duration)
-	}
-	opts := queue.Options{
-		Path:          queuePath(cfg),
-		Hostname:      cfg.Hostname,
-		Resolver:      res,
-		IsLocal:       cfg.IsLocalDomain,
-		Logger:        log.With("svc", "queue"),
-		Retry:         retry,
-		MaxAge:        cfg.Queue.MaxAge.Duration,
-		DelayWarning:  cfg.Queue.DelayWarning.Duration,
-		RelayHost:     cfg.Queue.RelayHost,
-		RelayUser:     cfg.Queue.RelayUser,
-		RelayPassword: cfg.Queue.RelayPassword,
-		FallbackRelay: cfg.Queue.FallbackRelay,
-		PerDomain:     cfg.Queue.ConnectionsPerDomain,
-		Port:          cfg.Queue.Port,
-		Global:        cfg.Queue.MaxConnections,
-	}
-	for _, mod := range mods {
-		mod(&opts)
-	}
-	q, err := queue.Open(opts)
-	if err != nil {
-		return nil, fmt.Errorf("queue %s: %w", queuePath(cfg), err)
-	}
-	return q, nil
-}
-
-// openQueueOffline opens the queue for an admin command run while the
-// server is stopped: it does not run, so it delivers nothing.
-func openQueueOffline(cfg *config.Config, st admin.Store, log *slog.Logger) (admin.Queue, func(), error) {
-	mx, _, err := newDNS(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	q, err := openQueue(cfg, mx, log, sharedQueue(st, cfg))
-	if err != nil {
-		return nil, nil, err
-	}
-	return q, func() { q.Close() }, nil
-}
-
-// newDNS makes the resolvers: dnsmx for MX lookups, and a *net.Resolver
-// on the same server for SPF/DKIM/DMARC and reverse lookups.
-func newDNS(cfg *config.Config) (*dnsmx.Resolver, *net.Resolver, error) {
-	mx, err := dnsmx.New(cfg.DNS.Resolver)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dns: %w (set dns.resolver = \"host:port\" if /etc/resolv.conf has no nameserver)", err)
-	}
-	return mx, msgauth.NewNetResolver(cfg.DNS.Resolver), nil
 }
 
 // junkClassifier adapts package junk's classifier to the MTA.

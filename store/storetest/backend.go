@@ -26,6 +26,7 @@ type Backend interface {
 	SetQuota(ctx context.Context, address string, storageLimit, messageLimit int64) error
 	AppendWithinQuota(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error)
 	ChangedSince(mbx store.MailboxID, since uint64) ([]store.Message, error)
+	JunkApplyPending(ctx context.Context) (int, error)
 
 	CreateAccount(ctx context.Context, address, password string) (*store.Account, error)
 	SetPassword(ctx context.Context, address, password string) error

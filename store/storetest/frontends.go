@@ -498,8 +498,14 @@ func junkBackend(t *testing.T, f Factory, o JunkOptions) Backend {
 	return f.NewJunk(t, o)
 }
 
+// lookup reads acct's model once every training committed so far is in
+// it (bbolt applies them in batches after the commit that queued them;
+// PostgreSQL in that commit).
 func lookup(t testing.TB, b Backend, acct uint64, toks ...string) (store.JunkStats, []store.JunkCounts) {
 	t.Helper()
+	if _, err := b.JunkApplyPending(bg); err != nil {
+		t.Fatal(err)
+	}
 	counts := make([]store.JunkCounts, len(toks))
 	st, err := b.JunkLookup(acct, toks, counts)
 	if err != nil {
