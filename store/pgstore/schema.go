@@ -166,7 +166,7 @@ CREATE TABLE junk_msgs (
 	PRIMARY KEY (blob, account)
 );
 `,
-	// 4 (branch pgfront, after pgstore's 3; renumber on merge if need be): the web mail's sessions,
+	// 4: the web mail's sessions,
 	// shared by the nodes (websession.go).
 	`
 CREATE TABLE web_sessions (
@@ -180,7 +180,7 @@ CREATE TABLE web_sessions (
 );
 CREATE INDEX web_sessions_account ON web_sessions (account);
 `,
-	// 5 (branch pgfront; renumber on merge if need be): the outbound
+	// 5: the outbound
 	// queue's messages, their bodies and recipients' states, for
 	// queue/pgqueue's Store (its units are queue_units).
 	`
