@@ -482,6 +482,50 @@ func TestOutbox(t *testing.T) {
 	}
 }
 
+// A finished message (the queue's retired entry) stays in the outbox,
+// shown as failed or delivered with its recipients' results and attempt
+// log, without "Retry now" or "Cancel", and a delivery report's link to
+// it finds it.
+func TestOutboxFinished(t *testing.T) {
+	h := newHarness(t, false)
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	c.get("/compose")
+	c.postMultipart("/send", url.Values{"to": {"nobody@example.org"}, "subject": {"lost"}, "body": {"x"}}, nil)
+	c.postMultipart("/send", url.Values{"to": {"carol@example.org"}, "subject": {"arrived"}, "body": {"x"}}, nil)
+	now := time.Now()
+	h.queue.mu.Lock()
+	for i, st := range []queue.State{queue.Failed, queue.Delivered} {
+		it := &h.queue.items[i]
+		it.Finished, it.Attempts = now, 1
+		r := &it.Rcpts[0]
+		reply := map[queue.State]string{queue.Failed: "550 5.1.1 no such user", queue.Delivered: "250 2.0.0 ok"}[st]
+		r.State, r.Attempts, r.NextAttempt, r.LastReply, r.RemoteMTA = st, 1, time.Time{}, reply, "mx.example.org"
+		r.Log = []queue.Attempt{{Time: now, RemoteMTA: "mx.example.org", Reply: reply}}
+	}
+	h.queue.mu.Unlock()
+	_, body := c.get("/outbox?id=q1")
+	for _, want := range []string{`id="q-q1"`, "“lost” to nobody@example.org", "Finished ", ": failed.", `class="state-failed"`, "550 5.1.1 no such user", "Delivery attempts to nobody@example.org (1)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/outbox?id=q1 of a failed message lacks %q:\n%s", want, body)
+		}
+	}
+	for _, bad := range []string{"no longer in your outbox", "Retry now", "Cancel"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("/outbox?id=q1 of a failed message shows %q", bad)
+		}
+	}
+	if _, body := c.get("/outbox?id=q2"); !strings.Contains(body, ": delivered.") || strings.Contains(body, "Retry now") {
+		t.Errorf("/outbox?id=q2 of a delivered message:\n%s", body)
+	}
+	// Nothing to retry or cancel: the queue is not asked.
+	c.post("/outbox", url.Values{"id": {"q1"}, "action": {"retry"}})
+	c.post("/outbox", url.Values{"id": {"q2"}, "action": {"cancel"}})
+	if len(h.queue.acts) != 0 {
+		t.Errorf("queue actions on finished messages: %v", h.queue.acts)
+	}
+}
+
 func TestChangePassword(t *testing.T) {
 	h := newHarness(t, false)
 	c := h.client()
