@@ -114,3 +114,16 @@ func FuzzMessageIDs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCollapseSpace: BaseSubject's white space folding is the regular
+// expression's.
+func FuzzCollapseSpace(f *testing.F) {
+	f.Add("Re:  a\t\tsubject \r\n with  runs ")
+	f.Add("plain subject")
+	re := regexp.MustCompile(`\s+`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := collapseSpace(s), re.ReplaceAllString(s, " "); got != want {
+			t.Fatalf("collapseSpace(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
