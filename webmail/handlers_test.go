@@ -3,6 +3,7 @@ package webmail
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -830,5 +831,42 @@ func TestCachedSearch(t *testing.T) {
 	}
 	if c := h.web.cachedSearch(inbox, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "X-Other", Value: "v"}}}); c != nil {
 		t.Errorf("X-Other served from the cache")
+	}
+}
+
+// headersOnly is the web mail's Store for a reader that must need no
+// message's decoded structure.
+type headersOnly struct {
+	Store
+	t *testing.T
+}
+
+func (s headersOnly) ReadContents(store.MailboxID, []store.UID, func(store.UID, *store.Content, *store.Part) error) error {
+	s.t.Error("ReadContents called: the conversations read whole messages, not their top headers")
+	return errors.New("ReadContents called")
+}
+
+// The conversation view reads each message's top header alone (the
+// store's header reads, as search's batches), never its decoded
+// structure, and finds in it what threading and the cached search fields
+// need.
+func TestConversationsReadHeadersOnly(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", "From: A <a@example.org>\nTo: ann@example.com\nSubject: Plans\nDate: Mon, 30 Nov 2026 10:00:00 +0000\nMessage-ID: <plans@x>\n\nx\n")
+	h.deliver("ann@example.com", "INBOX", "From: b@example.org\nSubject: =?utf-8?q?Re=3A_Plans_=C3=A9t=C3=A9?=\nDate: Tue, 1 Dec 2026 10:00:00 +0000\nMessage-ID: <r@x>\nIn-Reply-To: <plans@x>\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nx\n--b--\n")
+	inbox := h.inbox("ann@example.com")
+	convos, items, err := h.web.threads.folder(headersOnly{h.st, t}, inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(convos) != 1 || !slices.Equal(convos[0].uids, []store.UID{2, 1}) {
+		t.Fatalf("conversations %+v, want one of 2 and 1", convos)
+	}
+	plans, reply := items[1], items[2]
+	if plans.MessageID != "plans@x" || plans.Subject != "plans" || plans.Date.Day() != 30 || !strings.Contains(plans.fields[0], "a@example.org") {
+		t.Errorf("first message: %+v", plans)
+	}
+	if !slices.Equal(reply.Refs, []string{"plans@x"}) || !reply.IsReply || reply.Subject != "plans été" || reply.fields[3] != "\x00re: plans été" {
+		t.Errorf("reply: %+v", reply)
 	}
 }
