@@ -172,3 +172,35 @@ func TestQueueCommands(t *testing.T) {
 		t.Errorf("queue list after delete: %q", out)
 	}
 }
+
+// queue list shows the queued messages only; a retired entry (a finished
+// message the queue keeps for the web mail's outbox) is left out, and
+// queue show says it is finished.
+func TestQueueListLeavesOutRetired(t *testing.T) {
+	env := newEnv(t)
+	q, err := queue.Open(queue.Options{Path: filepath.Join(t.TempDir(), "queue.db"), Hostname: "mx.example.org", RelayHost: "127.0.0.1:1",
+		KeepFinished: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	env.Queue = q
+	id, err := q.Enqueue(context.Background(), "alice@example.org", []string{"bob@remote.test"}, []byte("Subject: x\r\n\r\nx\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Bounce(id); err != nil { // fails it: retired, its DSN queued
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := admin.Run(context.Background(), env, []string{"queue", "list"}, "", &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), id) || !strings.Contains(out.String(), "<>") {
+		t.Errorf("queue list shows the retired message, or not its DSN:\n%s", out.String())
+	}
+	out.Reset()
+	if err := admin.Run(context.Background(), env, []string{"queue", "show", id}, "", &out); err != nil || !strings.Contains(out.String(), "Finished: ") {
+		t.Errorf("queue show %s: %v\n%s", id, err, out.String())
+	}
+}

@@ -31,6 +31,7 @@ func OpenQueue(cfg *config.Config, res queue.MXResolver, log *slog.Logger, mods 
 		Retry:         retry,
 		MaxAge:        cfg.Queue.MaxAge.Duration,
 		DelayWarning:  cfg.Queue.DelayWarning.Duration,
+		KeepFinished:  cfg.Queue.KeepFinished.Duration,
 		RelayHost:     cfg.Queue.RelayHost,
 		RelayUser:     cfg.Queue.RelayUser,
 		RelayPassword: cfg.Queue.RelayPassword,

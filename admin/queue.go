@@ -12,9 +12,15 @@ import (
 )
 
 func queueList(ctx context.Context, env *Env, _ []string, _ string, out io.Writer) error {
-	items, err := env.Queue.List()
+	all, err := env.Queue.List()
 	if err != nil {
 		return err
+	}
+	items := all[:0]
+	for _, it := range all {
+		if it.Finished.IsZero() { // retired entries are no longer queued
+			items = append(items, it)
+		}
 	}
 	if len(items) == 0 {
 		fmt.Fprintln(out, "the queue is empty")
@@ -52,6 +58,9 @@ func queueShow(ctx context.Context, env *Env, args []string, _ string, out io.Wr
 		return fmt.Errorf("queue show %s: %w", args[0], err)
 	}
 	fmt.Fprintf(out, "ID:       %s\nFrom:     <%s>\nArrived:  %s (%s ago)\nSize:     %d\nAttempts: %d\n", it.ID, it.From, it.Arrived.Format(time.RFC3339), roundDur(time.Since(it.Arrived)), it.Size, it.Attempts)
+	if !it.Finished.IsZero() {
+		fmt.Fprintf(out, "Finished: %s (kept for the outbox, not retried)\n", it.Finished.Format(time.RFC3339))
+	}
 	for _, r := range it.Rcpts {
 		fmt.Fprintf(out, "Rcpt:     <%s> %s", r.Addr, r.State)
 		if !r.NextAttempt.IsZero() {

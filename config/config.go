@@ -258,6 +258,9 @@ type Queue struct {
 	// Lease is how long a node's claim on a delivery lasts unless renewed
 	// (store.backend = "postgres": the queue is shared by the nodes).
 	Lease Duration `toml:"lease"`
+	// KeepFinished is how long a delivered or failed message stays,
+	// retired, with its recipients' results (the web mail's outbox).
+	KeepFinished Duration `toml:"keep_finished"`
 }
 
 type HTTP struct {
@@ -633,7 +636,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	delays := map[string]time.Duration{"auth.fail_delay": c.Auth.FailDelay.Duration, "auth.max_fail_delay": c.Auth.MaxFailDelay.Duration,
-		"auth.account_max_fail_delay": c.Auth.AccountMaxFailDelay.Duration}
+		"auth.account_max_fail_delay": c.Auth.AccountMaxFailDelay.Duration, "queue.keep_finished": c.Queue.KeepFinished.Duration}
 	for _, k := range sortedKeys(delays) {
 		if delays[k] < 0 {
 			bad(k, "%s must not be negative (\"0s\" or more)", k)

@@ -195,7 +195,7 @@ func (q *Queue) record(ctx context.Context, u unit, res map[string]outcome) (tim
 			it.Warned = true
 		}
 		if it.done() {
-			return tx.del(it.ID)
+			return q.finishTx(tx, it, now)
 		}
 		return tx.put(it, nil)
 	})

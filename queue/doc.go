@@ -12,8 +12,13 @@
 //     database several nodes share, behind the same records interface
 //     (records.go). Enqueue returns only after the message is committed
 //     durably: then, and only then, may the MTA say 250.
-//   - A message is deleted only in the transaction that records its last
-//     recipient as finished (delivered or failed). A DSN for failed
+//   - A message is deleted, or retired (Item.Finished: kept, never tried
+//     again, for Options.KeepFinished, for the web mail's outbox; bbolt
+//     keeps retired entries in a bucket of their own, a Shared queue as
+//     rows without units, so neither Stats nor the scheduler sees them),
+//     only in the transaction that records its last recipient as finished
+//     (delivered or failed). Run removes retired entries when their time
+//     is up. A DSN for failed
 //     recipients is enqueued in that same transaction, so a crash loses
 //     neither the message nor its bounce. A crash between the peer's 250
 //     and our commit causes at most a duplicate delivery, never a loss.

@@ -288,3 +288,82 @@ func TestAttemptLog(t *testing.T) {
 		}
 	}
 }
+
+// A finished message is kept, retired, for KeepFinished: one that failed
+// for every recipient, and one delivered, each with its recipients'
+// results and attempt logs, shown by Show and List but not counted by
+// Stats nor retried; Run removes them once their time is up.
+func TestKeepFinished(t *testing.T) {
+	t.Parallel()
+	port, lns := listenAll(t, "127.0.0.2")
+	serve(t, &peer{rcpt: func(to string) error {
+		if strings.HasPrefix(to, "nobody@") {
+			return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "no such user")
+		}
+		return nil
+	}}, lns[0])
+	keep := 3 * time.Second
+	e := newEnv(t, port, remoteZone(t), func(o *queue.Options) { o.KeepFinished = keep })
+	failed := e.enqueue("alice@local.test", "nobody@remote.test")
+	delivered := e.enqueue("alice@local.test", "bob@remote.test")
+	waitFor(t, "both messages finished", 10*time.Second, func() bool {
+		return !e.item(failed).Finished.IsZero() && !e.item(delivered).Finished.IsZero()
+	})
+	finishedAt := time.Now()
+	for id, want := range map[string]queue.State{failed: queue.Failed, delivered: queue.Delivered} {
+		it := e.item(id)
+		r := it.Rcpts[0]
+		if r.State != want || r.Attempts != 1 || len(r.Log) != 1 || r.Log[0].RemoteMTA != "mx.remote.test" || !it.NextAttempt().IsZero() {
+			t.Errorf("%s: %+v, want %s after one logged attempt, no next one", id, it, want)
+		}
+	}
+	if r := e.item(failed).Rcpts[0]; !strings.Contains(r.LastReply, "no such user") || r.Status != "5.1.1" {
+		t.Errorf("failed recipient: %+v", r)
+	}
+	items, err := e.q.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, it := range items {
+		listed[it.ID] = !it.Finished.IsZero()
+	}
+	if !listed[failed] || !listed[delivered] {
+		t.Errorf("List: %+v, want both retired messages", items)
+	}
+	// The DSN about the failed one is queued too (delivered locally,
+	// then retired itself): Stats counts none of them.
+	waitFor(t, "nothing queued", 5*time.Second, func() bool {
+		n, _, err := e.q.Stats()
+		return err == nil && n == 0
+	})
+	// Retrying all does not bring a retired message back.
+	if err := e.q.Retry(""); err != nil {
+		t.Fatal(err)
+	}
+	if it := e.item(failed); it.Rcpts[0].Attempts != 1 || it.Finished.IsZero() {
+		t.Errorf("after Retry: %+v", it)
+	}
+	// A restart keeps them.
+	e.close()
+	e.open()
+	if it := e.item(delivered); it.Finished.IsZero() || it.Rcpts[0].State != queue.Delivered {
+		t.Errorf("after a restart: %+v", it)
+	}
+	e.gone(failed)
+	e.gone(delivered)
+	if waited := time.Since(finishedAt); waited < keep-time.Second {
+		t.Errorf("removed after %v, kept for %v", waited, keep)
+	}
+}
+
+// KeepFinished 0 (the default in Options) removes a finished message at
+// once, as before.
+func TestKeepFinishedOff(t *testing.T) {
+	t.Parallel()
+	port, lns := listenAll(t, "127.0.0.2")
+	serve(t, &peer{}, lns[0])
+	e := newEnv(t, port, remoteZone(t))
+	id := e.enqueue("alice@local.test", "bob@remote.test")
+	e.gone(id)
+}

@@ -66,6 +66,10 @@ type Options struct {
 	Jitter       float64
 	MaxAge       time.Duration // give up after this; 0 means 5 days
 	DelayWarning time.Duration // warn the sender after this; 0 means 4h, negative never
+	// KeepFinished is how long a message stays, retired (Item.Finished),
+	// after its last recipient was delivered or failed; 0 removes it at
+	// once. Run removes the retired entries whose time is up.
+	KeepFinished time.Duration
 
 	// RelayHost ("host:port") receives all outbound mail instead of the MX
 	// hosts (a smarthost), with AUTH PLAIN when RelayUser is set.

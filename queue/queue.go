@@ -21,6 +21,9 @@ import (
 var (
 	bucketItems  = []byte("items")
 	bucketBodies = []byte("bodies")
+	// bucketRetired holds the retired entries (Item.Finished), apart from
+	// items so that loading and Stats see the queued messages alone.
+	bucketRetired = []byte("retired")
 )
 
 // ErrNotFound is returned for a queue ID that is not (or no longer) queued.
@@ -81,6 +84,9 @@ func Open(opts Options) (*Queue, error) {
 			return err
 		}
 		if _, err := tx.CreateBucketIfNotExists(bucketBodies); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketRetired); err != nil {
 			return err
 		}
 		return items.ForEach(func(k, v []byte) error {
@@ -309,7 +315,7 @@ func (q *Queue) Retry(id string) error {
 		}
 		var all []*Item
 		err := tx.each(func(_ string, it *Item, err error) error {
-			if err == nil {
+			if err == nil && it.Finished.IsZero() {
 				all = append(all, it)
 			}
 			return nil
@@ -383,10 +389,14 @@ func (q *Queue) Bounce(id string) error {
 				failed = append(failed, *r)
 			}
 		}
-		if dsn, err = q.dsnTx(tx, it, body, failed, actionFailed, time.Now()); err != nil {
+		now := time.Now()
+		if dsn, err = q.dsnTx(tx, it, body, failed, actionFailed, now); err != nil {
 			return err
 		}
-		return tx.del(id)
+		if !it.Finished.IsZero() {
+			return tx.del(id) // bouncing a retired entry removes it
+		}
+		return q.finishTx(tx, it, now)
 	})
 	if err != nil {
 		return fmt.Errorf("queue: bounce: %w", err)
@@ -397,4 +407,78 @@ func (q *Queue) Bounce(id string) error {
 		q.schedule(dsn)
 	}
 	return nil
+}
+
+// finishTx retires it, whose recipients are all delivered or failed, at
+// now: it stays, with their results and attempt logs, for
+// Options.KeepFinished, or goes at once when that is 0.
+func (q *Queue) finishTx(tx recTx, it *Item, now time.Time) error {
+	if q.opts.KeepFinished <= 0 {
+		return tx.del(it.ID)
+	}
+	it.Finished = now
+	return tx.put(it, nil)
+}
+
+// expireFinished removes the retired entries whose Options.KeepFinished
+// is up at now, and returns how many it removed.
+func (q *Queue) expireFinished(ctx context.Context, now time.Time) (int, error) {
+	if q.opts.KeepFinished <= 0 {
+		return 0, nil
+	}
+	var n int
+	err := q.rec.update(ctx, false, func(tx recTx) error {
+		n = 0
+		var old []string
+		err := tx.finished(func(id string, it *Item) error {
+			if now.Sub(it.Finished) >= q.opts.KeepFinished {
+				old = append(old, id)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range old {
+			if err := tx.del(id); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("queue: expire finished messages: %w", err)
+	}
+	return n, nil
+}
+
+// sweepEvery is how often Run looks for retired entries to remove: a
+// tenth of Options.KeepFinished, between a second and an hour (a tenth
+// of a second in tests that keep them for less than ten seconds).
+func (q *Queue) sweepEvery() time.Duration {
+	d := q.opts.KeepFinished / 10
+	if q.opts.KeepFinished >= 10*time.Second {
+		d = max(d, time.Second)
+	}
+	return min(max(d, 10*time.Millisecond), time.Hour)
+}
+
+// sweep runs expireFinished if it is due at now, and returns when it is
+// next due (zero when nothing is kept).
+func (q *Queue) sweep(ctx context.Context, now, due time.Time) time.Time {
+	if q.opts.KeepFinished <= 0 {
+		return time.Time{}
+	}
+	if now.Before(due) {
+		return due
+	}
+	if n, err := q.expireFinished(ctx, now); err != nil {
+		if ctx.Err() == nil {
+			q.log.Warn("expire finished messages", "err", err)
+		}
+	} else if n > 0 {
+		q.log.Info("finished messages expired", "count", n)
+	}
+	return now.Add(q.sweepEvery())
 }

@@ -52,6 +52,11 @@ type Item struct {
 	Warned   bool   `json:"warned,omitempty"` // a delay warning was sent
 	Size     int    `json:"size"`
 	LastErr  string `json:"lasterr,omitempty"`
+	// Finished is when the last recipient was delivered or failed: the
+	// message is then a retired entry, kept with its recipients' results
+	// and attempt logs for Options.KeepFinished (for the web mail's
+	// outbox, where a bounce links to it), never tried again.
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // NextAttempt is the earliest next attempt of a pending recipient, zero if

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -26,12 +27,18 @@ type recTx interface {
 	// put writes it, and body unless nil (then the stored one stays).
 	put(it *Item, body []byte) error
 	del(id string) error
-	// each calls fn for every message in ID (arrival) order; a record
-	// that does not decode comes with its error.
+	// each calls fn for every message in ID (arrival) order, retired
+	// entries (Item.Finished) included; a record that does not decode
+	// comes with its error.
 	each(fn func(id string, it *Item, err error) error) error
+	// finished calls fn for every retired entry (records that do not
+	// decode are left out).
+	finished(fn func(id string, it *Item) error) error
 }
 
-// boltRecords is the queue's own bbolt file.
+// boltRecords is the queue's own bbolt file: queued messages in
+// bucketItems, retired entries in bucketRetired, the bodies of both in
+// bucketBodies.
 type boltRecords struct{ db *bolt.DB }
 
 func (r boltRecords) update(_ context.Context, batch bool, fn func(recTx) error) error {
@@ -70,6 +77,9 @@ type boltTx struct{ tx *bolt.Tx }
 func (t boltTx) get(id string) (*Item, error) {
 	v := t.tx.Bucket(bucketItems).Get([]byte(id))
 	if v == nil {
+		v = t.tx.Bucket(bucketRetired).Get([]byte(id))
+	}
+	if v == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	return decodeItem(v)
@@ -85,7 +95,14 @@ func (t boltTx) put(it *Item, body []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := t.tx.Bucket(bucketItems).Put([]byte(it.ID), b); err != nil {
+	in, out := bucketItems, bucketRetired
+	if !it.Finished.IsZero() {
+		in, out = out, in
+	}
+	if err := t.tx.Bucket(in).Put([]byte(it.ID), b); err != nil {
+		return fmt.Errorf("put item %s: %w", it.ID, err)
+	}
+	if err := t.tx.Bucket(out).Delete([]byte(it.ID)); err != nil {
 		return fmt.Errorf("put item %s: %w", it.ID, err)
 	}
 	if body != nil {
@@ -100,12 +117,40 @@ func (t boltTx) del(id string) error {
 	if err := t.tx.Bucket(bucketItems).Delete([]byte(id)); err != nil {
 		return err
 	}
+	if err := t.tx.Bucket(bucketRetired).Delete([]byte(id)); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bucketBodies).Delete([]byte(id))
 }
 
+// each merges the queued and the retired messages in ID order.
 func (t boltTx) each(fn func(id string, it *Item, err error) error) error {
-	return t.tx.Bucket(bucketItems).ForEach(func(k, v []byte) error {
+	a, b := t.tx.Bucket(bucketItems).Cursor(), t.tx.Bucket(bucketRetired).Cursor()
+	ka, va := a.First()
+	kb, vb := b.First()
+	for ka != nil || kb != nil {
+		var k, v []byte
+		if kb == nil || (ka != nil && bytes.Compare(ka, kb) < 0) {
+			k, v = ka, va
+			ka, va = a.Next()
+		} else {
+			k, v = kb, vb
+			kb, vb = b.Next()
+		}
 		it, err := decodeItem(v)
-		return fn(string(k), it, err)
+		if err := fn(string(k), it, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t boltTx) finished(fn func(id string, it *Item) error) error {
+	return t.tx.Bucket(bucketRetired).ForEach(func(k, v []byte) error {
+		it, err := decodeItem(v)
+		if err != nil {
+			return nil // left for an operator to see with queue list
+		}
+		return fn(string(k), it)
 	})
 }

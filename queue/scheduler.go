@@ -13,7 +13,8 @@ const idle = time.Hour
 // Run is the scheduler: it starts the due deliveries, at most
 // Options.PerDomain at once per destination domain and Options.Global in
 // all, then sleeps until a kick (Enqueue, Retry, a finished delivery) or
-// the earliest next attempt. It returns when ctx ends, after the running
+// the earliest next attempt. It also removes the retired entries kept
+// longer than Options.KeepFinished. It returns when ctx ends, after the running
 // deliveries have stopped.
 func (q *Queue) Run(ctx context.Context) {
 	if q.opts.Shared != nil {
@@ -24,11 +25,16 @@ func (q *Queue) Run(ctx context.Context) {
 	defer wg.Wait()
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
+	var sweep time.Time // when retired entries are next looked at
 	for {
+		sweep = q.sweep(ctx, time.Now(), sweep)
 		next := q.startDue(ctx, &wg)
 		d := idle
 		if !next.IsZero() {
 			d = max(time.Until(next), 0)
+		}
+		if !sweep.IsZero() {
+			d = min(d, max(time.Until(sweep), 0))
 		}
 		timer.Reset(d)
 		select {

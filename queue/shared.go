@@ -97,6 +97,17 @@ func (t sharedTx) put(it *Item, body []byte) error {
 
 func (t sharedTx) del(id string) error { return t.tx.Delete(id) }
 
+// finished reads every record: the shared database has no place of its
+// own for retired entries (they are queue_items rows without units).
+func (t sharedTx) finished(fn func(id string, it *Item) error) error {
+	return t.each(func(id string, it *Item, err error) error {
+		if err != nil || it.Finished.IsZero() {
+			return nil
+		}
+		return fn(id, it)
+	})
+}
+
 func (t sharedTx) each(fn func(id string, it *Item, err error) error) error {
 	return t.tx.Each(func(id string, b []byte) error {
 		it, err := decodeItem(b)
@@ -118,7 +129,9 @@ func (q *Queue) runShared(ctx context.Context) {
 	defer wg.Wait()
 	tick := time.NewTicker(sharedPoll)
 	defer tick.Stop()
+	var sweep time.Time // when retired entries are next looked at
 	for {
+		sweep = q.sweep(ctx, time.Now(), sweep)
 		q.mu.Lock()
 		free := q.opts.Global - q.total
 		q.mu.Unlock()

@@ -2,6 +2,7 @@ package search
 
 import (
 	"petrel/store"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -77,6 +78,52 @@ func FuzzMatch(f *testing.F) {
 				}
 				break
 			}
+		}
+	})
+}
+
+// FuzzFillHeader: threading's header reader never panics, and what it
+// reads stops at the header's end.
+func FuzzFillHeader(f *testing.F) {
+	f.Add([]byte("Subject: Re: =?utf-8?q?R=C3=A9sum=C3=A9?=\r\nReferences: <a@x>\r\n <b@x>\r\nDate: 1 Dec 2026 09:00 +0100\r\n\r\n"))
+	f.Add([]byte("In-Reply-To: <<<>>>\r\nMessage-ID: <\r\n\r\nReferences: <body@x>\r\n"))
+	f.Fuzz(func(t *testing.T, hdr []byte) {
+		var it Item
+		it.FillHeader(hdr, true)
+		var again Item
+		again.FillHeader(append(append([]byte(nil), hdr...), "\r\n\r\nReferences: <late@x>\r\n"...), true)
+		if slices.Contains(again.Refs, "late@x") && !slices.Contains(it.Refs, "late@x") && len(hdr) > 0 && !strings.Contains(string(hdr), "\n\n") && !strings.Contains(string(hdr), "\r\n\r\n") {
+			t.Fatalf("a field after the header's end was read: %q", again.Refs)
+		}
+	})
+}
+
+// FuzzMessageIDs: the hand-written scanner finds what the regular
+// expression <([^<>\s]+)> finds.
+func FuzzMessageIDs(f *testing.F) {
+	f.Add("<a@b> <c@d>")
+	f.Add("<<a@b>> < x@y> <p q> <> <é@x>\t<z@\r\n>")
+	re := regexp.MustCompile(`<([^<>\s]+)>`)
+	f.Fuzz(func(t *testing.T, v string) {
+		var want []string
+		for _, m := range re.FindAllStringSubmatch(v, 100) {
+			want = append(want, m[1])
+		}
+		if got := MessageIDs(v); !slices.Equal(got, want) {
+			t.Fatalf("MessageIDs(%q) = %q, want %q", v, got, want)
+		}
+	})
+}
+
+// FuzzCollapseSpace: BaseSubject's white space folding is the regular
+// expression's.
+func FuzzCollapseSpace(f *testing.F) {
+	f.Add("Re:  a\t\tsubject \r\n with  runs ")
+	f.Add("plain subject")
+	re := regexp.MustCompile(`\s+`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := collapseSpace(s), re.ReplaceAllString(s, " "); got != want {
+			t.Fatalf("collapseSpace(%q) = %q, want %q", s, got, want)
 		}
 	})
 }

@@ -139,31 +139,51 @@ func (m *Msg) header() []byte {
 func FieldValues(hdr []byte, name string) string {
 	var out strings.Builder
 	addrs := isAddressField(name)
-	EachField(hdr, name, func(value string) {
-		f := HeaderField{Value: value}
-		dec := f.Decode()
-		out.WriteByte(0)
-		out.WriteString(dec)
-		if addrs {
-			for _, a := range store.ParseAddressList(value) {
-				if a.Host == "" {
-					continue // a group's markers
-				}
-				addr := strings.ToLower(a.Mailbox + "@" + a.Host)
-				if strings.Contains(dec, addr) {
-					continue // written so already
-				}
-				out.WriteByte(0)
-				if a.Name != "" {
-					n := HeaderField{Value: a.Name}
-					out.WriteString(n.Decode())
-					out.WriteByte(' ')
-				}
-				out.WriteString(addr)
+	EachField(hdr, name, func(value string) { appendFieldValue(&out, value, addrs) })
+	return out.String()
+}
+
+// FieldValuesOf is FieldValues of each of names (lower case), into out
+// (len(names) long), in one pass over the header.
+func FieldValuesOf(hdr []byte, names []string, out []string) {
+	bs := make([]strings.Builder, len(names))
+	for f := range msgtext.Fields(hdr) {
+		for i, n := range names {
+			if f.Is(n) {
+				appendFieldValue(&bs[i], f.Text(), isAddressField(n))
+				break
 			}
 		}
-	})
-	return out.String()
+	}
+	for i := range names {
+		out[i] = bs[i].String()
+	}
+}
+
+// appendFieldValue appends one field's value to out as FieldValues has it.
+func appendFieldValue(out *strings.Builder, value string, addrs bool) {
+	f := HeaderField{Value: value}
+	dec := f.Decode()
+	out.WriteByte(0)
+	out.WriteString(dec)
+	if addrs {
+		for _, a := range store.ParseAddressList(value) {
+			if a.Host == "" {
+				continue // a group's markers
+			}
+			addr := strings.ToLower(a.Mailbox + "@" + a.Host)
+			if strings.Contains(dec, addr) {
+				continue // written so already
+			}
+			out.WriteByte(0)
+			if a.Name != "" {
+				n := HeaderField{Value: a.Name}
+				out.WriteString(n.Decode())
+				out.WriteByte(' ')
+			}
+			out.WriteString(addr)
+		}
+	}
 }
 
 func isAddressField(name string) bool {

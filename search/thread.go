@@ -2,6 +2,7 @@ package search
 
 import (
 	"cmp"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"petrel/msgtext"
 	"petrel/store"
 )
 
@@ -48,29 +50,143 @@ func (it *Item) Fill(c *store.Content, root *store.Part, refs bool) {
 	}
 }
 
-var msgIDRe = regexp.MustCompile(`<([^<>\s]+)>`)
+// FillHeader is Fill from the message's top header alone (hdr, as
+// store.ReadHeaders gives it), for readers that need nothing else of the
+// message: the stored structure is not decoded, and of the header only
+// Date, Subject, Message-ID, In-Reply-To and References are read, in one
+// pass. It sets what Fill sets from the same header.
+func (it *Item) FillHeader(hdr []byte, refs bool) {
+	var date, subject, msgID, inReplyTo bool
+	var firstParent string
+	for f := range msgtext.Fields(hdr) {
+		switch {
+		case !date && f.Is("Date"):
+			date = true
+			if t, err := parseDate(strings.TrimSpace(f.Text())); err == nil {
+				it.Date = t
+			}
+		case !subject && f.Is("Subject"):
+			subject = true
+			v := strings.TrimSpace(f.Text())
+			if strings.Contains(v, "=?") {
+				if d, err := wordDecoder.DecodeHeader(v); err == nil {
+					v = d
+				}
+			}
+			it.Subject, it.IsReply = BaseSubject(v)
+		case !msgID && f.Is("Message-ID"):
+			msgID = true
+			if ids := MessageIDs(f.Text()); len(ids) > 0 {
+				it.MessageID = ids[0]
+			}
+		case refs && !inReplyTo && f.Is("In-Reply-To"):
+			inReplyTo = true
+			if ids := MessageIDs(f.Text()); len(ids) > 0 {
+				firstParent = ids[0]
+			}
+		case refs && f.Is("References"):
+			it.Refs = append(it.Refs, MessageIDs(f.Text())...)
+		}
+	}
+	if !subject {
+		it.Subject, it.IsReply = BaseSubject("")
+	}
+	if refs && len(it.Refs) == 0 && firstParent != "" {
+		it.Refs = []string{firstParent}
+	}
+}
+
+// parseDate is net/mail.ParseDate (what the store's envelope has) with a
+// fast path for the usual RFC 5322 form: ParseDate tries its layouts in
+// turn, and each miss costs an error's allocation.
+func parseDate(s string) (time.Time, error) {
+	if t, err := time.Parse("Mon, 2 Jan 2006 15:04:05 -0700", s); err == nil {
+		return t, nil
+	}
+	return mail.ParseDate(s)
+}
 
 // MessageIDs are the message ids of a References or In-Reply-To value,
-// without their angle brackets (at most 100).
+// without their angle brackets (at most 100): each "<...>" with no
+// angle bracket or white space inside, as the regular expression
+// <([^<>\s]+)> finds them, scanned by hand (this runs for every message
+// of a folder the conversation view threads).
 func MessageIDs(v string) []string {
 	var out []string
-	for _, m := range msgIDRe.FindAllStringSubmatch(v, 100) {
-		out = append(out, m[1])
+	for i := 0; i < len(v) && len(out) < 100; {
+		k := strings.IndexByte(v[i:], '<')
+		if k < 0 {
+			break
+		}
+		start := i + k + 1
+		j := start
+		for j < len(v) && !msgIDStop(v[j]) {
+			j++
+		}
+		if j < len(v) && v[j] == '>' && j > start {
+			out = append(out, v[start:j])
+			i = j + 1
+			continue
+		}
+		i = start
 	}
 	return out
 }
 
+// msgIDStop reports whether b ends a message id: an angle bracket or
+// white space (RE2's \s).
+func msgIDStop(b byte) bool {
+	switch b {
+	case '<', '>', ' ', '\t', '\n', '\f', '\r':
+		return true
+	}
+	return false
+}
+
 var (
-	subjBlob   = `\[[^\[\]]*\]\s*`
-	leaderRe   = regexp.MustCompile(`^(?:` + subjBlob + `)*(?:re|fwd?)\s*(?:` + subjBlob + `)?:\s*`)
-	blobRe     = regexp.MustCompile(`^` + subjBlob)
-	whiteSpace = regexp.MustCompile(`\s+`)
+	subjBlob = `\[[^\[\]]*\]\s*`
+	leaderRe = regexp.MustCompile(`^(?:` + subjBlob + `)*(?:re|fwd?)\s*(?:` + subjBlob + `)?:\s*`)
+	blobRe   = regexp.MustCompile(`^` + subjBlob)
 )
+
+// collapseSpace replaces each run of white space (RE2's \s: tab, line
+// feed, form feed, carriage return, space) with one space, as
+// regexp.MustCompile(`\s+`).ReplaceAllString(s, " ") does, without its
+// cost when there is nothing to replace (most subjects).
+func collapseSpace(s string) string {
+	clean := true
+	for i := 0; i < len(s) && clean; i++ {
+		c := s[i]
+		clean = !isRESpace(c) || (c == ' ' && (i+1 == len(s) || !isRESpace(s[i+1])))
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for i := 0; i < len(s); i++ {
+		if isRESpace(s[i]) {
+			if !space {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		}
+		space = false
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isRESpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
+}
 
 // BaseSubject extracts RFC 5256 2.1's base subject (case folded) and
 // whether a reply or forward leader was removed.
 func BaseSubject(subj string) (string, bool) {
-	s := strings.ToLower(whiteSpace.ReplaceAllString(strings.TrimSpace(subj), " "))
+	s := strings.ToLower(collapseSpace(strings.TrimSpace(subj)))
 	reply := false
 	for {
 		for { // (2) trailers: white space and "(fwd)"

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,7 +17,7 @@ import (
 // and never write to the network from fn. Keep uids short (a few hundred)
 // so the transaction stays short.
 func (s *Store) ReadContents(mbx MailboxID, uids []UID, fn func(uid UID, c *Content, structure *Part) error) error {
-	return s.eachContent(mbx, uids, func(infos *bolt.Bucket, uid UID, rec msgRecord, c *Content) error {
+	return s.eachContent(mbx, uids, func(infos *bolt.Bucket, _ *contentCursor, uid UID, rec msgRecord, c *Content) error {
 		part, err := structureTx(infos, rec, c)
 		if err != nil {
 			return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
@@ -30,8 +31,9 @@ func (s *Store) ReadContents(mbx MailboxID, uids []UID, fn func(uid UID, c *Cont
 // (after the blank line that ends its header, prefix included), read from
 // the front of the stored structure without decoding the rest of it.
 func (s *Store) ReadHeaders(mbx MailboxID, uids []UID, fn func(uid UID, c *Content, bodyStart int64) error) error {
-	return s.eachContent(mbx, uids, func(infos *bolt.Bucket, uid UID, rec msgRecord, c *Content) error {
-		start, ok := structureBodyStart(infos.Get(be64(rec.Blob)))
+	return s.eachContent(mbx, uids, func(infos *bolt.Bucket, cc *contentCursor, uid UID, rec msgRecord, c *Content) error {
+		binary.BigEndian.PutUint64(cc.key[:], rec.Blob)
+		start, ok := structureBodyStart(cc.get(cc.infos, cc.key[:]))
 		if !ok {
 			p, err := structureTx(infos, rec, c)
 			if err != nil {
@@ -44,19 +46,28 @@ func (s *Store) ReadHeaders(mbx MailboxID, uids []UID, fn func(uid UID, c *Conte
 }
 
 // eachContent calls fn, in one read transaction, for each of uids that
-// still exists, in order.
-func (s *Store) eachContent(mbx MailboxID, uids []UID, fn func(infos *bolt.Bucket, uid UID, rec msgRecord, c *Content) error) error {
+// still exists, in order: the mailbox's bucket is opened, and the cursors
+// made, once for all of them.
+func (s *Store) eachContent(mbx MailboxID, uids []UID, fn func(infos *bolt.Bucket, cc *contentCursor, uid UID, rec msgRecord, c *Content) error) error {
 	return s.view(func(t *bolt.Tx) error {
-		infos := t.Bucket(bBlobInfo)
+		if len(uids) == 0 {
+			return nil
+		}
+		msgs := t.Bucket(bMsgs).Bucket(be64(uint64(mbx)))
+		if msgs == nil {
+			return ErrNoMailbox
+		}
+		cc, infos := newContentCursor(msgs, t.Bucket(bBlobs)), t.Bucket(bBlobInfo)
+		cc.infos = infos.Cursor()
 		for _, uid := range uids {
-			rec, c, err := contentTx(t, mbx, uid)
+			rec, c, err := cc.content(mbx, uid)
 			if err == ErrNoMessage {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			if err := fn(infos, uid, rec, c); err != nil {
+			if err := fn(infos, cc, uid, rec, c); err != nil {
 				return err
 			}
 		}

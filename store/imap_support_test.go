@@ -42,3 +42,42 @@ func TestReadContents(t *testing.T) {
 		t.Errorf("missing mailbox: %v", err)
 	}
 }
+
+// Whole-folder readers (SEARCH, the web mail's conversations) open the
+// mailbox's buckets once per transaction, not once per message: the
+// allocations per message read stay at what the record itself needs.
+func TestReadHeadersAllocsPerMessage(t *testing.T) {
+	s := storetest.Open(t)
+	acct := storetest.Account(t, s, "r@example.org")
+	inbox := storetest.Inbox(t, s, acct)
+	var items []store.AppendItem
+	for range 300 {
+		items = append(items, store.AppendItem{Body: []byte("Subject: x\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n")})
+	}
+	if _, err := s.AppendMany(ctx, inbox.ID, items); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.List(inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uids := make([]store.UID, len(msgs))
+	for i, m := range msgs {
+		uids[i] = m.UID
+	}
+	n := 0
+	read := func() {
+		n = 0
+		if err := s.ReadHeaders(inbox.ID, uids, func(store.UID, *store.Content, int64) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	per := testing.AllocsPerRun(5, read) / float64(len(uids))
+	if n != len(uids) {
+		t.Fatalf("read %d of %d messages", n, len(uids))
+	}
+	t.Logf("%.2f allocations per message", per)
+	if per > 1.5 {
+		t.Errorf("%.2f allocations per message read, want at most 1.5 (a bucket or cursor made per message?)", per)
+	}
+}

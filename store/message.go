@@ -551,7 +551,41 @@ func contentTx(t *bolt.Tx, mbx MailboxID, uid UID) (msgRecord, *Content, error) 
 	if b == nil {
 		return msgRecord{}, nil, ErrNoMailbox
 	}
-	v := b.Get(be32(uint32(uid)))
+	return contentIn(b, t.Bucket(bBlobs), mbx, uid)
+}
+
+// contentIn is contentTx with the mailbox's message bucket (msgs) and the
+// blob bucket already open.
+func contentIn(msgs, blobs *bolt.Bucket, mbx MailboxID, uid UID) (msgRecord, *Content, error) {
+	return newContentCursor(msgs, blobs).content(mbx, uid)
+}
+
+// contentCursor reads many messages of one mailbox in one transaction:
+// its buckets are opened, and its cursors made, once, not once per message
+// (opening a nested bucket, and each Get's cursor, cost as much as the
+// lookup itself).
+type contentCursor struct {
+	msgs, blobs *bolt.Cursor
+	infos       *bolt.Cursor // the blob infos, set by readers of them
+	key         [8]byte
+}
+
+func newContentCursor(msgs, blobs *bolt.Bucket) *contentCursor {
+	return &contentCursor{msgs: msgs.Cursor(), blobs: blobs.Cursor()}
+}
+
+// get is Bucket.Get through the reused cursor c.
+func (cc *contentCursor) get(c *bolt.Cursor, key []byte) []byte {
+	k, v := c.Seek(key)
+	if v == nil || !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}
+
+func (cc *contentCursor) content(mbx MailboxID, uid UID) (msgRecord, *Content, error) {
+	binary.BigEndian.PutUint32(cc.key[:4], uint32(uid))
+	v := cc.get(cc.msgs, cc.key[:4])
 	if v == nil {
 		return msgRecord{}, nil, ErrNoMessage
 	}
@@ -559,7 +593,8 @@ func contentTx(t *bolt.Tx, mbx MailboxID, uid UID) (msgRecord, *Content, error) 
 	if err != nil {
 		return rec, nil, err
 	}
-	body := t.Bucket(bBlobs).Get(be64(rec.Blob))
+	binary.BigEndian.PutUint64(cc.key[:], rec.Blob)
+	body := cc.get(cc.blobs, cc.key[:])
 	if body == nil {
 		return rec, nil, fmt.Errorf("message %d/%d: blob %d missing: %w", mbx, uid, rec.Blob, errCorrupt)
 	}

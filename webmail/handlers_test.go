@@ -3,6 +3,7 @@ package webmail
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -505,6 +506,50 @@ func TestOutboxPlusTag(t *testing.T) {
 	}
 }
 
+// A finished message (the queue's retired entry) stays in the outbox,
+// shown as failed or delivered with its recipients' results and attempt
+// log, without "Retry now" or "Cancel", and a delivery report's link to
+// it finds it.
+func TestOutboxFinished(t *testing.T) {
+	h := newHarness(t, false)
+	c := h.client()
+	c.login("ann@example.com", "secret")
+	c.get("/compose")
+	c.postMultipart("/send", url.Values{"to": {"nobody@example.org"}, "subject": {"lost"}, "body": {"x"}}, nil)
+	c.postMultipart("/send", url.Values{"to": {"carol@example.org"}, "subject": {"arrived"}, "body": {"x"}}, nil)
+	now := time.Now()
+	h.queue.mu.Lock()
+	for i, st := range []queue.State{queue.Failed, queue.Delivered} {
+		it := &h.queue.items[i]
+		it.Finished, it.Attempts = now, 1
+		r := &it.Rcpts[0]
+		reply := map[queue.State]string{queue.Failed: "550 5.1.1 no such user", queue.Delivered: "250 2.0.0 ok"}[st]
+		r.State, r.Attempts, r.NextAttempt, r.LastReply, r.RemoteMTA = st, 1, time.Time{}, reply, "mx.example.org"
+		r.Log = []queue.Attempt{{Time: now, RemoteMTA: "mx.example.org", Reply: reply}}
+	}
+	h.queue.mu.Unlock()
+	_, body := c.get("/outbox?id=q1")
+	for _, want := range []string{`id="q-q1"`, "“lost” to nobody@example.org", "Finished ", ": failed.", `class="state-failed"`, "550 5.1.1 no such user", "Delivery attempts to nobody@example.org (1)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/outbox?id=q1 of a failed message lacks %q:\n%s", want, body)
+		}
+	}
+	for _, bad := range []string{"no longer in your outbox", "Retry now", "Cancel"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("/outbox?id=q1 of a failed message shows %q", bad)
+		}
+	}
+	if _, body := c.get("/outbox?id=q2"); !strings.Contains(body, ": delivered.") || strings.Contains(body, "Retry now") {
+		t.Errorf("/outbox?id=q2 of a delivered message:\n%s", body)
+	}
+	// Nothing to retry or cancel: the queue is not asked.
+	c.post("/outbox", url.Values{"id": {"q1"}, "action": {"retry"}})
+	c.post("/outbox", url.Values{"id": {"q2"}, "action": {"cancel"}})
+	if len(h.queue.acts) != 0 {
+		t.Errorf("queue actions on finished messages: %v", h.queue.acts)
+	}
+}
+
 func TestChangePassword(t *testing.T) {
 	h := newHarness(t, false)
 	c := h.client()
@@ -809,5 +854,42 @@ func TestCachedSearch(t *testing.T) {
 	}
 	if c := h.web.cachedSearch(inbox, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "X-Other", Value: "v"}}}); c != nil {
 		t.Errorf("X-Other served from the cache")
+	}
+}
+
+// headersOnly is the web mail's Store for a reader that must need no
+// message's decoded structure.
+type headersOnly struct {
+	Store
+	t *testing.T
+}
+
+func (s headersOnly) ReadContents(store.MailboxID, []store.UID, func(store.UID, *store.Content, *store.Part) error) error {
+	s.t.Error("ReadContents called: the conversations read whole messages, not their top headers")
+	return errors.New("ReadContents called")
+}
+
+// The conversation view reads each message's top header alone (the
+// store's header reads, as search's batches), never its decoded
+// structure, and finds in it what threading and the cached search fields
+// need.
+func TestConversationsReadHeadersOnly(t *testing.T) {
+	h := newHarness(t, false)
+	h.deliver("ann@example.com", "INBOX", "From: A <a@example.org>\nTo: ann@example.com\nSubject: Plans\nDate: Mon, 30 Nov 2026 10:00:00 +0000\nMessage-ID: <plans@x>\n\nx\n")
+	h.deliver("ann@example.com", "INBOX", "From: b@example.org\nSubject: =?utf-8?q?Re=3A_Plans_=C3=A9t=C3=A9?=\nDate: Tue, 1 Dec 2026 10:00:00 +0000\nMessage-ID: <r@x>\nIn-Reply-To: <plans@x>\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nx\n--b--\n")
+	inbox := h.inbox("ann@example.com")
+	convos, items, err := h.web.threads.folder(headersOnly{h.st, t}, inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(convos) != 1 || !slices.Equal(convos[0].uids, []store.UID{2, 1}) {
+		t.Fatalf("conversations %+v, want one of 2 and 1", convos)
+	}
+	plans, reply := items[1], items[2]
+	if plans.MessageID != "plans@x" || plans.Subject != "plans" || plans.Date.Day() != 30 || !strings.Contains(plans.fields[0], "a@example.org") {
+		t.Errorf("first message: %+v", plans)
+	}
+	if !slices.Equal(reply.Refs, []string{"plans@x"}) || !reply.IsReply || reply.Subject != "plans été" || reply.fields[3] != "\x00re: plans été" {
+		t.Errorf("reply: %+v", reply)
 	}
 }

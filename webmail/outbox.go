@@ -31,6 +31,27 @@ type outboxEntry struct {
 	Subject string
 }
 
+// Outcome says how a finished (retired) message ended: "delivered",
+// "failed" or "delivered to some recipients, failed for others".
+func (e outboxEntry) Outcome() string {
+	var ok, failed int
+	for _, r := range e.Rcpts {
+		switch r.State {
+		case queue.Delivered:
+			ok++
+		case queue.Failed:
+			failed++
+		}
+	}
+	switch {
+	case failed == 0:
+		return "delivered"
+	case ok == 0:
+		return "failed"
+	}
+	return "delivered to some recipients, failed for others"
+}
+
 // subject reads the Subject of a queued message (decoded), "" if none.
 func (s *Server) subject(id string) string {
 	_, msg, err := s.opts.Outbox.Show(id)
@@ -65,8 +86,10 @@ func (s *Server) outboxItems(sess *session) ([]queue.Item, error) {
 	return out, nil
 }
 
-// outboxPage lists the user's messages still in the queue: each
-// recipient's state, attempts, last reply and next try.
+// outboxPage lists the user's messages still in the queue, and those
+// finished lately (the queue's retired entries, kept for
+// queue.Options.KeepFinished): each recipient's state, attempts, last
+// reply and next try.
 func (s *Server) outboxPage(w http.ResponseWriter, r *http.Request, sess *session) {
 	if s.opts.Outbox == nil {
 		http.NotFound(w, r)
@@ -103,8 +126,14 @@ func (s *Server) outboxAction(w http.ResponseWriter, r *http.Request, sess *sess
 		return
 	}
 	id := r.PostFormValue("id")
-	if !slices.ContainsFunc(items, func(it queue.Item) bool { return it.ID == id }) {
+	i := slices.IndexFunc(items, func(it queue.Item) bool { return it.ID == id })
+	if i < 0 {
 		s.fail(w, r, sess, errNotFound)
+		return
+	}
+	if !items[i].Finished.IsZero() {
+		sess.setFlash("That message is finished: there is nothing left to retry or cancel.")
+		http.Redirect(w, r, "/outbox", http.StatusSeeOther)
 		return
 	}
 	switch r.PostFormValue("action") {

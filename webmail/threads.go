@@ -20,7 +20,9 @@ import (
 // REFERENCES does (package search's algorithm), not just a page: a reply
 // arriving today joins the conversation of a message of last year. What
 // threading needs of each message (Message-ID, References, base subject,
-// date) is read once per folder and kept in a threadCache; a folder that
+// date) is read once per folder, from the messages' top headers alone
+// (store.ReadHeaders, search.Item.FillHeader: no structure decoded), and
+// kept in a threadCache; a folder that
 // changed (new UIDNEXT, fewer messages, new UIDVALIDITY) has only its new
 // messages read, and its conversations recomputed, at its next view.
 
@@ -75,12 +77,11 @@ func (fm *folderMsg) values(out map[string]string) map[string]string {
 	return out
 }
 
-func (fm *folderMsg) fill(c *store.Content, root *store.Part) {
-	fm.Fill(c, root, true)
-	hdr := c.Slice(0, root.BodyStart)
-	for i, n := range cachedFields {
-		fm.fields[i] = search.FieldValues(hdr, n)
-	}
+// fill reads what the cache knows of a message from its top header
+// alone: the stored structure is not decoded.
+func (fm *folderMsg) fill(hdr []byte) {
+	fm.FillHeader(hdr, true)
+	search.FieldValuesOf(hdr, cachedFields[:], fm.fields[:])
 }
 
 // threadCache holds the folders' conversations, bounded by
@@ -196,11 +197,14 @@ func (ft *folderThreads) update(st Store, m *store.Mailbox) error {
 		}
 	}
 	slices.Reverse(missing) // ascending: the store reads in key order
+	var buf []byte          // each header in turn: fill keeps no part of it
 	for g := 0; g < len(missing); g += search.Group {
 		group := missing[g:min(g+search.Group, len(missing))]
-		err := st.ReadContents(m.ID, group, func(uid store.UID, c *store.Content, root *store.Part) error {
+		err := st.ReadHeaders(m.ID, group, func(uid store.UID, c *store.Content, bodyStart int64) error {
 			fm := &folderMsg{Item: search.Item{UID: uid, Seq: uint32(uid), Date: date[uid].InternalDate}}
-			fm.fill(c, root)
+			buf = slices.Grow(buf[:0], int(bodyStart))[:bodyStart]
+			c.ReadAt(buf, 0)
+			fm.fill(buf)
 			items[uid] = fm
 			return nil
 		})

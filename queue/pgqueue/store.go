@@ -50,11 +50,15 @@ func (s *Store) View(ctx context.Context, fn func(queue.SharedTx) error) error {
 	return nil
 }
 
-// Stats counts the messages and says when the oldest arrived.
+// Stats counts the messages and says when the oldest arrived: those still
+// queued, which have units (a retired entry, queue.Item.Finished, has
+// none).
 func (s *Store) Stats(ctx context.Context) (int, time.Time, error) {
 	var n int
 	var oldest *time.Time
-	if err := s.pool.QueryRow(ctx, "SELECT count(*), min(arrived) FROM queue_items").Scan(&n, &oldest); err != nil {
+	const q = `SELECT count(*), min(arrived) FROM queue_items i
+		WHERE EXISTS (SELECT 1 FROM queue_units u WHERE u.id = i.id)`
+	if err := s.pool.QueryRow(ctx, q).Scan(&n, &oldest); err != nil {
 		return 0, time.Time{}, fmt.Errorf("queue stats: %w", err)
 	}
 	if oldest == nil {

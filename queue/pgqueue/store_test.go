@@ -2,6 +2,7 @@ package pgqueue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -185,4 +186,41 @@ func TestSharedQueueTakesOverDeadNode(t *testing.T) {
 	if took := time.Since(start); took < time.Second {
 		t.Fatalf("delivered after %v, while the dead node's leases still ran", took)
 	}
+}
+
+// TestSharedQueueKeepsFinished: on the shared queue too a delivered
+// message stays, retired, for KeepFinished (Show sees it, Stats does not
+// count it), and a node's loop removes it when its time is up.
+func TestSharedQueueKeepsFinished(t *testing.T) {
+	k := newSink(t)
+	dsn := pgtest.DSN(t)
+	s, err := pgstore.Open(ctx, dsn, pgstore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	q, err := queue.Open(queue.Options{Shared: pgqueue.NewStore(s.Pool()), RelayHost: k.addr, KeepFinished: 3 * time.Second,
+		Hostname: "mx.example.org", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := q.Enqueue(ctx, "alice@example.org", []string{"bob@remote.example"}, []byte("Subject: kept\r\n\r\nhello\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, q)
+	waitUntil(t, 30*time.Second, "the message retired", func() bool {
+		it, _, err := q.Show(id)
+		return err == nil && !it.Finished.IsZero()
+	})
+	if it, _, _ := q.Show(id); it.Rcpts[0].State != queue.Delivered || len(it.Rcpts[0].Log) != 1 {
+		t.Errorf("retired entry: %+v", it)
+	}
+	if n, _, err := q.Stats(); err != nil || n != 0 {
+		t.Errorf("Stats counts %d messages (%v), want 0: a retired entry is not queued", n, err)
+	}
+	waitUntil(t, 30*time.Second, "the retired entry removed", func() bool {
+		_, _, err := q.Show(id)
+		return errors.Is(err, queue.ErrNotFound)
+	})
 }
