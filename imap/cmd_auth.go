@@ -344,15 +344,6 @@ func (s *session) cmdEnable(c *cmd) error {
 	return nil
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *session) cmdNamespace(c *cmd) error {
 	if err := c.p.crlf(); err != nil {
 		return err

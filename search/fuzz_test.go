@@ -72,11 +72,12 @@ func FuzzMatch(f *testing.F) {
 			Match(&c, m)
 		}
 		if root.Envelope != nil {
-			for _, w := range strings.Fields(root.Envelope.Subject) {
+			// The subject's first word is found by SEARCH SUBJECT.
+			if ws := strings.Fields(root.Envelope.Subject); len(ws) > 0 {
+				w := ws[0]
 				if !strings.ContainsRune(w, utf8.RuneError) && !Match(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: w}}}, &Msg{Meta: &store.Message{}, C: &store.Content{Body: msg}, HeaderEnd: root.BodyStart}) {
 					t.Fatalf("subject word %q not found", w)
 				}
-				break
 			}
 		}
 	})

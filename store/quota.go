@@ -47,8 +47,6 @@ func (q Quota) Fits(more, n int64) bool {
 // even the smallest message fits.
 func (q Quota) Full() bool { return !q.Fits(1, 1) }
 
-type quotaRecord [4]int64 // storage, messages, storage limit, message limit
-
 func quotaKey(acct uint64) []byte { return be64(acct) }
 
 func getQuotaTx(t *bolt.Tx, acct uint64) Quota {

@@ -14,6 +14,7 @@ import (
 	"petrel/store"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Open returns a store in t.TempDir(), closed (and checked) at the end of t.
@@ -25,7 +26,7 @@ func Open(t testing.TB) *store.Store {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := s.VerifyUsage(); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		if err := s.VerifyUsage(); err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			t.Errorf("quota usage: %v", err)
 		}
 		if err := s.Close(); err != nil {
