@@ -212,8 +212,10 @@ const (
 // BenchmarkScaleOutIMAP runs bench/run.sh's imap-concurrency scenario
 // (both its parts, with its own client, bench/cmd/benchimap) against one
 // node on bbolt, one node on PostgreSQL and three nodes on one PostgreSQL
-// (client i on node i mod 3), and reports commands per second and the CPU
-// per command of the Petrel nodes plus PostgreSQL's own:
+// (client i on node i mod 3), and reports commands per second (ops/s),
+// the CPU per command of the Petrel nodes plus PostgreSQL's own
+// (cpu-ms/op; pg-cpu-ms/op is PostgreSQL's part), the median and 99th
+// percentile latency of a command and the commands that failed:
 //
 //   - conc-: every client logged in with INBOX selected loops UID FETCH
 //     1:* (UID FLAGS), UID FETCH n BODY.PEEK[HEADER], UID FETCH n
@@ -237,15 +239,14 @@ func BenchmarkScaleOutIMAP(b *testing.B) {
 		}
 	}
 	run := func(b *testing.B, nodes []*instance, pgDir string) {
-		cpu := func() time.Duration {
-			var t time.Duration
+		cpu := func() (petrel, pg time.Duration) {
 			for _, n := range nodes {
-				t += procCPU(n.cmd.Process.Pid, false)
+				petrel += procCPU(n.cmd.Process.Pid, false)
 			}
 			if pgDir != "" {
-				t += postgresCPU(pgDir)
+				pg = postgresCPU(pgDir)
 			}
-			return t
+			return petrel, pg
 		}
 		if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 			b.Logf("load average before: %s", strings.TrimSpace(string(la)))
@@ -257,7 +258,7 @@ func BenchmarkScaleOutIMAP(b *testing.B) {
 		type sum struct {
 			ops, errs int
 			secs      float64
-			cpu       time.Duration
+			cpu, pg   time.Duration
 			p50, p99  float64
 		}
 		var conc, mix sum
@@ -271,6 +272,7 @@ func BenchmarkScaleOutIMAP(b *testing.B) {
 				x.s.errs += r.Errors
 				x.s.secs += r.Seconds
 				x.s.cpu += r.cpu
+				x.s.pg += r.pgCPU
 				x.s.p50, x.s.p99 = r.P50, r.P99
 			}
 		}
@@ -279,7 +281,10 @@ func BenchmarkScaleOutIMAP(b *testing.B) {
 			s    sum
 		}{{"conc", conc}, {"mix", mix}} {
 			b.ReportMetric(float64(x.s.ops)/x.s.secs, x.name+"-ops/s")
-			b.ReportMetric(float64(x.s.cpu.Microseconds())/1000/float64(x.s.ops), x.name+"-cpu-ms/op")
+			b.ReportMetric(float64((x.s.cpu+x.s.pg).Microseconds())/1000/float64(x.s.ops), x.name+"-cpu-ms/op")
+			if pgDir != "" {
+				b.ReportMetric(float64(x.s.pg.Microseconds())/1000/float64(x.s.ops), x.name+"-pg-cpu-ms/op")
+			}
 			b.ReportMetric(x.s.p50, x.name+"-p50-ms")
 			b.ReportMetric(x.s.p99, x.name+"-p99-ms")
 			b.ReportMetric(float64(x.s.errs), x.name+"-errors")
@@ -420,10 +425,10 @@ type benchIMAPResult struct {
 	Seconds    float64
 	Ops        int
 	Errors     int
-	P50        float64 `json:"p50_ms"`
-	P99        float64 `json:"p99_ms"`
-	FirstError string  `json:"first_error"`
-	cpu        time.Duration
+	P50        float64       `json:"p50_ms"`
+	P99        float64       `json:"p99_ms"`
+	FirstError string        `json:"first_error"`
+	cpu, pgCPU time.Duration // the nodes', PostgreSQL's
 }
 
 // runBenchIMAP runs benchimap in mode (conc or imaptest) against addrs:
@@ -434,7 +439,7 @@ type benchIMAPResult struct {
 // lockout ([auth] lockout_failures, 10) while PostgreSQL answers, and the
 // imaptest mix, which logs in at every session, is refused as a guessing
 // crowd would be.
-func runBenchIMAP(b *testing.B, bin, mode string, addrs []string, appendDir string, cpu func() time.Duration) benchIMAPResult {
+func runBenchIMAP(b *testing.B, bin, mode string, addrs []string, appendDir string, cpu func() (petrel, pg time.Duration)) benchIMAPResult {
 	cmd := exec.Command(bin, "-addr", strings.Join(addrs, ","), "-users", benchIMAPAccount, "-accounts", fmt.Sprint(imapBenchClients),
 		"-pass", "pw", "-clients", fmt.Sprint(imapBenchClients), "-login-parallel", "8", "-per-src", "4", "-seconds", fmt.Sprint(imapBenchSeconds), "-seed", "16",
 		"-append-dir", appendDir, "-max-time", "5m", mode)
@@ -462,7 +467,7 @@ func runBenchIMAP(b *testing.B, bin, mode string, addrs []string, appendDir stri
 	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil || !ready.Ready {
 		b.Fatalf("benchimap %s: no ready: %q\n%s", mode, out.Text(), stderr.String())
 	}
-	cpu0 := cpu()
+	cpu0, pg0 := cpu()
 	if _, err := io.WriteString(in, "go\n"); err != nil {
 		b.Fatal(err)
 	}
@@ -470,7 +475,8 @@ func runBenchIMAP(b *testing.B, bin, mode string, addrs []string, appendDir stri
 	if !out.Scan() || json.Unmarshal(out.Bytes(), &r) != nil {
 		b.Fatalf("benchimap %s: no result: %q\n%s", mode, out.Text(), stderr.String())
 	}
-	r.cpu = cpu() - cpu0
+	cpu1, pg1 := cpu()
+	r.cpu, r.pgCPU = cpu1-cpu0, pg1-pg0
 	if r.Ops == 0 {
 		b.Fatalf("benchimap %s: no command completed: %s\n%s", mode, r.FirstError, stderr.String())
 	}
