@@ -59,7 +59,14 @@ func Open(opts Options) (*Queue, error) {
 		return nil, errors.New("queue: neither a resolver nor a relay host")
 	}
 	if opts.Shared != nil {
-		return openShared(opts), nil
+		q := openShared(opts)
+		if opts.NewLocal != nil {
+			var err error
+			if q.opts.Local, err = opts.NewLocal(q); err != nil {
+				return nil, fmt.Errorf("queue: local delivery: %w", err)
+			}
+		}
+		return q, nil
 	}
 	if opts.Path == "" {
 		return nil, errors.New("queue: no path")

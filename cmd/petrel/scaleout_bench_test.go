@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,6 +21,7 @@ import (
 	"time"
 
 	"petrel/internal/pgtest"
+	"petrel/store"
 )
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times
@@ -191,4 +198,290 @@ func pgSocketDir(dsn string) string {
 		return ""
 	}
 	return u.Query().Get("host")
+}
+
+// The IMAP workload of BenchmarkScaleOutIMAP: bench/run.sh's
+// imap-concurrency scenario, scaled to a test run on a small machine.
+const (
+	imapBenchClients  = 48  // concurrent clients, one account each (as IMAP_ACCOUNTS = IMAP_CLIENTS)
+	imapBenchMessages = 300 // the same INBOX in every account (the scenario's N_IMAP_CONCURRENCY, 1000, scaled down)
+	imapBenchSeconds  = 10  // each measured run (the scenario's IMAP_SECONDS, 30, scaled down)
+	imapBenchAppend   = 30  // messages the imaptest mix APPENDs from
+)
+
+// BenchmarkScaleOutIMAP runs bench/run.sh's imap-concurrency scenario
+// (both its parts, with its own client, bench/cmd/benchimap) against one
+// node on bbolt, one node on PostgreSQL and three nodes on one PostgreSQL
+// (client i on node i mod 3), and reports commands per second (ops/s),
+// the CPU per command of the Petrel nodes plus PostgreSQL's own
+// (cpu-ms/op; pg-cpu-ms/op is PostgreSQL's part), the median and 99th
+// percentile latency of a command and the commands that failed:
+//
+//   - conc-: every client logged in with INBOX selected loops UID FETCH
+//     1:* (UID FLAGS), UID FETCH n BODY.PEEK[HEADER], UID FETCH n
+//     BODY.PEEK[], UID STORE n +FLAGS then -FLAGS (\Flagged), NOOP;
+//   - mix-: every client runs imaptest's default state mix, session after
+//     session: LOGIN, LIST, STATUS, SELECT, FETCH, FETCH2, STORE, STORE
+//     +FLAGS \Deleted, EXPUNGE, APPEND, LOGOUT, in a mailbox kept near 30
+//     messages.
+//
+// The accounts and their INBOXes are made before the clock, through the
+// store (as `petrel import maildir` does), with cheap password hashes:
+// the setup's logins are not measured, and those of the mix find Petrel's
+// cache of good logins filled, as in the scenario.
+func BenchmarkScaleOutIMAP(b *testing.B) {
+	bin := benchIMAPClient(b)
+	msgs := benchMessages(imapBenchMessages)
+	appendDir := b.TempDir()
+	for i, m := range benchMessages(imapBenchAppend) {
+		if err := os.WriteFile(filepath.Join(appendDir, fmt.Sprintf("%03d.eml", i)), m, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	run := func(b *testing.B, nodes []*instance, pgDir string) {
+		cpu := func() (petrel, pg time.Duration) {
+			for _, n := range nodes {
+				petrel += procCPU(n.cmd.Process.Pid, false)
+			}
+			if pgDir != "" {
+				pg = postgresCPU(pgDir)
+			}
+			return petrel, pg
+		}
+		if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+			b.Logf("load average before: %s", strings.TrimSpace(string(la)))
+		}
+		var addrs []string
+		for _, n := range nodes {
+			addrs = append(addrs, n.imapAddr)
+		}
+		type sum struct {
+			ops, errs int
+			secs      float64
+			cpu, pg   time.Duration
+			p50, p99  float64
+		}
+		var conc, mix sum
+		for b.Loop() {
+			for _, x := range []struct {
+				mode string
+				s    *sum
+			}{{"conc", &conc}, {"imaptest", &mix}} {
+				r := runBenchIMAP(b, bin, x.mode, addrs, appendDir, cpu)
+				x.s.ops += r.Ops
+				x.s.errs += r.Errors
+				x.s.secs += r.Seconds
+				x.s.cpu += r.cpu
+				x.s.pg += r.pgCPU
+				x.s.p50, x.s.p99 = r.P50, r.P99
+			}
+		}
+		for _, x := range []struct {
+			name string
+			s    sum
+		}{{"conc", conc}, {"mix", mix}} {
+			b.ReportMetric(float64(x.s.ops)/x.s.secs, x.name+"-ops/s")
+			b.ReportMetric(float64((x.s.cpu+x.s.pg).Microseconds())/1000/float64(x.s.ops), x.name+"-cpu-ms/op")
+			if pgDir != "" {
+				b.ReportMetric(float64(x.s.pg.Microseconds())/1000/float64(x.s.ops), x.name+"-pg-cpu-ms/op")
+			}
+			b.ReportMetric(x.s.p50, x.name+"-p50-ms")
+			b.ReportMetric(x.s.p99, x.name+"-p99-ms")
+			b.ReportMetric(float64(x.s.errs), x.name+"-errors")
+		}
+	}
+	b.Run("bbolt-1node", func(b *testing.B) {
+		in := newInstanceWith(b, instanceOpts{imapAddr: freePort(b)})
+		if err := os.MkdirAll(filepath.Join(in.dir, "data"), 0o700); err != nil {
+			b.Fatal(err)
+		}
+		st, err := store.Open(filepath.Join(in.dir, "data", "mail.db"), store.Options{CheapPasswordHash: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fillBenchAccounts(b, st, msgs)
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+		in.start()
+		run(b, []*instance{in}, "")
+	})
+	pgBench := func(b *testing.B, n int) {
+		srv := ownPostgres(b, pgtest.Options{Durable: true})
+		dsn := srv.DSN(b)
+		st, _ := pgAccount(b, dsn)
+		fillBenchAccounts(b, st, msgs)
+		var nodes []*instance
+		for range n {
+			nodes = append(nodes, pgNode(b, dsn))
+		}
+		run(b, nodes, pgSocketDir(dsn))
+	}
+	b.Run("postgres-1node", func(b *testing.B) { pgBench(b, 1) })
+	b.Run("postgres-3nodes", func(b *testing.B) { pgBench(b, 3) })
+}
+
+// benchIMAPAccount is the account of client i (1-based), the template
+// benchimap's -users is given.
+const benchIMAPAccount = "u%03d@hamburger.edu"
+
+// benchIMAPClient builds bench/cmd/benchimap, the IMAP client of bench/run.sh, beside the petrel binary.
+func benchIMAPClient(b *testing.B) string {
+	bin := filepath.Join(filepath.Dir(petrelBin), "benchimap")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	if out, err := exec.Command("go", "build", "-o", bin, "petrel/bench/cmd/benchimap").CombinedOutput(); err != nil {
+		b.Fatalf("build benchimap: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// benchStore is what fillBenchAccounts needs of a store (bbolt's or
+// PostgreSQL's).
+type benchStore interface {
+	CreateAccount(ctx context.Context, address, password string) (*store.Account, error)
+	MailboxByName(acct uint64, name string) (*store.Mailbox, error)
+	AppendMany(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error)
+}
+
+// fillBenchAccounts makes the imapBenchClients accounts (password "pw"),
+// each with the same INBOX of msgs.
+func fillBenchAccounts(b *testing.B, st benchStore, msgs [][]byte) {
+	ctx := context.Background()
+	items := make([]store.AppendItem, len(msgs))
+	day := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	for i, m := range msgs {
+		items[i] = store.AppendItem{Body: m, Date: day.Add(time.Duration(i) * 37 * time.Minute)}
+		if i%3 == 0 {
+			items[i].Flags = []string{"\\Seen"}
+		}
+	}
+	for i := 1; i <= imapBenchClients; i++ {
+		a, err := st.CreateAccount(ctx, fmt.Sprintf(benchIMAPAccount, i), "pw")
+		if err != nil {
+			b.Fatal(err)
+		}
+		inbox, err := st.MailboxByName(a.ID, "INBOX")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for k := 0; k < len(items); k += 100 {
+			if _, err := st.AppendMany(ctx, inbox.ID, items[k:min(k+100, len(items))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// benchMessages generates n messages as delivered mail looks, none with a
+// large attachment: text/plain of 1–12 KiB, every fourth
+// multipart/alternative, every tenth with a small attachment.
+func benchMessages(n int) [][]byte {
+	r := rand.New(rand.NewPCG(16, 16))
+	words := strings.Fields("the of meeting invoice report quarterly budget review please find attached thanks regards schedule project update draft agenda minutes contract shipment order delivery account")
+	para := func(k int) string {
+		var sb strings.Builder
+		for sb.Len() < k {
+			for w := range 12 {
+				if w > 0 {
+					sb.WriteByte(' ')
+				}
+				sb.WriteString(words[r.IntN(len(words))])
+			}
+			sb.WriteString(".\r\n")
+		}
+		return sb.String()
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "Received: from mail%d.example.org (mail%d.example.org [192.0.2.%d])\r\n\tby mx.hamburger.edu with ESMTPS; Sun, 1 Nov 2026 08:%02d:00 +0000\r\n", i%50, i%50, 1+i%200, i%60)
+		fmt.Fprintf(&sb, "From: Sender %d <sender%d@example.org>\r\nTo: user@hamburger.edu\r\nSubject: %s %s %d\r\n", i%37, i%37, words[r.IntN(len(words))], words[r.IntN(len(words))], i)
+		fmt.Fprintf(&sb, "Date: Sun, 1 Nov 2026 08:%02d:00 +0000\r\nMessage-ID: <bench-%d@example.org>\r\nMIME-Version: 1.0\r\n", i%60, i)
+		text := para(1024 + r.IntN(11*1024))
+		switch {
+		case i%10 == 9:
+			sb.WriteString("Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text +
+				"--b1\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+			for range 40 {
+				sb.WriteString(strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", 2) + "\r\n")
+			}
+			sb.WriteString("--b1--\r\n")
+		case i%4 == 0:
+			sb.WriteString("Content-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n--b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text +
+				"--b2\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>" + text + "</p></body></html>\r\n--b2--\r\n")
+		default:
+			sb.WriteString("Content-Type: text/plain; charset=utf-8\r\n\r\n" + text)
+		}
+		out[i] = []byte(sb.String())
+	}
+	return out
+}
+
+// benchIMAPResult is benchimap's answer to "go" (the fields used here),
+// with the server CPU (nodes and PostgreSQL) used meanwhile.
+type benchIMAPResult struct {
+	Seconds    float64
+	Ops        int
+	Errors     int
+	P50        float64       `json:"p50_ms"`
+	P99        float64       `json:"p99_ms"`
+	FirstError string        `json:"first_error"`
+	cpu, pgCPU time.Duration // the nodes', PostgreSQL's
+}
+
+// runBenchIMAP runs benchimap in mode (conc or imaptest) against addrs:
+// it logs the clients in (not measured), then measures imapBenchSeconds of
+// the workload, reading the server CPU (cpu) around it. The clients come
+// from 127.0.2.1… with at most 4 connections from one address: with more,
+// the attempts in flight from one address reach the login limiter's
+// lockout ([auth] lockout_failures, 10) while PostgreSQL answers, and the
+// imaptest mix, which logs in at every session, is refused as a guessing
+// crowd would be.
+func runBenchIMAP(b *testing.B, bin, mode string, addrs []string, appendDir string, cpu func() (petrel, pg time.Duration)) benchIMAPResult {
+	cmd := exec.Command(bin, "-addr", strings.Join(addrs, ","), "-users", benchIMAPAccount, "-accounts", fmt.Sprint(imapBenchClients),
+		"-pass", "pw", "-clients", fmt.Sprint(imapBenchClients), "-login-parallel", "8", "-per-src", "4", "-seconds", fmt.Sprint(imapBenchSeconds), "-seed", "16",
+		"-append-dir", appendDir, "-max-time", "5m", mode)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		in.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	out := bufio.NewScanner(outPipe)
+	out.Buffer(nil, 1<<20)
+	var ready struct{ Ready bool }
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil || !ready.Ready {
+		b.Fatalf("benchimap %s: no ready: %q\n%s", mode, out.Text(), stderr.String())
+	}
+	cpu0, pg0 := cpu()
+	if _, err := io.WriteString(in, "go\n"); err != nil {
+		b.Fatal(err)
+	}
+	var r benchIMAPResult
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &r) != nil {
+		b.Fatalf("benchimap %s: no result: %q\n%s", mode, out.Text(), stderr.String())
+	}
+	cpu1, pg1 := cpu()
+	r.cpu, r.pgCPU = cpu1-cpu0, pg1-pg0
+	if r.Ops == 0 {
+		b.Fatalf("benchimap %s: no command completed: %s\n%s", mode, r.FirstError, stderr.String())
+	}
+	if r.Errors > 0 {
+		b.Logf("benchimap %s: %d of %d commands failed, the first: %s", mode, r.Errors, r.Ops+r.Errors, r.FirstError)
+	}
+	return r
 }

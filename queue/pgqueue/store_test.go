@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -223,4 +224,43 @@ func TestSharedQueueKeepsFinished(t *testing.T) {
 		_, _, err := q.Show(id)
 		return errors.Is(err, queue.ErrNotFound)
 	})
+}
+
+// localFunc is a queue.LocalDeliverer from a function.
+type localFunc func(ctx context.Context, from, rcpt string, msg []byte) error
+
+func (f localFunc) DeliverLocal(ctx context.Context, from, rcpt string, msg []byte) error {
+	return f(ctx, from, rcpt, msg)
+}
+
+// TestSharedQueueMakesLocal: a shared queue, as a bbolt one, makes its
+// local deliverer with Options.NewLocal in Open (petrel serve's MTA is made
+// there: a shared queue that skipped it left serve without an MTA), and
+// fails Open when NewLocal does.
+func TestSharedQueueMakesLocal(t *testing.T) {
+	s, err := pgstore.Open(ctx, pgtest.DSN(t), pgstore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var got *queue.Queue
+	q, err := queue.Open(queue.Options{Shared: pgqueue.NewStore(s.Pool()), RelayHost: "127.0.0.1:1", Hostname: "mx.example.org",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		NewLocal: func(q *queue.Queue) (queue.LocalDeliverer, error) {
+			got = q
+			return localFunc(func(context.Context, string, string, []byte) error { return nil }), nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if got != q {
+		t.Fatalf("NewLocal called with %p, want the queue Open returned (%p)", got, q)
+	}
+	_, err = queue.Open(queue.Options{Shared: pgqueue.NewStore(s.Pool()), RelayHost: "127.0.0.1:1", Hostname: "mx.example.org",
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		NewLocal: func(*queue.Queue) (queue.LocalDeliverer, error) { return nil, fmt.Errorf("no MTA") }})
+	if err == nil || !strings.Contains(err.Error(), "no MTA") {
+		t.Fatalf("Open with a failing NewLocal: %v, want its error", err)
+	}
 }

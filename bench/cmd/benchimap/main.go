@@ -22,7 +22,9 @@
 //
 // Clients connect from -src-net.1, .2, … (at most -per-src connections
 // from one address), so that per-address connection limits are those a
-// crowd of real clients would meet. Every session is bounded by
+// crowd of real clients would meet. -addr may list several servers
+// (host:port,host:port,…: the nodes of one mail host): client i connects
+// to the (i mod n)-th. Every session is bounded by
 // -max-time.
 package main
 
@@ -49,7 +51,7 @@ import (
 )
 
 var (
-	addr     = flag.String("addr", "", "server host:port")
+	addr     = flag.String("addr", "", "server host:port, or several, comma-separated (client i uses the (i mod n)-th)")
 	user     = flag.String("user", "alice@bench.test", "account (steps)")
 	users    = flag.String("users", "u%03d@bench.test", "account template, %d = 1…accounts (conc, imaptest, idle)")
 	accounts = flag.Int("accounts", 200, "accounts; client i uses account i % accounts + 1")
@@ -139,9 +141,15 @@ func srcAddr(i int) *net.TCPAddr {
 	return &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("%s.%d", *srcNet, k+1))}
 }
 
+// serverOf is the server client i connects to: -addr's (i mod n)-th.
+func serverOf(i int) string {
+	a := strings.Split(*addr, ",")
+	return a[i%len(a)]
+}
+
 func dial(i int, h *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {
 	d := net.Dialer{LocalAddr: srcAddr(i), Timeout: 30 * time.Second}
-	conn, err := d.Dial("tcp", *addr)
+	conn, err := d.Dial("tcp", serverOf(i))
 	if err != nil {
 		return nil, err
 	}
@@ -831,7 +839,7 @@ func idle() error {
 
 func idleOne(i int) (net.Conn, error) {
 	d := net.Dialer{LocalAddr: srcAddr(i), Timeout: 30 * time.Second}
-	c, err := d.Dial("tcp", *addr)
+	c, err := d.Dial("tcp", serverOf(i))
 	if err != nil {
 		return nil, err
 	}
