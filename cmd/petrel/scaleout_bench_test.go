@@ -2,12 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"petrel/bench/mailgen"
 	"petrel/internal/pgtest"
 	"petrel/store"
 )
@@ -206,7 +207,7 @@ const (
 	imapBenchClients  = 48  // concurrent clients, one account each (as IMAP_ACCOUNTS = IMAP_CLIENTS)
 	imapBenchMessages = 300 // the same INBOX in every account (the scenario's N_IMAP_CONCURRENCY, 1000, scaled down)
 	imapBenchSeconds  = 10  // each measured run (the scenario's IMAP_SECONDS, 30, scaled down)
-	imapBenchAppend   = 30  // messages the imaptest mix APPENDs from
+	imapBenchAppend   = 100 // messages the imaptest mix APPENDs from (as the scenario's)
 )
 
 // BenchmarkScaleOutIMAP runs bench/run.sh's imap-concurrency scenario
@@ -231,13 +232,17 @@ const (
 // cache of good logins filled, as in the scenario.
 func BenchmarkScaleOutIMAP(b *testing.B) {
 	bin := benchIMAPClient(b)
-	msgs := benchMessages(imapBenchMessages)
-	appendDir := b.TempDir()
-	for i, m := range benchMessages(imapBenchAppend) {
-		if err := os.WriteFile(filepath.Join(appendDir, fmt.Sprintf("%03d.eml", i)), m, 0o644); err != nil {
-			b.Fatal(err)
-		}
+	// The scenario's mail: its accounts' INBOX (seed 2, no large
+	// attachments) and the messages its mix APPENDs (seed 102).
+	msgs, err := mailgen.WriteMaildir(b.TempDir(), 2, imapBenchMessages, 0)
+	if err != nil {
+		b.Fatal(err)
 	}
+	appendMd, err := mailgen.WriteMaildir(b.TempDir(), 102, imapBenchAppend, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	appendDir := filepath.Join(appendMd.Dir, "cur")
 	run := func(b *testing.B, nodes []*instance, pgDir string) {
 		cpu := func() (petrel, pg time.Duration) {
 			for _, n := range nodes {
@@ -346,16 +351,32 @@ type benchStore interface {
 }
 
 // fillBenchAccounts makes the imapBenchClients accounts (password "pw"),
-// each with the same INBOX of msgs.
-func fillBenchAccounts(b *testing.B, st benchStore, msgs [][]byte) {
+// each with the same INBOX: the Maildir md, its flags and dates kept (as
+// `petrel import maildir` would).
+func fillBenchAccounts(b *testing.B, st benchStore, md *mailgen.Maildir) {
 	ctx := context.Background()
-	items := make([]store.AppendItem, len(msgs))
-	day := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
-	for i, m := range msgs {
-		items[i] = store.AppendItem{Body: m, Date: day.Add(time.Duration(i) * 37 * time.Minute)}
-		if i%3 == 0 {
-			items[i].Flags = []string{"\\Seen"}
+	var items []store.AppendItem
+	for _, name := range md.Names {
+		p := filepath.Join(md.Dir, "cur", name)
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
 		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		it := store.AppendItem{Body: bytes.ReplaceAll(raw, []byte("\n"), []byte("\r\n")), Date: fi.ModTime()}
+		_, info, _ := strings.Cut(name, ":2,")
+		for _, f := range []struct {
+			letter rune
+			flag   string
+		}{{'S', "\\Seen"}, {'R', "\\Answered"}, {'F', "\\Flagged"}} {
+			if strings.ContainsRune(info, f.letter) {
+				it.Flags = append(it.Flags, f.flag)
+			}
+		}
+		items = append(items, it)
 	}
 	for i := 1; i <= imapBenchClients; i++ {
 		a, err := st.CreateAccount(ctx, fmt.Sprintf(benchIMAPAccount, i), "pw")
@@ -372,51 +393,6 @@ func fillBenchAccounts(b *testing.B, st benchStore, msgs [][]byte) {
 			}
 		}
 	}
-}
-
-// benchMessages generates n messages as delivered mail looks, none with a
-// large attachment: text/plain of 1–12 KiB, every fourth
-// multipart/alternative, every tenth with a small attachment.
-func benchMessages(n int) [][]byte {
-	r := rand.New(rand.NewPCG(16, 16))
-	words := strings.Fields("the of meeting invoice report quarterly budget review please find attached thanks regards schedule project update draft agenda minutes contract shipment order delivery account")
-	para := func(k int) string {
-		var sb strings.Builder
-		for sb.Len() < k {
-			for w := range 12 {
-				if w > 0 {
-					sb.WriteByte(' ')
-				}
-				sb.WriteString(words[r.IntN(len(words))])
-			}
-			sb.WriteString(".\r\n")
-		}
-		return sb.String()
-	}
-	out := make([][]byte, n)
-	for i := range out {
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "Received: from mail%d.example.org (mail%d.example.org [192.0.2.%d])\r\n\tby mx.hamburger.edu with ESMTPS; Sun, 1 Nov 2026 08:%02d:00 +0000\r\n", i%50, i%50, 1+i%200, i%60)
-		fmt.Fprintf(&sb, "From: Sender %d <sender%d@example.org>\r\nTo: user@hamburger.edu\r\nSubject: %s %s %d\r\n", i%37, i%37, words[r.IntN(len(words))], words[r.IntN(len(words))], i)
-		fmt.Fprintf(&sb, "Date: Sun, 1 Nov 2026 08:%02d:00 +0000\r\nMessage-ID: <bench-%d@example.org>\r\nMIME-Version: 1.0\r\n", i%60, i)
-		text := para(1024 + r.IntN(11*1024))
-		switch {
-		case i%10 == 9:
-			sb.WriteString("Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text +
-				"--b1\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-			for range 40 {
-				sb.WriteString(strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", 2) + "\r\n")
-			}
-			sb.WriteString("--b1--\r\n")
-		case i%4 == 0:
-			sb.WriteString("Content-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n--b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text +
-				"--b2\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>" + text + "</p></body></html>\r\n--b2--\r\n")
-		default:
-			sb.WriteString("Content-Type: text/plain; charset=utf-8\r\n\r\n" + text)
-		}
-		out[i] = []byte(sb.String())
-	}
-	return out
 }
 
 // benchIMAPResult is benchimap's answer to "go" (the fields used here),

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"petrel/bench/mailgen"
 )
 
 const (
@@ -180,7 +182,7 @@ type imapFixture struct {
 	users      []string
 	petrelData string
 	dovecot    string // root: passwd, users/<local>/Maildir
-	md         *genMaildir
+	md         *mailgen.Maildir
 	appendDir  string // messages the imaptest mix APPENDs
 }
 
@@ -192,16 +194,16 @@ func (b *bench) makeFixture(name string, users []string, n int, seed uint64, lar
 	t0 := time.Now()
 	root := filepath.Join(b.work, name)
 	f := &imapFixture{users: users, petrelData: filepath.Join(root, "petrel-data"), dovecot: filepath.Join(root, "dovecot")}
-	md, err := writeMaildir(filepath.Join(root, "src", "Maildir"), seed, n, largeShare)
+	md, err := mailgen.WriteMaildir(filepath.Join(root, "src", "Maildir"), seed, n, largeShare)
 	if err != nil {
 		return nil, err
 	}
 	f.md = md
 	b.logf("%s: %d messages generated, %.1f MiB (%.1f KiB each on average); searches should find FROM %d, SUBJECT %d, BODY %d",
-		name, n, float64(md.bytes)/(1<<20), float64(md.bytes)/float64(n)/1024, md.from, md.subjHits, md.bodyHits)
+		name, n, float64(md.Bytes)/(1<<20), float64(md.Bytes)/float64(n)/1024, md.From, md.SubjHits, md.BodyHits)
 	// Dovecot: hard links, owned by its mail user.
-	for _, name := range md.names {
-		os.Chown(filepath.Join(md.dir, "cur", name), mailUID, mailUID)
+	for _, name := range md.Names {
+		os.Chown(filepath.Join(md.Dir, "cur", name), mailUID, mailUID)
 	}
 	var passwd strings.Builder
 	for _, u := range users {
@@ -212,13 +214,13 @@ func (b *bench) makeFixture(name string, users []string, n int, seed uint64, lar
 			os.MkdirAll(p, 0o700)
 			os.Chown(p, mailUID, mailUID)
 		}
-		for _, name := range md.names {
-			if err := os.Link(filepath.Join(md.dir, "cur", name), filepath.Join(home, "Maildir", "cur", name)); err != nil {
+		for _, name := range md.Names {
+			if err := os.Link(filepath.Join(md.Dir, "cur", name), filepath.Join(home, "Maildir", "cur", name)); err != nil {
 				return nil, err
 			}
 		}
 		ul := filepath.Join(home, "Maildir", "dovecot-uidlist")
-		if err := copyFile(ul, filepath.Join(md.dir, "dovecot-uidlist")); err != nil {
+		if err := copyFile(ul, filepath.Join(md.Dir, "dovecot-uidlist")); err != nil {
 			return nil, err
 		}
 		os.Chown(ul, mailUID, mailUID)
@@ -244,7 +246,7 @@ func (b *bench) makeFixture(name string, users []string, n int, seed uint64, lar
 	}
 	t2 := time.Now()
 	for _, u := range users {
-		cmd := petrelCmd(b.petrelBin, "import", "maildir", u, md.dir, "--config", conf)
+		cmd := petrelCmd(b.petrelBin, "import", "maildir", u, md.Dir, "--config", conf)
 		if _, err := run("petrel import maildir", logPath, 10*time.Minute, cmd); err != nil {
 			return nil, fmt.Errorf("%v\n%s", err, tail(logPath, 1000))
 		}
@@ -253,13 +255,13 @@ func (b *bench) makeFixture(name string, users []string, n int, seed uint64, lar
 		name, len(users), t2.Sub(t1).Seconds(), time.Since(t2).Seconds(), time.Since(t2).Seconds()/float64(len(users)), time.Since(t0).Seconds())
 	// Messages for the imaptest mix to APPEND: small ones, another seed.
 	f.appendDir = filepath.Join(root, "append")
-	am, err := writeMaildir(filepath.Join(root, "append-src"), seed+100, 100, 0)
+	am, err := mailgen.WriteMaildir(filepath.Join(root, "append-src"), seed+100, 100, 0)
 	if err != nil {
 		return nil, err
 	}
 	os.MkdirAll(f.appendDir, 0o755)
-	for _, name := range am.names {
-		os.Rename(filepath.Join(am.dir, "cur", name), filepath.Join(f.appendDir, name))
+	for _, name := range am.Names {
+		os.Rename(filepath.Join(am.Dir, "cur", name), filepath.Join(f.appendDir, name))
 	}
 	return f, nil
 }
@@ -280,15 +282,15 @@ func loadFixture(root string, users []string) (*imapFixture, error) {
 	if _, err := os.Stat(filepath.Join(f.petrelData, "mail.db")); err != nil {
 		return nil, err
 	}
-	md := &genMaildir{dir: filepath.Join(root, "src", "Maildir")}
-	ents, err := os.ReadDir(filepath.Join(md.dir, "cur"))
+	md := &mailgen.Maildir{Dir: filepath.Join(root, "src", "Maildir")}
+	ents, err := os.ReadDir(filepath.Join(md.Dir, "cur"))
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range ents {
-		md.names = append(md.names, e.Name())
+		md.Names = append(md.Names, e.Name())
 		if fi, err := e.Info(); err == nil {
-			md.bytes += fi.Size()
+			md.Bytes += fi.Size()
 		}
 	}
 	f.md = md
@@ -316,8 +318,8 @@ func (b *bench) accountsFixture() (*imapFixture, error) {
 		if err != nil {
 			return nil, fmt.Errorf("IMAP_FIXTURE: %w", err)
 		}
-		b.logf("imap-accounts: reusing %s (%d accounts, %d messages each)", dir, len(f.users), len(f.md.names))
-		b.n["imap-concurrency"] = len(f.md.names)
+		b.logf("imap-accounts: reusing %s (%d accounts, %d messages each)", dir, len(f.users), len(f.md.Names))
+		b.n["imap-concurrency"] = len(f.md.Names)
 		b.accounts = f
 		return f, nil
 	}
@@ -363,7 +365,7 @@ func (b *bench) imapBig() (*result, error) {
 	for _, s := range imapSteps {
 		r.metrics = append(r.metrics, s.label+": wall ms", s.label+": server CPU ms")
 	}
-	f, err := b.makeFixture("imap-big", []string{imapAlice}, n, 1, largeShareDefault)
+	f, err := b.makeFixture("imap-big", []string{imapAlice}, n, 1, mailgen.LargeShareDefault)
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +383,7 @@ func (b *bench) imapBig() (*result, error) {
 	bytesOf := map[string]map[string]int64{"petrel": {}, "peer": {}}
 	session := func(sys, addr string, roots []int, stepsNow []string, seed int) (map[string]float64, error) {
 		c, err := b.startChild("-addr", addr, "-user", imapAlice, "-pass", imapPass, "-picks", "1000",
-			"-body-word", searchBodyWord, "-subject-word", searchSubjectWord, "-from-word", searchFromName,
+			"-body-word", mailgen.SearchBodyWord, "-subject-word", mailgen.SearchSubjectWord, "-from-word", mailgen.SearchFromName,
 			"-max-time", b.runTimeout.String(), "steps")
 		if err != nil {
 			return nil, err
@@ -475,9 +477,9 @@ func (b *bench) imapBig() (*result, error) {
 		}
 	}
 	r.notes = append(r.notes,
-		fmt.Sprintf("imap: one INBOX of %d generated messages (%.0f MiB, %.1f KiB on average: 55 %% text/plain, 25 %% multipart/alternative, 10 %% with a 50–500 KiB base64 attachment, 10 %% with 1–3 small ones; headers as delivered mail has them). Petrel imported it with `petrel import maildir` (offline), Dovecot serves the Maildir (LF line ends, S= and W= sizes in the names, dovecot-uidlist so that both number the messages alike).", n, float64(f.md.bytes)/(1<<20), float64(f.md.bytes)/float64(n)/1024),
+		fmt.Sprintf("imap: one INBOX of %d generated messages (%.0f MiB, %.1f KiB on average: 55 %% text/plain, 25 %% multipart/alternative, 10 %% with a 50–500 KiB base64 attachment, 10 %% with 1–3 small ones; headers as delivered mail has them). Petrel imported it with `petrel import maildir` (offline), Dovecot serves the Maildir (LF line ends, S= and W= sizes in the names, dovecot-uidlist so that both number the messages alike).", n, float64(f.md.Bytes)/(1<<20), float64(f.md.Bytes)/float64(n)/1024),
 		"imap: one session per round and server (bench/cmd/benchimap steps, go-imap v2's imapclient), steps in the order of the table; the 1,000 messages fetched and flagged are random UIDs, the same for both in a round (another set each round). Server CPU is read from /proc before and after each step (10 ms ticks).",
-		fmt.Sprintf("imap: the searches found, on both: %s (the generator counted FROM %d, SUBJECT %d, BODY %d).", strings.Join(same, ", "), f.md.from, f.md.subjHits, f.md.bodyHits))
+		fmt.Sprintf("imap: the searches found, on both: %s (the generator counted FROM %d, SUBJECT %d, BODY %d).", strings.Join(same, ", "), f.md.From, f.md.SubjHits, f.md.BodyHits))
 	return r, nil
 }
 
@@ -629,7 +631,7 @@ func (b *bench) imapConcurrency() (*result, error) {
 		shared = fmt.Sprintf("%d accounts shared round-robin", len(f.users))
 	}
 	loop.notes = append(loop.notes,
-		fmt.Sprintf("imap-concurrency: %d clients (%s: u001…u%03d@bench.test), each with the same INBOX of %d generated messages (%.0f KiB on average, no large attachments), connecting from 127.0.2.1… (at most 40 per address, under Petrel's 50 per address). Before the clock: all log in and SELECT INBOX, %d at a time (Dovecot builds its indexes at the first round's SELECTs). Then for %v each loops UID FETCH 1:* (UID FLAGS), UID FETCH n BODY.PEEK[HEADER], UID FETCH n BODY.PEEK[] (random n), UID STORE n +FLAGS then -FLAGS (\\Flagged), NOOP, one command at a time; latency is per command, ops are commands.", clients, shared, len(f.users), n, float64(f.md.bytes)/float64(n)/1024, 20, b.imapDuration),
+		fmt.Sprintf("imap-concurrency: %d clients (%s: u001…u%03d@bench.test), each with the same INBOX of %d generated messages (%.0f KiB on average, no large attachments), connecting from 127.0.2.1… (at most 40 per address, under Petrel's 50 per address). Before the clock: all log in and SELECT INBOX, %d at a time (Dovecot builds its indexes at the first round's SELECTs). Then for %v each loops UID FETCH 1:* (UID FLAGS), UID FETCH n BODY.PEEK[HEADER], UID FETCH n BODY.PEEK[] (random n), UID STORE n +FLAGS then -FLAGS (\\Flagged), NOOP, one command at a time; latency is per command, ops are commands.", clients, shared, len(f.users), n, float64(f.md.Bytes)/float64(n)/1024, 20, b.imapDuration),
 		"imap-concurrency: Dovecot checks passwords in plain text (passwd-file {PLAIN}); Petrel's are argon2id, with a 5-minute cache of good logins (the setup's logins fill it).")
 	mix.notes = append(mix.notes,
 		fmt.Sprintf("imap-concurrency (imaptest mix): the same %d clients and accounts, each in a mailbox \"imaptest\" filled to 30 messages before the clock, running imaptest's default states in its order for %v: connect, LOGIN, LIST \"\" * (50 %%), STATUS (50 %%), SELECT, FETCH of up to 100 random messages with 1–4 random items, FETCH2 of one message's BODY.PEEK[]/[HEADER]/[1]/[TEXT] (again with 30 %%), STORE ±FLAGS of random flags (50 %%), STORE +FLAGS \\Deleted, EXPUNGE, APPEND while under 30 messages (again 5 %%), LOGOUT, then again. COPY is off (imaptest needs a copybox for it); no pipelining. Commands/s excludes connects.", clients, b.imapDuration))
@@ -901,7 +903,7 @@ func (b *bench) profileIMAP(p *petrel, steps []string) error {
 		return fmt.Errorf("perf not found (apt-get install linux-perf)")
 	}
 	c, err := b.startChild("-addr", p.imap, "-user", imapAlice, "-pass", imapPass, "-picks", "1000",
-		"-body-word", searchBodyWord, "-subject-word", searchSubjectWord, "-from-word", searchFromName,
+		"-body-word", mailgen.SearchBodyWord, "-subject-word", mailgen.SearchSubjectWord, "-from-word", mailgen.SearchFromName,
 		"-max-time", b.runTimeout.String(), "steps")
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
-package main
-
-// A generator of realistic mail for the IMAP scenarios: the same messages,
-// byte for byte, for Petrel and Dovecot, from a seed.
+// Package mailgen generates realistic mail for the IMAP benchmarks (bench/run.sh's
+// scenarios, cmd/petrel's BenchmarkScaleOutIMAP): the same messages, byte
+// for byte, from a seed, for Petrel and Dovecot alike.
 //
 // Mix (by default): 55 % text/plain (0.5–8 KiB, some quoted-printable with
 // accents), 25 % multipart/alternative (text and HTML, 2–30 KiB), 10 %
@@ -13,6 +12,7 @@ package main
 // References), Message-ID, MIME-Version, some List-Id/List-Unsubscribe,
 // User-Agent or X-Mailer. Lines end in LF, as Dovecot itself writes a
 // Maildir.
+package mailgen
 
 import (
 	"bytes"
@@ -28,10 +28,10 @@ import (
 
 // The words the IMAP scenarios search for, and who they search by.
 const (
-	searchBodyWord    = "kumquat" // in the text (and HTML) of about 1 % of the messages
-	searchSubjectWord = "invoice" // in about 3 % of the subjects
-	searchFromName    = "Okonkwo" // one frequent sender's surname
-	largeShareDefault = 0.10      // share of messages with a 50–500 KiB attachment
+	SearchBodyWord    = "kumquat" // in the text (and HTML) of about 1 % of the messages
+	SearchSubjectWord = "invoice" // in about 3 % of the subjects
+	SearchFromName    = "Okonkwo" // one frequent sender's surname
+	LargeShareDefault = 0.10      // share of messages with a 50–500 KiB attachment
 	mailDomain        = "bench.test"
 )
 
@@ -87,7 +87,7 @@ var accented = []string{"café", "résumé", "naïve", "Zürich", "Málaga", "S�
 
 type person struct{ name, addr string }
 
-type mailGen struct {
+type Gen struct {
 	r                        *rand.Rand
 	people                   []person
 	largeShare               float64
@@ -98,14 +98,14 @@ type mailGen struct {
 	subjects                 []string
 }
 
-func newMailGen(seed uint64, n int, largeShare float64) *mailGen {
-	g := &mailGen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), largeShare: largeShare, n: n}
-	// 300 correspondents; person 7 carries searchFromName.
+func New(seed uint64, n int, largeShare float64) *Gen {
+	g := &Gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), largeShare: largeShare, n: n}
+	// 300 correspondents; person 7 carries SearchFromName.
 	for i := 0; i < 300; i++ {
 		f := firstNames[g.r.IntN(len(firstNames))]
 		l := lastNames[g.r.IntN(len(lastNames))]
 		if i == 7 {
-			l = searchFromName
+			l = SearchFromName
 		}
 		d := domains[g.r.IntN(len(domains))]
 		g.people = append(g.people, person{f + " " + l, fmt.Sprintf("%s.%s@%s", strings.ToLower(f), strings.ToLower(l), d)})
@@ -115,12 +115,12 @@ func newMailGen(seed uint64, n int, largeShare float64) *mailGen {
 }
 
 // sender picks a correspondent, the first ones more often (Zipf-like).
-func (g *mailGen) sender() person {
+func (g *Gen) sender() person {
 	i := int(float64(len(g.people)) * g.r.Float64() * g.r.Float64() * g.r.Float64())
 	return g.people[i]
 }
 
-func (g *mailGen) words(n int) string {
+func (g *Gen) words(n int) string {
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		if i > 0 {
@@ -134,7 +134,7 @@ func (g *mailGen) words(n int) string {
 // text is about size bytes of paragraphs, lines of at most 60 characters
 // (so that quoted-printable never needs soft line breaks), with word in it
 // if not "".
-func (g *mailGen) text(size int, word string, accents bool) string {
+func (g *Gen) text(size int, word string, accents bool) string {
 	var b strings.Builder
 	b.WriteString("Hello " + firstNames[g.r.IntN(len(firstNames))] + ",\n\n")
 	wordAt := -1
@@ -169,7 +169,7 @@ func (g *mailGen) text(size int, word string, accents bool) string {
 	return b.String()
 }
 
-func (g *mailGen) html(text string) string {
+func (g *Gen) html(text string) string {
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><style>p { font-family: Arial, sans-serif; }</style></head>\n<body>\n")
 	for _, para := range strings.Split(text, "\n\n") {
@@ -204,7 +204,7 @@ var attachmentKinds = []struct{ ext, ctype string }{
 	{"xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
 }
 
-func (g *mailGen) attachment(size int, boundary string) string {
+func (g *Gen) attachment(size int, boundary string) string {
 	k := attachmentKinds[g.r.IntN(len(attachmentKinds))]
 	name := strings.ReplaceAll(g.words(2), " ", "-") + "." + k.ext
 	data := make([]byte, size)
@@ -215,7 +215,7 @@ func (g *mailGen) attachment(size int, boundary string) string {
 		boundary, k.ctype, name, name, b64(data))
 }
 
-func (g *mailGen) textPart(text string, accents bool) (ctype, cte, body string) {
+func (g *Gen) textPart(text string, accents bool) (ctype, cte, body string) {
 	if accents {
 		return "text/plain; charset=utf-8", "quoted-printable", qp(text)
 	}
@@ -227,11 +227,11 @@ func encodedWord(s string) string {
 }
 
 // message returns message i (i = 0, 1, … in order) and its date.
-func (g *mailGen) message(i int) ([]byte, time.Time) {
+func (g *Gen) Message(i int) ([]byte, time.Time) {
 	r := g.r
 	date := g.base.Add(time.Duration(i)*(2*365*24*time.Hour)/time.Duration(max(g.n, 1)) + time.Duration(r.IntN(3600))*time.Second)
 	from := g.sender()
-	if from.name[strings.LastIndexByte(from.name, ' ')+1:] == searchFromName {
+	if from.name[strings.LastIndexByte(from.name, ' ')+1:] == SearchFromName {
 		g.from++
 	}
 	to := []person{{"Alice Bench", "alice@" + mailDomain}}
@@ -246,7 +246,7 @@ func (g *mailGen) message(i int) ([]byte, time.Time) {
 	subj := g.words(3 + r.IntN(6))
 	subj = strings.ToUpper(subj[:1]) + subj[1:]
 	if r.IntN(100) < 3 {
-		subj = "Your " + searchSubjectWord + " " + fmt.Sprint(10000+r.IntN(90000)) + " for " + g.words(2)
+		subj = "Your " + SearchSubjectWord + " " + fmt.Sprint(10000+r.IntN(90000)) + " for " + g.words(2)
 	}
 	var replyTo string
 	switch k := r.IntN(100); {
@@ -258,7 +258,7 @@ func (g *mailGen) message(i int) ([]byte, time.Time) {
 		subj = "Fwd: " + subj
 	}
 	g.subjects = append(g.subjects, subj)
-	if strings.Contains(strings.ToLower(subj), searchSubjectWord) {
+	if strings.Contains(strings.ToLower(subj), SearchSubjectWord) {
 		g.subjHits++
 	}
 	subjHeader := subj
@@ -308,7 +308,7 @@ func (g *mailGen) message(i int) ([]byte, time.Time) {
 
 	word := ""
 	if r.IntN(100) == 0 {
-		word = searchBodyWord
+		word = SearchBodyWord
 		g.bodyHits++
 	}
 	boundary := fmt.Sprintf("----=_Part_%d_%x", i, r.Uint32())
@@ -347,7 +347,7 @@ func (g *mailGen) message(i int) ([]byte, time.Time) {
 
 // alternative returns the header (Content-Type) and body of a
 // multipart/alternative of a text and an HTML part.
-func (g *mailGen) alternative(boundary string, size int, word string, accents bool) (string, string) {
+func (g *Gen) alternative(boundary string, size int, word string, accents bool) (string, string) {
 	t := g.text(size/2, word, accents)
 	var body strings.Builder
 	ct, cte, tb := g.textPart(t, accents)
@@ -357,31 +357,31 @@ func (g *mailGen) alternative(boundary string, size int, word string, accents bo
 	return fmt.Sprintf("Content-Type: multipart/alternative; boundary=\"%s\"\n", boundary), body.String()
 }
 
-// A genMaildir is a Maildir written by writeMaildir, with what the
+// A Maildir is a Maildir written by WriteMaildir, with what the
 // searches over it should find.
-type genMaildir struct {
-	dir                      string
-	names                    []string // file names in cur/, in UID order
-	bytes                    int64    // on disk (LF)
-	bodyHits, subjHits, from int
+type Maildir struct {
+	Dir                      string
+	Names                    []string // file names in cur/, in UID order
+	Bytes                    int64    // on disk (LF)
+	BodyHits, SubjHits, From int      // what SEARCH BODY, SUBJECT and FROM should find
 }
 
-// writeMaildir writes n generated messages into dir/cur (LF line ends,
+// WriteMaildir writes n generated messages into dir/cur (LF line ends,
 // flags in the name: most seen, some answered or flagged, Dovecot's S= and
 // W= sizes), each file's mtime its arrival date, and a dovecot-uidlist
 // giving them UIDs 1…n in order (which `petrel import maildir` keeps).
-func writeMaildir(dir string, seed uint64, n int, largeShare float64) (*genMaildir, error) {
+func WriteMaildir(dir string, seed uint64, n int, largeShare float64) (*Maildir, error) {
 	for _, d := range []string{"cur", "new", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
 		}
 	}
-	g := newMailGen(seed, n, largeShare)
-	md := &genMaildir{dir: dir}
+	g := New(seed, n, largeShare)
+	md := &Maildir{Dir: dir}
 	var uidlist strings.Builder
 	fmt.Fprintf(&uidlist, "3 V%d N%d\n", 1700000000+seed, n+1)
 	for i := 0; i < n; i++ {
-		msg, date := g.message(i)
+		msg, date := g.Message(i)
 		vsize := len(msg) + bytes.Count(msg, []byte("\n"))
 		flags := ""
 		switch k := g.r.IntN(100); {
@@ -399,10 +399,10 @@ func writeMaildir(dir string, seed uint64, n int, largeShare float64) (*genMaild
 			return nil, err
 		}
 		os.Chtimes(p, date, date)
-		md.names = append(md.names, name)
-		md.bytes += int64(len(msg))
+		md.Names = append(md.Names, name)
+		md.Bytes += int64(len(msg))
 		fmt.Fprintf(&uidlist, "%d :%s\n", i+1, base)
 	}
-	md.bodyHits, md.subjHits, md.from = g.bodyHits, g.subjHits, g.from
+	md.BodyHits, md.SubjHits, md.From = g.bodyHits, g.subjHits, g.from
 	return md, os.WriteFile(filepath.Join(dir, "dovecot-uidlist"), []byte(uidlist.String()), 0o644)
 }

@@ -1,4 +1,4 @@
-package main
+package mailgen
 
 import (
 	"bytes"
@@ -17,16 +17,16 @@ import (
 // counted.
 func TestMailgen(t *testing.T) {
 	n := 500
-	md, err := writeMaildir(t.TempDir(), 1, n, largeShareDefault)
+	md, err := WriteMaildir(t.TempDir(), 1, n, LargeShareDefault)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(md.names) != n || md.bodyHits == 0 || md.subjHits == 0 || md.from == 0 {
-		t.Fatalf("names %d, body %d, subject %d, from %d", len(md.names), md.bodyHits, md.subjHits, md.from)
+	if len(md.Names) != n || md.BodyHits == 0 || md.SubjHits == 0 || md.From == 0 {
+		t.Fatalf("names %d, body %d, subject %d, from %d", len(md.Names), md.BodyHits, md.SubjHits, md.From)
 	}
 	var parts, multipart int
-	for _, name := range md.names {
-		b, err := os.ReadFile(filepath.Join(md.dir, "cur", name))
+	for _, name := range md.Names {
+		b, err := os.ReadFile(filepath.Join(md.Dir, "cur", name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func TestMailgen(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages, %d multipart with %d top-level parts, %.1f KiB average; body %d, subject %d, from %d",
-		n, multipart, parts, float64(md.bytes)/float64(n)/1024, md.bodyHits, md.subjHits, md.from)
+		n, multipart, parts, float64(md.Bytes)/float64(n)/1024, md.BodyHits, md.SubjHits, md.From)
 }
 
 func TestMailgenSample(t *testing.T) {
@@ -65,7 +65,7 @@ func TestMailgenSample(t *testing.T) {
 	if dir == "" {
 		t.Skip()
 	}
-	if _, err := writeMaildir(dir, 1, 40, largeShareDefault); err != nil {
+	if _, err := WriteMaildir(dir, 1, 40, LargeShareDefault); err != nil {
 		t.Fatal(err)
 	}
 }
