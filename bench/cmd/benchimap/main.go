@@ -444,7 +444,7 @@ func conc(mix bool) error {
 			defer func() { <-sem }()
 			c, err := dial(i, nil)
 			if err == nil {
-				err = c.Login(account(i), *pass).Wait()
+				err = login(c, account(i))
 			}
 			if err == nil && mix {
 				err = prefill(c, msgs, rand.New(rand.NewPCG(*seed, uint64(i))))
@@ -508,11 +508,25 @@ func reconnect(i int) (*imapclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Login(account(i), *pass).Wait(); err != nil {
+	if err := login(c, account(i)); err != nil {
 		return nil, err
 	}
 	_, err = c.Select("INBOX", nil).Wait()
 	return c, err
+}
+
+// login logs in as a mail client does: a server shedding password checks
+// (NO [UNAVAILABLE], as Petrel answers past its bound on argon2id work)
+// is asked again after a growing pause, for up to about 6 s.
+func login(c *imapclient.Client, user string) error {
+	for delay := 50 * time.Millisecond; ; delay *= 2 {
+		err := c.Login(user, *pass).Wait()
+		var ie *imap.Error
+		if err == nil || !errors.As(err, &ie) || ie.Code != imap.ResponseCodeUnavailable || delay > 3*time.Second {
+			return err
+		}
+		time.Sleep(delay)
+	}
 }
 
 // inboxSize is the number of messages of every INBOX (the accounts all
