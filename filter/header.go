@@ -38,7 +38,7 @@ func (f field) value() string {
 func parseHeader(msg []byte) *header {
 	h := &header{}
 	for f := range msgtext.Fields(msg) {
-		if len(f.Name) == 0 || bytes.ContainsAny(f.Raw[:len(f.Raw)-len(f.Value)-1], " \t") {
+		if !fieldName(f.Name) || bytes.ContainsAny(f.Raw[:len(f.Raw)-len(f.Value)-1], " \t") {
 			h.body = msg[f.Start:]
 			return h
 		}
@@ -46,6 +46,21 @@ func parseHeader(msg []byte) *header {
 	}
 	h.body = msg[msgtext.BodyStart(msg):]
 	return h
+}
+
+// fieldName reports whether name is a header field name (RFC 5322 ftext:
+// printable US-ASCII but the colon); what starts with anything else is
+// body, as for a filter it always was.
+func fieldName(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c < 33 || c > 126 || c == ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // bytes writes the header and body back as a message.

@@ -517,15 +517,17 @@ func reconnect(i int) (*imapclient.Client, error) {
 
 // login logs in as a mail client does: a server shedding password checks
 // (NO [UNAVAILABLE], as Petrel answers past its bound on argon2id work)
-// is asked again after a growing pause, for up to about 6 s.
+// is asked again after a pause (growing to 1 s, with jitter), for up to a
+// minute.
 func login(c *imapclient.Client, user string) error {
-	for delay := 50 * time.Millisecond; ; delay *= 2 {
+	deadline := time.Now().Add(time.Minute)
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
 		err := c.Login(user, *pass).Wait()
 		var ie *imap.Error
-		if err == nil || !errors.As(err, &ie) || ie.Code != imap.ResponseCodeUnavailable || delay > 3*time.Second {
+		if err == nil || !errors.As(err, &ie) || ie.Code != imap.ResponseCodeUnavailable || time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(delay)
+		time.Sleep(delay/2 + rand.N(delay))
 	}
 }
 
