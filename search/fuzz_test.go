@@ -39,7 +39,7 @@ func FuzzParseHeader(f *testing.F) {
 			}
 			var want, got []string
 			for _, f := range fields {
-				if strings.EqualFold(f.Name, name) {
+				if asciiEqualFold(f.Name, name) {
 					want = append(want, f.Value)
 				}
 			}
@@ -127,4 +127,26 @@ func FuzzCollapseSpace(f *testing.F) {
 			t.Fatalf("collapseSpace(%q) = %q, want %q", s, got, want)
 		}
 	})
+}
+
+// asciiEqualFold compares field names as RFC 5322 does: octets, US-ASCII
+// letters without case (strings.EqualFold would take two different
+// invalid UTF-8 octets for the same U+FFFD).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
