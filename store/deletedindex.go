@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"fmt"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -53,40 +52,15 @@ func deletedUIDsTx(t *bolt.Tx, mbx MailboxID) []UID {
 }
 
 // dropDeletedTx forgets every key of mailbox mbx (it is being deleted).
-func dropDeletedTx(t *bolt.Tx, mbx MailboxID) error {
-	c := t.Bucket(bDeletedIdx).Cursor()
-	prefix := be64(uint64(mbx))
-	for k, _ := c.Seek(prefix); len(k) == 12 && string(k[:8]) == string(prefix); k, _ = c.Seek(prefix) {
-		if err := c.Delete(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func dropDeletedTx(t *bolt.Tx, mbx MailboxID) error { return dropMailboxKeysTx(t, bDeletedIdx, mbx) }
 
 // buildDeletedIndex indexes the \Deleted messages of a store made before
 // the index (once: it marks the store done in the same transaction).
 func buildDeletedIndex(t *bolt.Tx) error {
-	meta := t.Bucket(bMeta)
-	if meta.Get(metaDeletedIndex) != nil {
-		return nil
-	}
-	idx := t.Bucket(bDeletedIdx)
-	err := t.Bucket(bMsgs).ForEachBucket(func(mk []byte) error {
-		mbx := MailboxID(binary.BigEndian.Uint64(mk))
-		return t.Bucket(bMsgs).Bucket(mk).ForEach(func(k, v []byte) error {
-			rec, err := decodeRecord(v, true)
-			if err != nil {
-				return fmt.Errorf("mailbox %d message %x: %w", mbx, k, err)
-			}
-			if !hasDeleted(rec.Flags) {
-				return nil
-			}
-			return idx.Put(deletedKey(mbx, UID(binary.BigEndian.Uint32(k))), nil)
-		})
+	return buildIndexOnce(t, bDeletedIdx, metaDeletedIndex, "\\Deleted", func(mbx MailboxID, uid UID, rec *msgRecord) []byte {
+		if !hasDeleted(rec.Flags) {
+			return nil
+		}
+		return deletedKey(mbx, uid)
 	})
-	if err != nil {
-		return fmt.Errorf("index \\Deleted: %w", err)
-	}
-	return meta.Put(metaDeletedIndex, []byte{1})
 }

@@ -49,39 +49,14 @@ func unindexMsgTx(t *bolt.Tx, mbx MailboxID, uid UID, modseq uint64) error {
 }
 
 // dropModSeqsTx forgets every key of mailbox mbx (it is being deleted).
-func dropModSeqsTx(t *bolt.Tx, mbx MailboxID) error {
-	c := t.Bucket(bModSeqs).Cursor()
-	prefix := be64(uint64(mbx))
-	for k, _ := c.Seek(prefix); len(k) == 20 && string(k[:8]) == string(prefix); k, _ = c.Seek(prefix) {
-		if err := c.Delete(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func dropModSeqsTx(t *bolt.Tx, mbx MailboxID) error { return dropMailboxKeysTx(t, bModSeqs, mbx) }
 
 // buildModSeqIndex indexes every message of a store made before the index
 // (once: it marks the store done in the same transaction).
 func buildModSeqIndex(t *bolt.Tx) error {
-	meta := t.Bucket(bMeta)
-	if meta.Get(metaModSeqIndex) != nil {
-		return nil
-	}
-	idx := t.Bucket(bModSeqs)
-	err := t.Bucket(bMsgs).ForEachBucket(func(mk []byte) error {
-		mbx := MailboxID(binary.BigEndian.Uint64(mk))
-		return t.Bucket(bMsgs).Bucket(mk).ForEach(func(k, v []byte) error {
-			rec, err := decodeRecord(v, true)
-			if err != nil {
-				return fmt.Errorf("mailbox %d message %x: %w", mbx, k, err)
-			}
-			return idx.Put(modSeqKey(mbx, rec.ModSeq, UID(binary.BigEndian.Uint32(k))), nil)
-		})
+	return buildIndexOnce(t, bModSeqs, metaModSeqIndex, "MODSEQs", func(mbx MailboxID, uid UID, rec *msgRecord) []byte {
+		return modSeqKey(mbx, rec.ModSeq, uid)
 	})
-	if err != nil {
-		return fmt.Errorf("index MODSEQs: %w", err)
-	}
-	return meta.Put(metaModSeqIndex, []byte{1})
 }
 
 // ChangedSince returns, in UID order, the messages of mailbox mbx whose
