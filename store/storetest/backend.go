@@ -27,6 +27,7 @@ type Backend interface {
 	AppendWithinQuota(ctx context.Context, mbx store.MailboxID, items []store.AppendItem) ([]store.Delivered, error)
 	ChangedSince(mbx store.MailboxID, since uint64) ([]store.Message, error)
 	JunkApplyPending(ctx context.Context) (int, error)
+	JunkJudge(acct uint64, senders, toks []string, counts []store.JunkCounts) (store.JunkStats, bool, error)
 
 	CreateAccount(ctx context.Context, address, password string) (*store.Account, error)
 	SetPassword(ctx context.Context, address, password string) error

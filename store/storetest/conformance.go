@@ -48,6 +48,7 @@ func Run(t *testing.T, f Factory, names ...string) {
 		{"AppendMany", testAppendMany},
 		{"Quota", testQuota},
 		{"ChangedSince", testChangedSince},
+		{"JunkJudge", testJunkJudge},
 		{"AliasesOf", testAliasesOf},
 		{"Lists", testLists},
 		{"JunkTraining", testJunkTraining},

@@ -107,3 +107,28 @@ func testChangedSince(t *testing.T, f Factory) {
 		t.Errorf("ChangedSince of no mailbox: %v, want ErrNoMailbox", err)
 	}
 }
+
+// testJunkJudge: a verdict's read (junk.Model's JunkJudge) says trusted,
+// and reads no counts, when the user wrote to one of the senders
+// (whatever their case); otherwise it reads what JunkLookup reads.
+func testJunkJudge(t *testing.T, f Factory) {
+	b := junkBackend(t, f, JunkOptions{Tokens: words})
+	a := mustAccount(t, b, "bob@example.org")
+	if _, err := b.JunkTrain(bg, a.ID, []byte{1}, []string{"pills", "cheap"}, store.JunkSpam); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.JunkTrust(bg, a.ID, []string{"friend@example.net"}); err != nil {
+		t.Fatal(err)
+	}
+	want, wantCounts := lookup(t, b, a.ID, "pills", "lunch")
+	counts := make([]store.JunkCounts, 2)
+	st, trusted, err := b.JunkJudge(a.ID, []string{"stranger@example.com"}, []string{"pills", "lunch"}, counts)
+	if err != nil || trusted || st != want || !slices.Equal(counts, wantCounts) || counts[0].Spam != 1 {
+		t.Errorf("JunkJudge(stranger) = %+v %v %+v, %v; want %+v, untrusted, %+v", st, trusted, counts, err, want, wantCounts)
+	}
+	counts = make([]store.JunkCounts, 2)
+	_, trusted, err = b.JunkJudge(a.ID, []string{"stranger@example.com", " Friend@Example.NET"}, []string{"pills", "lunch"}, counts)
+	if err != nil || !trusted || counts[0] != (store.JunkCounts{}) {
+		t.Errorf("JunkJudge(friend) = trusted %v, counts %+v, %v; want trusted and no counts read", trusted, counts, err)
+	}
+}
