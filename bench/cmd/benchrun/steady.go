@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // steadyOps are benchimap steady's command kinds, as it names them.
@@ -46,6 +47,7 @@ func (b *bench) imapSteady() (*result, error) {
 	defer d.stop()
 	probeMsg := filepath.Join(f.appendDir, firstFile(f.appendDir))
 
+	var onGo, onDone func() // PROFILE's perf, around the measured part
 	one := func(sys, addr string, roots []int, seed int) (map[string]float64, error) {
 		c, err := b.startChild("-addr", addr, "-users", "u%03d@bench.test", "-accounts", fmt.Sprint(clients), "-pass", imapPass,
 			"-clients", fmt.Sprint(clients), "-seconds", fmt.Sprint(b.imapDuration.Seconds()), "-seed", fmt.Sprint(seed),
@@ -61,6 +63,9 @@ func (b *bench) imapSteady() (*result, error) {
 			return nil, fmt.Errorf("setup: %w", err)
 		}
 		cm := meter(roots...)
+		if onGo != nil {
+			onGo()
+		}
 		c.send("go")
 		var res struct {
 			Seconds    float64
@@ -80,6 +85,9 @@ func (b *bench) imapSteady() (*result, error) {
 		}
 		if err := c.recv(&res, b.imapDuration+b.runTimeout); err != nil {
 			return nil, err
+		}
+		if onDone != nil {
+			onDone()
 		}
 		after := cpuByName(roots...)
 		var ticks int64
@@ -143,6 +151,27 @@ func (b *bench) imapSteady() (*result, error) {
 		func() (map[string]float64, error) { return one("Dovecot", d.imap, []int{d.p.pid()}, seed()) })
 	if err != nil {
 		return nil, fmt.Errorf("%w\npetrel log:\n%s\ndovecot log:\n%s", err, tail(p.log, 1500), tail(d.log, 1500))
+	}
+	if os.Getenv("PROFILE") != "" {
+		// One more, unmeasured, run against Petrel under perf.
+		if perf, err := exec.LookPath("perf"); err != nil {
+			b.logf("imap-steady: PROFILE: perf not found")
+		} else {
+			var stop func() string
+			var report string
+			onGo = func() { stop, _ = b.perfRecord(perf, p.p.pid(), "perf-steady") }
+			onDone = func() {
+				if stop != nil {
+					report = stop()
+				}
+			}
+			_, err := one("Petrel (under perf)", p.imap, []int{p.p.pid()}, 99)
+			onGo, onDone = nil, nil
+			if err == nil && report != "" {
+				os.WriteFile(filepath.Join(b.outDir, "profile-imap-steady.txt"), []byte(fmt.Sprintf("perf record -F 999 -g -p <petrel serve> during one imap-steady run (%d clients, %v; %s)\n%s", clients, b.imapDuration, time.Now().UTC().Format(time.RFC3339), report)), 0o644)
+				r.notes = append(r.notes, "imap-steady: PROFILE=1: perf profile of Petrel during one more, unmeasured, run: bench/out/profile-imap-steady.txt (perf data in the work directory with KEEP=1).")
+			}
+		}
 	}
 	r.notes = append(r.notes,
 		fmt.Sprintf("imap-steady: %d clients that stay logged in, each on its own account (u001…u%03d@bench.test) whose INBOX holds %d generated messages (%.1f KiB on average, no large attachments) and four more folders. Before the clock: log in, CREATE the folders, SELECT INBOX. Then for %v each loops, one command at a time (go-imap v2's imapclient, TCP_NODELAY as Go sets it): LIST \"\" *, STATUS of a folder, UID FETCH 1:* (UID FLAGS), FETCH of 20 messages (UID FLAGS ENVELOPE RFC822.SIZE INTERNALDATE), 3× FETCH n BODY.PEEK[] with 2× STORE +FLAGS.SILENT (\\Seen) after them, STORE ±FLAGS (\\Flagged), STORE +FLAGS.SILENT (\\Deleted), EXPUNGE, APPEND of a small message (the mailbox keeps its size): 13 commands, counted as ops.", clients, clients, n, float64(f.md.Bytes)/float64(n)/1024, b.imapDuration),
