@@ -66,6 +66,7 @@ type fetchWriter struct {
 	bsExt        bool // BODYSTRUCTURE
 	bsPlain      bool // BODY
 	obsolete     map[*imap.FetchItemBodySection]string
+	resp         fetchResp // the reply being written (CreateMessage)
 }
 
 func (s *session) cmdFetch(c *cmd) error {
@@ -374,9 +375,12 @@ type fetchResp struct {
 	n int
 }
 
+// CreateMessage starts a message's reply; the fetchResp is the writer's
+// own, valid until the next CreateMessage.
 func (w *fetchWriter) CreateMessage(seq uint32) *fetchResp {
 	w.s.e.raw("* ").num(seq).raw(" FETCH (")
-	return &fetchResp{w: w, e: &w.s.e}
+	w.resp = fetchResp{w: w, e: &w.s.e}
+	return &w.resp
 }
 
 func (r *fetchResp) item(name string) *enc {
@@ -388,7 +392,9 @@ func (r *fetchResp) item(name string) *enc {
 }
 
 func (r *fetchResp) WriteUID(uid imap.UID)            { r.item("UID ").num(uint32(uid)) }
-func (r *fetchResp) WriteFlags(flags []imap.Flag)     { r.item("FLAGS ").flags(flags) }
+func (r *fetchResp) WriteFlags(flags []string, recent bool) {
+	writeFlags(r.item("FLAGS "), flags, recent)
+}
 func (r *fetchResp) WriteInternalDate(t time.Time)    { r.item("INTERNALDATE ").date(t) }
 func (r *fetchResp) WriteRFC822Size(n int64)          { r.item("RFC822.SIZE ").num64(n) }
 func (r *fetchResp) WriteEnvelope(env *imap.Envelope) { r.item("ENVELOPE ").envelope(env) }

@@ -33,12 +33,11 @@ type fetched struct {
 // one short read transaction, written to the network only after that
 // transaction ends.
 func (s *session) fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	v := s.view
-	idx := v.resolve(numSet)
-	if len(idx) == 0 {
+	uids := s.view.resolveUIDs(numSet)
+	if len(uids) == 0 {
 		return nil
 	}
-	return s.fetchUIDs(w, v.uidsOf(idx), options)
+	return s.fetchUIDs(w, uids, options)
 }
 
 // fetchUIDs is fetch for the given UIDs of the view, ascending.
@@ -124,27 +123,37 @@ var errGroupFull = errors.New("content group full")
 
 func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, options *imap.FetchOptions, seenNow map[store.UID]bool) error {
 	st := s.srv.opts.Store
+	read := st.ReadContents
+	if topSectionsOnly(options) && !w.preview {
+		read = readTop(st)
+	}
+	n := min(contentGroup, len(metas))
+	uids := make([]store.UID, 0, n)
+	// got[i] is what was read of group[i]; ok[i] whether it was (a
+	// message expunged since is not).
+	got := make([]fetched, n)
+	ok := make([]bool, n)
 	for len(metas) > 0 {
 		group := metas[:min(contentGroup, len(metas))]
-		uids := make([]store.UID, len(group))
+		uids = uids[:0]
 		for i := range group {
-			uids[i] = group[i].UID
+			uids = append(uids, group[i].UID)
 		}
-		got := make(map[store.UID]*fetched, len(group))
+		clear(got)
+		clear(ok)
 		last := -1
 		size := 0
-		read := st.ReadContents
-		if topSectionsOnly(options) && !w.preview {
-			read = readTop(st)
-		}
 		err := read(v.m.id, uids, func(uid store.UID, c *store.Content, root *store.Part) error {
-			f := extract(c, root, options)
+			i, found := slices.BinarySearch(uids, uid)
+			if !found {
+				return nil
+			}
+			last = i
+			f := &got[i]
+			*f = extract(c, root, options)
+			ok[i] = true
 			if w.preview {
 				f.preview = preview(c, root)
-			}
-			got[uid] = &f
-			if i, ok := slices.BinarySearch(uids, uid); ok {
-				last = i
 			}
 			for _, b := range f.sections {
 				size += len(b)
@@ -171,11 +180,10 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 			return clientError(err, "fetch")
 		}
 		for i := range group[:consumed] {
-			f := got[group[i].UID]
-			if f == nil {
+			if !ok[i] {
 				continue // expunged since; the client hears of it later
 			}
-			if err := writeFetch(w, v.seqOf(group[i].UID), &group[i], options, f, seenNow[group[i].UID]); err != nil {
+			if err := writeFetch(w, v.seqOf(group[i].UID), &group[i], options, &got[i], seenNow[group[i].UID]); err != nil {
 				return err
 			}
 		}
@@ -245,28 +253,28 @@ func writeFetch(w *fetchWriter, seq uint32, meta *store.Message, options *imap.F
 	if seq == 0 {
 		return nil
 	}
-	var flags []imap.Flag
-	if options.Flags || seenNow {
-		fl := meta.Flags
+	showFlags := options.Flags || seenNow
+	var flags []string
+	if showFlags {
+		flags = meta.Flags
 		if seenNow && !meta.Has(store.FlagSeen) {
-			fl = append(slices.Clone(fl), store.FlagSeen)
-			slices.Sort(fl)
+			flags = append(slices.Clone(flags), store.FlagSeen)
+			slices.Sort(flags)
 		}
-		flags = w.s.view.flagsOf(meta.UID, fl, w.s.rev2)
 		w.s.announceKeywords(flags)
 	}
 	rw := w.CreateMessage(seq)
 	if options.UID {
 		rw.WriteUID(imap.UID(meta.UID))
 	}
-	if flags != nil {
-		rw.WriteFlags(flags)
+	if showFlags {
+		rw.WriteFlags(flags, w.s.view.showRecent(meta.UID, w.s.rev2))
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(meta.InternalDate)
 	}
 	rw.WriteObjectIDs(meta)
-	if w.modseq || w.s.condstore && flags != nil {
+	if w.modseq || w.s.condstore && showFlags {
 		rw.WriteModSeq(meta.ModSeq)
 	}
 	if w.preview {

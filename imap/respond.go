@@ -26,8 +26,18 @@ func (e *enc) raw(s string) *enc  { e.w.WriteString(s); return e }
 func (e *enc) byte(c byte) *enc   { e.w.WriteByte(c); return e }
 func (e *enc) sp() *enc           { return e.byte(' ') }
 func (e *enc) crlf() *enc         { return e.raw("\r\n") }
-func (e *enc) num(n uint32) *enc  { return e.raw(strconv.FormatUint(uint64(n), 10)) }
-func (e *enc) num64(n int64) *enc { return e.raw(strconv.FormatInt(n, 10)) }
+
+// num and num64 format into the writer's free space (no string made).
+func (e *enc) num(n uint32) *enc {
+	e.w.Write(strconv.AppendUint(e.w.AvailableBuffer(), uint64(n), 10))
+	return e
+}
+
+func (e *enc) num64(n int64) *enc {
+	e.w.Write(strconv.AppendInt(e.w.AvailableBuffer(), n, 10))
+	return e
+}
+
 func (e *enc) nil() *enc          { return e.raw("NIL") }
 
 // quotable: s can be sent as a quoted string.
@@ -52,14 +62,39 @@ func (e *enc) str(s string) *enc {
 		return e.literal([]byte(s))
 	}
 	e.w.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			e.w.WriteByte('\\')
-		}
-		e.w.WriteByte(s[i])
-	}
+	e.quoted(s)
 	e.w.WriteByte('"')
 	return e
+}
+
+// strIn writes open+s+close as one string, as str would, without making
+// it first (open and close are plain ASCII without quotes or backslashes).
+func (e *enc) strIn(open, s, close string) *enc {
+	if len(open)+len(s)+len(close) > 1024 || !e.quotable(s) {
+		return e.str(open + s + close)
+	}
+	e.w.WriteByte('"')
+	e.w.WriteString(open)
+	e.quoted(s)
+	e.w.WriteString(close)
+	e.w.WriteByte('"')
+	return e
+}
+
+// quoted writes the inside of a quoted string: s with '"' and '\\'
+// escaped.
+func (e *enc) quoted(s string) {
+	for {
+		i := strings.IndexAny(s, `"\`)
+		if i < 0 {
+			e.w.WriteString(s)
+			return
+		}
+		e.w.WriteString(s[:i])
+		e.w.WriteByte('\\')
+		e.w.WriteByte(s[i])
+		s = s[i+1:]
+	}
 }
 
 func (e *enc) nstr(s string) *enc {
@@ -94,13 +129,22 @@ func (e *enc) mailbox(name string) *enc {
 	return e.str(utf7Encode(name))
 }
 
-func (e *enc) flags(flags []imap.Flag) *enc {
+func (e *enc) flags(flags []imap.Flag) *enc { return writeFlags(e, flags, false) }
+
+// writeFlags writes a flag list, with \Recent last when recent.
+func writeFlags[F ~string](e *enc, flags []F, recent bool) *enc {
 	e.byte('(')
 	for i, f := range flags {
 		if i > 0 {
 			e.sp()
 		}
 		e.raw(string(f))
+	}
+	if recent {
+		if len(flags) > 0 {
+			e.sp()
+		}
+		e.raw(string(flagRecent))
 	}
 	return e.byte(')')
 }
@@ -162,7 +206,7 @@ func (e *enc) envelope(env *imap.Envelope) *enc {
 	if env.Date.IsZero() {
 		e.nil()
 	} else {
-		e.str(env.Date.Format(envelopeDateLayout))
+		e.quotedTime(env.Date, envelopeDateLayout)
 	}
 	e.sp().nstr(mime.QEncoding.Encode("utf-8", env.Subject))
 	for _, l := range [][]imap.Address{env.From, sender, replyTo, env.To, env.Cc, env.Bcc} {
@@ -176,7 +220,7 @@ func (e *enc) envelope(env *imap.Envelope) *enc {
 	}
 	e.sp()
 	if env.MessageID != "" {
-		e.str("<" + env.MessageID + ">")
+		e.strIn("<", env.MessageID, ">")
 	} else {
 		e.nil()
 	}
@@ -277,7 +321,15 @@ func (e *enc) langs(l []string) *enc {
 	return e.byte(')')
 }
 
-func (e *enc) date(t time.Time) *enc { return e.str(t.Format(dateTimeLayout)) }
+// date writes an IMAP date-time, quoted (it never needs escaping).
+func (e *enc) date(t time.Time) *enc { return e.quotedTime(t, dateTimeLayout) }
+
+func (e *enc) quotedTime(t time.Time, layout string) *enc {
+	b := append(e.w.AvailableBuffer(), '"')
+	b = t.AppendFormat(b, layout)
+	e.w.Write(append(b, '"'))
+	return e
+}
 
 // sectionName writes BODY[…]'s section spec and origin (RFC 9051 7.5.2).
 func (e *enc) section(part []int, spec imap.PartSpecifier, fields, notFields []string) *enc {

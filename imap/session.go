@@ -558,12 +558,10 @@ func (u sessionUpdates) WriteNumMessages(n uint32) error {
 	return nil
 }
 
-func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag, modseq uint64) error {
-	if !u.s.rev2 && u.s.view.isRecent(store.UID(uid)) {
-		flags = append(flags, flagRecent)
-	}
+func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []string, modseq uint64) error {
 	u.s.announceKeywords(flags)
-	u.s.e.raw("* ").num(seq).raw(" FETCH (UID ").num(uint32(uid)).raw(" FLAGS ").flags(flags)
+	u.s.e.raw("* ").num(seq).raw(" FETCH (UID ").num(uint32(uid)).raw(" FLAGS ")
+	writeFlags(&u.s.e, flags, u.s.view.showRecent(store.UID(uid), u.s.rev2))
 	if u.s.condstore {
 		u.s.e.raw(" MODSEQ (").num64(int64(modseq)).raw(")")
 	}
@@ -574,7 +572,7 @@ func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap
 // announceKeywords writes FLAGS and PERMANENTFLAGS again if flags hold a
 // keyword the session has not been told of: a client may reject a keyword
 // it meets in a FETCH before FLAGS lists it (RFC 3501 7.2.6).
-func (s *session) announceKeywords(flags []imap.Flag) {
+func (s *session) announceKeywords(flags []string) {
 	if s.view == nil || !s.view.newKeywords(flags) {
 		return
 	}

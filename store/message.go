@@ -339,8 +339,9 @@ func (s *Store) List(mbx MailboxID) ([]Message, error) {
 			return ErrNoMailbox
 		}
 		out = make([]Message, 0, b.Stats().KeyN)
+		var slab flagSlab
 		return b.ForEach(func(k, v []byte) error {
-			rec, err := decodeRecord(v, true)
+			rec, err := decodeRecordIn(v, true, &slab)
 			if err != nil {
 				return err
 			}
@@ -361,12 +362,13 @@ func (s *Store) Messages(mbx MailboxID, uids []UID) ([]Message, error) {
 			return ErrNoMailbox
 		}
 		c := uidCursor{c: b.Cursor()}
+		var slab flagSlab
 		for _, uid := range uids {
 			v := c.get(uid)
 			if v == nil {
 				continue
 			}
-			rec, err := decodeRecord(v, true)
+			rec, err := decodeRecordIn(v, true, &slab)
 			if err != nil {
 				return err
 			}

@@ -50,6 +50,28 @@ func (r *msgRecord) encode() []byte {
 // decodeRecord decodes b, copying everything out of it (b may be bbolt's).
 // With noPrefix the prefix is skipped, which listing does not need.
 func decodeRecord(b []byte, noPrefix bool) (msgRecord, error) {
+	return decodeRecordIn(b, noPrefix, nil)
+}
+
+// flagSlab lends the Flags of many decoded records out of one array, so
+// that reading a whole folder does not allocate per flagged message. Each
+// record's Flags is capped at its length: appending to it copies.
+type flagSlab []string
+
+// flagSlabChunk is how many flags one array of a flagSlab holds.
+const flagSlabChunk = 256
+
+func (s *flagSlab) take(n int) []string {
+	if n > cap(*s) {
+		*s = make([]string, 0, max(n, flagSlabChunk))
+	}
+	l := (*s)[:0:n]
+	*s = (*s)[n:n:cap(*s)]
+	return l
+}
+
+// decodeRecordIn is decodeRecord taking the Flags from slab, if not nil.
+func decodeRecordIn(b []byte, noPrefix bool, slab *flagSlab) (msgRecord, error) {
 	var r msgRecord
 	var n int
 	uv := func() uint64 {
@@ -85,7 +107,11 @@ func decodeRecord(b []byte, noPrefix bool) (msgRecord, error) {
 		return r, errCorrupt
 	}
 	if nf > 0 {
-		r.Flags = make([]string, 0, nf)
+		if slab != nil {
+			r.Flags = slab.take(int(nf))
+		} else {
+			r.Flags = make([]string, 0, nf)
+		}
 	}
 	for i := uint64(0); i < nf; i++ {
 		l := uv()

@@ -489,3 +489,44 @@ func TestWatchWindow(t *testing.T) {
 		t.Fatalf("next event %+v, want UID %d", ev, d.UID)
 	}
 }
+
+// Messages and List lend the flags of many messages out of one array: a
+// caller appending to one message's Flags must not change another's.
+func TestMessagesFlagsApart(t *testing.T) {
+	s := storetest.Open(t)
+	a := storetest.Account(t, s, "flags@example.org")
+	var uids []store.UID
+	var mbx store.MailboxID
+	for i := range 3 {
+		d := deliver(t, s, a, fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))
+		mbx = d.Mailbox
+		uids = append(uids, d.UID)
+		if _, err := s.StoreFlags(ctx, mbx, []store.UID{d.UID}, store.FlagsAdd, []string{store.FlagSeen, "$K" + fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byMessages, err := s.Messages(mbx, uids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := s.List(mbx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, msgs := range map[string][]store.Message{"Messages": byMessages, "List": listed} {
+		if len(msgs) != 3 {
+			t.Fatalf("%s: %d messages, want 3", name, len(msgs))
+		}
+		msgs[0].Flags = append(msgs[0].Flags, "$Extra")
+		msgs[1].Flags = append(msgs[1].Flags, "$Extra")
+		for i, m := range msgs {
+			want := []string{"$K" + fmt.Sprint(i), store.FlagSeen}
+			if i < 2 {
+				want = append(want, "$Extra")
+			}
+			if !slices.Equal(m.Flags, want) {
+				t.Errorf("%s: message %d flags %q, want %q", name, i, m.Flags, want)
+			}
+		}
+	}
+}
