@@ -391,7 +391,7 @@ func (r *fetchResp) item(name string) *enc {
 	return r.e.raw(name)
 }
 
-func (r *fetchResp) WriteUID(uid imap.UID)            { r.item("UID ").num(uint32(uid)) }
+func (r *fetchResp) WriteUID(uid imap.UID) { r.item("UID ").num(uint32(uid)) }
 func (r *fetchResp) WriteFlags(flags []string, recent bool) {
 	writeFlags(r.item("FLAGS "), flags, recent)
 }

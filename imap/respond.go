@@ -22,10 +22,10 @@ type enc struct {
 	utf8 bool
 }
 
-func (e *enc) raw(s string) *enc  { e.w.WriteString(s); return e }
-func (e *enc) byte(c byte) *enc   { e.w.WriteByte(c); return e }
-func (e *enc) sp() *enc           { return e.byte(' ') }
-func (e *enc) crlf() *enc         { return e.raw("\r\n") }
+func (e *enc) raw(s string) *enc { e.w.WriteString(s); return e }
+func (e *enc) byte(c byte) *enc  { e.w.WriteByte(c); return e }
+func (e *enc) sp() *enc          { return e.byte(' ') }
+func (e *enc) crlf() *enc        { return e.raw("\r\n") }
 
 // num and num64 format into the writer's free space (no string made).
 func (e *enc) num(n uint32) *enc {
@@ -38,7 +38,7 @@ func (e *enc) num64(n int64) *enc {
 	return e
 }
 
-func (e *enc) nil() *enc          { return e.raw("NIL") }
+func (e *enc) nil() *enc { return e.raw("NIL") }
 
 // quotable: s can be sent as a quoted string.
 func (e *enc) quotable(s string) bool {
