@@ -19,8 +19,8 @@ const fetchBatch = 2048
 // fetched is what one message's FETCH reply needs from its content,
 // copied out of the read transaction.
 type fetched struct {
-	env      *imap.Envelope
-	bs       imap.BodyStructure
+	env      *store.Envelope // the decoded structure's, which outlives the read
+	bs       *store.Part
 	sections [][]byte
 	binary   [][]byte
 	binSize  []uint32
@@ -80,7 +80,7 @@ func (s *session) fetchUIDs(w *fetchWriter, uids []store.UID, options *imap.Fetc
 			return s.fetchContent(w, v, metas, options, seenNow)
 		}
 		for i := range metas {
-			if err := writeFetch(w, v.seqOf(metas[i].UID), &metas[i], options, &fetched{}, seenNow[metas[i].UID]); err != nil {
+			if err := writeFetch(w, w.seqOf(metas[i].UID), &metas[i], options, &fetched{}, seenNow[metas[i].UID]); err != nil {
 				return err
 			}
 		}
@@ -183,7 +183,7 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 			if !ok[i] {
 				continue // expunged since; the client hears of it later
 			}
-			if err := writeFetch(w, v.seqOf(group[i].UID), &group[i], options, &got[i], seenNow[group[i].UID]); err != nil {
+			if err := writeFetch(w, w.seqOf(group[i].UID), &group[i], options, &got[i], seenNow[group[i].UID]); err != nil {
 				return err
 			}
 		}
@@ -222,10 +222,10 @@ func readTop(st Store) func(store.MailboxID, []store.UID, func(store.UID, *store
 func extract(c *store.Content, root *store.Part, options *imap.FetchOptions) fetched {
 	var f fetched
 	if options.Envelope {
-		f.env = envelope(root.Envelope)
+		f.env = root.Envelope
 	}
 	if options.BodyStructure != nil {
-		f.bs = bodyStructure(root)
+		f.bs = root
 	}
 	for _, sec := range options.BodySection {
 		f.sections = append(f.sections, bodySection(c, root, sec))
@@ -268,7 +268,7 @@ func writeFetch(w *fetchWriter, seq uint32, meta *store.Message, options *imap.F
 		rw.WriteUID(imap.UID(meta.UID))
 	}
 	if showFlags {
-		rw.WriteFlags(flags, w.s.view.showRecent(meta.UID, w.s.rev2))
+		rw.WriteFlags(flags, w.showRecent(meta.UID))
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(meta.InternalDate)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"petrel/store"
 )
 
 // enc writes IMAP responses (RFC 9051 7, 9) to a bufio.Writer, which the
@@ -191,9 +193,11 @@ const (
 	dateTimeLayout     = "02-Jan-2006 15:04:05 -0700"
 )
 
-func (e *enc) envelope(env *imap.Envelope) *enc {
+// envelope writes a message's ENVELOPE (RFC 9051 7.5.2) from what the
+// store decoded; nil is a message without one (every field NIL).
+func (e *enc) envelope(env *store.Envelope) *enc {
 	if env == nil {
-		env = new(imap.Envelope)
+		env = &store.Envelope{}
 	}
 	sender, replyTo := env.Sender, env.ReplyTo
 	if sender == nil {
@@ -209,7 +213,7 @@ func (e *enc) envelope(env *imap.Envelope) *enc {
 		e.quotedTime(env.Date, envelopeDateLayout)
 	}
 	e.sp().nstr(mime.QEncoding.Encode("utf-8", env.Subject))
-	for _, l := range [][]imap.Address{env.From, sender, replyTo, env.To, env.Cc, env.Bcc} {
+	for _, l := range [...][]store.Address{env.From, sender, replyTo, env.To, env.Cc, env.Bcc} {
 		e.sp().addresses(l)
 	}
 	e.sp()
@@ -230,7 +234,7 @@ func (e *enc) envelope(env *imap.Envelope) *enc {
 // addresses writes an address list. An address without a host marks a
 // group (RFC 3501 7.4.2): its start "(NIL NIL name NIL)" with the group's
 // name as the mailbox, its end "(NIL NIL NIL NIL)".
-func (e *enc) addresses(l []imap.Address) *enc {
+func (e *enc) addresses(l []store.Address) *enc {
 	if len(l) == 0 {
 		return e.nil()
 	}
@@ -247,38 +251,56 @@ func (e *enc) addresses(l []imap.Address) *enc {
 	return e.byte(')')
 }
 
-func (e *enc) bodyStructure(bs imap.BodyStructure, ext bool) *enc {
+// bodyStructure writes BODY (ext false) or BODYSTRUCTURE (RFC 9051 7.5.2)
+// from the store's MIME tree, with the extension data for BODYSTRUCTURE
+// (MD5 always NIL). A part without a type is text/plain.
+func (e *enc) bodyStructure(p *store.Part, ext bool) *enc {
 	e.byte('(')
-	switch bs := bs.(type) {
-	case *imap.BodyStructureSinglePart:
-		e.str(bs.Type).sp().str(bs.Subtype).sp().params(bs.Params).sp()
-		e.nstr(bs.ID).sp().nstr(bs.Description).sp()
-		if bs.Encoding == "" {
-			e.str("7bit")
-		} else {
-			e.str(strings.ToLower(bs.Encoding))
-		}
-		e.sp().num(bs.Size)
-		if msg := bs.MessageRFC822; msg != nil {
-			e.sp().envelope(msg.Envelope).sp().bodyStructure(msg.BodyStructure, ext).sp().num64(msg.NumLines)
-		} else if t := bs.Text; t != nil {
-			e.sp().num64(t.NumLines)
-		}
-		if ext && bs.Extended != nil {
-			x := bs.Extended
-			e.sp().nil().sp().disposition(x.Disposition).sp().langs(x.Language).sp().nstr(x.Location)
-		}
-	case *imap.BodyStructureMultiPart:
-		for _, c := range bs.Children {
+	if isMultipart(p) {
+		for _, c := range p.Parts {
 			e.bodyStructure(c, ext)
 		}
-		e.sp().str(bs.Subtype)
-		if ext && bs.Extended != nil {
-			x := bs.Extended
-			e.sp().params(x.Params).sp().disposition(x.Disposition).sp().langs(x.Language).sp().nstr(x.Location)
+		e.sp().str(p.Subtype)
+		if ext {
+			e.sp().params(p.Params).sp().disposition(p).sp().langs(p.Language).sp().nstr(p.Location)
 		}
+		return e.byte(')')
+	}
+	typ, sub := p.Type, p.Subtype
+	if typ == "" || sub == "" {
+		typ, sub = "text", "plain"
+	}
+	e.str(typ).sp().str(sub).sp().params(p.Params).sp()
+	e.nstr(p.ID).sp().nstr(p.Description).sp()
+	switch {
+	case p.Encoding == "":
+		e.str("7bit")
+	case isASCII(p.Encoding):
+		e.str(strings.ToLower(p.Encoding))
+	default:
+		e.str(strings.ToLower(strings.ToUpper(p.Encoding)))
+	}
+	e.sp().num(uint32(min(p.Size(), 1<<32-1)))
+	switch {
+	case isMessage(p):
+		inner := p.Parts[0]
+		e.sp().envelope(inner.Envelope).sp().bodyStructure(inner, ext).sp().num64(p.Lines)
+	case typ == "text":
+		e.sp().num64(p.Lines)
+	}
+	if ext {
+		e.sp().nil().sp().disposition(p).sp().langs(p.Language).sp().nstr(p.Location)
 	}
 	return e.byte(')')
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *enc) params(m map[string]string) *enc {
@@ -300,11 +322,12 @@ func (e *enc) params(m map[string]string) *enc {
 	return e.byte(')')
 }
 
-func (e *enc) disposition(d *imap.BodyStructureDisposition) *enc {
-	if d == nil {
+// disposition writes a part's Content-Disposition, NIL without one.
+func (e *enc) disposition(p *store.Part) *enc {
+	if p.Disposition == "" {
 		return e.nil()
 	}
-	return e.byte('(').str(d.Value).sp().params(d.Params).byte(')')
+	return e.byte('(').str(p.Disposition).sp().params(p.DispositionParams).byte(')')
 }
 
 func (e *enc) langs(l []string) *enc {

@@ -260,7 +260,11 @@ var selectedState = []connState{stateSelected}
 
 // commands maps a command name (with "UID " for the UID forms) to its
 // handler; the handlers live in a file per command group (cmd_*.go).
-var commands map[string]handler
+// uidNames maps the names after "UID " to those keys.
+var (
+	commands map[string]handler
+	uidNames map[string]string
+)
 
 func init() {
 	commands = map[string]handler{
@@ -314,6 +318,12 @@ func init() {
 		"SETQUOTA":       {(*session).cmdSetQuota, authStates},
 		"CANCELUPDATE":   {(*session).cmdCancelUpdate, selectedState},
 	}
+	uidNames = map[string]string{}
+	for name := range commands {
+		if sub, ok := strings.CutPrefix(name, "UID "); ok {
+			uidNames[sub] = name
+		}
+	}
 }
 
 // run reads a command's tag and name, runs its handler and writes the
@@ -334,7 +344,12 @@ func (s *session) run(p *parser) error {
 			var sub string
 			if err = p.sp(); err == nil {
 				if sub, err = p.atom(); err == nil {
-					name = "UID " + strings.ToUpper(sub)
+					sub = strings.ToUpper(sub)
+					if n, ok := uidNames[sub]; ok {
+						name = n
+					} else {
+						name = "UID " + sub
+					}
 					c.uid = true
 				}
 			}
@@ -412,7 +427,8 @@ func (s *session) reply(c *cmd, err error) error {
 		if err := s.poll(c.name); err != nil {
 			return err
 		}
-		s.e.status(c.tag, &imap.StatusResponse{Type: imap.StatusResponseTypeOK, Text: c.name + " completed"})
+		// status's "tag OK name completed", without making its text.
+		s.e.raw(c.tag).raw(" OK ").raw(c.name).raw(" completed").crlf()
 		return nil
 	case errors.Is(err, errReplied):
 		return nil

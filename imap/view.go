@@ -365,6 +365,22 @@ func (v *view) seqOf(uid store.UID) uint32 {
 	return 0
 }
 
+// searchFrom finds uid in the ascending list l as slices.BinarySearch
+// does, looking first at *at, where a lookup of UIDs in ascending order
+// (a FETCH's replies) finds the next one; it leaves *at past what it
+// found.
+func searchFrom(l []store.UID, uid store.UID, at *int) (int, bool) {
+	if i := *at; i < len(l) && l[i] == uid {
+		*at = i + 1
+		return i, true
+	}
+	i, ok := slices.BinarySearch(l, uid)
+	if ok {
+		*at = i + 1
+	}
+	return i, ok
+}
+
 func storeFlags(flags []imap.Flag) []string {
 	out := make([]string, 0, len(flags))
 	for _, f := range flags {

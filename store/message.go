@@ -339,7 +339,7 @@ func (s *Store) List(mbx MailboxID) ([]Message, error) {
 			return ErrNoMailbox
 		}
 		out = make([]Message, 0, b.Stats().KeyN)
-		var slab flagSlab
+		slab := newFlagSlab(cap(out))
 		return b.ForEach(func(k, v []byte) error {
 			rec, err := decodeRecordIn(v, true, &slab)
 			if err != nil {
@@ -362,7 +362,7 @@ func (s *Store) Messages(mbx MailboxID, uids []UID) ([]Message, error) {
 			return ErrNoMailbox
 		}
 		c := uidCursor{c: b.Cursor()}
-		var slab flagSlab
+		slab := newFlagSlab(len(uids))
 		for _, uid := range uids {
 			v := c.get(uid)
 			if v == nil {
@@ -570,6 +570,7 @@ type contentCursor struct {
 	msgs, blobs *bolt.Cursor
 	infos       *bolt.Cursor // the blob infos, set by readers of them
 	key         [8]byte
+	flags       flagSlab
 }
 
 func newContentCursor(msgs, blobs *bolt.Bucket) *contentCursor {
@@ -591,7 +592,7 @@ func (cc *contentCursor) content(mbx MailboxID, uid UID) (msgRecord, *Content, e
 	if v == nil {
 		return msgRecord{}, nil, ErrNoMessage
 	}
-	rec, err := decodeRecord(v, false)
+	rec, err := decodeRecordIn(v, false, &cc.flags)
 	if err != nil {
 		return rec, nil, err
 	}

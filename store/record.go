@@ -55,18 +55,29 @@ func decodeRecord(b []byte, noPrefix bool) (msgRecord, error) {
 
 // flagSlab lends the Flags of many decoded records out of one array, so
 // that reading a whole folder does not allocate per flagged message. Each
-// record's Flags is capped at its length: appending to it copies.
-type flagSlab []string
+// record's Flags is capped at its length: appending to it copies. Its
+// first array holds a flag per record expected (at least 4, at most
+// flagSlabChunk), so a read of one message takes little; later ones grow
+// to flagSlabChunk.
+type flagSlab struct {
+	free  []string
+	chunk int // the size of the last array
+}
 
-// flagSlabChunk is how many flags one array of a flagSlab holds.
 const flagSlabChunk = 256
 
+// newFlagSlab is a slab for about records records.
+func newFlagSlab(records int) flagSlab {
+	return flagSlab{chunk: min(max(records, 4), flagSlabChunk) / 2}
+}
+
 func (s *flagSlab) take(n int) []string {
-	if n > cap(*s) {
-		*s = make([]string, 0, max(n, flagSlabChunk))
+	if n > cap(s.free) {
+		s.chunk = min(max(2*s.chunk, 4), flagSlabChunk)
+		s.free = make([]string, 0, max(n, s.chunk))
 	}
-	l := (*s)[:0:n]
-	*s = (*s)[n:n:cap(*s)]
+	l := s.free[:0:n]
+	s.free = s.free[n:n:cap(s.free)]
 	return l
 }
 
