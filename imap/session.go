@@ -62,6 +62,12 @@ type session struct {
 	// the timer's goroutine and so must not read log itself.
 	timerLog *slog.Logger
 
+	// cmd and parser are the command being run and its reader, kept here
+	// so that a command allocates neither; contFn is s.cont, made once.
+	cmd    cmd
+	parser parser
+	contFn func(string) error
+
 	acct   *store.Account
 	view   *view     // selected mailbox, or nil
 	notify *notifier // NOTIFY's state (cmd_notify.go), or nil
@@ -225,9 +231,11 @@ func (s *session) command() error {
 		return err
 	}
 	s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
-	p := newParser(s.br, s.cont)
-	p.utf8 = s.e.utf8
-	err = s.run(p)
+	if s.contFn == nil {
+		s.contFn = s.cont
+	}
+	s.parser = parser{br: s.br, cont: s.contFn, utf8: s.e.utf8}
+	err = s.run(&s.parser)
 	if s.ending.Load() != 0 {
 		return s.bye()
 	}
@@ -337,7 +345,8 @@ func (s *session) run(p *parser) error {
 	if err == nil {
 		name, err = p.atom()
 	}
-	c := &cmd{tag: tag, p: p}
+	s.cmd = cmd{tag: tag, p: p}
+	c := &s.cmd
 	if err == nil {
 		name = strings.ToUpper(name)
 		if name == "UID" {
@@ -355,23 +364,8 @@ func (s *session) run(p *parser) error {
 			}
 		}
 	}
-	var se *syntaxError
-	if errors.As(err, &se) {
-		if s.state == stateNotAuth {
-			// Mitigates cross-protocol attacks (a browser's form posted to
-			// port 143): before login, nothing but IMAP gets a second line.
-			s.e.raw("* BYE Syntax error: ").raw(se.msg).crlf()
-			s.state = stateLogout
-			return nil
-		}
-		if tag == "" {
-			tag = "*"
-		}
-		s.e.status(tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Syntax error: " + se.msg})
-		return p.skipLine()
-	}
 	if err != nil {
-		return err
+		return s.badCommand(p, tag, err)
 	}
 	c.name = name
 	s.tag = tag
@@ -401,6 +395,26 @@ func (s *session) run(p *parser) error {
 	return s.reply(c, err)
 }
 
+// badCommand answers a command whose tag or name could not be read.
+func (s *session) badCommand(p *parser, tag string, err error) error {
+	var se *syntaxError
+	if errors.As(err, &se) {
+		if s.state == stateNotAuth {
+			// Mitigates cross-protocol attacks (a browser's form posted to
+			// port 143): before login, nothing but IMAP gets a second line.
+			s.e.raw("* BYE Syntax error: ").raw(se.msg).crlf()
+			s.state = stateLogout
+			return nil
+		}
+		if tag == "" {
+			tag = "*"
+		}
+		s.e.status(tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Syntax error: " + se.msg})
+		return p.skipLine()
+	}
+	return err
+}
+
 func inState(st connState, states []connState) bool {
 	for _, x := range states {
 		if x == st {
@@ -418,18 +432,25 @@ var errReplied = errors.New("replied")
 // with its response code), a syntaxError BAD; I/O errors end the session,
 // and any other error is the server's fault: logged, NO [SERVERBUG].
 func (s *session) reply(c *cmd, err error) error {
-	var (
-		ie *imap.Error
-		se *syntaxError
-	)
-	switch {
-	case err == nil:
+	if err == nil {
 		if err := s.poll(c.name); err != nil {
 			return err
 		}
 		// status's "tag OK name completed", without making its text.
 		s.e.raw(c.tag).raw(" OK ").raw(c.name).raw(" completed").crlf()
 		return nil
+	}
+	return s.replyError(c, err)
+}
+
+// replyError is reply for a handler's error (the targets errors.As fills
+// cost an allocation: a command that succeeds makes none).
+func (s *session) replyError(c *cmd, err error) error {
+	var (
+		ie *imap.Error
+		se *syntaxError
+	)
+	switch {
 	case errors.Is(err, errReplied):
 		return nil
 	case errors.As(err, &se):
