@@ -99,8 +99,19 @@ func (s *session) fetchUIDs(w *fetchWriter, uids []store.UID, options *imap.Fetc
 		})
 		return write(changed)
 	}
+	// The batches' metadata go in an array lent by the server's pool.
+	bp, _ := s.srv.metaBufs.Get().(*[]store.Message)
+	if bp == nil {
+		bp = new([]store.Message)
+	}
+	used := 0
+	defer func() {
+		clear((*bp)[:used]) // keep no flags alive in the pool
+		s.srv.metaBufs.Put(bp)
+	}()
 	for start := 0; start < len(uids); start += fetchBatch {
-		metas, err := st.Messages(v.m.id, uids[start:min(start+fetchBatch, len(uids))])
+		metas, err := st.MessagesInto(*bp, v.m.id, uids[start:min(start+fetchBatch, len(uids))])
+		*bp, used = metas[:0], max(used, len(metas))
 		if err != nil {
 			return clientError(err, "fetch")
 		}

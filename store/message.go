@@ -355,7 +355,15 @@ func (s *Store) List(mbx MailboxID) ([]Message, error) {
 // Messages returns the messages of uids that still exist, in the order
 // given. Missing UIDs are skipped.
 func (s *Store) Messages(mbx MailboxID, uids []UID) ([]Message, error) {
-	out := make([]Message, 0, len(uids))
+	return s.MessagesInto(make([]Message, 0, len(uids)), mbx, uids)
+}
+
+// MessagesInto is Messages appending to buf[:0] and returning it (grown
+// if need be): a caller that reads often (IMAP's FETCH) reuses one array
+// instead of allocating one per read. The Flags of what it returns are
+// its own, as Messages'.
+func (s *Store) MessagesInto(buf []Message, mbx MailboxID, uids []UID) ([]Message, error) {
+	out := buf[:0]
 	err := s.view(func(t *bolt.Tx) error {
 		b := t.Bucket(bMsgs).Bucket(be64(uint64(mbx)))
 		if b == nil {
