@@ -135,7 +135,10 @@ var errGroupFull = errors.New("content group full")
 func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, options *imap.FetchOptions, seenNow map[store.UID]bool) error {
 	st := s.srv.opts.Store
 	read := st.ReadContents
-	if topSectionsOnly(options) && !w.preview {
+	switch {
+	case envelopeOnly(options) && !w.preview:
+		read = readEnvelopes(st)
+	case topSectionsOnly(options) && !w.preview:
 		read = readTop(st)
 	}
 	n := min(contentGroup, len(metas))
@@ -216,6 +219,24 @@ func topSectionsOnly(o *imap.FetchOptions) bool {
 		}
 	}
 	return true
+}
+
+// envelopeOnly: whether the only content the FETCH asks for is ENVELOPE.
+func envelopeOnly(o *imap.FetchOptions) bool {
+	return o.Envelope && o.BodyStructure == nil && len(o.BodySection) == 0 &&
+		len(o.BinarySection) == 0 && len(o.BinarySectionSize) == 0
+}
+
+// readEnvelopes is ReadContents for envelopeOnly (store.ReadEnvelopes):
+// the content it gives is nil, the root only the envelope.
+func readEnvelopes(st Store) func(store.MailboxID, []store.UID, func(store.UID, *store.Content, *store.Part) error) error {
+	return func(mbx store.MailboxID, uids []store.UID, fn func(store.UID, *store.Content, *store.Part) error) error {
+		var root store.Part // extract keeps root.Envelope, not root
+		return st.ReadEnvelopes(mbx, uids, func(uid store.UID, env *store.Envelope) error {
+			root.Envelope = env
+			return fn(uid, nil, &root)
+		})
+	}
 }
 
 // readTop is ReadContents for topSectionsOnly: the root it gives holds only
