@@ -143,10 +143,12 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 	}
 	n := min(contentGroup, len(metas))
 	uids := make([]store.UID, 0, n)
-	// got[i] is what was read of group[i]; ok[i] whether it was (a
-	// message expunged since is not).
-	got := make([]fetched, n)
-	ok := make([]bool, n)
+	// got[i] is what was read of group[i], if it was (a message expunged
+	// since is not).
+	got := make([]struct {
+		fetched
+		ok bool
+	}, n)
 	for len(metas) > 0 {
 		group := metas[:min(contentGroup, len(metas))]
 		uids = uids[:0]
@@ -154,7 +156,6 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 			uids = append(uids, group[i].UID)
 		}
 		clear(got)
-		clear(ok)
 		last := -1
 		size := 0
 		err := read(v.m.id, uids, func(uid store.UID, c *store.Content, root *store.Part) error {
@@ -163,9 +164,9 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 				return nil
 			}
 			last = i
-			f := &got[i]
+			f := &got[i].fetched
 			*f = extract(c, root, options)
-			ok[i] = true
+			got[i].ok = true
 			if w.preview {
 				f.preview = preview(c, root)
 			}
@@ -194,10 +195,10 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 			return clientError(err, "fetch")
 		}
 		for i := range group[:consumed] {
-			if !ok[i] {
+			if !got[i].ok {
 				continue // expunged since; the client hears of it later
 			}
-			if err := writeFetch(w, w.seqOf(group[i].UID), &group[i], options, &got[i], seenNow[group[i].UID]); err != nil {
+			if err := writeFetch(w, w.seqOf(group[i].UID), &group[i], options, &got[i].fetched, seenNow[group[i].UID]); err != nil {
 				return err
 			}
 		}
@@ -244,8 +245,10 @@ func readEnvelopes(st Store) func(store.MailboxID, []store.UID, func(store.UID, 
 // structure.
 func readTop(st Store) func(store.MailboxID, []store.UID, func(store.UID, *store.Content, *store.Part) error) error {
 	return func(mbx store.MailboxID, uids []store.UID, fn func(store.UID, *store.Content, *store.Part) error) error {
+		var root store.Part // extract copies what it needs out of it
 		return st.ReadHeaders(mbx, uids, func(uid store.UID, c *store.Content, bodyStart int64) error {
-			return fn(uid, c, &store.Part{BodyStart: bodyStart, End: c.Size()})
+			root = store.Part{BodyStart: bodyStart, End: c.Size()}
+			return fn(uid, c, &root)
 		})
 	}
 }
