@@ -63,10 +63,10 @@ type fetchWriter struct {
 	// changedSince, when not 0, keeps only messages with a higher MODSEQ
 	// (FETCH … (CHANGEDSINCE n), RFC 7162 3.1.4).
 	changedSince uint64
-	bsExt        bool // BODYSTRUCTURE
-	bsPlain      bool // BODY
+	bsExt        bool                                  // BODYSTRUCTURE
+	bsPlain      bool                                  // BODY
 	obsolete     map[*imap.FetchItemBodySection]string // nil until one is asked
-	resp         fetchResp // the reply being written (CreateMessage)
+	resp         fetchResp                             // the reply being written (CreateMessage)
 	// seqAt and recentAt speed up finding the replies' messages in the
 	// view's lists (searchFrom).
 	seqAt, recentAt int
