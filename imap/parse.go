@@ -164,7 +164,10 @@ func (p *parser) word(ok func(byte) bool, what string) (string, error) {
 		for n < len(buf) && ok(buf[n]) {
 			n++
 		}
-		if n > 0 && p.n+n >= maxCommandSize {
+		if n > 0 && p.n+n >= maxCommandSize { // read up to the limit, no further
+			k := max(maxCommandSize-p.n, 0)
+			p.br.Discard(k)
+			p.n += k
 			return "", errTooLong
 		}
 		if n == len(buf) { // the word may go on past the buffer
