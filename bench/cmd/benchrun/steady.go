@@ -19,6 +19,12 @@ import (
 // steadyOps are benchimap steady's command kinds, as it names them.
 var steadyOps = []string{"LIST", "STATUS", "UID FETCH 1:* (FLAGS)", "FETCH 20 (ENVELOPE …)", "FETCH n BODY.PEEK[]", "STORE", "EXPUNGE", "APPEND"}
 
+// steadyClientNote describes STEADY_CLIENT's choices in the notes.
+var steadyClientNote = map[string]string{
+	"raw":        "STEADY_CLIENT=raw: benchimap's lean client, which reads responses as lines and literals, skipped by their count, checking each tagged OK and following EXISTS/EXPUNGE, like Dovecot's imaptest; go-imap's imapclient, which decodes every item, spent as much CPU per command as either server, so on 2 cores it capped both alike",
+	"imapclient": "STEADY_CLIENT=imapclient: go-imap v2's imapclient, decoding every response; it spends as much CPU per command as either server",
+}
+
 // steadyProbeAppends is how many APPENDs the imaplib probe makes per run.
 const steadyProbeAppends = 40
 
@@ -51,7 +57,7 @@ func (b *bench) imapSteady() (*result, error) {
 	one := func(sys, addr string, roots []int, seed int) (map[string]float64, error) {
 		c, err := b.startChild("-addr", addr, "-users", "u%03d@bench.test", "-accounts", fmt.Sprint(clients), "-pass", imapPass,
 			"-clients", fmt.Sprint(clients), "-seconds", fmt.Sprint(b.imapDuration.Seconds()), "-seed", fmt.Sprint(seed),
-			"-append-dir", f.appendDir, "-max-time", (b.runTimeout + b.imapDuration).String(), "steady")
+			"-append-dir", f.appendDir, "-max-time", (b.runTimeout + b.imapDuration).String(), "-client", b.steadyClient, "steady")
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +141,7 @@ func (b *bench) imapSteady() (*result, error) {
 	// SELECT, Petrel caches the password checks.
 	for _, w := range []struct{ sys, addr string }{{"Dovecot", d.imap}, {"Petrel", p.imap}} {
 		c, err := b.startChild("-addr", w.addr, "-users", "u%03d@bench.test", "-accounts", fmt.Sprint(clients), "-pass", imapPass,
-			"-clients", fmt.Sprint(clients), "-seconds", "1", "-append-dir", f.appendDir, "-max-time", b.runTimeout.String(), "steady")
+			"-clients", fmt.Sprint(clients), "-seconds", "1", "-append-dir", f.appendDir, "-max-time", b.runTimeout.String(), "-client", b.steadyClient, "steady")
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +180,7 @@ func (b *bench) imapSteady() (*result, error) {
 		}
 	}
 	r.notes = append(r.notes,
-		fmt.Sprintf("imap-steady: %d clients that stay logged in, each on its own account (u001…u%03d@bench.test) whose INBOX holds %d generated messages (%.1f KiB on average, no large attachments) and four more folders. Before the clock: log in, CREATE the folders, SELECT INBOX. Then for %v each loops, one command at a time (go-imap v2's imapclient, TCP_NODELAY as Go sets it): LIST \"\" *, STATUS of a folder, UID FETCH 1:* (UID FLAGS), FETCH of 20 messages (UID FLAGS ENVELOPE RFC822.SIZE INTERNALDATE), 3× FETCH n BODY.PEEK[] with 2× STORE +FLAGS.SILENT (\\Seen) after them, STORE ±FLAGS (\\Flagged), STORE +FLAGS.SILENT (\\Deleted), EXPUNGE, APPEND of a small message (the mailbox keeps its size): 13 commands, counted as ops.", clients, clients, n, float64(f.md.Bytes)/float64(n)/1024, b.imapDuration),
+		fmt.Sprintf("imap-steady: %d clients that stay logged in, each on its own account (u001…u%03d@bench.test) whose INBOX holds %d generated messages (%.1f KiB on average, no large attachments) and four more folders. Before the clock: log in, CREATE the folders, SELECT INBOX. Then for %v each loops, one command at a time (%s, TCP_NODELAY as Go sets it): LIST \"\" *, STATUS of a folder, UID FETCH 1:* (UID FLAGS), FETCH of 20 messages (UID FLAGS ENVELOPE RFC822.SIZE INTERNALDATE), 3× FETCH n BODY.PEEK[] with 2× STORE +FLAGS.SILENT (\\Seen) after them, STORE ±FLAGS (\\Flagged), STORE +FLAGS.SILENT (\\Deleted), EXPUNGE, APPEND of a small message (the mailbox keeps its size): 13 commands, counted as ops.", clients, clients, n, float64(f.md.Bytes)/float64(n)/1024, b.imapDuration, steadyClientNote[b.steadyClient]),
 		fmt.Sprintf("imap-steady: imaplib probe after each run: Python's imaplib (Nagle left on: it writes an APPEND literal and its closing CRLF in separate writes, the second held until the first is acknowledged) makes %d APPENDs of a %d-byte message to Drafts as u001, each timed from the command to its OK.", steadyProbeAppends, fileSize(probeMsg)))
 	return r, nil
 }
