@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,7 +42,7 @@ func (b *bench) imapSteady() (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := b.startPetrel("steady-petrel", petrelOpts{imap: true, dataDir: f.petrelData})
+	p, err := b.startPetrel("steady-petrel", petrelOpts{imap: true, http: true, dataDir: f.petrelData})
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +56,10 @@ func (b *bench) imapSteady() (*result, error) {
 
 	var onGo, onDone func() // PROFILE's perf, around the measured part
 	one := func(sys, addr string, roots []int, seed int) (map[string]float64, error) {
+		var commits0 commitStats
+		if sys != "Dovecot" {
+			commits0, _ = storeCommits(p.http)
+		}
 		c, err := b.startChild("-addr", addr, "-users", "u%03d@bench.test", "-accounts", fmt.Sprint(clients), "-pass", imapPass,
 			"-clients", fmt.Sprint(clients), "-seconds", fmt.Sprint(b.imapDuration.Seconds()), "-seed", fmt.Sprint(seed),
 			"-append-dir", f.appendDir, "-max-time", (b.runTimeout + b.imapDuration).String(), "-client", b.steadyClient, "steady")
@@ -110,6 +115,12 @@ func (b *bench) imapSteady() (*result, error) {
 		sort.Strings(by)
 		b.logf("    imap-steady %s: setup %.1fs; %d ops in %.1fs; %.1f MiB received; server CPU %s\n      %s", sys, ready.SetupSeconds, res.Ops, res.Seconds,
 			float64(res.Bytes)/(1<<20), cpuDelta(cm.before, after, res.Ops), strings.Join(by, "\n      "))
+		if sys != "Dovecot" {
+			if c1, err := storeCommits(p.http); err == nil && c1.count > commits0.count {
+				n := c1.count - commits0.count
+				b.logf("    imap-steady %s: %.0f store commits (%.0f/s), %.2f writes and %.2f ms each on average", sys, n, n/res.Seconds, (c1.writes-commits0.writes)/n, (c1.seconds-commits0.seconds)/n*1e3)
+			}
+		}
 		m := map[string]float64{"ops/s": float64(res.Ops) / res.Seconds, "p50 ms": res.P50, "p99 ms": res.P99,
 			"server CPU ms/op": float64(ticks) * 10 / float64(res.Ops), "client CPU s": res.ClientCPU}
 		for k, v := range res.ByOp {
@@ -201,4 +212,31 @@ func fileSize(p string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// commitStats are Petrel's store commits so far, from its /metrics.
+type commitStats struct{ count, seconds, writes float64 }
+
+func storeCommits(addr string) (commitStats, error) {
+	var c commitStats
+	resp, err := httpGet("http://" + addr + "/metrics")
+	if err != nil {
+		return c, err
+	}
+	for _, l := range strings.Split(resp, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "petrel_store_commit_seconds_count":
+			c.count = v
+		case "petrel_store_commit_seconds_sum":
+			c.seconds = v
+		case "petrel_store_commit_writes_sum":
+			c.writes = v
+		}
+	}
+	return c, nil
 }
