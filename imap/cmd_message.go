@@ -66,6 +66,27 @@ type fetchWriter struct {
 	bsExt        bool // BODYSTRUCTURE
 	bsPlain      bool // BODY
 	obsolete     map[*imap.FetchItemBodySection]string
+	resp         fetchResp // the reply being written (CreateMessage)
+	// seqAt and recentAt speed up finding the replies' messages in the
+	// view's lists (searchFrom).
+	seqAt, recentAt int
+}
+
+// seqOf is view.seqOf for the replies of this FETCH.
+func (w *fetchWriter) seqOf(uid store.UID) uint32 {
+	if i, ok := searchFrom(w.s.view.uids, uid, &w.seqAt); ok {
+		return uint32(i + 1)
+	}
+	return 0
+}
+
+// showRecent is view.showRecent for the replies of this FETCH.
+func (w *fetchWriter) showRecent(uid store.UID) bool {
+	if w.s.rev2 {
+		return false
+	}
+	_, ok := searchFrom(w.s.view.recent, uid, &w.recentAt)
+	return ok
 }
 
 func (s *session) cmdFetch(c *cmd) error {
@@ -374,9 +395,12 @@ type fetchResp struct {
 	n int
 }
 
+// CreateMessage starts a message's reply; the fetchResp is the writer's
+// own, valid until the next CreateMessage.
 func (w *fetchWriter) CreateMessage(seq uint32) *fetchResp {
 	w.s.e.raw("* ").num(seq).raw(" FETCH (")
-	return &fetchResp{w: w, e: &w.s.e}
+	w.resp = fetchResp{w: w, e: &w.s.e}
+	return &w.resp
 }
 
 func (r *fetchResp) item(name string) *enc {
@@ -387,12 +411,14 @@ func (r *fetchResp) item(name string) *enc {
 	return r.e.raw(name)
 }
 
-func (r *fetchResp) WriteUID(uid imap.UID)            { r.item("UID ").num(uint32(uid)) }
-func (r *fetchResp) WriteFlags(flags []imap.Flag)     { r.item("FLAGS ").flags(flags) }
-func (r *fetchResp) WriteInternalDate(t time.Time)    { r.item("INTERNALDATE ").date(t) }
-func (r *fetchResp) WriteRFC822Size(n int64)          { r.item("RFC822.SIZE ").num64(n) }
-func (r *fetchResp) WriteEnvelope(env *imap.Envelope) { r.item("ENVELOPE ").envelope(env) }
-func (r *fetchResp) Close() error                     { r.e.raw(")").crlf(); return nil }
+func (r *fetchResp) WriteUID(uid imap.UID) { r.item("UID ").num(uint32(uid)) }
+func (r *fetchResp) WriteFlags(flags []string, recent bool) {
+	writeFlags(r.item("FLAGS "), flags, recent)
+}
+func (r *fetchResp) WriteInternalDate(t time.Time)     { r.item("INTERNALDATE ").date(t) }
+func (r *fetchResp) WriteRFC822Size(n int64)           { r.item("RFC822.SIZE ").num64(n) }
+func (r *fetchResp) WriteEnvelope(env *store.Envelope) { r.item("ENVELOPE ").envelope(env) }
+func (r *fetchResp) Close() error                      { r.e.raw(")").crlf(); return nil }
 func (r *fetchResp) WriteBinarySize(part []int, n int64) {
 	r.item("BINARY.SIZE[").raw(partPath(part)).raw("] ").num64(n)
 }
@@ -424,7 +450,7 @@ func (r *fetchResp) WritePreview(text string) {
 	r.item("PREVIEW ").nstr(text)
 }
 
-func (r *fetchResp) WriteBodyStructure(bs imap.BodyStructure) {
+func (r *fetchResp) WriteBodyStructure(bs *store.Part) {
 	if r.w.bsPlain {
 		r.item("BODY ").bodyStructure(bs, false)
 	}

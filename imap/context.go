@@ -147,7 +147,7 @@ func (u *contextUpdates) WriteNumMessages(n uint32) error {
 	return nil
 }
 
-func (u *contextUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag, modseq uint64) error {
+func (u *contextUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []string, modseq uint64) error {
 	u.s.ctxCand = append(u.s.ctxCand, store.UID(uid))
 	return u.updateWriter.WriteMessageFlags(seq, uid, flags, modseq)
 }

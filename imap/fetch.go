@@ -19,8 +19,8 @@ const fetchBatch = 2048
 // fetched is what one message's FETCH reply needs from its content,
 // copied out of the read transaction.
 type fetched struct {
-	env      *imap.Envelope
-	bs       imap.BodyStructure
+	env      *store.Envelope // the decoded structure's, which outlives the read
+	bs       *store.Part
 	sections [][]byte
 	binary   [][]byte
 	binSize  []uint32
@@ -33,12 +33,11 @@ type fetched struct {
 // one short read transaction, written to the network only after that
 // transaction ends.
 func (s *session) fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	v := s.view
-	idx := v.resolve(numSet)
-	if len(idx) == 0 {
+	uids := s.view.resolveUIDs(numSet)
+	if len(uids) == 0 {
 		return nil
 	}
-	return s.fetchUIDs(w, v.uidsOf(idx), options)
+	return s.fetchUIDs(w, uids, options)
 }
 
 // fetchUIDs is fetch for the given UIDs of the view, ascending.
@@ -81,7 +80,7 @@ func (s *session) fetchUIDs(w *fetchWriter, uids []store.UID, options *imap.Fetc
 			return s.fetchContent(w, v, metas, options, seenNow)
 		}
 		for i := range metas {
-			if err := writeFetch(w, v.seqOf(metas[i].UID), &metas[i], options, &fetched{}, seenNow[metas[i].UID]); err != nil {
+			if err := writeFetch(w, w.seqOf(metas[i].UID), &metas[i], options, &fetched{}, seenNow[metas[i].UID]); err != nil {
 				return err
 			}
 		}
@@ -100,8 +99,19 @@ func (s *session) fetchUIDs(w *fetchWriter, uids []store.UID, options *imap.Fetc
 		})
 		return write(changed)
 	}
+	// The batches' metadata go in an array lent by the server's pool.
+	bp, _ := s.srv.metaBufs.Get().(*[]store.Message)
+	if bp == nil {
+		bp = new([]store.Message)
+	}
+	used := 0
+	defer func() {
+		clear((*bp)[:used]) // keep no flags alive in the pool
+		s.srv.metaBufs.Put(bp)
+	}()
 	for start := 0; start < len(uids); start += fetchBatch {
-		metas, err := st.Messages(v.m.id, uids[start:min(start+fetchBatch, len(uids))])
+		metas, err := st.MessagesInto(*bp, v.m.id, uids[start:min(start+fetchBatch, len(uids))])
+		*bp, used = metas[:0], max(used, len(metas))
 		if err != nil {
 			return clientError(err, "fetch")
 		}
@@ -124,27 +134,37 @@ var errGroupFull = errors.New("content group full")
 
 func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, options *imap.FetchOptions, seenNow map[store.UID]bool) error {
 	st := s.srv.opts.Store
+	read := st.ReadContents
+	if topSectionsOnly(options) && !w.preview {
+		read = readTop(st)
+	}
+	n := min(contentGroup, len(metas))
+	uids := make([]store.UID, 0, n)
+	// got[i] is what was read of group[i]; ok[i] whether it was (a
+	// message expunged since is not).
+	got := make([]fetched, n)
+	ok := make([]bool, n)
 	for len(metas) > 0 {
 		group := metas[:min(contentGroup, len(metas))]
-		uids := make([]store.UID, len(group))
+		uids = uids[:0]
 		for i := range group {
-			uids[i] = group[i].UID
+			uids = append(uids, group[i].UID)
 		}
-		got := make(map[store.UID]*fetched, len(group))
+		clear(got)
+		clear(ok)
 		last := -1
 		size := 0
-		read := st.ReadContents
-		if topSectionsOnly(options) && !w.preview {
-			read = readTop(st)
-		}
 		err := read(v.m.id, uids, func(uid store.UID, c *store.Content, root *store.Part) error {
-			f := extract(c, root, options)
+			i, found := slices.BinarySearch(uids, uid)
+			if !found {
+				return nil
+			}
+			last = i
+			f := &got[i]
+			*f = extract(c, root, options)
+			ok[i] = true
 			if w.preview {
 				f.preview = preview(c, root)
-			}
-			got[uid] = &f
-			if i, ok := slices.BinarySearch(uids, uid); ok {
-				last = i
 			}
 			for _, b := range f.sections {
 				size += len(b)
@@ -171,11 +191,10 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 			return clientError(err, "fetch")
 		}
 		for i := range group[:consumed] {
-			f := got[group[i].UID]
-			if f == nil {
+			if !ok[i] {
 				continue // expunged since; the client hears of it later
 			}
-			if err := writeFetch(w, v.seqOf(group[i].UID), &group[i], options, f, seenNow[group[i].UID]); err != nil {
+			if err := writeFetch(w, w.seqOf(group[i].UID), &group[i], options, &got[i], seenNow[group[i].UID]); err != nil {
 				return err
 			}
 		}
@@ -214,10 +233,10 @@ func readTop(st Store) func(store.MailboxID, []store.UID, func(store.UID, *store
 func extract(c *store.Content, root *store.Part, options *imap.FetchOptions) fetched {
 	var f fetched
 	if options.Envelope {
-		f.env = envelope(root.Envelope)
+		f.env = root.Envelope
 	}
 	if options.BodyStructure != nil {
-		f.bs = bodyStructure(root)
+		f.bs = root
 	}
 	for _, sec := range options.BodySection {
 		f.sections = append(f.sections, bodySection(c, root, sec))
@@ -245,28 +264,28 @@ func writeFetch(w *fetchWriter, seq uint32, meta *store.Message, options *imap.F
 	if seq == 0 {
 		return nil
 	}
-	var flags []imap.Flag
-	if options.Flags || seenNow {
-		fl := meta.Flags
+	showFlags := options.Flags || seenNow
+	var flags []string
+	if showFlags {
+		flags = meta.Flags
 		if seenNow && !meta.Has(store.FlagSeen) {
-			fl = append(slices.Clone(fl), store.FlagSeen)
-			slices.Sort(fl)
+			flags = append(slices.Clone(flags), store.FlagSeen)
+			slices.Sort(flags)
 		}
-		flags = w.s.view.flagsOf(meta.UID, fl, w.s.rev2)
 		w.s.announceKeywords(flags)
 	}
 	rw := w.CreateMessage(seq)
 	if options.UID {
 		rw.WriteUID(imap.UID(meta.UID))
 	}
-	if flags != nil {
-		rw.WriteFlags(flags)
+	if showFlags {
+		rw.WriteFlags(flags, w.showRecent(meta.UID))
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(meta.InternalDate)
 	}
 	rw.WriteObjectIDs(meta)
-	if w.modseq || w.s.condstore && flags != nil {
+	if w.modseq || w.s.condstore && showFlags {
 		rw.WriteModSeq(meta.ModSeq)
 	}
 	if w.preview {

@@ -58,13 +58,12 @@ func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags, 
 		if seq == 0 {
 			continue
 		}
-		flags := v.flagsOf(msg.UID, msg.Flags, s.rev2)
-		s.announceKeywords(flags)
+		s.announceKeywords(msg.Flags)
 		rw := w.CreateMessage(seq)
 		if byUID {
 			rw.WriteUID(imap.UID(msg.UID))
 		}
-		rw.WriteFlags(flags)
+		rw.WriteFlags(msg.Flags, v.showRecent(msg.UID, s.rev2))
 		if s.condstore {
 			rw.WriteModSeq(msg.ModSeq)
 		}

@@ -150,31 +150,45 @@ func isAStringChar(c byte) bool { return isAtomChar(c) || c == ']' }
 
 func isTagChar(c byte) bool { return isAtomChar(c) && c != '+' }
 
-// word reads one or more octets for which ok holds.
+// word reads one or more octets for which ok holds (never CR or LF). It
+// takes them from the reader's buffer a run at a time: the word is copied
+// once, into its string.
 func (p *parser) word(ok func(byte) bool, what string) (string, error) {
-	var b strings.Builder
+	var long []byte // the word so far, when it runs past what is buffered
 	for {
-		c, err := p.peek()
-		if err != nil {
+		if _, err := p.peek(); err != nil {
 			return "", err
 		}
-		if !ok(c) {
-			break
+		buf, _ := p.br.Peek(p.br.Buffered())
+		n := 0
+		for n < len(buf) && ok(buf[n]) {
+			n++
 		}
-		p.next()
-		b.WriteByte(c)
-		if p.n >= maxCommandSize {
+		if n > 0 && p.n+n >= maxCommandSize {
 			return "", errTooLong
 		}
-	}
-	if b.Len() == 0 {
-		c, _ := p.peek()
-		if c == '\r' || c == '\n' {
-			return "", badSyntax("Missing %s", what)
+		if n == len(buf) { // the word may go on past the buffer
+			long = append(long, buf...)
+			p.br.Discard(n)
+			p.n += n
+			continue
 		}
-		return "", badSyntax("Expected %s", what)
+		var s string
+		if long == nil {
+			s = string(buf[:n])
+		} else {
+			s = string(append(long, buf[:n]...))
+		}
+		p.br.Discard(n)
+		p.n += n
+		if s == "" {
+			if c := buf[0]; c == '\r' || c == '\n' {
+				return "", badSyntax("Missing %s", what)
+			}
+			return "", badSyntax("Expected %s", what)
+		}
+		return s, nil
 	}
-	return b.String(), nil
 }
 
 func (p *parser) atom() (string, error) { return p.word(isAtomChar, "atom") }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"petrel/store"
 )
 
 // enc writes IMAP responses (RFC 9051 7, 9) to a bufio.Writer, which the
@@ -22,13 +24,23 @@ type enc struct {
 	utf8 bool
 }
 
-func (e *enc) raw(s string) *enc  { e.w.WriteString(s); return e }
-func (e *enc) byte(c byte) *enc   { e.w.WriteByte(c); return e }
-func (e *enc) sp() *enc           { return e.byte(' ') }
-func (e *enc) crlf() *enc         { return e.raw("\r\n") }
-func (e *enc) num(n uint32) *enc  { return e.raw(strconv.FormatUint(uint64(n), 10)) }
-func (e *enc) num64(n int64) *enc { return e.raw(strconv.FormatInt(n, 10)) }
-func (e *enc) nil() *enc          { return e.raw("NIL") }
+func (e *enc) raw(s string) *enc { e.w.WriteString(s); return e }
+func (e *enc) byte(c byte) *enc  { e.w.WriteByte(c); return e }
+func (e *enc) sp() *enc          { return e.byte(' ') }
+func (e *enc) crlf() *enc        { return e.raw("\r\n") }
+
+// num and num64 format into the writer's free space (no string made).
+func (e *enc) num(n uint32) *enc {
+	e.w.Write(strconv.AppendUint(e.w.AvailableBuffer(), uint64(n), 10))
+	return e
+}
+
+func (e *enc) num64(n int64) *enc {
+	e.w.Write(strconv.AppendInt(e.w.AvailableBuffer(), n, 10))
+	return e
+}
+
+func (e *enc) nil() *enc { return e.raw("NIL") }
 
 // quotable: s can be sent as a quoted string.
 func (e *enc) quotable(s string) bool {
@@ -52,14 +64,39 @@ func (e *enc) str(s string) *enc {
 		return e.literal([]byte(s))
 	}
 	e.w.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			e.w.WriteByte('\\')
-		}
-		e.w.WriteByte(s[i])
-	}
+	e.quoted(s)
 	e.w.WriteByte('"')
 	return e
+}
+
+// strIn writes open+s+close as one string, as str would, without making
+// it first (open and close are plain ASCII without quotes or backslashes).
+func (e *enc) strIn(open, s, close string) *enc {
+	if len(open)+len(s)+len(close) > 1024 || !e.quotable(s) {
+		return e.str(open + s + close)
+	}
+	e.w.WriteByte('"')
+	e.w.WriteString(open)
+	e.quoted(s)
+	e.w.WriteString(close)
+	e.w.WriteByte('"')
+	return e
+}
+
+// quoted writes the inside of a quoted string: s with '"' and '\\'
+// escaped.
+func (e *enc) quoted(s string) {
+	for {
+		i := strings.IndexAny(s, `"\`)
+		if i < 0 {
+			e.w.WriteString(s)
+			return
+		}
+		e.w.WriteString(s[:i])
+		e.w.WriteByte('\\')
+		e.w.WriteByte(s[i])
+		s = s[i+1:]
+	}
 }
 
 func (e *enc) nstr(s string) *enc {
@@ -94,13 +131,22 @@ func (e *enc) mailbox(name string) *enc {
 	return e.str(utf7Encode(name))
 }
 
-func (e *enc) flags(flags []imap.Flag) *enc {
+func (e *enc) flags(flags []imap.Flag) *enc { return writeFlags(e, flags, false) }
+
+// writeFlags writes a flag list, with \Recent last when recent.
+func writeFlags[F ~string](e *enc, flags []F, recent bool) *enc {
 	e.byte('(')
 	for i, f := range flags {
 		if i > 0 {
 			e.sp()
 		}
 		e.raw(string(f))
+	}
+	if recent {
+		if len(flags) > 0 {
+			e.sp()
+		}
+		e.raw(string(flagRecent))
 	}
 	return e.byte(')')
 }
@@ -147,9 +193,11 @@ const (
 	dateTimeLayout     = "02-Jan-2006 15:04:05 -0700"
 )
 
-func (e *enc) envelope(env *imap.Envelope) *enc {
+// envelope writes a message's ENVELOPE (RFC 9051 7.5.2) from what the
+// store decoded; nil is a message without one (every field NIL).
+func (e *enc) envelope(env *store.Envelope) *enc {
 	if env == nil {
-		env = new(imap.Envelope)
+		env = &store.Envelope{}
 	}
 	sender, replyTo := env.Sender, env.ReplyTo
 	if sender == nil {
@@ -162,10 +210,10 @@ func (e *enc) envelope(env *imap.Envelope) *enc {
 	if env.Date.IsZero() {
 		e.nil()
 	} else {
-		e.str(env.Date.Format(envelopeDateLayout))
+		e.quotedTime(env.Date, envelopeDateLayout)
 	}
 	e.sp().nstr(mime.QEncoding.Encode("utf-8", env.Subject))
-	for _, l := range [][]imap.Address{env.From, sender, replyTo, env.To, env.Cc, env.Bcc} {
+	for _, l := range [...][]store.Address{env.From, sender, replyTo, env.To, env.Cc, env.Bcc} {
 		e.sp().addresses(l)
 	}
 	e.sp()
@@ -176,7 +224,7 @@ func (e *enc) envelope(env *imap.Envelope) *enc {
 	}
 	e.sp()
 	if env.MessageID != "" {
-		e.str("<" + env.MessageID + ">")
+		e.strIn("<", env.MessageID, ">")
 	} else {
 		e.nil()
 	}
@@ -186,7 +234,7 @@ func (e *enc) envelope(env *imap.Envelope) *enc {
 // addresses writes an address list. An address without a host marks a
 // group (RFC 3501 7.4.2): its start "(NIL NIL name NIL)" with the group's
 // name as the mailbox, its end "(NIL NIL NIL NIL)".
-func (e *enc) addresses(l []imap.Address) *enc {
+func (e *enc) addresses(l []store.Address) *enc {
 	if len(l) == 0 {
 		return e.nil()
 	}
@@ -203,38 +251,56 @@ func (e *enc) addresses(l []imap.Address) *enc {
 	return e.byte(')')
 }
 
-func (e *enc) bodyStructure(bs imap.BodyStructure, ext bool) *enc {
+// bodyStructure writes BODY (ext false) or BODYSTRUCTURE (RFC 9051 7.5.2)
+// from the store's MIME tree, with the extension data for BODYSTRUCTURE
+// (MD5 always NIL). A part without a type is text/plain.
+func (e *enc) bodyStructure(p *store.Part, ext bool) *enc {
 	e.byte('(')
-	switch bs := bs.(type) {
-	case *imap.BodyStructureSinglePart:
-		e.str(bs.Type).sp().str(bs.Subtype).sp().params(bs.Params).sp()
-		e.nstr(bs.ID).sp().nstr(bs.Description).sp()
-		if bs.Encoding == "" {
-			e.str("7bit")
-		} else {
-			e.str(strings.ToLower(bs.Encoding))
-		}
-		e.sp().num(bs.Size)
-		if msg := bs.MessageRFC822; msg != nil {
-			e.sp().envelope(msg.Envelope).sp().bodyStructure(msg.BodyStructure, ext).sp().num64(msg.NumLines)
-		} else if t := bs.Text; t != nil {
-			e.sp().num64(t.NumLines)
-		}
-		if ext && bs.Extended != nil {
-			x := bs.Extended
-			e.sp().nil().sp().disposition(x.Disposition).sp().langs(x.Language).sp().nstr(x.Location)
-		}
-	case *imap.BodyStructureMultiPart:
-		for _, c := range bs.Children {
+	if isMultipart(p) {
+		for _, c := range p.Parts {
 			e.bodyStructure(c, ext)
 		}
-		e.sp().str(bs.Subtype)
-		if ext && bs.Extended != nil {
-			x := bs.Extended
-			e.sp().params(x.Params).sp().disposition(x.Disposition).sp().langs(x.Language).sp().nstr(x.Location)
+		e.sp().str(p.Subtype)
+		if ext {
+			e.sp().params(p.Params).sp().disposition(p).sp().langs(p.Language).sp().nstr(p.Location)
 		}
+		return e.byte(')')
+	}
+	typ, sub := p.Type, p.Subtype
+	if typ == "" || sub == "" {
+		typ, sub = "text", "plain"
+	}
+	e.str(typ).sp().str(sub).sp().params(p.Params).sp()
+	e.nstr(p.ID).sp().nstr(p.Description).sp()
+	switch {
+	case p.Encoding == "":
+		e.str("7bit")
+	case isASCII(p.Encoding):
+		e.str(strings.ToLower(p.Encoding))
+	default:
+		e.str(strings.ToLower(strings.ToUpper(p.Encoding)))
+	}
+	e.sp().num(uint32(min(p.Size(), 1<<32-1)))
+	switch {
+	case isMessage(p):
+		inner := p.Parts[0]
+		e.sp().envelope(inner.Envelope).sp().bodyStructure(inner, ext).sp().num64(p.Lines)
+	case typ == "text":
+		e.sp().num64(p.Lines)
+	}
+	if ext {
+		e.sp().nil().sp().disposition(p).sp().langs(p.Language).sp().nstr(p.Location)
 	}
 	return e.byte(')')
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *enc) params(m map[string]string) *enc {
@@ -256,11 +322,12 @@ func (e *enc) params(m map[string]string) *enc {
 	return e.byte(')')
 }
 
-func (e *enc) disposition(d *imap.BodyStructureDisposition) *enc {
-	if d == nil {
+// disposition writes a part's Content-Disposition, NIL without one.
+func (e *enc) disposition(p *store.Part) *enc {
+	if p.Disposition == "" {
 		return e.nil()
 	}
-	return e.byte('(').str(d.Value).sp().params(d.Params).byte(')')
+	return e.byte('(').str(p.Disposition).sp().params(p.DispositionParams).byte(')')
 }
 
 func (e *enc) langs(l []string) *enc {
@@ -277,7 +344,15 @@ func (e *enc) langs(l []string) *enc {
 	return e.byte(')')
 }
 
-func (e *enc) date(t time.Time) *enc { return e.str(t.Format(dateTimeLayout)) }
+// date writes an IMAP date-time, quoted (it never needs escaping).
+func (e *enc) date(t time.Time) *enc { return e.quotedTime(t, dateTimeLayout) }
+
+func (e *enc) quotedTime(t time.Time, layout string) *enc {
+	b := append(e.w.AvailableBuffer(), '"')
+	b = t.AppendFormat(b, layout)
+	e.w.Write(append(b, '"'))
+	return e
+}
 
 // sectionName writes BODY[…]'s section spec and origin (RFC 9051 7.5.2).
 func (e *enc) section(part []int, spec imap.PartSpecifier, fields, notFields []string) *enc {

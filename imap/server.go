@@ -80,6 +80,7 @@ type Server struct {
 	headerCaches *headerCaches // SEARCH's, kept while mailboxes close
 
 	corkBufs sync.Pool // output buffers lent to busy connections (corkConn)
+	metaBufs sync.Pool // of *[]store.Message: FETCH's batches of metadata
 
 	deflaters deflatePool // compressors lent to COMPRESS bursts (deflateConn)
 }

@@ -62,6 +62,12 @@ type session struct {
 	// the timer's goroutine and so must not read log itself.
 	timerLog *slog.Logger
 
+	// cmd and parser are the command being run and its reader, kept here
+	// so that a command allocates neither; contFn is s.cont, made once.
+	cmd    cmd
+	parser parser
+	contFn func(string) error
+
 	acct   *store.Account
 	view   *view     // selected mailbox, or nil
 	notify *notifier // NOTIFY's state (cmd_notify.go), or nil
@@ -225,9 +231,11 @@ func (s *session) command() error {
 		return err
 	}
 	s.nc.SetReadDeadline(time.Now().Add(cmdReadTimeout))
-	p := newParser(s.br, s.cont)
-	p.utf8 = s.e.utf8
-	err = s.run(p)
+	if s.contFn == nil {
+		s.contFn = s.cont
+	}
+	s.parser = parser{br: s.br, cont: s.contFn, utf8: s.e.utf8}
+	err = s.run(&s.parser)
 	if s.ending.Load() != 0 {
 		return s.bye()
 	}
@@ -260,7 +268,11 @@ var selectedState = []connState{stateSelected}
 
 // commands maps a command name (with "UID " for the UID forms) to its
 // handler; the handlers live in a file per command group (cmd_*.go).
-var commands map[string]handler
+// uidNames maps the names after "UID " to those keys.
+var (
+	commands map[string]handler
+	uidNames map[string]string
+)
 
 func init() {
 	commands = map[string]handler{
@@ -314,6 +326,12 @@ func init() {
 		"SETQUOTA":       {(*session).cmdSetQuota, authStates},
 		"CANCELUPDATE":   {(*session).cmdCancelUpdate, selectedState},
 	}
+	uidNames = map[string]string{}
+	for name := range commands {
+		if sub, ok := strings.CutPrefix(name, "UID "); ok {
+			uidNames[sub] = name
+		}
+	}
 }
 
 // run reads a command's tag and name, runs its handler and writes the
@@ -327,36 +345,27 @@ func (s *session) run(p *parser) error {
 	if err == nil {
 		name, err = p.atom()
 	}
-	c := &cmd{tag: tag, p: p}
+	s.cmd = cmd{tag: tag, p: p}
+	c := &s.cmd
 	if err == nil {
 		name = strings.ToUpper(name)
 		if name == "UID" {
 			var sub string
 			if err = p.sp(); err == nil {
 				if sub, err = p.atom(); err == nil {
-					name = "UID " + strings.ToUpper(sub)
+					sub = strings.ToUpper(sub)
+					if n, ok := uidNames[sub]; ok {
+						name = n
+					} else {
+						name = "UID " + sub
+					}
 					c.uid = true
 				}
 			}
 		}
 	}
-	var se *syntaxError
-	if errors.As(err, &se) {
-		if s.state == stateNotAuth {
-			// Mitigates cross-protocol attacks (a browser's form posted to
-			// port 143): before login, nothing but IMAP gets a second line.
-			s.e.raw("* BYE Syntax error: ").raw(se.msg).crlf()
-			s.state = stateLogout
-			return nil
-		}
-		if tag == "" {
-			tag = "*"
-		}
-		s.e.status(tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Syntax error: " + se.msg})
-		return p.skipLine()
-	}
 	if err != nil {
-		return err
+		return s.badCommand(p, tag, err)
 	}
 	c.name = name
 	s.tag = tag
@@ -386,6 +395,26 @@ func (s *session) run(p *parser) error {
 	return s.reply(c, err)
 }
 
+// badCommand answers a command whose tag or name could not be read.
+func (s *session) badCommand(p *parser, tag string, err error) error {
+	var se *syntaxError
+	if errors.As(err, &se) {
+		if s.state == stateNotAuth {
+			// Mitigates cross-protocol attacks (a browser's form posted to
+			// port 143): before login, nothing but IMAP gets a second line.
+			s.e.raw("* BYE Syntax error: ").raw(se.msg).crlf()
+			s.state = stateLogout
+			return nil
+		}
+		if tag == "" {
+			tag = "*"
+		}
+		s.e.status(tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Syntax error: " + se.msg})
+		return p.skipLine()
+	}
+	return err
+}
+
 func inState(st connState, states []connState) bool {
 	for _, x := range states {
 		if x == st {
@@ -403,17 +432,25 @@ var errReplied = errors.New("replied")
 // with its response code), a syntaxError BAD; I/O errors end the session,
 // and any other error is the server's fault: logged, NO [SERVERBUG].
 func (s *session) reply(c *cmd, err error) error {
+	if err == nil {
+		if err := s.poll(c.name); err != nil {
+			return err
+		}
+		// status's "tag OK name completed", without making its text.
+		s.e.raw(c.tag).raw(" OK ").raw(c.name).raw(" completed").crlf()
+		return nil
+	}
+	return s.replyError(c, err)
+}
+
+// replyError is reply for a handler's error (the targets errors.As fills
+// cost an allocation: a command that succeeds makes none).
+func (s *session) replyError(c *cmd, err error) error {
 	var (
 		ie *imap.Error
 		se *syntaxError
 	)
 	switch {
-	case err == nil:
-		if err := s.poll(c.name); err != nil {
-			return err
-		}
-		s.e.status(c.tag, &imap.StatusResponse{Type: imap.StatusResponseTypeOK, Text: c.name + " completed"})
-		return nil
 	case errors.Is(err, errReplied):
 		return nil
 	case errors.As(err, &se):
@@ -558,12 +595,10 @@ func (u sessionUpdates) WriteNumMessages(n uint32) error {
 	return nil
 }
 
-func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag, modseq uint64) error {
-	if !u.s.rev2 && u.s.view.isRecent(store.UID(uid)) {
-		flags = append(flags, flagRecent)
-	}
+func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []string, modseq uint64) error {
 	u.s.announceKeywords(flags)
-	u.s.e.raw("* ").num(seq).raw(" FETCH (UID ").num(uint32(uid)).raw(" FLAGS ").flags(flags)
+	u.s.e.raw("* ").num(seq).raw(" FETCH (UID ").num(uint32(uid)).raw(" FLAGS ")
+	writeFlags(&u.s.e, flags, u.s.view.showRecent(store.UID(uid), u.s.rev2))
 	if u.s.condstore {
 		u.s.e.raw(" MODSEQ (").num64(int64(modseq)).raw(")")
 	}
@@ -574,7 +609,7 @@ func (u sessionUpdates) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap
 // announceKeywords writes FLAGS and PERMANENTFLAGS again if flags hold a
 // keyword the session has not been told of: a client may reject a keyword
 // it meets in a FETCH before FLAGS lists it (RFC 3501 7.2.6).
-func (s *session) announceKeywords(flags []imap.Flag) {
+func (s *session) announceKeywords(flags []string) {
 	if s.view == nil || !s.view.newKeywords(flags) {
 		return
 	}

@@ -27,6 +27,8 @@ type Store interface {
 	MailboxByName(acct uint64, name string) (*store.Mailbox, error)
 	Mailboxes(acct uint64) ([]store.Mailbox, error)
 	Messages(mbx store.MailboxID, uids []store.UID) ([]store.Message, error)
+	// MessagesInto is Messages appending to buf[:0]: FETCH reuses arrays.
+	MessagesInto(buf []store.Message, mbx store.MailboxID, uids []store.UID) ([]store.Message, error)
 	Metadata(acct uint64, mbx store.MailboxID, names []string, depth int) ([]store.MetadataEntry, error)
 	Move(ctx context.Context, src store.MailboxID, uids []store.UID, dst store.MailboxID) (*store.CopyResult, error)
 	ReadContents(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, structure *store.Part) error) error

@@ -64,26 +64,22 @@ func (v *view) isRecent(uid store.UID) bool {
 	return ok
 }
 
-// flagsOf are the flags a message shows this session: \Recent added for
-// an IMAP4rev1 session (IMAP4rev2 has no \Recent).
-func (v *view) flagsOf(uid store.UID, flags []string, rev2 bool) []imap.Flag {
-	out := imapFlags(flags)
-	if !rev2 && v.isRecent(uid) {
-		out = append(out, flagRecent)
-	}
-	return out
+// showRecent: whether the message's flags show \Recent to this session
+// (an IMAP4rev1 session; IMAP4rev2 has no \Recent).
+func (v *view) showRecent(uid store.UID, rev2 bool) bool {
+	return !rev2 && v.isRecent(uid)
 }
 
 // newKeywords reports whether flags hold keywords not yet announced in
 // FLAGS, and adds them.
-func (v *view) newKeywords(flags []imap.Flag) bool {
+func (v *view) newKeywords(flags []string) bool {
 	added := false
 	for _, f := range flags {
-		if isSystemFlag(string(f)) {
+		if isSystemFlag(f) {
 			continue
 		}
-		if _, ok := v.keywords[string(f)]; !ok && len(v.keywords) < maxKeywords {
-			v.keywords[string(f)] = struct{}{}
+		if _, ok := v.keywords[f]; !ok && len(v.keywords) < maxKeywords {
+			v.keywords[f] = struct{}{}
 			added = true
 		}
 	}
@@ -118,7 +114,7 @@ type updateWriter interface {
 	// UIDs, ascending.
 	WriteExpunged(seqs []uint32, uids []store.UID) error
 	WriteNumMessages(n uint32) error
-	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag, modseq uint64) error
+	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []string, modseq uint64) error
 }
 
 // poll reports queued changes to the client, in commit order. Without
@@ -163,7 +159,7 @@ func (v *view) poll(w updateWriter, allowExpunge bool) error {
 			}
 			for _, msg := range ev.Messages {
 				if i, ok := slices.BinarySearch(v.uids, msg.UID); ok {
-					if err := w.WriteMessageFlags(uint32(i+1), imap.UID(msg.UID), imapFlags(msg.Flags), msg.ModSeq); err != nil {
+					if err := w.WriteMessageFlags(uint32(i+1), imap.UID(msg.UID), msg.Flags, msg.ModSeq); err != nil {
 						return err
 					}
 				}
@@ -297,6 +293,61 @@ func (v *view) resolve(set imap.NumSet) []int {
 	return slices.Compact(idx)
 }
 
+// resolveUIDs is uidsOf(resolve(set)). A set of one range (1:*, a page
+// of the message list, one message) is answered with a slice of v.uids
+// itself, capacity clipped: callers must not write to it.
+func (v *view) resolveUIDs(set imap.NumSet) []store.UID {
+	n := len(v.uids)
+	switch set := set.(type) {
+	case imap.SeqSet:
+		if len(set) == 1 {
+			start, stop := set[0].Start, set[0].Stop
+			if start == 0 {
+				start = uint32(n)
+			}
+			if stop == 0 {
+				stop = uint32(n)
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			start = max(start, 1)
+			stop = min(stop, uint32(n))
+			if start > stop {
+				return nil
+			}
+			return v.uids[start-1 : stop : stop]
+		}
+	case imap.UIDSet:
+		if len(set) == 1 && !imap.IsSearchRes(set) {
+			var last store.UID
+			if n > 0 {
+				last = v.uids[n-1]
+			}
+			start, stop := store.UID(set[0].Start), store.UID(set[0].Stop)
+			if start == 0 {
+				start = last
+			}
+			if stop == 0 {
+				stop = last
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			i, _ := slices.BinarySearch(v.uids, start)
+			j, found := slices.BinarySearch(v.uids, stop)
+			if found {
+				j++
+			}
+			if i >= j {
+				return nil
+			}
+			return v.uids[i:j:j]
+		}
+	}
+	return v.uidsOf(v.resolve(set))
+}
+
 // uidsOf returns the UIDs at the given indexes.
 func (v *view) uidsOf(idx []int) []store.UID {
 	out := make([]store.UID, len(idx))
@@ -314,12 +365,20 @@ func (v *view) seqOf(uid store.UID) uint32 {
 	return 0
 }
 
-func imapFlags(flags []string) []imap.Flag {
-	out := make([]imap.Flag, len(flags))
-	for i, f := range flags {
-		out[i] = imap.Flag(f)
+// searchFrom finds uid in the ascending list l as slices.BinarySearch
+// does, looking first at *at, where a lookup of UIDs in ascending order
+// (a FETCH's replies) finds the next one; it leaves *at past what it
+// found.
+func searchFrom(l []store.UID, uid store.UID, at *int) (int, bool) {
+	if i := *at; i < len(l) && l[i] == uid {
+		*at = i + 1
+		return i, true
 	}
-	return out
+	i, ok := slices.BinarySearch(l, uid)
+	if ok {
+		*at = i + 1
+	}
+	return i, ok
 }
 
 func storeFlags(flags []imap.Flag) []string {

@@ -17,8 +17,9 @@ import (
 // and never write to the network from fn. Keep uids short (a few hundred)
 // so the transaction stays short.
 func (s *Store) ReadContents(mbx MailboxID, uids []UID, fn func(uid UID, c *Content, structure *Part) error) error {
-	return s.eachContent(mbx, uids, func(infos *bolt.Bucket, _ *contentCursor, uid UID, rec msgRecord, c *Content) error {
-		part, err := structureTx(infos, rec, c)
+	return s.eachContent(mbx, uids, func(_ *bolt.Bucket, cc *contentCursor, uid UID, rec msgRecord, c *Content) error {
+		binary.BigEndian.PutUint64(cc.key[:], rec.Blob)
+		part, err := structureOf(cc.get(cc.infos, cc.key[:]), c)
 		if err != nil {
 			return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
 		}
@@ -59,6 +60,7 @@ func (s *Store) eachContent(mbx MailboxID, uids []UID, fn func(infos *bolt.Bucke
 		}
 		cc, infos := newContentCursor(msgs, t.Bucket(bBlobs)), t.Bucket(bBlobInfo)
 		cc.infos = infos.Cursor()
+		cc.flags = newFlagSlab(len(uids))
 		for _, uid := range uids {
 			rec, c, err := cc.content(mbx, uid)
 			if err == ErrNoMessage {

@@ -1,11 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -73,8 +74,9 @@ func (s *Store) Mailboxes(acct uint64) ([]Mailbox, error) {
 	err := s.view(func(t *bolt.Tx) error {
 		prefix := be64(acct)
 		c := t.Bucket(bMbxNames).Cursor()
+		mc := t.Bucket(bMailboxes).Cursor()
 		for k, v := c.Seek(prefix); len(k) >= 8 && string(k[:8]) == string(prefix); k, v = c.Next() {
-			m, err := getMailboxTx(t, MailboxID(binary.BigEndian.Uint64(v)))
+			m, err := mailboxAt(mc, MailboxID(binary.BigEndian.Uint64(v)))
 			if err != nil {
 				return err
 			}
@@ -82,7 +84,7 @@ func (s *Store) Mailboxes(acct uint64) ([]Mailbox, error) {
 		}
 		return nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortFunc(out, func(a, b Mailbox) int { return strings.Compare(a.Name, b.Name) })
 	return out, err
 }
 
@@ -425,8 +427,26 @@ func mailboxByNameTx(t *bolt.Tx, acct uint64, name string) (Mailbox, error) {
 }
 
 func getMailboxTx(t *bolt.Tx, id MailboxID) (Mailbox, error) {
+	var key [8]byte
+	binary.BigEndian.PutUint64(key[:], uint64(id))
+	return decodeMailbox(id, t.Bucket(bMailboxes).Get(key[:]))
+}
+
+// mailboxAt is getMailboxTx through c, a cursor over bMailboxes reused
+// for reading many.
+func mailboxAt(c *bolt.Cursor, id MailboxID) (Mailbox, error) {
+	var key [8]byte
+	binary.BigEndian.PutUint64(key[:], uint64(id))
+	k, v := c.Seek(key[:])
+	if !bytes.Equal(k, key[:]) {
+		v = nil
+	}
+	return decodeMailbox(id, v)
+}
+
+// decodeMailbox decodes mailbox id's record v (nil: there is none).
+func decodeMailbox(id MailboxID, v []byte) (Mailbox, error) {
 	var m Mailbox
-	v := t.Bucket(bMailboxes).Get(be64(uint64(id)))
 	if v == nil {
 		return m, ErrNoMailbox
 	}
@@ -473,7 +493,10 @@ func (m *Mailbox) encode() []byte {
 
 func (m *Mailbox) decode(v []byte) error {
 	if len(v) > 0 && v[0] == '{' {
-		return json.Unmarshal(v, m)
+		var j Mailbox // apart, so that m does not escape to the heap
+		err := json.Unmarshal(v, &j)
+		*m = j
+		return err
 	}
 	if len(v) == 0 || v[0] != mailboxRecordV1 {
 		return errCorrupt

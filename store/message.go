@@ -339,8 +339,9 @@ func (s *Store) List(mbx MailboxID) ([]Message, error) {
 			return ErrNoMailbox
 		}
 		out = make([]Message, 0, b.Stats().KeyN)
+		slab := newFlagSlab(cap(out))
 		return b.ForEach(func(k, v []byte) error {
-			rec, err := decodeRecord(v, true)
+			rec, err := decodeRecordIn(v, true, &slab)
 			if err != nil {
 				return err
 			}
@@ -354,19 +355,28 @@ func (s *Store) List(mbx MailboxID) ([]Message, error) {
 // Messages returns the messages of uids that still exist, in the order
 // given. Missing UIDs are skipped.
 func (s *Store) Messages(mbx MailboxID, uids []UID) ([]Message, error) {
-	out := make([]Message, 0, len(uids))
+	return s.MessagesInto(make([]Message, 0, len(uids)), mbx, uids)
+}
+
+// MessagesInto is Messages appending to buf[:0] and returning it (grown
+// if need be): a caller that reads often (IMAP's FETCH) reuses one array
+// instead of allocating one per read. The Flags of what it returns are
+// its own, as Messages'.
+func (s *Store) MessagesInto(buf []Message, mbx MailboxID, uids []UID) ([]Message, error) {
+	out := buf[:0]
 	err := s.view(func(t *bolt.Tx) error {
 		b := t.Bucket(bMsgs).Bucket(be64(uint64(mbx)))
 		if b == nil {
 			return ErrNoMailbox
 		}
 		c := uidCursor{c: b.Cursor()}
+		slab := newFlagSlab(len(uids))
 		for _, uid := range uids {
 			v := c.get(uid)
 			if v == nil {
 				continue
 			}
-			rec, err := decodeRecord(v, true)
+			rec, err := decodeRecordIn(v, true, &slab)
 			if err != nil {
 				return err
 			}
@@ -568,6 +578,7 @@ type contentCursor struct {
 	msgs, blobs *bolt.Cursor
 	infos       *bolt.Cursor // the blob infos, set by readers of them
 	key         [8]byte
+	flags       flagSlab
 }
 
 func newContentCursor(msgs, blobs *bolt.Bucket) *contentCursor {
@@ -589,7 +600,7 @@ func (cc *contentCursor) content(mbx MailboxID, uid UID) (msgRecord, *Content, e
 	if v == nil {
 		return msgRecord{}, nil, ErrNoMessage
 	}
-	rec, err := decodeRecord(v, false)
+	rec, err := decodeRecordIn(v, false, &cc.flags)
 	if err != nil {
 		return rec, nil, err
 	}

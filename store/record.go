@@ -50,6 +50,39 @@ func (r *msgRecord) encode() []byte {
 // decodeRecord decodes b, copying everything out of it (b may be bbolt's).
 // With noPrefix the prefix is skipped, which listing does not need.
 func decodeRecord(b []byte, noPrefix bool) (msgRecord, error) {
+	return decodeRecordIn(b, noPrefix, nil)
+}
+
+// flagSlab lends the Flags of many decoded records out of one array, so
+// that reading a whole folder does not allocate per flagged message. Each
+// record's Flags is capped at its length: appending to it copies. Its
+// first array holds a flag per record expected (at least 4, at most
+// flagSlabChunk), so a read of one message takes little; later ones grow
+// to flagSlabChunk.
+type flagSlab struct {
+	free  []string
+	chunk int // the size of the last array
+}
+
+const flagSlabChunk = 256
+
+// newFlagSlab is a slab for about records records.
+func newFlagSlab(records int) flagSlab {
+	return flagSlab{chunk: min(max(records, 4), flagSlabChunk) / 2}
+}
+
+func (s *flagSlab) take(n int) []string {
+	if n > cap(s.free) {
+		s.chunk = min(max(2*s.chunk, 4), flagSlabChunk)
+		s.free = make([]string, 0, max(n, s.chunk))
+	}
+	l := s.free[:0:n]
+	s.free = s.free[n:n:cap(s.free)]
+	return l
+}
+
+// decodeRecordIn is decodeRecord taking the Flags from slab, if not nil.
+func decodeRecordIn(b []byte, noPrefix bool, slab *flagSlab) (msgRecord, error) {
 	var r msgRecord
 	var n int
 	uv := func() uint64 {
@@ -85,7 +118,11 @@ func decodeRecord(b []byte, noPrefix bool) (msgRecord, error) {
 		return r, errCorrupt
 	}
 	if nf > 0 {
-		r.Flags = make([]string, 0, nf)
+		if slab != nil {
+			r.Flags = slab.take(int(nf))
+		} else {
+			r.Flags = make([]string, 0, nf)
+		}
 	}
 	for i := uint64(0); i < nf; i++ {
 		l := uv()

@@ -489,3 +489,88 @@ func TestWatchWindow(t *testing.T) {
 		t.Fatalf("next event %+v, want UID %d", ev, d.UID)
 	}
 }
+
+// Messages and List lend the flags of many messages out of one array: a
+// caller appending to one message's Flags must not change another's.
+func TestMessagesFlagsApart(t *testing.T) {
+	s := storetest.Open(t)
+	a := storetest.Account(t, s, "flags@example.org")
+	var uids []store.UID
+	var mbx store.MailboxID
+	for i := range 3 {
+		d := deliver(t, s, a, fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))
+		mbx = d.Mailbox
+		uids = append(uids, d.UID)
+		if _, err := s.StoreFlags(ctx, mbx, []store.UID{d.UID}, store.FlagsAdd, []string{store.FlagSeen, "$K" + fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byMessages, err := s.Messages(mbx, uids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := s.List(mbx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, msgs := range map[string][]store.Message{"Messages": byMessages, "List": listed} {
+		if len(msgs) != 3 {
+			t.Fatalf("%s: %d messages, want 3", name, len(msgs))
+		}
+		msgs[0].Flags = append(msgs[0].Flags, "$Extra")
+		msgs[1].Flags = append(msgs[1].Flags, "$Extra")
+		for i, m := range msgs {
+			want := []string{"$K" + fmt.Sprint(i), store.FlagSeen}
+			if i < 2 {
+				want = append(want, "$Extra")
+			}
+			if !slices.Equal(m.Flags, want) {
+				t.Errorf("%s: message %d flags %q, want %q", name, i, m.Flags, want)
+			}
+		}
+	}
+}
+
+// MessagesInto gives what Messages gives, in the caller's array when it
+// is large enough, whatever that array held before.
+func TestMessagesInto(t *testing.T) {
+	s := storetest.Open(t)
+	a := storetest.Account(t, s, "into@example.org")
+	var uids []store.UID
+	var mbx store.MailboxID
+	for i := range 5 {
+		d := deliver(t, s, a, fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))
+		mbx, uids = d.Mailbox, append(uids, d.UID)
+	}
+	if _, err := s.StoreFlags(ctx, mbx, uids[1:3], store.FlagsAdd, []string{store.FlagFlagged}); err != nil {
+		t.Fatal(err)
+	}
+	ask := []store.UID{uids[0], uids[2], 999, uids[4]}
+	want, err := s.Messages(mbx, ask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]store.Message, 7, 8)
+	for i := range buf {
+		buf[i] = store.Message{UID: 12345, Flags: []string{"$Stale"}}
+	}
+	got, err := s.MessagesInto(buf, mbx, ask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &got[0] != &buf[0] {
+		t.Errorf("MessagesInto did not use the array it was given")
+	}
+	if len(got) != 3 || len(got) != len(want) {
+		t.Fatalf("got %d messages, Messages gives %d, want 3", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].UID != want[i].UID || !slices.Equal(got[i].Flags, want[i].Flags) || got[i].ModSeq != want[i].ModSeq ||
+			got[i].Size != want[i].Size || !got[i].InternalDate.Equal(want[i].InternalDate) || got[i].Blob != want[i].Blob {
+			t.Errorf("message %d: MessagesInto %+v, Messages %+v", i, got[i], want[i])
+		}
+	}
+	if _, err := s.MessagesInto(nil, 9999, ask); !errors.Is(err, store.ErrNoMailbox) {
+		t.Errorf("missing mailbox: %v, want ErrNoMailbox", err)
+	}
+}

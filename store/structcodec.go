@@ -241,7 +241,18 @@ func (d *structDecoder) part(depth int) *Part {
 		d.fail("too many or too deep parts")
 		return nil
 	}
-	p := &Part{}
+	var p *Part
+	var env *Envelope // where the part's envelope goes, if it has one
+	if depth == 0 {
+		// The top part has an envelope: one allocation for both.
+		pe := new(struct {
+			p Part
+			e Envelope
+		})
+		p, env = &pe.p, &pe.e
+	} else {
+		p = &Part{}
+	}
 	p.HeaderStart = d.varint()
 	if depth > 0 {
 		p.HeaderStart += d.shift
@@ -257,7 +268,11 @@ func (d *structDecoder) part(depth int) *Part {
 	switch d.flag() {
 	case 0:
 	case 1:
-		p.Envelope = d.envelope()
+		if env == nil {
+			env = &Envelope{}
+		}
+		d.envelope(env)
+		p.Envelope = env
 	default:
 		d.fail("bad envelope marker")
 	}
@@ -277,8 +292,9 @@ func (d *structDecoder) part(depth int) *Part {
 	return p
 }
 
-func (d *structDecoder) envelope() *Envelope {
-	e := &Envelope{}
+// envelope decodes an envelope into e, its address lists sharing one
+// array.
+func (d *structDecoder) envelope(e *Envelope) {
 	if t := d.bytes(); len(t) > 0 {
 		// The encoder writes neither a zone of a day or more nor a year
 		// past 9999 (JSON, and IMAP's date-time, have no room for them).
@@ -287,27 +303,36 @@ func (d *structDecoder) envelope() *Envelope {
 		}
 	}
 	e.Subject = d.string()
+	var free []Address
 	for _, l := range [...]*[]Address{&e.From, &e.Sender, &e.ReplyTo, &e.To, &e.Cc, &e.Bcc} {
 		n := d.count(3)
 		if n == 0 {
 			continue
 		}
-		*l = make([]Address, n)
+		if n > cap(free) {
+			free = make([]Address, 0, max(n, 4))
+		}
+		*l, free = free[:n:n], free[n:n:cap(free)]
 		for i := range *l {
 			(*l)[i] = Address{Name: d.string(), Mailbox: d.string(), Host: d.string()}
 		}
 	}
 	e.InReplyTo = d.list()
 	e.MessageID = d.string()
-	return e
 }
 
 // structureTx returns the stored structure of a message's blob, offsets
 // shifted past its prefix; a blob without one (none is written so, but a
 // damaged store may have lost it) is parsed again.
 func structureTx(infos *bolt.Bucket, rec msgRecord, c *Content) (*Part, error) {
+	return structureOf(infos.Get(be64(rec.Blob)), c)
+}
+
+// structureOf is structureTx for the blob's stored structure info, read
+// already (nil if there is none).
+func structureOf(info []byte, c *Content) (*Part, error) {
 	shift := int64(len(c.Prefix))
-	if info := infos.Get(be64(rec.Blob)); info != nil {
+	if info != nil {
 		p, err := decodeStructure(info, shift)
 		if err != nil {
 			return nil, fmt.Errorf("structure: %w", err)

@@ -42,7 +42,7 @@ var frontEndMethods = []string{
 	"JunkApplyPending", "JunkPending", // junk.StatsReader (nothing pending on PostgreSQL)
 	"JunkModelSize", "JunkStatsOf", // junk.StatsReader
 	"JunkTrainMany", "JunkTrain", "JunkTrust", // junk.Trainer, cmd/petrel, mta
-	"List", "Messages", "Page", "Vanished", // imap, pop3, mailio, webmail
+	"List", "Messages", "MessagesInto", "Page", "Vanished", // imap, pop3, mailio, webmail
 	"Metadata", "SetMetadata", // imap
 	"ReadContent", "ReadContents", "ReadHeaders", "ReadMessage", "ReadRaw", "ReadRange", "Structure",
 	"Reindex",                                // cmd/petrel

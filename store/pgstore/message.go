@@ -318,6 +318,12 @@ func (s *Store) Messages(mbx store.MailboxID, uids []store.UID) ([]store.Message
 	return out, nil
 }
 
+// MessagesInto is Messages appending to buf[:0] (store.Store's contract).
+func (s *Store) MessagesInto(buf []store.Message, mbx store.MailboxID, uids []store.UID) ([]store.Message, error) {
+	msgs, err := s.Messages(mbx, uids)
+	return append(buf[:0], msgs...), err
+}
+
 // ReadMessage returns a copy of a whole message.
 func (s *Store) ReadMessage(mbx store.MailboxID, uid store.UID) ([]byte, error) {
 	return s.ReadRange(mbx, uid, 0, 1<<62)
