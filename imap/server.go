@@ -80,6 +80,9 @@ type Server struct {
 	headerCaches *headerCaches // SEARCH's, kept while mailboxes close
 
 	corkBufs sync.Pool // output buffers lent to busy connections (corkConn)
+	// readers and writers are the sessions' bufio buffers, given back
+	// while a session waits in IDLE or under NOTIFY (wait.go).
+	readers, writers sync.Pool
 
 	deflaters deflatePool // compressors lent to COMPRESS bursts (deflateConn)
 }

@@ -22,8 +22,8 @@ import (
 
 // session is one IMAP connection: its state machine (RFC 9051 3), the
 // command loop and the writer of its responses. Every read and write is
-// made by the session's goroutine, except in IDLE, where a helper goroutine
-// waits for DONE while the session writes updates. The autologout timer and
+// made by the session's goroutine, except while it waits for input in IDLE
+// or under NOTIFY, when a helper goroutine writes the updates (wait.go). The autologout timer and
 // Server.Close do not write: they mark the session as ending and cut its
 // read short with a deadline, and the session says BYE itself.
 type session struct {
@@ -50,7 +50,10 @@ type session struct {
 	// condstore: CONDSTORE is enabled (RFC 7162 3.1): FLAGS come with MODSEQ.
 	condstore bool
 	qresync   bool // QRESYNC is enabled (RFC 7162 3.2.3)
-	idling    atomic.Bool
+	// pre is input awaitInput read ahead, not yet in br; wait is what
+	// it shares with the bursts that report while it waits (wait.go).
+	pre  []byte
+	wait waitState
 	// ending is why the session must end (endAutologout, endShutdown), set
 	// from other goroutines.
 	ending atomic.Int32
@@ -83,17 +86,21 @@ const (
 )
 
 // sessionIO reads and writes the session's current connection; a read
-// first writes out the responses waiting in bw (never during IDLE, where
-// the session flushes its own writes).
+// first writes out the responses waiting in bw, then gives what
+// awaitInput read ahead (pre) before reading the connection.
 type sessionIO struct{ s *session }
 
 func (io sessionIO) Read(p []byte) (int, error) {
-	if !io.s.idling.Load() {
-		if err := io.s.bw.Flush(); err != nil {
-			return 0, err
-		}
+	s := io.s
+	if err := s.bw.Flush(); err != nil {
+		return 0, err
 	}
-	return io.s.nc.Read(p)
+	if len(s.pre) > 0 {
+		n := copy(p, s.pre)
+		s.pre = s.pre[n:]
+		return n, nil
+	}
+	return s.nc.Read(p)
 }
 
 func (io sessionIO) Write(p []byte) (int, error) { return io.s.nc.Write(p) }
@@ -112,9 +119,8 @@ func (srv *Server) serveConn(c net.Conn, insecure bool) {
 	srv.conns[s] = struct{}{}
 	srv.mu.Unlock()
 	_, s.isTLS = c.(*tls.Conn)
-	s.br = bufio.NewReaderSize(sessionIO{s}, 4096)
-	s.bw = bufio.NewWriterSize(sessionIO{s}, 4096)
-	s.e = enc{w: s.bw}
+	s.takeBuffers()
+	s.wait.hook = s.wakeUp
 	s.log = srv.log.With("remote", c.RemoteAddr().String())
 	s.timerLog = s.log
 	s.timer = time.AfterFunc(srv.opts.AutoLogout, s.autoLogout)
