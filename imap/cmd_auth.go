@@ -364,32 +364,45 @@ func (s *session) cmdIdle(c *cmd) error {
 		return err
 	}
 	s.timer.Stop()
-	defer s.touch()
 	v := s.view
 	if v != nil {
 		v.wake.take() // this poll reports what came so far
 		if err := s.pollView(true); err != nil {
+			s.touch()
 			return err
 		}
 	}
 	if err := s.cont("idling"); err != nil {
+		s.touch()
 		return err
 	}
 	s.nc.SetReadDeadline(time.Now().Add(idleTimeout))
 	if s.ending.Load() != 0 {
 		s.nc.SetReadDeadline(time.Now())
 	}
-	var w1, w2 waker
+	var a awaiting
 	if v != nil {
-		w1 = waker{&v.wake, func() error { return s.pollView(true) }}
+		a.w1 = waker{&v.wake, func() error { return s.pollView(true) }}
 	}
 	if s.notify != nil {
 		// NOTIFY's other mailboxes (cmd_notify.go)
-		w2 = waker{&s.notify.wake, func() error { return s.notifyReport(true, true) }}
+		a.w2 = waker{&s.notify.wake, func() error { return s.notifyReport(true, true) }}
 	}
-	if err := s.awaitInput(w1, w2); err != nil {
+	a.then = func(err error) error {
+		err = s.idleDone(c, err)
+		s.touch()
+		return s.afterCommand(s.reply(c, err))
+	}
+	s.awaiting = a
+	return errAwait
+}
+
+// idleDone reads IDLE's DONE once input came.
+func (s *session) idleDone(c *cmd, err error) error {
+	if err != nil {
 		return err
 	}
+	c.p.br = s.br // the session's reader is another since awaitInput
 	line, err := s.readLine(1024)
 	if err != nil {
 		return err

@@ -644,16 +644,16 @@ func (s *session) notifyAfterCommand(allowExpunge bool) error {
 	return s.notifyReport(allowExpunge, false)
 }
 
-// notifyWait waits for the next command while NOTIFY reports events as
-// they happen (awaitInput, as in IDLE).
-func (s *session) notifyWait() error {
+// notifyAwaiting waits for the next command while NOTIFY reports events
+// as they happen (awaitInput, as in IDLE), then goes on with then.
+func (s *session) notifyAwaiting(then func(error) error) awaiting {
 	n := s.notify
 	report := func() error { return s.notifyReport(true, true) }
 	var viewWake *wakeup
 	if n.selected != nil && s.view != nil {
 		viewWake = &s.view.wake
 	}
-	return s.awaitInput(waker{&n.wake, report}, waker{viewWake, report})
+	return awaiting{waker{&n.wake, report}, waker{viewWake, report}, then}
 }
 
 // addNotifier and removeNotifier keep the server's NOTIFY sessions by

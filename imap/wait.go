@@ -2,14 +2,16 @@ package imap
 
 import (
 	"bufio"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // A session waiting for its client in IDLE or under NOTIFY holds no
-// buffers and no goroutine beyond its own: the session's goroutine waits in
-// a read of a few octets straight from the connection. What must be told
+// buffers and one goroutine with a small stack: the command returns
+// errAwait, and a new goroutine (serve) waits in a read of a few octets
+// straight from the connection, then runs the rest of the command. What must be told
 // meanwhile (a delivery, a flag change) pokes a wakeup, whose hook starts
 // a short-lived goroutine (a burst) that writes the reports with a writer
 // lent from the server's pool and ends. When input comes the session waits
@@ -17,8 +19,9 @@ import (
 // pools again, the octets it read first in line.
 //
 // So an idle IDLE connection costs its session, its connection and one
-// parked goroutine, not the 8 KiB of bufio buffers it uses while commands
-// run nor a second goroutine (TestIdleConnectionMemory).
+// goroutine parked a few frames deep, not the 8 KiB of bufio buffers it
+// uses while commands run, nor the stack they grew, nor a second goroutine
+// (TestIdleConnectionMemory).
 
 // waitReadSize is what the waiting read asks for: "DONE" CRLF or the
 // start of the next command.
@@ -46,6 +49,17 @@ func (w *wakeup) take() bool { return w.pending.Load() && w.pending.Swap(false) 
 type waker struct {
 	w      *wakeup
 	report func() error
+}
+
+// errAwait: the command waits for input, as s.awaiting says (serve).
+var errAwait = errors.New("awaiting input")
+
+// awaiting is what a session waits for input with (its wakers) and what it
+// does once input came, given the wait's error: the rest of the command,
+// its reply included.
+type awaiting struct {
+	w1, w2 waker
+	then   func(error) error
 }
 
 // waitState is the part of a session shared with its bursts while it
