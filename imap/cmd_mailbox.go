@@ -157,7 +157,8 @@ func (s *session) firstUnseen(v *view) (uint32, error) {
 // mailboxAttrs are the attributes LIST shows for a mailbox (before
 // \Subscribed, which is shown on request).
 func mailboxAttrs(mb *store.Mailbox, hasChildren bool) []imap.MailboxAttr {
-	attrs := []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}
+	attrs := make([]imap.MailboxAttr, 1, 3) // room for special use and \Subscribed
+	attrs[0] = imap.MailboxAttrHasNoChildren
 	if hasChildren {
 		attrs[0] = imap.MailboxAttrHasChildren
 	}
@@ -451,8 +452,10 @@ func (s *session) list(resp, ref string, patterns []string, o *listOptions) erro
 		subscribed bool
 	}
 	entries := make(map[string]*entry, len(mbs))
+	ents := make([]entry, len(mbs)) // the mailboxes' entries, in one array
 	for i := range mbs {
-		entries[mbs[i].Name] = &entry{mb: &mbs[i], subscribed: mbs[i].Subscribed}
+		ents[i] = entry{mb: &mbs[i], subscribed: mbs[i].Subscribed}
+		entries[mbs[i].Name] = &ents[i]
 	}
 	// Levels of the hierarchy that are no mailbox: the parents left by
 	// DELETE of a mailbox with children. They are listed \Noselect, or
@@ -588,9 +591,12 @@ func (s *session) list(resp, ref string, patterns []string, o *listOptions) erro
 func (s *session) writeList(resp string, d *imap.ListData, childInfo []string) {
 	e := &s.e
 	e.raw("* ").raw(resp).sp().attrs(d.Attrs).sp()
-	if d.Delim == 0 {
+	switch d.Delim {
+	case 0:
 		e.nil()
-	} else {
+	case store.Separator:
+		e.str(string(store.Separator)) // a constant: nothing to allocate
+	default:
 		e.str(string(d.Delim))
 	}
 	e.sp().mailbox(d.Mailbox)
@@ -657,7 +663,7 @@ func wildMatch(name string, delim byte, pat string) bool {
 // statusItems reads STATUS's item list.
 func statusItems(p *parser) (*imap.StatusOptions, []string, error) {
 	var o imap.StatusOptions
-	var items []string
+	items := make([]string, 0, 8)
 	err := p.list(false, func() error {
 		a, err := p.atom()
 		if err != nil {
@@ -724,8 +730,18 @@ func (s *session) cmdStatus(c *cmd) error {
 
 // statusData answers STATUS from the counts the store keeps: one read.
 func (s *session) statusData(mb *store.Mailbox, options *imap.StatusOptions) *imap.StatusData {
-	data := &imap.StatusData{Mailbox: mb.Name, HighestModSeq: mb.ModSeq}
-	u32 := func(v uint32) *uint32 { return &v }
+	// The counts live in one array: one allocation, not one each.
+	counts := new(struct {
+		data imap.StatusData
+		n    [5]uint32
+	})
+	data, next := &counts.data, 0
+	*data = imap.StatusData{Mailbox: mb.Name, HighestModSeq: mb.ModSeq}
+	u32 := func(v uint32) *uint32 {
+		p := &counts.n[next]
+		*p, next = v, next+1
+		return p
+	}
 	if options.NumMessages {
 		data.NumMessages = u32(mb.Messages)
 	}

@@ -63,10 +63,10 @@ type fetchWriter struct {
 	// changedSince, when not 0, keeps only messages with a higher MODSEQ
 	// (FETCH … (CHANGEDSINCE n), RFC 7162 3.1.4).
 	changedSince uint64
-	bsExt        bool // BODYSTRUCTURE
-	bsPlain      bool // BODY
-	obsolete     map[*imap.FetchItemBodySection]string
-	resp         fetchResp // the reply being written (CreateMessage)
+	bsExt        bool                                  // BODYSTRUCTURE
+	bsPlain      bool                                  // BODY
+	obsolete     map[*imap.FetchItemBodySection]string // nil until one is asked
+	resp         fetchResp                             // the reply being written (CreateMessage)
 	// seqAt and recentAt speed up finding the replies' messages in the
 	// view's lists (searchFrom).
 	seqAt, recentAt int
@@ -99,7 +99,7 @@ func (s *session) cmdFetch(c *cmd) error {
 		return err
 	}
 	o := &imap.FetchOptions{UID: c.uid}
-	w := &fetchWriter{s: s, obsolete: map[*imap.FetchItemBodySection]string{}}
+	w := &fetchWriter{s: s}
 	if b, err := p.peek(); err != nil {
 		return err
 	} else if b == '(' {
@@ -224,6 +224,9 @@ func fetchAtt(p *parser, o *imap.FetchOptions, w *fetchWriter, macro bool) error
 			bs.Specifier = imap.PartSpecifierHeader
 		case "RFC822.TEXT":
 			bs.Specifier = imap.PartSpecifierText
+		}
+		if w.obsolete == nil {
+			w.obsolete = map[*imap.FetchItemBodySection]string{}
 		}
 		w.obsolete[bs] = name
 		o.BodySection = append(o.BodySection, bs)

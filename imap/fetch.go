@@ -135,15 +135,20 @@ var errGroupFull = errors.New("content group full")
 func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, options *imap.FetchOptions, seenNow map[store.UID]bool) error {
 	st := s.srv.opts.Store
 	read := st.ReadContents
-	if topSectionsOnly(options) && !w.preview {
+	switch {
+	case envelopeOnly(options) && !w.preview:
+		read = readEnvelopes(st)
+	case topSectionsOnly(options) && !w.preview:
 		read = readTop(st)
 	}
 	n := min(contentGroup, len(metas))
 	uids := make([]store.UID, 0, n)
-	// got[i] is what was read of group[i]; ok[i] whether it was (a
-	// message expunged since is not).
-	got := make([]fetched, n)
-	ok := make([]bool, n)
+	// got[i] is what was read of group[i], if it was (a message expunged
+	// since is not).
+	got := make([]struct {
+		fetched
+		ok bool
+	}, n)
 	for len(metas) > 0 {
 		group := metas[:min(contentGroup, len(metas))]
 		uids = uids[:0]
@@ -151,7 +156,6 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 			uids = append(uids, group[i].UID)
 		}
 		clear(got)
-		clear(ok)
 		last := -1
 		size := 0
 		err := read(v.m.id, uids, func(uid store.UID, c *store.Content, root *store.Part) error {
@@ -160,9 +164,9 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 				return nil
 			}
 			last = i
-			f := &got[i]
+			f := &got[i].fetched
 			*f = extract(c, root, options)
-			ok[i] = true
+			got[i].ok = true
 			if w.preview {
 				f.preview = preview(c, root)
 			}
@@ -191,10 +195,10 @@ func (s *session) fetchContent(w *fetchWriter, v *view, metas []store.Message, o
 			return clientError(err, "fetch")
 		}
 		for i := range group[:consumed] {
-			if !ok[i] {
+			if !got[i].ok {
 				continue // expunged since; the client hears of it later
 			}
-			if err := writeFetch(w, w.seqOf(group[i].UID), &group[i], options, &got[i], seenNow[group[i].UID]); err != nil {
+			if err := writeFetch(w, w.seqOf(group[i].UID), &group[i], options, &got[i].fetched, seenNow[group[i].UID]); err != nil {
 				return err
 			}
 		}
@@ -218,13 +222,33 @@ func topSectionsOnly(o *imap.FetchOptions) bool {
 	return true
 }
 
+// envelopeOnly: whether the only content the FETCH asks for is ENVELOPE.
+func envelopeOnly(o *imap.FetchOptions) bool {
+	return o.Envelope && o.BodyStructure == nil && len(o.BodySection) == 0 &&
+		len(o.BinarySection) == 0 && len(o.BinarySectionSize) == 0
+}
+
+// readEnvelopes is ReadContents for envelopeOnly (store.ReadEnvelopes):
+// the content it gives is nil, the root only the envelope.
+func readEnvelopes(st Store) func(store.MailboxID, []store.UID, func(store.UID, *store.Content, *store.Part) error) error {
+	return func(mbx store.MailboxID, uids []store.UID, fn func(store.UID, *store.Content, *store.Part) error) error {
+		var root store.Part // extract keeps root.Envelope, not root
+		return st.ReadEnvelopes(mbx, uids, func(uid store.UID, env *store.Envelope) error {
+			root.Envelope = env
+			return fn(uid, nil, &root)
+		})
+	}
+}
+
 // readTop is ReadContents for topSectionsOnly: the root it gives holds only
 // the offsets of the whole message (store.ReadHeaders), not the decoded
 // structure.
 func readTop(st Store) func(store.MailboxID, []store.UID, func(store.UID, *store.Content, *store.Part) error) error {
 	return func(mbx store.MailboxID, uids []store.UID, fn func(store.UID, *store.Content, *store.Part) error) error {
+		var root store.Part // extract copies what it needs out of it
 		return st.ReadHeaders(mbx, uids, func(uid store.UID, c *store.Content, bodyStart int64) error {
-			return fn(uid, c, &store.Part{BodyStart: bodyStart, End: c.Size()})
+			root = store.Part{BodyStart: bodyStart, End: c.Size()}
+			return fn(uid, c, &root)
 		})
 	}
 }

@@ -16,7 +16,7 @@ func (s *session) store(byUID bool, numSet imap.NumSet, flags *imap.StoreFlags, 
 	if err != nil {
 		return err
 	}
-	uids := v.uidsOf(v.resolve(numSet))
+	uids := v.resolveUIDs(numSet) // the stores read it, never write it
 	if len(uids) == 0 {
 		return nil
 	}

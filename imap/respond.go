@@ -42,29 +42,33 @@ func (e *enc) num64(n int64) *enc {
 
 func (e *enc) nil() *enc { return e.raw("NIL") }
 
-// quotable: s can be sent as a quoted string.
-func (e *enc) quotable(s string) bool {
+// quotable: s can be sent as a quoted string; escapes: it then holds
+// '"' or '\\', which need escaping. One pass over s.
+func (e *enc) quotable(s string) (quotable, escapes bool) {
 	if len(s) > 1024 {
-		return false
+		return false, false
 	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			escapes = true
 		case c == 0 || c == '\r' || c == '\n':
-			return false
+			return false, false
 		case c >= 0x80 && !e.utf8:
-			return false
+			return false, false
 		}
 	}
-	return true
+	return true, escapes
 }
 
 // str writes a string: quoted when it can be, else a literal.
 func (e *enc) str(s string) *enc {
-	if !e.quotable(s) {
+	ok, escapes := e.quotable(s)
+	if !ok {
 		return e.literal([]byte(s))
 	}
 	e.w.WriteByte('"')
-	e.quoted(s)
+	e.quoted(s, escapes)
 	e.w.WriteByte('"')
 	return e
 }
@@ -72,20 +76,25 @@ func (e *enc) str(s string) *enc {
 // strIn writes open+s+close as one string, as str would, without making
 // it first (open and close are plain ASCII without quotes or backslashes).
 func (e *enc) strIn(open, s, close string) *enc {
-	if len(open)+len(s)+len(close) > 1024 || !e.quotable(s) {
+	ok, escapes := e.quotable(s)
+	if len(open)+len(s)+len(close) > 1024 || !ok {
 		return e.str(open + s + close)
 	}
 	e.w.WriteByte('"')
 	e.w.WriteString(open)
-	e.quoted(s)
+	e.quoted(s, escapes)
 	e.w.WriteString(close)
 	e.w.WriteByte('"')
 	return e
 }
 
 // quoted writes the inside of a quoted string: s with '"' and '\\'
-// escaped.
-func (e *enc) quoted(s string) {
+// escaped (if it has any: escapes).
+func (e *enc) quoted(s string, escapes bool) {
+	if !escapes {
+		e.w.WriteString(s)
+		return
+	}
 	for {
 		i := strings.IndexAny(s, `"\`)
 		if i < 0 {
@@ -349,9 +358,41 @@ func (e *enc) date(t time.Time) *enc { return e.quotedTime(t, dateTimeLayout) }
 
 func (e *enc) quotedTime(t time.Time, layout string) *enc {
 	b := append(e.w.AvailableBuffer(), '"')
-	b = t.AppendFormat(b, layout)
+	b = appendTime(b, t, layout)
 	e.w.Write(append(b, '"'))
 	return e
+}
+
+// appendTime is t.AppendFormat(b, layout) made faster for IMAP's two
+// layouts (envelopeDateLayout, dateTimeLayout) and years of four digits:
+// FETCH writes one or two dates per message.
+func appendTime(b []byte, t time.Time, layout string) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 || layout != envelopeDateLayout && layout != dateTimeLayout {
+		return t.AppendFormat(b, layout)
+	}
+	two := func(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+	if layout == envelopeDateLayout { // Mon, 02 Jan 2006 15:04:05 -0700
+		b = append(b, t.Weekday().String()[:3]...)
+		b = append(b, ", "...)
+		b = append(two(b, day), ' ')
+		b = append(append(b, month.String()[:3]...), ' ')
+	} else { // 02-Jan-2006 15:04:05 -0700
+		b = append(two(b, day), '-')
+		b = append(append(b, month.String()[:3]...), '-')
+	}
+	b = two(two(b, year/100), year%100)
+	hour, minute, sec := t.Clock()
+	b = append(two(append(two(append(two(append(b, ' '), hour), ':'), minute), ':'), sec), ' ')
+	_, offset := t.Zone()
+	zone := offset / 60 // minutes, as time's -0700 truncates
+	if zone < 0 {
+		b = append(b, '-')
+		zone = -zone
+	} else {
+		b = append(b, '+')
+	}
+	return two(two(b, zone/60), zone%60)
 }
 
 // sectionName writes BODY[…]'s section spec and origin (RFC 9051 7.5.2).

@@ -32,6 +32,9 @@ type Store interface {
 	Metadata(acct uint64, mbx store.MailboxID, names []string, depth int) ([]store.MetadataEntry, error)
 	Move(ctx context.Context, src store.MailboxID, uids []store.UID, dst store.MailboxID) (*store.CopyResult, error)
 	ReadContents(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, structure *store.Part) error) error
+	// ReadEnvelopes is ReadContents for FETCH ENVELOPE: the top envelope
+	// of each, read without the message.
+	ReadEnvelopes(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, env *store.Envelope) error) error
 	ReadHeaders(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, bodyStart int64) error) error
 	RenameMailbox(ctx context.Context, acct uint64, oldName, newName string) error
 	SetMetadata(ctx context.Context, acct uint64, mbx store.MailboxID, entries []store.MetadataEntry) error

@@ -103,7 +103,8 @@ func FuzzParseStructure(f *testing.F) {
 
 // FuzzDecodeStructure: the stored structure is read back from disk, which
 // may be damaged: any bytes give a tree or errStructure, never a panic or
-// a huge allocation, and a tree decoded encodes to the same bytes.
+// a huge allocation, and a tree decoded encodes to the same bytes. The
+// envelope alone (decodeEnvelope, FETCH ENVELOPE's) is the tree's.
 func FuzzDecodeStructure(f *testing.F) {
 	for _, m := range codecMessages {
 		f.Add(encodeStructure(ParseStructure([]byte(m))))
@@ -111,7 +112,22 @@ func FuzzDecodeStructure(f *testing.F) {
 	f.Add([]byte{structV1})
 	f.Add([]byte(`{"hs":0,"bs":2,"e":3,"t":"text","st":"plain"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		env, binary, envErr := decodeEnvelope(b)
+		if envErr != nil && !errors.Is(envErr, errStructure) {
+			t.Fatalf("envelope error %v is not errStructure", envErr)
+		}
+		if binary != (len(b) > 0 && b[0] == structV1) {
+			t.Fatalf("decodeEnvelope took %q for the binary form: %v", b[:min(len(b), 1)], binary)
+		}
 		p, err := decodeStructure(b, 0)
+		if err == nil && binary {
+			if envErr != nil {
+				t.Fatalf("the tree decodes, its envelope not: %v", envErr)
+			}
+			if jsonOf(t, &Part{Envelope: env}) != jsonOf(t, &Part{Envelope: p.Envelope}) {
+				t.Fatalf("envelope %s, the tree's %s", jsonOf(t, &Part{Envelope: env}), jsonOf(t, &Part{Envelope: p.Envelope}))
+			}
+		}
 		if err != nil {
 			if len(b) > 0 && b[0] != '{' && !errors.Is(err, errStructure) {
 				t.Fatalf("error %v is not errStructure", err)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -43,6 +44,60 @@ func (s *Store) ReadHeaders(mbx MailboxID, uids []UID, fn func(uid UID, c *Conte
 			start = p.BodyStart - int64(len(c.Prefix))
 		}
 		return fn(uid, c, start+int64(len(c.Prefix)))
+	})
+}
+
+// ReadEnvelopes calls fn, in one read transaction, with the envelope of
+// each of uids that still exists, in the order given (missing UIDs are
+// skipped): IMAP's FETCH ENVELOPE. It reads only the front of each stored
+// structure, neither the message nor its other parts. env is the caller's
+// to keep; nil for a message without one.
+func (s *Store) ReadEnvelopes(mbx MailboxID, uids []UID, fn func(uid UID, env *Envelope) error) error {
+	return s.view(func(t *bolt.Tx) error {
+		if len(uids) == 0 {
+			return nil
+		}
+		msgs := t.Bucket(bMsgs).Bucket(be64(uint64(mbx)))
+		if msgs == nil {
+			return ErrNoMailbox
+		}
+		infos := t.Bucket(bBlobInfo)
+		mc, ic := uidCursor{c: msgs.Cursor()}, infos.Cursor()
+		var key [8]byte
+		for _, uid := range uids {
+			v := mc.get(uid)
+			if v == nil {
+				continue
+			}
+			blob, n := binary.Uvarint(v) // a record starts with its blob
+			if n <= 0 {
+				return fmt.Errorf("message %d/%d: %w", mbx, uid, errCorrupt)
+			}
+			binary.BigEndian.PutUint64(key[:], blob)
+			k, info := ic.Seek(key[:])
+			if !bytes.Equal(k, key[:]) {
+				info = nil
+			}
+			env, ok, err := decodeEnvelope(info)
+			if err != nil {
+				return fmt.Errorf("message %d/%d: structure: %w", mbx, uid, err)
+			}
+			if !ok { // no binary structure: the whole one, as ReadContents reads it
+				rec, c, err := contentIn(msgs, t.Bucket(bBlobs), mbx, uid)
+				if err != nil {
+					return err
+				}
+				p, err := structureTx(infos, rec, c)
+				if err != nil {
+					return fmt.Errorf("message %d/%d: %w", mbx, uid, err)
+				}
+				env = p.Envelope
+			}
+			if err := fn(uid, env); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

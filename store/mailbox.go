@@ -514,13 +514,20 @@ func (m *Mailbox) decode(v []byte) error {
 		n += k
 		return x
 	}
+	var all string // v as a string, made once for the strings to share
 	str := func() string {
 		l := uv()
 		if n < 0 || l > uint64(len(v)-n) {
 			n = -1
 			return ""
 		}
-		s := string(v[n : n+int(l)])
+		if l == 0 {
+			return ""
+		}
+		if all == "" {
+			all = string(v)
+		}
+		s := all[n : n+int(l)]
 		n += int(l)
 		return s
 	}

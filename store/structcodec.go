@@ -138,6 +138,69 @@ func decodeStructure(info []byte, shift int64) (*Part, error) {
 	return p, nil
 }
 
+// decodeEnvelope decodes only the top part's envelope of a stored
+// structure in the binary form, skipping the fields before it and leaving
+// the parts after it unread; ok is false for any other form (JSON, none).
+// The envelope's strings share one copy of its own bytes only.
+func decodeEnvelope(info []byte) (env *Envelope, ok bool, err error) {
+	if len(info) == 0 || info[0] != structV1 {
+		return nil, false, nil
+	}
+	d := structDecoder{b: info[1:]}
+	for range 4 { // HeaderStart, BodyStart, End, Lines
+		d.varint()
+	}
+	for range 8 { // Type … Location
+		d.bytes()
+	}
+	for range 2 { // Params, DispositionParams
+		for range d.count(2) {
+			d.bytes()
+			d.bytes()
+		}
+	}
+	for range d.count(1) { // Language
+		d.bytes()
+	}
+	switch d.flag() {
+	case 0:
+		return nil, true, d.err
+	case 1:
+	default:
+		d.fail("bad envelope marker")
+	}
+	if d.err != nil {
+		return nil, true, d.err
+	}
+	start := len(info) - len(d.b)
+	d.skipEnvelope()
+	if d.err != nil {
+		return nil, true, d.err
+	}
+	b := info[start : len(info)-len(d.b)]
+	e := structDecoder{b: b, all: string(b)}
+	env = &Envelope{}
+	e.envelope(env)
+	return env, true, e.err
+}
+
+// skipEnvelope reads past an envelope as envelope decodes it.
+func (d *structDecoder) skipEnvelope() {
+	d.bytes() // Date
+	d.bytes() // Subject
+	for range 6 {
+		for range d.count(3) {
+			d.bytes()
+			d.bytes()
+			d.bytes()
+		}
+	}
+	for range d.count(1) { // InReplyTo
+		d.bytes()
+	}
+	d.bytes() // MessageID
+}
+
 // structDecoder reads the binary form; the first error sticks and every
 // later read returns zero values.
 type structDecoder struct {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -291,5 +293,73 @@ func TestAppendManyStoresBinaryStructure(t *testing.T) {
 		if got, want := jsonOf(t, p), jsonOf(t, ParseStructure([]byte(codecMessages[name]))); got != want {
 			t.Errorf("%s: structure read back\n got %s\nwant %s", name, got, want)
 		}
+	}
+}
+
+// ReadEnvelopes gives the envelopes ReadContents' trees hold, in the order
+// asked, missing messages skipped: for structures in the binary form, in
+// JSON (an older Petrel's), and for a blob whose structure was lost.
+func TestReadEnvelopes(t *testing.T) {
+	s, acct := openWithAccount(t)
+	ctx := context.Background()
+	var uids []UID
+	var mbx MailboxID
+	names := slices.Sorted(maps.Keys(codecMessages))
+	for i, name := range names {
+		tg := Target{Account: acct.ID}
+		if i%2 == 0 {
+			tg.Prefix = []byte("Return-Path: <x@y>\r\n")
+		}
+		d, err := s.Deliver(ctx, &Delivery{Body: []byte(codecMessages[name]), Targets: []Target{tg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mbx, uids = d[0].Mailbox, append(uids, d[0].UID)
+	}
+	check := func(what string) {
+		t.Helper()
+		var want []string
+		err := s.ReadContents(mbx, uids, func(uid UID, c *Content, p *Part) error {
+			want = append(want, jsonOf(t, &Part{Envelope: p.Envelope}))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		ask := append(slices.Clone(uids), uids[len(uids)-1]+100)
+		err = s.ReadEnvelopes(mbx, ask, func(uid UID, env *Envelope) error {
+			got = append(got, jsonOf(t, &Part{Envelope: env}))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: ReadEnvelopes gave\n%q\nReadContents' trees hold\n%q", what, got, want)
+		}
+	}
+	check("binary")
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		blobs, infos := tx.Bucket(bBlobs), tx.Bucket(bBlobInfo)
+		i := 0
+		return blobs.ForEach(func(k, v []byte) error {
+			i++
+			if i%2 == 0 {
+				return infos.Delete(k)
+			}
+			js, err := json.Marshal(ParseStructure(v))
+			if err != nil {
+				return err
+			}
+			return infos.Put(k, js)
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("JSON and lost")
+	if err := s.ReadEnvelopes(9999, uids, func(UID, *Envelope) error { return nil }); !errors.Is(err, ErrNoMailbox) {
+		t.Errorf("missing mailbox: %v", err)
 	}
 }

@@ -126,6 +126,14 @@ func (s *Store) ReadContents(mbx store.MailboxID, uids []store.UID, fn func(uid 
 	return nil
 }
 
+// ReadEnvelopes calls fn with the envelope of each of uids that still
+// exists, in order (store.Store's contract): ReadContents' trees' own.
+func (s *Store) ReadEnvelopes(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, env *store.Envelope) error) error {
+	return s.ReadContents(mbx, uids, func(uid store.UID, _ *store.Content, p *store.Part) error {
+		return fn(uid, p.Envelope)
+	})
+}
+
 // ReadHeaders is ReadContents for readers of the top header only: fn gets
 // the offset where the body starts (prefix included).
 func (s *Store) ReadHeaders(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, bodyStart int64) error) error {

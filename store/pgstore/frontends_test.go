@@ -44,7 +44,7 @@ var frontEndMethods = []string{
 	"JunkTrainMany", "JunkTrain", "JunkTrust", // junk.Trainer, cmd/petrel, mta
 	"List", "Messages", "MessagesInto", "Page", "Vanished", // imap, pop3, mailio, webmail
 	"Metadata", "SetMetadata", // imap
-	"ReadContent", "ReadContents", "ReadHeaders", "ReadMessage", "ReadRaw", "ReadRange", "Structure",
+	"ReadContent", "ReadContents", "ReadEnvelopes", "ReadHeaders", "ReadMessage", "ReadRaw", "ReadRange", "Structure",
 	"Reindex",                                // cmd/petrel
 	"Watch",                                  // imap, webmail
 	"ChangedSince",                           // imap (CONDSTORE, QRESYNC)
