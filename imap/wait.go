@@ -90,12 +90,16 @@ func (s *session) awaitInput(w1, w2 waker) error {
 	ws.mu.Lock()
 	ws.waiting, ws.wakers, ws.err = true, [2]waker{w1, w2}, nil
 	ws.mu.Unlock()
+	poked := false
 	for _, w := range ws.wakers {
 		if w.w != nil {
 			w.w.hook.Store(&ws.hook)
+			poked = poked || w.w.pending.Load() // before the hook
 		}
 	}
-	s.wakeUp() // for a poke that came before the hook
+	if poked {
+		s.wakeUp()
+	}
 	buf := make([]byte, waitReadSize)
 	n, err := s.nc.Read(buf)
 	for _, w := range ws.wakers {
