@@ -14,16 +14,19 @@ import (
 	"time"
 
 	pimap "petrel/imap"
-	"petrel/internal/testenv"
 	"petrel/netlimit"
 	"petrel/store"
 	"petrel/store/storetest"
 	"petrel/web"
 )
 
-// idleConnLimit is the issue's bound on the memory of an idle IDLE
-// connection (issue 19), in KiB of Go heap and stacks.
-const idleConnLimit = 24
+// idleConnLimit is what the tests hold an idle IDLE connection to, in KiB
+// of Go heap and stacks: issue 19's bound is 24 KiB, measured 28.3 on
+// `petrel serve` (bench/run.sh memory) and 22–26 here when a session kept
+// its bufio buffers and a second goroutine while in IDLE; with wait.go it
+// is 7–10 here (10–11 under the race detector) and 9.6 on the server. 16
+// leaves room for noise and catches the old way.
+const idleConnLimit = 16
 
 // idleConnMemory measures what bench/run.sh memory measures on `petrel
 // serve`, in process: accounts accounts, each with an INBOX of msgs
@@ -155,14 +158,13 @@ func idleConnMemory(tb testing.TB, accounts, perAcct, msgs int) (heap, stack flo
 
 // TestIdleConnectionMemory holds an idle IDLE connection of the real
 // server's path (see idleConnMemory; 40 accounts of 1,000 messages, 5
-// connections each) to the issue's 24 KiB, and checks the connections
-// are alive: a delivery reaches them. PETREL_IDLE_CONNS sets the number of
-// accounts × 5 connections (default 200).
+// connections each) to idleConnLimit (issue 19: 24 KiB), and checks the
+// connections are alive: a delivery reaches them. PETREL_IDLE_CONNS sets
+// the number of accounts × 5 connections (default 200).
 //
 // It holds under the race detector too (whose instrumented frames are
-// larger: 10–11 KiB there, against 26 before the sessions gave their
-// buffers and stack back while waiting). BenchmarkIdleConnectionMemory,
-// which CI runs without it, checks the bound as built for production.
+// larger). BenchmarkIdleConnectionMemory, which CI runs without it, checks
+// the bound as built for production.
 func TestIdleConnectionMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens many connections")
@@ -209,7 +211,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 }
 
 // BenchmarkIdleConnectionMemory reports TestIdleConnectionMemory's
-// measure (KiB/conn) and fails above the issue's 24 KiB: CI runs
+// measure (KiB/conn) and fails above idleConnLimit: CI runs
 // benchmarks once without the race detector, so this is the check of the
 // bound as built for production.
 func BenchmarkIdleConnectionMemory(b *testing.B) {
@@ -219,7 +221,7 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 	}
 	b.ReportMetric(heap+stack, "KiB/conn")
 	b.ReportMetric(stack, "stack-KiB/conn")
-	if !testenv.Race && heap+stack > idleConnLimit {
+	if heap+stack > idleConnLimit {
 		b.Errorf("%.1f KiB per idle IDLE connection, want at most %d", heap+stack, idleConnLimit)
 	}
 }
