@@ -22,10 +22,12 @@ import (
 
 // session is one IMAP connection: its state machine (RFC 9051 3), the
 // command loop and the writer of its responses. Every read and write is
-// made by the session's goroutine, except while it waits for input in IDLE
-// or under NOTIFY, when a helper goroutine writes the updates (wait.go). The autologout timer and
-// Server.Close do not write: they mark the session as ending and cut its
-// read short with a deadline, and the session says BYE itself.
+// made by the session's goroutine (which a wait for input hands on to a
+// new one: serve), except while it waits for input in IDLE or under
+// NOTIFY, when a short-lived goroutine writes the updates (wait.go); the
+// session waits for it to end before it goes on. The autologout timer
+// and Server.Close do not write: they mark the session as ending and cut
+// its read short with a deadline, and the session says BYE itself.
 type session struct {
 	srv *Server
 	nc  net.Conn // the connection, TLS after STARTTLS, compressed after COMPRESS

@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"errors"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,12 +157,7 @@ func (s *session) runBurst(done chan struct{}) {
 		var err error
 		for _, w := range wakers {
 			if err == nil && w.w != nil && w.w.take() {
-				s.takeWriter()
-				err = w.report()
-				if err == nil {
-					err = s.bw.Flush()
-				}
-				s.releaseWriter()
+				err = s.report(w.report)
 			}
 		}
 		ws.mu.Lock()
@@ -179,6 +175,23 @@ func (s *session) runBurst(done chan struct{}) {
 		ws.mu.Unlock()
 		return
 	}
+}
+
+// report writes one report with a writer lent for it. A panic (a bug)
+// ends the session, not the server, as one in a command does.
+func (s *session) report(f func() error) (err error) {
+	s.takeWriter()
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in IMAP session", "panic", v, "stack", string(debug.Stack()))
+			err = errors.New("imap: panic while reporting changes")
+		}
+		s.releaseWriter()
+	}()
+	if err := f(); err != nil {
+		return err
+	}
+	return s.bw.Flush()
 }
 
 func (s *session) takeBuffers() {
