@@ -14,16 +14,19 @@ import (
 	"time"
 
 	pimap "petrel/imap"
-	"petrel/internal/testenv"
 	"petrel/netlimit"
 	"petrel/store"
 	"petrel/store/storetest"
 	"petrel/web"
 )
 
-// idleConnLimit is the issue's bound on the memory of an idle IDLE
-// connection (issue 19), in KiB of Go heap and stacks.
-const idleConnLimit = 24
+// idleConnLimit is what the tests hold an idle IDLE connection to, in KiB
+// of Go heap and stacks: issue 19's bound is 24 KiB, measured 28.3 on
+// `petrel serve` (bench/run.sh memory) and 22–26 here when a session kept
+// its bufio buffers and a second goroutine while in IDLE; with wait.go it
+// is 7–10 here (10–11 under the race detector) and 9.6 on the server. 16
+// leaves room for noise and catches the old way.
+const idleConnLimit = 16
 
 // idleConnMemory measures what bench/run.sh memory measures on `petrel
 // serve`, in process: accounts accounts, each with an INBOX of msgs
@@ -34,7 +37,10 @@ const idleConnLimit = 24
 // and stacks per connection (after GC; the server side plus a bare client
 // socket) and the live connections, account by account in turn
 // (conns[i] is to account i % accounts), with the store.
-func idleConnMemory(tb testing.TB, accounts, perAcct, msgs int) (heap, stack float64, conns []net.Conn, st *store.Store, targets []store.Target) {
+//
+// Without idle the connections stop after SELECT, and the measure is taken
+// once every session has gone quiet (quietAfter: waiting in awaitInput).
+func idleConnMemory(tb testing.TB, accounts, perAcct, msgs int, idle bool) (heap, stack float64, conns []net.Conn, st *store.Store, targets []store.Target) {
 	tb.Helper()
 	st = storetest.Open(tb)
 	var users []string
@@ -116,8 +122,10 @@ func idleConnMemory(tb testing.TB, accounts, perAcct, msgs int) (heap, stack flo
 		until("a OK")
 		fmt.Fprintf(c, "b SELECT INBOX\r\n")
 		until("b OK")
-		fmt.Fprintf(c, "c IDLE\r\n")
-		until("+ ")
+		if idle {
+			fmt.Fprintf(c, "c IDLE\r\n")
+			until("+ ")
+		}
 		c.SetReadDeadline(time.Time{})
 		return c
 	}
@@ -147,6 +155,9 @@ func idleConnMemory(tb testing.TB, accounts, perAcct, msgs int) (heap, stack flo
 			conns = append(conns, idleOne(u))
 		}
 	}
+	if !idle {
+		waitQuiet(tb, len(conns))
+	}
 	h1, s1 := measure()
 	n := float64(len(conns))
 	// Signed: a stack span freed since h0 may leave stacks below it.
@@ -155,14 +166,13 @@ func idleConnMemory(tb testing.TB, accounts, perAcct, msgs int) (heap, stack flo
 
 // TestIdleConnectionMemory holds an idle IDLE connection of the real
 // server's path (see idleConnMemory; 40 accounts of 1,000 messages, 5
-// connections each) to the issue's 24 KiB, and checks the connections
-// are alive: a delivery reaches them. PETREL_IDLE_CONNS sets the number of
-// accounts × 5 connections (default 200).
+// connections each) to idleConnLimit (issue 19: 24 KiB), and checks the
+// connections are alive: a delivery reaches them. PETREL_IDLE_CONNS sets
+// the number of accounts × 5 connections (default 200).
 //
 // It holds under the race detector too (whose instrumented frames are
-// larger: 10–11 KiB there, against 26 before the sessions gave their
-// buffers and stack back while waiting). BenchmarkIdleConnectionMemory,
-// which CI runs without it, checks the bound as built for production.
+// larger). BenchmarkIdleConnectionMemory, which CI runs without it, checks
+// the bound as built for production.
 func TestIdleConnectionMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens many connections")
@@ -172,7 +182,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 		n = v
 	}
 	accounts := n / 5
-	heap, stack, conns, st, targets := idleConnMemory(t, accounts, 5, 1000)
+	heap, stack, conns, st, targets := idleConnMemory(t, accounts, 5, 1000, true)
 	per := heap + stack
 	t.Logf("%d idle IDLE connections: %.1f KiB each (heap %.1f, stacks %.1f; server side plus a bare client socket)", len(conns), per, heap, stack)
 	if per > idleConnLimit {
@@ -209,17 +219,53 @@ func TestIdleConnectionMemory(t *testing.T) {
 }
 
 // BenchmarkIdleConnectionMemory reports TestIdleConnectionMemory's
-// measure (KiB/conn) and fails above the issue's 24 KiB: CI runs
+// measure (KiB/conn) and fails above idleConnLimit: CI runs
 // benchmarks once without the race detector, so this is the check of the
 // bound as built for production.
 func BenchmarkIdleConnectionMemory(b *testing.B) {
 	var heap, stack float64
 	for range b.N {
-		heap, stack, _, _, _ = idleConnMemory(b, 40, 5, 1000)
+		heap, stack, _, _, _ = idleConnMemory(b, 40, 5, 1000, true)
 	}
 	b.ReportMetric(heap+stack, "KiB/conn")
 	b.ReportMetric(stack, "stack-KiB/conn")
-	if !testenv.Race && heap+stack > idleConnLimit {
+	if heap+stack > idleConnLimit {
 		b.Errorf("%.1f KiB per idle IDLE connection, want at most %d", heap+stack, idleConnLimit)
+	}
+}
+
+// waitQuiet waits until n sessions wait for input in awaitInput.
+func waitQuiet(tb testing.TB, n int) {
+	tb.Helper()
+	buf := make([]byte, 8<<20)
+	for i := 0; ; i++ {
+		k := strings.Count(string(buf[:runtime.Stack(buf, true)]), "imap.(*session).awaitInput(")
+		if k >= n {
+			return
+		}
+		if i == 300 {
+			tb.Fatalf("%d of %d sessions went quiet", k, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestQuietConnectionMemory: a logged-in connection with a mailbox
+// selected that sends nothing (not in IDLE) gives its buffers and stack
+// back after quietAfter, as one in IDLE does, and still answers.
+func TestQuietConnectionMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens many connections")
+	}
+	heap, stack, conns, _, _ := idleConnMemory(t, 40, 5, 1000, false)
+	per := heap + stack
+	t.Logf("%d quiet connections: %.1f KiB each (heap %.1f, stacks %.1f)", len(conns), per, heap, stack)
+	if per > idleConnLimit {
+		t.Errorf("%.1f KiB per quiet connection, want at most %d", per, idleConnLimit)
+	}
+	for _, c := range conns[:10] {
+		r := &rawConn{c: c, br: bufio.NewReader(c)}
+		r.send(t, "d NOOP")
+		r.until(t, "d", "OK")
 	}
 }

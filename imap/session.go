@@ -22,10 +22,12 @@ import (
 
 // session is one IMAP connection: its state machine (RFC 9051 3), the
 // command loop and the writer of its responses. Every read and write is
-// made by the session's goroutine, except while it waits for input in IDLE
-// or under NOTIFY, when a helper goroutine writes the updates (wait.go). The autologout timer and
-// Server.Close do not write: they mark the session as ending and cut its
-// read short with a deadline, and the session says BYE itself.
+// made by the session's goroutine (which a wait for input hands on to a
+// new one: serve), except while it waits for input in IDLE or under
+// NOTIFY, when a short-lived goroutine writes the updates (wait.go); the
+// session waits for it to end before it goes on. The autologout timer
+// and Server.Close do not write: they mark the session as ending and cut
+// its read short with a deadline, and the session says BYE itself.
 type session struct {
 	srv *Server
 	nc  net.Conn // the connection, TLS after STARTTLS, compressed after COMPRESS
@@ -247,9 +249,23 @@ func (s *session) cont(text string) error {
 	return s.bw.Flush()
 }
 
+// quietAfter is how long a logged-in session waits for its next command
+// with its buffers and stack before it waits as in IDLE (awaitInput): a
+// client that pauses gives them back, one in the middle of its work does
+// not pay for it.
+const quietAfter = time.Second
+
 // command reads and runs one command. A non-nil error ends the session.
 func (s *session) command() error {
-	s.nc.SetReadDeadline(time.Time{})
+	// Not before login (a TLS handshake may still be to come, and a
+	// timeout would end it) nor under COMPRESS (the inflater keeps a
+	// read's error).
+	quiet := s.state != stateNotAuth && s.notify == nil && !s.compressed() && s.br.Buffered() == 0
+	if quiet {
+		s.nc.SetReadDeadline(time.Now().Add(quietAfter))
+	} else {
+		s.nc.SetReadDeadline(time.Time{})
+	}
 	if err := s.bye(); err != nil {
 		return err
 	}
@@ -259,6 +275,15 @@ func (s *session) command() error {
 		return errAwait
 	}
 	_, err := s.br.Peek(1)
+	if quiet && isTimeout(err) && s.ending.Load() == 0 {
+		// Quiet: wait without buffers, on a small stack.
+		s.nc.SetReadDeadline(time.Time{})
+		if err := s.bye(); err != nil { // end cut the read short just now
+			return err
+		}
+		s.awaiting = awaiting{then: s.commandAfterInput}
+		return errAwait
+	}
 	return s.commandAfterInput(err)
 }
 

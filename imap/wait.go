@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"errors"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,12 +91,16 @@ func (s *session) awaitInput(w1, w2 waker) error {
 	ws.mu.Lock()
 	ws.waiting, ws.wakers, ws.err = true, [2]waker{w1, w2}, nil
 	ws.mu.Unlock()
+	poked := false
 	for _, w := range ws.wakers {
 		if w.w != nil {
 			w.w.hook.Store(&ws.hook)
+			poked = poked || w.w.pending.Load() // before the hook
 		}
 	}
-	s.wakeUp() // for a poke that came before the hook
+	if poked {
+		s.wakeUp()
+	}
 	buf := make([]byte, waitReadSize)
 	n, err := s.nc.Read(buf)
 	for _, w := range ws.wakers {
@@ -152,12 +157,7 @@ func (s *session) runBurst(done chan struct{}) {
 		var err error
 		for _, w := range wakers {
 			if err == nil && w.w != nil && w.w.take() {
-				s.takeWriter()
-				err = w.report()
-				if err == nil {
-					err = s.bw.Flush()
-				}
-				s.releaseWriter()
+				err = s.report(w.report)
 			}
 		}
 		ws.mu.Lock()
@@ -175,6 +175,23 @@ func (s *session) runBurst(done chan struct{}) {
 		ws.mu.Unlock()
 		return
 	}
+}
+
+// report writes one report with a writer lent for it. A panic (a bug)
+// ends the session, not the server, as one in a command does.
+func (s *session) report(f func() error) (err error) {
+	s.takeWriter()
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in IMAP session", "panic", v, "stack", string(debug.Stack()))
+			err = errors.New("imap: panic while reporting changes")
+		}
+		s.releaseWriter()
+	}()
+	if err := f(); err != nil {
+		return err
+	}
+	return s.bw.Flush()
 }
 
 func (s *session) takeBuffers() {
