@@ -20,7 +20,8 @@
 # each measured run of imap-concurrency), N_MEMORY (1000 idle connections),
 # PROFILE=1 (perf profile of Petrel's IMAP steps, bench/out/profile-imap.txt).
 # imap-steady: STEADY_CLIENTS (10 clients staying logged in), N_IMAP_STEADY
-# (300 messages per INBOX), IMAP_SECONDS (each measured run).
+# (300 messages per INBOX), IMAP_SECONDS (each measured run), STEADY_CLIENT
+# (raw: a lean client reading lines and literals; imapclient: go-imap's).
 # Must run as root (Postfix and Dovecot start as root and drop privileges).
 set -euo pipefail
 cd "$(dirname "$0")/.."

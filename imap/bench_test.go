@@ -1,14 +1,11 @@
 package imap_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -226,78 +223,4 @@ func BenchmarkBigMailbox(b *testing.B) {
 		}
 		report(b, peak)
 	})
-}
-
-// TestIdleConnectionMemory opens many authenticated connections idling on
-// INBOX and reports the server's memory per connection. The clients are
-// bare sockets, so what is measured is the server's side (plus a socket).
-// PETREL_IDLE_CONNS sets the count (default 200 in tests; the benchmark
-// note uses 1000).
-func TestIdleConnectionMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("opens many connections")
-	}
-	n := 200
-	if v, err := strconv.Atoi(os.Getenv("PETREL_IDLE_CONNS")); err == nil && v > 0 {
-		n = v
-	}
-	e := newEnv(t)
-	for i := 0; i < 20; i++ {
-		e.deliver(t, simpleMsg("m", "b"))
-	}
-	e.client(t, nil) // a first login fills the store's password cache
-	idleOne := func() net.Conn {
-		c, err := net.Dial("tcp", e.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		br := bufio.NewReader(c)
-		readUntil := func(prefix string) {
-			for {
-				c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				l, err := br.ReadString('\n')
-				if err != nil {
-					t.Fatalf("read: %v", err)
-				}
-				if strings.HasPrefix(l, prefix) {
-					return
-				}
-			}
-		}
-		readUntil("* OK")
-		fmt.Fprintf(c, "a LOGIN user@example.org secret\r\nb SELECT INBOX\r\nc IDLE\r\n")
-		readUntil("+ ")
-		c.SetReadDeadline(time.Time{})
-		return c
-	}
-	measure := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapInuse + m.StackInuse
-	}
-	before := measure()
-	conns := make([]net.Conn, 0, n)
-	for i := 0; i < n; i++ {
-		conns = append(conns, idleOne())
-	}
-	after := measure()
-	per := float64(after-before) / float64(n)
-	t.Logf("%d idle IDLE connections: %.1f KiB each (heap+stacks, server side plus a bare client socket)", n, per/1024)
-	if per > 50*1024 {
-		t.Errorf("%.1f KiB per idle connection, target under 50 KiB", per/1024)
-	}
-	// They are alive: a delivery reaches every one of them.
-	e.deliver(t, simpleMsg("wake up", "all"))
-	for _, c := range conns[:min(len(conns), 20)] {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		l, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil || l != "* 21 EXISTS\r\n" {
-			t.Fatalf("idle connection got %q, %v; want * 21 EXISTS", l, err)
-		}
-	}
-	for _, c := range conns {
-		c.Close()
-	}
 }

@@ -364,62 +364,51 @@ func (s *session) cmdIdle(c *cmd) error {
 		return err
 	}
 	s.timer.Stop()
-	defer s.touch()
 	v := s.view
 	if v != nil {
+		v.wake.take() // this poll reports what came so far
 		if err := s.pollView(true); err != nil {
+			s.touch()
 			return err
 		}
 	}
 	if err := s.cont("idling"); err != nil {
+		s.touch()
 		return err
 	}
 	s.nc.SetReadDeadline(time.Now().Add(idleTimeout))
 	if s.ending.Load() != 0 {
 		s.nc.SetReadDeadline(time.Now())
 	}
-	type result struct {
-		line string
-		err  error
-	}
-	done := make(chan result, 1)
-	s.idling.Store(true)
-	go func() {
-		l, err := s.readLine(1024)
-		done <- result{l, err}
-	}()
-	var wake, notifyWake <-chan struct{}
+	var a awaiting
 	if v != nil {
-		wake = v.wake
+		a.w1 = waker{&v.wake, func() error { return s.pollView(true) }}
 	}
 	if s.notify != nil {
-		notifyWake = s.notify.wake // NOTIFY's other mailboxes (cmd_notify.go)
+		// NOTIFY's other mailboxes (cmd_notify.go)
+		a.w2 = waker{&s.notify.wake, func() error { return s.notifyReport(true, true) }}
 	}
-	for {
-		var err error
-		select {
-		case <-wake:
-			err = s.pollView(true)
-		case <-notifyWake:
-			err = s.notifyReport(true, true)
-		case r := <-done:
-			s.idling.Store(false)
-			if r.err != nil {
-				return r.err
-			}
-			if !strings.EqualFold(r.line, "DONE") {
-				return bad("Expected DONE")
-			}
-			return nil
-		}
-		if err == nil {
-			err = s.bw.Flush()
-		}
-		if err != nil {
-			s.nc.SetReadDeadline(time.Now()) // stop the reader
-			<-done
-			s.idling.Store(false)
-			return err
-		}
+	a.then = func(err error) error {
+		err = s.idleDone(c, err)
+		s.touch()
+		return s.afterCommand(s.reply(c, err))
 	}
+	s.awaiting = a
+	return errAwait
+}
+
+// idleDone reads IDLE's DONE once input came.
+func (s *session) idleDone(c *cmd, err error) error {
+	if err != nil {
+		return err
+	}
+	c.p.br = s.br // the session's reader is another since awaitInput
+	line, err := s.readLine(1024)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(line, "DONE") {
+		return bad("Expected DONE")
+	}
+	return nil
 }

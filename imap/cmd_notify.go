@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -83,7 +82,7 @@ type notifier struct {
 	filters  []notifyFilter
 
 	acct uint64
-	wake chan struct{} // cap 1: something to report
+	wake wakeup // something to report
 
 	mu      sync.Mutex // guards changed, rescan, meta, want and overflow (other goroutines set them)
 	changed map[store.MailboxID]bool
@@ -123,10 +122,7 @@ func (n *notifier) names() bool {
 }
 
 func (n *notifier) poke() {
-	select {
-	case n.wake <- struct{}{}:
-	default:
-	}
+	n.wake.poke()
 }
 
 // onEvent is a watched mailbox's store callback (on the committer: memory
@@ -190,7 +186,7 @@ func (s *session) cmdNotify(c *cmd) error {
 	default:
 		return badSyntax("NOTIFY takes SET or NONE")
 	}
-	n := &notifier{acct: s.acct.ID, wake: make(chan struct{}, 1), changed: map[store.MailboxID]bool{}}
+	n := &notifier{acct: s.acct.ID, changed: map[store.MailboxID]bool{}}
 	var unsupported bool
 	for first := true; ; first = false {
 		if err := p.sp(); err != nil {
@@ -648,45 +644,16 @@ func (s *session) notifyAfterCommand(allowExpunge bool) error {
 	return s.notifyReport(allowExpunge, false)
 }
 
-// notifyWait waits for the next command while NOTIFY reports events as
-// they happen: a goroutine waits for input (as in IDLE, the session
-// writes and flushes its own output meanwhile).
-func (s *session) notifyWait() error {
-	if err := s.bw.Flush(); err != nil {
-		return err
-	}
+// notifyAwaiting waits for the next command while NOTIFY reports events
+// as they happen (awaitInput, as in IDLE), then goes on with then.
+func (s *session) notifyAwaiting(then func(error) error) awaiting {
 	n := s.notify
-	var viewWake <-chan struct{}
+	report := func() error { return s.notifyReport(true, true) }
+	var viewWake *wakeup
 	if n.selected != nil && s.view != nil {
-		viewWake = s.view.wake
+		viewWake = &s.view.wake
 	}
-	input := make(chan error, 1)
-	s.idling.Store(true)
-	go func() {
-		_, err := s.br.Peek(1)
-		input <- err
-	}()
-	for {
-		var err error
-		select {
-		case err := <-input:
-			s.idling.Store(false)
-			return err
-		case <-n.wake:
-			err = s.notifyReport(true, true)
-		case <-viewWake:
-			err = s.notifyReport(true, true)
-		}
-		if err == nil {
-			err = s.bw.Flush()
-		}
-		if err != nil {
-			s.nc.SetReadDeadline(time.Now()) // stop the reader
-			<-input
-			s.idling.Store(false)
-			return err
-		}
-	}
+	return awaiting{waker{&n.wake, report}, waker{viewWake, report}, then}
 }
 
 // addNotifier and removeNotifier keep the server's NOTIFY sessions by

@@ -12,6 +12,14 @@
 //     converts modified UTF-7 mailbox names.
 //   - respond.go writes responses into the session's bufio.Writer, which
 //     is flushed to the corkConn (corkconn.go) before every read.
+//   - wait.go is how a session waits for its client in IDLE, under
+//     NOTIFY, or logged in and quiet for a second (quietAfter in
+//     session.go): the command hands the session to a new goroutine, which
+//     waits in a small read holding no bufio buffers, while a store event
+//     pokes a wakeup whose hook starts a short-lived goroutine that writes
+//     the updates. An idle IDLE connection thus costs about 10 KiB
+//     (TestIdleConnectionMemory), not the 8 KiB of buffers plus the stacks
+//     of two goroutines it took before.
 //   - session.go is the state machine and command loop; the commands live
 //     in a file per group: cmd_auth.go (any state, login, ENABLE, IDLE),
 //     cmd_mailbox.go (SELECT … APPEND, MULTIAPPEND), cmd_message.go (the

@@ -187,10 +187,7 @@ func (m *mailbox) applyLocked(ev store.Event) {
 		} else {
 			v.pending = append(v.pending, ev)
 		}
-		select {
-		case v.wake <- struct{}{}:
-		default:
-		}
+		v.wake.poke()
 	}
 }
 

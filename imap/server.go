@@ -81,6 +81,9 @@ type Server struct {
 
 	corkBufs sync.Pool // output buffers lent to busy connections (corkConn)
 	metaBufs sync.Pool // of *[]store.Message: FETCH's batches of metadata
+	// readers and writers are the sessions' bufio buffers, given back
+	// while a session waits in IDLE or under NOTIFY (wait.go).
+	readers, writers sync.Pool
 
 	deflaters deflatePool // compressors lent to COMPRESS bursts (deflateConn)
 }

@@ -22,10 +22,12 @@ import (
 
 // session is one IMAP connection: its state machine (RFC 9051 3), the
 // command loop and the writer of its responses. Every read and write is
-// made by the session's goroutine, except in IDLE, where a helper goroutine
-// waits for DONE while the session writes updates. The autologout timer and
-// Server.Close do not write: they mark the session as ending and cut its
-// read short with a deadline, and the session says BYE itself.
+// made by the session's goroutine (which a wait for input hands on to a
+// new one: serve), except while it waits for input in IDLE or under
+// NOTIFY, when a short-lived goroutine writes the updates (wait.go); the
+// session waits for it to end before it goes on. The autologout timer
+// and Server.Close do not write: they mark the session as ending and cut
+// its read short with a deadline, and the session says BYE itself.
 type session struct {
 	srv *Server
 	nc  net.Conn // the connection, TLS after STARTTLS, compressed after COMPRESS
@@ -50,7 +52,11 @@ type session struct {
 	// condstore: CONDSTORE is enabled (RFC 7162 3.1): FLAGS come with MODSEQ.
 	condstore bool
 	qresync   bool // QRESYNC is enabled (RFC 7162 3.2.3)
-	idling    atomic.Bool
+	// pre is input awaitInput read ahead, not yet in br; wait is what
+	// it shares with the bursts that report while it waits (wait.go).
+	pre      []byte
+	wait     waitState
+	awaiting awaiting // what to wait for and do next, with errAwait
 	// ending is why the session must end (endAutologout, endShutdown), set
 	// from other goroutines.
 	ending atomic.Int32
@@ -89,17 +95,21 @@ const (
 )
 
 // sessionIO reads and writes the session's current connection; a read
-// first writes out the responses waiting in bw (never during IDLE, where
-// the session flushes its own writes).
+// first writes out the responses waiting in bw, then gives what
+// awaitInput read ahead (pre) before reading the connection.
 type sessionIO struct{ s *session }
 
 func (io sessionIO) Read(p []byte) (int, error) {
-	if !io.s.idling.Load() {
-		if err := io.s.bw.Flush(); err != nil {
-			return 0, err
-		}
+	s := io.s
+	if err := s.bw.Flush(); err != nil {
+		return 0, err
 	}
-	return io.s.nc.Read(p)
+	if len(s.pre) > 0 {
+		n := copy(p, s.pre)
+		s.pre = s.pre[n:]
+		return n, nil
+	}
+	return s.nc.Read(p)
 }
 
 func (io sessionIO) Write(p []byte) (int, error) { return io.s.nc.Write(p) }
@@ -118,33 +128,60 @@ func (srv *Server) serveConn(c net.Conn, insecure bool) {
 	srv.conns[s] = struct{}{}
 	srv.mu.Unlock()
 	_, s.isTLS = c.(*tls.Conn)
-	s.br = bufio.NewReaderSize(sessionIO{s}, 4096)
-	s.bw = bufio.NewWriterSize(sessionIO{s}, 4096)
-	s.e = enc{w: s.bw}
+	s.takeBuffers()
+	s.wait.hook = s.wakeUp
 	s.log = srv.log.With("remote", c.RemoteAddr().String())
 	s.timerLog = s.log
 	s.timer = time.AfterFunc(srv.opts.AutoLogout, s.autoLogout)
+	s.e.raw("* OK [CAPABILITY ").raw(strings.Join(s.caps(), " ")).raw("] Petrel IMAP server ready").crlf()
+	s.serve(s.command)
+}
+
+// serve runs the session's commands, step first, until the session ends.
+// A command that must wait for the client while it reports changes (IDLE,
+// NOTIFY) returns errAwait with s.awaiting set: serve then hands the
+// session to a new goroutine, which waits (awaitInput) and goes on, and
+// returns, so that the stack the commands grew is not kept while the
+// client is idle (an 8 KiB stack parked deep in a command; the new
+// goroutine's is a few frames above a read).
+func (s *session) serve(step func() error) {
+	handedOff := false
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("panic in IMAP session", "panic", v, "stack", string(debug.Stack()))
 		}
-		s.bw.Flush()
-		s.nc.Close()
-		s.close()
-		srv.mu.Lock()
-		delete(srv.conns, s)
-		srv.mu.Unlock()
-		srv.sessions.Done()
+		if !handedOff {
+			s.finish()
+		}
 	}()
-	s.e.raw("* OK [CAPABILITY ").raw(strings.Join(s.caps(), " ")).raw("] Petrel IMAP server ready").crlf()
 	for s.state != stateLogout {
-		if err := s.command(); err != nil {
+		err := step()
+		step = s.command
+		if errors.Is(err, errAwait) {
+			a := s.awaiting
+			s.awaiting = awaiting{}
+			handedOff = true
+			go s.serve(func() error { return a.then(s.awaitInput(a.w1, a.w2)) })
+			return
+		}
+		if err != nil {
 			if !errors.Is(err, net.ErrClosed) && !isTimeout(err) && !errors.Is(err, errEnded) {
 				s.log.Debug("session ends", "err", err)
 			}
 			return
 		}
 	}
+}
+
+// finish closes the connection of a session that ended and forgets it.
+func (s *session) finish() {
+	s.bw.Flush()
+	s.nc.Close()
+	s.close()
+	s.srv.mu.Lock()
+	delete(s.srv.conns, s)
+	s.srv.mu.Unlock()
+	s.srv.sessions.Done()
 }
 
 var errEnded = errors.New("session ended")
@@ -212,18 +249,47 @@ func (s *session) cont(text string) error {
 	return s.bw.Flush()
 }
 
+// quietAfter is how long a logged-in session waits for its next command
+// with its buffers and stack before it waits as in IDLE (awaitInput): a
+// client that pauses gives them back, one in the middle of its work does
+// not pay for it.
+const quietAfter = time.Second
+
 // command reads and runs one command. A non-nil error ends the session.
 func (s *session) command() error {
-	s.nc.SetReadDeadline(time.Time{})
+	// Not before login (a TLS handshake may still be to come, and a
+	// timeout would end it) nor under COMPRESS (the inflater keeps a
+	// read's error).
+	quiet := s.state != stateNotAuth && s.notify == nil && !s.compressed() && s.br.Buffered() == 0
+	if quiet {
+		s.nc.SetReadDeadline(time.Now().Add(quietAfter))
+	} else {
+		s.nc.SetReadDeadline(time.Time{})
+	}
 	if err := s.bye(); err != nil {
 		return err
 	}
-	var err error
 	if s.notify != nil && s.br.Buffered() == 0 {
-		err = s.notifyWait() // reports events until input comes
-	} else {
-		_, err = s.br.Peek(1)
+		// NOTIFY reports events until input comes.
+		s.awaiting = s.notifyAwaiting(s.commandAfterInput)
+		return errAwait
 	}
+	_, err := s.br.Peek(1)
+	if quiet && isTimeout(err) && s.ending.Load() == 0 {
+		// Quiet: wait without buffers, on a small stack.
+		s.nc.SetReadDeadline(time.Time{})
+		if err := s.bye(); err != nil { // end cut the read short just now
+			return err
+		}
+		s.awaiting = awaiting{then: s.commandAfterInput}
+		return errAwait
+	}
+	return s.commandAfterInput(err)
+}
+
+// commandAfterInput runs the command whose first octets came (or the
+// error of waiting for them).
+func (s *session) commandAfterInput(err error) error {
 	if err != nil {
 		if berr := s.bye(); berr != nil {
 			return berr
@@ -235,7 +301,14 @@ func (s *session) command() error {
 		s.contFn = s.cont
 	}
 	s.parser = parser{br: s.br, cont: s.contFn, utf8: s.e.utf8}
-	err = s.run(&s.parser)
+	return s.afterCommand(s.run(&s.parser))
+}
+
+// afterCommand ends the session if the command's result says so.
+func (s *session) afterCommand(err error) error {
+	if errors.Is(err, errAwait) {
+		return err
+	}
 	if s.ending.Load() != 0 {
 		return s.bye()
 	}
@@ -453,6 +526,8 @@ func (s *session) replyError(c *cmd, err error) error {
 	switch {
 	case errors.Is(err, errReplied):
 		return nil
+	case errors.Is(err, errAwait):
+		return err // the reply comes after the wait (s.awaiting.then)
 	case errors.As(err, &se):
 		s.e.status(c.tag, &imap.StatusResponse{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Syntax error: " + se.msg})
 		return c.p.skipLine()

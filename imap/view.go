@@ -22,7 +22,7 @@ type view struct {
 	m        *mailbox
 	readOnly bool
 	uids     []store.UID
-	wake     chan struct{}
+	wake     wakeup // poked by the mailbox with each event queued
 
 	pending  []store.Event
 	overflow bool
@@ -39,7 +39,7 @@ type view struct {
 }
 
 func (m *mailbox) newView(readOnly bool) *view {
-	v := &view{m: m, readOnly: readOnly, wake: make(chan struct{}, 1), keywords: make(map[string]struct{})}
+	v := &view{m: m, readOnly: readOnly, keywords: make(map[string]struct{})}
 	m.mu.Lock()
 	v.uids = m.uids
 	v.selModSeq = m.modseq

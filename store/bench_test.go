@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,6 +156,7 @@ func BenchmarkStoreFlags(b *testing.B) {
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ReportAllocs()
+			cpu0 := processCPU()
 			b.ResetTimer()
 			for w := range writers {
 				wg.Go(func() {
@@ -172,10 +174,20 @@ func BenchmarkStoreFlags(b *testing.B) {
 			}
 			wg.Wait()
 			b.StopTimer()
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e3, "CPU-µs/op")
 			if c := commits.Load(); c > 0 {
 				b.ReportMetric(float64(writes.Load())/float64(c), "writes/commit")
 				b.ReportMetric(float64(commitNS.Load())/float64(c)/1e6, "ms/commit")
 			}
 		})
 	}
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -150,6 +150,15 @@ func Open(path string, opts Options) (*Store, error) {
 		Timeout:         opts.Timeout,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 1 << 30, // readers never block a writer that grows the file below 1 GiB
+		// The list of free pages is not written at every commit: it was a
+		// third of a commit's page writes (a store of 75 MiB had 4,300
+		// free pages, 34 KiB of list sorted and written every time) and
+		// 5 % of the CPU of IMAP's steady state. Close writes it once
+		// (closeFreelist), so the next Open reads it; after a crash Open
+		// finds the free pages by walking the file instead (bbolt's own
+		// recovery: slower, as correct). Every commit is still fsync'd
+		// before it returns.
+		NoFreelistSync: true,
 	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
@@ -217,9 +226,20 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.closeMu.Unlock()
 		s.wg.Wait()
-		err = s.db.Close()
+		err = errors.Join(s.closeFreelist(), s.db.Close())
 	})
 	return err
+}
+
+// closeFreelist writes the list of free pages in one last, empty, commit,
+// so that the next Open reads it instead of walking the whole file (on a
+// cold cache, seconds per GiB). Writers are done: nothing else commits.
+func (s *Store) closeFreelist() error {
+	s.db.NoFreelistSync = false
+	if err := s.db.Update(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("close store: write the free page list: %w", err)
+	}
+	return nil
 }
 
 // Path is the file the store lives in.

@@ -19,8 +19,11 @@
 // 9-bit table, then the canonical code walked bit by bit), so the decoder
 // never asks for input beyond the symbol it decodes.
 //
-// Memory: the 32 KiB window, two code tables (about 3 KiB) and the input
-// buffer; nothing is allocated after New.
+// Memory: the window, two code tables (about 3 KiB) and the input buffer.
+// The window grows with the output, doubling from 512 octets to its 32
+// KiB once that much has been decoded: a conversation idle after a few
+// commands (an IMAP client in IDLE) holds a few hundred octets of it, not
+// 32 KiB. Nothing else is allocated after New.
 package inflate
 
 import (
@@ -59,8 +62,12 @@ type Reader struct {
 	nb   uint
 	read int64 // input octets taken, for error messages
 
-	win        []byte // winSize octets, its own allocation (exactly 8 pages)
+	// win is the window: while shorter than winSize (reserve), the octets
+	// decoded so far, from win[0]; then a ring of winSize octets, its own
+	// allocation (exactly 8 pages).
+	win        []byte
 	wpos, rpos uint64 // octets decoded, octets returned
+	limit      uint64 // wpos may reach it before win must grow
 
 	state    state
 	final    bool // the current block is the last
@@ -77,7 +84,40 @@ type Reader struct {
 // New reads raw DEFLATE from r through an input buffer of bufSize octets
 // (at least 16).
 func New(r io.Reader, bufSize int) *Reader {
-	return &Reader{src: bufio.NewReaderSize(r, bufSize), win: make([]byte, winSize)}
+	return &Reader{src: bufio.NewReaderSize(r, bufSize)}
+}
+
+// minWin is the window's first size.
+const minWin = 512
+
+// reserve makes room in the window for n more octets after wpos. The
+// window never wraps before it has its full size, so a position's index
+// (wpos & winMask) is the same in a shorter one.
+func (d *Reader) reserve(n int) {
+	if d.wpos+uint64(n) > d.limit {
+		d.grow(d.wpos + uint64(n))
+	}
+}
+
+// growOne makes room for one more octet; not inlined, so that put is.
+//
+//go:noinline
+func (d *Reader) growOne() { d.grow(d.wpos + 1) }
+
+// grow makes the window at least need octets long (at most winSize).
+func (d *Reader) grow(need uint64) {
+	size := max(2*len(d.win), minWin)
+	for uint64(size) < need && size < winSize {
+		size *= 2
+	}
+	size = min(size, winSize)
+	win := make([]byte, size)
+	copy(win, d.win[:d.wpos])
+	d.win = win
+	d.limit = uint64(size)
+	if size == winSize {
+		d.limit = ^uint64(0)
+	}
 }
 
 // Read returns decoded octets: what is decoded as soon as a block ends,
@@ -305,6 +345,7 @@ func (d *Reader) storedData() error {
 		}
 		start := int(d.wpos & winMask)
 		n := min(d.stored, winSize-int(d.wpos-d.rpos), winSize-start)
+		d.reserve(n)
 		n, err := d.src.Read(d.win[start : start+n])
 		d.read += int64(n)
 		d.wpos += uint64(n)
@@ -321,6 +362,9 @@ func (d *Reader) storedData() error {
 }
 
 func (d *Reader) put(c byte) {
+	if d.wpos >= d.limit {
+		d.growOne()
+	}
 	d.win[d.wpos&winMask] = c
 	d.wpos++
 }
@@ -381,6 +425,7 @@ func (d *Reader) huffmanData() error {
 // for: at once when it neither overlaps itself nor wraps.
 func (d *Reader) copyMatch() {
 	n := min(d.copyLen, winSize-int(d.wpos-d.rpos))
+	d.reserve(n)
 	dst, src := int(d.wpos&winMask), int((d.wpos-uint64(d.copyDist))&winMask)
 	if d.copyDist >= n && dst+n <= winSize && src+n <= winSize {
 		copy(d.win[dst:dst+n], d.win[src:src+n])

@@ -326,3 +326,71 @@ func BenchmarkInflate(b *testing.B) {
 		})
 	}
 }
+
+// TestWindowGrowsWithOutput: a conversation that has decoded a few
+// commands holds a window of a few hundred octets, not 32 KiB (an IMAP
+// connection idle in IDLE after COMPRESS), and the window grows through
+// every size to its full one while matches refer back across each growth
+// (stored, fixed and dynamic blocks, read in small pieces).
+func TestWindowGrowsWithOutput(t *testing.T) {
+	var zbuf bytes.Buffer
+	zw, _ := flate.NewWriter(&zbuf, 6)
+	cmds := []byte("a LOGIN user@example.org secret\r\nb SELECT INBOX\r\nc IDLE\r\n")
+	zw.Write(cmds)
+	zw.Flush()
+	d := New(bytes.NewReader(zbuf.Bytes()), 64)
+	got := make([]byte, len(cmds))
+	if _, err := io.ReadFull(d, got); err != nil || !bytes.Equal(got, cmds) {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if len(d.win) > minWin {
+		t.Errorf("window of %d octets after %d decoded, want at most %d", len(d.win), len(cmds), minWin)
+	}
+
+	// 200 KiB of text repeating at distances up to 20 KiB, some random.
+	rng := rand.New(rand.NewPCG(1, 2))
+	var plain []byte
+	for len(plain) < 200<<10 {
+		switch rng.IntN(3) {
+		case 0:
+			back := 1 + rng.IntN(min(len(plain)+1, 20<<10))
+			n := min(back, 1+rng.IntN(300))
+			if back <= len(plain) {
+				plain = append(plain, plain[len(plain)-back:len(plain)-back+n]...)
+			}
+		case 1:
+			for range 1 + rng.IntN(100) {
+				plain = append(plain, byte(rng.IntN(256)))
+			}
+		default:
+			plain = append(plain, "FETCH 1:* (FLAGS UID)\r\n"...)
+		}
+	}
+	for _, level := range []int{flate.NoCompression, flate.BestSpeed, flate.DefaultCompression, flate.HuffmanOnly} {
+		zbuf.Reset()
+		zw, _ := flate.NewWriter(&zbuf, level)
+		zw.Write(plain)
+		zw.Close()
+		d := New(bytes.NewReader(zbuf.Bytes()), 16)
+		var out bytes.Buffer
+		buf := make([]byte, 1000)
+		sizes := map[int]bool{}
+		for {
+			n, err := d.Read(buf[:1+rng.IntN(len(buf))])
+			out.Write(buf[:n])
+			sizes[len(d.win)] = true
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("level %d: %v", level, err)
+			}
+		}
+		if !bytes.Equal(out.Bytes(), plain) {
+			t.Fatalf("level %d: output differs from the input", level)
+		}
+		if len(d.win) != winSize || !sizes[minWin] && level != flate.NoCompression {
+			t.Errorf("level %d: window sizes seen %v, ending at %d", level, sizes, len(d.win))
+		}
+	}
+}

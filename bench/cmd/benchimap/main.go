@@ -67,6 +67,7 @@ var (
 	subjWord = flag.String("subject-word", "invoice", "SEARCH SUBJECT word (steps)")
 	fromWord = flag.String("from-word", "Okonkwo", "SEARCH FROM word (steps)")
 	picks    = flag.Int("picks", 1000, "messages of the random BODY.PEEK[] and STORE steps")
+	client   = flag.String("client", "raw", "steady's client: raw (lines and literals, not decoded) or imapclient (go-imap's, decoding everything)")
 	maxTime  = flag.Duration("max-time", 10*time.Minute, "give up after this long")
 )
 

@@ -25,6 +25,13 @@ func steady() error {
 	if err != nil {
 		return err
 	}
+	switch *client {
+	case "raw":
+		return steadyRaw(msgs)
+	case "imapclient":
+	default:
+		return fmt.Errorf("-client %q: want raw or imapclient", *client)
+	}
 	st := &concState{lats: map[string]*lat{}}
 	type client struct {
 		c     *imapclient.Client

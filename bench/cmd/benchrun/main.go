@@ -15,6 +15,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -54,6 +55,7 @@ type bench struct {
 	imapClients, imapAccounts, imapIdle int
 	imapDuration                        time.Duration
 	steadyClients                       int          // imap-steady's clients
+	steadyClient                        string       // imap-steady's client: raw or imapclient
 	imaplibScript                       string       // imap-steady's probe
 	accounts                            *imapFixture // made once, for imap-concurrency and memory
 }
@@ -135,6 +137,10 @@ func main() {
 	b.imapIdle = b.n["memory"] // connections
 	b.imapDuration = time.Duration(envInt("IMAP_SECONDS", 30)) * time.Second
 	b.steadyClients = envInt("STEADY_CLIENTS", 10)
+	b.steadyClient = cmp.Or(os.Getenv("STEADY_CLIENT"), "raw")
+	if b.steadyClient != "raw" && b.steadyClient != "imapclient" {
+		log.Fatal("benchrun: STEADY_CLIENT raw or imapclient")
+	}
 	if b.steadyClients < 1 || b.steadyClients > 1000 || b.n["imap-steady"] < 20 || b.n["imap-steady"] > 20000 {
 		log.Fatal("benchrun: STEADY_CLIENTS 1…1000, N_IMAP_STEADY 20…20000")
 	}

@@ -12,12 +12,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // steadyOps are benchimap steady's command kinds, as it names them.
 var steadyOps = []string{"LIST", "STATUS", "UID FETCH 1:* (FLAGS)", "FETCH 20 (ENVELOPE …)", "FETCH n BODY.PEEK[]", "STORE", "EXPUNGE", "APPEND"}
+
+// steadyClientNote describes STEADY_CLIENT's choices in the notes.
+var steadyClientNote = map[string]string{
+	"raw":        "STEADY_CLIENT=raw: benchimap's lean client, which reads responses as lines and literals, skipped by their count, checking each tagged OK and following EXISTS/EXPUNGE, like Dovecot's imaptest; go-imap's imapclient, which decodes every item, spent as much CPU per command as either server, so on 2 cores it capped both alike",
+	"imapclient": "STEADY_CLIENT=imapclient: go-imap v2's imapclient, decoding every response; it spends as much CPU per command as either server",
+}
 
 // steadyProbeAppends is how many APPENDs the imaplib probe makes per run.
 const steadyProbeAppends = 40
@@ -35,7 +42,7 @@ func (b *bench) imapSteady() (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := b.startPetrel("steady-petrel", petrelOpts{imap: true, dataDir: f.petrelData})
+	p, err := b.startPetrel("steady-petrel", petrelOpts{imap: true, http: true, dataDir: f.petrelData})
 	if err != nil {
 		return nil, err
 	}
@@ -49,9 +56,13 @@ func (b *bench) imapSteady() (*result, error) {
 
 	var onGo, onDone func() // PROFILE's perf, around the measured part
 	one := func(sys, addr string, roots []int, seed int) (map[string]float64, error) {
+		var commits0 commitStats
+		if sys != "Dovecot" {
+			commits0, _ = storeCommits(p.http)
+		}
 		c, err := b.startChild("-addr", addr, "-users", "u%03d@bench.test", "-accounts", fmt.Sprint(clients), "-pass", imapPass,
 			"-clients", fmt.Sprint(clients), "-seconds", fmt.Sprint(b.imapDuration.Seconds()), "-seed", fmt.Sprint(seed),
-			"-append-dir", f.appendDir, "-max-time", (b.runTimeout + b.imapDuration).String(), "steady")
+			"-append-dir", f.appendDir, "-max-time", (b.runTimeout + b.imapDuration).String(), "-client", b.steadyClient, "steady")
 		if err != nil {
 			return nil, err
 		}
@@ -104,6 +115,12 @@ func (b *bench) imapSteady() (*result, error) {
 		sort.Strings(by)
 		b.logf("    imap-steady %s: setup %.1fs; %d ops in %.1fs; %.1f MiB received; server CPU %s\n      %s", sys, ready.SetupSeconds, res.Ops, res.Seconds,
 			float64(res.Bytes)/(1<<20), cpuDelta(cm.before, after, res.Ops), strings.Join(by, "\n      "))
+		if sys != "Dovecot" {
+			if c1, err := storeCommits(p.http); err == nil && c1.count > commits0.count {
+				n := c1.count - commits0.count
+				b.logf("    imap-steady %s: %.0f store commits (%.0f/s), %.2f writes and %.2f ms each on average", sys, n, n/res.Seconds, (c1.writes-commits0.writes)/n, (c1.seconds-commits0.seconds)/n*1e3)
+			}
+		}
 		m := map[string]float64{"ops/s": float64(res.Ops) / res.Seconds, "p50 ms": res.P50, "p99 ms": res.P99,
 			"server CPU ms/op": float64(ticks) * 10 / float64(res.Ops), "client CPU s": res.ClientCPU}
 		for k, v := range res.ByOp {
@@ -135,7 +152,7 @@ func (b *bench) imapSteady() (*result, error) {
 	// SELECT, Petrel caches the password checks.
 	for _, w := range []struct{ sys, addr string }{{"Dovecot", d.imap}, {"Petrel", p.imap}} {
 		c, err := b.startChild("-addr", w.addr, "-users", "u%03d@bench.test", "-accounts", fmt.Sprint(clients), "-pass", imapPass,
-			"-clients", fmt.Sprint(clients), "-seconds", "1", "-append-dir", f.appendDir, "-max-time", b.runTimeout.String(), "steady")
+			"-clients", fmt.Sprint(clients), "-seconds", "1", "-append-dir", f.appendDir, "-max-time", b.runTimeout.String(), "-client", b.steadyClient, "steady")
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +191,7 @@ func (b *bench) imapSteady() (*result, error) {
 		}
 	}
 	r.notes = append(r.notes,
-		fmt.Sprintf("imap-steady: %d clients that stay logged in, each on its own account (u001…u%03d@bench.test) whose INBOX holds %d generated messages (%.1f KiB on average, no large attachments) and four more folders. Before the clock: log in, CREATE the folders, SELECT INBOX. Then for %v each loops, one command at a time (go-imap v2's imapclient, TCP_NODELAY as Go sets it): LIST \"\" *, STATUS of a folder, UID FETCH 1:* (UID FLAGS), FETCH of 20 messages (UID FLAGS ENVELOPE RFC822.SIZE INTERNALDATE), 3× FETCH n BODY.PEEK[] with 2× STORE +FLAGS.SILENT (\\Seen) after them, STORE ±FLAGS (\\Flagged), STORE +FLAGS.SILENT (\\Deleted), EXPUNGE, APPEND of a small message (the mailbox keeps its size): 13 commands, counted as ops.", clients, clients, n, float64(f.md.Bytes)/float64(n)/1024, b.imapDuration),
+		fmt.Sprintf("imap-steady: %d clients that stay logged in, each on its own account (u001…u%03d@bench.test) whose INBOX holds %d generated messages (%.1f KiB on average, no large attachments) and four more folders. Before the clock: log in, CREATE the folders, SELECT INBOX. Then for %v each loops, one command at a time (%s, TCP_NODELAY as Go sets it): LIST \"\" *, STATUS of a folder, UID FETCH 1:* (UID FLAGS), FETCH of 20 messages (UID FLAGS ENVELOPE RFC822.SIZE INTERNALDATE), 3× FETCH n BODY.PEEK[] with 2× STORE +FLAGS.SILENT (\\Seen) after them, STORE ±FLAGS (\\Flagged), STORE +FLAGS.SILENT (\\Deleted), EXPUNGE, APPEND of a small message (the mailbox keeps its size): 13 commands, counted as ops.", clients, clients, n, float64(f.md.Bytes)/float64(n)/1024, b.imapDuration, steadyClientNote[b.steadyClient]),
 		fmt.Sprintf("imap-steady: imaplib probe after each run: Python's imaplib (Nagle left on: it writes an APPEND literal and its closing CRLF in separate writes, the second held until the first is acknowledged) makes %d APPENDs of a %d-byte message to Drafts as u001, each timed from the command to its OK.", steadyProbeAppends, fileSize(probeMsg)))
 	return r, nil
 }
@@ -195,4 +212,31 @@ func fileSize(p string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// commitStats are Petrel's store commits so far, from its /metrics.
+type commitStats struct{ count, seconds, writes float64 }
+
+func storeCommits(addr string) (commitStats, error) {
+	var c commitStats
+	resp, err := httpGet("http://" + addr + "/metrics")
+	if err != nil {
+		return c, err
+	}
+	for _, l := range strings.Split(resp, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "petrel_store_commit_seconds_count":
+			c.count = v
+		case "petrel_store_commit_seconds_sum":
+			c.seconds = v
+		case "petrel_store_commit_writes_sum":
+			c.writes = v
+		}
+	}
+	return c, nil
 }
