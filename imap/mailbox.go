@@ -192,9 +192,11 @@ func (m *mailbox) applyLocked(ev store.Event) {
 }
 
 // without returns a new slice of the UIDs of list not in gone (both
-// ascending).
+// ascending), with room for as many as list had: the APPEND that follows
+// an EXPUNGE in a client's loop then extends the mailbox's array (and the
+// views' slices of it, and their \Recent) in place instead of copying.
 func without(list, gone []store.UID) []store.UID {
-	out := make([]store.UID, 0, max(len(list)-len(gone), 0))
+	out := make([]store.UID, 0, len(list))
 	j := 0
 	for _, u := range list {
 		for j < len(gone) && gone[j] < u {

@@ -42,3 +42,46 @@ func TestResolveUIDs(t *testing.T) {
 		}
 	}
 }
+
+// After an expunge, the next delivery extends the mailbox's UID array in
+// place, and a view caught up with the mailbox extends its slice of it:
+// neither copies the list (a client's EXPUNGE then APPEND, every loop).
+func TestExpungeThenDeliveryShares(t *testing.T) {
+	m := &mailbox{views: map[*view]struct{}{}, keywords: map[string]struct{}{}, hc: newHeaderCaches(100).cacheFor(1, 1)}
+	for u := store.UID(1); u <= 300; u++ {
+		m.uids = append(m.uids, u)
+	}
+	v := &view{m: m, keywords: map[string]struct{}{}}
+	m.views[v] = struct{}{}
+	v.uids = m.uids
+	w := &countingUpdates{}
+	m.applyLocked(store.Event{Kind: store.EventExpunged, UIDs: []store.UID{150}})
+	if err := v.poll(w, true); err != nil {
+		t.Fatal(err)
+	}
+	before := &m.uids[0]
+	m.applyLocked(store.Event{Kind: store.EventAdded, Messages: []store.Message{{UID: 301}}})
+	if &m.uids[0] != before {
+		t.Errorf("the delivery after an expunge copied the mailbox's array")
+	}
+	if err := v.poll(w, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.uids) != 300 || v.uids[299] != 301 || &v.uids[0] != &m.uids[0] {
+		t.Errorf("view has %d UIDs, last %d, sharing %v; want 300, 301, sharing", len(v.uids), v.uids[len(v.uids)-1], &v.uids[0] == &m.uids[0])
+	}
+	if w.expunged != 1 || w.exists != 1 {
+		t.Errorf("reported %d expunges and %d EXISTS, want 1 and 1", w.expunged, w.exists)
+	}
+}
+
+type countingUpdates struct{ expunged, exists int }
+
+func (c *countingUpdates) WriteExpunged(seqs []uint32, _ []store.UID) error {
+	c.expunged += len(seqs)
+	return nil
+}
+func (c *countingUpdates) WriteNumMessages(uint32) error { c.exists++; return nil }
+func (c *countingUpdates) WriteMessageFlags(uint32, imap.UID, []string, uint64) error {
+	return nil
+}
