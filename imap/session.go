@@ -155,8 +155,12 @@ func (s *session) serve(step func() error) {
 		}
 	}()
 	for s.state != stateLogout {
-		err := step()
-		step = s.command
+		var err error
+		if step != nil {
+			err, step = step(), nil
+		} else {
+			err = s.command() // not step = s.command: a method value per command
+		}
 		if errors.Is(err, errAwait) {
 			a := s.awaiting
 			s.awaiting = awaiting{}
@@ -187,6 +191,9 @@ func (s *session) finish() {
 var errEnded = errors.New("session ended")
 
 func isTimeout(err error) bool {
+	if err == nil {
+		return false // before ne, which errors.As moves to the heap
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
