@@ -179,9 +179,13 @@ func decodeEnvelope(info []byte) (env *Envelope, ok bool, err error) {
 	}
 	b := info[start : len(info)-len(d.b)]
 	e := structDecoder{b: b, all: string(b)}
-	env = &Envelope{}
-	e.envelope(env)
-	return env, true, e.err
+	// The envelope and room for its first addresses: one allocation.
+	ea := new(struct {
+		env   Envelope
+		addrs [4]Address
+	})
+	e.envelope(&ea.env, ea.addrs[:0])
+	return &ea.env, true, e.err
 }
 
 // skipEnvelope reads past an envelope as envelope decodes it.
@@ -334,7 +338,7 @@ func (d *structDecoder) part(depth int) *Part {
 		if env == nil {
 			env = &Envelope{}
 		}
-		d.envelope(env)
+		d.envelope(env, nil)
 		p.Envelope = env
 	default:
 		d.fail("bad envelope marker")
@@ -356,8 +360,8 @@ func (d *structDecoder) part(depth int) *Part {
 }
 
 // envelope decodes an envelope into e, its address lists sharing one
-// array.
-func (d *structDecoder) envelope(e *Envelope) {
+// array: free's room first, if it has any.
+func (d *structDecoder) envelope(e *Envelope, free []Address) {
 	if t := d.bytes(); len(t) > 0 {
 		// The encoder writes neither a zone of a day or more nor a year
 		// past 9999 (JSON, and IMAP's date-time, have no room for them).
@@ -366,7 +370,6 @@ func (d *structDecoder) envelope(e *Envelope) {
 		}
 	}
 	e.Subject = d.string()
-	var free []Address
 	for _, l := range [...]*[]Address{&e.From, &e.Sender, &e.ReplyTo, &e.To, &e.Cc, &e.Bcc} {
 		n := d.count(3)
 		if n == 0 {
