@@ -109,8 +109,22 @@ func (s *session) fetchUIDs(w *fetchWriter, uids []store.UID, options *imap.Fetc
 		clear((*bp)[:used]) // keep no flags alive in the pool
 		s.srv.metaBufs.Put(bp)
 	}()
+	// A FETCH of content that shows nothing of the metadata (UID
+	// BODY.PEEK[]) does not read it: the content read skips the messages
+	// gone, as the metadata read would.
+	uidsOnly := needContent && seenNow == nil && metadataUnused(options, w)
 	for start := 0; start < len(uids); start += fetchBatch {
-		metas, err := st.MessagesInto(*bp, v.m.id, uids[start:min(start+fetchBatch, len(uids))])
+		batch := uids[start:min(start+fetchBatch, len(uids))]
+		var metas []store.Message
+		var err error
+		if uidsOnly {
+			metas = (*bp)[:0]
+			for _, u := range batch {
+				metas = append(metas, store.Message{UID: u})
+			}
+		} else {
+			metas, err = st.MessagesInto(*bp, v.m.id, batch)
+		}
 		*bp, used = metas[:0], max(used, len(metas))
 		if err != nil {
 			return clientError(err, "fetch")
@@ -120,6 +134,13 @@ func (s *session) fetchUIDs(w *fetchWriter, uids []store.UID, options *imap.Fetc
 		}
 	}
 	return nil
+}
+
+// metadataUnused: whether writeFetch writes nothing of a message but its
+// UID and content for these options (no FLAGS, dates, size, MODSEQ or
+// object IDs).
+func metadataUnused(o *imap.FetchOptions, w *fetchWriter) bool {
+	return !o.Flags && !o.InternalDate && !o.RFC822Size && !w.modseq && !w.emailID && !w.saveDate && w.changedSince == 0
 }
 
 // Content is read in groups of messages, one read transaction each, a

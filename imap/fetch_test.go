@@ -301,3 +301,30 @@ func TestFetchTopSectionsWithoutStructure(t *testing.T) {
 		t.Errorf("BODY[] %q…, HEADER …%q, TEXT %q…", fast[0][:30], fast[1][len(fast[1])-10:], fast[2][:30])
 	}
 }
+
+// A message expunged by another session but still known to this one gets
+// no FETCH reply, whether the FETCH reads its metadata (FLAGS) or only
+// its content (UID BODY.PEEK[], which reads no metadata); the others do.
+func TestFetchSkipsExpungedMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	for i := 1; i <= 3; i++ {
+		e.deliver(t, simpleMsg(fmt.Sprint("message ", i), "body"))
+	}
+	r := e.raw(t)
+	r.login(t)
+	r.cmd(t, "SELECT INBOX", "OK")
+	if _, err := e.st.Expunge(context.Background(), e.inbox(t), []store.UID{2}); err != nil {
+		t.Fatal(err)
+	}
+	for _, items := range []string{"(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])", "(UID BODY.PEEK[])"} {
+		out := r.cmd(t, "FETCH 1:3 "+items, "OK")
+		for _, want := range []string{"* 1 FETCH (UID 1 ", "* 3 FETCH (UID 3 "} {
+			if !strings.Contains(out, want) {
+				t.Errorf("FETCH %s: no %q in\n%s", items, want, out)
+			}
+		}
+		if strings.Contains(out, "* 2 FETCH") || strings.Contains(out, "message 2") {
+			t.Errorf("FETCH %s replied for the expunged message:\n%s", items, out)
+		}
+	}
+}
