@@ -49,6 +49,7 @@ type Backend interface {
 	Append(ctx context.Context, mbx store.MailboxID, body []byte, flags []string, date time.Time) (store.Delivered, error)
 	List(mbx store.MailboxID) ([]store.Message, error)
 	Messages(mbx store.MailboxID, uids []store.UID) ([]store.Message, error)
+	MessagesInto(buf []store.Message, mbx store.MailboxID, uids []store.UID) ([]store.Message, error)
 	StoreFlags(ctx context.Context, mbx store.MailboxID, uids []store.UID, op store.FlagOp, flags []string) ([]store.Message, error)
 	Expunge(ctx context.Context, mbx store.MailboxID, uids []store.UID) ([]store.UID, error)
 	ExpungeDeleted(ctx context.Context, mbx store.MailboxID, within []store.UID) ([]store.UID, error)
@@ -61,6 +62,7 @@ type Backend interface {
 	Structure(mbx store.MailboxID, uid store.UID) (*store.Part, error)
 	ReadContents(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, structure *store.Part) error) error
 	ReadHeaders(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, c *store.Content, bodyStart int64) error) error
+	ReadEnvelopes(mbx store.MailboxID, uids []store.UID, fn func(uid store.UID, env *store.Envelope) error) error
 	Watch(id store.MailboxID, fn func(store.Event)) (*store.Snapshot, func(), error)
 
 	SetAlias(ctx context.Context, address string, targets []string, o store.ResolveOptions) (*store.Resolution, error)

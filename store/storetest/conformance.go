@@ -997,6 +997,24 @@ func testStructure(t *testing.T, f Factory) {
 	if err := b.ReadContent(mbx, 99, func(*store.Content, *store.Part) error { return nil }); !errors.Is(err, store.ErrNoMessage) {
 		t.Fatalf("ReadContent of no message: %v", err)
 	}
+	// FETCH ENVELOPE's read: the tree's envelope, missing UIDs skipped.
+	calls = 0
+	err = b.ReadEnvelopes(mbx, []store.UID{99, uid}, func(u store.UID, env *store.Envelope) error {
+		calls++
+		if u != uid || env == nil || env.Subject != "parts" || len(env.From) != 1 || env.From[0].Mailbox != "alice" || env.From[0].Host != "example.org" {
+			t.Fatalf("ReadEnvelopes: %d %+v", u, env)
+		}
+		return nil
+	})
+	if err != nil || calls != 1 {
+		t.Fatalf("ReadEnvelopes: %d calls, %v", calls, err)
+	}
+	// MessagesInto: Messages in the caller's array, whatever it held.
+	buf := []store.Message{{UID: 12345, Flags: []string{"$Stale"}}, {UID: 6789}}
+	msgs, err := b.MessagesInto(buf, mbx, []store.UID{99, uid})
+	if err != nil || len(msgs) != 1 || msgs[0].UID != uid || len(msgs[0].Flags) != 0 || msgs[0].Size != int64(len(whole)) {
+		t.Fatalf("MessagesInto: %+v, %v", msgs, err)
+	}
 }
 
 // A write made with store.WithOrigin reaches the watchers of the same
