@@ -316,6 +316,9 @@ func (s *session) afterCommand(err error) error {
 	if errors.Is(err, errAwait) {
 		return err
 	}
+	// The command is over: its parser must not keep the reader, which a
+	// quiet session gives back to the server's pool.
+	s.parser.br = nil
 	if s.ending.Load() != 0 {
 		return s.bye()
 	}
