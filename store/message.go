@@ -778,6 +778,9 @@ func (s *Store) ExpungeDeleted(ctx context.Context, mbx MailboxID, within []UID)
 }
 
 func (s *Store) expunge(ctx context.Context, mbx MailboxID, uids []UID, onlyDeleted bool) ([]UID, error) {
+	if onlyDeleted && s.noneDeleted(mbx, uids) {
+		return nil, nil // nothing to remove: no commit (as storeFlagsUnchanged)
+	}
 	var out []UID
 	err := s.update(ctx, func(t *tx) error {
 		var err error
@@ -788,6 +791,27 @@ func (s *Store) expunge(ctx context.Context, mbx MailboxID, uids []UID, onlyDele
 		return nil, fmt.Errorf("expunge: %w", err)
 	}
 	return out, nil
+}
+
+// noneDeleted says, from a read transaction, that mailbox mbx exists and
+// has no message flagged \Deleted (among uids, unless nil): an EXPUNGE then
+// removes nothing, as it would at that snapshot.
+func (s *Store) noneDeleted(mbx MailboxID, uids []UID) bool {
+	none := false
+	s.view(func(t *bolt.Tx) error {
+		if t.Bucket(bMsgs).Bucket(be64(uint64(mbx))) == nil {
+			return nil
+		}
+		deleted := deletedUIDsTx(t, mbx)
+		if uids == nil {
+			none = len(deleted) == 0
+			return nil
+		}
+		within := slices.Sorted(slices.Values(uids))
+		none = !slices.ContainsFunc(deleted, func(u UID) bool { _, found := slices.BinarySearch(within, u); return found })
+		return nil
+	})
+	return none
 }
 
 // expungeTx removes messages; uids nil means every message (with

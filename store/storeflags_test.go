@@ -86,3 +86,49 @@ func TestStoreFlagsUnchangedNoCommit(t *testing.T) {
 		t.Error("STORE in a mailbox that does not exist: no error")
 	}
 }
+
+// TestExpungeNothingNoCommit: EXPUNGE and UID EXPUNGE that find no
+// \Deleted message to remove answer without a commit; one that does
+// removes it.
+func TestExpungeNothingNoCommit(t *testing.T) {
+	var commits atomic.Int64
+	s, err := store.Open(filepath.Join(t.TempDir(), "mail.db"), store.Options{CheapPasswordHash: true,
+		OnCommit: func(time.Duration, int) { commits.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.CreateAccount(ctx, "expunge@example.com", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.MailboxByName(a.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := s.Append(ctx, in.ID, []byte("Subject: x\r\n\r\nbody\r\n"), nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c0 := commits.Load()
+	if got, err := s.ExpungeDeleted(ctx, in.ID, nil); err != nil || len(got) != 0 {
+		t.Fatalf("EXPUNGE with nothing \\Deleted: %v %v", got, err)
+	}
+	if _, err := s.StoreFlags(ctx, in.ID, []store.UID{2}, store.FlagsAdd, []string{store.FlagDeleted}); err != nil {
+		t.Fatal(err)
+	}
+	c1 := commits.Load()
+	if got, err := s.ExpungeDeleted(ctx, in.ID, []store.UID{1, 3}); err != nil || len(got) != 0 {
+		t.Fatalf("UID EXPUNGE 1,3 with 2 \\Deleted: %v %v", got, err)
+	}
+	if c1-c0 != 1 || commits.Load() != c1 {
+		t.Fatalf("commits: %d for EXPUNGE of nothing and STORE, %d for UID EXPUNGE of nothing; want 1 and 0", c1-c0, commits.Load()-c1)
+	}
+	if got, err := s.ExpungeDeleted(ctx, in.ID, []store.UID{3, 2}); err != nil || !slices.Equal(got, []store.UID{2}) {
+		t.Fatalf("UID EXPUNGE 3,2: %v %v, want [2]", got, err)
+	}
+	if _, err := s.ExpungeDeleted(ctx, store.MailboxID(999999), nil); err == nil {
+		t.Error("EXPUNGE in a mailbox that does not exist: no error")
+	}
+}
