@@ -16,6 +16,10 @@
 //     that finds none running commits itself with every write queued by
 //     then, the writes that come meanwhile queue for the next, in one
 //     transaction: durability costs one fsync per batch, not per message.
+//   - bbolt's list of free pages is not part of a commit (NoFreelistSync): only
+//     Close writes it, in a last empty commit, for the next Open to read;
+//     after a crash Open rebuilds it by walking the file. It is bookkeeping of
+//     unused space, never of mail.
 //   - Change events are published after the commit, in commit order, by the
 //     writer that led it (events.go). A watcher never sees an event for a
 //     change that is not durable.

@@ -632,8 +632,18 @@ func (s *Store) StoreFlags(ctx context.Context, mbx MailboxID, uids []UID, op Fl
 // StoreFlagsIf is StoreFlags that leaves alone, in the same transaction,
 // the messages whose MODSEQ is above unchangedSince, and returns their UIDs
 // as modified (IMAP's STORE (UNCHANGEDSINCE n), RFC 7162 3.1.3).
+//
+// A STORE that changes nothing (every message already as asked, gone, or
+// modified since unchangedSince) is answered from a read transaction,
+// without a commit: it is the same as if it had been made at that
+// snapshot, which holds only durable changes. Clients send many (\Seen on
+// a message read before, a flag removed that was not set), and each would
+// otherwise wait for an fsync'd commit.
 func (s *Store) StoreFlagsIf(ctx context.Context, mbx MailboxID, uids []UID, op FlagOp, flags []string, unchangedSince uint64) ([]Message, []UID, error) {
 	flags = normalizeFlags(flags)
+	if out, modified, ok := s.storeFlagsUnchanged(mbx, uids, op, flags, unchangedSince); ok {
+		return out, modified, nil
+	}
 	var out []Message
 	var modified []UID
 	err := s.update(ctx, func(t *tx) error {
@@ -701,6 +711,39 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mbx MailboxID, uids []UID, op 
 	return out, modified, nil
 }
 
+// storeFlagsUnchanged returns StoreFlagsIf's answer, and true, when the
+// STORE would change no message; false when it would change one, or cannot
+// tell (no such mailbox, a record it cannot read: the write reports those).
+func (s *Store) storeFlagsUnchanged(mbx MailboxID, uids []UID, op FlagOp, flags []string, unchangedSince uint64) (out []Message, modified []UID, ok bool) {
+	s.view(func(t *bolt.Tx) error {
+		b := t.Bucket(bMsgs).Bucket(be64(uint64(mbx)))
+		if b == nil {
+			return nil
+		}
+		for _, uid := range uids {
+			v := b.Get(be32(uint32(uid)))
+			if v == nil {
+				continue
+			}
+			rec, err := decodeRecord(v, false)
+			if err != nil {
+				return nil
+			}
+			if rec.ModSeq > unchangedSince {
+				modified = append(modified, uid)
+				continue
+			}
+			if !slices.Equal(applyFlags(rec.Flags, op, flags), rec.Flags) {
+				return nil
+			}
+			out = append(out, rec.message(uid))
+		}
+		ok = true
+		return nil
+	})
+	return out, modified, ok
+}
+
 func applyFlags(cur []string, op FlagOp, flags []string) []string {
 	switch op {
 	case FlagsReplace:
@@ -735,6 +778,9 @@ func (s *Store) ExpungeDeleted(ctx context.Context, mbx MailboxID, within []UID)
 }
 
 func (s *Store) expunge(ctx context.Context, mbx MailboxID, uids []UID, onlyDeleted bool) ([]UID, error) {
+	if onlyDeleted && s.noneDeleted(mbx, uids) {
+		return nil, nil // nothing to remove: no commit (as storeFlagsUnchanged)
+	}
 	var out []UID
 	err := s.update(ctx, func(t *tx) error {
 		var err error
@@ -745,6 +791,27 @@ func (s *Store) expunge(ctx context.Context, mbx MailboxID, uids []UID, onlyDele
 		return nil, fmt.Errorf("expunge: %w", err)
 	}
 	return out, nil
+}
+
+// noneDeleted says, from a read transaction, that mailbox mbx exists and
+// has no message flagged \Deleted (among uids, unless nil): an EXPUNGE then
+// removes nothing, as it would at that snapshot.
+func (s *Store) noneDeleted(mbx MailboxID, uids []UID) bool {
+	none := false
+	s.view(func(t *bolt.Tx) error {
+		if t.Bucket(bMsgs).Bucket(be64(uint64(mbx))) == nil {
+			return nil
+		}
+		deleted := deletedUIDsTx(t, mbx)
+		if uids == nil {
+			none = len(deleted) == 0
+			return nil
+		}
+		within := slices.Sorted(slices.Values(uids))
+		none = !slices.ContainsFunc(deleted, func(u UID) bool { _, found := slices.BinarySearch(within, u); return found })
+		return nil
+	})
+	return none
 }
 
 // expungeTx removes messages; uids nil means every message (with

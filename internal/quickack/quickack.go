@@ -9,10 +9,11 @@
 // each other, and every such command takes 40 ms. Linux leaves its
 // quick-ACK mode by itself (an interactive connection, whose data is
 // answered at once, is "ping-pong" and gets delayed ACKs), so Conn sets
-// TCP_QUICKACK again after every read that returned data: the kernel then
-// acknowledges what was read at once. The cost is one setsockopt(2) per
-// read and a bare ACK segment where one would otherwise have ridden on the
-// reply. Elsewhere than Linux, Conn only reads.
+// TCP_QUICKACK before a read whenever what it read last is still
+// unanswered (nothing written since): the kernel then sends the pending ACK
+// at once. The cost is one setsockopt(2) per such read (none while client
+// and server take turns) and a bare ACK segment. Elsewhere than Linux, Conn
+// only reads and writes.
 //
 // Invariant: Conn changes nothing but acknowledgement timing; what is read
 // and written, deadlines and Close are those of the connection it wraps.
@@ -20,6 +21,7 @@ package quickack
 
 import (
 	"net"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -27,6 +29,10 @@ import (
 type Conn struct {
 	net.Conn
 	raw syscall.RawConn // nil when the connection has no socket
+	// unanswered: the last read returned data and nothing was written
+	// since (Read and Write may run on different goroutines).
+	unanswered atomic.Bool
+	acks       atomic.Int64 // quick ACKs asked for (tests)
 }
 
 // Wrap returns c acknowledging its reads at once when it is a socket, or
@@ -51,12 +57,33 @@ func Wrap(c net.Conn) net.Conn {
 	return c
 }
 
-// Read reads from the connection, then, when it returned data, asks the
-// kernel to acknowledge it now.
+// Read reads from the connection. When what the previous reads returned
+// is still unanswered (nothing was written since: the server wants more
+// of a command, as the CRLF after a literal), it first asks the kernel to
+// acknowledge it now, because the client may be holding its next write
+// until then; setting TCP_QUICKACK sends a pending ACK at once. A read that
+// follows a reply needs nothing: the reply carried the ACK. So a client
+// and server taking turns, command and reply, cost no system call beyond
+// their reads and writes (a setsockopt after every read was 2 % of the
+// server's CPU in IMAP's steady state).
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.unanswered.Load() {
+		c.raw.Control(setQuickAck)
+		c.acks.Add(1)
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.raw.Control(setQuickAck)
+		c.unanswered.Store(true)
+	}
+	return n, err
+}
+
+// Write writes to the connection; what it sends carries the ACK of what
+// was read.
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.unanswered.Store(false)
 	}
 	return n, err
 }

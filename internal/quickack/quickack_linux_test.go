@@ -125,3 +125,38 @@ func TestWrapLeavesOthers(t *testing.T) {
 		t.Errorf("Wrap(hidden pipe) = %T, want it unchanged", w)
 	}
 }
+
+// TestTurnsCostNoAck: a client and server taking turns (command, reply)
+// ask for no quick ACK, the reply carries it; reading on without having
+// answered (the rest of a command) asks for one each time.
+func TestTurnsCostNoAck(t *testing.T) {
+	server, client := tcpPair(t)
+	w := Wrap(server).(*Conn)
+	sr, cr := bufio.NewReader(w), bufio.NewReader(client)
+	w.SetDeadline(time.Now().Add(10 * time.Second))
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	for range 20 {
+		io.WriteString(client, "a NOOP\r\n")
+		if _, err := sr.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, "a OK\r\n")
+		if _, err := cr.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := w.acks.Load(); n != 0 {
+		t.Errorf("%d quick ACKs asked for while taking turns, want 0", n)
+	}
+	for i := range 3 {
+		io.WriteString(client, "part\n")
+		if _, err := sr.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			if n := w.acks.Load(); n != int64(i) {
+				t.Fatalf("after %d unanswered reads, %d quick ACKs, want %d", i+1, n, i)
+			}
+		}
+	}
+}
