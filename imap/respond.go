@@ -31,13 +31,23 @@ func (e *enc) crlf() *enc        { return e.raw("\r\n") }
 
 // num and num64 format into the writer's free space (no string made).
 func (e *enc) num(n uint32) *enc {
-	e.w.Write(strconv.AppendUint(e.w.AvailableBuffer(), uint64(n), 10))
+	e.w.Write(strconv.AppendUint(e.free(20), uint64(n), 10))
 	return e
 }
 
 func (e *enc) num64(n int64) *enc {
-	e.w.Write(strconv.AppendInt(e.w.AvailableBuffer(), n, 10))
+	e.w.Write(strconv.AppendInt(e.free(20), n, 10))
 	return e
+}
+
+// free is the writer's free space, with room for n octets: when it has
+// less, what is buffered is written out first (as it would be once the
+// buffer filled), so that formatting into it never allocates.
+func (e *enc) free(n int) []byte {
+	if e.w.Available() < n {
+		e.w.Flush()
+	}
+	return e.w.AvailableBuffer()
 }
 
 func (e *enc) nil() *enc { return e.raw("NIL") }
@@ -357,7 +367,7 @@ func (e *enc) langs(l []string) *enc {
 func (e *enc) date(t time.Time) *enc { return e.quotedTime(t, dateTimeLayout) }
 
 func (e *enc) quotedTime(t time.Time, layout string) *enc {
-	b := append(e.w.AvailableBuffer(), '"')
+	b := append(e.free(64), '"')
 	b = appendTime(b, t, layout)
 	e.w.Write(append(b, '"'))
 	return e

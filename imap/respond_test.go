@@ -3,7 +3,9 @@ package imap
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,5 +61,36 @@ func TestStr(t *testing.T) {
 		if out.String() != want {
 			t.Errorf("str(%.20q, utf8 %v) = %.40q, want %.40q", c.in, c.utf8, out.String(), want)
 		}
+	}
+}
+
+// Numbers and dates are formatted into the writer's buffer without an
+// allocation, even when it is nearly full.
+func TestFormatIntoFullBuffer(t *testing.T) {
+	w := bufio.NewWriterSize(io.Discard, 64)
+	e := &enc{w: w}
+	filler := strings.Repeat("x", 61)
+	tm := time.Date(2006, 1, 2, 15, 4, 5, 0, time.FixedZone("", -7*3600))
+	allocs := testing.AllocsPerRun(100, func() {
+		w.WriteString(filler)
+		e.num(4000000000)
+		w.WriteString(filler)
+		e.num64(-9000000000000000000)
+		w.WriteString(filler)
+		e.date(tm)
+		w.WriteString(filler)
+		e.quotedTime(tm, envelopeDateLayout)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations formatting into a nearly full buffer, want 0", allocs)
+	}
+	var out bytes.Buffer
+	w.Reset(&out)
+	w.WriteString(filler)
+	e.num(4000000000)
+	e.date(tm)
+	w.Flush()
+	if want := filler + `4000000000"02-Jan-2006 15:04:05 -0700"`; out.String() != want {
+		t.Errorf("wrote %q, want %q", out.String(), want)
 	}
 }
