@@ -401,7 +401,7 @@ type fetchResp struct {
 // CreateMessage starts a message's reply; the fetchResp is the writer's
 // own, valid until the next CreateMessage.
 func (w *fetchWriter) CreateMessage(seq uint32) *fetchResp {
-	w.s.e.raw("* ").num(seq).raw(" FETCH (")
+	w.s.e.numIn("* ", seq, " FETCH (")
 	w.resp = fetchResp{w: w, e: &w.s.e}
 	return &w.resp
 }
@@ -414,14 +414,20 @@ func (r *fetchResp) item(name string) *enc {
 	return r.e.raw(name)
 }
 
-func (r *fetchResp) WriteUID(uid imap.UID) { r.item("UID ").num(uint32(uid)) }
+func (r *fetchResp) WriteUID(uid imap.UID) {
+	if r.n++; r.n > 1 {
+		r.e.numIn(" UID ", uint32(uid), "")
+	} else {
+		r.e.numIn("UID ", uint32(uid), "")
+	}
+}
 func (r *fetchResp) WriteFlags(flags []string, recent bool) {
 	writeFlags(r.item("FLAGS "), flags, recent)
 }
 func (r *fetchResp) WriteInternalDate(t time.Time)     { r.item("INTERNALDATE ").date(t) }
 func (r *fetchResp) WriteRFC822Size(n int64)           { r.item("RFC822.SIZE ").num64(n) }
 func (r *fetchResp) WriteEnvelope(env *store.Envelope) { r.item("ENVELOPE ").envelope(env) }
-func (r *fetchResp) Close() error                      { r.e.raw(")").crlf(); return nil }
+func (r *fetchResp) Close() error                      { r.e.raw(")\r\n"); return nil }
 func (r *fetchResp) WriteBinarySize(part []int, n int64) {
 	r.item("BINARY.SIZE[").raw(partPath(part)).raw("] ").num64(n)
 }

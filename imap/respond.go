@@ -40,6 +40,15 @@ func (e *enc) num64(n int64) *enc {
 	return e
 }
 
+// numIn writes before, n and after in one write to the buffer (before and
+// after short).
+func (e *enc) numIn(before string, n uint32, after string) *enc {
+	b := append(e.free(len(before)+10+len(after)), before...)
+	b = strconv.AppendUint(b, uint64(n), 10)
+	e.w.Write(append(b, after...))
+	return e
+}
+
 // free is the writer's free space, with room for n octets: when it has
 // less, what is buffered is written out first (as it would be once the
 // buffer filled), so that formatting into it never allocates.
