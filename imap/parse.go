@@ -54,10 +54,6 @@ type parser struct {
 	utf8 bool
 }
 
-func newParser(br *bufio.Reader, cont func(string) error) *parser {
-	return &parser{br: br, cont: cont}
-}
-
 func (p *parser) peek() (byte, error) {
 	b, err := p.br.Peek(1)
 	if err != nil {
