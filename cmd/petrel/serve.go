@@ -69,8 +69,7 @@ func serve(ctx context.Context, g admin.Flags, stdout, stderr io.Writer) error {
 		return errors.New("config: no listener has an address: set at least one under [listen] (smtp = \":25\", …); `petrel config default` shows them all")
 	}
 	log := cfg.Log.New(stderr)
-	gcPercent, _ := gctune.Server(os.Getenv)
-	log.Info("garbage collector", "percent", gcPercent)
+	log.Info("garbage collector", "paced", gctune.Server(ctx, os.Getenv)) // else GOGC from the environment
 	if soft, hard, err := netlimit.RaiseFileLimit(); err != nil {
 		log.Warn("open files limit", "soft", soft, "hard", hard, "err", err)
 	} else {

@@ -1,30 +1,71 @@
 package gctune
 
 import (
+	"context"
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
+// TestPercent: four times the live heap of headroom while that is small,
+// never more than HeadroomCap beyond the default's, never below it.
+func TestPercent(t *testing.T) {
+	for _, c := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 400},
+		{1 << 20, 400},
+		{8 << 20, 400},
+		{16 << 20, 300}, // 16 + 32 of headroom
+		{32 << 20, 200}, // 32 + 32
+		{64 << 20, 150},
+		{256 << 20, 112},
+		{1 << 30, 103},
+		{64 << 30, 100},
+	} {
+		if got := Percent(c.live); got != c.want {
+			t.Errorf("Percent(%d MiB) = %d, want %d", c.live>>20, got, c.want)
+		}
+		if extra := uint64(Percent(c.live)) * c.live / 100; c.live > 0 && extra > c.live+HeadroomCap {
+			t.Errorf("Percent(%d MiB): %d MiB of headroom, over the default's %d MiB by more than %d MiB", c.live>>20, extra>>20, c.live>>20, HeadroomCap>>20)
+		}
+	}
+}
+
+// TestServer: without GOGC the collector is paced (this test's small heap
+// gets MaxPercent); with GOGC the operator's percent stays.
 func TestServer(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	ctx, cancel := context.WithCancel(context.Background())
 	env := map[string]string{}
 	getenv := func(k string) string { return env[k] }
 
 	debug.SetGCPercent(100)
-	if p, changed := Server(getenv); p != Percent || !changed {
-		t.Fatalf("without GOGC: %d %v, want %d true", p, changed, Percent)
+	paced, done := start(ctx, getenv)
+	if !paced {
+		t.Fatal("without GOGC: not paced")
 	}
-	if got := debug.SetGCPercent(100); got != Percent {
-		t.Fatalf("runtime percent %d, want %d", got, Percent)
+	if got := debug.SetGCPercent(MaxPercent); got != MaxPercent {
+		t.Fatalf("runtime percent %d, want %d for a small heap", got, MaxPercent)
+	}
+	cancel()
+	for stopped := false; !stopped; { // pacing stops at the next collection
+		runtime.GC()
+		select {
+		case <-done:
+			stopped = true
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 
-	// The operator's GOGC (applied by the runtime at start) stays.
 	env["GOGC"] = "50"
 	debug.SetGCPercent(50)
-	if p, changed := Server(getenv); p != 50 || changed {
-		t.Fatalf("with GOGC=50: %d %v, want 50 false", p, changed)
+	if Server(context.Background(), getenv) {
+		t.Fatal("with GOGC=50: paced anyway")
 	}
-	if got := debug.SetGCPercent(100); got != 50 {
-		t.Fatalf("runtime percent %d, want 50 kept", got)
+	if got := debug.SetGCPercent(50); got != 50 {
+		t.Fatalf("runtime percent %d, want the operator's 50", got)
 	}
 }
