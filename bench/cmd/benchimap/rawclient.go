@@ -12,14 +12,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -171,70 +170,24 @@ func (c *rawClient) close() {
 	c.conn.Close()
 }
 
-// steadyRaw is steady with rawClient: the same accounts, set-up and
-// commands as steadyIteration, in the same order and under the same names.
-func steadyRaw(msgs [][]byte) error {
-	st := &concState{lats: map[string]*lat{}}
-	cs := make([]*rawClient, *clients)
-	sem := make(chan struct{}, *parallel)
-	var wg sync.WaitGroup
-	var setupErr atomic.Value
-	t0 := time.Now()
-	for i := range cs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			c, err := dialRaw(i)
-			if err == nil {
-				_, err = c.cmd("LOGIN " + quote(account(i)) + " " + quote(*pass))
-			}
-			for _, f := range steadyFolders {
-				if err == nil {
-					c.cmd("CREATE " + f) // it may exist
-				}
-			}
-			if err == nil {
-				if _, err = c.cmd("SELECT INBOX"); err == nil && c.count == 0 {
-					err = errors.New("empty INBOX")
-				}
-			}
-			if err != nil {
-				setupErr.CompareAndSwap(nil, fmt.Sprintf("client %d (%s): %v", i, account(i), err))
-				return
-			}
-			cs[i] = c
-		}()
+// setupRaw is setupImapclient with rawClient.
+func setupRaw(i int) (*rawClient, error) {
+	c, err := dialRaw(i)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	if e, ok := setupErr.Load().(string); ok {
-		return errors.New(e)
+	if _, err := c.cmd("LOGIN " + quote(account(i)) + " " + quote(*pass)); err != nil {
+		c.conn.Close()
+		return nil, err
 	}
-	emit(map[string]any{"ready": true, "setup_seconds": time.Since(t0).Seconds()})
-	if l, _ := readCmd(); l != "go" {
-		return fmt.Errorf("expected go, got %q", l)
+	for _, f := range steadyFolders {
+		c.cmd("CREATE " + f) // it may exist
 	}
-	cpu0, rx0 := cpuNow(), received.Load()
-	start := time.Now()
-	deadline := start.Add(time.Duration(*seconds * float64(time.Second)))
-	for i, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(*seed, uint64(2000+i)))
-			for time.Now().Before(deadline) {
-				if err := steadyRawIteration(c, st, r, msgs); err != nil {
-					return // the first error is in st
-				}
-				st.iterations.Add(1)
-			}
-			c.close()
-		}()
+	if _, err := c.cmd("SELECT INBOX"); err != nil || c.count == 0 {
+		c.conn.Close()
+		return nil, cmp.Or(err, errors.New("empty INBOX"))
 	}
-	wg.Wait()
-	emit(st.result(time.Since(start), received.Load()-rx0, cpuNow()-cpu0))
-	return nil
+	return c, nil
 }
 
 // steadyRawIteration is steadyIteration's round with rawClient.

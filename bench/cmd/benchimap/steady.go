@@ -27,17 +27,24 @@ func steady() error {
 	}
 	switch *client {
 	case "raw":
-		return steadyRaw(msgs)
+		return runSteady(setupRaw, func(c *rawClient, st *concState, r *rand.Rand) error {
+			return steadyRawIteration(c, st, r, msgs)
+		}, (*rawClient).close)
 	case "imapclient":
-	default:
-		return fmt.Errorf("-client %q: want raw or imapclient", *client)
+		return runSteady(setupImapclient, func(c steadyImapclient, st *concState, r *rand.Rand) error {
+			return steadyIteration(c.c, c.count, st, r, msgs)
+		}, func(c steadyImapclient) { c.c.Logout().Wait(); c.c.Close() })
 	}
+	return fmt.Errorf("-client %q: want raw or imapclient", *client)
+}
+
+// runSteady sets up the -clients clients with setup (-login-parallel at a
+// time), says ready, and on "go" has each run iterate over and over for
+// -seconds, then closes it, and emits the result. An iteration's error
+// ends its client (the first error is in st).
+func runSteady[C any](setup func(i int) (C, error), iterate func(C, *concState, *rand.Rand) error, closeC func(C)) error {
 	st := &concState{lats: map[string]*lat{}}
-	type client struct {
-		c     *imapclient.Client
-		count *atomic.Int64 // messages in INBOX, from EXISTS and EXPUNGE
-	}
-	cs := make([]client, *clients)
+	cs := make([]C, *clients)
 	sem := make(chan struct{}, *parallel)
 	var wg sync.WaitGroup
 	var setupErr atomic.Value
@@ -48,38 +55,12 @@ func steady() error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			count := new(atomic.Int64)
-			h := &imapclient.UnilateralDataHandler{
-				Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-					if d.NumMessages != nil {
-						count.Store(int64(*d.NumMessages))
-					}
-				},
-				Expunge: func(uint32) { count.Add(-1) },
-			}
-			c, err := dial(i, h)
-			if err == nil {
-				err = c.Login(account(i), *pass).Wait()
-			}
-			for _, f := range steadyFolders {
-				if err == nil {
-					c.Create(f, nil).Wait() // it may exist
-				}
-			}
-			if err == nil {
-				var d *imap.SelectData
-				if d, err = c.Select("INBOX", nil).Wait(); err == nil {
-					count.Store(int64(d.NumMessages))
-					if d.NumMessages == 0 {
-						err = errors.New("empty INBOX")
-					}
-				}
-			}
+			c, err := setup(i)
 			if err != nil {
 				setupErr.CompareAndSwap(nil, fmt.Sprintf("client %d (%s): %v", i, account(i), err))
 				return
 			}
-			cs[i] = client{c, count}
+			cs[i] = c
 		}()
 	}
 	wg.Wait()
@@ -93,24 +74,62 @@ func steady() error {
 	cpu0, rx0 := cpuNow(), received.Load()
 	start := time.Now()
 	deadline := start.Add(time.Duration(*seconds * float64(time.Second)))
-	for i, cl := range cs {
+	for i, c := range cs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(*seed, uint64(2000+i)))
 			for time.Now().Before(deadline) {
-				if err := steadyIteration(cl.c, cl.count, st, r, msgs); err != nil {
+				if err := iterate(c, st, r); err != nil {
 					return // the first error is in st
 				}
 				st.iterations.Add(1)
 			}
-			cl.c.Logout().Wait()
-			cl.c.Close()
+			closeC(c)
 		}()
 	}
 	wg.Wait()
 	emit(st.result(time.Since(start), received.Load()-rx0, cpuNow()-cpu0))
 	return nil
+}
+
+// steadyImapclient is a steady client on go-imap's imapclient.
+type steadyImapclient struct {
+	c     *imapclient.Client
+	count *atomic.Int64 // messages in INBOX, from EXISTS and EXPUNGE
+}
+
+// setupImapclient logs client i in to its account, makes steadyFolders
+// and selects INBOX.
+func setupImapclient(i int) (steadyImapclient, error) {
+	count := new(atomic.Int64)
+	h := &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				count.Store(int64(*d.NumMessages))
+			}
+		},
+		Expunge: func(uint32) { count.Add(-1) },
+	}
+	c, err := dial(i, h)
+	if err != nil {
+		return steadyImapclient{}, err
+	}
+	if err := c.Login(account(i), *pass).Wait(); err != nil {
+		return steadyImapclient{}, err
+	}
+	for _, f := range steadyFolders {
+		c.Create(f, nil).Wait() // it may exist
+	}
+	d, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		return steadyImapclient{}, err
+	}
+	if d.NumMessages == 0 {
+		return steadyImapclient{}, errors.New("empty INBOX")
+	}
+	count.Store(int64(d.NumMessages))
+	return steadyImapclient{c, count}, nil
 }
 
 // steadyIteration is one round of a connected client's work, in the
