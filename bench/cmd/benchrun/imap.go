@@ -607,23 +607,13 @@ func (b *bench) imapConcurrency() (*result, error) {
 	}
 	if os.Getenv("PROFILE") != "" {
 		// One more, unmeasured, run of the loop against Petrel under perf.
-		if perf, err := exec.LookPath("perf"); err != nil {
-			b.logf("imap-concurrency: PROFILE: perf not found")
-		} else {
-			var stop func() string
-			var report string
-			onGo = func() { stop, _ = b.perfRecord(perf, p.p.pid(), "perf-concurrency") }
-			onDone = func() {
-				if stop != nil {
-					report = stop()
-				}
-			}
+		report := b.underPerf(p.p.pid(), "perf-concurrency", &onGo, &onDone, func() error {
 			_, err := one("conc", "Petrel (under perf)", p.imap, []int{p.p.pid()}, 99)
-			onGo, onDone = nil, nil
-			if err == nil && report != "" {
-				os.WriteFile(filepath.Join(b.outDir, "profile-imap-concurrency.txt"), []byte(fmt.Sprintf("perf record -F 999 -g -p <petrel serve> during one imap-concurrency loop run (%d clients, %v; %s)\n%s", clients, b.imapDuration, time.Now().UTC().Format(time.RFC3339), report)), 0o644)
-				loop.notes = append(loop.notes, "imap-concurrency: PROFILE=1: perf profile of Petrel during one more, unmeasured, run: bench/out/profile-imap-concurrency.txt.")
-			}
+			return err
+		})
+		if report != "" {
+			os.WriteFile(filepath.Join(b.outDir, "profile-imap-concurrency.txt"), []byte(fmt.Sprintf("perf record -F 999 -g -p <petrel serve> during one imap-concurrency loop run (%d clients, %v; %s)\n%s", clients, b.imapDuration, time.Now().UTC().Format(time.RFC3339), report)), 0o644)
+			loop.notes = append(loop.notes, "imap-concurrency: PROFILE=1: perf profile of Petrel during one more, unmeasured, run: bench/out/profile-imap-concurrency.txt.")
 		}
 	}
 	shared := "each client its own account"
@@ -759,29 +749,36 @@ func max64(a, b int64) int64 {
 	return b
 }
 
+// metrics reads Petrel's /metrics: every unlabelled sample, by name.
+func metrics(addr string) (map[string]float64, error) {
+	resp, err := httpGet("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]float64{}
+	for _, l := range strings.Split(resp, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			m[f[0]] = v
+		}
+	}
+	return m, nil
+}
+
 // goMem reads Petrel's /metrics: Go heap and stacks in use, and goroutines.
 func goMem(addr string) (heapStack, goroutines float64, err error) {
-	resp, err := httpGet("http://" + addr + "/metrics")
+	m, err := metrics(addr)
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, l := range strings.Split(resp, "\n") {
-		f := strings.Fields(l)
-		if len(f) != 2 {
-			continue
-		}
-		v, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes":
-			heapStack += v
-		case "go_goroutines":
-			goroutines = v
-		}
-	}
+	heapStack = m["go_memstats_heap_inuse_bytes"] + m["go_memstats_stack_inuse_bytes"]
 	if heapStack == 0 {
 		return 0, 0, fmt.Errorf("no go_memstats in /metrics")
 	}
-	return heapStack, goroutines, nil
+	return heapStack, m["go_goroutines"], nil
 }
 
 func (b *bench) memory() (*result, error) {
@@ -927,6 +924,32 @@ func (b *bench) profileIMAP(p *petrel, steps []string) error {
 	}
 	c.send("quit")
 	return os.WriteFile(filepath.Join(b.outDir, "profile-imap.txt"), []byte(out.String()), 0o644)
+}
+
+// underPerf runs run once more under perf (attached to pid): onGo and
+// onDone, which run calls around its measured part, start and stop the
+// recording meanwhile. It returns perf's report, "" when perf is missing or
+// the run failed.
+func (b *bench) underPerf(pid int, name string, onGo, onDone *func(), run func() error) string {
+	perf, err := exec.LookPath("perf")
+	if err != nil {
+		b.logf("%s: PROFILE: perf not found", name)
+		return ""
+	}
+	var stop func() string
+	var report string
+	*onGo = func() { stop, _ = b.perfRecord(perf, pid, name) }
+	*onDone = func() {
+		if stop != nil {
+			report = stop()
+		}
+	}
+	err = run()
+	*onGo, *onDone = nil, nil
+	if err != nil {
+		return ""
+	}
+	return report
 }
 
 // perfRecord attaches `perf record -F 999 -g` to pid; the function it

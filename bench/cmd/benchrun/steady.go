@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -171,23 +170,13 @@ func (b *bench) imapSteady() (*result, error) {
 	}
 	if os.Getenv("PROFILE") != "" {
 		// One more, unmeasured, run against Petrel under perf.
-		if perf, err := exec.LookPath("perf"); err != nil {
-			b.logf("imap-steady: PROFILE: perf not found")
-		} else {
-			var stop func() string
-			var report string
-			onGo = func() { stop, _ = b.perfRecord(perf, p.p.pid(), "perf-steady") }
-			onDone = func() {
-				if stop != nil {
-					report = stop()
-				}
-			}
+		report := b.underPerf(p.p.pid(), "perf-steady", &onGo, &onDone, func() error {
 			_, err := one("Petrel (under perf)", p.imap, []int{p.p.pid()}, 99)
-			onGo, onDone = nil, nil
-			if err == nil && report != "" {
-				os.WriteFile(filepath.Join(b.outDir, "profile-imap-steady.txt"), []byte(fmt.Sprintf("perf record -F 999 -g -p <petrel serve> during one imap-steady run (%d clients, %v; %s)\n%s", clients, b.imapDuration, time.Now().UTC().Format(time.RFC3339), report)), 0o644)
-				r.notes = append(r.notes, "imap-steady: PROFILE=1: perf profile of Petrel during one more, unmeasured, run: bench/out/profile-imap-steady.txt (perf data in the work directory with KEEP=1).")
-			}
+			return err
+		})
+		if report != "" {
+			os.WriteFile(filepath.Join(b.outDir, "profile-imap-steady.txt"), []byte(fmt.Sprintf("perf record -F 999 -g -p <petrel serve> during one imap-steady run (%d clients, %v; %s)\n%s", clients, b.imapDuration, time.Now().UTC().Format(time.RFC3339), report)), 0o644)
+			r.notes = append(r.notes, "imap-steady: PROFILE=1: perf profile of Petrel during one more, unmeasured, run: bench/out/profile-imap-steady.txt (perf data in the work directory with KEEP=1).")
 		}
 	}
 	r.notes = append(r.notes,
@@ -218,25 +207,9 @@ func fileSize(p string) int64 {
 type commitStats struct{ count, seconds, writes float64 }
 
 func storeCommits(addr string) (commitStats, error) {
-	var c commitStats
-	resp, err := httpGet("http://" + addr + "/metrics")
+	m, err := metrics(addr)
 	if err != nil {
-		return c, err
+		return commitStats{}, err
 	}
-	for _, l := range strings.Split(resp, "\n") {
-		f := strings.Fields(l)
-		if len(f) != 2 {
-			continue
-		}
-		v, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "petrel_store_commit_seconds_count":
-			c.count = v
-		case "petrel_store_commit_seconds_sum":
-			c.seconds = v
-		case "petrel_store_commit_writes_sum":
-			c.writes = v
-		}
-	}
-	return c, nil
+	return commitStats{count: m["petrel_store_commit_seconds_count"], seconds: m["petrel_store_commit_seconds_sum"], writes: m["petrel_store_commit_writes_sum"]}, nil
 }
