@@ -10,18 +10,17 @@ import (
 	"petrel/store"
 )
 
-// TestStoreFlagsUnchangedNoCommit: a STORE that changes no message (flags
-// already so, a flag removed that was not there, UIDs gone, messages
-// modified since UNCHANGEDSINCE) answers as before but commits nothing and
-// announces nothing; one that changes a message commits once.
-func TestStoreFlagsUnchangedNoCommit(t *testing.T) {
-	var commits atomic.Int64
+// countedInbox opens a store that counts its commits, with an account
+// whose INBOX holds three messages (UIDs 1–3) with the given flags.
+func countedInbox(t *testing.T, flags []string) (*store.Store, *store.Mailbox, *atomic.Int64) {
+	t.Helper()
+	commits := new(atomic.Int64)
 	s, err := store.Open(filepath.Join(t.TempDir(), "mail.db"), store.Options{CheapPasswordHash: true,
 		OnCommit: func(time.Duration, int) { commits.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	a, err := s.CreateAccount(ctx, "flags@example.com", "secret")
 	if err != nil {
 		t.Fatal(err)
@@ -31,10 +30,19 @@ func TestStoreFlagsUnchangedNoCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, err := s.Append(ctx, in.ID, []byte("Subject: x\r\n\r\nbody\r\n"), []string{store.FlagSeen}, time.Now()); err != nil {
+		if _, err := s.Append(ctx, in.ID, []byte("Subject: x\r\n\r\nbody\r\n"), flags, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return s, in, commits
+}
+
+// TestStoreFlagsUnchangedNoCommit: a STORE that changes no message (flags
+// already so, a flag removed that was not there, UIDs gone, messages
+// modified since UNCHANGEDSINCE) answers as before but commits nothing and
+// announces nothing; one that changes a message commits once.
+func TestStoreFlagsUnchangedNoCommit(t *testing.T) {
+	s, in, commits := countedInbox(t, []string{store.FlagSeen})
 	var events atomic.Int64
 	_, stop, err := s.Watch(in.ID, func(store.Event) { events.Add(1) })
 	if err != nil {
@@ -91,26 +99,7 @@ func TestStoreFlagsUnchangedNoCommit(t *testing.T) {
 // \Deleted message to remove answer without a commit; one that does
 // removes it.
 func TestExpungeNothingNoCommit(t *testing.T) {
-	var commits atomic.Int64
-	s, err := store.Open(filepath.Join(t.TempDir(), "mail.db"), store.Options{CheapPasswordHash: true,
-		OnCommit: func(time.Duration, int) { commits.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, err := s.CreateAccount(ctx, "expunge@example.com", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := s.MailboxByName(a.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if _, err := s.Append(ctx, in.ID, []byte("Subject: x\r\n\r\nbody\r\n"), nil, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, in, commits := countedInbox(t, nil)
 	c0 := commits.Load()
 	if got, err := s.ExpungeDeleted(ctx, in.ID, nil); err != nil || len(got) != 0 {
 		t.Fatalf("EXPUNGE with nothing \\Deleted: %v %v", got, err)
