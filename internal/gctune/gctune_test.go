@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -68,4 +69,47 @@ func TestServer(t *testing.T) {
 	if got := debug.SetGCPercent(50); got != 50 {
 		t.Fatalf("runtime percent %d, want the operator's 50", got)
 	}
+}
+
+// TestRetunedAfterCollection: the percent follows the live heap after each
+// collection: down when a large heap becomes live, back up when it is gone.
+func TestRetunedAfterCollection(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	ctx, cancel := context.WithCancel(context.Background())
+	paced, done := start(ctx, func(string) string { return "" })
+	if !paced {
+		t.Fatal("not paced")
+	}
+	defer func() {
+		cancel()
+		for stopped := false; !stopped; {
+			runtime.GC()
+			select {
+			case <-done:
+				stopped = true
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	waitFor := func(what string, ok func(int) bool) {
+		t.Helper()
+		for i := 0; ; i++ {
+			runtime.GC()
+			metrics.Read(gogc)
+			p := int(gogc[0].Value.Uint64())
+			if ok(p) {
+				return
+			}
+			if i == 500 {
+				t.Fatalf("%s: the percent stayed %d", what, p)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("small heap", func(p int) bool { return p == MaxPercent })
+	big := make([]byte, 96<<20) // live: 96 MiB, 32 of headroom at most
+	waitFor("96 MiB live", func(p int) bool { return p < 150 })
+	runtime.KeepAlive(big)
+	waitFor("96 MiB gone", func(p int) bool { return p == MaxPercent })
 }
