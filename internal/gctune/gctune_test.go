@@ -82,12 +82,16 @@ func TestRetunedAfterCollection(t *testing.T) {
 	}
 	defer func() {
 		cancel()
-		for stopped := false; !stopped; {
+		for i := 0; ; i++ { // pacing stops at the next collection
 			runtime.GC()
 			select {
 			case <-done:
-				stopped = true
+				return
 			case <-time.After(10 * time.Millisecond):
+			}
+			if i == 500 {
+				t.Error("pacing did not stop after its context ended")
+				return
 			}
 		}
 	}()
