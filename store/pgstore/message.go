@@ -379,14 +379,24 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mbx store.MailboxID, uids []st
 	var modified []store.UID
 	err := s.update(ctx, func(tx pgx.Tx) error {
 		out, modified = out[:0], modified[:0]
-		mb, err := lockMailbox(ctx, tx, mbx)
+		// A STORE that changes nothing (\Seen on a message read before)
+		// is answered from what is committed, without locking the
+		// mailbox: the transaction then writes nothing, so its commit
+		// waits for no WAL flush and for no other writer of the mailbox
+		// (the bbolt store answers it from a read transaction likewise).
+		// One that changes something locks the mailbox and reads again.
+		found, err := selectMessages(ctx, tx, mbx, uids)
 		if err != nil {
 			return err
 		}
-		rows, _ := tx.Query(ctx, "SELECT "+messageCols+" FROM messages WHERE mailbox = $1 AND uid = ANY($2)", int64(mbx), fromUIDs(uids))
-		found, err := pgx.CollectRows(rows, scanMessage)
-		if err != nil {
-			return err
+		var mb store.Mailbox
+		if len(found) == 0 || flagsWouldChange(found, op, flags, unchangedSince) {
+			if mb, err = lockMailbox(ctx, tx, mbx); err != nil {
+				return err
+			}
+			if found, err = selectMessages(ctx, tx, mbx, uids); err != nil {
+				return err
+			}
 		}
 		cur := make(map[store.UID]store.Message, len(found))
 		for _, m := range found {
@@ -449,6 +459,20 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mbx store.MailboxID, uids []st
 	return out, modified, nil
 }
 
+// selectMessages reads the messages of mbx among uids (those that exist).
+func selectMessages(ctx context.Context, tx pgx.Tx, mbx store.MailboxID, uids []store.UID) ([]store.Message, error) {
+	rows, _ := tx.Query(ctx, "SELECT "+messageCols+" FROM messages WHERE mailbox = $1 AND uid = ANY($2)", int64(mbx), fromUIDs(uids))
+	return pgx.CollectRows(rows, scanMessage)
+}
+
+// flagsWouldChange says whether a STORE would change the flags of one of
+// msgs (those modified since unchangedSince it leaves alone).
+func flagsWouldChange(msgs []store.Message, op store.FlagOp, flags []string, unchangedSince uint64) bool {
+	return slices.ContainsFunc(msgs, func(m store.Message) bool {
+		return m.ModSeq <= unchangedSince && !slices.Equal(store.ApplyFlags(m.Flags, op, flags), m.Flags)
+	})
+}
+
 // Expunge removes the given messages, whatever their flags, and returns the
 // UIDs removed, ascending.
 func (s *Store) Expunge(ctx context.Context, mbx store.MailboxID, uids []store.UID) ([]store.UID, error) {
@@ -464,6 +488,15 @@ func (s *Store) ExpungeDeleted(ctx context.Context, mbx store.MailboxID, within 
 func (s *Store) expunge(ctx context.Context, mbx store.MailboxID, uids []store.UID, onlyDeleted bool) ([]store.UID, error) {
 	var out []store.UID
 	err := s.update(ctx, func(tx pgx.Tx) error {
+		out = nil
+		if onlyDeleted {
+			// Nothing \Deleted: nothing to lock or write, as for a STORE
+			// that changes nothing (StoreFlagsIf).
+			none, err := noneDeletedTx(ctx, tx, mbx, uids)
+			if err != nil || none {
+				return err
+			}
+		}
 		if _, err := lockMailbox(ctx, tx, mbx); err != nil {
 			return err
 		}
@@ -475,6 +508,27 @@ func (s *Store) expunge(ctx context.Context, mbx store.MailboxID, uids []store.U
 		return nil, fmt.Errorf("expunge: %w", err)
 	}
 	return out, nil
+}
+
+// noneDeletedTx says, without locking, that mailbox mbx exists and has no
+// message flagged \Deleted (among uids, unless nil). The mailbox's count
+// of \Deleted messages is changed in the transaction of every write that
+// changes it, so it is exact (STATUS DELETED reads it too).
+func noneDeletedTx(ctx context.Context, tx pgx.Tx, mbx store.MailboxID, uids []store.UID) (bool, error) {
+	var n int64
+	if err := tx.QueryRow(ctx, "SELECT deleted FROM mailboxes WHERE id = $1", int64(mbx)).Scan(&n); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil // lockMailbox reports it
+		}
+		return false, err
+	}
+	if n == 0 || uids == nil {
+		return n == 0, nil
+	}
+	var some bool
+	err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE mailbox = $1 AND uid = ANY($2) AND $3 = ANY(flags))",
+		int64(mbx), fromUIDs(uids), store.FlagDeleted).Scan(&some)
+	return !some, err
 }
 
 // expungeTx removes messages of a mailbox the caller has locked; uids nil
