@@ -81,9 +81,11 @@ func TestPlaintextAuthPolicy(t *testing.T) {
 }
 
 func TestAutoLogout(t *testing.T) {
-	// The timer is real, so each silence below leaves the timer a wide margin
-	// (600ms of 1.5s) on a loaded machine.
-	const autologout = 1500 * time.Millisecond
+	// The timer is real. Each pause is shorter than the autologout by 1 s,
+	// the margin a loaded machine has to send the NOOP after it; two are
+	// longer, however late each NOOP is (the clock cannot run short).
+	const autologout = 2500 * time.Millisecond
+	const pause = 1500 * time.Millisecond
 	e := newEnv(t, func(o *pimap.Options) { o.AutoLogout = autologout })
 	// Fill the password cache: on a busy machine the password hash alone
 	// could outlast the 300ms of the LOGIN below.
@@ -93,15 +95,18 @@ func TestAutoLogout(t *testing.T) {
 	r := e.raw(t)
 	r.login(t)
 	r.cmd(t, "SELECT INBOX", "OK")
-	time.Sleep(900 * time.Millisecond)
+	time.Sleep(pause)
 	r.cmd(t, "NOOP", "OK") // activity resets the clock
-	time.Sleep(900 * time.Millisecond)
-	r.cmd(t, "NOOP", "OK") // 1.8s after SELECT: still here, so the first NOOP reset it
+	time.Sleep(pause)
+	// The server reads the NOOP after start: its silence is timed from then
+	// or later, however slow the machine, so the BYE comes autologout after
+	// start or later.
 	start := time.Now()
+	r.cmd(t, "NOOP", "OK") // two pauses after SELECT: still here, so the first NOOP reset the clock
 	if l := r.line(t); !strings.HasPrefix(l, "* BYE") {
 		t.Fatalf("silent client got %q, want BYE", l)
 	}
-	if d := time.Since(start); d < autologout-300*time.Millisecond {
+	if d := time.Since(start); d < autologout-100*time.Millisecond {
 		t.Errorf("BYE after %v of silence, want about %v", d, autologout)
 	}
 	r.c.SetReadDeadline(time.Now().Add(2 * time.Second))

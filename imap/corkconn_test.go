@@ -218,9 +218,17 @@ func TestCorkConnPoolsItsBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Write(resp)
-	// An update written while the server waits for the client.
+	// An update written while the server waits for the client, once its
+	// Read is under way: waited for a minute at most, and the Read has a
+	// deadline, so that a Read that never blocks fails the test, not hangs.
+	srv.SetReadDeadline(time.Now().Add(2 * time.Minute))
 	go func() {
+		deadline := time.Now().Add(time.Minute)
 		for !func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.reading }() {
+			if time.Now().After(deadline) {
+				t.Error("the server's Read did not start within a minute")
+				break
+			}
 			time.Sleep(time.Millisecond)
 		}
 		c.Write([]byte("* 2 EXISTS\r\n"))

@@ -293,15 +293,25 @@ func TestStalledDataEndsSession(t *testing.T) {
 			d.expect("MAIL FROM:<alice@crepes.fr>", 250)
 			d.expect("RCPT TO:<bob@hamburger.edu>", 250)
 			d.expect("DATA", 354)
+			start := time.Now() // the server reads what follows after it
 			io.WriteString(d.conn, "Subject: stalled\r\n\r\nfirst line\r\n")
 			if partial {
 				io.WriteString(d.conn, "RCPT TO:<alice@hamb")
 			}
-			time.Sleep(time.Second)
+			// The stall: the server's reply comes after the data timeout,
+			// when it gives up. Then the client speaks again.
+			code, msg := d.read()
+			if el := time.Since(start); el < 400*time.Millisecond {
+				t.Errorf("the server gave up after %v, before the data timeout of 500ms", el)
+			}
 			io.WriteString(d.conn, "RSET\r\nNOOP\r\nMAIL FROM:<x@crepes.fr>\r\nRCPT TO:<alice@hamburger.edu>\r\nDATA\r\n")
-			out := untilClosed(t, d.conn)
-			if !strings.HasPrefix(out, "421 4.4.2 ") || strings.Contains(out, "250") || strings.Contains(out, "354") {
-				t.Errorf("after a stall in DATA: %q, want 421 4.4.2 and nothing else run", out)
+			d.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			rest, err := io.ReadAll(d.tp.R)
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("the server did not close the connection; it sent %q", rest)
+			}
+			if code != 421 || !strings.HasPrefix(msg, "4.4.2 ") || len(rest) != 0 {
+				t.Errorf("after a stall in DATA: %d %s, then %q; want 421 4.4.2 and nothing else run", code, msg, rest)
 			}
 		})
 	}

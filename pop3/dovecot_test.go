@@ -117,17 +117,16 @@ service pop3-login {
 		cmd.Wait()
 	}()
 	dovecotAddr := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := 0; ; i++ {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		c, err := net.Dial("tcp", dovecotAddr)
 		if err == nil {
 			c.Close()
 			break
 		}
-		if i > 100 {
+		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Fatalf("dovecot did not start: %s\n%s", out.String(), log)
+			t.Fatalf("dovecot did not listen within 30 s: %s\n%s", out.String(), log)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 
 	type result struct {

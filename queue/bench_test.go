@@ -115,9 +115,7 @@ func BenchmarkThroughputGoSink(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	enqueueAll(b, q, b.N)
-	for sink.n.Load() < int64(b.N) {
-		time.Sleep(time.Millisecond)
-	}
+	drain(b, "messages not received by the sinks", time.Millisecond, func() int { return b.N - int(sink.n.Load()) })
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
 
@@ -132,10 +130,14 @@ func BenchmarkThroughputSmtpSink(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	for range 100 {
-		if c, err := net.Dial("tcp", "127.0.0.2:"+strconv.Itoa(port)); err == nil {
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", "127.0.0.2:"+strconv.Itoa(port))
+		if err == nil {
 			c.Close()
 			break
+		}
+		if i == 1500 {
+			b.Fatalf("smtp-sink not listening after 30 s: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -149,17 +151,30 @@ func BenchmarkThroughputSmtpSink(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	enqueueAll(b, q, b.N)
-	for {
+	drain(b, "messages in the queue", 5*time.Millisecond, func() int {
 		items, err := q.List()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(items) == 0 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(items)
+	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// drain polls left every poll until it is 0, and fails the benchmark if
+// it stays the same for a minute: a queue that stopped delivering would
+// otherwise keep the benchmark (and CI) waiting for good.
+func drain(b *testing.B, what string, poll time.Duration, left func() int) {
+	b.Helper()
+	last, since := -1, time.Now()
+	for n := left(); n > 0; n = left() {
+		if n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) > time.Minute {
+			b.Fatalf("%d %s, and none gone for a minute", n, what)
+		}
+		time.Sleep(poll)
+	}
 }
 
 type discardLog struct{}

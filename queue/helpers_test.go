@@ -45,6 +45,7 @@ type peer struct {
 	active int // sessions in a transaction now
 	peak   int
 	hold   time.Duration // DATA waits this long
+	gate   chan struct{} // if set, DATA also waits until it is closed
 	user   string        // AUTH PLAIN user required when set
 }
 
@@ -104,7 +105,11 @@ func (s *session) Data(r io.Reader) error {
 	n := p.dataN
 	p.active++
 	p.peak = max(p.peak, p.active)
+	gate := p.gate
 	p.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	time.Sleep(p.hold)
 	p.mu.Lock()
 	defer p.mu.Unlock()

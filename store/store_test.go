@@ -258,16 +258,28 @@ func TestWatchUnderLoad(t *testing.T) {
 	a := storetest.Account(t, s, "bob@example.com")
 	in := storetest.Inbox(t, s, a)
 	var wg sync.WaitGroup
+	begun := make(chan struct{}, 8) // a writer's first message is in
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var once sync.Once
+			defer once.Do(func() { begun <- struct{}{} }) // if it failed first
 			for i := 0; i < 25; i++ {
 				deliver(t, s, a, "x\r\n")
+				once.Do(func() { begun <- struct{}{} })
 			}
 		}()
 	}
-	time.Sleep(5 * time.Millisecond)
+	// Watch once every writer has delivered and goes on with 24 more: the
+	// snapshot holds some, the events (most likely) the others.
+	for range 8 {
+		select {
+		case <-begun:
+		case <-time.After(time.Minute):
+			t.Fatal("the writers had not all delivered a message after a minute")
+		}
+	}
 	var mu sync.Mutex
 	seen := map[store.UID]int{}
 	snap, stop, err := s.Watch(in.ID, func(ev store.Event) {

@@ -62,7 +62,9 @@ func TestHTTPTimeouts(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	lim := web.Limits{ReadHeaderTimeout: timeout, ReadTimeout: 2 * timeout, IdleTimeout: timeout}
 	addr := serveLimited(t, lim)
-	const slowBody = "<Autodiscover><Request><EMailAddress>bob@example.com</EMailAddress></Request></Autodiscover>"
+	// Each trickle lasts over 20 s, longer than closedWithin waits: only
+	// the server's timeout for that phase can close the connection in time.
+	slowBody := "<Autodiscover><Request><EMailAddress>bob@example.com</EMailAddress></Request></Autodiscover>" + strings.Repeat(" ", 400)
 	tests := []struct {
 		name string
 		act  func(c net.Conn)
@@ -76,7 +78,7 @@ func TestHTTPTimeouts(t *testing.T) {
 			}
 		}},
 		{"trickled header", func(c net.Conn) {
-			go trickle(c, "GET /healthz HTTP/1.1\r\nHost: example.com\r\nX-Slow: "+strings.Repeat("a", 100)+"\r\n\r\n", 50*time.Millisecond)
+			go trickle(c, "GET /healthz HTTP/1.1\r\nHost: example.com\r\nX-Slow: "+strings.Repeat("a", 400)+"\r\n\r\n", 50*time.Millisecond)
 		}},
 		{"trickled body", func(c net.Conn) {
 			fmt.Fprintf(c, "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n", len(slowBody))

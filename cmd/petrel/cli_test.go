@@ -144,6 +144,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	}
 	in.start()
 	var accepted atomic.Int64
+	var lastErr atomic.Value // a refusal's text, for the failure below
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 4 {
@@ -158,12 +159,17 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 				}
 				if err := sendMail(in.smtpAddr, "a@crepes.fr", "bob@hamburger.edu", fmt.Sprintf("Subject: %d-%d\r\n\r\nbody\r\n", w, i)); err == nil {
 					accepted.Add(1)
+				} else {
+					lastErr.Store(err.Error())
 				}
 			}
 		}()
 	}
-	for accepted.Load() < 20 {
-		time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); accepted.Load() < 20; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(stop)
+			t.Fatalf("%d messages accepted in a minute, want 20 before the backup (last error: %v):\n%s", accepted.Load(), lastErr.Load(), in.stderr)
+		}
 	}
 	before := accepted.Load()
 	snap := filepath.Join(t.TempDir(), "petrel-backup.tar.gz")

@@ -35,6 +35,27 @@ func TestPercent(t *testing.T) {
 	}
 }
 
+// stopPacing ends the tuner's context and waits until pacing has stopped
+// (done closed), which it does at the first collection after: it collects
+// until then, for a minute at most, and reports an error if pacing goes on.
+func stopPacing(t *testing.T, cancel context.CancelFunc, done <-chan struct{}) bool {
+	t.Helper()
+	cancel()
+	deadline := time.Now().Add(time.Minute)
+	for n := 1; ; n++ {
+		runtime.GC()
+		select {
+		case <-done:
+			return true
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("pacing did not stop within a minute (%d collections) after its context ended", n)
+			return false
+		}
+	}
+}
+
 // TestServer: without GOGC the collector is paced (this test's small heap
 // gets MaxPercent); with GOGC the operator's percent stays.
 func TestServer(t *testing.T) {
@@ -51,14 +72,8 @@ func TestServer(t *testing.T) {
 	if got := debug.SetGCPercent(MaxPercent); got != MaxPercent {
 		t.Fatalf("runtime percent %d, want %d for a small heap", got, MaxPercent)
 	}
-	cancel()
-	for stopped := false; !stopped; { // pacing stops at the next collection
-		runtime.GC()
-		select {
-		case <-done:
-			stopped = true
-		case <-time.After(10 * time.Millisecond):
-		}
+	if !stopPacing(t, cancel, done) {
+		t.FailNow() // still pacing: it would override the operator's GOGC below
 	}
 
 	env["GOGC"] = "50"
@@ -80,21 +95,7 @@ func TestRetunedAfterCollection(t *testing.T) {
 	if !paced {
 		t.Fatal("not paced")
 	}
-	defer func() {
-		cancel()
-		for i := 0; ; i++ { // pacing stops at the next collection
-			runtime.GC()
-			select {
-			case <-done:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			if i == 500 {
-				t.Error("pacing did not stop after its context ended")
-				return
-			}
-		}
-	}()
+	defer stopPacing(t, cancel, done)
 	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
 	waitFor := func(what string, ok func(int) bool) {
 		t.Helper()
