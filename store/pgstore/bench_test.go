@@ -175,3 +175,59 @@ func BenchmarkReadRange(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQuotaLargeAccount measures, with fsync on, the writes and reads
+// that need an account's quota usage on an account that holds 131,072
+// messages (one 4 KiB delivery copied into INBOX until there are that
+// many): AppendWithinQuota of one 4 KiB message (IMAP APPEND, its check
+// inside the transaction) and Quota (IMAP GETQUOTA, SMTP's RCPT check).
+// Their cost must not grow with the account's messages.
+func BenchmarkQuotaLargeAccount(b *testing.B) {
+	const messages = 1 << 17
+	srv := durable(b)
+	ctx := context.Background()
+	s, err := pgstore.Open(ctx, srv.DSN(b), pgstore.Options{CheapPasswordHash: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.CreateAccount(ctx, "bob@example.org", "x")
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := storetest.BenchMessage(4 << 10)
+	d, err := s.Deliver(ctx, &store.Delivery{Body: msg, Targets: []store.Target{{Account: a.ID}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := d[0].Mailbox
+	for n := 1; n < messages; n *= 2 {
+		uids := make([]store.UID, n)
+		for i := range uids {
+			uids[i] = store.UID(i + 1)
+		}
+		if _, err := s.Copy(ctx, in, uids, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.SetQuota(ctx, "bob@example.org", 1<<40, 1<<30); err != nil {
+		b.Fatal(err)
+	}
+	if q, err := s.Quota(a.ID); err != nil || q.Messages != messages {
+		b.Fatalf("Quota = %+v, %v; want %d messages", q, err, messages)
+	}
+	b.Run("append", func(b *testing.B) {
+		for range b.N {
+			if _, err := s.AppendWithinQuota(ctx, in, []store.AppendItem{{Body: msg}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("getquota", func(b *testing.B) {
+		for range b.N {
+			if _, err := s.Quota(a.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
