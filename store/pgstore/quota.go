@@ -30,8 +30,10 @@ import (
 // inserts or deletes a message (Deliver, copyOrMove, DeleteAccount), so
 // no usage row is held while a mailbox is awaited; one that spans several
 // accounts locks their usage rows in account order. Writes to different
-// accounts never wait for each other; writes to one account wait for each
-// other's commit only at the usage row, as they did at the mailbox's.
+// accounts never wait for each other at it; writes that add or remove
+// messages in one account, even in different mailboxes, take turns at its
+// usage row until each commits, as writes to one mailbox do at the
+// mailbox's row (flag changes do not touch it).
 //
 // A write that checks the limits (AppendWithinQuota, Copy) locks the usage
 // row before it reads it, so two such writes to one account never both
