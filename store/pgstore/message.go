@@ -183,7 +183,8 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 }
 
 // lockTargetsTx locks, for a delivery to several mailboxes, all of them
-// (by ID) and then their accounts' usage rows (by account), before any
+// (by ID) and then, if they are of several accounts, the accounts' usage
+// rows (by account), before any
 // message goes in: a message inserted locks its account's usage row
 // (quota.go), which must not be held while another mailbox is awaited.
 // One mailbox needs nothing: adding the message locks it first. A
@@ -207,8 +208,13 @@ func lockTargetsTx(ctx context.Context, tx pgx.Tx, tgs []store.Target, ids []sto
 	if n < len(mbxs) {
 		return errRetry
 	}
+	// One account: its row is locked by the first message, with every
+	// mailbox held already.
 	slices.Sort(accts)
-	return lockUsageTx(ctx, tx, slices.Compact(accts))
+	if accts = slices.Compact(accts); len(accts) < 2 {
+		return nil
+	}
+	return lockUsageTx(ctx, tx, accts)
 }
 
 // contactOrder returns the indexes of the targets with contacts, by

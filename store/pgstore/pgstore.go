@@ -4,9 +4,10 @@
 // migrated at start, a newer one refused), accounts, mailboxes and their
 // subscriptions, messages, QRESYNC's expunged UIDs (imap.go), METADATA,
 // aliases, mailing lists (list.go), the junk models (junk.go), quota
-// limits and usage (quota.go), and the change events that reach watchers on every node. Every method the
-// front-ends call on the bbolt store is here with the same signature and
-// semantics (storetest.Backend; TestFrontEndMethods keeps the list).
+// limits and usage (quota.go), and the change events that reach watchers
+// on every node. Every method the front-ends call on the bbolt store is
+// here with the same signature and semantics (storetest.Backend;
+// TestFrontEndMethods keeps the list).
 //
 // Invariants, which every function in this package keeps:
 //
