@@ -99,7 +99,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if err != nil {
 			return err
 		}
-		rows, _ := tx.Query(ctx, "SELECT id FROM mailboxes WHERE account = $1 ORDER BY id", id)
+		// All its mailboxes locked (by ID) before any message goes:
+		// the first deletion locks the account's usage row (quota.go).
+		rows, _ := tx.Query(ctx, "SELECT id FROM mailboxes WHERE account = $1 ORDER BY id FOR UPDATE", id)
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
 			return err

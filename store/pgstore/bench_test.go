@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"petrel/internal/pgtest"
 	"petrel/store"
 	"petrel/store/pgstore"
@@ -174,4 +176,64 @@ func BenchmarkReadRange(b *testing.B) {
 			b.SetBytes(tc.n)
 		})
 	}
+}
+
+// BenchmarkQuotaLargeAccount measures, with fsync on, the writes and reads
+// that need an account's quota usage on an account that holds 131,072
+// messages: AppendWithinQuota of one 4 KiB message (IMAP APPEND, its check
+// inside the transaction) and Quota (IMAP GETQUOTA, SMTP's RCPT check).
+// Their cost must not grow with the account's messages. The messages are
+// copies of one delivery, made by one INSERT (as a COPY makes them, without
+// the COPY's cost of naming 131,072 UIDs), so the set-up takes seconds.
+func BenchmarkQuotaLargeAccount(b *testing.B) {
+	const messages = 1 << 17
+	srv := durable(b)
+	ctx := context.Background()
+	s, err := pgstore.Open(ctx, srv.DSN(b), pgstore.Options{CheapPasswordHash: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.CreateAccount(ctx, "bob@example.org", "x")
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := storetest.BenchMessage(4 << 10)
+	d, err := s.Deliver(ctx, &store.Delivery{Body: msg, Targets: []store.Target{{Account: a.ID}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := d[0].Mailbox
+	err = pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO messages (mailbox, uid, blob, prefix, flags, date_ns, size, modseq)
+			SELECT m.mailbox, m.uid + g, m.blob, m.prefix, m.flags, m.date_ns, m.size, m.modseq
+			FROM messages m, generate_series(1, $2::bigint - 1) g WHERE m.mailbox = $1 AND m.uid = 1`, int64(in), messages); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "UPDATE mailboxes SET uidnext = uidnext + $2 - 1, messages = $2, size = size * $2 WHERE id = $1", int64(in), messages)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SetQuota(ctx, "bob@example.org", 1<<40, 1<<30); err != nil {
+		b.Fatal(err)
+	}
+	if q, err := s.Quota(a.ID); err != nil || q.Messages != messages {
+		b.Fatalf("Quota = %+v, %v; want %d messages", q, err, messages)
+	}
+	b.Run("append", func(b *testing.B) {
+		for range b.N {
+			if _, err := s.AppendWithinQuota(ctx, in, []store.AppendItem{{Body: msg}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("getquota", func(b *testing.B) {
+		for range b.N {
+			if _, err := s.Quota(a.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -190,6 +190,13 @@ func sameStores(t testing.TB, src, dst storetest.Backend) (messages int) {
 		if _, err := dst.Authenticate(a.Address, "secret"); err != nil {
 			t.Fatalf("%s's password after the copy: %v", a.Address, err)
 		}
+		// Quota usage: counted by the copy's own writes (triggers on
+		// PostgreSQL, addUsageTx on bbolt).
+		wq, werr := src.Quota(a.ID)
+		hq, herr := dst.Quota(a.ID)
+		if werr != nil || herr != nil || wq.Storage != hq.Storage || wq.Messages != hq.Messages {
+			t.Fatalf("quota usage of %s after the copy: %+v, %v; want %+v, %v", a.Address, hq, herr, wq, werr)
+		}
 		want, _ := src.Mailboxes(a.ID)
 		have, _ := dst.Mailboxes(a.ID)
 		if !slices.EqualFunc(want, have, func(x, y store.Mailbox) bool {
@@ -253,6 +260,9 @@ func TestCopyFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := sameStores(t, src, dst)
+	if err := dst.VerifyUsage(); err != nil {
+		t.Fatal(err)
+	}
 	if st.Messages != n || st.Skipped != 0 || st.Accounts != 2 || st.Aliases != 1 || st.Lists != 1 || st.JunkModels != 3 || calls == 0 {
 		t.Fatalf("stats %+v (progress called %d times), compared %d messages", st, calls, n)
 	}

@@ -148,6 +148,9 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 			order[i] = i
 		}
 		sort.SliceStable(order, func(a, b int) bool { return ids[order[a]] < ids[order[b]] })
+		if err := lockTargetsTx(ctx, tx, d.Targets, ids); err != nil {
+			return err
+		}
 		for _, i := range order {
 			tg := d.Targets[i]
 			mb, uids, err := addMessagesTx(ctx, tx, ids[i], []newMsg{{
@@ -177,6 +180,41 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
 	return out, nil
+}
+
+// lockTargetsTx locks, for a delivery to several mailboxes, all of them
+// (by ID) and then, if they are of several accounts, the accounts' usage
+// rows (by account), before any
+// message goes in: a message inserted locks its account's usage row
+// (quota.go), which must not be held while another mailbox is awaited.
+// One mailbox needs nothing: adding the message locks it first. A
+// mailbox deleted since it was found makes the delivery start again.
+func lockTargetsTx(ctx context.Context, tx pgx.Tx, tgs []store.Target, ids []store.MailboxID) error {
+	mbxs := make([]int64, len(ids))
+	accts := make([]int64, len(tgs))
+	for i := range ids {
+		mbxs[i], accts[i] = int64(ids[i]), int64(tgs[i].Account)
+	}
+	slices.Sort(mbxs)
+	mbxs = slices.Compact(mbxs)
+	if len(mbxs) < 2 {
+		return nil
+	}
+	var n int
+	err := tx.QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM mailboxes WHERE id = ANY($1) ORDER BY id FOR UPDATE) l", mbxs).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n < len(mbxs) {
+		return errRetry
+	}
+	// One account: its row is locked by the first message, with every
+	// mailbox held already.
+	slices.Sort(accts)
+	if accts = slices.Compact(accts); len(accts) < 2 {
+		return nil
+	}
+	return lockUsageTx(ctx, tx, accts)
 }
 
 // contactOrder returns the indexes of the targets with contacts, by
@@ -596,7 +634,8 @@ func (s *Store) Move(ctx context.Context, src store.MailboxID, uids []store.UID,
 func (s *Store) copyOrMove(ctx context.Context, src store.MailboxID, uids []store.UID, dst store.MailboxID, move bool) (*store.CopyResult, error) {
 	var res *store.CopyResult
 	err := s.update(ctx, func(tx pgx.Tx) error {
-		// Both mailboxes locked, in ID order (once when they are one).
+		// Both mailboxes locked, in ID order (once when they are one),
+		// then, across accounts, both usage rows in account order.
 		locked := map[store.MailboxID]store.Mailbox{}
 		for _, id := range slices.Compact([]store.MailboxID{min(src, dst), max(src, dst)}) {
 			m, err := lockMailbox(ctx, tx, id)
@@ -604,6 +643,11 @@ func (s *Store) copyOrMove(ctx context.Context, src store.MailboxID, uids []stor
 				return err
 			}
 			locked[id] = m
+		}
+		if a, b := int64(locked[src].Account), int64(locked[dst].Account); a != b {
+			if err := lockUsageTx(ctx, tx, []int64{min(a, b), max(a, b)}); err != nil {
+				return err
+			}
 		}
 		if !move {
 			// A copy adds to the account's usage (a move does not).

@@ -3,10 +3,11 @@
 // nodes sharing one database. It owns the schema (schema.go: versioned,
 // migrated at start, a newer one refused), accounts, mailboxes and their
 // subscriptions, messages, QRESYNC's expunged UIDs (imap.go), METADATA,
-// aliases, mailing lists (list.go), the junk models (junk.go), and the
-// change events that reach watchers on every node. Every method the
-// front-ends call on the bbolt store is here with the same signature and
-// semantics (storetest.Backend; TestFrontEndMethods keeps the list).
+// aliases, mailing lists (list.go), the junk models (junk.go), quota
+// limits and usage (quota.go), and the change events that reach watchers
+// on every node. Every method the front-ends call on the bbolt store is
+// here with the same signature and semantics (storetest.Backend;
+// TestFrontEndMethods keeps the list).
 //
 // Invariants, which every function in this package keeps:
 //
@@ -32,10 +33,16 @@
 //     (store.HashPassword, store.PasswordCache): argon2id, at most
 //     Options.HashWorkers checks at once on a node, store.ErrBusy past
 //     its queue.
+//   - Every account's quota usage (bytes and messages) is its row of
+//     account_usage, changed by triggers on messages in the statement
+//     that inserts, deletes or moves a message (quota.go): exact in every
+//     commit, read in one row.
 //   - Locks are taken in one order: the mailboxes a write changes (by
-//     ID), then the junk models it trains (the account's, then the shared
-//     one). Junk training is part of the write that moved, copied or
-//     flagged the message (junk.go).
+//     ID), then the usage rows of their accounts (by account; a write to
+//     several mailboxes locks them all before it adds or removes a
+//     message), then the junk models it trains (the account's, then the
+//     shared one). Junk training is part of the write that moved, copied
+//     or flagged the message (junk.go).
 package pgstore
 
 import (

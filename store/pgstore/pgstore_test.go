@@ -38,6 +38,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Factory{
 		New: func(t testing.TB) storetest.Backend {
 			dsn := pgtest.DSN(t)
+			verifyUsage(t, dsn)
 			s := open(t, dsn)
 			where[s] = dsn
 			return s
@@ -60,6 +61,24 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { s.Close() })
 			return s
 		},
+	})
+}
+
+// verifyUsage checks, when t ends (after its stores are closed), that
+// every account's quota usage counters are the sums of its messages,
+// whatever the test wrote (the bbolt store's storetest.Open checks the
+// same).
+func verifyUsage(t testing.TB, dsn string) {
+	t.Cleanup(func() {
+		s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Errorf("open to verify quota usage: %v", err)
+			return
+		}
+		defer s.Close()
+		if err := s.VerifyUsage(); err != nil {
+			t.Errorf("quota usage: %v", err)
+		}
 	})
 }
 

@@ -10,42 +10,62 @@ import (
 	"petrel/store"
 )
 
-// Quotas: an account's limits are columns of its row; its usage is the
-// sum over its messages, read in the transaction that needs it, so it is
-// exact whatever wrote the messages and after any crash. A write that
-// checks the limits (AppendWithinQuota) first locks the account's row, so
-// two such writes to one account never both pass a limit; a delivery
-// (SMTP) is checked at RCPT against Quota, as on bbolt.
+// Quotas: an account's limits are columns of its row; its usage (the sum
+// of its messages' sizes and their number, over all its mailboxes) is its
+// row of account_usage, changed by triggers on messages (schema.go,
+// version 9) in the statement that inserts, deletes or moves message
+// rows, so it is exact after any crash and whatever wrote the messages:
+// every path of this package, CopyFrom, a node still running the
+// previous version during an upgrade. Reading it costs one row, not a
+// sum over the account's messages.
+//
+// The counters are a table of their own rather than columns of accounts:
+// a write rewrites a narrow row, and it takes no lock on the account's row,
+// which CreateMailbox and junk training share and SetMetadata and
+// DeleteAccount lock before any mailbox (the opposite order).
+//
+// Lock order (pgstore.go's doc): a write locks the mailboxes it changes
+// (by ID), then, through the triggers or checkQuotaTx, the usage rows of
+// their accounts. A write to several mailboxes locks them all before it
+// inserts or deletes a message (Deliver, copyOrMove, DeleteAccount), so
+// no usage row is held while a mailbox is awaited; one that spans several
+// accounts locks their usage rows in account order. Writes to different
+// accounts never wait for each other at it; writes that add or remove
+// messages in one account, even in different mailboxes, take turns at its
+// usage row until each commits, as writes to one mailbox do at the
+// mailbox's row (flag changes do not touch it).
+//
+// A write that checks the limits (AppendWithinQuota, Copy) locks the usage
+// row before it reads it, so two such writes to one account never both
+// pass a limit; a delivery (SMTP) is checked at RCPT against Quota, as on
+// bbolt.
 
 // usageTx reads an account's usage and limits.
-func usageTx(ctx context.Context, tx pgx.Tx, acct uint64, lock bool) (store.Quota, error) {
+func usageTx(ctx context.Context, tx pgx.Tx, acct uint64) (store.Quota, error) {
 	var q store.Quota
-	sql := "SELECT storage_limit, message_limit FROM accounts WHERE id = $1"
-	if lock {
-		sql += " FOR UPDATE"
+	err := tx.QueryRow(ctx, `SELECT a.storage_limit, a.message_limit, u.storage, u.messages
+		FROM accounts a JOIN account_usage u ON u.account = a.id WHERE a.id = $1`, int64(acct)).
+		Scan(&q.StorageLimit, &q.MessageLimit, &q.Storage, &q.Messages)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return q, store.ErrNoAccount
 	}
-	if err := tx.QueryRow(ctx, sql, int64(acct)).Scan(&q.StorageLimit, &q.MessageLimit); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return q, store.ErrNoAccount
-		}
-		return q, err
-	}
-	err := tx.QueryRow(ctx, `SELECT coalesce(sum(m.size), 0)::bigint, count(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox WHERE b.account = $1`,
-		int64(acct)).Scan(&q.Storage, &q.Messages)
 	return q, err
 }
 
 // checkQuotaTx refuses, with store.ErrOverQuota, n more messages of size
-// bytes in mbx's account past its limits.
+// bytes in mbx's account past its limits. It locks the account's usage
+// row until the transaction ends: the caller has locked mbx (the lock
+// order), and a concurrent write to the account waits for this one's
+// commit and then sees its messages counted.
 func checkQuotaTx(ctx context.Context, tx pgx.Tx, mbx store.MailboxID, size, n int64) error {
-	var acct int64
-	if err := tx.QueryRow(ctx, "SELECT account FROM mailboxes WHERE id = $1", int64(mbx)).Scan(&acct); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrNoMailbox
-		}
-		return err
+	var q store.Quota
+	err := tx.QueryRow(ctx, `SELECT a.storage_limit, a.message_limit, u.storage, u.messages
+		FROM mailboxes b JOIN account_usage u ON u.account = b.account JOIN accounts a ON a.id = b.account
+		WHERE b.id = $1 FOR UPDATE OF u`, int64(mbx)).
+		Scan(&q.StorageLimit, &q.MessageLimit, &q.Storage, &q.Messages)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNoMailbox
 	}
-	q, err := usageTx(ctx, tx, uint64(acct), true)
 	if err != nil {
 		return err
 	}
@@ -55,12 +75,47 @@ func checkQuotaTx(ctx context.Context, tx pgx.Tx, mbx store.MailboxID, size, n i
 	return nil
 }
 
+// lockUsageTx locks the usage rows of accounts, in account order: for a
+// write that adds or removes messages in several accounts, after it has
+// locked their mailboxes.
+func lockUsageTx(ctx context.Context, tx pgx.Tx, accts []int64) error {
+	_, err := tx.Exec(ctx, "SELECT 1 FROM account_usage WHERE account = ANY($1) ORDER BY account FOR UPDATE", accts)
+	return err
+}
+
+// VerifyUsage compares every account's usage counters with the sums of
+// its messages, and reports the first that differs (tests; an operator's
+// check after editing the database by hand).
+func (s *Store) VerifyUsage() error {
+	return s.view(func(ctx context.Context, tx pgx.Tx) error {
+		var acct, storage, messages, sumStorage, sumMessages int64
+		var hasRow bool
+		err := tx.QueryRow(ctx, `SELECT a.id, u.account IS NOT NULL, coalesce(u.storage, 0), coalesce(u.messages, 0),
+				coalesce(t.storage, 0), coalesce(t.n, 0)
+			FROM accounts a LEFT JOIN account_usage u ON u.account = a.id
+			LEFT JOIN (SELECT b.account, sum(m.size)::bigint AS storage, count(*) AS n
+				FROM messages m JOIN mailboxes b ON b.id = m.mailbox GROUP BY b.account) t ON t.account = a.id
+			WHERE u.account IS NULL OR u.storage <> coalesce(t.storage, 0) OR u.messages <> coalesce(t.n, 0)
+			ORDER BY a.id LIMIT 1`).Scan(&acct, &hasRow, &storage, &messages, &sumStorage, &sumMessages)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case err != nil:
+			return fmt.Errorf("verify quota usage: %w", err)
+		case !hasRow:
+			return fmt.Errorf("account %d has no usage counters", acct)
+		}
+		return fmt.Errorf("account %d: usage counters say %d bytes in %d messages, its messages %d bytes in %d",
+			acct, storage, messages, sumStorage, sumMessages)
+	})
+}
+
 // Quota returns an account's usage and limits.
 func (s *Store) Quota(acct uint64) (store.Quota, error) {
 	var q store.Quota
 	err := s.view(func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		q, err = usageTx(ctx, tx, acct, false)
+		q, err = usageTx(ctx, tx, acct)
 		return err
 	})
 	if err != nil {

@@ -208,6 +208,70 @@ CREATE INDEX mailboxes_account ON mailboxes (account);
 	`
 ALTER TABLE messages ADD COLUMN saved timestamptz DEFAULT now();
 `,
+	// 9: each account's quota usage (the sum of its messages' sizes and
+	// their number) as counters, changed by triggers on messages in the
+	// same statement as every row inserted, deleted or moved, whatever
+	// wrote it (quota.go); filled once here from the messages. The tables
+	// are locked first, so that no write of a node still running the
+	// previous version falls between the sum and the triggers.
+	`
+LOCK TABLE accounts, messages IN SHARE ROW EXCLUSIVE MODE;
+CREATE TABLE account_usage (
+	account bigint PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+	storage bigint NOT NULL DEFAULT 0,
+	messages bigint NOT NULL DEFAULT 0
+);
+INSERT INTO account_usage (account, storage, messages)
+	SELECT a.id, coalesce(sum(m.size), 0)::bigint, count(m.uid)
+	FROM accounts a LEFT JOIN mailboxes b ON b.account = a.id LEFT JOIN messages m ON m.mailbox = b.id
+	GROUP BY a.id;
+CREATE FUNCTION petrel_usage_account() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO account_usage (account) VALUES (NEW.id) ON CONFLICT DO NOTHING;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER accounts_usage AFTER INSERT ON accounts
+	FOR EACH ROW EXECUTE FUNCTION petrel_usage_account();
+CREATE FUNCTION petrel_usage_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE account_usage u SET storage = u.storage + d.storage, messages = u.messages + d.n
+	FROM (SELECT b.account, sum(r.size)::bigint AS storage, count(*) AS n
+		FROM added r JOIN mailboxes b ON b.id = r.mailbox GROUP BY b.account) d
+	WHERE u.account = d.account;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER messages_usage_insert AFTER INSERT ON messages REFERENCING NEW TABLE AS added
+	FOR EACH STATEMENT EXECUTE FUNCTION petrel_usage_added();
+CREATE FUNCTION petrel_usage_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE account_usage u SET storage = u.storage - d.storage, messages = u.messages - d.n
+	FROM (SELECT b.account, sum(r.size)::bigint AS storage, count(*) AS n
+		FROM removed r JOIN mailboxes b ON b.id = r.mailbox GROUP BY b.account) d
+	WHERE u.account = d.account;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER messages_usage_delete AFTER DELETE ON messages REFERENCING OLD TABLE AS removed
+	FOR EACH STATEMENT EXECUTE FUNCTION petrel_usage_removed();
+CREATE FUNCTION petrel_usage_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE account_usage u SET storage = u.storage + d.storage, messages = u.messages + d.n
+	FROM (SELECT b.account, sum(x.size)::bigint AS storage, sum(x.n)::bigint AS n
+		FROM (VALUES (OLD.mailbox, -OLD.size, -1), (NEW.mailbox, NEW.size, 1)) x (mailbox, size, n)
+		JOIN mailboxes b ON b.id = x.mailbox GROUP BY b.account) d
+	WHERE u.account = d.account AND (d.storage <> 0 OR d.n <> 0);
+	RETURN NULL;
+END $$;
+CREATE TRIGGER messages_usage_update AFTER UPDATE OF mailbox, size ON messages FOR EACH ROW
+	WHEN (OLD.mailbox IS DISTINCT FROM NEW.mailbox OR OLD.size IS DISTINCT FROM NEW.size)
+	EXECUTE FUNCTION petrel_usage_changed();
+CREATE FUNCTION petrel_usage_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE account_usage SET storage = 0, messages = 0;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER messages_usage_truncate AFTER TRUNCATE ON messages
+	FOR EACH STATEMENT EXECUTE FUNCTION petrel_usage_truncated();
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations of
@@ -218,6 +282,11 @@ const migrateLock = 0x706574726c
 // transaction, and reports the version it found and the one it left.
 // A database newer than SchemaVersion is left alone: ErrSchemaNewer.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) (from, to int, err error) {
+	return migrateTo(ctx, pool, SchemaVersion)
+}
+
+// migrateTo is Migrate to version target (tests make older schemas).
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, target int) (from, to int, err error) {
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
 			return err
@@ -234,19 +303,19 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (from, to int, err error) 
 		} else if err != nil {
 			return err
 		}
-		if from > SchemaVersion {
-			return fmt.Errorf("schema version %d, this Petrel knows up to %d: %w", from, SchemaVersion, ErrSchemaNewer)
+		if from > target {
+			return fmt.Errorf("schema version %d, this Petrel knows up to %d: %w", from, target, ErrSchemaNewer)
 		}
-		for v := from; v < SchemaVersion; v++ {
+		for v := from; v < target; v++ {
 			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
 				return fmt.Errorf("migration to version %d: %w", v+1, err)
 			}
 		}
-		_, err = tx.Exec(ctx, "UPDATE petrel_schema SET version = $1", SchemaVersion)
+		_, err = tx.Exec(ctx, "UPDATE petrel_schema SET version = $1", target)
 		return err
 	})
 	if err != nil {
 		return from, from, fmt.Errorf("migrate store schema: %w", err)
 	}
-	return from, SchemaVersion, nil
+	return from, target, nil
 }

@@ -47,6 +47,8 @@ func Run(t *testing.T, f Factory, names ...string) {
 		{"Page", testPage},
 		{"AppendMany", testAppendMany},
 		{"Quota", testQuota},
+		{"QuotaEveryWrite", testQuotaEveryWrite},
+		{"QuotaConcurrentAppends", testQuotaConcurrentAppends},
 		{"ChangedSince", testChangedSince},
 		{"JunkJudge", testJunkJudge},
 		{"AliasesOf", testAliasesOf},

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,5 +131,188 @@ func testJunkJudge(t *testing.T, f Factory) {
 	_, trusted, err = b.JunkJudge(a.ID, []string{"stranger@example.com", " Friend@Example.NET"}, []string{"pills", "lunch"}, counts)
 	if err != nil || !trusted || counts[0] != (store.JunkCounts{}) {
 		t.Errorf("JunkJudge(friend) = trusted %v, counts %+v, %v; want trusted and no counts read", trusted, counts, err)
+	}
+}
+
+// testQuotaEveryWrite: after every kind of write that adds or removes
+// messages (a delivery to several accounts and folders with a prefix per
+// copy, Append, AppendMany, AppendWithinQuota, COPY and MOVE across and
+// within mailboxes, EXPUNGE, EXPUNGE of \Deleted, RENAME of INBOX,
+// mailbox and account deletion), after flag changes and after a restart,
+// each account's Quota is the truth: the sum of the sizes and the number
+// of the messages in all its mailboxes, as List reads them.
+func testQuotaEveryWrite(t *testing.T, f Factory) {
+	b := f.New(t)
+	bob := mustAccount(t, b, "bob@example.org")
+	alice := mustAccount(t, b, "alice@example.org")
+	carol := mustAccount(t, b, "carol@example.org")
+	accts := []*store.Account{bob, alice, carol}
+	check := func(when string) {
+		t.Helper()
+		for _, a := range accts {
+			var want store.Quota
+			boxes, err := b.Mailboxes(a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range boxes {
+				l, err := b.List(m.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, msg := range l {
+					want.Storage += msg.Size
+					want.Messages++
+				}
+			}
+			q, err := b.Quota(a.ID)
+			if err != nil || q.Storage != want.Storage || q.Messages != want.Messages {
+				t.Errorf("after %s: Quota(%s) = %+v, %v; want %d bytes in %d messages", when, a.Address, q, err, want.Storage, want.Messages)
+			}
+		}
+	}
+	if _, err := b.CreateMailbox(bg, bob.ID, "Lists", ""); err != nil {
+		t.Fatal(err)
+	}
+	check("creating accounts and a mailbox")
+
+	d, err := b.Deliver(bg, &store.Delivery{Body: msg(0), Targets: []store.Target{
+		{Account: bob.ID, Prefix: []byte("Delivered-To: bob@example.org\r\n")},
+		{Account: alice.ID, Prefix: []byte("Delivered-To: alice@example.org\r\n")},
+		{Account: bob.ID, Mailbox: "Lists", Flags: []string{store.FlagSeen}},
+		{Account: carol.ID, Mailbox: "No such folder"},
+	}})
+	if err != nil || len(d) != 4 {
+		t.Fatalf("deliver to four: %v, %v", d, err)
+	}
+	for i := 1; i < 4; i++ {
+		mustDeliver(t, b, bob.ID, msg(i))
+	}
+	check("a delivery to several recipients")
+
+	bobIn, aliceIn := mustMailbox(t, b, bob.ID, "INBOX"), mustMailbox(t, b, alice.ID, "INBOX")
+	lists := mustMailbox(t, b, bob.ID, "Lists")
+	if _, err := b.Append(bg, bobIn.ID, msg(10), []string{store.FlagDraft}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendMany(bg, aliceIn.ID, []store.AppendItem{{Body: msg(11)}, {Body: msg(12)}, {Body: msg(13)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendWithinQuota(bg, lists.ID, []store.AppendItem{{Body: msg(14)}}); err != nil {
+		t.Fatal(err)
+	}
+	check("APPENDs")
+
+	all := func(m store.MailboxID) []store.UID {
+		t.Helper()
+		l, err := b.List(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uids(l)
+	}
+	if _, err := b.Copy(bg, bobIn.ID, all(bobIn.ID), lists.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Copy(bg, lists.ID, all(lists.ID)[:2], lists.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("COPY")
+
+	kept, err := b.CreateMailbox(bg, bob.ID, "Kept", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Move(bg, lists.ID, all(lists.ID)[:3], kept.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Move(bg, kept.ID, all(kept.ID)[:1], kept.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("MOVE")
+
+	if _, err := b.StoreFlags(bg, lists.ID, all(lists.ID)[:2], store.FlagsAdd, []string{store.FlagDeleted, "$Label"}); err != nil {
+		t.Fatal(err)
+	}
+	check("flag changes")
+	if _, err := b.ExpungeDeleted(bg, lists.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Expunge(bg, bobIn.ID, all(bobIn.ID)[1:3]); err != nil {
+		t.Fatal(err)
+	}
+	check("EXPUNGE")
+
+	if err := b.RenameMailbox(bg, bob.ID, "INBOX", "Old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RenameMailbox(bg, bob.ID, "Kept", "Kept2"); err != nil {
+		t.Fatal(err)
+	}
+	mustDeliver(t, b, bob.ID, msg(20))
+	check("RENAME")
+
+	if err := b.DeleteMailbox(bg, bob.ID, "Lists"); err != nil {
+		t.Fatal(err)
+	}
+	check("DELETE of a mailbox")
+
+	if f.Reopen != nil {
+		b = f.Reopen(t, b)
+		check("a restart")
+	}
+
+	if err := b.DeleteAccount(bg, "carol@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Quota(carol.ID); !errors.Is(err, store.ErrNoAccount) {
+		t.Errorf("Quota of a deleted account: %v, want ErrNoAccount", err)
+	}
+	accts = accts[:2]
+	check("deleting another account")
+}
+
+// testQuotaConcurrentAppends: APPENDs to one account racing on two nodes
+// never pass a limit together: exactly as many as fit are stored, the
+// others get ErrOverQuota.
+func testQuotaConcurrentAppends(t *testing.T, f Factory) {
+	b := f.New(t)
+	other := peer(t, f, b)
+	a := mustAccount(t, b, "bob@example.org")
+	in := mustMailbox(t, b, a.ID, "INBOX")
+	arch, err := b.CreateMailbox(bg, a.ID, "Archive2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDeliver(t, b, a.ID, msg(0))
+	const fit = 5
+	if err := b.SetQuota(bg, "bob@example.org", 0, 1+fit); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored, refused := 0, 0
+	for i := range 16 {
+		wg.Go(func() {
+			s, mbx := b, in.ID
+			if i%2 == 1 {
+				s, mbx = other, arch.ID
+			}
+			_, err := s.AppendWithinQuota(bg, mbx, []store.AppendItem{{Body: msg(i + 1)}})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				stored++
+			case errors.Is(err, store.ErrOverQuota):
+				refused++
+			default:
+				t.Errorf("append %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if q, err := b.Quota(a.ID); stored != fit || refused != 16-fit || err != nil || q.Messages != 1+fit {
+		t.Errorf("%d stored, %d refused, Quota %+v, %v; want %d stored, the account at its limit", stored, refused, q, err, fit)
 	}
 }
