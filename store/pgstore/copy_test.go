@@ -66,6 +66,9 @@ func fillSource(t testing.TB, n int) *store.Store {
 // senders, the shared model) and a stored message's training state.
 func fillExtras(t testing.TB, src *store.Store, bob, al uint64, inbox store.MailboxID) {
 	ctx := context.Background()
+	if err := src.SetQuota(ctx, "bob@example.org", 50<<20, 10_000); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := src.CreateList(ctx, store.List{Address: "news@example.org", Post: store.PostAnyone, Archive: "https://example.org/news"}); err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +199,9 @@ func sameStores(t testing.TB, src, dst storetest.Backend) (messages int) {
 		hq, herr := dst.Quota(a.ID)
 		if werr != nil || herr != nil || wq.Storage != hq.Storage || wq.Messages != hq.Messages {
 			t.Fatalf("quota usage of %s after the copy: %+v, %v; want %+v, %v", a.Address, hq, herr, wq, werr)
+		}
+		if wq.StorageLimit != hq.StorageLimit || wq.MessageLimit != hq.MessageLimit {
+			t.Fatalf("quota limits of %s after the copy: %+v; want %+v", a.Address, hq, wq)
 		}
 		want, _ := src.Mailboxes(a.ID)
 		have, _ := dst.Mailboxes(a.ID)

@@ -9,11 +9,11 @@ import (
 	"petrel/store"
 )
 
-// What `store copy` carries after the messages, both ways: mailing lists
-// with their members (bounce days and all), subscriptions of names that
-// are no mailbox, METADATA, each mailbox's expunged-UID history (so that
-// QRESYNC clients need not resynchronise), the junk models and how each
-// stored message was trained. Each piece is replaced or added to as it
+// What `store copy` carries after the messages, both ways: each account's
+// quota limits, mailing lists with their members (bounce days and all),
+// subscriptions of names that are no mailbox, METADATA, each mailbox's
+// expunged-UID history (so that QRESYNC clients need not resynchronise),
+// the junk models and how each stored message was trained. Each piece is replaced or added to as it
 // is, so a copy run again brings them over again.
 
 // metadataRoots are the names every entry is below (RFC 5464 3.2).
@@ -52,7 +52,17 @@ func (s *Store) copyExtrasFrom(ctx context.Context, src *store.Store, accts []st
 			}
 			meta[mbx] = es
 		}
+		q, err := src.Quota(a.ID)
+		if err != nil {
+			return fmt.Errorf("quota of %s: %w", a.Address, err)
+		}
 		err = s.update(ctx, func(tx pgx.Tx) error {
+			// The limits only: the usage is counted by the copy's own
+			// writes (quota.go).
+			if _, err := tx.Exec(ctx, "UPDATE accounts SET storage_limit = $2, message_limit = $3 WHERE id = $1",
+				int64(a.ID), q.StorageLimit, q.MessageLimit); err != nil {
+				return err
+			}
 			for _, n := range subs {
 				if _, err := tx.Exec(ctx, "INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", int64(a.ID), n); err != nil {
 					return err
@@ -217,6 +227,13 @@ func (s *Store) copyExtrasTo(ctx context.Context, dst *store.Store, accts []stor
 		byAcct[m.Account] = append(byAcct[m.Account], m)
 	}
 	for _, a := range accts {
+		q, err := s.Quota(a.ID)
+		if err != nil {
+			return fmt.Errorf("quota of %s: %w", a.Address, err)
+		}
+		if err := dst.SetQuota(ctx, a.Address, q.StorageLimit, q.MessageLimit); err != nil {
+			return fmt.Errorf("quota of %s: %w", a.Address, err)
+		}
 		subs, err := s.Subscriptions(a.ID)
 		if err != nil {
 			return err
