@@ -232,26 +232,20 @@ BEGIN
 END $$;
 CREATE TRIGGER accounts_usage AFTER INSERT ON accounts
 	FOR EACH ROW EXECUTE FUNCTION petrel_usage_account();
-CREATE FUNCTION petrel_usage_added() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION petrel_usage_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	sign bigint := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
 BEGIN
-	UPDATE account_usage u SET storage = u.storage + d.storage, messages = u.messages + d.n
+	UPDATE account_usage u SET storage = u.storage + sign * d.storage, messages = u.messages + sign * d.n
 	FROM (SELECT b.account, sum(r.size)::bigint AS storage, count(*) AS n
-		FROM added r JOIN mailboxes b ON b.id = r.mailbox GROUP BY b.account) d
+		FROM changed r JOIN mailboxes b ON b.id = r.mailbox GROUP BY b.account) d
 	WHERE u.account = d.account;
 	RETURN NULL;
 END $$;
-CREATE TRIGGER messages_usage_insert AFTER INSERT ON messages REFERENCING NEW TABLE AS added
-	FOR EACH STATEMENT EXECUTE FUNCTION petrel_usage_added();
-CREATE FUNCTION petrel_usage_removed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	UPDATE account_usage u SET storage = u.storage - d.storage, messages = u.messages - d.n
-	FROM (SELECT b.account, sum(r.size)::bigint AS storage, count(*) AS n
-		FROM removed r JOIN mailboxes b ON b.id = r.mailbox GROUP BY b.account) d
-	WHERE u.account = d.account;
-	RETURN NULL;
-END $$;
-CREATE TRIGGER messages_usage_delete AFTER DELETE ON messages REFERENCING OLD TABLE AS removed
-	FOR EACH STATEMENT EXECUTE FUNCTION petrel_usage_removed();
+CREATE TRIGGER messages_usage_insert AFTER INSERT ON messages REFERENCING NEW TABLE AS changed
+	FOR EACH STATEMENT EXECUTE FUNCTION petrel_usage_rows();
+CREATE TRIGGER messages_usage_delete AFTER DELETE ON messages REFERENCING OLD TABLE AS changed
+	FOR EACH STATEMENT EXECUTE FUNCTION petrel_usage_rows();
 CREATE FUNCTION petrel_usage_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	UPDATE account_usage u SET storage = u.storage + d.storage, messages = u.messages + d.n
