@@ -184,9 +184,9 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) ([]store.Deliver
 
 // lockTargetsTx locks, for a delivery to several mailboxes, all of them
 // (by ID) and then, if they are of several accounts, the accounts' usage
-// rows (by account), before any
-// message goes in: a message inserted locks its account's usage row
-// (quota.go), which must not be held while another mailbox is awaited.
+// rows (by account), before any message goes in: a message inserted locks
+// its account's usage row (quota.go), which must not be held while
+// another mailbox is awaited.
 // One mailbox needs nothing: adding the message locks it first. A
 // mailbox deleted since it was found makes the delivery start again.
 func lockTargetsTx(ctx context.Context, tx pgx.Tx, tgs []store.Target, ids []store.MailboxID) error {

@@ -40,14 +40,16 @@ import (
 // pass a limit; a delivery (SMTP) is checked at RCPT against Quota, as on
 // bbolt.
 
-// usageTx reads an account's usage and limits.
-func usageTx(ctx context.Context, tx pgx.Tx, acct uint64) (store.Quota, error) {
+// quotaCols are an account's limits and usage: of accounts a and
+// account_usage u, read by scanQuota.
+const quotaCols = "a.storage_limit, a.message_limit, u.storage, u.messages"
+
+// scanQuota reads quotaCols from row; no row is the error missing.
+func scanQuota(row pgx.Row, missing error) (store.Quota, error) {
 	var q store.Quota
-	err := tx.QueryRow(ctx, `SELECT a.storage_limit, a.message_limit, u.storage, u.messages
-		FROM accounts a JOIN account_usage u ON u.account = a.id WHERE a.id = $1`, int64(acct)).
-		Scan(&q.StorageLimit, &q.MessageLimit, &q.Storage, &q.Messages)
+	err := row.Scan(&q.StorageLimit, &q.MessageLimit, &q.Storage, &q.Messages)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return q, store.ErrNoAccount
+		err = missing
 	}
 	return q, err
 }
@@ -58,14 +60,9 @@ func usageTx(ctx context.Context, tx pgx.Tx, acct uint64) (store.Quota, error) {
 // order), and a concurrent write to the account waits for this one's
 // commit and then sees its messages counted.
 func checkQuotaTx(ctx context.Context, tx pgx.Tx, mbx store.MailboxID, size, n int64) error {
-	var q store.Quota
-	err := tx.QueryRow(ctx, `SELECT a.storage_limit, a.message_limit, u.storage, u.messages
+	q, err := scanQuota(tx.QueryRow(ctx, "SELECT "+quotaCols+`
 		FROM mailboxes b JOIN account_usage u ON u.account = b.account JOIN accounts a ON a.id = b.account
-		WHERE b.id = $1 FOR UPDATE OF u`, int64(mbx)).
-		Scan(&q.StorageLimit, &q.MessageLimit, &q.Storage, &q.Messages)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ErrNoMailbox
-	}
+		WHERE b.id = $1 FOR UPDATE OF u`, int64(mbx)), store.ErrNoMailbox)
 	if err != nil {
 		return err
 	}
@@ -115,7 +112,8 @@ func (s *Store) Quota(acct uint64) (store.Quota, error) {
 	var q store.Quota
 	err := s.view(func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		q, err = usageTx(ctx, tx, acct)
+		q, err = scanQuota(tx.QueryRow(ctx, "SELECT "+quotaCols+`
+			FROM accounts a JOIN account_usage u ON u.account = a.id WHERE a.id = $1`, int64(acct)), store.ErrNoAccount)
 		return err
 	})
 	if err != nil {
