@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"petrel/internal/pgtest"
 	"petrel/store"
 )
@@ -42,19 +40,7 @@ func TestNoOpWritesTakeNoLock(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	admin, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Rollback(ctx)
-	if _, err := admin.Exec(ctx, "SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE", int64(in.ID)); err != nil {
-		t.Fatal(err)
-	}
+	admin := holdMailbox(t, dsn, in.ID)
 
 	// Bounded so that a write blocked on the row fails the test instead
 	// of hanging it; the no-op writes do not wait at all.

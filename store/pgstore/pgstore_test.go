@@ -193,6 +193,29 @@ func waitLockWaiters(t *testing.T, dsn string, n int) {
 	}
 }
 
+// holdMailbox locks mailbox mbx's row in a transaction of its own
+// connection, as a writer on another node would, and returns the
+// transaction: the caller ends it (it is rolled back, and its connection
+// closed, when the test ends otherwise).
+func holdMailbox(t *testing.T, dsn string, mbx store.MailboxID) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE", int64(mbx)); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // A delivery whose folder is deleted between finding it and writing to it
 // goes to INBOX, as it would had the folder been gone from the start.
 func TestDeliverFolderDeletedMeanwhile(t *testing.T) {
@@ -207,18 +230,7 @@ func TestDeliverFolderDeletedMeanwhile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	admin, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE", int64(folder.ID)); err != nil {
-		t.Fatal(err)
-	}
+	admin := holdMailbox(t, dsn, folder.ID)
 	type result struct {
 		d   []store.Delivered
 		err error
