@@ -227,12 +227,20 @@ func (s *Store) copyExtrasTo(ctx context.Context, dst *store.Store, accts []stor
 		byAcct[m.Account] = append(byAcct[m.Account], m)
 	}
 	for _, a := range accts {
+		// The limits, when dst's differ (each SetQuota is a commit of its
+		// own; an account without limits, the most, needs none).
 		q, err := s.Quota(a.ID)
 		if err != nil {
 			return fmt.Errorf("quota of %s: %w", a.Address, err)
 		}
-		if err := dst.SetQuota(ctx, a.Address, q.StorageLimit, q.MessageLimit); err != nil {
+		have, err := dst.Quota(a.ID)
+		if err != nil {
 			return fmt.Errorf("quota of %s: %w", a.Address, err)
+		}
+		if have.StorageLimit != q.StorageLimit || have.MessageLimit != q.MessageLimit {
+			if err := dst.SetQuota(ctx, a.Address, q.StorageLimit, q.MessageLimit); err != nil {
+				return fmt.Errorf("quota of %s: %w", a.Address, err)
+			}
 		}
 		subs, err := s.Subscriptions(a.ID)
 		if err != nil {
