@@ -6,10 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// waitReadSize is the package's: what the read of a waiting session asks for.
-const waitReadSize = 64
+	pimap "petrel/imap"
+)
 
 // TestWaitInput: what a session waiting in IDLE (or under NOTIFY) reads
 // first goes to the command after it however it is cut: DONE in pieces,
@@ -61,8 +60,8 @@ func TestWaitInput(t *testing.T) {
 				tag, status, _ := strings.Cut(w, " ")
 				r.until(t, tag, status)
 			}
-			if asked := server.askedAt(start); asked != waitReadSize {
-				t.Errorf("the first piece was read by a read of %d octets, not by the waiting read (%d)", asked, waitReadSize)
+			if asked := server.askedAt(start); asked != pimap.WaitReadSize {
+				t.Errorf("the first piece was read by a read of %d octets, not by the waiting read (%d)", asked, pimap.WaitReadSize)
 			}
 			r.cmd(t, "NOOP", "OK") // and the session goes on
 		})
