@@ -427,7 +427,7 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mbx store.MailboxID, uids []st
 		if err != nil {
 			return err
 		}
-		var mb store.Mailbox
+		var mb store.Mailbox // read under the lock; unlocked, nothing below changes
 		if len(found) == 0 || flagsWouldChange(found, op, flags, unchangedSince) {
 			if mb, err = lockMailbox(ctx, tx, mbx); err != nil {
 				return err
