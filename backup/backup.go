@@ -31,6 +31,11 @@ import (
 const (
 	StoreFile = "mail.db"
 	QueueFile = "queue.db"
+	// StoreLog is the store's write-ahead log (store/wal.go). A backup
+	// leaves it out (the store's snapshot holds every commit it holds),
+	// and a restore refuses a data_dir that has one: it belongs to
+	// another store file.
+	StoreLog = StoreFile + "-wal"
 )
 
 // Snapshotter is what a live database offers for a backup: a consistent
@@ -124,7 +129,7 @@ func Write(ctx context.Context, w io.Writer, gz bool, src Source, self string) (
 			return nil
 		}
 		switch {
-		case rel == StoreFile, rel == QueueFile, strings.HasSuffix(rel, ".tmp"), skipped(src.Skip, rel):
+		case rel == StoreFile, rel == QueueFile, rel == StoreLog, strings.HasSuffix(rel, ".tmp"), skipped(src.Skip, rel):
 			return nil
 		case d.IsDir():
 			return tw.WriteHeader(&tar.Header{Name: filepath.ToSlash(rel) + "/", Mode: 0o700, ModTime: now, Typeflag: tar.TypeDir})
@@ -201,7 +206,7 @@ func RestoreFile(ctx context.Context, path, dataDir string) (int, error) {
 
 // Restore unpacks an archive read from r into dataDir (see RestoreFile).
 func Restore(ctx context.Context, r io.Reader, dataDir string) (int, error) {
-	for _, name := range []string{StoreFile, QueueFile} {
+	for _, name := range []string{StoreFile, QueueFile, StoreLog} {
 		if _, err := os.Stat(filepath.Join(dataDir, name)); err == nil {
 			return 0, fmt.Errorf("%s %w (%s): move it away first, or restore into an empty data_dir", dataDir, ErrStoreExists, name)
 		}

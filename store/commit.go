@@ -123,22 +123,24 @@ func (s *Store) commitBatch(batch []*writeReq) {
 	var failed *writeReq
 	var failErr error
 	kick := false
-	err := s.db.Update(func(btx *bolt.Tx) error {
-		kick = false
-		for _, r := range batch {
-			t := &tx{Tx: btx, origin: r.origin, junk: s.junk}
-			err := r.fn(t)
-			kick = kick || t.junkQueued
-			if err != nil {
-				if len(batch) == 1 {
-					return err
+	err := s.wal.commit(func() error {
+		return s.db.Update(func(btx *bolt.Tx) error {
+			kick = false
+			for _, r := range batch {
+				t := &tx{Tx: btx, origin: r.origin, junk: s.junk}
+				err := r.fn(t)
+				kick = kick || t.junkQueued
+				if err != nil {
+					if len(batch) == 1 {
+						return err
+					}
+					failed, failErr = r, err
+					return errRetrySingly
 				}
-				failed, failErr = r, err
-				return errRetrySingly
+				r.events = t.events
 			}
-			r.events = t.events
-		}
-		return nil
+			return nil
+		})
 	})
 	if errors.Is(err, errRetrySingly) {
 		// One write failed: the transaction rolled back. Commit the others

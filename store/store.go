@@ -55,6 +55,9 @@ type Options struct {
 	// Timeout for acquiring the file lock; another process holding the
 	// file gets ErrLocked after it (default 1s).
 	Timeout time.Duration
+	// WALSize is how far the write-ahead log grows before a checkpoint
+	// syncs the store file and starts it again (default 64 MiB).
+	WALSize int64
 	// OnCommit, if set, is told the duration and size of every commit
 	// (for metrics). It runs on the goroutine that led the commit and
 	// must not block.
@@ -96,6 +99,7 @@ type Options struct {
 // Store is an open mail store. It is safe for concurrent use.
 type Store struct {
 	db   *bolt.DB
+	wal  *wal // how commits become durable (wal.go)
 	log  *slog.Logger
 	opts Options
 	hub  *hub
@@ -146,6 +150,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	// The log first: it holds the lock that keeps a second process out,
+	// and what it holds must be in the file before bbolt reads it.
+	w, err := openWAL(path, opts.Timeout, opts.WALSize)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         opts.Timeout,
 		FreelistType:    bolt.FreelistMapType,
@@ -161,6 +171,7 @@ func Open(path string, opts Options) (*Store, error) {
 		NoFreelistSync: true,
 	})
 	if err != nil {
+		w.close()
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
 		}
@@ -188,12 +199,17 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return initQuotaTx(tx)
 	})
+	if err == nil {
+		err = w.attach(db)
+	}
 	if err != nil {
 		db.Close()
+		w.close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{
 		db:   db,
+		wal:  w,
 		log:  opts.Logger,
 		opts: opts,
 		hub:  newHub(),
@@ -226,7 +242,15 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.closeMu.Unlock()
 		s.wg.Wait()
-		err = errors.Join(s.closeFreelist(), s.db.Close())
+		if s.wal.failed != nil {
+			// bbolt's state in memory is ahead of the file's: no last
+			// commit on it. The next Open replays the log.
+			err = errors.Join(s.wal.failed, s.db.Close(), s.wal.close())
+			return
+		}
+		// The log's last checkpoint, then bbolt syncs its own last
+		// commit.
+		err = errors.Join(s.wal.detach(s.db), s.closeFreelist(), s.db.Close(), s.wal.close())
 	})
 	return err
 }

@@ -104,7 +104,7 @@ func TestStructureJSONStillRead(t *testing.T) {
 	if got := headerEnd(); got != want.BodyStart {
 		t.Errorf("ReadHeaders from the binary form: body at %d, structure says %d", got, want.BodyStart)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.rawUpdate(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bBlobInfo)
 		c := b.Cursor()
 		k, v := c.First()
@@ -189,7 +189,7 @@ func TestReindex(t *testing.T) {
 		want[d.UID] = jsonOf(t, p)
 	}
 	// Make every stored structure JSON, as an older Petrel wrote it.
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.rawUpdate(func(tx *bolt.Tx) error {
 		blobs, infos := tx.Bucket(bBlobs), tx.Bucket(bBlobInfo)
 		return blobs.ForEach(func(k, v []byte) error {
 			js, err := json.Marshal(ParseStructure(v))
@@ -340,7 +340,7 @@ func TestReadEnvelopes(t *testing.T) {
 		}
 	}
 	check("binary")
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.rawUpdate(func(tx *bolt.Tx) error {
 		blobs, infos := tx.Bucket(bBlobs), tx.Bucket(bBlobInfo)
 		i := 0
 		return blobs.ForEach(func(k, v []byte) error {

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Write writes the file at path with mode perm from what write writes,
@@ -93,4 +94,19 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("sync folder %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Datasync flushes f's data, and the metadata needed to read it back (its
+// size), to the disk: fdatasync(2), which skips the timestamps fsync
+// would also write.
+func Datasync(f *os.File) error {
+	for {
+		err := syscall.Fdatasync(int(f.Fd()))
+		if err != syscall.EINTR {
+			if err != nil {
+				return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+			}
+			return nil
+		}
+	}
 }

@@ -1,0 +1,435 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ioEvent is one file operation of the store: a write to the store file
+// (main) or to its log, or a completed fdatasync of one of them.
+type ioEvent struct {
+	log  bool
+	sync bool
+	off  int64
+	data []byte
+}
+
+// ioRecorder records what the store asks of the disk, so that a test can
+// build the files a power loss at any moment could leave: everything
+// synced, and any part of what was written since.
+type ioRecorder struct {
+	mu     sync.Mutex
+	events []ioEvent
+}
+
+func (r *ioRecorder) add(e ioEvent) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *ioRecorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.events)
+}
+
+func (r *ioRecorder) wrap(w *wal) {
+	wm, sm, wl, sl := w.writeMain, w.syncMain, w.writeLog, w.syncLog
+	w.writeMain = func(b []byte, off int64) (int, error) {
+		r.add(ioEvent{off: off, data: slices.Clone(b)})
+		return wm(b, off)
+	}
+	w.syncMain = func() error {
+		err := sm()
+		r.add(ioEvent{sync: true})
+		return err
+	}
+	w.writeLog = func(b []byte, off int64) (int, error) {
+		r.add(ioEvent{log: true, off: off, data: slices.Clone(b)})
+		return wl(b, off)
+	}
+	w.syncLog = func() error {
+		err := sl()
+		r.add(ioEvent{log: true, sync: true})
+		return err
+	}
+}
+
+// image writes into dir the store file and log a power loss after the
+// first n events could leave: the files as they were at the start (base),
+// every write before the file's last sync, and of the writes after it a
+// random choice, some cut short at a 512-byte sector.
+func (r *ioRecorder) image(t *testing.T, dir string, base map[bool][]byte, size int64, n int, rnd *rand.Rand) {
+	t.Helper()
+	for _, log := range []bool{false, true} {
+		lastSync := -1
+		for i, e := range r.events[:n] {
+			if e.log == log && e.sync {
+				lastSync = i
+			}
+		}
+		f := slices.Clone(base[log])
+		put := func(off int64, b []byte) {
+			if end := off + int64(len(b)); end > int64(len(f)) {
+				f = append(f, make([]byte, end-int64(len(f)))...)
+			}
+			copy(f[off:], b)
+		}
+		for i, e := range r.events[:n] {
+			if e.log != log || e.sync {
+				continue
+			}
+			switch {
+			case i < lastSync:
+				put(e.off, e.data)
+			case rnd.IntN(3) == 0:
+				// lost
+			case rnd.IntN(4) == 0 && len(e.data) > 512:
+				put(e.off, e.data[:512*rnd.IntN(len(e.data)/512)]) // torn
+			default:
+				put(e.off, e.data)
+			}
+		}
+		name := "mail.db"
+		if log {
+			name = "mail.db-wal"
+		} else if int64(len(f)) < size {
+			f = append(f, make([]byte, size-int64(len(f)))...) // bbolt's own growth, synced apart
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// walState is what the test expects of INBOX: UID -> flags and size.
+type walState map[UID]string
+
+func (m walState) clone() walState {
+	c := make(walState, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func readWALState(t *testing.T, s *Store, mbx MailboxID, maxUID UID) walState {
+	t.Helper()
+	uids := make([]UID, 0, maxUID)
+	for u := UID(1); u <= maxUID+1; u++ {
+		uids = append(uids, u)
+	}
+	msgs, err := s.Messages(mbx, uids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := walState{}
+	for _, m := range msgs {
+		var body []byte
+		if err := s.ReadRaw(mbx, m.UID, func(c *Content) error {
+			body = c.Slice(0, c.Size())
+			return nil
+		}); err != nil {
+			t.Fatalf("UID %d: %v", m.UID, err)
+		}
+		if want := walBody(m.UID); !bytes.HasSuffix(body, want) {
+			t.Fatalf("UID %d: its bytes are not what was appended (%d bytes, want %d)", m.UID, len(body), len(want))
+		}
+		out[m.UID] = strings.Join(m.Flags, " ")
+	}
+	return out
+}
+
+// walBody is the message appended as UID u: sizes from one line to a few
+// pages, so commits write overflow pages too.
+func walBody(u UID) []byte {
+	n := 200 + int(u)*977%14000
+	return []byte(fmt.Sprintf("Subject: %d\r\n\r\n%s", u, strings.Repeat(fmt.Sprintf("line %d\r\n", u), n/8)))
+}
+
+// TestWALPowerLoss: at any moment of a run of appends, flag changes and
+// expunges, with the log restarting every few commits, a power loss
+// leaves a store that opens, passes bbolt's consistency check, and holds
+// exactly the state after the last answered write (or the one after it,
+// when that commit's record reached the disk before its answer). Without
+// the log's ordering (the meta page held back until the record is synced)
+// or its replay, crash points fail here.
+func TestWALPowerLoss(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mail.db")
+	s, err := Open(path, Options{CheapPasswordHash: true, WALSize: 96 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.CreateAccount(ctx, "wal@example.com", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.MailboxByName(a.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From a checkpoint on, the files on disk are the files as read.
+	if err := s.wal.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	base := map[bool][]byte{}
+	for log, name := range map[bool]string{false: path, true: walPath(path)} {
+		if base[log], err = os.ReadFile(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &ioRecorder{}
+	rec.wrap(s.wal)
+
+	rnd := rand.New(rand.NewPCG(1, 2))
+	model := walState{}
+	states := []walState{model.clone()} // states[k]: after k writes
+	acks := []int{0}                    // acks[k]: events when write k was answered
+	var maxUID UID
+	checkpoints := 0
+	for k := 0; k < 120; k++ {
+		var uids []UID
+		for u := range model {
+			uids = append(uids, u)
+		}
+		slices.Sort(uids)
+		switch op := k % 4; {
+		case op == 3 && len(uids) > 4:
+			u := uids[rnd.IntN(len(uids))]
+			if _, err := s.Expunge(ctx, in.ID, []UID{u}); err != nil {
+				t.Fatal(err)
+			}
+			delete(model, u)
+		case op == 2 && len(uids) > 0:
+			u := uids[rnd.IntN(len(uids))]
+			flag := []string{`\Seen`, `\Flagged`, "$Label1", `\Answered`}[rnd.IntN(4)]
+			msgs, err := s.StoreFlags(ctx, in.ID, []UID{u}, FlagsAdd, []string{flag})
+			if err != nil {
+				t.Fatal(err)
+			}
+			model[u] = strings.Join(msgs[0].Flags, " ")
+		default:
+			d, err := s.Append(ctx, in.ID, walBody(maxUID+1), nil, nowFunc())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.UID != maxUID+1 {
+				t.Fatalf("UID %d, want %d", d.UID, maxUID+1)
+			}
+			maxUID = d.UID
+			model[d.UID] = ""
+		}
+		states = append(states, model.clone())
+		acks = append(acks, rec.len())
+	}
+	for _, e := range rec.events {
+		if !e.log && e.sync {
+			checkpoints++
+		}
+	}
+	if checkpoints < 3 {
+		t.Fatalf("%d checkpoints: the run does not cover the log's restarts", checkpoints)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	points := []int{0, len(rec.events)}
+	for range 150 {
+		points = append(points, rnd.IntN(len(rec.events)+1))
+	}
+	for _, n := range points {
+		crash := t.TempDir()
+		rec.image(t, crash, base, info.Size(), n, rnd)
+		// The last write answered by then, and the states allowed.
+		k := 0
+		for k+1 < len(acks) && acks[k+1] <= n {
+			k++
+		}
+		c, err := Open(filepath.Join(crash, "mail.db"), Options{CheapPasswordHash: true})
+		if err != nil {
+			t.Fatalf("power loss after %d of %d file operations: %v", n, len(rec.events), err)
+		}
+		if err := c.db.View(func(tx *bolt.Tx) error {
+			var errs []string
+			for err := range tx.Check() {
+				errs = append(errs, err.Error())
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("bbolt check: %s", strings.Join(errs, "; "))
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("power loss after %d of %d file operations: %v", n, len(rec.events), err)
+		}
+		got := readWALState(t, c, in.ID, maxUID)
+		ok := fmt.Sprint(got) == fmt.Sprint(states[k])
+		if !ok && k+1 < len(states) {
+			ok = fmt.Sprint(got) == fmt.Sprint(states[k+1])
+		}
+		if !ok {
+			t.Fatalf("power loss after %d of %d file operations (write %d answered): INBOX %v, want %v", n, len(rec.events), k, got, states[k])
+		}
+		// The recovered store takes writes, and keeps them.
+		if _, err := c.Append(ctx, in.ID, walBody(maxUID+1), nil, nowFunc()); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// copyStore copies the store file and its log as they are now (what a
+// process killed at this moment leaves: the page cache is the kernel's)
+// into dir.
+func copyStore(t *testing.T, path, dir string) string {
+	t.Helper()
+	for _, p := range []string{path, walPath(path)} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, filepath.Base(path))
+}
+
+// TestWALKilledAndForeign: a store copied while open (a killed process)
+// opens with every write it answered; the same log beside another store
+// file is refused with an error that says so, and that file is left as
+// it was.
+func TestWALKilledAndForeign(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mail.db")
+	s, err := Open(path, Options{CheapPasswordHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.CreateAccount(ctx, "wal@example.com", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.MailboxByName(a.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u := UID(1); u <= 30; u++ {
+		if _, err := s.Append(ctx, in.ID, walBody(u), nil, nowFunc()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killed := copyStore(t, path, t.TempDir())
+	if fi, err := os.Stat(walPath(killed)); err != nil || fi.Size() <= walHeaderSize {
+		t.Fatalf("the log holds no record while open (%v): the test shows nothing", err)
+	}
+
+	// Another store, with commits of its own.
+	other := filepath.Join(t.TempDir(), "mail.db")
+	o, err := Open(other, Options{CheapPasswordHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.CreateAccount(ctx, "other@example.com", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(walPath(killed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(walPath(other), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(other, Options{CheapPasswordHash: true}); err == nil || !strings.Contains(err.Error(), "of another store file") {
+		t.Fatalf("a foreign log: Open says %v, want an error naming it", err)
+	}
+	if after, _ := os.ReadFile(other); !bytes.Equal(before, after) {
+		t.Fatal("a foreign log was written into the store file")
+	}
+
+	k, err := Open(killed, Options{CheapPasswordHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	got := readWALState(t, k, in.ID, 30)
+	if len(got) != 30 {
+		t.Fatalf("after a kill: %d of the 30 messages answered", len(got))
+	}
+}
+
+// TestWALFailure: when the log cannot be synced, the write fails, every
+// later write fails without touching the files, reads go on, and after a
+// restart the store holds what was answered and not the failed write.
+func TestWALFailure(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mail.db")
+	s, err := Open(path, Options{CheapPasswordHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, "wal@example.com", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.MailboxByName(a.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, in.ID, walBody(1), nil, nowFunc()); err != nil {
+		t.Fatal(err)
+	}
+	sync := s.wal.syncLog
+	s.wal.syncLog = func() error { return syscall.EIO }
+	if _, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc()); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append with a failing log: %v, want EIO", err)
+	}
+	s.wal.syncLog = sync
+	if _, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc()); err == nil || !strings.Contains(err.Error(), "takes no more writes") {
+		t.Fatalf("append after the log failed: %v, want it refused", err)
+	}
+	if got := readWALState(t, s, in.ID, 3); len(got) != 1 {
+		t.Fatalf("reads after the failure: %v, want UID 1 only", got)
+	}
+	if err := s.Close(); err == nil {
+		t.Fatal("Close after a failed log says nothing")
+	}
+	s, err = Open(path, Options{CheapPasswordHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := readWALState(t, s, in.ID, 3); len(got) != 1 {
+		t.Fatalf("after a restart: %v, want UID 1 only", got)
+	}
+	if d, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc()); err != nil || d.UID != 2 {
+		t.Fatalf("append after the restart: %v %v", d, err)
+	}
+}
