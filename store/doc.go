@@ -10,8 +10,14 @@
 //
 // Invariants, which every function in this package keeps:
 //
-//   - Every mutation is one bbolt read-write transaction, committed with fsync
-//     (never NoSync). A method that returns nil has made its change durable.
+//   - Every mutation is one bbolt read-write transaction, made durable
+//     before the method returns nil: its pages and meta page are appended
+//     to the write-ahead log (wal.go, path + "-wal") and the log is
+//     fdatasync'd. bbolt's own syncs are off, its page writes go to the
+//     file at once, and its meta page (which makes them the file's state)
+//     is written only once the log record is durable, so readers and the
+//     file only ever see durable states. A checkpoint syncs the file and
+//     starts the log again; Open replays the log after a crash.
 //   - Commits are one at a time, each led by a writer (commit.go): the write
 //     that finds none running commits itself with every write queued by
 //     then, the writes that come meanwhile queue for the next, in one

@@ -152,7 +152,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	// The log first: it holds the lock that keeps a second process out,
 	// and what it holds must be in the file before bbolt reads it.
-	w, err := openWAL(path, opts.Timeout, opts.WALSize)
+	w, err := openWAL(path, opts.Timeout, opts.WALSize, opts.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}

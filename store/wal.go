@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -75,6 +76,7 @@ type wal struct {
 	off      int64    // where the next record goes
 	limit    int64    // checkpoint once off passes it
 	main     *os.File // the store file, to read its meta pages
+	log      *slog.Logger
 	// The file operations, fields so that tests can record them (a
 	// power loss keeps what was synced and any part of the rest).
 	writeMain  func([]byte, int64) (int, error) // bbolt's own writeAt: the store file
@@ -96,7 +98,7 @@ func walPath(path string) string { return path + "-wal" }
 // openWAL locks the log of the store at path (so two processes never
 // replay or write it at once), and replays its current generation into the
 // store file. It runs before bbolt opens the file.
-func openWAL(path string, timeout time.Duration, limit int64) (*wal, error) {
+func openWAL(path string, timeout time.Duration, limit int64, log *slog.Logger) (*wal, error) {
 	_, statErr := os.Stat(walPath(path))
 	f, err := os.OpenFile(walPath(path), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -114,7 +116,7 @@ func openWAL(path string, timeout time.Duration, limit int64) (*wal, error) {
 		f.Close()
 		return nil, err
 	}
-	w := &wal{f: f, limit: limit, writeLog: f.WriteAt, syncLog: func() error { return durable.Datasync(f) }}
+	w := &wal{f: f, limit: limit, log: log, writeLog: f.WriteAt, syncLog: func() error { return durable.Datasync(f) }}
 	if w.limit <= 0 {
 		w.limit = walDefaultSize
 	}
@@ -356,6 +358,7 @@ func (w *wal) replay(path string) error {
 	if err := durable.Datasync(main); err != nil {
 		return fmt.Errorf("replay write-ahead log: %w", err)
 	}
+	w.log.Info("store: replayed the write-ahead log after a crash", "path", path, "commits", len(recs), "first_txid", recs[0].txid, "last_txid", recs[len(recs)-1].txid, "bytes", recs[len(recs)-1].off+int64(recs[len(recs)-1].size)-walHeaderSize)
 	// The records are in the file now: the log starts again before
 	// anything commits past them.
 	w.pageSize = int(h.pageSize)
@@ -502,10 +505,16 @@ func (w *wal) fail(err error) error {
 // checkpoint makes the store file hold every commit (one fdatasync of it)
 // and starts the log again.
 func (w *wal) checkpoint() error {
+	start := time.Now()
 	if err := w.syncMain(); err != nil {
 		return fmt.Errorf("write-ahead log checkpoint: %w", err)
 	}
-	return w.restart(w.main)
+	size := w.off - walHeaderSize
+	if err := w.restart(w.main); err != nil {
+		return err
+	}
+	w.log.Debug("store: checkpoint", "log_bytes", size, "ms", float64(time.Since(start).Microseconds())/1000)
+	return nil
 }
 
 func (w *wal) close() error {
