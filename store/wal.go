@@ -61,7 +61,7 @@ const (
 	walMagic       = "PETRELWAL1\x00\x00"
 	walHeaderSize  = 4096 // records start here
 	walRecordHead  = 16   // crc32c, body length, generation
-	walEntryHead   = 12   // offset, length
+	walEntryHead   = 16   // offset, length, length stored (the rest is zeros)
 	walDefaultSize = 64 << 20
 )
 
@@ -252,7 +252,7 @@ func (w *wal) records(h walHeader) ([]walRecord, error) {
 			return out, nil // torn at the end
 		}
 		r := walRecord{off: off + walRecordHead, size: int(size)}
-		err := walEntries(body, func(at int64, b []byte) error {
+		err := walEntries(body, func(at int64, b []byte, _ int) error {
 			if at < 2*int64(h.pageSize) {
 				if txid, ok := metaTxid(b); ok {
 					r.txid, r.meta = txid, binary.NativeEndian.Uint64(b[boltMetaCheck:])
@@ -271,23 +271,40 @@ func (w *wal) records(h walHeader) ([]walRecord, error) {
 	}
 }
 
-// walEntries calls fn with each page write of a record's body.
-func walEntries(body []byte, fn func(at int64, b []byte) error) error {
+// walEntries calls fn with each page write of a record's body: its offset,
+// the bytes stored, and the length of the write (the bytes stored, then
+// zeros).
+func walEntries(body []byte, fn func(at int64, b []byte, size int) error) error {
 	for p := body; len(p) > 0; {
 		if len(p) < walEntryHead {
 			return errors.New("malformed")
 		}
 		at := int64(binary.BigEndian.Uint64(p))
-		l := int(binary.BigEndian.Uint32(p[8:]))
-		if at < 0 || len(p) < walEntryHead+l {
+		size := int(binary.BigEndian.Uint32(p[8:]))
+		l := int(binary.BigEndian.Uint32(p[12:]))
+		if at < 0 || l > size || len(p) < walEntryHead+l {
 			return errors.New("malformed")
 		}
-		if err := fn(at, p[walEntryHead:walEntryHead+l]); err != nil {
+		if err := fn(at, p[walEntryHead:walEntryHead+l], size); err != nil {
 			return err
 		}
 		p = p[walEntryHead+l:]
 	}
 	return nil
+}
+
+// trimZeros returns b without its trailing zero bytes: bbolt's pages are
+// zeroed before use, so a page's unused end is zeros, and the log need not
+// hold it.
+func trimZeros(b []byte) []byte {
+	n := len(b)
+	for n >= 8 && binary.NativeEndian.Uint64(b[n-8:n]) == 0 {
+		n -= 8
+	}
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return b[:n]
 }
 
 // replay writes the records of the log's current generation into the store
@@ -339,6 +356,7 @@ func (w *wal) replay(path string) error {
 		}
 	}
 	var body []byte
+	zeros := make([]byte, h.pageSize)
 	for _, r := range recs {
 		if cap(body) < r.size {
 			body = make([]byte, r.size)
@@ -347,9 +365,18 @@ func (w *wal) replay(path string) error {
 		if _, err := w.f.ReadAt(body, r.off); err != nil {
 			return fmt.Errorf("replay write-ahead log: %w", err)
 		}
-		err := walEntries(body, func(at int64, b []byte) error {
-			_, err := main.WriteAt(b, at)
-			return err
+		err := walEntries(body, func(at int64, b []byte, size int) error {
+			if _, err := main.WriteAt(b, at); err != nil {
+				return err
+			}
+			for at, n := at+int64(len(b)), size-len(b); n > 0; {
+				z := zeros[:min(n, len(zeros))]
+				if _, err := main.WriteAt(z, at); err != nil {
+					return err
+				}
+				at, n = at+int64(len(z)), n-len(z)
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("replay write-ahead log: %w", err)
@@ -435,9 +462,11 @@ func (w *wal) writeAt(b []byte, off int64) (int, error) {
 	if !w.capturing {
 		return 0, errors.New("write-ahead log: a bbolt write outside a commit")
 	}
+	t := trimZeros(b)
 	w.rec = binary.BigEndian.AppendUint64(w.rec, uint64(off))
 	w.rec = binary.BigEndian.AppendUint32(w.rec, uint32(len(b)))
-	w.rec = append(w.rec, b...)
+	w.rec = binary.BigEndian.AppendUint32(w.rec, uint32(len(t)))
+	w.rec = append(w.rec, t...)
 	if off < 2*int64(w.pageSize) { // pages 0 and 1: bbolt's two meta pages
 		w.meta = append(w.meta[:0], b...)
 		w.metaOff = off
