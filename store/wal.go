@@ -230,6 +230,11 @@ type walRecord struct {
 // is not (the end, or a record torn by a crash).
 func (w *wal) records(h walHeader) ([]walRecord, error) {
 	var out []walRecord
+	fi, err := w.f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	end := fi.Size()
 	off := int64(walHeaderSize)
 	rh := make([]byte, walRecordHead)
 	var body []byte
@@ -238,7 +243,7 @@ func (w *wal) records(h walHeader) ([]walRecord, error) {
 			return out, nil // the end of the log
 		}
 		size := binary.BigEndian.Uint32(rh[4:])
-		if binary.BigEndian.Uint64(rh[8:]) != h.gen || size > 1<<30 {
+		if binary.BigEndian.Uint64(rh[8:]) != h.gen || int64(size) > end-off-walRecordHead {
 			return out, nil // an older generation's
 		}
 		if cap(body) < int(size) {
@@ -254,8 +259,12 @@ func (w *wal) records(h walHeader) ([]walRecord, error) {
 		r := walRecord{off: off + walRecordHead, size: int(size)}
 		err := walEntries(body, func(at int64, b []byte, _ int) error {
 			if at < 2*int64(h.pageSize) {
-				if txid, ok := metaTxid(b); ok {
-					r.txid, r.meta = txid, binary.NativeEndian.Uint64(b[boltMetaCheck:])
+				// The log holds the page without its zeroed end,
+				// which may end inside the meta's last field.
+				m := make([]byte, boltMetaLength)
+				copy(m, b)
+				if txid, ok := metaTxid(m); ok {
+					r.txid, r.meta = txid, binary.NativeEndian.Uint64(m[boltMetaCheck:])
 				}
 			}
 			return nil
@@ -489,10 +498,7 @@ func (w *wal) commit(fn func() error) error {
 	if err != nil || len(w.meta) == 0 {
 		return err // rolled back, or a commit that wrote nothing
 	}
-	rec := w.rec
-	binary.BigEndian.PutUint32(rec[4:], uint32(len(rec)-walRecordHead))
-	binary.BigEndian.PutUint64(rec[8:], w.gen)
-	binary.BigEndian.PutUint32(rec, crc32.Checksum(rec[4:], walCRC))
+	rec := w.seal()
 	if _, err := w.writeLog(rec, w.off); err != nil {
 		return w.fail(err)
 	}
@@ -514,6 +520,16 @@ func (w *wal) commit(fn func() error) error {
 		}
 	}
 	return nil
+}
+
+// seal completes the record being built: its length, generation and
+// checksum.
+func (w *wal) seal() []byte {
+	rec := w.rec
+	binary.BigEndian.PutUint32(rec[4:], uint32(len(rec)-walRecordHead))
+	binary.BigEndian.PutUint64(rec[8:], w.gen)
+	binary.BigEndian.PutUint32(rec, crc32.Checksum(rec[4:], walCRC))
+	return rec
 }
 
 // fail records a failed log write: bbolt's state in memory is then ahead of
