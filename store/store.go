@@ -242,10 +242,10 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.closeMu.Unlock()
 		s.wg.Wait()
-		if s.wal.failed != nil {
+		if failed := s.wal.err(); failed != nil {
 			// bbolt's state in memory is ahead of the file's: no last
 			// commit on it. The next Open replays the log.
-			err = errors.Join(s.wal.failed, s.db.Close(), s.wal.close())
+			err = errors.Join(failed, s.db.Close(), s.wal.close())
 			return
 		}
 		// The log's last checkpoint, then bbolt syncs its own last
@@ -265,6 +265,12 @@ func (s *Store) closeFreelist() error {
 	}
 	return nil
 }
+
+// Err says why the store takes no more writes, or nil: its write-ahead
+// log could not be written or synced (a failing disk; see wal.go), and
+// only a restart, which replays the log, makes it writable again.
+// Readiness checks report it.
+func (s *Store) Err() error { return s.wal.err() }
 
 // Path is the file the store lives in.
 func (s *Store) Path() string { return s.db.Path() }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -32,26 +33,28 @@ import (
 //
 //  1. bbolt commits without syncing (NoSync). Its page writes go to the
 //     store file's page cache at once, where nothing refers to them yet
-//     (bbolt writes only pages that are free in the last durable state);
-//     its meta page, which makes them the store's state, is held back.
-//  2. The commit's pages and meta page are appended to the log as one
-//     record with a checksum, and the log is fdatasync'd: the commit is
-//     durable.
-//  3. The meta page is written to the store file (page cache), and the
-//     commit's writers are answered.
+//     (bbolt writes only pages that are free in the last durable state),
+//     and into the commit's record.
+//  2. Its last write, the meta page that makes those pages the store's
+//     state, completes the record: the record (pages and meta page, with
+//     a checksum) is appended to the log and the log is fdatasync'd. The
+//     commit is durable.
+//  3. Only then is the meta page written to the store file (page cache),
+//     and bbolt's commit returns. If the log cannot be written, the meta
+//     write fails and bbolt rolls its commit back.
 //
 // So the store file's meta pages only ever name states whose pages are
 // all in the log or synced in the file, and readers only ever see those.
-// When the log has grown past walCheckpointBytes, a checkpoint syncs the
-// store file and starts the log again (a new generation, so records of an
-// older one are never read). Open, before bbolt reads the file, writes
-// every record of the log's current generation into the store file, in
-// order, and syncs it: after a crash or a power loss, the file holds
-// every commit whose writers were answered, and a commit torn by the
-// crash is as if it never began (its record fails its checksum, and
-// nothing refers to its pages).
+// When the log has grown past its size (Options.WALSize, 64 MiB), a
+// checkpoint syncs the store file and starts the log again (a new
+// generation, so records of an older one are never read). Open, before
+// bbolt reads the file, writes every record of the log's current
+// generation into the store file, in order, and syncs it: after a crash or
+// a power loss, the file holds every commit whose writers were answered,
+// and a commit torn by the crash is as if it never began (its record fails
+// its checksum, and nothing refers to its pages).
 //
-// bbolt has no public hook for its page writes. walHook sets, through
+// bbolt has no public hook for its page writes. attach sets, through
 // reflection, the one function every page write goes through (DB.ops.writeAt,
 // unexported), after checking that the field has the expected name and
 // type: a bbolt that changes it makes Open fail with a clear error, and the
@@ -86,10 +89,12 @@ type wal struct {
 	bboltWrite func([]byte, int64) (int, error) // the hooked original, given back by detach
 
 	capturing bool   // inside commit: bbolt's writes are the commit's
+	committed bool   // the commit's record is durable and its meta page written
 	rec       []byte // the record being built: head, then entries
-	meta      []byte // the commit's meta page, held back until the record is durable
-	metaOff   int64
-	failed    error // a log write or sync failed: the store takes no more writes
+	// failed says why a log write or sync failed: the store takes no
+	// more writes. Set on the committing goroutine, read by any (Err).
+	failMu sync.Mutex
+	failed error
 }
 
 // walPath is the log of the store at path.
@@ -466,7 +471,13 @@ func (w *wal) restart(main io.ReaderAt) error {
 	return nil
 }
 
-// writeAt is bbolt's page write while the log is attached.
+// writeAt is bbolt's page write while the log is attached. A page goes to
+// the store file at once (nothing refers to it yet) and into the record.
+// The meta page, bbolt's last write of a commit, completes the record: it
+// is appended to the log and synced, and only then is the meta page
+// written to the store file. An error here fails bbolt's commit, which
+// rolls its state in memory back: a log that cannot be written (a full
+// disk) fails the writes of this commit and not the next ones.
 func (w *wal) writeAt(b []byte, off int64) (int, error) {
 	if !w.capturing {
 		return 0, errors.New("write-ahead log: a bbolt write outside a commit")
@@ -476,48 +487,60 @@ func (w *wal) writeAt(b []byte, off int64) (int, error) {
 	w.rec = binary.BigEndian.AppendUint32(w.rec, uint32(len(b)))
 	w.rec = binary.BigEndian.AppendUint32(w.rec, uint32(len(t)))
 	w.rec = append(w.rec, t...)
-	if off < 2*int64(w.pageSize) { // pages 0 and 1: bbolt's two meta pages
-		w.meta = append(w.meta[:0], b...)
-		w.metaOff = off
-		return len(b), nil
-	}
-	return w.writeMain(b, off)
-}
-
-// commit runs bbolt's commit fn (a db.Update) with the log capturing its
-// writes, then makes it durable through the log.
-func (w *wal) commit(fn func() error) error {
-	if w.failed != nil {
-		return w.failed
-	}
-	w.capturing = true
-	w.rec = append(w.rec[:0], make([]byte, walRecordHead)...)
-	w.meta = w.meta[:0]
-	err := fn()
-	w.capturing = false
-	if err != nil || len(w.meta) == 0 {
-		return err // rolled back, or a commit that wrote nothing
+	if off >= 2*int64(w.pageSize) { // not one of bbolt's two meta pages
+		return w.writeMain(b, off)
 	}
 	rec := w.seal()
 	if _, err := w.writeLog(rec, w.off); err != nil {
-		return w.fail(err)
+		w.cut()
+		return 0, fmt.Errorf("write-ahead log: %w", err)
 	}
 	if err := w.syncLog(); err != nil {
-		return w.fail(err)
-	}
-	if _, err := w.writeMain(w.meta, w.metaOff); err != nil {
-		return w.fail(err)
+		// After a failed fdatasync the kernel may have dropped what
+		// it could not write, and a later one may say nothing of it:
+		// the disk is not to be trusted any more.
+		w.cut()
+		return 0, w.setFailed(fmt.Errorf("write-ahead log failed, the store takes no more writes until restarted: %w", err))
 	}
 	w.off += int64(len(rec))
+	if _, err := w.writeMain(b, off); err != nil {
+		// The log holds a commit that bbolt now rolls back.
+		return 0, w.setFailed(fmt.Errorf("write-ahead log: the store file failed, the store takes no more writes until restarted: %w", err))
+	}
+	w.committed = true
 	if cap(w.rec) > 4<<20 {
 		w.rec = nil // a big commit's buffer is not kept
 	}
-	if w.off > w.limit {
-		if err := w.checkpoint(); err != nil {
-			// This commit is durable (it is in the log), the next
-			// ones cannot be made so.
-			w.failed = fmt.Errorf("write-ahead log checkpoint failed, the store takes no more writes until restarted: %w", err)
-		}
+	return len(b), nil
+}
+
+// cut takes what may have reached the log of a record that failed off its
+// end, so that a replay does not make a write that was answered with an
+// error.
+func (w *wal) cut() {
+	if w.f.Truncate(w.off) == nil {
+		_ = w.syncLog()
+	}
+}
+
+// commit runs bbolt's commit fn (a db.Update) with the log capturing its
+// writes (writeAt makes it durable), and checkpoints when the log is
+// long.
+func (w *wal) commit(fn func() error) error {
+	if err := w.err(); err != nil {
+		return err
+	}
+	w.capturing, w.committed = true, false
+	w.rec = append(w.rec[:0], make([]byte, walRecordHead)...)
+	err := fn()
+	w.capturing = false
+	if err != nil || !w.committed || w.off <= w.limit {
+		return err
+	}
+	if err := w.checkpoint(); err != nil {
+		// This commit is durable (it is in the log); the next ones
+		// cannot be made so.
+		w.setFailed(fmt.Errorf("write-ahead log checkpoint failed, the store takes no more writes until restarted: %w", err))
 	}
 	return nil
 }
@@ -532,18 +555,18 @@ func (w *wal) seal() []byte {
 	return rec
 }
 
-// fail records a failed log write: bbolt's state in memory is then ahead of
-// what is durable, so the store refuses every later write (as PostgreSQL
-// stops after a failed fsync) until it is opened again, which replays what
-// the log holds.
-//
-// The record may be in the log, in part or whole: it is cut off, so that
-// a replay does not make a write that was answered with an error.
-func (w *wal) fail(err error) error {
-	if w.f.Truncate(w.off) == nil {
-		_ = w.syncLog()
-	}
-	w.failed = fmt.Errorf("write-ahead log failed, the store takes no more writes until restarted: %w", err)
+func (w *wal) setFailed(err error) error {
+	w.failMu.Lock()
+	defer w.failMu.Unlock()
+	w.failed = err
+	w.log.Error("store: "+err.Error(), "path", w.f.Name())
+	return err
+}
+
+// err is why the store takes no more writes, or nil.
+func (w *wal) err() error {
+	w.failMu.Lock()
+	defer w.failMu.Unlock()
 	return w.failed
 }
 

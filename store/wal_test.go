@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,6 +19,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 )
+
+// quiet is the WAL tests' logger: their crashes would fill the output with
+// the replays' log lines.
+var quiet = slog.New(slog.DiscardHandler)
 
 // ioEvent is one file operation of the store: a write to the store file
 // (main) or to its log, or a completed fdatasync of one of them.
@@ -173,7 +178,7 @@ func TestWALPowerLoss(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mail.db")
-	s, err := Open(path, Options{CheapPasswordHash: true, WALSize: 96 << 10})
+	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true, WALSize: 96 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +270,7 @@ func TestWALPowerLoss(t *testing.T) {
 		for k+1 < len(acks) && acks[k+1] <= n {
 			k++
 		}
-		c, err := Open(filepath.Join(crash, "mail.db"), Options{CheapPasswordHash: true})
+		c, err := Open(filepath.Join(crash, "mail.db"), Options{Logger: quiet, CheapPasswordHash: true})
 		if err != nil {
 			t.Fatalf("power loss after %d of %d file operations: %v", n, len(rec.events), err)
 		}
@@ -323,7 +328,7 @@ func copyStore(t testing.TB, path, dir string) string {
 func TestWALKilledAndForeign(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mail.db")
-	s, err := Open(path, Options{CheapPasswordHash: true})
+	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +353,7 @@ func TestWALKilledAndForeign(t *testing.T) {
 
 	// Another store, with commits of its own.
 	other := filepath.Join(t.TempDir(), "mail.db")
-	o, err := Open(other, Options{CheapPasswordHash: true})
+	o, err := Open(other, Options{Logger: quiet, CheapPasswordHash: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,14 +374,14 @@ func TestWALKilledAndForeign(t *testing.T) {
 	if err := os.WriteFile(walPath(other), log, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(other, Options{CheapPasswordHash: true}); err == nil || !strings.Contains(err.Error(), "of another store file") {
+	if _, err := Open(other, Options{Logger: quiet, CheapPasswordHash: true}); err == nil || !strings.Contains(err.Error(), "of another store file") {
 		t.Fatalf("a foreign log: Open says %v, want an error naming it", err)
 	}
 	if after, _ := os.ReadFile(other); !bytes.Equal(before, after) {
 		t.Fatal("a foreign log was written into the store file")
 	}
 
-	k, err := Open(killed, Options{CheapPasswordHash: true})
+	k, err := Open(killed, Options{Logger: quiet, CheapPasswordHash: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +398,7 @@ func TestWALKilledAndForeign(t *testing.T) {
 func TestWALFailure(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mail.db")
-	s, err := Open(path, Options{CheapPasswordHash: true})
+	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +428,7 @@ func TestWALFailure(t *testing.T) {
 	if err := s.Close(); err == nil {
 		t.Fatal("Close after a failed log says nothing")
 	}
-	s, err = Open(path, Options{CheapPasswordHash: true})
+	s, err = Open(path, Options{Logger: quiet, CheapPasswordHash: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,17 +466,17 @@ func TestWALMetaPageTrimmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w := &wal{f: f, pageSize: 4096, gen: 7, capturing: true}
+	w := &wal{f: f, pageSize: 4096, gen: 7, capturing: true, off: walHeaderSize,
+		writeLog:  f.WriteAt,
+		syncLog:   func() error { return nil },
+		writeMain: func(b []byte, _ int64) (int, error) { return len(b), nil },
+	}
 	w.rec = make([]byte, walRecordHead)
-	if _, err := w.writeAt(page, 0); err != nil {
-		t.Fatal(err)
+	if _, err := w.writeAt(page, 0); err != nil || !w.committed {
+		t.Fatalf("the meta page's write: %v (committed %v)", err, w.committed)
 	}
-	rec := w.seal()
-	if want := walRecordHead + walEntryHead + boltMetaLength; len(rec) >= want {
-		t.Fatalf("record of %d bytes: the meta page's zeroed end was kept (want < %d)", len(rec), want)
-	}
-	if _, err := f.WriteAt(rec, walHeaderSize); err != nil {
-		t.Fatal(err)
+	if size, want := w.off-walHeaderSize, int64(walRecordHead+walEntryHead+boltMetaLength); size >= want {
+		t.Fatalf("record of %d bytes: the meta page's zeroed end was kept (want < %d)", size, want)
 	}
 	recs, err := w.records(walHeader{gen: 7, pageSize: 4096})
 	if err != nil || len(recs) != 1 || recs[0].txid != txid {
@@ -485,7 +490,7 @@ func TestWALMetaPageTrimmed(t *testing.T) {
 // whole records before the damage, or an error.
 func FuzzWALRecords(f *testing.F) {
 	path := filepath.Join(f.TempDir(), "mail.db")
-	s, err := Open(path, Options{CheapPasswordHash: true})
+	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -530,4 +535,75 @@ func FuzzWALRecords(f *testing.F) {
 			t.Fatalf("records end at %d, past the file's %d bytes", end, walHeaderSize+len(tail))
 		}
 	})
+}
+
+// TestWALWriteFails: when the log cannot be written (a full disk), the
+// commit fails and bbolt rolls it back; the next writes go on once the log
+// can be written again, and a restart finds exactly the writes answered.
+func TestWALWriteFails(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mail.db")
+	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, "wal@example.com", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.MailboxByName(a.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, in.ID, walBody(1), nil, nowFunc()); err != nil {
+		t.Fatal(err)
+	}
+	write := s.wal.writeLog
+	s.wal.writeLog = func(b []byte, off int64) (int, error) {
+		n, _ := write(b[:len(b)/2], off) // a part reaches the file
+		return n, syscall.ENOSPC
+	}
+	if _, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc()); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append with a full log: %v, want ENOSPC", err)
+	}
+	if _, err := s.StoreFlags(ctx, in.ID, []UID{1}, FlagsAdd, []string{`\Seen`}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("store with a full log: %v, want ENOSPC", err)
+	}
+	s.wal.writeLog = write
+	if err := s.Err(); err != nil {
+		t.Fatalf("a full disk stopped the store: %v", err)
+	}
+	d, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc())
+	if err != nil {
+		t.Fatalf("append once the log can be written: %v", err)
+	}
+	if d.UID != 2 {
+		t.Fatalf("UID %d after a rolled-back append, want 2", d.UID)
+	}
+	want := walState{1: "", 2: ""}
+	if got := readWALState(t, s, in.ID, 3); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after the rollback: %v, want %v", got, want)
+	}
+	killed := copyStore(t, path, t.TempDir())
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, killed} {
+		s, err := Open(p, Options{Logger: quiet, CheapPasswordHash: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readWALState(t, s, in.ID, 3); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s reopened: %v, want %v", p, got, want)
+		}
+		if err := s.db.View(func(tx *bolt.Tx) error {
+			for err := range tx.Check() {
+				return err
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%s reopened: %v", p, err)
+		}
+		s.Close()
+	}
 }

@@ -408,6 +408,11 @@ func (s *server) readyErr() error {
 		return errors.New("starting or stopping")
 	}
 	var errs []error
+	if s.bolt != nil {
+		if err := s.bolt.Err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for name, l := range s.steady {
 		if err := l.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("listener %s: %w", name, err))
