@@ -68,6 +68,7 @@ const (
 	walEntryHead   = 16   // offset, length, length stored (the rest is zeros)
 	walDefaultSize = 64 << 20
 	walFillAhead   = 1 << 20 // zeros written ahead of the records (fill)
+	walDirectSize  = 4 << 20 // a bigger commit skips the log (commitDirect)
 )
 
 var walCRC = crc32.MakeTable(crc32.Castagnoli)
@@ -78,11 +79,16 @@ type wal struct {
 	f        *os.File
 	pageSize int
 	gen      uint64
-	off      int64    // where the next record goes
-	filled   int64    // the log file's size: records, then zeros (fill)
-	limit    int64    // checkpoint once off passes it
-	main     *os.File // the store file, to read its meta pages
-	log      *slog.Logger
+	off      int64 // where the next record goes
+	filled   int64 // the log file's size: records, then zeros (fill)
+	limit    int64 // checkpoint once off passes it
+	// directSize: a commit whose record would pass it skips the log
+	// (commitDirect).
+	directSize    int
+	direct        bool     // the commit being captured is one
+	directCommits int      // how many did (tests)
+	main          *os.File // the store file, to read its meta pages
+	log           *slog.Logger
 	// The file operations, fields so that tests can record them (a
 	// power loss keeps what was synced and any part of the rest).
 	writeMain  func([]byte, int64) (int, error) // bbolt's own writeAt: the store file
@@ -125,7 +131,7 @@ func openWAL(path string, timeout time.Duration, limit int64, log *slog.Logger) 
 		f.Close()
 		return nil, err
 	}
-	w := &wal{f: f, limit: limit, log: log, writeLog: f.WriteAt, syncLog: func() error { return durable.Datasync(f) }}
+	w := &wal{f: f, limit: limit, directSize: walDirectSize, log: log, writeLog: f.WriteAt, syncLog: func() error { return durable.Datasync(f) }}
 	if w.limit <= 0 {
 		w.limit = walDefaultSize
 	}
@@ -491,22 +497,53 @@ func (w *wal) writeAt(b []byte, off int64) (int, error) {
 	if !w.capturing {
 		return 0, errors.New("write-ahead log: a bbolt write outside a commit")
 	}
-	t := trimZeros(b)
-	w.rec = binary.BigEndian.AppendUint64(w.rec, uint64(off))
-	w.rec = binary.BigEndian.AppendUint32(w.rec, uint32(len(b)))
-	w.rec = binary.BigEndian.AppendUint32(w.rec, uint32(len(t)))
-	w.rec = append(w.rec, t...)
-	if off >= 2*int64(w.pageSize) { // not one of bbolt's two meta pages
+	meta := off < 2*int64(w.pageSize) // one of bbolt's two meta pages
+	if !w.direct {
+		t := trimZeros(b)
+		w.rec = binary.BigEndian.AppendUint64(w.rec, uint64(off))
+		w.rec = binary.BigEndian.AppendUint32(w.rec, uint32(len(b)))
+		w.rec = binary.BigEndian.AppendUint32(w.rec, uint32(len(t)))
+		w.rec = append(w.rec, t...)
+		w.direct = len(w.rec) > w.directSize && !meta
+	}
+	if !meta {
 		return w.writeMain(b, off)
 	}
-	rec := w.seal()
-	if _, err := w.writeLog(rec, w.off); err != nil {
-		w.cut()
-		return 0, fmt.Errorf("write-ahead log: %w", err)
+	if !w.direct {
+		rec := w.seal()
+		if _, err := w.writeLog(rec, w.off); err != nil {
+			w.cut()
+			return 0, fmt.Errorf("write-ahead log: %w", err)
+		}
 	}
 	w.meta = append(w.meta[:0], b...)
 	w.metaOff = off
 	return len(b), nil
+}
+
+// commitDirect makes a big commit durable the way bbolt does, in the store
+// file itself: writing its pages into the log too would double them (an
+// EXPUNGE of thousands of messages, a large message). The store file is
+// synced (the commit's pages and every earlier commit's since the last
+// checkpoint), the log starts again (it must hold nothing older than the
+// file's state once the new meta page is durable), then the meta page is
+// written and synced, and the log starts again on it.
+func (w *wal) commitDirect() error {
+	if err := w.syncMain(); err != nil {
+		return err
+	}
+	if err := w.restart(w.main); err != nil {
+		return err
+	}
+	if _, err := w.writeMain(w.meta, w.metaOff); err != nil {
+		return err
+	}
+	if err := w.syncMain(); err != nil {
+		return err
+	}
+	// Again, so that the log's records build on the new meta page (the
+	// header names the file's meta pages they may follow).
+	return w.restart(w.main)
 }
 
 // fill writes zeros past the end of the log file, ahead of the records: a
@@ -543,7 +580,7 @@ func (w *wal) commit(fn func() error) error {
 	if err := w.err(); err != nil {
 		return err
 	}
-	w.capturing = true
+	w.capturing, w.direct = true, false
 	w.rec = append(w.rec[:0], make([]byte, walRecordHead)...)
 	w.meta = w.meta[:0]
 	err := fn()
@@ -553,6 +590,14 @@ func (w *wal) commit(fn func() error) error {
 	}
 	// bbolt has committed in memory: from here a failure leaves its
 	// state ahead of the file's, and the store stops.
+	if w.direct {
+		w.rec = nil // not kept: a big commit's
+		if err := w.commitDirect(); err != nil {
+			return w.setFailed(fmt.Errorf("store file sync failed, the store takes no more writes until restarted: %w", err))
+		}
+		w.directCommits++
+		return nil
+	}
 	if err := w.syncLog(); err != nil {
 		// After a failed fdatasync the kernel may have dropped what
 		// it could not write, and a later one may say nothing of it:
