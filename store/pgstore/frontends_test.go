@@ -58,7 +58,8 @@ var frontEndMethods = []string{
 var bboltOnly = []string{"Path", "Backup", "BackupSized",
 	"DumpAccounts", "DumpMessages", "LoadAccount", "LoadMailbox", "LoadMessages", "LastUID",
 	"DumpVanished", "LoadVanished", "LoadList", "JunkModels", "DumpJunk", "LoadJunk", "DumpJunkMsgs", "LoadJunkMsgs",
-	"VerifyUsage"} // bbolt keeps usage in a record that VerifyUsage checks; PostgreSQL sums it when asked
+	"VerifyUsage", // bbolt keeps usage in a record that VerifyUsage checks; PostgreSQL sums it when asked
+	"Err"}         // the bbolt store's write-ahead log failed (readiness); PostgreSQL reports its own
 
 // Every method of *store.Store the front-ends use is on *pgstore.Store
 // with the same signature, and every method of *store.Store is either
