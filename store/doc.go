@@ -17,7 +17,9 @@
 //     file at once, and its meta page (which makes them the file's state)
 //     is written only once the log record is durable, so readers and the
 //     file only ever see durable states. A checkpoint syncs the file and
-//     starts the log again; Open replays the log after a crash.
+//     starts the log again; Open replays the log after a crash. A commit
+//     of more than 4 MiB skips the log and is synced in the file, as bbolt
+//     does.
 //   - Commits are one at a time, each led by a writer (commit.go): the write
 //     that finds none running commits itself with every write queued by
 //     then, the writes that come meanwhile queue for the next, in one
