@@ -231,47 +231,32 @@ func metaTxid(p []byte) (uint64, bool) {
 	return binary.NativeEndian.Uint64(p[boltMetaTxid:]), true
 }
 
-// walRecord is a record found in the log: where its body is, and the
-// transaction it commits.
+// walRecord is a record found in the log: its body, and the transaction
+// it commits.
 type walRecord struct {
-	off  int64 // of the body
-	size int
+	body []byte
 	txid uint64
 	meta uint64 // the checksum of its meta page
 }
 
-// records reads the log's current generation: every whole record, each
-// committing the transaction after the one before, up to the first that
-// is not (the end, or a record torn by a crash).
-func (w *wal) records(h walHeader) ([]walRecord, error) {
+// walRecords reads the records of generation h in log, the log file's
+// bytes after its header: every whole record, each committing the
+// transaction after the one before, up to the first that is not (the end,
+// zeros written ahead, an older generation's, or a record torn by a
+// crash). A whole record that breaks the order is an error.
+func walRecords(log []byte, h walHeader) ([]walRecord, error) {
 	var out []walRecord
-	fi, err := w.f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	end := fi.Size()
-	off := int64(walHeaderSize)
-	rh := make([]byte, walRecordHead)
-	var body []byte
-	for {
-		if _, err := w.f.ReadAt(rh, off); err != nil {
-			return out, nil // the end of the log
+	for off := 0; len(log)-off >= walRecordHead; {
+		rh := log[off : off+walRecordHead]
+		size := int(binary.BigEndian.Uint32(rh[4:]))
+		if binary.BigEndian.Uint64(rh[8:]) != h.gen || size > len(log)-off-walRecordHead {
+			break
 		}
-		size := binary.BigEndian.Uint32(rh[4:])
-		if binary.BigEndian.Uint64(rh[8:]) != h.gen || int64(size) > end-off-walRecordHead {
-			return out, nil // an older generation's
-		}
-		if cap(body) < int(size) {
-			body = make([]byte, size)
-		}
-		body = body[:size]
-		if _, err := w.f.ReadAt(body, off+walRecordHead); err != nil {
-			return out, nil // torn at the end
-		}
+		body := log[off+walRecordHead : off+walRecordHead+size]
 		if crc32.Update(crc32.Checksum(rh[4:], walCRC), walCRC, body) != binary.BigEndian.Uint32(rh) {
-			return out, nil // torn at the end
+			break
 		}
-		r := walRecord{off: off + walRecordHead, size: int(size)}
+		r := walRecord{body: body}
 		err := walEntries(body, func(at int64, b []byte, _ int) error {
 			if at < 2*int64(h.pageSize) {
 				// The log holds the page without its zeroed end,
@@ -285,14 +270,15 @@ func (w *wal) records(h walHeader) ([]walRecord, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("record at %d: %w", off, err)
+			return nil, fmt.Errorf("record at %d: %w", walHeaderSize+off, err)
 		}
 		if r.txid == 0 || len(out) > 0 && r.txid != out[len(out)-1].txid+1 {
-			return nil, fmt.Errorf("record at %d: commits transaction %d, not the one after the record before it", off, r.txid)
+			return nil, fmt.Errorf("record at %d: commits transaction %d, not the one after the record before it", walHeaderSize+off, r.txid)
 		}
 		out = append(out, r)
-		off += walRecordHead + int64(size)
+		off += walRecordHead + size
 	}
+	return out, nil
 }
 
 // walEntries calls fn with each page write of a record's body: its offset,
@@ -340,12 +326,13 @@ func trimZeros(b []byte) []byte {
 // and one at least is whole. A log found beside another file (one copied
 // or restored over the store's) is refused rather than written into it.
 func (w *wal) replay(path string) error {
-	head := make([]byte, walHeaderSize)
-	n, err := w.f.ReadAt(head, 0)
-	if err != nil && err != io.EOF {
+	// The whole log at once: it is read only after a crash, and is at
+	// most its size (WALSize) and a commit.
+	log, err := io.ReadAll(w.f)
+	if err != nil {
 		return fmt.Errorf("read write-ahead log: %w", err)
 	}
-	h, ok := decodeWALHeader(head[:n])
+	h, ok := decodeWALHeader(log)
 	if !ok {
 		// New, or never got past its header. Whatever it holds is not
 		// read again: a new generation's records may not run into an
@@ -356,7 +343,7 @@ func (w *wal) replay(path string) error {
 		return nil
 	}
 	w.gen = h.gen
-	recs, err := w.records(h)
+	recs, err := walRecords(log[walHeaderSize:], h)
 	if err != nil {
 		return fmt.Errorf("replay write-ahead log %s: %w", walPath(path), err)
 	}
@@ -379,17 +366,11 @@ func (w *wal) replay(path string) error {
 			return fmt.Errorf("write-ahead log %s holds commits %d to %d of another store file than %s: if that file was replaced on purpose, move the log away", walPath(path), recs[0].txid, recs[len(recs)-1].txid, path)
 		}
 	}
-	var body []byte
 	zeros := make([]byte, h.pageSize)
+	var bytes int
 	for _, r := range recs {
-		if cap(body) < r.size {
-			body = make([]byte, r.size)
-		}
-		body = body[:r.size]
-		if _, err := w.f.ReadAt(body, r.off); err != nil {
-			return fmt.Errorf("replay write-ahead log: %w", err)
-		}
-		err := walEntries(body, func(at int64, b []byte, size int) error {
+		bytes += walRecordHead + len(r.body)
+		err := walEntries(r.body, func(at int64, b []byte, size int) error {
 			if _, err := main.WriteAt(b, at); err != nil {
 				return err
 			}
@@ -409,7 +390,7 @@ func (w *wal) replay(path string) error {
 	if err := durable.Datasync(main); err != nil {
 		return fmt.Errorf("replay write-ahead log: %w", err)
 	}
-	w.log.Info("store: replayed the write-ahead log after a crash", "path", path, "commits", len(recs), "first_txid", recs[0].txid, "last_txid", recs[len(recs)-1].txid, "bytes", recs[len(recs)-1].off+int64(recs[len(recs)-1].size)-walHeaderSize)
+	w.log.Info("store: replayed the write-ahead log after a crash", "path", path, "commits", len(recs), "first_txid", recs[0].txid, "last_txid", recs[len(recs)-1].txid, "bytes", bytes)
 	// The records are in the file now: the log starts again before
 	// anything commits past them.
 	w.pageSize = int(h.pageSize)
@@ -593,7 +574,7 @@ func (w *wal) commit(fn func() error) error {
 	if w.direct {
 		w.rec = nil // not kept: a big commit's
 		if err := w.commitDirect(); err != nil {
-			return w.setFailed(fmt.Errorf("store file sync failed, the store takes no more writes until restarted: %w", err))
+			return w.stop("store file sync failed", err)
 		}
 		w.directCommits++
 		return nil
@@ -603,11 +584,11 @@ func (w *wal) commit(fn func() error) error {
 		// it could not write, and a later one may say nothing of it:
 		// the disk is not to be trusted any more.
 		w.cut()
-		return w.setFailed(fmt.Errorf("write-ahead log failed, the store takes no more writes until restarted: %w", err))
+		return w.stop("write-ahead log failed", err)
 	}
 	w.off += int64(len(w.rec))
 	if _, err := w.writeMain(w.meta, w.metaOff); err != nil {
-		return w.setFailed(fmt.Errorf("write-ahead log: the store file failed, the store takes no more writes until restarted: %w", err))
+		return w.stop("store file write failed", err)
 	}
 	if cap(w.rec) > 4<<20 {
 		w.rec = nil // a big commit's buffer is not kept
@@ -620,7 +601,7 @@ func (w *wal) commit(fn func() error) error {
 		if err := w.checkpoint(); err != nil {
 			// This commit is durable (it is in the log); the next
 			// ones cannot be made so.
-			w.setFailed(fmt.Errorf("write-ahead log checkpoint failed, the store takes no more writes until restarted: %w", err))
+			w.stop("write-ahead log checkpoint failed", err)
 		}
 	}
 	return nil
@@ -636,7 +617,11 @@ func (w *wal) seal() []byte {
 	return rec
 }
 
-func (w *wal) setFailed(err error) error {
+// stop records that what failed: bbolt's state in memory is then ahead of
+// what is durable (or the disk cannot be trusted), so the store takes no
+// more writes until it is opened again, which replays the log.
+func (w *wal) stop(what string, err error) error {
+	err = fmt.Errorf("%s, the store takes no more writes until restarted: %w", what, err)
 	w.failMu.Lock()
 	defer w.failMu.Unlock()
 	w.failed = err
