@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // diskFreelist reads the newer of bbolt's two meta pages from the file and
@@ -38,24 +36,13 @@ const noFreelist = ^uint64(0)
 func TestFreelistWrittenAtClose(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mail.db")
-	s, err := Open(path, Options{CheapPasswordHash: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.CreateAccount(ctx, "fl@example.com", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := s.MailboxByName(a.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, in := openInbox(t, path, Options{CheapPasswordHash: true})
 	for i := range 20 {
-		if _, err := s.Append(ctx, in.ID, []byte("Subject: x\r\n\r\n"+string(make([]byte, 9000+i))), nil, nowFunc()); err != nil {
+		if _, err := s.Append(ctx, in, []byte("Subject: x\r\n\r\n"+string(make([]byte, 9000+i))), nil, nowFunc()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Expunge(ctx, in.ID, []UID{1, 2, 3, 4, 5}); err != nil { // frees pages
+	if _, err := s.Expunge(ctx, in, []UID{1, 2, 3, 4, 5}); err != nil { // frees pages
 		t.Fatal(err)
 	}
 	if got := diskFreelist(t, path); got != noFreelist {
@@ -77,23 +64,15 @@ func TestFreelistWrittenAtClose(t *testing.T) {
 		t.Fatal("after Close the free list is not on disk: the next Open walks the whole file")
 	}
 	for _, p := range []string{path, crashed} {
-		s, err := Open(p, Options{CheapPasswordHash: true})
-		if err != nil {
-			t.Fatalf("%s: %v", filepath.Base(p), err)
-		}
+		s := mustOpen(t, p, Options{CheapPasswordHash: true})
 		free := s.db.Stats().FreePageN
 		if free == 0 {
 			t.Errorf("%s: no free pages found after 5 messages were expunged", filepath.Base(p))
 		}
-		if _, err := s.Append(ctx, in.ID, []byte("Subject: y\r\n\r\nagain\r\n"), nil, nowFunc()); err != nil {
+		if _, err := s.Append(ctx, in, []byte("Subject: y\r\n\r\nagain\r\n"), nil, nowFunc()); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.db.View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				return err
-			}
-			return nil
-		}); err != nil {
+		if err := checkConsistent(s); err != nil {
 			t.Errorf("%s: %v", filepath.Base(p), err)
 		}
 		if err := s.Close(); err != nil {

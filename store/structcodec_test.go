@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -242,23 +241,6 @@ func TestReindex(t *testing.T) {
 	if _, err := s.Reindex(cctx, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Reindex with a cancelled context: %v", err)
 	}
-}
-
-// openWithAccount opens a store in a temporary folder, closed at the end of
-// the test, with one account (package storetest cannot be used from inside
-// the package).
-func openWithAccount(t *testing.T) (*Store, *Account) {
-	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "mail.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	acct, err := s.CreateAccount(context.Background(), "bob@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, acct
 }
 
 // TestAppendManyStoresBinaryStructure: imported mail (AppendMany) is stored

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,13 +17,14 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // quiet is the WAL tests' logger: their crashes would fill the output with
 // the replays' log lines.
 var quiet = slog.New(slog.DiscardHandler)
+
+// walOptions are the WAL tests' store options.
+var walOptions = Options{Logger: quiet, CheapPasswordHash: true}
 
 // ioEvent is one file operation of the store: a write to the store file
 // (main) or to its log, or a completed fdatasync of one of them.
@@ -122,16 +124,8 @@ func (r *ioRecorder) image(t *testing.T, dir string, base map[bool][]byte, size 
 	}
 }
 
-// walState is what the test expects of INBOX: UID -> flags and size.
+// walState is what the test expects of INBOX: UID -> flags.
 type walState map[UID]string
-
-func (m walState) clone() walState {
-	c := make(walState, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
-}
 
 func readWALState(t *testing.T, s *Store, mbx MailboxID, maxUID UID) walState {
 	t.Helper()
@@ -178,25 +172,16 @@ func TestWALPowerLoss(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mail.db")
-	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true, WALSize: 96 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, err := s.CreateAccount(ctx, "wal@example.com", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := s.MailboxByName(a.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := walOptions
+	opts.WALSize = 40 << 10
+	s, in := openInbox(t, path, opts)
 	// From a checkpoint on, the files on disk are the files as read.
 	if err := s.wal.checkpoint(); err != nil {
 		t.Fatal(err)
 	}
 	base := map[bool][]byte{}
 	for log, name := range map[bool]string{false: path, true: walPath(path)} {
+		var err error
 		if base[log], err = os.ReadFile(name); err != nil {
 			t.Fatal(err)
 		}
@@ -208,10 +193,9 @@ func TestWALPowerLoss(t *testing.T) {
 
 	rnd := rand.New(rand.NewPCG(1, 2))
 	model := walState{}
-	states := []walState{model.clone()} // states[k]: after k writes
-	acks := []int{0}                    // acks[k]: events when write k was answered
+	states := []walState{maps.Clone(model)} // states[k]: after k writes
+	acks := []int{0}                        // acks[k]: events when write k was answered
 	var maxUID UID
-	checkpoints := 0
 	for k := 0; k < 120; k++ {
 		var uids []UID
 		for u := range model {
@@ -221,20 +205,20 @@ func TestWALPowerLoss(t *testing.T) {
 		switch op := k % 4; {
 		case op == 3 && len(uids) > 4:
 			u := uids[rnd.IntN(len(uids))]
-			if _, err := s.Expunge(ctx, in.ID, []UID{u}); err != nil {
+			if _, err := s.Expunge(ctx, in, []UID{u}); err != nil {
 				t.Fatal(err)
 			}
 			delete(model, u)
 		case op == 2 && len(uids) > 0:
 			u := uids[rnd.IntN(len(uids))]
 			flag := []string{`\Seen`, `\Flagged`, "$Label1", `\Answered`}[rnd.IntN(4)]
-			msgs, err := s.StoreFlags(ctx, in.ID, []UID{u}, FlagsAdd, []string{flag})
+			msgs, err := s.StoreFlags(ctx, in, []UID{u}, FlagsAdd, []string{flag})
 			if err != nil {
 				t.Fatal(err)
 			}
 			model[u] = strings.Join(msgs[0].Flags, " ")
 		default:
-			d, err := s.Append(ctx, in.ID, walBody(maxUID+1), nil, nowFunc())
+			d, err := s.Append(ctx, in, walBody(maxUID+1), nil, nowFunc())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,9 +228,12 @@ func TestWALPowerLoss(t *testing.T) {
 			maxUID = d.UID
 			model[d.UID] = ""
 		}
-		states = append(states, model.clone())
+		states = append(states, maps.Clone(model))
 		acks = append(acks, rec.len())
 	}
+	// The store file is synced by checkpoints, and twice by each commit
+	// that skips the log.
+	checkpoints := -2 * s.wal.directCommits
 	for _, e := range rec.events {
 		if !e.log && e.sync {
 			checkpoints++
@@ -255,6 +242,7 @@ func TestWALPowerLoss(t *testing.T) {
 	if s.wal.directCommits < 5 || s.wal.directCommits > 100 {
 		t.Fatalf("%d of 120 commits skipped the log: the run does not cover both ways", s.wal.directCommits)
 	}
+	t.Logf("%d file operations; %d of 120 commits skipped the log; %d checkpoints", len(rec.events), s.wal.directCommits, checkpoints)
 	if checkpoints < 3 {
 		t.Fatalf("%d checkpoints: the run does not cover the log's restarts", checkpoints)
 	}
@@ -275,23 +263,14 @@ func TestWALPowerLoss(t *testing.T) {
 		for k+1 < len(acks) && acks[k+1] <= n {
 			k++
 		}
-		c, err := Open(filepath.Join(crash, "mail.db"), Options{Logger: quiet, CheapPasswordHash: true})
+		c, err := Open(filepath.Join(crash, "mail.db"), walOptions)
 		if err != nil {
 			t.Fatalf("power loss after %d of %d file operations: %v", n, len(rec.events), err)
 		}
-		if err := c.db.View(func(tx *bolt.Tx) error {
-			var errs []string
-			for err := range tx.Check() {
-				errs = append(errs, err.Error())
-			}
-			if len(errs) > 0 {
-				return fmt.Errorf("bbolt check: %s", strings.Join(errs, "; "))
-			}
-			return nil
-		}); err != nil {
+		if err := checkConsistent(c); err != nil {
 			t.Fatalf("power loss after %d of %d file operations: %v", n, len(rec.events), err)
 		}
-		got := readWALState(t, c, in.ID, maxUID)
+		got := readWALState(t, c, in, maxUID)
 		ok := fmt.Sprint(got) == fmt.Sprint(states[k])
 		if !ok && k+1 < len(states) {
 			ok = fmt.Sprint(got) == fmt.Sprint(states[k+1])
@@ -300,7 +279,7 @@ func TestWALPowerLoss(t *testing.T) {
 			t.Fatalf("power loss after %d of %d file operations (write %d answered): INBOX %v, want %v", n, len(rec.events), k, got, states[k])
 		}
 		// The recovered store takes writes, and keeps them.
-		if _, err := c.Append(ctx, in.ID, walBody(maxUID+1), nil, nowFunc()); err != nil {
+		if _, err := c.Append(ctx, in, walBody(maxUID+1), nil, nowFunc()); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.Close(); err != nil {
@@ -333,21 +312,9 @@ func copyStore(t testing.TB, path, dir string) string {
 func TestWALKilledAndForeign(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mail.db")
-	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, err := s.CreateAccount(ctx, "wal@example.com", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := s.MailboxByName(a.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, in := openInbox(t, path, walOptions)
 	for u := UID(1); u <= 30; u++ {
-		if _, err := s.Append(ctx, in.ID, walBody(u), nil, nowFunc()); err != nil {
+		if _, err := s.Append(ctx, in, walBody(u), nil, nowFunc()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -358,13 +325,7 @@ func TestWALKilledAndForeign(t *testing.T) {
 
 	// Another store, with commits of its own.
 	other := filepath.Join(t.TempDir(), "mail.db")
-	o, err := Open(other, Options{Logger: quiet, CheapPasswordHash: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o.CreateAccount(ctx, "other@example.com", "secret"); err != nil {
-		t.Fatal(err)
-	}
+	o, _ := openInbox(t, other, walOptions)
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -379,19 +340,16 @@ func TestWALKilledAndForeign(t *testing.T) {
 	if err := os.WriteFile(walPath(other), log, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(other, Options{Logger: quiet, CheapPasswordHash: true}); err == nil || !strings.Contains(err.Error(), "of another store file") {
+	if _, err := Open(other, walOptions); err == nil || !strings.Contains(err.Error(), "of another store file") {
 		t.Fatalf("a foreign log: Open says %v, want an error naming it", err)
 	}
 	if after, _ := os.ReadFile(other); !bytes.Equal(before, after) {
 		t.Fatal("a foreign log was written into the store file")
 	}
 
-	k, err := Open(killed, Options{Logger: quiet, CheapPasswordHash: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := mustOpen(t, killed, walOptions)
 	defer k.Close()
-	got := readWALState(t, k, in.ID, 30)
+	got := readWALState(t, k, in, 30)
 	if len(got) != 30 {
 		t.Fatalf("after a kill: %d of the 30 messages answered", len(got))
 	}
@@ -403,48 +361,34 @@ func TestWALKilledAndForeign(t *testing.T) {
 func TestWALFailure(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mail.db")
-	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.CreateAccount(ctx, "wal@example.com", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := s.MailboxByName(a.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append(ctx, in.ID, walBody(1), nil, nowFunc()); err != nil {
+	s, in := openInbox(t, path, walOptions)
+	if _, err := s.Append(ctx, in, walBody(1), nil, nowFunc()); err != nil {
 		t.Fatal(err)
 	}
 	sync := s.wal.syncLog
 	s.wal.syncLog = func() error { return syscall.EIO }
-	if _, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc()); !errors.Is(err, syscall.EIO) {
+	if _, err := s.Append(ctx, in, walBody(2), nil, nowFunc()); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("append with a failing log: %v, want EIO", err)
 	}
 	s.wal.syncLog = sync
 	if err := s.Err(); err == nil || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("Err after a failed fdatasync: %v, want it (readiness reports it)", err)
 	}
-	if _, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc()); err == nil || !strings.Contains(err.Error(), "takes no more writes") {
+	if _, err := s.Append(ctx, in, walBody(2), nil, nowFunc()); err == nil || !strings.Contains(err.Error(), "takes no more writes") {
 		t.Fatalf("append after the log failed: %v, want it refused", err)
 	}
-	if got := readWALState(t, s, in.ID, 3); len(got) != 1 {
+	if got := readWALState(t, s, in, 3); len(got) != 1 {
 		t.Fatalf("reads after the failure: %v, want UID 1 only", got)
 	}
 	if err := s.Close(); err == nil {
 		t.Fatal("Close after a failed log says nothing")
 	}
-	s, err = Open(path, Options{Logger: quiet, CheapPasswordHash: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = mustOpen(t, path, walOptions)
 	defer s.Close()
-	if got := readWALState(t, s, in.ID, 3); len(got) != 1 {
+	if got := readWALState(t, s, in, 3); len(got) != 1 {
 		t.Fatalf("after a restart: %v, want UID 1 only", got)
 	}
-	if d, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc()); err != nil || d.UID != 2 {
+	if d, err := s.Append(ctx, in, walBody(2), nil, nowFunc()); err != nil || d.UID != 2 {
 		t.Fatalf("append after the restart: %v %v", d, err)
 	}
 }
@@ -493,13 +437,7 @@ func TestWALMetaPageTrimmed(t *testing.T) {
 // before the damage, in transaction order, or an error.
 func FuzzWALRecords(f *testing.F) {
 	path := filepath.Join(f.TempDir(), "mail.db")
-	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := s.CreateAccount(context.Background(), "wal@example.com", "secret"); err != nil {
-		f.Fatal(err)
-	}
+	s, _ := openInbox(f, path, walOptions)
 	killed := copyStore(f, path, f.TempDir())
 	if err := s.Close(); err != nil {
 		f.Fatal(err)
@@ -536,19 +474,8 @@ func FuzzWALRecords(f *testing.F) {
 func TestWALWriteFails(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mail.db")
-	s, err := Open(path, Options{Logger: quiet, CheapPasswordHash: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.CreateAccount(ctx, "wal@example.com", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := s.MailboxByName(a.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append(ctx, in.ID, walBody(1), nil, nowFunc()); err != nil {
+	s, in := openInbox(t, path, walOptions)
+	if _, err := s.Append(ctx, in, walBody(1), nil, nowFunc()); err != nil {
 		t.Fatal(err)
 	}
 	write := s.wal.writeLog
@@ -556,17 +483,17 @@ func TestWALWriteFails(t *testing.T) {
 		n, _ := write(b[:len(b)/2], off) // a part reaches the file
 		return n, syscall.ENOSPC
 	}
-	if _, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc()); !errors.Is(err, syscall.ENOSPC) {
+	if _, err := s.Append(ctx, in, walBody(2), nil, nowFunc()); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append with a full log: %v, want ENOSPC", err)
 	}
-	if _, err := s.StoreFlags(ctx, in.ID, []UID{1}, FlagsAdd, []string{`\Seen`}); !errors.Is(err, syscall.ENOSPC) {
+	if _, err := s.StoreFlags(ctx, in, []UID{1}, FlagsAdd, []string{`\Seen`}); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("store with a full log: %v, want ENOSPC", err)
 	}
 	s.wal.writeLog = write
 	if err := s.Err(); err != nil {
 		t.Fatalf("a full disk stopped the store: %v", err)
 	}
-	d, err := s.Append(ctx, in.ID, walBody(2), nil, nowFunc())
+	d, err := s.Append(ctx, in, walBody(2), nil, nowFunc())
 	if err != nil {
 		t.Fatalf("append once the log can be written: %v", err)
 	}
@@ -574,7 +501,7 @@ func TestWALWriteFails(t *testing.T) {
 		t.Fatalf("UID %d after a rolled-back append, want 2", d.UID)
 	}
 	want := walState{1: "", 2: ""}
-	if got := readWALState(t, s, in.ID, 3); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := readWALState(t, s, in, 3); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after the rollback: %v, want %v", got, want)
 	}
 	killed := copyStore(t, path, t.TempDir())
@@ -582,19 +509,11 @@ func TestWALWriteFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{path, killed} {
-		s, err := Open(p, Options{Logger: quiet, CheapPasswordHash: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := readWALState(t, s, in.ID, 3); fmt.Sprint(got) != fmt.Sprint(want) {
+		s := mustOpen(t, p, walOptions)
+		if got := readWALState(t, s, in, 3); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("%s reopened: %v, want %v", p, got, want)
 		}
-		if err := s.db.View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				return err
-			}
-			return nil
-		}); err != nil {
+		if err := checkConsistent(s); err != nil {
 			t.Fatalf("%s reopened: %v", p, err)
 		}
 		s.Close()
