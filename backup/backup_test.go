@@ -15,7 +15,8 @@ import (
 
 // A backup of a live data directory restores into an empty one with the
 // store (its messages), the other files, and without the skipped ones or
-// the archive itself; it is refused over an existing store.
+// the archive itself or the store's write-ahead log; it is refused over an
+// existing store, or beside a log.
 func TestWriteAndRestore(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
@@ -54,7 +55,10 @@ func TestWriteAndRestore(t *testing.T) {
 			if b, _ := os.ReadFile(filepath.Join(dst, "dkim", "example.org.key")); string(b) != "KEY" {
 				t.Errorf("DKIM key restored as %q", b)
 			}
-			for _, absent := range []string{"control.sock", name} {
+			if _, err := os.Stat(filepath.Join(data, StoreLog)); err != nil {
+				t.Fatalf("the live store has no log to leave out: %v", err)
+			}
+			for _, absent := range []string{"control.sock", name, StoreLog} {
 				if _, err := os.Stat(filepath.Join(dst, absent)); err == nil {
 					t.Errorf("%s was restored", absent)
 				}
@@ -74,6 +78,16 @@ func TestWriteAndRestore(t *testing.T) {
 			}
 			if _, err := RestoreFile(ctx, archive, dst); !errors.Is(err, ErrStoreExists) {
 				t.Errorf("restore over a store: %v", err)
+			}
+			// A log left from another store file: it would be
+			// replayed into the restored one.
+			stale := t.TempDir()
+			os.WriteFile(filepath.Join(stale, StoreLog), []byte("log"), 0o600)
+			if _, err := RestoreFile(ctx, archive, stale); !errors.Is(err, ErrStoreExists) {
+				t.Errorf("restore beside a store's log: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(stale, StoreFile)); err == nil {
+				t.Error("restore beside a store's log wrote the store")
 			}
 		})
 	}
